@@ -1,0 +1,179 @@
+"""Codecs: values to bytes and back (spec section 3). Sans-IO.
+
+Both codecs carry the JSON data model (null, bool, int, float, str, list, dict with str keys);
+:class:`MessagePackCodec` adds binary (``bytes``, ``bytearray``, ``memoryview`` in, ``bytes`` out).
+Anything else is refused on the sending side with :class:`CodecError`, before a byte is written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol, runtime_checkable
+
+import msgpack
+
+from .errors import CodecError
+
+__all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
+
+Buffer = bytes | bytearray | memoryview
+_CONTAINERS = (dict, list, tuple)
+_BINARY = (bytes, bytearray, memoryview)
+# Byte sequences without which a MessagePack payload cannot hold a bin map key or a timestamp
+# extension; only payloads containing one of them pay for the structural check.
+_SUSPECT_MARKERS = (b"\xc4", b"\xc5", b"\xc6", b"\xd6\xff", b"\xd7\xff", b"\xc7\x0c\xff")
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """A serialization: ``encode`` a value to bytes, ``decode`` bytes to a value.
+
+    Implementations raise :class:`CodecError` for values they cannot represent and for bytes they
+    cannot decode.
+    """
+
+    name: str
+
+    def encode(self, value: Any) -> bytes: ...
+    def decode(self, data: Buffer) -> Any: ...
+
+
+class JsonCodec:
+    """UTF-8 JSON, compact, without NaN/Infinity and without binary (spec 3.1)."""
+
+    name = "json"
+
+    def encode(self, value: Any) -> bytes:
+        """Encode ``value`` as compact UTF-8 JSON."""
+        _check_map_keys(value)
+        try:
+            text = json.dumps(
+                value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_no_json
+            )
+        except ValueError as exc:  # NaN/Infinity, circular references
+            raise CodecError(f"cannot encode as JSON: {exc}") from None
+        except RecursionError:
+            raise CodecError("cannot encode as JSON: value is nested too deeply") from None
+        return text.encode("utf-8")
+
+    def decode(self, data: Buffer) -> Any:
+        """Decode one JSON text; anything else (or invalid UTF-8) raises :class:`CodecError`."""
+        try:
+            text = bytes(data).decode("utf-8")
+            return json.loads(text, parse_constant=_no_constant)
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"line is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+        except json.JSONDecodeError as exc:
+            raise CodecError(f"line is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CodecError("JSON value is nested too deeply") from None
+
+
+class MessagePackCodec:
+    """MessagePack with the spec's mapping (3.2): str keys, bin for bytes, float64, no ext types."""
+
+    name = "msgpack"
+
+    def __init__(self) -> None:
+        self._packer = msgpack.Packer(use_bin_type=True, default=_no_msgpack, datetime=False)
+
+    def encode(self, value: Any) -> bytes:
+        """Encode ``value``; unsupported types and out-of-range integers raise CodecError."""
+        _check_map_keys(value)
+        try:
+            return self._packer.pack(value)
+        except CodecError:
+            self._packer.reset()
+            raise
+        except (OverflowError, TypeError, ValueError) as exc:
+            self._packer.reset()
+            raise CodecError(f"cannot encode as MessagePack: {exc}") from None
+
+    def decode(self, data: Buffer) -> Any:
+        """Decode exactly one MessagePack object under the spec's mapping."""
+        try:
+            value = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        except msgpack.ExtraData:
+            raise CodecError(
+                "frame is not valid MessagePack: trailing bytes after the object "
+                "(do both sides use MessagePackCodec?)"
+            ) from None
+        except CodecError:
+            raise
+        except Exception as exc:  # ValueError, UnicodeDecodeError, msgpack's FormatError, ...
+            raise CodecError(
+                f"frame is not valid MessagePack: {exc or type(exc).__name__} "
+                "(do both sides use MessagePackCodec?)"
+            ) from None
+        if isinstance(value, _CONTAINERS) and any(m in data for m in _SUSPECT_MARKERS):
+            _check_decoded(value)
+        elif type(value) is msgpack.Timestamp:
+            raise CodecError("frame is not valid MessagePack for aspect-ipc: ext type -1")
+        return value
+
+
+def _check_map_keys(value: Any) -> None:
+    """Raise CodecError if any map inside ``value`` has a key that is not a ``str``."""
+    if type(value) not in _CONTAINERS:
+        return
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            for key in item:
+                if type(key) is not str:
+                    raise CodecError(
+                        f"map keys must be strings, got {type(key).__name__} key {key!r}"
+                    )
+            values: Any = item.values()
+        else:
+            values = item
+        stack.extend(v for v in values if type(v) in _CONTAINERS)
+
+
+def _check_decoded(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            for key in item:
+                if type(key) is not str:
+                    raise CodecError(
+                        f"frame is not valid MessagePack for aspect-ipc: map key of type "
+                        f"{type(key).__name__} (keys must be strings)"
+                    )
+            values: Any = item.values()
+        else:
+            values = item
+        for v in values:
+            if type(v) in _CONTAINERS:
+                stack.append(v)
+            elif type(v) is msgpack.Timestamp:
+                raise CodecError("frame is not valid MessagePack for aspect-ipc: ext type -1")
+
+
+def _no_json(value: Any) -> Any:
+    if isinstance(value, _BINARY):
+        raise CodecError(
+            "bytes cannot be sent on a JSON channel: use the data channel (MessagePack), "
+            "or encode the bytes as a string first"
+        )
+    raise CodecError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _no_constant(name: str) -> Any:
+    raise CodecError(f"line is not valid JSON: {name} is not a JSON value")
+
+
+def _no_msgpack(value: Any) -> Any:
+    if isinstance(value, int):
+        raise CodecError(
+            f"cannot encode as MessagePack: integer {value} is outside [-2**63, 2**64 - 1]"
+        )
+    raise CodecError(f"cannot encode {type(value).__name__} as MessagePack")
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise CodecError(
+        f"frame is not valid MessagePack for aspect-ipc: ext type {code} is not allowed"
+    )

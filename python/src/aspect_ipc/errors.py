@@ -1,0 +1,147 @@
+"""The single error hierarchy of aspect-ipc.
+
+Users catch these, never ``OSError`` or anyio's stream errors: foreign exceptions are translated
+at exactly one boundary, the transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AddressInUse",
+    "ChannelClosed",
+    "CodecError",
+    "DataChannelTimeout",
+    "ExecutableNotFound",
+    "FramingError",
+    "IpcError",
+    "ProtocolError",
+    "ProtocolVersionMismatch",
+    "RemoteError",
+    "RequestTimeout",
+    "StartupError",
+    "TransportError",
+    "Unauthorized",
+    "WorkerCrashed",
+    "WorkerExitedDuringStartup",
+    "WorkerUnavailable",
+]
+
+
+class IpcError(Exception):
+    """Base class of every error raised by aspect-ipc."""
+
+
+class TransportError(IpcError):
+    """The byte stream underneath a channel failed (an OS error, a refused connection...)."""
+
+
+class AddressInUse(TransportError):
+    """The data path is held by a live socket, or by a file that is not a socket."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class FramingError(IpcError):
+    """A frame or line broke the framing rules (spec sections 1 and 2).
+
+    ``kind`` is one of ``frame_too_large``, ``empty_frame``, ``truncated``, ``line_too_long`` and
+    ``invalid_line``; ``fatal`` tells whether the stream can go on after it.
+    """
+
+    def __init__(self, kind: str, message: str, *, fatal: bool) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.fatal = fatal
+
+
+class CodecError(IpcError):
+    """A value could not be encoded, or bytes could not be decoded, by a codec."""
+
+
+class ProtocolError(IpcError):
+    """The peer broke the JSON-RPC or aspect-ipc protocol."""
+
+
+class ProtocolVersionMismatch(ProtocolError):
+    """The two sides speak different protocol versions."""
+
+
+class RemoteError(IpcError):
+    """The peer answered a request with a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class Unauthorized(RemoteError):
+    """The worker refused the data connection (wrong token, or the peer check failed)."""
+
+
+class RequestTimeout(IpcError):
+    """No response arrived within the request's timeout; the peer was sent ``$/cancelRequest``."""
+
+
+class ChannelClosed(IpcError):
+    """The channel closed while a request was pending, or before it could be sent."""
+
+
+class WorkerCrashed(ChannelClosed):
+    """The worker died (non-zero exit, signal, or lost control channel) with requests pending."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        stderr_tail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stderr_tail = stderr_tail
+
+
+class WorkerUnavailable(ChannelClosed):
+    """The worker is stopped, or failed for good after its restarts: nothing can be sent to it."""
+
+
+class StartupError(IpcError):
+    """A worker could not be started and brought to the ready state."""
+
+    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
+        if stderr_tail:
+            message = f"{message}\n--- last lines of the worker's stderr ---\n{stderr_tail}"
+        super().__init__(message)
+        self.stderr_tail = stderr_tail
+
+
+class ExecutableNotFound(StartupError):
+    """The worker's executable does not exist or cannot be run."""
+
+
+class WorkerExitedDuringStartup(StartupError):
+    """The worker exited before the handshake completed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_code: int | None,
+        signal: int | None,
+        stderr_tail: str = "",
+    ) -> None:
+        super().__init__(message, stderr_tail=stderr_tail)
+        self.exit_code = exit_code
+        self.signal = signal
+
+
+class DataChannelTimeout(StartupError):
+    """The handshake did not complete within the start-up timeout."""

@@ -1,0 +1,271 @@
+"""Framing: how messages are cut out of a byte stream (spec sections 1 and 2). Sans-IO.
+
+Theory of operation: a *framing* encodes one payload into bytes and makes *decoders*. A decoder is
+fed chunks as they arrive (``feed``), told about the end of the stream (``feed_eof``), and asked for
+complete frames one at a time (``next_frame``), which returns ``None`` when it needs more bytes.
+Errors are raised from ``next_frame``: a fatal one leaves the decoder in an error state that raises
+again on every call (the stream cannot be resynchronized); a recoverable one (an over-long line) is
+raised once, and the next call goes on with the next line.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from .constants import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LINE_LENGTH, MAX_FRAME_SIZE_LIMIT
+from .errors import FramingError
+
+__all__ = [
+    "FrameDecoder",
+    "Framing",
+    "LengthPrefixedDecoder",
+    "LengthPrefixedFraming",
+    "LineDelimitedDecoder",
+    "LineDelimitedFraming",
+]
+
+Buffer = bytes | bytearray | memoryview
+
+# Consumed bytes are dropped from the front of the buffer once they are this many, so that a long
+# stream of small frames neither grows the buffer nor memmoves it on every frame.
+_COMPACT_AT = 64 * 1024
+
+
+@runtime_checkable
+class FrameDecoder(Protocol):
+    """Turns a chunked byte stream into frames."""
+
+    def feed(self, data: Buffer) -> None: ...
+    def feed_eof(self) -> None: ...
+    def next_frame(self) -> bytes | None: ...
+
+
+@runtime_checkable
+class Framing(Protocol):
+    """A way of cutting a byte stream into frames: encodes payloads and makes decoders."""
+
+    def encode(self, payload: Buffer) -> bytes: ...
+    def decoder(self) -> FrameDecoder: ...
+
+
+class LengthPrefixedFraming:
+    """Data channel framing: a 4-byte big-endian length N, then N bytes (spec section 2)."""
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if not 1 <= max_frame_size <= MAX_FRAME_SIZE_LIMIT:
+            raise ValueError(f"max_frame_size must be within 1..{MAX_FRAME_SIZE_LIMIT}")
+        self.max_frame_size = max_frame_size
+
+    def header(self, length: int) -> bytes:
+        """Return the 4-byte header for a payload of ``length`` bytes, checking the limits."""
+        if length == 0:
+            raise FramingError("empty_frame", "cannot send an empty frame", fatal=True)
+        if length > self.max_frame_size:
+            raise FramingError(
+                "frame_too_large",
+                f"data channel frame of {_size(length)} exceeds max_frame_size "
+                f"({_size(self.max_frame_size)}); raise max_frame_size or split the payload",
+                fatal=False,
+            )
+        return length.to_bytes(4, "big")
+
+    def encode(self, payload: Buffer) -> bytes:
+        """Return the header followed by ``payload``."""
+        return self.header(len(payload)) + payload
+
+    def decoder(self) -> LengthPrefixedDecoder:
+        """Return a fresh decoder with this framing's limit."""
+        return LengthPrefixedDecoder(self.max_frame_size)
+
+
+class LengthPrefixedDecoder:
+    """Incremental decoder for :class:`LengthPrefixedFraming`."""
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self.max_frame_size = max_frame_size
+        self._buffer = bytearray()
+        self._start = 0
+        self._length: int | None = None
+        self._eof = False
+        self._error: FramingError | None = None
+
+    def feed(self, data: Buffer) -> None:
+        """Append received bytes."""
+        self._buffer += data
+
+    def feed_eof(self) -> None:
+        """Mark the end of the stream."""
+        self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buffer) - self._start
+
+    def next_frame(self) -> bytes | None:
+        """Return the next complete payload, or ``None`` if more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        buffer, start = self._buffer, self._start
+        available = len(buffer) - start
+        if self._length is None:
+            if available < 4:
+                if self._eof and available:
+                    self._fail("truncated", "the stream ended inside a frame header")
+                return None
+            length = int.from_bytes(buffer[start : start + 4], "big")
+            if length == 0:
+                self._fail("empty_frame", "received a frame of length 0, which is invalid")
+            if length > self.max_frame_size:
+                # Rejected from the header alone: nothing is allocated for the payload.
+                self._fail(
+                    "frame_too_large",
+                    f"received a frame header declaring {_size(length)}, above max_frame_size "
+                    f"({_size(self.max_frame_size)}); closing the connection",
+                )
+            self._length = length
+            start += 4
+            available -= 4
+            self._start = start
+        length = self._length
+        if available < length:
+            if self._eof:
+                self._fail("truncated", "the stream ended inside a frame payload")
+            return None
+        with memoryview(buffer) as view:
+            frame = bytes(view[start : start + length])
+        self._length = None
+        start += length
+        if start == len(buffer):
+            buffer.clear()
+            start = 0
+        elif start >= _COMPACT_AT:
+            del buffer[:start]
+            start = 0
+        self._start = start
+        return frame
+
+    def _fail(self, kind: str, message: str) -> None:
+        self._error = FramingError(kind, message, fatal=True)
+        self._buffer = bytearray()
+        self._start = 0
+        raise self._error
+
+
+class LineDelimitedFraming:
+    """Control channel framing: one message per line ending in ``\\n`` (spec section 1)."""
+
+    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        if max_line_length < 1:
+            raise ValueError("max_line_length must be at least 1")
+        self.max_line_length = max_line_length
+
+    def encode(self, payload: Buffer) -> bytes:
+        """Return ``payload`` followed by ``\\n``; the payload must not contain a newline."""
+        payload = bytes(payload)
+        if b"\n" in payload:
+            raise FramingError(
+                "invalid_line", "a control message must not contain a raw newline", fatal=False
+            )
+        if len(payload) > self.max_line_length:
+            raise FramingError(
+                "line_too_long",
+                f"control channel line of {_size(len(payload))} exceeds max_line_length "
+                f"({_size(self.max_line_length)}); send large payloads on the data channel",
+                fatal=False,
+            )
+        return payload + b"\n"
+
+    def decoder(self) -> LineDelimitedDecoder:
+        """Return a fresh decoder with this framing's limit."""
+        return LineDelimitedDecoder(self.max_line_length)
+
+
+class LineDelimitedDecoder:
+    """Incremental decoder for :class:`LineDelimitedFraming`."""
+
+    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        self.max_line_length = max_line_length
+        self._buffer = bytearray()
+        self._start = 0
+        self._scanned = 0  # bytes after _start known to hold no newline
+        self._discarding = False  # inside an over-long line already reported
+        self._eof = False
+
+    def feed(self, data: Buffer) -> None:
+        """Append received bytes."""
+        self._buffer += data
+
+    def feed_eof(self) -> None:
+        """Mark the end of the stream."""
+        self._eof = True
+
+    def next_frame(self) -> bytes | None:
+        """Return the next non-blank line without its terminator, or ``None`` if incomplete."""
+        limit = self.max_line_length
+        while True:
+            buffer, start = self._buffer, self._start
+            newline = buffer.find(b"\n", start + self._scanned)
+            if newline < 0:
+                pending = len(buffer) - start
+                if self._discarding:
+                    self._reset()
+                    if self._eof:
+                        self._discarding = False
+                    return None
+                if pending > limit + 1:
+                    self._reset()
+                    self._discarding = not self._eof
+                    raise self._too_long(pending)
+                if self._eof and pending:
+                    tail = bytes(buffer[start:])
+                    self._reset()
+                    if not tail.strip(b" \t\r"):
+                        return None
+                    if len(tail) > limit:
+                        raise self._too_long(len(tail))
+                    raise FramingError(
+                        "truncated",
+                        f"the stream ended inside a line ({len(tail)} bytes without a newline)",
+                        fatal=True,
+                    )
+                self._scanned = pending
+                return None
+            end = newline
+            if end > start and buffer[end - 1] == 0x0D:
+                end -= 1
+            line = None if self._discarding or end - start > limit else bytes(buffer[start:end])
+            self._start = newline + 1
+            self._scanned = 0
+            if self._start >= _COMPACT_AT:
+                del buffer[: self._start]
+                self._start = 0
+            if self._discarding:
+                self._discarding = False
+                continue
+            if line is None:
+                raise self._too_long(end - start)
+            if not line.strip(b" \t\r"):
+                continue
+            return line
+
+    def _reset(self) -> None:
+        self._buffer = bytearray()
+        self._start = 0
+        self._scanned = 0
+
+    def _too_long(self, length: int) -> FramingError:
+        return FramingError(
+            "line_too_long",
+            f"control channel line of more than {_size(self.max_line_length)} "
+            f"({_size(length)} seen); skipped up to the next newline",
+            fatal=False,
+        )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"

@@ -1,0 +1,75 @@
+"""Default data paths: ``PipePath.for_module`` (spec section 6). Sans-IO."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+
+from .errors import IpcError
+
+__all__ = ["PipePath"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Longest socket path in bytes (sun_path minus its NUL), and the Windows pipe-name limit.
+_LIMITS = {"linux": 107, "darwin": 103, "windows": 256}
+
+
+def _platform_name(platform: str | None) -> str:
+    platform = platform or sys.platform
+    if platform.startswith("linux"):
+        return "linux"
+    if platform in ("win32", "windows", "cygwin"):
+        return "windows"
+    return "darwin"  # macOS and the BSDs share the 104-byte sun_path
+
+
+class PipePath:
+    """Computes the path a worker's data channel listens on."""
+
+    @staticmethod
+    def for_module(
+        namespace: str,
+        worker_id: str,
+        *,
+        directory: str | None = None,
+        platform: str | None = None,
+    ) -> str:
+        """Return the data path for ``worker_id`` in ``namespace``.
+
+        Unix: ``/tmp/<namespace>-<id>.sock``; Windows: ``\\\\.\\pipe\\<namespace>-<id>``.
+        Characters outside ``[A-Za-z0-9._-]`` become ``_``; a digest of the unsanitized names is
+        appended when sanitizing changed anything or the path would exceed the platform's limit,
+        so distinct names never collide and the path never escapes ``directory``.
+
+        Raises:
+            ValueError: ``namespace`` or ``worker_id`` is empty.
+            IpcError: ``directory`` is too long for any socket name to fit.
+        """
+        if not namespace or not worker_id:
+            raise ValueError("namespace and worker id must not be empty")
+        kind = _platform_name(platform)
+        if kind == "windows":
+            base_dir, separator, suffix = directory or "\\\\.\\pipe", "\\", ""
+        else:
+            base_dir, separator, suffix = directory or "/tmp", "/", ".sock"
+        limit = _LIMITS[kind]
+        clean_namespace = _UNSAFE.sub("_", namespace)
+        clean_id = _UNSAFE.sub("_", worker_id)
+        base = f"{clean_namespace}-{clean_id}"
+        plain = f"{base_dir}{separator}{base}{suffix}"
+        changed = clean_namespace != namespace or clean_id != worker_id
+        if not changed and len(plain.encode()) <= limit:
+            return plain
+        digest = hashlib.sha256(
+            namespace.encode("utf-8", "surrogatepass")
+            + b"\x00"
+            + worker_id.encode("utf-8", "surrogatepass")
+        ).hexdigest()[:16]
+        keep = limit - len((base_dir + separator).encode()) - len(f"-{digest}{suffix}")
+        if keep < 1:
+            raise IpcError(
+                f"socket directory {base_dir!r} is too long: no socket name fits within the "
+                f"{limit}-byte path limit of {kind}; use a shorter directory"
+            )
+        return f"{base_dir}{separator}{base[:keep]}-{digest}{suffix}"
