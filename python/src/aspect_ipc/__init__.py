@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Transports and channels
+from .channel import Channel, ChannelBuilder
+
 # The sans-IO core: framing, codecs, JSON-RPC, paths
 from .codecs import Codec, JsonCodec, MessagePackCodec
 from .constants import PROTOCOL_VERSION
@@ -27,6 +30,9 @@ from .errors import (
     WorkerUnavailable,
 )
 from .framing import FrameDecoder, Framing, LengthPrefixedFraming, LineDelimitedFraming
+
+# The process manager
+from .handle import ProcessHandle
 from .jsonrpc import (
     ErrorCode,
     ErrorResponse,
@@ -36,20 +42,41 @@ from .jsonrpc import (
     Request,
     Response,
 )
+from .manager import ProcessManager, WorkerIdInUse
+from .options import (
+    ControlChannelOptions,
+    DataChannelOptions,
+    ProcessEvent,
+    RestartPolicy,
+    WorkerState,
+)
 from .paths import PipePath
+from .transports import (
+    FdTransport,
+    PeerCredentials,
+    PipeServer,
+    SocketTransport,
+    Transport,
+    TransportFactory,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PROTOCOL_VERSION",
     "AddressInUse",
+    "Channel",
+    "ChannelBuilder",
     "ChannelClosed",
     "Codec",
     "CodecError",
+    "ControlChannelOptions",
+    "DataChannelOptions",
     "DataChannelTimeout",
     "ErrorCode",
     "ErrorResponse",
     "ExecutableNotFound",
+    "FdTransport",
     "FrameDecoder",
     "Framing",
     "FramingError",
@@ -61,17 +88,28 @@ __all__ = [
     "LineDelimitedFraming",
     "MessagePackCodec",
     "Notification",
+    "PeerCredentials",
     "PipePath",
+    "PipeServer",
+    "ProcessEvent",
+    "ProcessHandle",
+    "ProcessManager",
     "ProtocolError",
     "ProtocolVersionMismatch",
     "RemoteError",
     "Request",
     "RequestTimeout",
     "Response",
+    "RestartPolicy",
+    "SocketTransport",
     "StartupError",
+    "Transport",
     "TransportError",
+    "TransportFactory",
     "Unauthorized",
     "WorkerCrashed",
     "WorkerExitedDuringStartup",
+    "WorkerIdInUse",
+    "WorkerState",
     "WorkerUnavailable",
 ]

@@ -50,7 +50,12 @@ class JsonCodec:
             text = json.dumps(
                 value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_no_json
             )
-        except ValueError as exc:  # NaN/Infinity, circular references
+        except ValueError as exc:
+            if "float" in str(exc):
+                raise CodecError(
+                    "cannot encode as JSON: NaN and Infinity have no JSON form "
+                    "(send them on the data channel, or as strings)"
+                ) from None
             raise CodecError(f"cannot encode as JSON: {exc}") from None
         except RecursionError:
             raise CodecError("cannot encode as JSON: value is nested too deeply") from None

@@ -26,6 +26,8 @@ __all__ = [
 
 Buffer = bytes | bytearray | memoryview
 
+# Payloads above this size are written after their header rather than copied behind it.
+_COPY_LIMIT = 64 * 1024
 # Consumed bytes are dropped from the front of the buffer once they are this many, so that a long
 # stream of small frames neither grows the buffer nor memmoves it on every frame.
 _COMPACT_AT = 64 * 1024
@@ -45,6 +47,7 @@ class Framing(Protocol):
     """A way of cutting a byte stream into frames: encodes payloads and makes decoders."""
 
     def encode(self, payload: Buffer) -> bytes: ...
+    def encode_parts(self, payload: Buffer) -> list[Buffer]: ...
     def decoder(self) -> FrameDecoder: ...
 
 
@@ -72,6 +75,13 @@ class LengthPrefixedFraming:
     def encode(self, payload: Buffer) -> bytes:
         """Return the header followed by ``payload``."""
         return self.header(len(payload)) + payload
+
+    def encode_parts(self, payload: Buffer) -> list[Buffer]:
+        """Like :meth:`encode`, as buffers to write in order, without copying a large payload."""
+        header = self.header(len(payload))
+        if len(payload) <= _COPY_LIMIT:
+            return [header + payload]
+        return [header, payload]
 
     def decoder(self) -> LengthPrefixedDecoder:
         """Return a fresh decoder with this framing's limit."""
@@ -175,6 +185,10 @@ class LineDelimitedFraming:
                 fatal=False,
             )
         return payload + b"\n"
+
+    def encode_parts(self, payload: Buffer) -> list[Buffer]:
+        """Like :meth:`encode`, as a list of buffers."""
+        return [self.encode(payload)]
 
     def decoder(self) -> LineDelimitedDecoder:
         """Return a fresh decoder with this framing's limit."""

@@ -1,0 +1,535 @@
+"""Channels: JSON-RPC over a framed, encoded transport, concurrent in both directions.
+
+Theory of operation: one reader task turns bytes into frames (framing), frames into values
+(codec) and values into messages (jsonrpc). Responses complete pending requests by id. Requests
+run as tasks in the channel's task group, at most ``max_concurrent_handlers`` at once (the reader
+waits for a free slot: backpressure, nothing dropped). Notifications go, in order, through a
+bounded queue to one dispatcher task, so the reader never waits on a notification handler and a
+handler may call the peer. Writes are serialized by a lock, and a send waits for the transport.
+When the reader ends (EOF, transport error, fatal framing error) or the channel is closed, every
+pending request fails at once and every task is cancelled.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .codecs import Codec, JsonCodec, MessagePackCodec
+from .constants import METHOD_CANCEL, METHOD_PING, RESERVED_PREFIX
+from .errors import (
+    ChannelClosed,
+    CodecError,
+    FramingError,
+    IpcError,
+    ProtocolError,
+    RemoteError,
+    RequestTimeout,
+    TransportError,
+)
+from .framing import FrameDecoder, Framing, LengthPrefixedFraming, LineDelimitedFraming
+from .jsonrpc import (
+    ABSENT,
+    ErrorCode,
+    ErrorResponse,
+    InvalidMessage,
+    JsonRpcProtocol,
+    MessageId,
+    Notification,
+    Request,
+    Response,
+    error_for_exception,
+)
+from .transports import FdTransport, Transport
+
+__all__ = ["BadInputHook", "Channel", "ChannelBuilder", "Handler", "current_request"]
+
+logger = logging.getLogger("aspect_ipc.channel")
+
+Handler = Callable[[Any], Any]
+"""A request or notification handler: ``handler(params)``, sync or async."""
+
+BadInputHook = Callable[[bytes | None, IpcError], bool]
+"""Called with an undecodable frame (or None) and the error; returns True if it handled it."""
+
+
+current_request: ContextVar[Request | None] = ContextVar("current_request", default=None)
+"""The request whose handler is running in this task (None outside handlers)."""
+
+
+class _Pending:
+    __slots__ = ("error", "event", "result")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Channel:
+    """A JSON-RPC 2.0 endpoint over one transport; an async context manager.
+
+    Use :class:`ChannelBuilder` to make one. Inside ``async with channel:`` the channel reads,
+    dispatches and answers; leaving the block closes it and fails what is still pending.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        framing: Framing,
+        codec: Codec,
+        protocol: JsonRpcProtocol | None = None,
+        *,
+        name: str = "channel",
+        max_concurrent_handlers: int = 256,
+        max_queued_notifications: int = 1024,
+        default_timeout: float | None = None,
+        decoder: FrameDecoder | None = None,
+    ) -> None:
+        self.name = name
+        self._decoder = decoder or framing.decoder()
+        self.transport = transport
+        self.framing = framing
+        self.codec = codec
+        self.protocol = protocol or JsonRpcProtocol()
+        self.default_timeout = default_timeout
+        self.bad_input_hook: BadInputHook | None = None
+        self._request_handlers: dict[str, tuple[Handler, bool]] = {METHOD_PING: (_ping, False)}
+        self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
+        self._pending: dict[MessageId, _Pending] = {}
+        self._running: dict[MessageId, anyio.CancelScope] = {}
+        self._slots = anyio.Semaphore(max_concurrent_handlers)
+        self._write_lock = anyio.Lock()
+        self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
+            tuple[Handler, bool, Any]
+        ](max_queued_notifications)
+        self._task_group: TaskGroup | None = None
+        self._task_scopes: set[anyio.CancelScope] = set()
+        self._closed = False
+        self._closed_event = anyio.Event()
+        self._draining = False
+        self._close_reason: IpcError = ChannelClosed(f"{name}: the channel is not open")
+
+    # -- registration --------------------------------------------------------------------------
+
+    def on_request(self, method: str, handler: Handler) -> None:
+        """Answer requests for ``method`` with ``handler(params)`` (its return value, or error)."""
+        _check_user_method(method)
+        self._request_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
+
+    def on_notification(self, method: str, handler: Handler) -> None:
+        """Call ``handler(params)`` for each notification ``method``, in arrival order."""
+        _check_user_method(method)
+        self._notification_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
+
+    def _on_reserved_request(self, method: str, handler: Handler) -> None:
+        self._request_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
+
+    def _on_reserved_notification(self, method: str, handler: Handler) -> None:
+        self._notification_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether the channel has stopped (it accepts no more requests)."""
+        return self._closed
+
+    async def __aenter__(self) -> Channel:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._closed = False
+        self._spawn(self._read_loop)
+        self._spawn(self._notification_loop)
+        return self
+
+    def _spawn(self, function: Callable[..., Any], *args: Any) -> None:
+        # Background tasks get cancel scopes of their own: close() cancels them, never the
+        # code running inside the caller's ``async with channel:`` block.
+        assert self._task_group is not None
+        self._task_group.start_soon(self._guarded, function, *args)
+
+    async def _guarded(self, function: Callable[..., Any], *args: Any) -> None:
+        with anyio.CancelScope() as scope:
+            if self._closed:
+                scope.cancel()
+            self._task_scopes.add(scope)
+            try:
+                await function(*args)
+            finally:
+                self._task_scopes.discard(scope)
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self.close(ChannelClosed(f"{self.name}: the channel was closed"))
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+        try:
+            # The body's own exception propagates as itself, not wrapped in an ExceptionGroup.
+            await self._task_group.__aexit__(None, None, None)
+            return None
+        finally:
+            self._task_group = None
+            await self.transport.aclose()
+
+    def close(self, reason: IpcError | None = None) -> None:
+        """Stop the channel now: pending requests fail with ``reason`` (or ChannelClosed)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closed_event.set()
+        self._close_reason = reason or ChannelClosed(f"{self.name}: the channel was closed")
+        pending, self._pending = self._pending, {}
+        for waiter in pending.values():
+            waiter.error = self._close_reason
+            waiter.event.set()
+        for scope in [*self._task_scopes, *self._running.values()]:
+            scope.cancel()
+
+    @property
+    def close_reason(self) -> IpcError:
+        """Why the channel closed (meaningful once :attr:`closed` is true)."""
+        return self._close_reason
+
+    async def wait_closed(self) -> None:
+        """Wait until the channel has closed, for whatever reason."""
+        await self._closed_event.wait()
+
+    async def drain(self, timeout: float, *, keep: MessageId | None = None) -> None:
+        """Refuse new requests (``-32004``), let running ones finish for up to ``timeout``
+        seconds, then cancel the rest (answered ``-32002``). ``keep`` is left running."""
+        self._draining = True
+        with anyio.move_on_after(timeout):
+            while any(request_id != keep for request_id in self._running):
+                await anyio.sleep(0.01)
+        for request_id, scope in list(self._running.items()):
+            if request_id != keep:
+                scope.cancel()
+        with anyio.move_on_after(1.0):
+            while any(request_id != keep for request_id in self._running):
+                await anyio.sleep(0.01)
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """Call ``method`` on the peer and return its result.
+
+        ``timeout`` (seconds) defaults to the channel's ``default_timeout``; ``math.inf`` waits
+        forever. A timeout or a cancelled caller sends the peer ``$/cancelRequest``.
+
+        Raises:
+            RemoteError: the peer answered with an error (``code``, ``message``, ``data``).
+            RequestTimeout: no answer within ``timeout``.
+            ChannelClosed: the channel closed (a subclass says why, e.g. WorkerCrashed).
+            CodecError, FramingError: the request cannot be encoded or is too large; not sent.
+        """
+        if self._closed:
+            raise self._error_from(self._close_reason)
+        message = self.protocol.request(method, params)
+        request_id = message["id"]
+        waiter = _Pending()
+        self._pending[request_id] = waiter
+        limit = self.default_timeout if timeout is None else timeout
+        answered = False
+        try:
+            await self._send(message)
+            with anyio.fail_after(None if limit is None or math.isinf(limit) else limit):
+                await waiter.event.wait()
+            answered = True
+        except TimeoutError:
+            raise RequestTimeout(
+                f"{self.name}: no response to {method!r} (id {request_id}) within {limit:g} s; "
+                "the peer was sent $/cancelRequest"
+            ) from None
+        finally:
+            if not answered and self._pending.pop(request_id, None) is not None:
+                self._cancel_remote(request_id)
+        if waiter.error is not None:
+            raise self._error_from(waiter.error)
+        return waiter.result
+
+    async def notify(self, method: str, params: Any = None) -> None:
+        """Send a notification (no answer is expected)."""
+        if self._closed:
+            raise self._error_from(self._close_reason)
+        await self._send(self.protocol.notification(method, params))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        parts = self.framing.encode_parts(self.codec.encode(message))
+        async with self._write_lock:
+            if self._closed:
+                raise self._error_from(self._close_reason)
+            try:
+                await self.transport.send_all(parts)
+            except TransportError as exc:
+                self.close(ChannelClosed(f"{self.name}: {exc}"))
+                raise self._error_from(self._close_reason) from None
+
+    def _cancel_remote(self, request_id: MessageId) -> None:
+        if self._closed or self._task_group is None:
+            return
+        message = self.protocol.notification(METHOD_CANCEL, {"id": request_id})
+        self._spawn(self._send_quietly, message)
+
+    async def _send_quietly(self, message: dict[str, Any]) -> None:
+        try:
+            await self._send(message)
+        except IpcError as exc:
+            logger.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
+
+    @staticmethod
+    def _error_from(error: BaseException) -> BaseException:
+        # A fresh instance per raise keeps tracebacks of concurrent callers apart.
+        if isinstance(error, IpcError) and type(error) is ChannelClosed:
+            return ChannelClosed(*error.args)
+        return error
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        decoder = self._decoder
+        reason: IpcError = ChannelClosed(f"{self.name}: the peer closed the channel")
+        try:
+            at_eof = False
+            while True:  # frames fed to the decoder before the channel started go first
+                while True:
+                    try:
+                        frame = decoder.next_frame()
+                    except FramingError as exc:
+                        await self._bad_input(None, exc)
+                        if exc.fatal:
+                            reason = ChannelClosed(f"{self.name}: {exc}")
+                            return
+                        continue
+                    if frame is None:
+                        break
+                    await self._dispatch(frame)
+                if at_eof:
+                    return
+                data = await self.transport.receive()
+                if data:
+                    decoder.feed(data)
+                else:
+                    decoder.feed_eof()
+                    at_eof = True
+        except TransportError as exc:
+            reason = ChannelClosed(f"{self.name}: {exc}")
+        finally:
+            self.close(reason)
+
+    async def _dispatch(self, frame: bytes) -> None:
+        try:
+            value = self.codec.decode(frame)
+        except CodecError as exc:
+            await self._bad_input(frame, exc)
+            return
+        message = JsonRpcProtocol.parse(value)
+        kind = type(message)
+        if kind is Response:
+            assert isinstance(message, Response)
+            self._complete(message.id, message.result, None)
+        elif kind is Request:
+            assert isinstance(message, Request)
+            await self._start_request(message)
+        elif kind is Notification:
+            assert isinstance(message, Notification)
+            await self._queue_notification(message)
+        elif kind is ErrorResponse:
+            assert isinstance(message, ErrorResponse)
+            error = RemoteError(message.code, message.message, _data(message.data))
+            if message.id is None:
+                logger.warning("%s: the peer reported an error: %s", self.name, error)
+            else:
+                self._complete(message.id, None, error)
+        else:
+            assert isinstance(message, InvalidMessage)
+            hook = self.bad_input_hook
+            if hook is not None and hook(frame, ProtocolError(message.reason)):
+                return
+            if message.reply:
+                await self._reply_error(message.id, message.code, message.reason)
+            elif message.id is not None and message.id in self._pending:
+                self._complete(message.id, None, ProtocolError(f"{self.name}: {message.reason}"))
+            else:
+                logger.warning("%s: dropped an invalid response: %s", self.name, message.reason)
+
+    async def _bad_input(self, frame: bytes | None, error: IpcError) -> None:
+        if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
+            return
+        if isinstance(error, CodecError):
+            await self._reply_error(None, ErrorCode.PARSE_ERROR, f"Parse error: {error}")
+        elif isinstance(error, FramingError) and error.kind in ("frame_too_large", "line_too_long"):
+            await self._reply_error(None, ErrorCode.MESSAGE_TOO_LARGE, str(error))
+        else:
+            logger.warning("%s: %s", self.name, error)
+
+    async def _reply_error(self, request_id: MessageId | None, code: int, text: str) -> None:
+        await self._send_quietly(self.protocol.error_response(request_id, code, text))
+
+    def _complete(self, request_id: MessageId, result: Any, error: BaseException | None) -> None:
+        waiter = self._pending.pop(request_id, None)
+        if waiter is None:
+            logger.debug("%s: dropped a response to unknown id %r", self.name, request_id)
+            return
+        waiter.result, waiter.error = result, error
+        waiter.event.set()
+
+    async def _start_request(self, request: Request) -> None:
+        if self._draining:
+            await self._reply_error(request.id, ErrorCode.SHUTTING_DOWN, "shutting down")
+            return
+        entry = self._request_handlers.get(request.method)
+        if entry is None:
+            text = f"Method not found: {request.method}"
+            await self._reply_error(request.id, ErrorCode.METHOD_NOT_FOUND, text)
+            return
+        if request.id in self._running:
+            text = f"Invalid Request: id {request.id!r} is already in use by a running request"
+            await self._reply_error(request.id, ErrorCode.INVALID_REQUEST, text)
+            return
+        await self._slots.acquire()
+        assert self._task_group is not None
+        scope = anyio.CancelScope()
+        self._running[request.id] = scope
+        self._task_group.start_soon(self._run_request, request, entry, scope)  # own scope
+
+    async def _run_request(
+        self, request: Request, entry: tuple[Handler, bool], scope: anyio.CancelScope
+    ) -> None:
+        handler, is_async = entry
+        response: dict[str, Any] | None = None
+        current_request.set(request)
+        try:
+            with scope:
+                try:
+                    result = await handler(request.params) if is_async else handler(request.params)
+                    if not is_async and inspect.isawaitable(result):
+                        result = await result
+                    response = self.protocol.response(request.id, result)
+                except Exception as exc:
+                    code, text, data = error_for_exception(exc)
+                    response = self.protocol.error_response(request.id, code, text, data)
+            if response is None:  # our scope caught the cancellation: $/cancelRequest or drain
+                response = self.protocol.error_response(
+                    request.id, ErrorCode.REQUEST_CANCELLED, "request cancelled"
+                )
+            await self._send_response(request, response)
+        finally:
+            self._running.pop(request.id, None)
+            self._slots.release()
+
+    async def _send_response(self, request: Request, response: dict[str, Any]) -> None:
+        try:
+            await self._send(response)
+        except FramingError as exc:
+            await self._reply_error(request.id, ErrorCode.MESSAGE_TOO_LARGE, str(exc))
+        except CodecError as exc:
+            text = f"the result of {request.method!r} cannot be sent: {exc}"
+            await self._reply_error(request.id, ErrorCode.INTERNAL_ERROR, text)
+        except ChannelClosed:
+            pass
+
+    async def _queue_notification(self, message: Notification) -> None:
+        if message.method == METHOD_CANCEL:
+            params = message.params
+            if isinstance(params, dict):
+                scope = self._running.get(params.get("id"))  # type: ignore[arg-type]
+                if scope is not None:
+                    scope.cancel()
+            return
+        entry = self._notification_handlers.get(message.method)
+        if entry is None:
+            if not message.method.startswith(RESERVED_PREFIX):
+                logger.debug("%s: no handler for notification %r", self.name, message.method)
+            return
+        await self._notifications_in.send((entry[0], entry[1], message.params))
+
+    async def _notification_loop(self) -> None:
+        async for handler, is_async, params in self._notifications_out:
+            try:
+                result = await handler(params) if is_async else handler(params)
+                if not is_async and inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("%s: notification handler %r failed", self.name, handler)
+
+
+class ChannelBuilder:
+    """Assembles a :class:`Channel` (the design's builder).
+
+    Defaults: a transport over pipes gets line-delimited JSON, any other transport
+    length-prefixed MessagePack; the protocol is :class:`JsonRpcProtocol`.
+    """
+
+    def __init__(self) -> None:
+        self._transport: Transport | None = None
+        self._framing: Framing | None = None
+        self._codec: Codec | None = None
+        self._protocol: JsonRpcProtocol | None = None
+        self._options: dict[str, Any] = {}
+
+    def with_transport(self, transport: Transport) -> ChannelBuilder:
+        self._transport = transport
+        return self
+
+    def with_framing(self, framing: Framing) -> ChannelBuilder:
+        self._framing = framing
+        return self
+
+    def with_serialization(self, codec: Codec) -> ChannelBuilder:
+        self._codec = codec
+        return self
+
+    def with_protocol(self, protocol: JsonRpcProtocol) -> ChannelBuilder:
+        self._protocol = protocol
+        return self
+
+    def with_options(
+        self,
+        *,
+        name: str | None = None,
+        max_concurrent_handlers: int | None = None,
+        max_queued_notifications: int | None = None,
+        default_timeout: float | None = None,
+    ) -> ChannelBuilder:
+        """Set the channel's name (used in errors and logs), limits and default timeout."""
+        given = {
+            "name": name,
+            "max_concurrent_handlers": max_concurrent_handlers,
+            "max_queued_notifications": max_queued_notifications,
+            "default_timeout": default_timeout,
+        }
+        self._options.update({k: v for k, v in given.items() if v is not None})
+        return self
+
+    def build(self) -> Channel:
+        """Return the channel; ``async with`` it to run it."""
+        if self._transport is None:
+            raise ValueError("ChannelBuilder needs a transport: call with_transport() first")
+        on_pipes = isinstance(self._transport, FdTransport)
+        framing = self._framing or (LineDelimitedFraming() if on_pipes else LengthPrefixedFraming())
+        codec = self._codec or (
+            JsonCodec() if isinstance(framing, LineDelimitedFraming) else MessagePackCodec()
+        )
+        return Channel(self._transport, framing, codec, self._protocol, **self._options)
+
+
+def _check_user_method(method: str) -> None:
+    if method.startswith(RESERVED_PREFIX):
+        raise ValueError(f"method names starting with {RESERVED_PREFIX!r} are reserved: {method!r}")
+
+
+def _ping(params: Any) -> dict[str, Any]:
+    return {}
+
+
+def _data(data: Any) -> Any:
+    return None if data is ABSENT else data

@@ -1,0 +1,182 @@
+"""ProcessManager: spawns workers, supervises them, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .errors import IpcError
+from .handle import ProcessHandle, SpawnSpec
+from .options import ControlChannelOptions, DataChannelOptions, ProcessEvent, RestartPolicy
+from .paths import PipePath
+
+__all__ = ["ProcessManager", "WorkerIdInUse"]
+
+logger = logging.getLogger("aspect_ipc.manager")
+
+
+class WorkerIdInUse(IpcError, ValueError):
+    """``spawn`` was given an id that a live worker of this manager already has."""
+
+
+class ProcessManager:
+    """Spawns and supervises workers; an async context manager.
+
+    Leaving the ``async with`` block, normally, by an exception or by cancellation, stops every
+    worker (``$/shutdown``, then SIGTERM, then SIGKILL) and removes their socket files.
+
+    Args:
+        namespace: names the workers' data paths (``/tmp/<namespace>-<id>.sock``).
+        request_timeout: default seconds a request waits for its answer (``math.inf``: forever).
+        startup_timeout: default seconds from spawn to both channels ready.
+        shutdown_grace: seconds between the steps of the stop escalation.
+        restart_policy: default policy for crashed workers.
+        socket_dir: directory of the default data paths (default ``/tmp``).
+    """
+
+    def __init__(
+        self,
+        namespace: str = "aspect-ipc",
+        *,
+        request_timeout: float = 30.0,
+        startup_timeout: float = 10.0,
+        shutdown_grace: float = 5.0,
+        restart_policy: RestartPolicy | None = None,
+        socket_dir: str | None = None,
+    ) -> None:
+        if not namespace:
+            raise ValueError("namespace must not be empty")
+        self.namespace = namespace
+        self.request_timeout = request_timeout
+        self.startup_timeout = startup_timeout
+        self.shutdown_grace = shutdown_grace
+        self.restart_policy = restart_policy or RestartPolicy()
+        self.socket_dir = socket_dir
+        self._handles: dict[str, ProcessHandle] = {}
+        self._listeners: dict[str, list[Callable[[ProcessEvent], Any]]] = {}
+        self._task_group: TaskGroup | None = None
+
+    async def __aenter__(self) -> ProcessManager:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        with anyio.CancelScope(shield=True):
+            await self.stop_all()
+        self._task_group.cancel_scope.cancel()
+        try:
+            # The body's own exception propagates as itself, not wrapped in an ExceptionGroup.
+            await self._task_group.__aexit__(None, None, None)
+            return None
+        finally:
+            self._task_group = None
+
+    @property
+    def handles(self) -> dict[str, ProcessHandle]:
+        """The workers by id (stopped and failed ones stay until their id is reused)."""
+        return dict(self._handles)
+
+    def get(self, worker_id: str) -> ProcessHandle:
+        """The handle of ``worker_id``; KeyError if there is none."""
+        return self._handles[worker_id]
+
+    def on(self, kind: str, callback: Callable[[ProcessEvent], Any]) -> None:
+        """Call ``callback(event)`` for every worker's events of ``kind`` (see ProcessEvent)."""
+        self._listeners.setdefault(kind, []).append(callback)
+
+    async def spawn(
+        self,
+        worker_id: str,
+        *,
+        executable: str,
+        args: Sequence[str] = (),
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        control_channel: ControlChannelOptions | None = None,
+        data_channel: DataChannelOptions | None = None,
+        startup_timeout: float | None = None,
+        restart_policy: RestartPolicy | None = None,
+        stderr_tail_lines: int = 20,
+    ) -> ProcessHandle:
+        """Start a worker and return once both channels are ready (spec section 7).
+
+        ``env`` is merged onto this process's environment (minus inherited ``ASPECT_IPC_*``).
+
+        Raises:
+            WorkerIdInUse: a live worker already has ``worker_id``.
+            ExecutableNotFound, WorkerExitedDuringStartup, DataChannelTimeout, StartupError:
+                the worker could not be brought up; the message carries its stderr tail.
+            AddressInUse: a live worker of another parent holds the data path.
+            Unauthorized, ProtocolVersionMismatch: the handshake was refused.
+        """
+        if self._task_group is None:
+            raise RuntimeError("use the ProcessManager as 'async with ProcessManager(...)'")
+        existing = self._handles.get(worker_id)
+        if existing is not None and existing.state.value not in ("stopped", "failed"):
+            raise WorkerIdInUse(
+                f"worker id {worker_id!r} is already in use (state "
+                f"{existing.state.value}); stop it first or pick another id"
+            )
+        data = data_channel or DataChannelOptions()
+        data_path = None
+        if data.enabled:
+            data_path = data.path or PipePath.for_module(
+                self.namespace, worker_id, directory=self.socket_dir
+            )
+            taken = {
+                h.spec.data_path
+                for h in self._handles.values()
+                if h.state.value not in ("stopped", "failed")
+            }
+            if data_path in taken:
+                raise WorkerIdInUse(f"data path {data_path} is already used by another worker")
+        spec = SpawnSpec(
+            executable=executable,
+            args=tuple(args),
+            cwd=cwd,
+            env=dict(env) if env else None,
+            control=control_channel or ControlChannelOptions(),
+            data=data,
+            data_path=data_path,
+            startup_timeout=self.startup_timeout if startup_timeout is None else startup_timeout,
+            restart_policy=restart_policy or self.restart_policy,
+            stderr_tail_lines=stderr_tail_lines,
+        )
+        handle = ProcessHandle(self, worker_id, spec)
+        self._handles[worker_id] = handle
+        try:
+            await self._task_group.start(handle._supervise, name=f"supervisor of {worker_id}")
+        except BaseException:
+            if self._handles.get(worker_id) is handle:
+                del self._handles[worker_id]
+            raise
+        return handle
+
+    async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
+        """Stop one worker (see :meth:`ProcessHandle.stop`)."""
+        await self._handles[worker_id].stop(grace=grace)
+
+    async def stop_all(self, *, grace: float | None = None) -> None:
+        """Stop every worker, concurrently."""
+        async with anyio.create_task_group() as task_group:
+            for handle in list(self._handles.values()):
+                task_group.start_soon(functools.partial(handle.stop, grace=grace))
+
+    async def request(
+        self, worker_id: str, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """Shortcut for ``manager.get(worker_id).request(...)``."""
+        return await self.get(worker_id).request(method, params, timeout=timeout)

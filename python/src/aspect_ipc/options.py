@@ -1,0 +1,96 @@
+"""Configuration values and events of the process manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .codecs import Codec, JsonCodec, MessagePackCodec
+from .constants import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LINE_LENGTH
+
+__all__ = [
+    "ControlChannelOptions",
+    "DataChannelOptions",
+    "ProcessEvent",
+    "RestartPolicy",
+    "WorkerState",
+]
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When and how fast a crashed worker is restarted.
+
+    Args:
+        enabled: restart after a crash at all.
+        max_restarts: restarts in a row before giving up (state ``failed``).
+        backoff: seconds before the first restart; doubled for each further one...
+        max_backoff: ...up to this cap.
+        reset_after: seconds of uptime after which a worker counts as stable again, so that the
+            restart count starts over (a worker that crashes once a day is never given up on).
+    """
+
+    enabled: bool = False
+    max_restarts: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    reset_after: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before restart number ``attempt`` (1-based)."""
+        return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+
+
+@dataclass(frozen=True)
+class ControlChannelOptions:
+    """The control channel (stdio): line-delimited JSON by default."""
+
+    serialization: Codec = field(default_factory=JsonCodec)
+    max_line_length: int = DEFAULT_MAX_LINE_LENGTH
+
+
+@dataclass(frozen=True)
+class DataChannelOptions:
+    """The data channel (Unix socket): length-prefixed MessagePack by default.
+
+    ``path`` defaults to ``PipePath.for_module(namespace, worker_id)``.
+    """
+
+    enabled: bool = False
+    path: str | None = None
+    serialization: Codec = field(default_factory=MessagePackCodec)
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+
+
+class WorkerState(StrEnum):
+    """The life cycle of a :class:`ProcessHandle`."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProcessEvent:
+    """Something that happened to a worker; ``kind`` says what.
+
+    Kinds: ``spawn`` (pid), ``ready`` (pid), ``exit`` (exit_code or signal), ``crash`` (exit_code
+    or signal, error), ``restart`` (attempt, delay), ``failed`` (error), ``output`` (stream
+    ``"stdout"`` or ``"stderr"``, line).
+    """
+
+    kind: str
+    worker_id: str
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    attempt: int | None = None
+    delay: float | None = None
+    stream: str | None = None
+    line: str | None = None
+    error: BaseException | None = None
+    info: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,354 @@
+"""Transports: byte streams under channels (spec sections 1, 2, 7.3).
+
+This is the one place where OS and anyio stream errors become aspect-ipc errors: every method
+raises :class:`TransportError` (or a subclass), never ``OSError`` or ``BrokenResourceError``.
+``receive`` returns ``b""`` at end of stream, as in h11.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat
+import struct
+import sys
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import anyio
+from anyio.abc import SocketAttribute, SocketListener, SocketStream
+
+from .errors import AddressInUse, TransportError
+
+__all__ = [
+    "FdTransport",
+    "PeerCredentials",
+    "PipeServer",
+    "SocketTransport",
+    "Transport",
+    "TransportFactory",
+]
+
+_RECEIVE_SIZE = 256 * 1024
+_WINDOWS_PIPE_PREFIX = "\\\\.\\pipe\\"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A bidirectional byte stream."""
+
+    async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes: ...
+    async def send(self, data: bytes | bytearray | memoryview) -> None: ...
+    async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class PeerCredentials(tuple[int, int, int]):
+    """``(pid, uid, gid)`` of the process at the other end of a Unix socket."""
+
+    __slots__ = ()
+
+    @property
+    def pid(self) -> int:
+        return self[0]
+
+    @property
+    def uid(self) -> int:
+        return self[1]
+
+    @property
+    def gid(self) -> int:
+        return self[2]
+
+
+class FdTransport:
+    """A transport over raw file descriptors (pipes): a worker's stdio, a parent's child pipes.
+
+    Non-blocking reads and writes waited on with ``anyio.wait_readable``/``wait_writable``, so it
+    works on every anyio backend, and so a parent can drain what a child already wrote without
+    waiting (:meth:`receive_nowait`).
+    """
+
+    def __init__(self, read_fd: int | None, write_fd: int | None, *, name: str = "pipe") -> None:
+        self.name = name
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        for fd in (read_fd, write_fd):
+            if fd is not None:
+                os.set_blocking(fd, False)
+
+    async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes:
+        """Return the next bytes available (at least one), or ``b""`` at end of stream."""
+        while True:
+            data = self.receive_nowait(max_bytes)
+            if data is not None:
+                return data
+            try:
+                await anyio.wait_readable(self._fd(self._read_fd))
+            except (anyio.ClosedResourceError, OSError) as exc:
+                raise TransportError(f"{self.name}: closed while reading") from exc
+
+    def receive_nowait(self, max_bytes: int = _RECEIVE_SIZE) -> bytes | None:
+        """Return bytes already available, ``b""`` at end of stream, ``None`` if none yet."""
+        try:
+            return os.read(self._fd(self._read_fd), max_bytes)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise TransportError(f"{self.name}: read failed: {exc.strerror or exc}") from exc
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Write all of ``data``, waiting while the pipe is full (backpressure)."""
+        fd = self._fd(self._write_fd)
+        with memoryview(data) as view:
+            while view:
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    try:
+                        await anyio.wait_writable(fd)
+                    except (anyio.ClosedResourceError, OSError) as exc:
+                        raise TransportError(f"{self.name}: closed while writing") from exc
+                except OSError as exc:
+                    raise TransportError(f"{self.name}: write failed: {exc.strerror}") from exc
+
+    async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Write several buffers back to back."""
+        for part in parts:
+            await self.send(part)
+
+    async def aclose(self) -> None:
+        """Close both descriptors, waking any task waiting on them."""
+        for attr in ("_read_fd", "_write_fd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                setattr(self, attr, None)
+                anyio.notify_closing(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _fd(self, fd: int | None) -> int:
+        if fd is None:
+            raise TransportError(f"{self.name}: transport is closed")
+        return fd
+
+
+class SocketTransport:
+    """A transport over a connected Unix domain socket."""
+
+    def __init__(self, stream: SocketStream, *, name: str = "socket") -> None:
+        self.name = name
+        self._stream = stream
+
+    @property
+    def raw_socket(self) -> socket.socket:
+        """The underlying socket object (for options and credentials)."""
+        return self._stream.extra(SocketAttribute.raw_socket)
+
+    def peer_credentials(self) -> PeerCredentials | None:
+        """The peer's ``(pid, uid, gid)`` where the OS tells (Linux ``SO_PEERCRED``), else None."""
+        so_peercred = getattr(socket, "SO_PEERCRED", None)
+        if so_peercred is None:
+            return None
+        raw = self.raw_socket.getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
+        return PeerCredentials(struct.unpack("3i", raw))
+
+    async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes:
+        """Return the next bytes available, or ``b""`` at end of stream."""
+        try:
+            return await self._stream.receive(max_bytes)
+        except anyio.EndOfStream:
+            return b""
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise TransportError(f"{self.name}: receive failed: {exc}") from exc
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of ``data``, waiting while the socket buffer is full (backpressure)."""
+        try:
+            await self._stream.send(data)  # type: ignore[arg-type]
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise TransportError(f"{self.name}: send failed: {exc}") from exc
+
+    async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Send several buffers back to back."""
+        for part in parts:
+            await self.send(part)
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        with contextlib.suppress(OSError, anyio.BrokenResourceError):
+            await self._stream.aclose()
+
+
+class PipeServer:
+    """Listens on a data path and accepts connections (the worker side of spec 7.3)."""
+
+    def __init__(self, *, unlink_on_listen: bool = True) -> None:
+        self.unlink_on_listen = unlink_on_listen
+        self.path: str | None = None
+        self._listener: SocketListener | None = None
+        self._inode: tuple[int, int] | None = None
+
+    async def listen(self, path: str) -> None:
+        """Bind ``path`` with mode 0600 and listen.
+
+        Raises:
+            AddressInUse: a live socket, or a file that is not a socket, is at ``path``.
+            TransportError: the path is unusable (too long, a Windows pipe name, an OS error).
+        """
+        _check_unix_path(path)
+        if self.unlink_on_listen:
+            await _remove_stale_socket(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket file is born 0600: no window for other users
+        try:
+            sock.bind(path)
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise AddressInUse(_in_use_message(path), path) from exc
+            raise TransportError(f"cannot listen on {path}: {exc.strerror}") from exc
+        finally:
+            os.umask(old_umask)
+        info = os.lstat(path)
+        self._inode = (info.st_dev, info.st_ino)
+        self.path = path
+        self._listener = await SocketListener.from_socket(sock)
+
+    async def accept(self) -> SocketTransport:
+        """Wait for the next connection."""
+        if self._listener is None:
+            raise TransportError("the pipe server is not listening")
+        try:
+            stream = await self._listener.accept()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
+            raise TransportError(f"accept failed on {self.path}: {exc}") from exc
+        return SocketTransport(stream, name=f"data connection on {self.path}")
+
+    async def aclose(self) -> None:
+        """Stop listening and remove the socket file, if it is still the one we created."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError, anyio.BrokenResourceError):
+                await listener.aclose()
+        self.remove_socket_file()
+
+    def remove_socket_file(self) -> None:
+        """Remove our socket file (safe to call from signal handlers and at exit)."""
+        path, inode = self.path, self._inode
+        if path is None or inode is None:
+            return
+        with contextlib.suppress(OSError):
+            info = os.lstat(path)
+            if (info.st_dev, info.st_ino) == inode:
+                os.unlink(path)
+        self._inode = None
+
+
+class TransportFactory:
+    """Constructors for every transport (the design's ``TransportFactory``)."""
+
+    @staticmethod
+    def create_stdio(*, protect_stdout: bool = True) -> FdTransport:
+        """The worker's control transport: its stdin, and its real stdout.
+
+        With ``protect_stdout`` the protocol keeps a private duplicate of file descriptor 1, and
+        fd 1 itself (and ``sys.stdout``) is pointed at stderr, so a stray ``print`` anywhere in the
+        process (also from C code or child processes) cannot corrupt the control channel.
+        """
+        out_fd = os.dup(1)
+        if protect_stdout:
+            sys.stdout.flush()
+            os.dup2(2, 1)
+            sys.stdout = sys.stderr
+        read_fd = os.dup(0)
+        return FdTransport(read_fd, out_fd, name="control channel (stdio)")
+
+    @staticmethod
+    def create_pipes(
+        read_fd: int | None, write_fd: int | None, *, name: str = "pipe"
+    ) -> FdTransport:
+        """A transport over descriptors the caller owns from now on (e.g. a child's pipes)."""
+        return FdTransport(read_fd, write_fd, name=name)
+
+    @staticmethod
+    def create_pipe_server(*, unlink_on_listen: bool = True) -> PipeServer:
+        """A server for a worker's data channel; call ``listen(path)`` on it."""
+        return PipeServer(unlink_on_listen=unlink_on_listen)
+
+    @staticmethod
+    async def create_pipe_client(path: str, *, timeout: float = 10.0) -> SocketTransport:
+        """Connect to ``path``, retrying while the server is not there yet, for up to ``timeout``.
+
+        Raises:
+            TransportError: "data channel connection timeout" with the last OS reason.
+        """
+        _check_unix_path(path)
+        reason = "no attempt made"
+        with anyio.move_on_after(timeout):
+            delay = 0.001
+            while True:
+                try:
+                    stream = await anyio.connect_unix(path)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN):
+                        raise TransportError(f"cannot connect to {path}: {exc.strerror}") from exc
+                    reason = exc.strerror or str(exc)
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                    continue
+                return SocketTransport(stream, name=f"data channel {path}")
+        raise TransportError(
+            f"data channel connection timeout: cannot connect to {path} within {timeout:g} s: "
+            f"{reason}"
+        )
+
+
+def _check_unix_path(path: str) -> None:
+    if path.startswith(_WINDOWS_PIPE_PREFIX):
+        raise TransportError(
+            f"{path} is a Windows named pipe; named pipes are not available on {sys.platform} "
+            "with this SDK: use a Unix socket path"
+        )
+    if not hasattr(socket, "AF_UNIX"):
+        raise TransportError(f"Unix domain sockets are not available on {sys.platform}")
+    if len(os.fsencode(path)) > (107 if sys.platform.startswith("linux") else 103):
+        raise TransportError(
+            f"socket path is too long for {sys.platform} ({len(os.fsencode(path))} bytes): {path}"
+        )
+
+
+def _in_use_message(path: str) -> str:
+    return (
+        f"address in use by a live worker: {path} (another process is listening there; "
+        "stop it, or use another namespace or worker id)"
+    )
+
+
+async def _remove_stale_socket(path: str) -> None:
+    """Remove ``path`` only if it is a socket nobody listens on (spec 7.3)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise TransportError(f"cannot inspect {path}: {exc.strerror}") from exc
+    if not stat.S_ISSOCK(info.st_mode):
+        raise AddressInUse(
+            f"path exists and is not a socket: {path} (refusing to remove it; "
+            "choose another path or remove the file yourself)",
+            path,
+        )
+    try:
+        stream = await anyio.connect_unix(path)
+    except OSError as exc:
+        if exc.errno != errno.ECONNREFUSED:
+            raise TransportError(f"cannot probe {path}: {exc.strerror}") from exc
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    await stream.aclose()
+    raise AddressInUse(_in_use_message(path), path)
