@@ -367,10 +367,14 @@ class ProcessHandle:
         if data is not None:
             waits.append(data.wait_closed)
         await _first_of(*waits)
-        if not self._exited.is_set():
-            if not self._stop_requested:  # a channel broke under a live worker
+        if not self._exited.is_set() and not self._stop_requested:
+            # A channel closed first. A worker shutting itself down closes its channels just
+            # before it exits: give it the grace period; one still alive after it is broken.
+            with anyio.move_on_after(self._manager.shutdown_grace):
+                await self._exited.wait()
+            if not self._exited.is_set():
                 _process.signal_group(self._process.pid, signals.SIGKILL)
-            await self._exited.wait()
+        await self._exited.wait()
         with anyio.move_on_after(0.5):  # the worker's last words precede the verdict
             while not stderr.closed:
                 await anyio.sleep(0.005)
