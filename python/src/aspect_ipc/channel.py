@@ -191,6 +191,12 @@ class Channel:
             waiter.event.set()
         for scope in [*self._task_scopes, *self._running.values()]:
             scope.cancel()
+        if self._task_group is not None:  # the peer sees the close at once, not at __aexit__
+            self._task_group.start_soon(self._close_transport)
+
+    async def _close_transport(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.transport.aclose()
 
     @property
     def close_reason(self) -> IpcError:

@@ -201,22 +201,25 @@ class Worker:
         )
         self._install(control, "control")
         control._on_reserved_request(METHOD_SHUTDOWN, self._on_shutdown)
+        self._emit("control_ready")
         server: PipeServer | None = None
+        if data_path:
+            # Listen before any task starts: a refusal exits with code 2 and a plain message.
+            self._emit("data_setup", path=data_path)
+            server = TransportFactory.create_pipe_server(unlink_on_listen=True)
+            try:
+                await server.listen(data_path)
+            except (AddressInUse, TransportError) as exc:
+                _die(f"cannot open the data channel: {exc}")
+            self._emit("data_listening", path=data_path)
         try:
             async with anyio.create_task_group() as task_group, control:
                 self._task_group, self._control = task_group, control
-                self._emit("control_ready")
-                if data_path:
-                    self._emit("data_setup", path=data_path)
-                    server = TransportFactory.create_pipe_server(unlink_on_listen=True)
-                    try:
-                        await server.listen(data_path)
-                    except (AddressInUse, TransportError) as exc:
-                        _die(f"cannot open the data channel: {exc}")
-                    self._emit("data_listening", path=data_path)
+                if server is not None:
                     task_group.start_soon(self._accept_loop, server, max_frame_size)
                 task_group.start_soon(self._watch_signals)
-                await control.notify(METHOD_READY, _ready_params(data_path or None))
+                with contextlib.suppress(ChannelClosed):  # stdin already at EOF: parent gone
+                    await control.notify(METHOD_READY, _ready_params(data_path or None))
                 if not data_path:
                     self._emit("ready")
                 await control.wait_closed()  # stdin EOF, or a graceful stop closing it

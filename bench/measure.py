@@ -1,0 +1,142 @@
+"""What every benchmark cell shares: time budgets, payloads and the figures derived from counts.
+
+A *cell* is one measurement (one transport, one payload size, one number of requests in flight).
+It runs until its time budget is spent **and** it has done a minimum number of operations, so that
+slow cells (16 MiB payloads) still get a few samples and fast ones get many. Time is taken with
+``time.perf_counter``. Nothing here judges a figure: the benchmark reports, it never fails on speed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "IN_FLIGHT",
+    "MANY_IN_FLIGHT",
+    "PAYLOAD_SIZES",
+    "SMALL_SIZE",
+    "Budget",
+    "Latency",
+    "Throughput",
+    "payload",
+    "size_label",
+]
+
+PAYLOAD_SIZES = (64, 4 * 1024, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024)
+"""Echo payload sizes in bytes: 64 B, 4 KiB, 64 KiB, 1 MiB, 16 MiB."""
+
+IN_FLIGHT = 8
+"""Requests in flight in the pipelined throughput cells."""
+
+MANY_IN_FLIGHT = 64
+"""Requests in flight in the small-requests-per-second cells."""
+
+SMALL_SIZE = 64
+"""Payload of a baseline's "small request" (an aspect-ipc small request is ~40-50 bytes)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a cell runs: ``seconds`` of timed work, and at least ``min_ops`` operations.
+
+    Before the timed part, each cell runs a warm-up of :meth:`warmup` (a tenth of the budget).
+    """
+
+    seconds: float
+    min_ops: int
+    spawns: int
+
+    @classmethod
+    def full(cls, seconds: float) -> Budget:
+        """The budget of a real run."""
+        return cls(seconds=seconds, min_ops=5, spawns=5)
+
+    @classmethod
+    def quick(cls) -> Budget:
+        """A smoke-test budget: every cell runs, the numbers mean little."""
+        return cls(seconds=0.03, min_ops=2, spawns=1)
+
+    def warmup(self) -> Budget:
+        """The warm-up before a cell: a tenth of the time, at least two operations."""
+        return Budget(seconds=self.seconds / 10, min_ops=2, spawns=0)
+
+    def latency_ops(self) -> int:
+        """The minimum number of samples of a latency cell (enough for a p99)."""
+        return max(self.min_ops, 200 if self.seconds >= 0.5 else 20)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """``ops`` echoes of ``size``-byte payloads, ``in_flight`` at a time, took ``seconds``.
+
+    ``mb_per_s`` counts the payload bytes of both directions (2 x size per echo), in 10^6 bytes
+    per second; framing and JSON-RPC envelopes are not counted.
+    """
+
+    size: int
+    in_flight: int
+    ops: int
+    seconds: float
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds
+
+    @property
+    def mb_per_s(self) -> float:
+        return 2 * self.size * self.ops / self.seconds / 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "in_flight": self.in_flight,
+            "ops": self.ops,
+            "seconds": round(self.seconds, 6),
+            "ops_per_s": round(self.ops_per_s, 2),
+            "mb_per_s": round(self.mb_per_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Round-trip times in seconds of sequential small requests (one in flight)."""
+
+    samples: tuple[float, ...]
+
+    def percentile(self, fraction: float) -> float:
+        """The nearest-rank percentile (``fraction`` 0.5 for p50, 0.99 for p99)."""
+        ordered = sorted(self.samples)
+        rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+        return ordered[rank - 1]
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(0.50)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(0.99)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "samples": len(self.samples),
+            "p50_us": round(self.p50 * 1e6, 2),
+            "p99_us": round(self.p99 * 1e6, 2),
+            "mean_us": round(sum(self.samples) / len(self.samples) * 1e6, 2),
+        }
+
+
+def payload(size: int) -> bytes:
+    """``size`` pseudo-random bytes (incompressible, like real binary data; same in every run)."""
+    return random.Random(size).randbytes(size)
+
+
+def size_label(size: int) -> str:
+    """64 -> "64 B", 4096 -> "4 KiB", 16777216 -> "16 MiB"."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B"

@@ -1,0 +1,303 @@
+"""ProcessManager and ProcessHandle with real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+from aspect_ipc import (
+    AddressInUse,
+    DataChannelOptions,
+    DataChannelTimeout,
+    ExecutableNotFound,
+    ProcessEvent,
+    ProcessManager,
+    RemoteError,
+    RequestTimeout,
+    RestartPolicy,
+    WorkerCrashed,
+    WorkerExitedDuringStartup,
+    WorkerIdInUse,
+    WorkerState,
+    WorkerUnavailable,
+)
+from workers import PYTHON_WORKER, child_pids, namespace, open_fds, pid_alive, python_worker
+
+pytestmark = pytest.mark.anyio
+DATA = DataChannelOptions(enabled=True)
+
+
+async def test_spawn_talk_on_both_channels_and_stop() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        path = handle.spec.data_path
+        assert path is not None and os.path.exists(path)
+        assert handle.state is WorkerState.RUNNING and handle.pid in child_pids()
+        assert await handle.request("add", {"a": 2, "b": 40}) == 42
+        assert await handle.request_via_data("echo", [b"\x00\xff" * 1000]) == [b"\x00\xff" * 1000]
+        assert (await handle.request("info"))["pid"] == handle.pid
+        await handle.stop()
+        assert handle.state is WorkerState.STOPPED
+        assert handle.exit_code == 0 and not os.path.exists(path)
+    assert child_pids() == set()
+
+
+async def test_worker_calls_and_notifies_the_parent_on_both_channels() -> None:
+    notes: list[Any] = []
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        handle.on_request("mul", lambda p: p[0] * p[1], via="data")
+        handle.on_request("hello", lambda p: f"hi {p['name']}")
+        handle.on_notification("note", notes.append)
+        call = {"method": "mul", "params": [6, 7], "via": "data"}
+        assert await handle.request("callParent", call) == 42
+        call = {"method": "hello", "params": {"name": "x"}, "via": "control"}
+        assert await handle.request_via_data("callParent", call) == "hi x"
+        await handle.request("notifyParent", {"method": "note", "params": [1], "via": "control"})
+        with anyio.fail_after(5):
+            while not notes:
+                await anyio.sleep(0.01)
+    assert notes == [[1]]
+
+
+async def test_handler_errors_reach_the_parent() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        with pytest.raises(RemoteError) as info:
+            await handle.request_via_data("fail", {"message": "boom"})
+        assert (info.value.code, info.value.message) == (-32000, "boom")
+        assert info.value.data == {"type": "RuntimeError"}
+        with pytest.raises(RemoteError) as info:
+            await handle.request("fail", {"message": "typed", "code": 4001, "data": [1]})
+        assert (info.value.code, info.value.data) == (4001, [1])
+        with pytest.raises(RemoteError) as info:
+            await handle.request("noSuchMethod")
+        assert info.value.code == -32601
+
+
+async def test_timeout_cancels_the_worker_handler() -> None:
+    observed: list[Any] = []
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        handle.on_notification("cancelObserved", observed.append)
+        with pytest.raises(RequestTimeout):
+            await handle.request_via_data("sleep", {"seconds": 30, "tag": "t1"}, timeout=0.2)
+        with anyio.fail_after(5):
+            while not observed:
+                await anyio.sleep(0.01)
+        assert observed == [{"tag": "t1"}]
+        assert await handle.request("add", {"a": 1, "b": 1}) == 2
+
+
+async def test_crash_mid_request_fails_pending_requests_on_both_channels() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        await handle.request("stderr", {"text": "last words"})
+        errors: list[BaseException] = []
+
+        async def pending(via: str) -> None:
+            call = handle.request_via_data if via == "data" else handle.request
+            try:
+                await call("sleep", {"seconds": 60, "tag": via})
+            except WorkerCrashed as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pending, "data")
+            tg.start_soon(pending, "control")
+            await anyio.sleep(0.2)
+            with pytest.raises(WorkerCrashed) as info:
+                await handle.request("crash", {"code": 7})
+        assert len(errors) == 2
+        for exc in [*errors, info.value]:
+            assert isinstance(exc, WorkerCrashed) and exc.exit_code == 7
+            assert "last words" in exc.stderr_tail
+        assert handle.state is WorkerState.FAILED  # no restart policy
+
+
+async def test_crash_loop_restarts_then_gives_up() -> None:
+    events: list[ProcessEvent] = []
+    policy = RestartPolicy(enabled=True, max_restarts=2, backoff=0.01, reset_after=3600)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        for kind in ("crash", "restart", "failed"):
+            manager.on(kind, events.append)
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        pids = {handle.pid}
+        for _ in range(3):
+            with pytest.raises(WorkerCrashed):
+                await handle.request("crash", {"code": 1})
+            if handle.state is not WorkerState.FAILED:
+                pids.add((await handle.request("info"))["pid"])  # waits for the restart
+        await handle.wait()
+    assert handle.state is WorkerState.FAILED
+    assert len(pids) == 3
+    assert [(e.kind, e.attempt) for e in events] == [
+        ("crash", None),
+        ("restart", 1),
+        ("crash", None),
+        ("restart", 2),
+        ("crash", None),
+        ("failed", None),
+    ]
+    with pytest.raises(WorkerUnavailable):
+        await handle.request("info")
+
+
+async def test_stable_uptime_resets_the_restart_count() -> None:
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01, reset_after=0.0)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        handle = await manager.spawn("w", **python_worker())
+        for _ in range(3):  # three crashes, each after a "stable" run: never given up on
+            with pytest.raises(WorkerCrashed):
+                await handle.request("crash", {"code": 1})
+            assert (await handle.request("info"))["language"] == "python"
+        assert handle.state is WorkerState.RUNNING and handle.restarts == 3
+
+
+async def test_request_made_during_a_restart_waits_for_the_new_worker() -> None:
+    policy = RestartPolicy(enabled=True, max_restarts=3, backoff=0.3)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        old = handle.pid
+        with pytest.raises(WorkerCrashed):
+            await handle.request("crash", {"code": 1})
+        assert handle.state is WorkerState.RESTARTING
+        assert await handle.request_via_data("echo", ["after"]) == ["after"]
+        assert handle.pid != old
+
+
+async def test_worker_ignoring_sigterm_is_killed() -> None:
+    async with ProcessManager(namespace=namespace(), shutdown_grace=0.3) as manager:
+        handle = await manager.spawn("w", **python_worker(), env={"TEST_IGNORE_SIGTERM": "1"})
+        with pytest.raises(RequestTimeout):
+            await handle.request("freeze", timeout=0.2)
+        await handle.stop()
+        assert handle.signal == signal.SIGKILL and handle.state is WorkerState.STOPPED
+    assert child_pids() == set()
+
+
+async def test_worker_that_never_sends_ready() -> None:
+    async with ProcessManager(namespace=namespace(), startup_timeout=0.5) as manager:
+        with pytest.raises(DataChannelTimeout) as info:
+            await manager.spawn(
+                "w", **python_worker(), env={"TEST_NO_READY": "1"}, data_channel=DATA
+            )
+    message = str(info.value)
+    assert "data channel connection timeout" in message and "$/ready" in message
+    assert "ASPECT_IPC_DATA_PATH" in message and "not starting" in info.value.stderr_tail
+    assert child_pids() == set()
+
+
+async def test_worker_exiting_during_startup() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        with pytest.raises(WorkerExitedDuringStartup) as info:
+            await manager.spawn("w", **python_worker(), env={"TEST_EXIT_BEFORE_READY": "3"})
+    assert info.value.exit_code == 3 and "exiting early" in info.value.stderr_tail
+    assert "exit code 3" in str(info.value)
+
+
+async def test_executable_not_found() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        with pytest.raises(ExecutableNotFound, match="no-such-binary"):
+            await manager.spawn("w", executable="no-such-binary-xyz")
+        assert "w" not in manager.handles
+
+
+async def test_junk_on_stdout_is_reported_not_fatal() -> None:
+    output: list[ProcessEvent] = []
+    async with ProcessManager(namespace=namespace()) as manager:
+        manager.on("output", output.append)
+        handle = await manager.spawn("w", **python_worker(), env={"TEST_JUNK_STDOUT": "junk!"})
+        await handle.request("print", {"text": "printed in a handler"})
+        assert await handle.request("add", {"a": 1, "b": 2}) == 3
+    lines = {(e.stream, e.line) for e in output}
+    assert ("stdout", "junk!") in lines
+    assert ("stderr", "printed in a handler") in lines  # print() never reaches the protocol
+
+
+async def test_duplicate_id_and_live_address_are_refused() -> None:
+    ns = namespace()
+    async with ProcessManager(namespace=ns) as first, ProcessManager(namespace=ns) as second:
+        await first.spawn("w", **python_worker(), data_channel=DATA)
+        with pytest.raises(WorkerIdInUse):
+            await first.spawn("w", **python_worker(), data_channel=DATA)
+        with pytest.raises(AddressInUse, match="live worker"):
+            await second.spawn("w", **python_worker(), data_channel=DATA)
+        assert await first.request("w", "add", {"a": 1, "b": 1}) == 2
+
+
+async def test_token_is_not_visible_to_the_worker_or_its_children() -> None:
+    os.environ["ASPECT_IPC_TOKEN"] = "inherited-secret"
+    try:
+        async with ProcessManager(namespace=namespace()) as manager:
+            plain = await manager.spawn("plain", **python_worker())
+            assert await plain.request("getEnv", {"name": "ASPECT_IPC_TOKEN"}) is None
+            data = await manager.spawn("data", **python_worker(), data_channel=DATA)
+            assert await data.request("getEnv", {"name": "ASPECT_IPC_TOKEN"}) is None
+            assert await data.request("childEnv", {"name": "ASPECT_IPC_TOKEN"}) is None
+            assert await data.request("getEnv", {"name": "ASPECT_IPC_WORKER_ID"}) == "data"
+    finally:
+        del os.environ["ASPECT_IPC_TOKEN"]
+
+
+async def test_leaving_the_block_by_exception_leaves_nothing_behind() -> None:
+    paths = []
+    with pytest.raises(ZeroDivisionError):
+        async with ProcessManager(namespace=namespace()) as manager:
+            for n in range(3):
+                handle = await manager.spawn(f"w{n}", **python_worker(), data_channel=DATA)
+                paths.append(handle.spec.data_path)
+            1 / 0  # noqa: B018
+    assert child_pids() == set()
+    assert not any(os.path.exists(p) for p in paths if p)
+
+
+async def test_spawn_stop_cycles_leak_nothing() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("warm-up", **python_worker(), data_channel=DATA)
+        await handle.stop()
+        fds = open_fds()
+        for n in range(12):
+            handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+            assert await handle.request_via_data("add", {"a": n, "b": 1}) == n + 1
+            await handle.stop()
+        assert open_fds() == fds
+        assert child_pids() == set()
+        assert not os.path.exists(str(handle.spec.data_path))
+
+
+def test_workers_exit_when_the_parent_is_killed(tmp_path: Any) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import anyio, sys
+        from aspect_ipc import DataChannelOptions, ProcessManager
+        async def main():
+            async with ProcessManager(namespace="{namespace()}") as manager:
+                handle = await manager.spawn("w", executable=sys.executable,
+                    args=[{PYTHON_WORKER!r}], data_channel=DataChannelOptions(enabled=True))
+                print(handle.pid, handle.spec.data_path, flush=True)
+                await anyio.sleep(3600)
+        anyio.run(main)
+    """)
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pid_text, path = parent.stdout.readline().split()
+    worker_pid = int(pid_text)
+    assert pid_alive(worker_pid)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10  # a hang guard; the worker sees stdin EOF at once
+    while pid_alive(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not pid_alive(worker_pid)
+    assert not os.path.exists(path)
