@@ -14,7 +14,7 @@ PYTEST_FLAGS ?= -q -p no:cacheprovider
 
 .PHONY: help setup setup-python setup-node setup-go build build-node build-go \
         test lint test-python test-node test-go integration demo demo-python demo-node demo-go \
-        dist bench fuzz soak clean
+        dist bench soak clean
 
 help:
 	@echo "make demo         run the dual-channel example against the python, node and go workers"
@@ -99,6 +99,11 @@ dist: setup-python build
 
 bench: setup-python build
 	$(PY) bench/run.py
+
+# A thousand spawn/request/stop cycles: fds, children and socket files must come back to the start.
+soak: setup-python
+	cd python && ASPECT_IPC_SOAK_CYCLES=1000 ../$(PYTEST) $(PYTEST_FLAGS) \
+	  tests/test_manager.py -k "spawn_stop_cycles and asyncio"
 
 clean:
 	rm -rf $(BUILD) $(VENV) workers-node/node_modules workers-node/dist \

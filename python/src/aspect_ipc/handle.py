@@ -50,7 +50,7 @@ from .options import (
     RestartPolicy,
     WorkerState,
 )
-from .transports import FdTransport, SocketTransport, TransportFactory
+from .transports import FdTransport, SocketTransport, TransportFactory, remove_stale_socket
 
 if TYPE_CHECKING:
     from .manager import ProcessManager
@@ -335,6 +335,9 @@ class ProcessHandle:
             self._control = self._data = None
             self._incarnation_done.set()
             _process.signal_group(process.pid, signals.SIGKILL)  # stragglers in its group
+            if spec.data_path and self._exited.is_set():
+                with anyio.CancelScope(shield=True), contextlib.suppress(IpcError):
+                    await remove_stale_socket(spec.data_path)  # a crashed worker's leftover
             if failure is not None:
                 self._last_error = WorkerUnavailable(str(failure))
                 if isinstance(failure, StartupError):

@@ -29,6 +29,7 @@ __all__ = [
     "SocketTransport",
     "Transport",
     "TransportFactory",
+    "remove_stale_socket",
 ]
 
 _RECEIVE_SIZE = 256 * 1024
@@ -200,7 +201,7 @@ class PipeServer:
         """
         _check_unix_path(path)
         if self.unlink_on_listen:
-            await _remove_stale_socket(path)
+            await remove_stale_socket(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)  # the socket file is born 0600: no window for other users
         try:
@@ -328,7 +329,7 @@ def _in_use_message(path: str) -> str:
     )
 
 
-async def _remove_stale_socket(path: str) -> None:
+async def remove_stale_socket(path: str) -> None:
     """Remove ``path`` only if it is a socket nobody listens on (spec 7.3)."""
     try:
         info = os.lstat(path)

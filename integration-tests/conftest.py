@@ -1,0 +1,78 @@
+"""Fixtures of the cross-language suite: every test runs once per worker language."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = {
+    "python": [
+        sys.executable,
+        str(ROOT / "integration-tests/workers/python/worker.py"),
+    ],
+    "node": [
+        shutil.which("node") or "node",
+        str(ROOT / "integration-tests/workers/node/build/worker.js"),
+    ],
+    "go": [str(ROOT / ".build/go/test-worker")],
+}
+
+
+@pytest.fixture(params=["asyncio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=sorted(WORKERS))
+def language(request: pytest.FixtureRequest) -> str:
+    command = WORKERS[request.param]
+    if not os.path.exists(command[-1]):
+        pytest.fail(
+            f"the {request.param} test worker is not built ({command[-1]}): run make build"
+        )
+    return str(request.param)
+
+
+@pytest.fixture
+def worker(language: str) -> dict[str, Any]:
+    command = WORKERS[language]
+    return {"executable": command[0], "args": command[1:]}
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"it{uuid.uuid4().hex[:10]}"
+
+
+def _children() -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] != b"Z":
+                found.add(int(entry))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def hygiene(namespace: str) -> Iterator[None]:
+    """After every test: no child process, no socket file of ours, no leaked descriptor."""
+    fds = len(os.listdir("/proc/self/fd"))
+    yield
+    assert _children() == set(), "child processes left behind"
+    assert not [p for p in os.listdir("/tmp") if p.startswith(namespace)], (
+        "socket files left"
+    )
+    assert len(os.listdir("/proc/self/fd")) <= fds, "file descriptors leaked"

@@ -1,0 +1,259 @@
+package aspectipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+)
+
+// Handler serves one method. ctx is cancelled when the peer sends $/cancelRequest for the
+// request, when the worker shuts down and when the channel closes (context.Cause tells which:
+// ErrRequestCancelled, ErrShuttingDown, ErrParentLost, ErrChannelClosed). ChannelFrom(ctx) is the
+// channel the request came in on, to call or notify the peer; WorkerFrom(ctx) reaches both
+// channels of a worker started by Serve.
+//
+// The returned value is the result (nil is sent as null). A returned error is sent as a JSON-RPC
+// error: an *Error (or an error wrapping one) with its own code, message and data; any other error
+// with CodeHandlerError, its message and data {"type": "<Go type>"}; a panic likewise, with
+// type "panic". A handler that ends with an error after its ctx was cancelled is answered
+// CodeRequestCancelled. For a notification, the result and the error are discarded.
+type Handler func(ctx context.Context, params Params) (any, error)
+
+// Channel is one JSON-RPC connection over a transport, with a framing and a codec: it answers the
+// peer's requests with the registered handlers (concurrently) and sends requests and
+// notifications to the peer. Writes are serialized: frames from concurrent senders never
+// interleave. Build one with ChannelBuilder, then call Run.
+type Channel struct {
+	name      string
+	transport Transport
+	framing   Framing
+	codec     Codec
+	rpc       JSONRPCProtocol
+	logf      func(format string, args ...any)
+
+	writeMu sync.Mutex
+
+	mu       sync.Mutex
+	handlers map[string]Handler
+	nextID   int64
+	pending  map[ID]chan outcome
+	running  map[ID]*inflight       // requests by id, for $/cancelRequest
+	active   map[*inflight]struct{} // every running handler, requests and notifications
+	refusing *Error                 // when set, new requests are answered with it
+	closed   bool
+
+	base      context.Context // parent of every handler context
+	cancel    context.CancelCauseFunc
+	closeOnce sync.Once
+	done      chan struct{}
+
+	// decorate adds values (the worker) to handler contexts.
+	decorate func(context.Context) context.Context
+	// gate, when set, sees every incoming message in the read loop until it returns true
+	// (the data channel's $/hello); returning false closes the channel.
+	gate func(ev gateEvent) bool
+	// onClose runs when the channel starts closing, before its transport is closed, so that the
+	// peer never sees the close before the worker has released the channel.
+	onClose func()
+}
+
+// gateEvent is one incoming payload: a classified message or a decoding failure.
+type gateEvent struct {
+	msg Message
+	err error
+}
+
+// outcome completes a pending request.
+type outcome struct {
+	result Result
+	err    error
+}
+
+// Name returns the channel's name ("control", "data"), used in errors and logs.
+func (c *Channel) Name() string { return c.name }
+
+// Done is closed when the channel has closed.
+func (c *Channel) Done() <-chan struct{} { return c.done }
+
+// Handle registers h for method, replacing any previous handler; a nil h removes it. Names
+// starting with "$/" are reserved for the protocol and rejected with ErrReservedMethod.
+func (c *Channel) Handle(method string, h Handler) error {
+	if isReserved(method) {
+		return reservedError(method)
+	}
+	c.handle(method, h)
+	return nil
+}
+
+func isReserved(method string) bool { return strings.HasPrefix(method, "$/") }
+
+func reservedError(method string) error { return fmt.Errorf("%w: %q", ErrReservedMethod, method) }
+
+func (c *Channel) handle(method string, h Handler) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h == nil {
+		delete(c.handlers, method)
+	} else {
+		c.handlers[method] = h
+	}
+}
+
+// Close closes the channel and its transport: pending requests fail with CodeChannelClosed and
+// running handlers are cancelled with cause ErrChannelClosed.
+func (c *Channel) Close() error {
+	c.closeWith(ErrChannelClosed)
+	return nil
+}
+
+func (c *Channel) closeWith(cause error) {
+	c.closeOnce.Do(func() {
+		if c.onClose != nil {
+			c.onClose()
+		}
+		c.mu.Lock()
+		c.closed = true
+		pending := c.pending
+		c.pending = map[ID]chan outcome{}
+		c.mu.Unlock()
+		_ = c.transport.Close()
+		c.cancel(cause)
+		for _, ch := range pending {
+			ch <- outcome{err: &Error{Code: CodeChannelClosed, Message: c.name + " channel closed before the response arrived", cause: ErrChannelClosed}}
+		}
+		close(c.done)
+	})
+}
+
+// Run reads and dispatches incoming messages until the peer closes the stream (it returns nil),
+// the stream breaks (a *FramingError or the transport's error), Close is called (nil) or ctx is
+// done (nil). The channel is closed when Run returns.
+func (c *Channel) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { c.closeWith(ErrChannelClosed) })
+	defer stop()
+	dec := c.framing.NewDecoder()
+	buf := make([]byte, 64<<10)
+	for {
+		n, readErr := c.transport.Read(buf)
+		if n > 0 {
+			dec.Feed(buf[:n])
+		}
+		if readErr != nil {
+			dec.FeedEOF()
+		}
+		if err := c.dispatchFrames(dec); err != nil {
+			c.closeWith(ErrParentLost)
+			if errors.Is(err, errGateClosed) {
+				return nil
+			}
+			return err
+		}
+		if readErr != nil {
+			c.closeWith(ErrParentLost)
+			if errors.Is(readErr, io.EOF) || errors.Is(readErr, net.ErrClosed) || errors.Is(readErr, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("%s channel: read failed: %w", c.name, readErr)
+		}
+	}
+}
+
+// errGateClosed ends Run after the gate refused a connection.
+var errGateClosed = errors.New("connection refused by the gate")
+
+// dispatchFrames handles every complete frame buffered in dec. It returns an error when reading
+// must stop.
+func (c *Channel) dispatchFrames(dec FrameDecoder) error {
+	for {
+		frame, err := dec.Next()
+		switch {
+		case err == nil:
+			if !c.dispatchPayload(frame) {
+				return errGateClosed
+			}
+			continue
+		case errors.Is(err, ErrIncomplete), errors.Is(err, io.EOF):
+			return nil
+		}
+		var fe *FramingError
+		if !errors.As(err, &fe) {
+			return err
+		}
+		if fe.Kind == LineTooLong || fe.Kind == FrameTooLarge {
+			c.sendError(ID{}, &Error{Code: CodeMessageTooLarge, Message: "Message too large: " + fe.Error()})
+		}
+		if fe.Kind != LineTooLong { // every other framing error leaves the stream unusable
+			return fmt.Errorf("%s channel: %w", c.name, err)
+		}
+	}
+}
+
+// dispatchPayload decodes, classifies and dispatches one payload. It returns false when the gate
+// refused the connection.
+func (c *Channel) dispatchPayload(payload []byte) bool {
+	value, err := c.codec.Decode(payload)
+	var msg Message
+	if err == nil {
+		msg = c.rpc.Classify(value)
+	}
+	if c.gate != nil {
+		if !c.gate(gateEvent{msg: msg, err: err}) {
+			return false
+		}
+		c.gate = nil
+		return true
+	}
+	if err != nil {
+		c.sendError(ID{}, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()})
+		return true
+	}
+	switch msg.Kind {
+	case KindRequest:
+		c.dispatchRequest(msg)
+	case KindNotification:
+		c.dispatchNotification(msg)
+	case KindResponse, KindErrorResponse:
+		c.completeRequest(msg)
+	default:
+		c.dispatchInvalid(msg)
+	}
+	return true
+}
+
+// send encodes and writes one message as a single frame.
+func (c *Channel) send(msg map[string]any) error {
+	payload, err := c.codec.Encode(msg)
+	if err != nil {
+		return err
+	}
+	frame, err := c.framing.Encode(payload)
+	if err != nil {
+		return err
+	}
+	return c.write(frame)
+}
+
+func (c *Channel) write(frame []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	select {
+	case <-c.done:
+		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
+	default:
+	}
+	if _, err := c.transport.Write(frame); err != nil {
+		return fmt.Errorf("%s channel: write failed: %w", c.name, err)
+	}
+	return nil
+}
+
+func (c *Channel) log(format string, args ...any) {
+	if c.logf != nil {
+		c.logf(c.name+" channel: "+format, args...)
+	}
+}

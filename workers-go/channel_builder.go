@@ -1,0 +1,103 @@
+package aspectipc
+
+import (
+	"context"
+	"errors"
+)
+
+// ChannelBuilder assembles a Channel from a transport, a framing and a codec, the way the design
+// composes them:
+//
+//	ch, err := aspectipc.NewChannelBuilder().
+//		WithTransport(conn).
+//		WithFraming(aspectipc.LengthPrefixedFraming{}).
+//		WithCodec(aspectipc.MessagePackCodec{}).
+//		WithHandler("processItems", processItems).
+//		Build()
+//	go ch.Run(ctx)
+//
+// The protocol is always JSONRPCProtocol.
+type ChannelBuilder struct {
+	name      string
+	transport Transport
+	framing   Framing
+	codec     Codec
+	handlers  map[string]Handler
+	logf      func(format string, args ...any)
+	err       error
+}
+
+// NewChannelBuilder returns an empty builder.
+func NewChannelBuilder() *ChannelBuilder {
+	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}}
+}
+
+// WithName names the channel in errors and logs ("control", "data").
+func (b *ChannelBuilder) WithName(name string) *ChannelBuilder { b.name = name; return b }
+
+// WithTransport sets the byte stream the channel runs on (required).
+func (b *ChannelBuilder) WithTransport(t Transport) *ChannelBuilder { b.transport = t; return b }
+
+// WithFraming sets the framing (required): LineDelimitedFraming or LengthPrefixedFraming.
+func (b *ChannelBuilder) WithFraming(f Framing) *ChannelBuilder { b.framing = f; return b }
+
+// WithCodec sets the codec (required): JSONCodec or MessagePackCodec.
+func (b *ChannelBuilder) WithCodec(c Codec) *ChannelBuilder { b.codec = c; return b }
+
+// WithHandler registers h for method (see Channel.Handle). A reserved "$/" name makes Build fail
+// with ErrReservedMethod.
+func (b *ChannelBuilder) WithHandler(method string, h Handler) *ChannelBuilder {
+	if isReserved(method) {
+		b.err = errors.Join(b.err, reservedError(method))
+	} else {
+		b.handlers[method] = h
+	}
+	return b
+}
+
+// WithHandlers registers every handler of hs.
+func (b *ChannelBuilder) WithHandlers(hs Handlers) *ChannelBuilder {
+	for method, h := range hs {
+		b.WithHandler(method, h)
+	}
+	return b
+}
+
+// WithLogger sets where the channel reports what it drops (unknown notifications, late or
+// invalid responses, failed writes). Without one it is silent.
+func (b *ChannelBuilder) WithLogger(logf func(format string, args ...any)) *ChannelBuilder {
+	b.logf = logf
+	return b
+}
+
+// Build returns the channel. Start it with Run.
+func (b *ChannelBuilder) Build() (*Channel, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if b.transport == nil || b.framing == nil || b.codec == nil {
+		return nil, errors.New("aspectipc: ChannelBuilder needs a transport, a framing and a codec")
+	}
+	base, cancel := context.WithCancelCause(context.Background())
+	c := &Channel{
+		name:      b.name,
+		transport: b.transport,
+		framing:   b.framing,
+		codec:     b.codec,
+		logf:      b.logf,
+		handlers:  make(map[string]Handler, len(b.handlers)),
+		pending:   map[ID]chan outcome{},
+		running:   map[ID]*inflight{},
+		active:    map[*inflight]struct{}{},
+		base:      base,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+	}
+	for method, h := range b.handlers {
+		c.handlers[method] = h
+	}
+	return c, nil
+}
+
+// Handlers maps method names to their handlers.
+type Handlers map[string]Handler

@@ -1,0 +1,321 @@
+package aspectipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// inflight is one running handler.
+type inflight struct {
+	owner     *Channel
+	id        ID
+	isRequest bool
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	done      chan struct{} // closed once the handler returned and its response was written
+	answered  bool          // guarded by Channel.mu: the one response has been claimed
+}
+
+type contextKey int
+
+const (
+	channelKey contextKey = iota
+	inflightKey
+	workerKey
+)
+
+// ChannelFrom returns the channel a handler's request came in on (nil outside a handler). Use it
+// to call or notify the peer from inside a handler.
+func ChannelFrom(ctx context.Context) *Channel {
+	c, _ := ctx.Value(channelKey).(*Channel)
+	return c
+}
+
+func inflightFrom(ctx context.Context) *inflight {
+	f, _ := ctx.Value(inflightKey).(*inflight)
+	return f
+}
+
+func (c *Channel) dispatchRequest(msg Message) {
+	c.mu.Lock()
+	if refusing := c.refusing; refusing != nil {
+		c.mu.Unlock()
+		c.sendError(msg.ID, refusing)
+		return
+	}
+	if msg.Method == "$/ping" { // mandatory to answer, on both channels (PROTOCOL.md 8.6)
+		c.mu.Unlock()
+		c.respond(msg.ID, map[string]any{})
+		return
+	}
+	h := c.handlers[msg.Method]
+	if h == nil {
+		c.mu.Unlock()
+		c.sendError(msg.ID, &Error{Code: CodeMethodNotFound, Message: "Method not found: " + msg.Method})
+		return
+	}
+	f := c.startLocked(msg.ID, true)
+	c.mu.Unlock()
+	go c.runHandler(f, h, msg)
+}
+
+func (c *Channel) dispatchNotification(msg Message) {
+	if strings.HasPrefix(msg.Method, "$/") {
+		if msg.Method == "$/cancelRequest" {
+			c.cancelRequest(msg.Params)
+		}
+		return // unknown $/ notifications are ignored (PROTOCOL.md 11.2)
+	}
+	c.mu.Lock()
+	h := c.handlers[msg.Method]
+	if h == nil {
+		c.mu.Unlock()
+		c.log("dropped notification %q: no handler", msg.Method)
+		return
+	}
+	f := c.startLocked(ID{}, false)
+	c.mu.Unlock()
+	go c.runHandler(f, h, msg)
+}
+
+// startLocked registers a running handler; c.mu must be held.
+func (c *Channel) startLocked(id ID, isRequest bool) *inflight {
+	f := &inflight{owner: c, id: id, isRequest: isRequest, done: make(chan struct{})}
+	// The context exists before the handler starts, so that a $/cancelRequest read right after
+	// the request reaches it.
+	f.ctx, f.cancel = context.WithCancelCause(c.base)
+	c.active[f] = struct{}{}
+	if isRequest {
+		c.running[id] = f
+	}
+	return f
+}
+
+func (c *Channel) finish(f *inflight) {
+	c.mu.Lock()
+	delete(c.active, f)
+	if f.isRequest && c.running[f.id] == f {
+		delete(c.running, f.id)
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// claim reserves the one response of a request; false when it was already sent.
+func (c *Channel) claim(f *inflight) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.answered {
+		return false
+	}
+	f.answered = true
+	return true
+}
+
+func (c *Channel) runHandler(f *inflight, h Handler, msg Message) {
+	defer c.finish(f)
+	defer f.cancel(nil)
+	ctx := context.WithValue(context.WithValue(f.ctx, channelKey, c), inflightKey, f)
+	if c.decorate != nil {
+		ctx = c.decorate(ctx)
+	}
+	params := Params{value: msg.Params, present: msg.HasParams}
+	result, err := callHandler(ctx, h, params)
+	if !f.isRequest {
+		if err != nil {
+			c.log("notification %q failed: %v", msg.Method, err)
+		}
+		return
+	}
+	if !c.claim(f) {
+		return // already answered (cancelled by shutdown): drop the late result
+	}
+	if err != nil {
+		c.sendError(f.id, handlerError(ctx, err))
+		return
+	}
+	c.respond(f.id, result)
+}
+
+// callHandler runs h, turning a panic into an error.
+func callHandler(ctx context.Context, h Handler, params Params) (result any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Code: CodeHandlerError, Message: fmt.Sprint(r), Data: map[string]any{"type": "panic"}}
+		}
+	}()
+	return h(ctx, params)
+}
+
+// handlerError maps a handler's error to the error sent on the wire (PROTOCOL.md 4.5, 9.3).
+func handlerError(ctx context.Context, err error) *Error {
+	var rpcErr *Error
+	if errors.As(err, &rpcErr) {
+		return rpcErr
+	}
+	if ctx.Err() != nil {
+		return cancelledError()
+	}
+	return &Error{Code: CodeHandlerError, Message: err.Error(), Data: map[string]any{"type": errorTypeName(err)}}
+}
+
+func cancelledError() *Error {
+	return &Error{Code: CodeRequestCancelled, Message: "request cancelled", cause: ErrRequestCancelled}
+}
+
+// errorTypeName names an error's Go type for data.type: "errors.errorString", "os.PathError".
+func errorTypeName(err error) string {
+	return strings.TrimLeft(fmt.Sprintf("%T", err), "*")
+}
+
+// cancelRequest handles $/cancelRequest: cancel the handler running the request with that id.
+func (c *Channel) cancelRequest(params any) {
+	p, ok := params.(map[string]any)
+	if !ok {
+		return
+	}
+	id, ok := idOf(p["id"])
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	f := c.running[id]
+	c.mu.Unlock()
+	if f != nil {
+		f.cancel(ErrRequestCancelled)
+	}
+}
+
+func (c *Channel) completeRequest(msg Message) {
+	c.mu.Lock()
+	ch := c.pending[msg.ID]
+	delete(c.pending, msg.ID)
+	c.mu.Unlock()
+	if ch == nil {
+		c.log("dropped response with id %s: no pending request", msg.ID)
+		return
+	}
+	if msg.Kind == KindErrorResponse {
+		ch <- outcome{err: msg.Error}
+		return
+	}
+	ch <- outcome{result: Result{value: msg.Result}}
+}
+
+func (c *Channel) dispatchInvalid(msg Message) {
+	if msg.Reply {
+		c.sendError(msg.ID, invalidRequestError(msg))
+		return
+	}
+	// An invalid response is never answered; it fails the request it claims to answer.
+	c.mu.Lock()
+	ch := c.pending[msg.ID]
+	if !msg.ID.IsNull() {
+		delete(c.pending, msg.ID)
+	} else {
+		ch = nil
+	}
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- outcome{err: &ProtocolError{Message: "invalid response from the peer: " + msg.Reason}}
+		return
+	}
+	c.log("dropped invalid response: %s", msg.Reason)
+}
+
+// respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9).
+func (c *Channel) respond(id ID, result any) {
+	payload, err := c.codec.Encode(c.rpc.Response(id, result))
+	if err != nil {
+		c.sendError(id, &Error{Code: CodeInternalError, Message: "Internal error: the result cannot be encoded: " + err.Error()})
+		return
+	}
+	frame, err := c.framing.Encode(payload)
+	if err != nil {
+		var fe *FramingError
+		if errors.As(err, &fe) && (fe.Kind == FrameTooLarge || fe.Kind == LineTooLong) {
+			c.sendError(id, &Error{Code: CodeMessageTooLarge, Message: fmt.Sprintf(
+				"Message too large: the result takes %s, the limit is %s", formatSize(fe.Size), formatSize(fe.Limit))})
+			return
+		}
+		c.log("cannot frame the response to %s: %v", id, err)
+		return
+	}
+	if err := c.write(frame); err != nil {
+		c.log("cannot send the response to %s: %v", id, err)
+	}
+}
+
+// sendError sends an error response. If it cannot be sent as is (its data has no form in the
+// codec, or it is over the size limit), a plainer one is sent, so that the request still gets its
+// one response.
+func (c *Channel) sendError(id ID, e *Error) {
+	err := c.send(c.rpc.ErrorResponse(id, e))
+	var ce *CodecError
+	if err != nil && e.Data != nil && errors.As(err, &ce) {
+		err = c.send(c.rpc.ErrorResponse(id, &Error{Code: e.Code, Message: e.Message + " (error data dropped: " + ce.Error() + ")"}))
+	}
+	var fe *FramingError
+	if err != nil && errors.As(err, &fe) {
+		err = c.send(c.rpc.ErrorResponse(id, &Error{Code: CodeMessageTooLarge, Message: "Message too large"}))
+	}
+	if err != nil {
+		c.log("cannot send the error response to %s: %v", id, err)
+	}
+}
+
+// refuse makes every request that arrives from now on be answered with e (shutdown).
+func (c *Channel) refuse(e *Error) {
+	c.mu.Lock()
+	c.refusing = e
+	c.mu.Unlock()
+}
+
+// runningHandlers returns the handlers running now, except skip.
+func (c *Channel) runningHandlers(skip *inflight) []*inflight {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*inflight, 0, len(c.active))
+	for f := range c.active {
+		if f != skip {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// cancelHandlers cancels handlers (of any channels) with cause, waits up to grace for them to
+// end, and answers CodeRequestCancelled for the requests still running then; their late results
+// are dropped, so each request still gets exactly one response.
+func cancelHandlers(handlers []*inflight, cause error, grace time.Duration) {
+	for _, f := range handlers {
+		f.cancel(cause)
+	}
+	waitHandlers(handlers, grace)
+	for _, f := range handlers {
+		select {
+		case <-f.done:
+		default:
+			if f.isRequest && f.owner.claim(f) {
+				f.owner.sendError(f.id, cancelledError())
+			}
+		}
+	}
+}
+
+// waitHandlers waits until every handler is done or timeout expires; it reports whether all are.
+func waitHandlers(handlers []*inflight, timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for _, f := range handlers {
+		select {
+		case <-f.done:
+		case <-timer.C:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,34 @@
+// Package aspectipc is the Go worker SDK of aspect-ipc: it lets a Go program run as a worker of an
+// aspect-ipc parent, speaking the wire protocol of spec/PROTOCOL.md over two channels:
+//
+//   - control: the worker's stdin/stdout, one JSON-RPC 2.0 message per line, JSON;
+//   - data: a Unix domain socket the worker listens on at ASPECT_IPC_DATA_PATH, frames of a
+//     4-byte big-endian length + MessagePack, JSON-RPC 2.0, authenticated by $/hello.
+//
+// Most programs need only Serve:
+//
+//	err := aspectipc.Serve(ctx, aspectipc.Config{
+//		Control: aspectipc.Handlers{"getStatus": getStatus},
+//		Data:    aspectipc.Handlers{"processItems": processItems},
+//	})
+//	os.Exit(aspectipc.ExitCode(err))
+//
+// Handlers receive a context.Context, cancelled on $/cancelRequest, shutdown and loss of the
+// parent, and Params to Decode into their own struct. ChannelFrom and WorkerFrom reach the peer
+// from inside a handler, to call or notify it on either channel.
+//
+// The package is layered like vscode-jsonrpc, and each layer is exported for programs that compose
+// their own worker:
+//
+//   - framing (pure): LineDelimitedFraming, LengthPrefixedFraming and their FrameDecoder;
+//   - codecs (pure): JSONCodec, MessagePackCodec;
+//   - protocol (pure): JSONRPCProtocol classifies messages and builds them;
+//   - transports: StdioTransport, TakeOverStdout, ListenPipe, DialPipe; PipePath computes paths;
+//   - channel: ChannelBuilder builds a Channel (requests, notifications, handlers);
+//   - worker: Serve, Config, Hooks, Worker.
+//
+// Errors: *Error is a JSON-RPC error (received from the peer, or returned by a handler to choose
+// the code); *FramingError, *CodecError, *ProtocolError and *StartupError are local failures; the
+// sentinel errors (ErrChannelClosed, ErrRequestCancelled...) are wrapped by them, test with
+// errors.Is. The data channel needs a Unix platform (Linux, macOS, the BSDs).
+package aspectipc

@@ -1,0 +1,134 @@
+package aspectipc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The process tests re-run this test binary as a real worker (the go-plugin pattern): with
+// GO_WANT_HELPER_PROCESS=1, TestMain runs helperWorkerMain instead of the tests. The tests act as a
+// minimal parent: they write lines to its stdin, read its stdout, connect to its socket.
+
+func TestMain(m *testing.M) {
+	if os.Getenv("GO_WANT_HELPER_PROCESS") == "1" {
+		helperWorkerMain()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// helperWorkerMain is the worker the process tests talk to.
+func helperWorkerMain() {
+	if os.Getenv("HELPER_IGNORE_SIGTERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	say := func(s string) func() { return func() { fmt.Fprintln(os.Stderr, "hook: "+s) } }
+	cfg := Config{
+		Control: helperHandlers,
+		Data:    helperHandlers,
+		Hooks: Hooks{
+			OnControlReady:  say("control ready"),
+			OnDataSetup:     func(string) { say("data setup")() },
+			OnDataListening: func(string) { say("data listening")() },
+			OnDataConnected: say("data connected"),
+			OnDataReady:     say("data ready"),
+			OnAllReady:      say("all ready"),
+			OnShutdown:      say("shutting down"),
+		},
+	}
+	if ms, err := strconv.Atoi(os.Getenv("HELPER_HELLO_TIMEOUT_MS")); err == nil {
+		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
+	}
+	err := Serve(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(ExitCode(err))
+}
+
+var helperHandlers = Handlers{
+	"echo": func(_ context.Context, p Params) (any, error) { return p.Value(), nil },
+	"sleep": func(ctx context.Context, p Params) (any, error) {
+		var args struct {
+			Seconds float64 `json:"seconds"`
+			Tag     string  `json:"tag"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		select {
+		case <-time.After(time.Duration(args.Seconds * float64(time.Second))):
+			return "done", nil
+		case <-ctx.Done():
+			_ = WorkerFrom(ctx).Control().Notify("cancelObserved", map[string]any{
+				"tag": args.Tag, "cause": context.Cause(ctx).Error(),
+			})
+			return nil, ctx.Err()
+		}
+	},
+	"print": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			Text string `json:"text"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		fmt.Println(args.Text)
+		return nil, nil
+	},
+	"callParent": func(ctx context.Context, p Params) (any, error) {
+		var args struct {
+			Method string `json:"method"`
+			Via    string `json:"via"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		ch := WorkerFrom(ctx).Control()
+		if args.Via == "data" {
+			ch = WorkerFrom(ctx).Data()
+		}
+		res, err := ch.Request(ctx, args.Method, map[string]any{"from": ChannelFrom(ctx).Name()})
+		if err != nil {
+			return nil, err
+		}
+		return res.Value(), nil
+	},
+	"getEnv": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			Name string `json:"name"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		if v, ok := os.LookupEnv(args.Name); ok {
+			return v, nil
+		}
+		return nil, nil
+	},
+	"childEnv": func(ctx context.Context, _ Params) (any, error) {
+		out, err := exec.CommandContext(ctx, "/usr/bin/env").Output()
+		return string(out), err
+	},
+	"repeat": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			N int `json:"n"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		return strings.Repeat("x", args.N), nil
+	},
+	"stop": func(ctx context.Context, _ Params) (any, error) {
+		WorkerFrom(ctx).Shutdown()
+		return "stopping", nil
+	},
+}

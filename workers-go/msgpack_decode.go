@@ -1,0 +1,295 @@
+package aspectipc
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unicode/utf8"
+)
+
+// maxNestingDepth is the deepest nesting the MessagePack decoder accepts: the protocol requires at
+// least 512 (PROTOCOL.md 3.2); deeper payloads are a codec error rather than a stack overflow.
+const maxNestingDepth = 1024
+
+// mpDecoder is a strict MessagePack reader for the protocol's mapping (PROTOCOL.md 3.2). It
+// checks every declared length against the bytes actually present before allocating anything, so
+// a forged header cannot make it allocate what it declares.
+type mpDecoder struct {
+	data []byte
+	pos  int
+}
+
+// mpError is a decoding failure; structural ones (truncation, invalid bytes, trailing data) are
+// what a peer using another codec produces, so they get the codec-mismatch hint.
+type mpError struct {
+	msg        string
+	structural bool
+}
+
+// Error implements the error interface.
+func (e *mpError) Error() string { return e.msg }
+
+func structuralf(format string, args ...any) *mpError {
+	return &mpError{msg: fmt.Sprintf(format, args...), structural: true}
+}
+
+func mappingf(format string, args ...any) *mpError {
+	return &mpError{msg: fmt.Sprintf(format, args...)}
+}
+
+// decodeAll decodes exactly one object filling the whole payload.
+func (d *mpDecoder) decodeAll() (any, error) {
+	if len(d.data) == 0 {
+		return nil, toCodecError(structuralf("empty payload"))
+	}
+	v, err := d.value(0)
+	if err != nil {
+		return nil, toCodecError(err)
+	}
+	if d.pos != len(d.data) {
+		return nil, toCodecError(structuralf("%d trailing bytes after the object", len(d.data)-d.pos))
+	}
+	return v, nil
+}
+
+func toCodecError(err error) error {
+	e, ok := err.(*mpError)
+	if ok && e.structural {
+		return &CodecError{Codec: "msgpack", Message: "frame is not valid MessagePack (" + e.msg + "): do both sides use MessagePackCodec?"}
+	}
+	return &CodecError{Codec: "msgpack", Message: err.Error()}
+}
+
+func (d *mpDecoder) need(n uint64, what string) error {
+	if uint64(len(d.data)-d.pos) < n {
+		return structuralf("truncated %s: %d bytes declared, %d present", what, n, len(d.data)-d.pos)
+	}
+	return nil
+}
+
+func (d *mpDecoder) byte1() (byte, error) {
+	if d.pos >= len(d.data) {
+		return 0, structuralf("truncated object")
+	}
+	b := d.data[d.pos]
+	d.pos++
+	return b, nil
+}
+
+// uintN reads a big-endian unsigned integer of size bytes.
+func (d *mpDecoder) uintN(size int) (uint64, error) {
+	if err := d.need(uint64(size), "header"); err != nil {
+		return 0, err
+	}
+	b := d.data[d.pos : d.pos+size]
+	d.pos += size
+	switch size {
+	case 1:
+		return uint64(b[0]), nil
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b)), nil
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b)), nil
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func (d *mpDecoder) bytesN(n uint64, what string) ([]byte, error) {
+	if err := d.need(n, what); err != nil {
+		return nil, err
+	}
+	// The payload buffer is never reused by the framing layer, so the slice can alias it.
+	out := d.data[d.pos : d.pos+int(n) : d.pos+int(n)]
+	d.pos += int(n)
+	return out, nil
+}
+
+func (d *mpDecoder) str(n uint64) (string, error) {
+	b, err := d.bytesN(n, "str")
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", mappingf("str is not valid UTF-8")
+	}
+	return string(b), nil
+}
+
+func (d *mpDecoder) value(depth int) (any, error) {
+	if depth > maxNestingDepth {
+		return nil, mappingf("nesting deeper than %d levels", maxNestingDepth)
+	}
+	c, err := d.byte1()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c <= 0x7f:
+		return int64(c), nil
+	case c >= 0xe0:
+		return int64(int8(c)), nil
+	case c >= 0xa0 && c <= 0xbf:
+		return d.str(uint64(c & 0x1f))
+	case c >= 0x90 && c <= 0x9f:
+		return d.array(uint64(c&0x0f), depth)
+	case c >= 0x80 && c <= 0x8f:
+		return d.mapping(uint64(c&0x0f), depth)
+	}
+	switch c {
+	case 0xc0:
+		return nil, nil
+	case 0xc2:
+		return false, nil
+	case 0xc3:
+		return true, nil
+	case 0xcc, 0xcd, 0xce, 0xcf: // uint 8/16/32/64
+		u, err := d.uintN(1 << (c - 0xcc))
+		if err != nil {
+			return nil, err
+		}
+		if u > math.MaxInt64 {
+			return u, nil
+		}
+		return int64(u), nil
+	case 0xd0:
+		u, err := d.uintN(1)
+		return int64(int8(u)), err
+	case 0xd1:
+		u, err := d.uintN(2)
+		return int64(int16(u)), err
+	case 0xd2:
+		u, err := d.uintN(4)
+		return int64(int32(u)), err
+	case 0xd3:
+		u, err := d.uintN(8)
+		return int64(u), err
+	case 0xca:
+		u, err := d.uintN(4)
+		return float64(math.Float32frombits(uint32(u))), err
+	case 0xcb:
+		u, err := d.uintN(8)
+		return math.Float64frombits(u), err
+	case 0xd9, 0xda, 0xdb: // str 8/16/32
+		n, err := d.uintN(1 << (c - 0xd9))
+		if err != nil {
+			return nil, err
+		}
+		return d.str(n)
+	case 0xc4, 0xc5, 0xc6: // bin 8/16/32
+		n, err := d.uintN(1 << (c - 0xc4))
+		if err != nil {
+			return nil, err
+		}
+		return d.bytesN(n, "bin")
+	case 0xdc, 0xdd: // array 16/32
+		n, err := d.uintN(2 << (c - 0xdc))
+		if err != nil {
+			return nil, err
+		}
+		return d.array(n, depth)
+	case 0xde, 0xdf: // map 16/32
+		n, err := d.uintN(2 << (c - 0xde))
+		if err != nil {
+			return nil, err
+		}
+		return d.mapping(n, depth)
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xc7, 0xc8, 0xc9:
+		return nil, d.ext(c)
+	}
+	return nil, structuralf("byte 0x%02x is never used in MessagePack", c)
+}
+
+// ext reads the ext type byte to name it in the error: ext types are outside the mapping.
+func (d *mpDecoder) ext(c byte) error {
+	if c >= 0xc7 && c <= 0xc9 {
+		if _, err := d.uintN(1 << (c - 0xc7)); err != nil {
+			return err
+		}
+	}
+	t, err := d.byte1()
+	if err != nil {
+		return err
+	}
+	if int8(t) == -1 {
+		return mappingf("ext type -1 (timestamp) is not part of the protocol's mapping: send times as strings or numbers")
+	}
+	return mappingf("ext type %d is not part of the protocol's mapping", int8(t))
+}
+
+func (d *mpDecoder) array(n uint64, depth int) (any, error) {
+	// Every element takes at least one byte: a count beyond the bytes left is truncated.
+	if err := d.need(n, "array"); err != nil {
+		return nil, err
+	}
+	out := make([]any, n)
+	for i := range out {
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (d *mpDecoder) mapping(n uint64, depth int) (any, error) {
+	// Every entry takes at least two bytes (a key and a value).
+	if err := d.need(2*n, "map"); err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, n)
+	for i := uint64(0); i < n; i++ {
+		key, err := d.key()
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+func (d *mpDecoder) key() (string, error) {
+	c, err := d.byte1()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		return d.str(uint64(c & 0x1f))
+	case c >= 0xd9 && c <= 0xdb:
+		n, err := d.uintN(1 << (c - 0xd9))
+		if err != nil {
+			return "", err
+		}
+		return d.str(n)
+	}
+	d.pos--
+	return "", mappingf("map key of type %s: only string keys are allowed", mpTypeName(c))
+}
+
+// mpTypeName names the MessagePack type that starts with byte c, for error messages.
+func mpTypeName(c byte) string {
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c >= 0xcc && c <= 0xd3:
+		return "int"
+	case c >= 0x80 && c <= 0x8f || c == 0xde || c == 0xdf:
+		return "map"
+	case c >= 0x90 && c <= 0x9f || c == 0xdc || c == 0xdd:
+		return "array"
+	case c == 0xc0:
+		return "nil"
+	case c == 0xc2 || c == 0xc3:
+		return "bool"
+	case c == 0xca || c == 0xcb:
+		return "float"
+	case c >= 0xc4 && c <= 0xc6:
+		return "bin"
+	case c >= 0xd4 && c <= 0xd8 || c >= 0xc7 && c <= 0xc9:
+		return "ext"
+	}
+	return fmt.Sprintf("0x%02x", c)
+}

@@ -1,0 +1,61 @@
+package aspectipc
+
+import "encoding/json"
+
+// Params holds the params of an incoming request or notification. Decode them into your own type
+// with Decode, or take the generic value with Value.
+type Params struct {
+	value   any
+	present bool
+}
+
+// Decode stores the params into target, a pointer to your own type (a struct with `json` tags, a
+// map, a slice, or *any for the generic value), with the same rules whichever codec the channel
+// uses: encoding/json's, plus integers accepted where floats are expected and binary into []byte.
+// When the message has no params, target is left untouched. On failure it returns an *Error with
+// CodeInvalidParams that names the offending field, so a handler can return it as is.
+func (p Params) Decode(target any) error {
+	if !p.present {
+		return nil
+	}
+	if err := assign(target, p.value); err != nil {
+		return &Error{Code: CodeInvalidParams, Message: "Invalid params: " + err.Error(), cause: err}
+	}
+	return nil
+}
+
+// Value returns the generic value of the params: []any or map[string]any, or nil when absent.
+func (p Params) Value() any { return p.value }
+
+// Present reports whether the message had a params member.
+func (p Params) Present() bool { return p.present }
+
+// MarshalJSON encodes the generic value, so that Params can be forwarded as a value.
+func (p Params) MarshalJSON() ([]byte, error) { return marshalGeneric(p.value) }
+
+// Result holds the result of a request made to the peer. Decode it into your own type with
+// Decode, or take the generic value with Value.
+type Result struct{ value any }
+
+// Decode stores the result into target, a pointer to your own type, with the rules of
+// Params.Decode. It fails with a *CodecError when the result does not fit target.
+func (r Result) Decode(target any) error {
+	if err := assign(target, r.value); err != nil {
+		return &CodecError{Codec: "result", Message: err.Error()}
+	}
+	return nil
+}
+
+// Value returns the generic value of the result (nil for a null result).
+func (r Result) Value() any { return r.value }
+
+// MarshalJSON encodes the generic value, so that a Result can be forwarded as a value.
+func (r Result) MarshalJSON() ([]byte, error) { return marshalGeneric(r.value) }
+
+func marshalGeneric(v any) ([]byte, error) {
+	out, err := JSONCodec{}.Encode(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(out), nil
+}

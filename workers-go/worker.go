@@ -1,0 +1,313 @@
+package aspectipc
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Config describes a worker for Serve.
+type Config struct {
+	// Control holds the methods served on the control channel (stdin/stdout, JSON).
+	Control Handlers
+	// Data holds the methods served on the data channel (Unix socket, MessagePack).
+	Data Handlers
+	// Hooks are called at the steps of the worker's life, for logging.
+	Hooks Hooks
+	// HelloTimeout bounds the wait for $/hello on a new data connection; 0 means 10 s.
+	HelloTimeout time.Duration
+	// MaxLineLength is the control channel's line limit; 0 means DefaultMaxLineLength.
+	MaxLineLength int64
+	// Logf receives the SDK's diagnostics (dropped messages, refused connections). Nil keeps the
+	// SDK silent, so that stderr holds only what the program writes.
+	Logf func(format string, args ...any)
+}
+
+// Hooks are lifecycle callbacks, all optional. They run synchronously, so what they write to
+// stderr is written before the protocol goes on: OnDataReady and OnAllReady run before the
+// $/hello response is sent.
+type Hooks struct {
+	// OnControlReady: the control channel is set up, its handlers are registered.
+	OnControlReady func()
+	// OnDataSetup: the worker is about to listen on the data path.
+	OnDataSetup func(path string)
+	// OnDataListening: the data socket is listening (before $/ready is sent).
+	OnDataListening func(path string)
+	// OnDataConnected: a data connection was accepted (not authenticated yet).
+	OnDataConnected func()
+	// OnDataReady: a data connection passed $/hello (before the $/hello response is sent).
+	OnDataReady func()
+	// OnAllReady: every channel is ready, once: after $/ready without a data channel, after the
+	// first successful $/hello with one.
+	OnAllReady func()
+	// OnShutdown: a graceful shutdown begins ($/shutdown or Worker.Shutdown).
+	OnShutdown func()
+}
+
+func call(f func()) {
+	if f != nil {
+		f()
+	}
+}
+
+// defaultHelloTimeout is how long a data connection may stay silent before its $/hello.
+const defaultHelloTimeout = 10 * time.Second
+
+// defaultShutdownTimeout is how long $/shutdown lets handlers finish when it names no timeout.
+const defaultShutdownTimeout = 5 * time.Second
+
+// cancelGrace is how long cancelled handlers get to end on their own (and send their own
+// "request cancelled" response) before the worker answers for them.
+const cancelGrace = 500 * time.Millisecond
+
+// Worker is the running worker started by Serve. Handlers reach it with WorkerFrom(ctx), to call or
+// notify the parent on either channel.
+type Worker struct {
+	cfg     Config
+	env     environment
+	control *Channel
+	server  *PipeServer
+
+	mu       sync.Mutex
+	data     *Channel              // the authenticated data connection, if any
+	conns    map[*Channel]struct{} // every open data connection
+	stopping bool
+
+	allReadyOnce sync.Once
+	finishOnce   sync.Once
+	finished     chan struct{}
+}
+
+// WorkerFrom returns the worker that runs a handler (nil outside Serve).
+func WorkerFrom(ctx context.Context) *Worker {
+	w, _ := ctx.Value(workerKey).(*Worker)
+	return w
+}
+
+// Control returns the control channel.
+func (w *Worker) Control() *Channel { return w.control }
+
+// Data returns the authenticated data channel, or nil when none is connected.
+func (w *Worker) Data() *Channel {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.data
+}
+
+// ID returns the worker id given by the parent (ASPECT_IPC_WORKER_ID).
+func (w *Worker) ID() string { return w.env.workerID }
+
+// Namespace returns the parent's namespace (ASPECT_IPC_NAMESPACE).
+func (w *Worker) Namespace() string { return w.env.namespace }
+
+// DataPath returns the data channel's path, or "" without a data channel.
+func (w *Worker) DataPath() string { return w.env.dataPath }
+
+func (w *Worker) decorate(ctx context.Context) context.Context {
+	return context.WithValue(ctx, workerKey, w)
+}
+
+// Serve runs the worker side of the protocol until the worker must stop: it takes stdout over for
+// the protocol (the program's own stdout writes go to stderr), serves cfg.Control on stdin/stdout,
+// listens on ASPECT_IPC_DATA_PATH when it is set, sends $/ready, authenticates each data
+// connection with $/hello and serves cfg.Data on it.
+//
+// It returns nil after a clean stop, with the socket file removed: a $/shutdown (or
+// Worker.Shutdown) once in-flight requests are answered; the end of stdin (the parent is gone);
+// SIGTERM or SIGINT (unless the program ignores them); ctx done. It returns a *StartupError when
+// the worker cannot start. Exit with ExitCode(err).
+func Serve(ctx context.Context, cfg Config) error {
+	env, err := readEnvironment()
+	if err != nil {
+		return err
+	}
+	w := &Worker{cfg: cfg, env: env, conns: map[*Channel]struct{}{}, finished: make(chan struct{})}
+	if w.cfg.HelloTimeout <= 0 {
+		w.cfg.HelloTimeout = defaultHelloTimeout
+	}
+	if err := checkHandlers(cfg.Control, cfg.Data); err != nil {
+		return &StartupError{Message: err.Error(), cause: err}
+	}
+	out, err := TakeOverStdout()
+	if err != nil {
+		return &StartupError{Message: err.Error(), cause: err}
+	}
+	w.control, _ = NewChannelBuilder().WithName("control").
+		WithTransport(StdioTransport(os.Stdin, out)).
+		WithFraming(LineDelimitedFraming{MaxLineLength: cfg.MaxLineLength}).
+		WithCodec(JSONCodec{}).
+		WithHandlers(cfg.Control).
+		WithLogger(cfg.Logf).
+		Build()
+	w.control.decorate = w.decorate
+	w.control.handle("$/shutdown", w.handleShutdown)
+	call(cfg.Hooks.OnControlReady)
+
+	// Watch signals before the socket exists, so that no signal can leave it behind.
+	stopSignals := notifySignals()
+	defer stopSignals.stop()
+
+	var dataPath any
+	if env.dataPath != "" {
+		if cfg.Hooks.OnDataSetup != nil {
+			cfg.Hooks.OnDataSetup(env.dataPath)
+		}
+		w.server, err = ListenPipe(env.dataPath)
+		if err != nil {
+			return &StartupError{Message: err.Error(), cause: err}
+		}
+		if cfg.Hooks.OnDataListening != nil {
+			cfg.Hooks.OnDataListening(env.dataPath)
+		}
+		dataPath = env.dataPath
+	}
+
+	err = w.control.Notify("$/ready", map[string]any{
+		"protocol": ProtocolVersion, "sdk": SDKName, "sdkVersion": SDKVersion,
+		"language": SDKLanguage, "pid": os.Getpid(), "dataPath": dataPath,
+	})
+	if err != nil {
+		w.stop(ErrParentLost)
+		return &StartupError{Message: "cannot send $/ready: " + err.Error(), cause: err}
+	}
+	if w.server == nil {
+		w.allReady()
+	} else {
+		go w.acceptLoop()
+	}
+	go func() { _ = w.control.Run(ctx) }()
+
+	select {
+	case <-w.finished: // graceful shutdown completed: its response is written, close stdio too
+		w.control.closeWith(ErrShuttingDown)
+	case <-w.control.Done(): // stdin ended: the parent is gone
+		w.stop(ErrParentLost)
+	case <-stopSignals.ch:
+		w.stop(ErrShuttingDown)
+	case <-ctx.Done():
+		w.stop(ErrShuttingDown)
+	}
+	return nil
+}
+
+// checkHandlers rejects handlers registered for reserved "$/" names.
+func checkHandlers(sets ...Handlers) error {
+	for _, hs := range sets {
+		for method := range hs {
+			if isReserved(method) {
+				return reservedError(method)
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Worker) allReady() { w.allReadyOnce.Do(func() { call(w.cfg.Hooks.OnAllReady) }) }
+
+func (w *Worker) acceptLoop() {
+	for {
+		conn, err := w.server.Accept()
+		if err != nil {
+			return // the server was closed
+		}
+		go w.serveConnection(conn)
+	}
+}
+
+// serveConnection runs one data connection: $/hello first, then ordinary traffic.
+func (w *Worker) serveConnection(conn net.Conn) {
+	ch, _ := NewChannelBuilder().WithName("data").
+		WithTransport(conn).
+		WithFraming(LengthPrefixedFraming{MaxFrameSize: w.env.maxFrameSize}).
+		WithCodec(MessagePackCodec{}).
+		WithHandlers(w.cfg.Data).
+		WithLogger(w.cfg.Logf).
+		Build()
+	ch.decorate = w.decorate
+	ch.onClose = func() { w.untrack(ch) }
+	if !w.track(ch) {
+		ch.Close() // shutting down: no new connections
+		return
+	}
+	call(w.cfg.Hooks.OnDataConnected)
+	var authenticated sync.Once
+	authed := make(chan struct{})
+	ch.gate = func(ev gateEvent) bool {
+		return w.hello(ch, ev, func() { authenticated.Do(func() { close(authed) }) })
+	}
+	timer := time.AfterFunc(w.cfg.HelloTimeout, func() {
+		select {
+		case <-authed:
+		default:
+			w.logf("data connection closed: no $/hello within %s", w.cfg.HelloTimeout)
+			ch.Close()
+		}
+	})
+	defer timer.Stop()
+	if err := ch.Run(context.Background()); err != nil {
+		w.logf("data connection closed: %v", err)
+	}
+}
+
+func (w *Worker) track(ch *Channel) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopping {
+		return false
+	}
+	w.conns[ch] = struct{}{}
+	return true
+}
+
+func (w *Worker) untrack(ch *Channel) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.conns, ch)
+	if w.data == ch {
+		w.data = nil // the next connection may authenticate
+	}
+}
+
+// channels returns the control channel and every open data connection.
+func (w *Worker) channels() []*Channel {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := []*Channel{w.control}
+	for ch := range w.conns {
+		out = append(out, ch)
+	}
+	return out
+}
+
+// stop ends the worker at once: handlers are cancelled with cause, the data connections and
+// server closed, the socket file removed. Used when the parent is gone or a signal arrived.
+func (w *Worker) stop(cause error) {
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	for _, ch := range w.channels() {
+		ch.closeWith(cause)
+	}
+	w.finish()
+}
+
+// finish closes the data side and removes the socket file, once.
+func (w *Worker) finish() {
+	w.finishOnce.Do(func() {
+		if w.server != nil {
+			_ = w.server.Close()
+		}
+		for _, ch := range w.channels()[1:] {
+			ch.closeWith(ErrShuttingDown)
+		}
+		close(w.finished)
+	})
+}
+
+func (w *Worker) logf(format string, args ...any) {
+	if w.cfg.Logf != nil {
+		w.cfg.Logf(format, args...)
+	}
+}

@@ -1,0 +1,138 @@
+/**
+ * Handler types, the handler registry, and how a handler's failure becomes a wire error
+ * (PROTOCOL.md 4.5).
+ */
+import { ErrorCodes, ProtocolError, RemoteError } from "../errors.js";
+import type { RequestId } from "../jsonrpc/messages.js";
+
+/** Options of an outgoing request. */
+export interface RequestOptions {
+  /** Aborting it abandons the request: `$/cancelRequest` is sent and the promise rejects with RequestCancelled. */
+  signal?: AbortSignal;
+  /** Abandons the request after this many milliseconds: `$/cancelRequest` is sent and the promise rejects with RequestTimeout. */
+  timeoutMs?: number;
+}
+
+/** Something that can call and notify the peer: a {@link Channel}, or the worker's `control` / `data`. */
+export interface RpcPeer {
+  /**
+   * Sends a request and resolves with the peer's result.
+   * @throws {RemoteError} (rejects) when the peer answers with an error; {@link RequestTimeout},
+   *   {@link RequestCancelled}, {@link ChannelClosed} when the request is abandoned; CodecError,
+   *   FramingError or ProtocolError (nothing sent) when the request cannot be encoded.
+   */
+  request<R = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<R>;
+  /** Sends a notification; resolves once it was handed to the transport. */
+  notify(method: string, params?: unknown): Promise<void>;
+}
+
+/** What a request handler gets besides its params. */
+export interface RequestContext {
+  /** Aborted when the peer sends `$/cancelRequest` for this request, or the worker shuts down. */
+  readonly signal: AbortSignal;
+  /** The request's id. */
+  readonly id: RequestId;
+  /** The method called. */
+  readonly method: string;
+  /** The channel the request came in on: call or notify the peer through it. */
+  readonly peer: RpcPeer;
+}
+
+/** What a notification handler gets besides its params. */
+export interface NotificationContext {
+  readonly method: string;
+  /** The channel the notification came in on. */
+  readonly peer: RpcPeer;
+}
+
+/**
+ * Handles one request. `params` is the request's params (an array or a map), or undefined when it
+ * had none. Return (or resolve) the result; `undefined` is sent as null. Throw a {@link RemoteError}
+ * to answer with your own code; any other throw is answered `-32000` with `data.type`.
+ */
+export type RequestHandler<P = any, R = unknown> = (params: P, context: RequestContext) => R | Promise<R>;
+
+/** Handles one notification; a throw is reported locally (notifications are never answered). */
+export type NotificationHandler<P = any> = (params: P, context: NotificationContext) => void | Promise<void>;
+
+/** Returned by registrations: `dispose()` removes the handler. */
+export interface Disposable {
+  dispose(): void;
+}
+
+/** Where handlers are registered: a channel, or both channels of a worker. */
+export interface HandlerTarget {
+  /** Registers (or replaces) the handler for requests to `method`. */
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable;
+  /** Registers (or replaces) the handler for notifications of `method`. */
+  onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable;
+}
+
+/** The handlers of one channel, or shared by the successive connections of the data channel. */
+export class HandlerRegistry implements HandlerTarget {
+  private readonly requests = new Map<string, RequestHandler>();
+  private readonly notifications = new Map<string, NotificationHandler>();
+
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
+    checkMethod(method);
+    this.requests.set(method, handler as RequestHandler);
+    return { dispose: () => this.requests.get(method) === handler && this.requests.delete(method) };
+  }
+
+  onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
+    checkMethod(method);
+    this.notifications.set(method, handler as NotificationHandler);
+    return { dispose: () => this.notifications.get(method) === handler && this.notifications.delete(method) };
+  }
+
+  /** The handler for requests to `method`, if any. */
+  requestHandler(method: string): RequestHandler | undefined {
+    return this.requests.get(method);
+  }
+
+  /** The handler for notifications of `method`, if any. */
+  notificationHandler(method: string): NotificationHandler | undefined {
+    return this.notifications.get(method);
+  }
+}
+
+/** Whether `method` is reserved for the protocol (PROTOCOL.md section 11). */
+export function isReservedMethod(method: string): boolean {
+  return method.startsWith("$/");
+}
+
+function checkMethod(method: string): void {
+  if (typeof method !== "string" || method === "") {
+    throw new ProtocolError("a method name must be a non-empty string");
+  }
+  if (isReservedMethod(method)) {
+    throw new ProtocolError(`cannot register a handler for ${method}: method names starting with "$/" are reserved for the protocol`);
+  }
+}
+
+/** The error member a failed handler is answered with. */
+export interface WireError {
+  readonly code: number;
+  readonly message: string;
+  readonly data?: unknown;
+}
+
+/** Maps a handler's failure to its wire error: RemoteError keeps its code and data, anything else is -32000. */
+export function errorToWire(error: unknown): WireError {
+  if (error instanceof RemoteError) {
+    return error.data === undefined
+      ? { code: error.code, message: error.message }
+      : { code: error.code, message: error.message, data: error.data };
+  }
+  if (error instanceof Error) {
+    return { code: ErrorCodes.HandlerError, message: error.message, data: { type: errorTypeName(error) } };
+  }
+  return { code: ErrorCodes.HandlerError, message: String(error), data: { type: typeof error } };
+}
+
+function errorTypeName(error: Error): string {
+  const constructorName = (error.constructor as { name?: unknown } | undefined)?.name;
+  // A class name ("TypeError", "ValidationError"), unless a plain Error was given a custom `name`.
+  if (typeof constructorName === "string" && constructorName !== "" && constructorName !== "Error") return constructorName;
+  return typeof error.name === "string" && error.name !== "" ? error.name : "Error";
+}

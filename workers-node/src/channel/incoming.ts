@@ -1,0 +1,73 @@
+/**
+ * The peer's requests that are running here (PROTOCOL.md 4.5, 8.1, 9.3): their abort controllers,
+ * whether they were answered, and waiting for them to finish.
+ */
+import { RequestCancelled } from "../errors.js";
+import type { RequestId } from "../jsonrpc/messages.js";
+import { idKey } from "./outgoing.js";
+
+/** One request running in a handler. */
+export interface RunningRequest {
+  readonly id: RequestId;
+  readonly controller: AbortController;
+  /** Set once a response was sent (or given up): exactly one response per request. */
+  answered: boolean;
+}
+
+/** Running requests, by id. */
+export class IncomingRequests {
+  private readonly running = new Map<string, RunningRequest>();
+  private idleWaiters: Array<() => void> = [];
+
+  /** Starts tracking a request; null if a request with the same id is already running. */
+  begin(id: RequestId): RunningRequest | null {
+    const key = idKey(id);
+    if (this.running.has(key)) return null;
+    const request: RunningRequest = { id, controller: new AbortController(), answered: false };
+    this.running.set(key, request);
+    return request;
+  }
+
+  /** Stops tracking a request once its response went out. */
+  end(request: RunningRequest): void {
+    const key = idKey(request.id);
+    if (this.running.get(key) === request) this.running.delete(key);
+    for (const waiter of this.idleWaiters.splice(0)) waiter();
+  }
+
+  /** Aborts the request with `id` (`$/cancelRequest`); unknown ids are ignored (PROTOCOL.md 9.3). */
+  cancel(id: RequestId): void {
+    this.running.get(idKey(id))?.controller.abort(new RequestCancelled());
+  }
+
+  /** How many requests are running, not counting `except`. */
+  count(except?: RequestId): number {
+    const skip = except === undefined ? null : idKey(except);
+    let count = 0;
+    for (const key of this.running.keys()) if (key !== skip) count++;
+    return count;
+  }
+
+  /** Resolves true once no request (but `except`) runs, or false after `timeoutMs`. */
+  async whenIdle(timeoutMs: number, except?: RequestId): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.count(except) > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  /** Every running request but `except`. */
+  all(except?: RequestId): RunningRequest[] {
+    const skip = except === undefined ? null : idKey(except);
+    return [...this.running.entries()].filter(([key]) => key !== skip).map(([, request]) => request);
+  }
+}

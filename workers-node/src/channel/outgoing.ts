@@ -1,0 +1,85 @@
+/**
+ * The requests this side has sent and not yet seen answered (PROTOCOL.md 4.4, 9.2).
+ */
+import { ChannelClosed, RequestCancelled, RequestTimeout, type IpcError } from "../errors.js";
+import type { RequestId } from "../jsonrpc/messages.js";
+
+interface PendingRequest {
+  readonly method: string;
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** The key under which an id is tracked: strings and integers never collide. */
+export function idKey(id: RequestId): string {
+  return typeof id === "string" ? `s:${id}` : `i:${String(id)}`;
+}
+
+/** Pending outgoing requests, by id. */
+export class OutgoingRequests {
+  private nextId = 1;
+  private readonly pending = new Map<string, PendingRequest>();
+
+  /** Allocates the next id: integers from 1, one per request (PROTOCOL.md 4.4). */
+  allocateId(): number {
+    return this.nextId++;
+  }
+
+  /**
+   * Tracks request `id` and returns the promise its caller awaits. `cancel` is called (once) when
+   * the caller stops waiting, by signal or timeout, so that `$/cancelRequest` can be sent.
+   */
+  track(id: number, method: string, options: { signal?: AbortSignal; timeoutMs?: number }, cancel: () => void): Promise<unknown> {
+    const key = idKey(id);
+    return new Promise<unknown>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => abandon(new RequestCancelled(`request ${method} cancelled by the caller`));
+      const cleanup = (): void => {
+        this.pending.delete(key);
+        if (timer !== undefined) clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
+      const abandon = (error: IpcError): void => {
+        if (!this.pending.has(key)) return;
+        cleanup();
+        reject(error);
+        cancel();
+      };
+      this.pending.set(key, {
+        method,
+        resolve: (result) => {
+          cleanup();
+          resolve(result);
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
+      });
+      if (options.timeoutMs !== undefined) {
+        const timeoutMs = options.timeoutMs;
+        timer = setTimeout(() => abandon(new RequestTimeout(method, timeoutMs)), timeoutMs);
+      }
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Completes the request with `id`; false if none is pending (unknown, answered or abandoned). */
+  settle(id: RequestId, outcome: { result: unknown } | { error: unknown }): boolean {
+    const request = this.pending.get(idKey(id));
+    if (request === undefined) return false;
+    if ("result" in outcome) request.resolve(outcome.result);
+    else request.reject(outcome.error);
+    return true;
+  }
+
+  /** The method of the pending request with `id`, if any. */
+  methodOf(id: RequestId): string | undefined {
+    return this.pending.get(idKey(id))?.method;
+  }
+
+  /** Fails every pending request: the channel closed. */
+  failAll(reason: string): void {
+    for (const request of [...this.pending.values()]) request.reject(new ChannelClosed(reason));
+  }
+}

@@ -1,0 +1,17 @@
+/** Serialization: values to bytes and back. Pure code, no I/O. */
+
+/** A codec for one channel: {@link JsonCodec} (control) or {@link MessagePackCodec} (data). */
+export interface Codec {
+  /** Name used in messages: "JSON", "MessagePack". */
+  readonly name: string;
+  /**
+   * Encodes one value.
+   * @throws {CodecError} if the value (or a part of it) has no form in this codec.
+   */
+  encode(value: unknown): Uint8Array;
+  /**
+   * Decodes exactly one value from `bytes`.
+   * @throws {CodecError} if the bytes are not exactly one valid value.
+   */
+  decode(bytes: Uint8Array): unknown;
+}

@@ -1,0 +1,131 @@
+/**
+ * Every error this SDK raises, in one place.
+ *
+ * Users catch these, never `Error` subclasses from Node (`ECONNRESET`, `EPIPE`...) or from the
+ * MessagePack library: foreign errors are translated at exactly one boundary each (transports,
+ * codecs). Errors that cross the wire are {@link RemoteError}s; everything else is local.
+ */
+
+/** JSON-RPC error codes used by aspect-ipc (PROTOCOL.md section 12). */
+export const ErrorCodes = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  HandlerError: -32000,
+  RequestTimeout: -32001,
+  RequestCancelled: -32002,
+  Unauthorized: -32003,
+  ShuttingDown: -32004,
+  MessageTooLarge: -32005,
+  WorkerCrashed: -32006,
+  ProtocolVersionMismatch: -32007,
+  ChannelClosed: -32008,
+} as const;
+
+/** Base class of every error raised by this SDK. */
+export class IpcError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The byte stream under a channel failed or is closed (socket reset, broken pipe, write after close). */
+export class TransportError extends IpcError {}
+
+/** The kinds of framing error, as named in the spec and the vectors. */
+export type FramingErrorKind =
+  | "frame_too_large"
+  | "empty_frame"
+  | "truncated"
+  | "line_too_long"
+  | "invalid_line";
+
+/** A frame or line broke the framing rules (PROTOCOL.md sections 1 and 2). */
+export class FramingError extends IpcError {
+  /** Which rule was broken. */
+  readonly kind: FramingErrorKind;
+
+  constructor(kind: FramingErrorKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/**
+ * A value could not be encoded, or bytes could not be decoded (PROTOCOL.md section 3). Raised on the
+ * sending side before anything is written; on the receiving side the peer gets `-32700`.
+ */
+export class CodecError extends IpcError {}
+
+/** A message broke JSON-RPC rules in a way that has no wire answer (an invalid response, misuse of the API). */
+export class ProtocolError extends IpcError {}
+
+/** A data path could not be computed (PROTOCOL.md section 6). */
+export class PathError extends IpcError {
+  /** `empty_name` or `directory_too_long` (the vectors' name). */
+  readonly kind: "empty_name" | "directory_too_long";
+
+  constructor(kind: "empty_name" | "directory_too_long", message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/**
+ * The worker cannot start: its environment is invalid or its data path is unusable. The high-level
+ * {@link Worker} reports it on stderr and exits with code 2 (PROTOCOL.md sections 5 and 7.3).
+ */
+export class StartupError extends IpcError {}
+
+/**
+ * A JSON-RPC error that crosses the wire.
+ *
+ * Throw it from a handler to answer with your own `code` (and optional `data`); any other thrown
+ * value is answered with `-32000` and `data.type` naming its type. `request()` rejects with it when
+ * the peer answers with an error.
+ */
+export class RemoteError extends IpcError {
+  /** The JSON-RPC error code. */
+  readonly code: number;
+  /** The optional `data` member (any value the channel's codec can carry). */
+  readonly data: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    if (!Number.isInteger(code)) {
+      throw new TypeError(`RemoteError code must be an integer, got ${String(code)}`);
+    }
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** A request of ours was abandoned because its timeout expired (`-32001`, local). */
+export class RequestTimeout extends RemoteError {
+  constructor(method: string, timeoutMs: number) {
+    super(ErrorCodes.RequestTimeout, `request ${method} timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** A request was cancelled: ours by its AbortSignal, or a peer's by `$/cancelRequest` (`-32002`). */
+export class RequestCancelled extends RemoteError {
+  constructor(message = "request cancelled") {
+    super(ErrorCodes.RequestCancelled, message);
+  }
+}
+
+/** The channel closed while a request was pending, or a message was sent on a closed channel (`-32008`, local). */
+export class ChannelClosed extends RemoteError {
+  constructor(message = "channel closed") {
+    super(ErrorCodes.ChannelClosed, message);
+  }
+}
+
+/** Describes any thrown value for a log line or an error message. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

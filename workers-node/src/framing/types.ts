@@ -1,0 +1,36 @@
+/**
+ * Framing: cutting a byte stream into messages and back. Pure code: bytes in, frames out, no I/O.
+ */
+import type { FramingError } from "../errors.js";
+
+/** One thing a decoder found in the stream: a complete frame, or a framing error. */
+export type FrameEvent =
+  | { readonly type: "frame"; readonly frame: Uint8Array }
+  | { readonly type: "error"; readonly error: FramingError };
+
+/**
+ * An incremental decoder for one stream. Feed it chunks as they arrive, in order; it returns the
+ * events those bytes complete. Frames may share memory with the chunks pushed, so do not modify a
+ * chunk after pushing it.
+ */
+export interface FrameDecoder {
+  /** Adds bytes; returns the frames and errors they complete, in stream order. */
+  push(chunk: Uint8Array): FrameEvent[];
+  /** Signals the end of the stream; returns a `truncated` error if it ended inside a frame. */
+  end(): FrameEvent[];
+  /** True once a fatal error was reported: the stream cannot be resynchronized, further bytes are ignored. */
+  readonly failed: boolean;
+}
+
+/** A framing scheme: {@link LengthPrefixedFraming} or {@link LineDelimitedFraming}. */
+export interface Framing {
+  /** The largest payload, in bytes, that this framing reads and writes. */
+  readonly maxPayloadSize: number;
+  /** A fresh decoder for one stream. */
+  createDecoder(): FrameDecoder;
+  /**
+   * Frames one payload for writing.
+   * @throws {FramingError} if the payload breaks the rules (empty, too large, contains a newline).
+   */
+  encode(payload: Uint8Array): Uint8Array;
+}

@@ -1,0 +1,71 @@
+/**
+ * @aspect-ipc/worker: the Node.js worker SDK of aspect-ipc.
+ *
+ * Most programs need only {@link Worker}. The building blocks below it (framing, codecs, protocol,
+ * transports, channels) are exported for programs that compose their own.
+ */
+
+// The worker: control on stdio, data on a Unix socket, handshake, shutdown.
+export { Worker } from "./worker/worker.js";
+export type { WorkerHooks, WorkerOptions, ShutdownReason } from "./worker/worker.js";
+export type { WorkerEndpoint } from "./worker/endpoint.js";
+
+// Channels and handlers.
+export { Channel } from "./channel/channel.js";
+export type { ChannelParts } from "./channel/channel.js";
+export { ChannelBuilder } from "./channel/builder.js";
+export type {
+  Disposable,
+  HandlerTarget,
+  NotificationContext,
+  NotificationHandler,
+  RequestContext,
+  RequestHandler,
+  RequestOptions,
+  RpcPeer,
+} from "./channel/handlers.js";
+
+// Transports.
+export { TransportFactory } from "./transports/factory.js";
+export { PipeServer } from "./transports/pipe-server.js";
+export type { PipeServerOptions } from "./transports/pipe-server.js";
+export type { Transport, TransportSink } from "./transports/types.js";
+
+// Framing.
+export { LengthPrefixedFraming } from "./framing/length-prefixed.js";
+export type { LengthPrefixedFramingOptions } from "./framing/length-prefixed.js";
+export { LineDelimitedFraming } from "./framing/line-delimited.js";
+export type { LineDelimitedFramingOptions } from "./framing/line-delimited.js";
+export type { Framing, FrameDecoder, FrameEvent } from "./framing/types.js";
+
+// Serialization.
+export { JsonCodec } from "./codecs/json.js";
+export { MessagePackCodec } from "./codecs/msgpack.js";
+export type { Codec } from "./codecs/types.js";
+
+// JSON-RPC.
+export { JsonRpcProtocol } from "./jsonrpc/protocol.js";
+export type { OutgoingMessage } from "./jsonrpc/protocol.js";
+export type { ClassifiedMessage, Params, RequestId } from "./jsonrpc/messages.js";
+
+// Paths.
+export { PipePath } from "./paths.js";
+export type { ForModuleOptions, PathPlatform } from "./paths.js";
+
+// Errors and constants.
+export {
+  ChannelClosed,
+  CodecError,
+  ErrorCodes,
+  FramingError,
+  IpcError,
+  PathError,
+  ProtocolError,
+  RemoteError,
+  RequestCancelled,
+  RequestTimeout,
+  StartupError,
+  TransportError,
+} from "./errors.js";
+export type { FramingErrorKind } from "./errors.js";
+export { PROTOCOL_VERSION, SDK_NAME, SDK_VERSION } from "./constants.js";

@@ -1,0 +1,60 @@
+/** Transports over stdio and over connected sockets. */
+import { connect, type Socket } from "node:net";
+
+import { TransportError, describeError } from "../errors.js";
+import { StreamTransport } from "./stream-transport.js";
+import { takeOverStdout } from "./stdout-guard.js";
+
+/** How long a closing socket may take to flush before it is destroyed. */
+const SOCKET_CLOSE_TIMEOUT_MS = 2_000;
+
+/** A transport over a connected socket (one data connection). */
+export function socketTransport(socket: Socket, description: string): StreamTransport {
+  return new StreamTransport({
+    readable: socket,
+    writable: socket,
+    description,
+    shutdown: () =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed) return resolve();
+        socket.once("close", () => resolve());
+        // end() flushes what was written, then sends FIN; a peer that never reads cannot hold us.
+        socket.end();
+        setTimeout(() => socket.destroy(), SOCKET_CLOSE_TIMEOUT_MS).unref();
+      }),
+  });
+}
+
+/**
+ * The control channel's transport: stdin for reading, the real stdout for writing. Creating it
+ * redirects the program's own stdout writes to stderr (see `takeOverStdout`).
+ */
+export function stdioTransport(): StreamTransport {
+  const write = takeOverStdout();
+  return new StreamTransport({
+    readable: process.stdin,
+    writable: process.stdout,
+    write,
+    description: "stdio",
+    shutdown: async () => {
+      // stdout stays open: it cannot be closed, and pending lines must still reach the parent.
+      process.stdin.pause();
+      process.stdin.destroy();
+    },
+  });
+}
+
+/** Connects to a listening socket (a data path) and resolves with its transport. */
+export function connectSocket(path: string): Promise<StreamTransport> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    const onError = (error: Error): void => {
+      reject(new TransportError(`cannot connect to ${path}: ${describeError(error)}`, { cause: error }));
+    };
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      socket.off("error", onError);
+      resolve(socketTransport(socket, `socket ${path}`));
+    });
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * A {@link Transport} over Node streams: a socket, or stdin + the real stdout.
+ *
+ * This is the one place where Node stream errors (`EPIPE`, `ECONNRESET`, writes after destroy)
+ * become {@link TransportError}s.
+ */
+import type { Readable, Writable } from "node:stream";
+
+import { TransportError, describeError } from "../errors.js";
+import type { Transport, TransportSink } from "./types.js";
+
+/** Writes a chunk the way `Writable.write` does: returns false when the buffer is full. */
+export type WriteFunction = (chunk: Uint8Array, callback: (error?: Error | null) => void) => boolean;
+
+/** How a {@link StreamTransport} is built. */
+export interface StreamTransportOptions {
+  readonly readable: Readable;
+  readonly writable: Writable;
+  /** Used instead of `writable.write` (stdio: the real stdout write, captured before user code could replace it). */
+  readonly write?: WriteFunction;
+  /** For messages: "stdio", "socket /tmp/x.sock". */
+  readonly description: string;
+  /** Ends the stream(s) on close; resolves once they are closed. */
+  readonly shutdown: () => Promise<void>;
+}
+
+interface DrainWaiter {
+  resolve(): void;
+  reject(error: TransportError): void;
+}
+
+/** A transport over a readable and a writable stream (which may be the same socket). */
+export class StreamTransport implements Transport {
+  private sink: TransportSink | null = null;
+  private isClosed = false;
+  private closing: Promise<void> | null = null;
+  private lastWrite: Promise<void> = Promise.resolve();
+  private drainWaiters: DrainWaiter[] = [];
+  private readonly writeFunction: WriteFunction;
+  private failure: TransportError | null = null;
+
+  constructor(private readonly options: StreamTransportOptions) {
+    this.writeFunction =
+      options.write ?? ((chunk, callback) => options.writable.write(chunk, callback));
+    // Error listeners go on at once: a stream error before open() must not crash the process.
+    const { readable, writable } = options;
+    readable.on("error", (error: Error) => this.fail(error));
+    if ((writable as unknown) !== readable) writable.on("error", (error: Error) => this.fail(error));
+    writable.on("drain", () => this.releaseWriters());
+    writable.on("close", () => this.rejectWriters(`${options.description} closed`));
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** For messages: what this transport is connected to. */
+  get description(): string {
+    return this.options.description;
+  }
+
+  open(sink: TransportSink): void {
+    if (this.sink !== null) throw new TransportError(`${this.options.description}: open() called twice`);
+    this.sink = sink;
+    const { readable } = this.options;
+    readable.on("data", (chunk: Buffer | string) => {
+      if (this.isClosed) return;
+      sink.data(typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk);
+    });
+    readable.on("end", () => {
+      if (!this.isClosed) sink.end();
+    });
+    const failure = this.failure;
+    if (failure !== null) queueMicrotask(() => sink.error(failure));
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.isClosed) {
+      return Promise.reject(new TransportError(`cannot write: ${this.options.description} is closed`));
+    }
+    let written!: () => void;
+    this.lastWrite = new Promise<void>((resolve) => (written = resolve));
+    let accepted: boolean;
+    try {
+      accepted = this.writeFunction(chunk, (error) => {
+        written();
+        if (error) this.fail(error);
+      });
+    } catch (error) {
+      written();
+      this.fail(error);
+      return Promise.reject(new TransportError(`write to ${this.options.description} failed: ${describeError(error)}`));
+    }
+    if (accepted) return Promise.resolve();
+    // The stream is over its high-water mark: the caller waits for 'drain' (backpressure).
+    return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  flush(): Promise<void> {
+    return this.lastWrite;
+  }
+
+  pause(): void {
+    this.options.readable.pause();
+  }
+
+  resume(): void {
+    if (!this.isClosed) this.options.readable.resume();
+  }
+
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.isClosed = true;
+    this.rejectWriters(`${this.options.description} closed`);
+    this.closing = this.options.shutdown().catch(() => undefined);
+    return this.closing;
+  }
+
+  private fail(error: unknown): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const failure = new TransportError(`${this.options.description} failed: ${describeError(error)}`, { cause: error });
+    this.failure = failure;
+    for (const waiter of this.drainWaiters.splice(0)) waiter.reject(failure);
+    this.closing = this.options.shutdown().catch(() => undefined);
+    this.sink?.error(failure);
+  }
+
+  private releaseWriters(): void {
+    for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
+  }
+
+  private rejectWriters(reason: string): void {
+    const error = new TransportError(`cannot write: ${reason}`);
+    for (const waiter of this.drainWaiters.splice(0)) waiter.reject(error);
+  }
+}

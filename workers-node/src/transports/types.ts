@@ -1,0 +1,38 @@
+/**
+ * Transports: byte streams under a channel. The channel above never sees Node streams or their
+ * errors; a transport reports what happened through its sink, as {@link TransportError}s.
+ */
+import type { TransportError } from "../errors.js";
+
+/** Where a transport delivers what it reads. */
+export interface TransportSink {
+  /** Bytes arrived, in order. */
+  data(chunk: Uint8Array): void;
+  /** The peer finished writing (EOF). */
+  end(): void;
+  /** The stream broke (reset, broken pipe); no more data will come. */
+  error(error: TransportError): void;
+}
+
+/** A bidirectional byte stream. */
+export interface Transport {
+  /** Starts reading; bytes go to `sink`. Called once. */
+  open(sink: TransportSink): void;
+  /**
+   * Writes one chunk, whole. Resolves once the stream has accepted it without going over its
+   * buffer limit; when the stream is full (Node's `write()` returned false), resolves only after
+   * `'drain'`, so a caller that awaits each write never buffers without bound.
+   * @throws {TransportError} (rejects) if the transport is closed or broken.
+   */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Resolves once everything written so far has been handed to the operating system. */
+  flush(): Promise<void>;
+  /** Stops reading until {@link resume} (backpressure on the peer). */
+  pause(): void;
+  /** Resumes reading after {@link pause}. */
+  resume(): void;
+  /** Ends the stream after pending writes; idempotent. */
+  close(): Promise<void>;
+  /** True once closed or broken. */
+  readonly closed: boolean;
+}

@@ -1,0 +1,357 @@
+/**
+ * The high-level entry point: everything the worker side of PROTOCOL.md does, in one object.
+ *
+ * ```ts
+ * const worker = new Worker();
+ * worker.control.onRequest("getStatus", () => ({ status: "running" }));
+ * worker.data.onRequest("sum", ({ values }: { values: number[] }) => values.reduce((a, b) => a + b, 0));
+ * await worker.start();
+ * ```
+ *
+ * Life cycle: the constructor reads the environment (removing the token from it) and takes stdout
+ * over (the program's own stdout writes go to stderr from then on). `start()` opens the control
+ * channel on stdio, listens on `ASPECT_IPC_DATA_PATH` when set, and sends `$/ready`. The worker
+ * then serves until `$/shutdown`, `shutdown()`, stdin EOF, SIGTERM or SIGINT; each of these closes
+ * the data channel, removes the socket file and exits the process.
+ */
+import { JsonCodec } from "../codecs/json.js";
+import { Channel } from "../channel/channel.js";
+import {
+  HandlerRegistry,
+  type Disposable,
+  type NotificationHandler,
+  type RequestContext,
+  type RequestHandler,
+} from "../channel/handlers.js";
+import {
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_MAX_LINE_LENGTH,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  PROTOCOL_VERSION,
+  SDK_NAME,
+  SDK_VERSION,
+} from "../constants.js";
+import { ChannelClosed, ErrorCodes, IpcError, RemoteError, StartupError, describeError } from "../errors.js";
+import { LineDelimitedFraming } from "../framing/line-delimited.js";
+import { isMap } from "../jsonrpc/messages.js";
+import { JsonRpcProtocol } from "../jsonrpc/protocol.js";
+import { stdioTransport } from "../transports/socket-transport.js";
+import type { StreamTransport } from "../transports/stream-transport.js";
+import { DataChannel } from "./data-channel.js";
+import type { WorkerEndpoint } from "./endpoint.js";
+import { readEnvironment, type WorkerEnvironment } from "./environment.js";
+import { SignalGuard } from "./signals.js";
+
+/** Why a worker is shutting down. */
+export type ShutdownReason = "shutdown-request" | "shutdown-call" | "stdin-eof" | "stdout-closed" | "signal";
+
+/**
+ * Lifecycle hooks, in the order they run. Each may be async; the worker waits for it. `dataReady`
+ * and `ready` run BEFORE the `$/hello` response is written, so what they print reaches stderr
+ * before the parent learns that the channel is up.
+ */
+export interface WorkerHooks {
+  /** The control channel is reading stdin (handlers registered). */
+  controlReady?(): void | Promise<void>;
+  /** The data channel listens on `path`. */
+  dataListening?(path: string): void | Promise<void>;
+  /** A data connection was accepted (before its `$/hello`). */
+  dataConnected?(): void | Promise<void>;
+  /** A data connection proved the token with `$/hello`. */
+  dataReady?(): void | Promise<void>;
+  /** Both channels are up: after the first successful `$/hello`, or after `$/ready` for a control-only worker. Runs once. */
+  ready?(): void | Promise<void>;
+  /** Shutdown began; no new request is accepted from now on. */
+  shuttingDown?(reason: ShutdownReason): void | Promise<void>;
+}
+
+/** Options of {@link Worker}. */
+export interface WorkerOptions {
+  hooks?: WorkerHooks;
+  /** How long a data connection may stay silent before `$/hello`; default 10 s. */
+  helloTimeoutMs?: number;
+  /** How long shutdown waits for in-flight handlers when `$/shutdown` gives no timeout; default 5 s. */
+  shutdownTimeoutMs?: number;
+  /** Control channel line limit, both directions; default 1 MiB. */
+  maxLineLength?: number;
+  /** Where the SDK's own diagnostics go; default stderr, prefixed "aspect-ipc: ". */
+  log?: (message: string) => void;
+  /** The environment to read (the token is removed from it); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** How long cancelled handlers get to end on their own before the worker answers for them. */
+const CANCEL_GRACE_MS = 250;
+
+/** A worker process: control on stdio, data on a Unix socket. Create one per process. */
+export class Worker {
+  /** Handlers and calls on the control channel (stdio, JSON). */
+  readonly control: WorkerEndpoint;
+  /** Handlers and calls on the data channel (socket, MessagePack). */
+  readonly data: WorkerEndpoint;
+  /** The data path this worker listens on, or null for a control-only worker. */
+  readonly dataPath: string | null;
+  /** `ASPECT_IPC_WORKER_ID`, or null. */
+  readonly workerId: string | null;
+
+  private readonly hooks: WorkerHooks;
+  private readonly log: (message: string) => void;
+  private readonly shutdownTimeoutMs: number;
+  private readonly controlChannel: Channel;
+  private readonly stdio: StreamTransport;
+  private readonly dataChannel: DataChannel | null;
+  private readonly environmentError: StartupError | null;
+  private readonly signals: SignalGuard;
+  private started = false;
+  private readySent = false;
+  private stopping: Promise<void> | null = null;
+  private exiting = false;
+  private shutdownBegun = false;
+
+  constructor(options: WorkerOptions = {}) {
+    this.hooks = options.hooks ?? {};
+    this.log = options.log ?? ((message) => process.stderr.write(`aspect-ipc: ${message}\n`));
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+
+    let environment: WorkerEnvironment | null = null;
+    let environmentError: StartupError | null = null;
+    try {
+      environment = readEnvironment(options.env ?? process.env);
+    } catch (error) {
+      environmentError = error instanceof StartupError ? error : new StartupError(describeError(error));
+    }
+    this.environmentError = environmentError;
+    this.dataPath = environment?.dataPath ?? null;
+    this.workerId = environment?.workerId ?? null;
+
+    this.stdio = stdioTransport();
+    this.controlChannel = new Channel({
+      transport: this.stdio,
+      framing: new LineDelimitedFraming({ maxLineLength: options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH }),
+      codec: new JsonCodec(),
+      protocol: new JsonRpcProtocol(),
+      name: "control",
+    });
+    this.control = this.controlChannel;
+
+    if (environment?.dataPath != null && environment.token !== null) {
+      this.dataChannel = new DataChannel({
+        path: environment.dataPath,
+        token: environment.token,
+        workerId: environment.workerId,
+        maxFrameSize: environment.maxFrameSize,
+        helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+        log: this.log,
+        onConnected: async () => this.hooks.dataConnected?.(),
+        onAuthenticated: async () => {
+          await this.hooks.dataReady?.();
+          await this.announceReady();
+        },
+      });
+      this.data = this.dataChannel;
+    } else {
+      this.dataChannel = null;
+      this.data = new AbsentDataChannel();
+    }
+    this.signals = new SignalGuard(async () => {
+      this.exiting = true;
+      await this.beginShutdown("signal");
+      await this.cleanUpForExit();
+      await withTimeout(this.stdio.flush(), 1_000);
+    });
+  }
+
+  /** Registers a request handler on both channels. */
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
+    return both(this.control.onRequest(method, handler), this.data.onRequest(method, handler));
+  }
+
+  /** Registers a notification handler on both channels. */
+  onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
+    return both(this.control.onNotification(method, handler), this.data.onNotification(method, handler));
+  }
+
+  /**
+   * Starts serving: control channel, data server, `$/ready`. Resolves once `$/ready` is written.
+   * On a start-up error (invalid environment, data path in use or not a socket) it writes the
+   * reason to stderr and exits the process with code 2, as PROTOCOL.md sections 5 and 7.3 require.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new IpcError("Worker.start() was already called");
+    this.started = true;
+    if (this.environmentError !== null) return this.failStartup(this.environmentError);
+
+    process.on("exit", () => this.dataChannel?.removeSocketFile());
+    this.signals.install();
+    this.controlChannel.onError((error) => this.log(error.message));
+    this.controlChannel.onClose((error) => void this.stopNow(error === undefined ? "stdin-eof" : "stdout-closed"));
+    this.controlChannel.setReservedHandler("$/shutdown", (params, context) => this.onShutdownRequest(params, context));
+    this.controlChannel.start();
+    await this.runHook("controlReady", () => this.hooks.controlReady?.());
+
+    if (this.dataChannel !== null && this.dataPath !== null) {
+      try {
+        await this.dataChannel.listen();
+      } catch (error) {
+        return this.failStartup(error instanceof StartupError ? error : new StartupError(describeError(error)));
+      }
+      await this.runHook("dataListening", () => this.hooks.dataListening?.(this.dataPath as string));
+    }
+
+    await this.controlChannel.notify("$/ready", {
+      protocol: PROTOCOL_VERSION,
+      sdk: SDK_NAME,
+      sdkVersion: SDK_VERSION,
+      language: "node",
+      pid: process.pid,
+      dataPath: this.dataPath,
+    });
+    if (this.dataChannel === null) await this.announceReady();
+  }
+
+  /**
+   * Shuts down gracefully, as `$/shutdown` does: refuses new requests (-32004), lets in-flight
+   * handlers finish for up to `timeoutMs` (default: the `shutdownTimeoutMs` option), cancels the
+   * rest, closes the data channel, removes the socket file and exits with code 0. Call it from a
+   * handler without awaiting it: the handler's own response is sent before the process exits.
+   */
+  shutdown(timeoutMs = this.shutdownTimeoutMs): Promise<void> {
+    return this.stopGracefully("shutdown-call", timeoutMs);
+  }
+
+  // ---- shutdown paths -------------------------------------------------------------------------
+
+  private async onShutdownRequest(params: unknown, context: RequestContext): Promise<null> {
+    let timeoutMs = this.shutdownTimeoutMs;
+    if (params !== undefined) {
+      const timeout = isMap(params) ? params.timeout : undefined;
+      if (timeout !== undefined && (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0)) {
+        throw new RemoteError(ErrorCodes.InvalidParams, "Invalid params: $/shutdown timeout must be a non-negative number of seconds");
+      }
+      if (timeout !== undefined) timeoutMs = timeout * 1000;
+    }
+    void this.stopGracefully("shutdown-request", timeoutMs, context.id);
+    return null;
+  }
+
+  /** PROTOCOL.md 8.1. `except` is the `$/shutdown` request itself, answered before the exit. */
+  private stopGracefully(reason: ShutdownReason, timeoutMs: number, except?: string | number | bigint): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    this.stopping = (async () => {
+      await this.beginShutdown(reason);
+      const [controlIdle, dataIdle] = await Promise.all([
+        this.controlChannel.whenIdle(timeoutMs, except),
+        this.dataChannel?.whenIdle(timeoutMs) ?? Promise.resolve(true),
+      ]);
+      if (!controlIdle || !dataIdle) {
+        await Promise.all([
+          this.controlChannel.cancelRunning(CANCEL_GRACE_MS, except),
+          this.dataChannel?.cancelRunning(CANCEL_GRACE_MS),
+        ]);
+      }
+      // The $/shutdown response (and any other) is written before the data channel goes.
+      await this.controlChannel.whenIdle(CANCEL_GRACE_MS);
+      await this.exit(0);
+    })();
+    return this.stopping;
+  }
+
+  /** PROTOCOL.md 8.3: stdin EOF (or a broken stdout): cancel everything and exit promptly. */
+  private stopNow(reason: ShutdownReason): Promise<void> {
+    // Also while a graceful shutdown waits for handlers: the parent is gone, nobody waits for them.
+    const stopping = (async () => {
+      await this.beginShutdown(reason);
+      await this.dataChannel?.cancelRunning(CANCEL_GRACE_MS);
+      await this.exit(0);
+    })();
+    this.stopping ??= stopping;
+    return stopping;
+  }
+
+  private async beginShutdown(reason: ShutdownReason): Promise<void> {
+    if (this.shutdownBegun) return;
+    this.shutdownBegun = true;
+    this.controlChannel.refuseRequests(ErrorCodes.ShuttingDown, "shutting down");
+    this.dataChannel?.refuseRequests(ErrorCodes.ShuttingDown, "shutting down");
+    await this.runHook("shuttingDown", () => this.hooks.shuttingDown?.(reason));
+  }
+
+  /** Closes the data channel, removes the socket file, flushes stdout, exits. */
+  private async exit(code: number): Promise<void> {
+    if (this.exiting) return;
+    this.exiting = true;
+    await this.cleanUpForExit();
+    await withTimeout(this.stdio.flush(), 1_000);
+    process.exit(code);
+  }
+
+  /** What every exit path does before the process goes (signals too). */
+  private async cleanUpForExit(): Promise<void> {
+    this.controlChannel.refuseRequests(ErrorCodes.ShuttingDown, "shutting down");
+    if (this.dataChannel !== null) {
+      this.dataChannel.refuseRequests(ErrorCodes.ShuttingDown, "shutting down");
+      await withTimeout(this.dataChannel.close(), 1_000);
+      this.dataChannel.removeSocketFile();
+    }
+  }
+
+  private failStartup(error: StartupError): never {
+    process.stderr.write(`aspect-ipc: cannot start worker: ${error.message}\n`);
+    process.exit(2);
+  }
+
+  private async announceReady(): Promise<void> {
+    if (this.readySent) return;
+    this.readySent = true;
+    await this.runHook("ready", () => this.hooks.ready?.());
+  }
+
+  private async runHook(name: string, hook: () => void | Promise<void>): Promise<void> {
+    try {
+      await hook();
+    } catch (error) {
+      this.log(`${name} hook failed: ${describeError(error)}`);
+    }
+  }
+}
+
+/** `worker.data` of a control-only worker: handlers are kept (never called), calls reject. */
+class AbsentDataChannel implements WorkerEndpoint {
+  private readonly handlers = new HandlerRegistry();
+
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
+    return this.handlers.onRequest(method, handler);
+  }
+
+  onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
+    return this.handlers.onNotification(method, handler);
+  }
+
+  request<R = unknown>(): Promise<R> {
+    return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
+  }
+
+  notify(): Promise<void> {
+    return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
+  }
+}
+
+function both(first: Disposable, second: Disposable): Disposable {
+  return {
+    dispose: () => {
+      first.dispose();
+      second.dispose();
+    },
+  };
+}
+
+async function withTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+}

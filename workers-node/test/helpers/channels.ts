@@ -1,0 +1,112 @@
+/**
+ * Two channels connected by a real Unix socket, for channel tests in one process.
+ */
+import { join } from "node:path";
+
+import {
+  ChannelBuilder,
+  JsonRpcProtocol,
+  LengthPrefixedFraming,
+  MessagePackCodec,
+  TransportFactory,
+  type Channel,
+  type Transport,
+} from "@aspect-ipc/worker";
+
+import { tempDirectory } from "./parent.js";
+
+/** A listening server and a client transport connected to it. */
+export async function socketPair(): Promise<{ server: Transport; client: Transport; dispose(): Promise<void> }> {
+  const directory = tempDirectory();
+  const path = join(directory.path, "c.sock");
+  const pipeServer = TransportFactory.createPipeServer();
+  const accepted = new Promise<Transport>((resolve) => pipeServer.onConnection((transport) => resolve(transport)));
+  await pipeServer.listen(path);
+  const client = await TransportFactory.connectPipe(path);
+  const server = await accepted;
+  return {
+    server,
+    client,
+    dispose: async () => {
+      await Promise.all([server.close(), client.close()]);
+      await pipeServer.close();
+      directory.remove();
+    },
+  };
+}
+
+/** A data-channel-style channel over `transport`. */
+export function dataChannel(transport: Transport, options: { maxFrameSize?: number; name?: string } = {}): Channel {
+  return new ChannelBuilder()
+    .withTransport(transport)
+    .withFraming(new LengthPrefixedFraming(options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize }))
+    .withSerialization(new MessagePackCodec())
+    .withProtocol(new JsonRpcProtocol())
+    .withName(options.name ?? "data")
+    .build();
+}
+
+/** Two started channels talking to each other over a real socket. */
+export async function channelPair(options: { maxFrameSize?: number } = {}): Promise<{
+  worker: Channel;
+  parent: Channel;
+  dispose(): Promise<void>;
+}> {
+  const pair = await socketPair();
+  const worker = dataChannel(pair.server, { ...options, name: "worker" });
+  const parent = dataChannel(pair.client, { ...options, name: "parent" });
+  return {
+    worker,
+    parent,
+    dispose: async () => {
+      await Promise.all([worker.close(), parent.close()]);
+      await pair.dispose();
+    },
+  };
+}
+
+/** The parent's raw end of a connection: sends frames it builds itself and records what comes back. */
+export interface RawPeer {
+  send(message: Record<string, unknown>): Promise<void>;
+  /** Waits until `count` messages arrived and returns them all. */
+  received(count: number): Promise<Array<Record<string, unknown>>>;
+  close(): Promise<void>;
+}
+
+/** A worker-side channel (not started) with a raw peer connected to it. */
+export async function channelWithRawPeer(): Promise<{ worker: Channel; peer: RawPeer; dispose(): Promise<void> }> {
+  const pair = await socketPair();
+  const worker = dataChannel(pair.server);
+  const framing = new LengthPrefixedFraming();
+  const codec = new MessagePackCodec();
+  const decoder = framing.createDecoder();
+  const messages: Array<Record<string, unknown>> = [];
+  pair.client.open({
+    data: (chunk) => {
+      for (const event of decoder.push(chunk)) {
+        if (event.type === "frame") messages.push(codec.decode(event.frame) as Record<string, unknown>);
+      }
+    },
+    end: () => undefined,
+    error: () => undefined,
+  });
+  const peer: RawPeer = {
+    send: (message) => pair.client.write(framing.encode(codec.encode(message))),
+    received: async (count) => {
+      for (let waited = 0; messages.length < count; waited += 10) {
+        if (waited > 10_000) throw new Error(`timed out waiting for ${count} messages, got ${JSON.stringify(messages)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return messages.slice();
+    },
+    close: () => pair.client.close(),
+  };
+  return {
+    worker,
+    peer,
+    dispose: async () => {
+      await worker.close();
+      await pair.dispose();
+    },
+  };
+}
