@@ -333,7 +333,6 @@ class ProcessHandle:
                 task_group.cancel_scope.cancel()
         finally:
             self._control = self._data = None
-            self._incarnation_done.set()
             _process.signal_group(process.pid, signals.SIGKILL)  # stragglers in its group
             if spec.data_path and self._exited.is_set():
                 with anyio.CancelScope(shield=True), contextlib.suppress(IpcError):
@@ -565,6 +564,8 @@ class ProcessHandle:
 
     def _set_state(self, state: WorkerState) -> None:
         self._state = state
+        if state in (WorkerState.RESTARTING, WorkerState.FAILED, WorkerState.STOPPED):
+            self._incarnation_done.set()  # callers of the last incarnation see the verdict
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
 
