@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 		helperWorkerMain()
 		return
 	}
+	if signal.Ignored(syscall.SIGINT) {
+		// Started as a background job: SIGINT is ignored here and children would inherit that,
+		// so TestWorkerSignalCleansUp could not interrupt them. A Go handler (this one discards
+		// SIGINT, which was ignored anyway) is reset to the default in children at exec.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
+	}
 	os.Exit(m.Run())
 }
 
