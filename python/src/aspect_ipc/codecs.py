@@ -111,16 +111,18 @@ class MessagePackCodec:
                 "(do both sides use MessagePackCodec?)"
             ) from None
         if isinstance(value, _CONTAINERS) and any(m in data for m in _SUSPECT_MARKERS):
-            _check_decoded(value)
+            _check_map_keys(value, received=True)
         elif type(value) is msgpack.Timestamp:
             raise CodecError("frame is not valid MessagePack for aspect-ipc: ext type -1")
         return value
 
 
-def _check_map_keys(value: Any) -> None:
-    """Raise CodecError if any map inside ``value`` has a key that is not a ``str``."""
+def _check_map_keys(value: Any, *, received: bool = False) -> None:
+    """Raise CodecError if a map inside ``value`` has a non-``str`` key (or, in a received
+    value, if it holds a timestamp extension)."""
     if type(value) not in _CONTAINERS:
         return
+    where = "frame is not valid MessagePack for aspect-ipc: " if received else ""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -128,24 +130,7 @@ def _check_map_keys(value: Any) -> None:
             for key in item:
                 if type(key) is not str:
                     raise CodecError(
-                        f"map keys must be strings, got {type(key).__name__} key {key!r}"
-                    )
-            values: Any = item.values()
-        else:
-            values = item
-        stack.extend(v for v in values if type(v) in _CONTAINERS)
-
-
-def _check_decoded(value: Any) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is dict:
-            for key in item:
-                if type(key) is not str:
-                    raise CodecError(
-                        f"frame is not valid MessagePack for aspect-ipc: map key of type "
-                        f"{type(key).__name__} (keys must be strings)"
+                        f"{where}map keys must be strings, got {type(key).__name__} key {key!r}"
                     )
             values: Any = item.values()
         else:
@@ -153,8 +138,8 @@ def _check_decoded(value: Any) -> None:
         for v in values:
             if type(v) in _CONTAINERS:
                 stack.append(v)
-            elif type(v) is msgpack.Timestamp:
-                raise CodecError("frame is not valid MessagePack for aspect-ipc: ext type -1")
+            elif received and type(v) is msgpack.Timestamp:
+                raise CodecError(f"{where}ext type -1")
 
 
 def _no_json(value: Any) -> Any:
