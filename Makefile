@@ -73,7 +73,7 @@ test-go: setup-go
 	cd workers-go && go test -run '^$$' -fuzz FuzzLengthPrefixedDecoder -fuzztime 5s . \
 	  && go test -run '^$$' -fuzz FuzzMessagePackDecode -fuzztime 5s .
 
-integration: setup-python build
+integration: setup-python build dist
 	$(PYTEST) $(PYTEST_FLAGS) integration-tests
 
 # ---- demo -----------------------------------------------------------------------------------
@@ -91,11 +91,17 @@ demo-go: setup-python build-go
 	$(PY) examples/dual-channel/parent.py --worker go
 
 # ---- release, performance, robustness ------------------------------------------------------
-dist: setup-python build
-	$(PY) -m PyInstaller --noconfirm --clean --log-level WARN --onefile \
+# The frozen demo parent: one file, no Python needed to run it. The test-only packages the venv
+# holds are excluded, and so is trio (the demo runs on asyncio); --strip halves the size.
+FROZEN := $(BUILD)/dist/aspect-ipc-demo
+FROZEN_EXCLUDES := pytest _pytest hypothesis pygments pkg_resources setuptools trio
+dist: build $(FROZEN)
+$(FROZEN): examples/dual-channel/parent.py $(wildcard python/src/aspect_ipc/*.py) $(VENV)/.installed
+	$(PY) -m PyInstaller --noconfirm --clean --log-level WARN --onefile --strip \
+	  $(addprefix --exclude-module ,$(FROZEN_EXCLUDES)) \
 	  --name aspect-ipc-demo --distpath $(BUILD)/dist --workpath $(BUILD)/pyinstaller \
 	  --specpath $(BUILD)/pyinstaller examples/dual-channel/parent.py
-	@ls -l $(BUILD)/dist/aspect-ipc-demo
+	@ls -l $@
 
 bench: setup-python build
 	$(PY) bench/run.py

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from aspect_ipc import DataChannelOptions, ProcessEvent, ProcessManager, RestartPolicy
+from aspect_ipc import (
+    DataChannelOptions,
+    ProcessEvent,
+    ProcessManager,
+    RestartPolicy,
+    freeze_support,
+)
 
 NAMESPACE = "dual-channel-example"
 
@@ -52,11 +58,14 @@ def show(value: dict[str, Any]) -> str:
     return repr(value)
 
 
-async def main(kind: str, root: Path, python: str | None) -> None:
+async def main(
+    kind: str, root: Path, python: str | None, socket_dir: str | None
+) -> None:
     command = worker_command(kind, root, python)
     print("Parent: Starting ProcessManager...")
     async with ProcessManager(
         namespace=NAMESPACE,
+        socket_dir=socket_dir,
         restart_policy=RestartPolicy(
             enabled=True, max_restarts=3, backoff=1.0, max_backoff=10.0
         ),
@@ -72,7 +81,13 @@ async def main(kind: str, root: Path, python: str | None) -> None:
 
         manager.on("exit", on_exit)
         print("Parent: Spawning worker with dual channels...")
-        env = {"PYTHONPATH": os.pathsep.join(sys.path)} if kind == "python" else None
+        # Unfrozen, the Python worker imports aspect_ipc from wherever this parent did; a frozen
+        # parent's sys.path is its bundle, of no use to another interpreter.
+        env = (
+            {"PYTHONPATH": os.pathsep.join(sys.path)}
+            if kind == "python" and not getattr(sys, "frozen", False)
+            else None
+        )
         handle = await manager.spawn(
             "worker-1",
             executable=command[0],
@@ -108,6 +123,7 @@ async def main(kind: str, root: Path, python: str | None) -> None:
 
 
 def cli() -> None:
+    freeze_support()  # before anything else: a no-op unless frozen (see the README)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", choices=["python", "node", "go"], default="python")
     parser.add_argument(
@@ -116,9 +132,18 @@ def cli() -> None:
     parser.add_argument(
         "--python", help="interpreter for the Python worker (when frozen)"
     )
+    parser.add_argument(
+        "--socket-dir", help="directory of the data channel's socket (default /tmp)"
+    )
     options = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    anyio.run(main, options.worker, options.root or repository_root(), options.python)
+    anyio.run(
+        main,
+        options.worker,
+        options.root or repository_root(),
+        options.python,
+        options.socket_dir,
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from .errors import (
     WorkerUnavailable,
 )
 from .framing import FrameDecoder, Framing, LengthPrefixedFraming, LineDelimitedFraming
+from .frozen import freeze_support
 
 # The process manager
 from .handle import ProcessHandle
@@ -112,4 +113,5 @@ __all__ = [
     "WorkerIdInUse",
     "WorkerState",
     "WorkerUnavailable",
+    "freeze_support",
 ]

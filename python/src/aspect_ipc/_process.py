@@ -25,6 +25,7 @@ from .constants import (
     PROTOCOL_VERSION,
 )
 from .errors import AddressInUse, ExecutableNotFound, TransportError
+from .frozen import child_environment
 from .transports import FdTransport
 
 __all__ = [
@@ -52,8 +53,12 @@ def build_env(
     token: str | None,
     max_frame_size: int,
 ) -> dict[str, str]:
-    """The worker's environment (spec 5): ours minus inherited ``ASPECT_IPC_*``, plus the user's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    """The worker's environment (spec 5): ours minus inherited ``ASPECT_IPC_*``, plus the user's.
+
+    "Ours" is the environment as it was before a frozen binary's bootloader changed it.
+    """
+    inherited = child_environment(os.environ)
+    env = {k: v for k, v in inherited.items() if not k.startswith(ENV_PREFIX)}
     env.update(user_env or {})
     env[ENV_PROTOCOL] = str(PROTOCOL_VERSION)
     env[ENV_WORKER_ID] = worker_id
