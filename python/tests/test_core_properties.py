@@ -3,6 +3,7 @@ raise only our own errors, never hang, and never allocate what a header merely d
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import tracemalloc
@@ -54,6 +55,76 @@ def test_line_delimited_any_chunking(frames: list[bytes], cuts: list[int]) -> No
     framing = LineDelimitedFraming()
     stream = b"".join(framing.encode(f) for f in frames)
     assert _decode_all(framing, _split(stream, cuts)) == frames
+
+
+def _decode_in_place(stream: bytes, cuts: list[int], fed: list[bool]) -> list[bytes]:
+    # Like a socket transport: while the decoder offers a buffer, receive into it (up to the
+    # chunk's size); otherwise feed the chunk. ``fed`` forces plain feeding of some chunks.
+    decoder, frames = LengthPrefixedFraming().decoder(), []
+    for index, chunk in enumerate(_split(stream, cuts)):
+        while chunk:
+            space = decoder.writable()
+            if space is not None and not fed[index % len(fed)]:
+                count = min(len(space), len(chunk))
+                space[:count] = chunk[:count]
+                space.release()
+                decoder.wrote(count)
+                chunk = chunk[count:]
+            else:
+                if space is not None:
+                    space.release()
+                decoder.feed(chunk)
+                chunk = b""
+            while (frame := decoder.next_frame()) is not None:
+                frames.append(bytes(frame))
+    decoder.feed_eof()
+    assert decoder.next_frame() is None
+    return frames
+
+
+# Large payloads from a small seed: hypothesis need not generate (or shrink) every byte.
+large_payloads = st.builds(
+    lambda size, seed: random.Random(seed).randbytes(size),
+    st.sampled_from([65_537, 131_072, 300_001]),
+    st.integers(min_value=0, max_value=2**32),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.one_of(payloads, large_payloads), min_size=1, max_size=5),
+    st.lists(st.integers(min_value=0), max_size=40),
+    st.lists(st.booleans(), min_size=1, max_size=8),
+)
+def test_large_frames_received_in_place_decode_the_same(
+    frames: list[bytes], cuts: list[int], fed: list[bool]
+) -> None:
+    framing = LengthPrefixedFraming()
+    stream = b"".join(framing.encode(f) for f in frames)
+    assert _decode_in_place(stream, cuts, fed) == frames
+
+
+def test_a_large_frame_cut_short_is_truncated_not_returned() -> None:
+    framing = LengthPrefixedFraming()
+    stream = framing.encode(b"x" * 200_000)[:150_000]
+    decoder = framing.decoder()
+    decoder.feed(stream)
+    assert decoder.next_frame() is None
+    assert decoder.writable() is not None  # assembled in place from here on
+    decoder.feed_eof()
+    try:
+        decoder.next_frame()
+    except FramingError as exc:
+        assert exc.kind == "truncated" and exc.fatal
+    else:
+        raise AssertionError("a truncated large frame was not reported")
+
+
+def test_a_large_frame_is_not_allocated_before_a_quarter_of_it_arrived() -> None:
+    decoder = LengthPrefixedFraming(max_frame_size=1 << 30).decoder()
+    decoder.feed((1 << 30).to_bytes(4, "big") + b"x" * 1000)
+    assert decoder.next_frame() is None
+    assert decoder.writable() is None and decoder.buffered == 1000
 
 
 def _feed_garbage(framing: Any, data: bytes) -> None:

@@ -12,6 +12,7 @@ pending request fails at once and every task is cancelled.
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import logging
 import math
@@ -34,7 +35,13 @@ from .errors import (
     RequestTimeout,
     TransportError,
 )
-from .framing import FrameDecoder, Framing, LengthPrefixedFraming, LineDelimitedFraming
+from .framing import (
+    FrameDecoder,
+    Framing,
+    LengthPrefixedDecoder,
+    LengthPrefixedFraming,
+    LineDelimitedFraming,
+)
 from .jsonrpc import (
     ABSENT,
     ErrorCode,
@@ -47,16 +54,22 @@ from .jsonrpc import (
     Response,
     error_for_exception,
 )
-from .transports import FdTransport, Transport
+from .transports import FdTransport, SocketTransport, Transport
 
 __all__ = ["BadInputHook", "Channel", "ChannelBuilder", "Handler", "current_request"]
 
 logger = logging.getLogger("aspect_ipc.channel")
 
+Buffer = bytes | bytearray | memoryview
+# Senders wait while more than this is queued and not yet taken by the writer.
+_OUTBOX_LIMIT = 256 * 1024
+# How long a closing channel keeps trying to send what was queued before it closed.
+_FLUSH_TIMEOUT = 1.0
+
 Handler = Callable[[Any], Any]
 """A request or notification handler: ``handler(params)``, sync or async."""
 
-BadInputHook = Callable[[bytes | None, IpcError], bool]
+BadInputHook = Callable[[bytes | bytearray | None, IpcError], bool]
 """Called with an undecodable frame (or None) and the error; returns True if it handled it."""
 
 
@@ -65,12 +78,53 @@ current_request: ContextVar[Request | None] = ContextVar("current_request", defa
 
 
 class _Pending:
-    __slots__ = ("error", "event", "result")
+    __slots__ = ("error", "event", "result", "timed_out")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+        self.timed_out = False
+
+
+class _Deadlines:
+    """The deadlines of pending requests, one heap for the whole channel.
+
+    A cancel scope per request costs more than the rest of a small request together; one timer
+    task that sleeps until the earliest deadline costs nothing per request. Answered requests
+    leave their entries behind until the heap is rebuilt, which happens once it holds twice as
+    many entries as there are pending requests.
+    """
+
+    __slots__ = ("_heap", "_sequence", "wake")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, MessageId, _Pending]] = []
+        self._sequence = 0
+        self.wake = anyio.Event()
+
+    def add(self, deadline: float, request_id: MessageId, waiter: _Pending) -> None:
+        heap = self._heap
+        if not heap or deadline < heap[0][0]:
+            self.wake.set()  # the timer sleeps until a later deadline, or for ever
+        self._sequence += 1
+        heapq.heappush(heap, (deadline, self._sequence, request_id, waiter))
+
+    def next(self, pending: dict[MessageId, _Pending]) -> tuple[float, MessageId, _Pending] | None:
+        """The earliest deadline of a request still pending, or None."""
+        heap = self._heap
+        if len(heap) > 2 * len(pending) + 64:
+            heap[:] = [entry for entry in heap if pending.get(entry[2]) is entry[3]]
+            heapq.heapify(heap)
+        while heap:
+            deadline, _, request_id, waiter = heap[0]
+            if pending.get(request_id) is waiter:
+                return deadline, request_id, waiter
+            heapq.heappop(heap)
+        return None
+
+    def pop(self) -> None:
+        heapq.heappop(self._heap)
 
 
 class Channel:
@@ -105,8 +159,15 @@ class Channel:
         self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
         self._pending: dict[MessageId, _Pending] = {}
         self._running: dict[MessageId, anyio.CancelScope] = {}
-        self._slots = anyio.Semaphore(max_concurrent_handlers)
-        self._write_lock = anyio.Lock()
+        self._deadlines = _Deadlines()
+        self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
+        # Outgoing frames queue here and one writer task sends whatever has queued up with one
+        # system call: the responses that arrive together produce requests that leave together.
+        self._outbox: list[Buffer] = []
+        self._outbox_bytes = 0
+        self._outbox_ready = anyio.Event()
+        self._outbox_taken = anyio.Event()
+        self._writer_done = anyio.Event()
         self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
             tuple[Handler, bool, Any]
         ](max_queued_notifications)
@@ -148,6 +209,8 @@ class Channel:
         self._closed = False
         self._spawn(self._read_loop)
         self._spawn(self._notification_loop)
+        self._spawn(self._deadline_loop)
+        self._task_group.start_soon(self._write_loop)  # not cancelled: it flushes, then ends
         return self
 
     def _spawn(self, function: Callable[..., Any], *args: Any) -> None:
@@ -185,17 +248,26 @@ class Channel:
         self._closed = True
         self._closed_event.set()
         self._close_reason = reason or ChannelClosed(f"{self.name}: the channel was closed")
-        pending, self._pending = self._pending, {}
-        for waiter in pending.values():
+        pending = list(self._pending.values())
+        self._pending.clear()  # the same dict: the deadline task holds it
+        for waiter in pending:
             waiter.error = self._close_reason
             waiter.event.set()
         for scope in [*self._task_scopes, *self._running.values()]:
             scope.cancel()
+        self._outbox_ready.set()  # the writer sends what is queued, then ends
+        self._outbox_taken.set()  # and senders waiting for room see the close
         if self._task_group is not None:  # the peer sees the close at once, not at __aexit__
             self._task_group.start_soon(self._close_transport)
+        else:
+            self._writer_done.set()
 
     async def _close_transport(self) -> None:
         with anyio.CancelScope(shield=True):
+            # What was queued before the close is sent first (a response to a shutdown request,
+            # say), unless the peer does not take it within the flush timeout.
+            with anyio.move_on_after(_FLUSH_TIMEOUT):
+                await self._writer_done.wait()
             await self.transport.aclose()
 
     @property
@@ -244,23 +316,45 @@ class Channel:
         waiter = _Pending()
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
+        if limit is not None and not math.isinf(limit):
+            self._deadlines.add(anyio.current_time() + limit, request_id, waiter)
         answered = False
         try:
             await self._send(message)
-            with anyio.fail_after(None if limit is None or math.isinf(limit) else limit):
-                await waiter.event.wait()
+            await waiter.event.wait()
             answered = True
-        except TimeoutError:
+        finally:
+            if not answered and self._pending.pop(request_id, None) is not None:
+                self._cancel_remote(request_id)  # the caller was cancelled, or the send failed
+        if waiter.timed_out:
             raise RequestTimeout(
                 f"{self.name}: no response to {method!r} (id {request_id}) within {limit:g} s; "
                 "the peer was sent $/cancelRequest"
-            ) from None
-        finally:
-            if not answered and self._pending.pop(request_id, None) is not None:
-                self._cancel_remote(request_id)
+            )
         if waiter.error is not None:
             raise self._error_from(waiter.error)
         return waiter.result
+
+    async def _deadline_loop(self) -> None:
+        deadlines, pending = self._deadlines, self._pending
+        while True:
+            earliest = deadlines.next(pending)
+            if earliest is None:
+                await deadlines.wake.wait()
+                deadlines.wake = anyio.Event()
+                continue
+            deadline, request_id, waiter = earliest
+            delay = deadline - anyio.current_time()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await deadlines.wake.wait()
+                    deadlines.wake = anyio.Event()
+                continue
+            deadlines.pop()
+            del pending[request_id]
+            waiter.timed_out = True
+            waiter.event.set()
+            self._cancel_remote(request_id)
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification (no answer is expected)."""
@@ -269,15 +363,39 @@ class Channel:
         await self._send(self.protocol.notification(method, params))
 
     async def _send(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` for the writer; wait only while the queue is over its limit."""
         parts = self.framing.encode_parts(self.codec.encode(message))
-        async with self._write_lock:
+        if self._closed:
+            raise self._error_from(self._close_reason)
+        self._outbox += parts
+        self._outbox_bytes += sum(len(part) for part in parts)
+        self._outbox_ready.set()
+        while self._outbox_bytes > _OUTBOX_LIMIT:  # backpressure: the peer is not reading
+            await self._outbox_taken.wait()
             if self._closed:
                 raise self._error_from(self._close_reason)
-            try:
-                await self.transport.send_all(parts)
-            except TransportError as exc:
-                self.close(ChannelClosed(f"{self.name}: {exc}"))
-                raise self._error_from(self._close_reason) from None
+
+    async def _write_loop(self) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                while True:
+                    if not self._outbox:
+                        if self._closed:
+                            return
+                        await self._outbox_ready.wait()
+                        self._outbox_ready = anyio.Event()
+                        continue
+                    parts, self._outbox, self._outbox_bytes = self._outbox, [], 0
+                    taken, self._outbox_taken = self._outbox_taken, anyio.Event()
+                    taken.set()
+                    try:
+                        await self.transport.send_all(parts)
+                    except TransportError as exc:
+                        self._outbox.clear()
+                        self.close(ChannelClosed(f"{self.name}: {exc}"))
+                        return
+        finally:
+            self._writer_done.set()
 
     def _cancel_remote(self, request_id: MessageId) -> None:
         if self._closed or self._task_group is None:
@@ -302,6 +420,11 @@ class Channel:
 
     async def _read_loop(self) -> None:
         decoder = self._decoder
+        # Large frames are received straight into their own buffer where both sides allow it.
+        transport = self.transport
+        in_place: tuple[LengthPrefixedDecoder, SocketTransport] | None = None
+        if isinstance(decoder, LengthPrefixedDecoder) and isinstance(transport, SocketTransport):
+            in_place = (decoder, transport)
         reason: IpcError = ChannelClosed(f"{self.name}: the peer closed the channel")
         try:
             at_eof = False
@@ -320,18 +443,26 @@ class Channel:
                     await self._dispatch(frame)
                 if at_eof:
                     return
-                data = await self.transport.receive()
-                if data:
-                    decoder.feed(data)
+                space = in_place[0].writable() if in_place is not None else None
+                if in_place is not None and space is not None:
+                    with space:
+                        received = await in_place[1].receive_into(space)
+                    if received:
+                        in_place[0].wrote(received)
+                        continue
                 else:
-                    decoder.feed_eof()
-                    at_eof = True
+                    data = await transport.receive()
+                    if data:
+                        decoder.feed(data)
+                        continue
+                decoder.feed_eof()
+                at_eof = True
         except TransportError as exc:
             reason = ChannelClosed(f"{self.name}: {exc}")
         finally:
             self.close(reason)
 
-    async def _dispatch(self, frame: bytes) -> None:
+    async def _dispatch(self, frame: bytes | bytearray) -> None:
         try:
             value = self.codec.decode(frame)
         except CodecError as exc:
@@ -367,7 +498,7 @@ class Channel:
             else:
                 logger.warning("%s: dropped an invalid response: %s", self.name, message.reason)
 
-    async def _bad_input(self, frame: bytes | None, error: IpcError) -> None:
+    async def _bad_input(self, frame: bytes | bytearray | None, error: IpcError) -> None:
         if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
             return
         if isinstance(error, CodecError):

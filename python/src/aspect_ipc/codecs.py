@@ -19,9 +19,11 @@ __all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
 _BINARY = (bytes, bytearray, memoryview)
-# Byte sequences without which a MessagePack payload cannot hold a bin map key or a timestamp
-# extension; only payloads containing one of them pay for the structural check.
-_SUSPECT_MARKERS = (b"\xc4", b"\xc5", b"\xc6", b"\xd6\xff", b"\xd7\xff", b"\xc7\x0c\xff")
+# The type bytes without which a MessagePack payload cannot hold a bin map key (bin 8/16/32) or a
+# timestamp extension (fixext 4/8, ext 8): only payloads containing one of them pay for the
+# structural check. Single bytes, because a one-byte search is a memchr that stops at the first
+# hit, where a longer pattern can cost a full scan of a large payload.
+_SUSPECT_MARKERS = (b"\xc4", b"\xc5", b"\xc6", b"\xd6", b"\xd7", b"\xc7")
 
 
 @runtime_checkable

@@ -28,6 +28,12 @@ Buffer = bytes | bytearray | memoryview
 
 # Payloads above this size are written after their header rather than copied behind it.
 _COPY_LIMIT = 64 * 1024
+# A frame payload larger than this is assembled in a buffer of its own, which the transport can
+# receive into directly (see LengthPrefixedDecoder.writable) and which becomes the frame: no copy.
+_DIRECT_FILL_AT = 64 * 1024
+# ...once this fraction of it has arrived: a peer cannot make us allocate more than four times
+# what it has actually sent.
+_DIRECT_FILL_FRACTION = 4
 # Consumed bytes are dropped from the front of the buffer once they are this many, so that a long
 # stream of small frames neither grows the buffer nor memmoves it on every frame.
 _COMPACT_AT = 64 * 1024
@@ -39,7 +45,7 @@ class FrameDecoder(Protocol):
 
     def feed(self, data: Buffer) -> None: ...
     def feed_eof(self) -> None: ...
-    def next_frame(self) -> bytes | None: ...
+    def next_frame(self) -> bytes | bytearray | None: ...
 
 
 @runtime_checkable
@@ -89,19 +95,50 @@ class LengthPrefixedFraming:
 
 
 class LengthPrefixedDecoder:
-    """Incremental decoder for :class:`LengthPrefixedFraming`."""
+    """Incremental decoder for :class:`LengthPrefixedFraming`.
+
+    Besides ``feed``, a large frame's payload can be received in place: while :meth:`writable`
+    returns a buffer, bytes may be written into it (``socket.recv_into``) and reported with
+    :meth:`wrote`; the filled buffer is then returned by :meth:`next_frame` as it is.
+    """
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         self.max_frame_size = max_frame_size
         self._buffer = bytearray()
         self._start = 0
         self._length: int | None = None
+        self._target: bytearray | None = None  # a large payload being assembled in place
+        self._filled = 0
         self._eof = False
         self._error: FramingError | None = None
 
     def feed(self, data: Buffer) -> None:
         """Append received bytes."""
-        self._buffer += data
+        target = self._target
+        if target is None:
+            self._buffer += data
+            return
+        room = len(target) - self._filled
+        if len(data) <= room:
+            target[self._filled : self._filled + len(data)] = data
+            self._filled += len(data)
+        else:
+            with memoryview(data) as view:
+                target[self._filled :] = view[:room]
+                self._filled = len(target)
+                self._buffer += view[room:]
+
+    def writable(self) -> memoryview | None:
+        """The unfilled part of a large payload, to receive into; None when bytes must be fed."""
+        target = self._target
+        if target is None or self._filled == len(target) or self._error is not None:
+            return None
+        return memoryview(target)[self._filled :]
+
+    def wrote(self, count: int) -> None:
+        """Record that ``count`` bytes were written at the start of :meth:`writable`'s buffer."""
+        assert self._target is not None and 0 <= count <= len(self._target) - self._filled
+        self._filled += count
 
     def feed_eof(self) -> None:
         """Mark the end of the stream."""
@@ -110,12 +147,20 @@ class LengthPrefixedDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buffer) - self._start
+        return len(self._buffer) - self._start + self._filled
 
-    def next_frame(self) -> bytes | None:
+    def next_frame(self) -> bytes | bytearray | None:
         """Return the next complete payload, or ``None`` if more bytes are needed."""
         if self._error is not None:
             raise self._error
+        target = self._target
+        if target is not None:
+            if self._filled < len(target):
+                if self._eof:
+                    self._fail("truncated", "the stream ended inside a frame payload")
+                return None
+            self._target, self._filled, self._length = None, 0, None
+            return target
         buffer, start = self._buffer, self._start
         available = len(buffer) - start
         if self._length is None:
@@ -141,6 +186,13 @@ class LengthPrefixedDecoder:
         if available < length:
             if self._eof:
                 self._fail("truncated", "the stream ended inside a frame payload")
+            if length > _DIRECT_FILL_AT and available * _DIRECT_FILL_FRACTION >= length:
+                self._target = target = bytearray(length)
+                with memoryview(buffer) as view:
+                    target[:available] = view[start:]
+                self._filled = available
+                buffer.clear()
+                self._start = 0
             return None
         with memoryview(buffer) as view:
             frame = bytes(view[start : start + length])
@@ -159,6 +211,7 @@ class LengthPrefixedDecoder:
         self._error = FramingError(kind, message, fatal=True)
         self._buffer = bytearray()
         self._start = 0
+        self._target, self._filled = None, 0
         raise self._error
 
 

@@ -509,24 +509,36 @@ class ProcessHandle:
 
     async def _call(self, via: str, method: str, params: Any, timeout: float | None) -> Any:
         limit = self._manager.request_timeout if timeout is None else timeout
+        finite = limit is not None and not math.isinf(limit)
+        remaining = limit if finite else math.inf
+        channel = self._control if via == "control" else self._data
+        if self._state is not WorkerState.RUNNING or channel is None or channel.closed:
+            started = anyio.current_time()
+            try:
+                with anyio.fail_after(remaining if finite else None):
+                    channel = await self._channel_when_running(via)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"worker {self.id}: {method!r} was not sent on the {via} channel: the worker "
+                    f"was not running within {limit:g} s (it is {self._state.value})"
+                ) from None
+            if finite:
+                remaining = max(remaining - (anyio.current_time() - started), 0.0)
         try:
-            with anyio.fail_after(None if limit is None or math.isinf(limit) else limit):
-                channel = await self._channel_when_running(via)
-                try:
-                    return await channel.request(method, params, timeout=math.inf)
-                except WorkerCrashed:
-                    raise
-                except ChannelClosed:
-                    with anyio.move_on_after(2.0):  # the exit status says what happened
-                        await self._incarnation_done.wait()
-                    if self._last_error is not None:
-                        raise self._last_error from None
-                    raise
-        except TimeoutError:
+            return await channel.request(method, params, timeout=remaining)
+        except RequestTimeout:
             raise RequestTimeout(
                 f"worker {self.id}: no response to {method!r} on the {via} channel within "
                 f"{limit:g} s; the worker was sent $/cancelRequest"
             ) from None
+        except WorkerCrashed:
+            raise
+        except ChannelClosed:
+            with anyio.move_on_after(2.0):  # the exit status says what happened
+                await self._incarnation_done.wait()
+            if self._last_error is not None:
+                raise self._last_error from None
+            raise
 
     async def _channel_when_running(self, via: str) -> Channel:
         while True:
@@ -581,7 +593,7 @@ class ProcessHandle:
         self._log.info("%s", line)
         self._emit("output", stream="stderr", line=line)
 
-    def _stray_output(self, frame: bytes | None, error: IpcError) -> bool:
+    def _stray_output(self, frame: bytes | bytearray | None, error: IpcError) -> bool:
         line = f"<{error}>" if frame is None else frame.decode("utf-8", "replace")
         self._log.warning("stdout (not a protocol message): %s", line)
         self._emit("output", stream="stdout", line=line)

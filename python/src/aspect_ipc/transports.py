@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import socket
 import stat
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import anyio
-from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from .errors import AddressInUse, TransportError
 
@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _RECEIVE_SIZE = 256 * 1024
+# sendmsg takes at most IOV_MAX (1024 on Linux) buffers at once.
+_MAX_GATHER = 1024
 _WINDOWS_PIPE_PREFIX = "\\\\.\\pipe\\"
 
 
@@ -102,23 +104,19 @@ class FdTransport:
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``, waiting while the pipe is full (backpressure)."""
-        fd = self._fd(self._write_fd)
-        with memoryview(data) as view:
-            while view:
-                try:
-                    view = view[os.write(fd, view) :]
-                except BlockingIOError:
-                    try:
-                        await anyio.wait_writable(fd)
-                    except (anyio.ClosedResourceError, OSError) as exc:
-                        raise TransportError(f"{self.name}: closed while writing") from exc
-                except OSError as exc:
-                    raise TransportError(f"{self.name}: write failed: {exc.strerror}") from exc
+        await self.send_all((data,))
 
     async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Write several buffers back to back."""
-        for part in parts:
-            await self.send(part)
+        """Write several buffers back to back, gathered into as few system calls as they allow."""
+        fd = self._fd(self._write_fd)
+
+        async def writable() -> None:
+            try:
+                await anyio.wait_writable(fd)
+            except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
+                raise TransportError(f"{self.name}: closed while writing") from exc
+
+        await _write_gathered(functools.partial(os.writev, fd), writable, parts, self.name)
 
     async def aclose(self) -> None:
         """Close both descriptors, waking any task waiting on them."""
@@ -137,50 +135,88 @@ class FdTransport:
 
 
 class SocketTransport:
-    """A transport over a connected Unix domain socket."""
+    """A transport over a connected Unix domain socket.
 
-    def __init__(self, stream: SocketStream, *, name: str = "socket") -> None:
+    Like :class:`FdTransport`, it tries the non-blocking call first and waits for readiness only
+    when the socket has nothing (or no room): a message that fits costs one system call and no
+    trip through the event loop.
+    """
+
+    def __init__(self, sock: socket.socket, *, name: str = "socket") -> None:
         self.name = name
-        self._stream = stream
+        sock.setblocking(False)
+        self._socket: socket.socket | None = sock
 
     @property
     def raw_socket(self) -> socket.socket:
         """The underlying socket object (for options and credentials)."""
-        return self._stream.extra(SocketAttribute.raw_socket)
+        return self._open()
 
     def peer_credentials(self) -> PeerCredentials | None:
         """The peer's ``(pid, uid, gid)`` where the OS tells (Linux ``SO_PEERCRED``), else None."""
         so_peercred = getattr(socket, "SO_PEERCRED", None)
         if so_peercred is None:
             return None
-        raw = self.raw_socket.getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
+        raw = self._open().getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
         return PeerCredentials(struct.unpack("3i", raw))
 
     async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes:
         """Return the next bytes available, or ``b""`` at end of stream."""
-        try:
-            return await self._stream.receive(max_bytes)
-        except anyio.EndOfStream:
-            return b""
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            raise TransportError(f"{self.name}: receive failed: {exc}") from exc
+        sock = self._open()
+        while True:
+            try:
+                return sock.recv(max_bytes)
+            except BlockingIOError:
+                await self._wait(anyio.wait_readable, sock, "reading")
+            except OSError as exc:
+                raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
+
+    async def receive_into(self, buffer: memoryview) -> int:
+        """Receive straight into ``buffer``; return the byte count, 0 at end of stream."""
+        sock = self._open()
+        while True:
+            try:
+                return sock.recv_into(buffer)
+            except BlockingIOError:
+                await self._wait(anyio.wait_readable, sock, "reading")
+            except OSError as exc:
+                raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``, waiting while the socket buffer is full (backpressure)."""
-        try:
-            await self._stream.send(data)  # type: ignore[arg-type]
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            raise TransportError(f"{self.name}: send failed: {exc}") from exc
+        await self.send_all((data,))
 
     async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Send several buffers back to back."""
-        for part in parts:
-            await self.send(part)
+        """Send several buffers back to back, gathered into as few system calls as they allow."""
+        sock = self._open()
+        await _write_gathered(
+            sock.sendmsg,
+            functools.partial(self._wait, anyio.wait_writable, sock, "writing"),
+            parts,
+            self.name,
+        )
 
     async def aclose(self) -> None:
-        """Close the connection."""
-        with contextlib.suppress(OSError, anyio.BrokenResourceError):
-            await self._stream.aclose()
+        """Close the connection, waking any task waiting on it."""
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            anyio.notify_closing(sock)
+            sock.close()
+
+    async def _wait(
+        self, wait: Callable[[socket.socket], Awaitable[None]], sock: socket.socket, doing: str
+    ) -> None:
+        try:
+            await wait(sock)
+        except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
+            raise TransportError(f"{self.name}: closed while {doing}") from exc
+        if self._socket is None:
+            raise TransportError(f"{self.name}: closed while {doing}")
+
+    def _open(self) -> socket.socket:
+        if self._socket is None:
+            raise TransportError(f"{self.name}: transport is closed")
+        return self._socket
 
 
 class PipeServer:
@@ -189,7 +225,7 @@ class PipeServer:
     def __init__(self, *, unlink_on_listen: bool = True) -> None:
         self.unlink_on_listen = unlink_on_listen
         self.path: str | None = None
-        self._listener: SocketListener | None = None
+        self._listener: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
 
     async def listen(self, path: str) -> None:
@@ -217,24 +253,35 @@ class PipeServer:
         info = os.lstat(path)
         self._inode = (info.st_dev, info.st_ino)
         self.path = path
-        self._listener = await SocketListener.from_socket(sock)
+        sock.setblocking(False)
+        self._listener = sock
 
     async def accept(self) -> SocketTransport:
         """Wait for the next connection."""
-        if self._listener is None:
-            raise TransportError("the pipe server is not listening")
-        try:
-            stream = await self._listener.accept()
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
-            raise TransportError(f"accept failed on {self.path}: {exc}") from exc
-        return SocketTransport(stream, name=f"data connection on {self.path}")
+        while True:
+            listener = self._listener
+            if listener is None:
+                raise TransportError("the pipe server is not listening")
+            try:
+                connection, _ = listener.accept()
+            except BlockingIOError:
+                try:
+                    await anyio.wait_readable(listener)
+                except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
+                    raise TransportError(f"accept failed on {self.path}: closed") from exc
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.ECONNABORTED, errno.EINTR):
+                    continue  # the client gave up before we got to it
+                raise TransportError(f"accept failed on {self.path}: {_reason(exc)}") from exc
+            return SocketTransport(connection, name=f"data connection on {self.path}")
 
     async def aclose(self) -> None:
         """Stop listening and remove the socket file, if it is still the one we created."""
         listener, self._listener = self._listener, None
         if listener is not None:
-            with contextlib.suppress(OSError, anyio.BrokenResourceError):
-                await listener.aclose()
+            anyio.notify_closing(listener)
+            listener.close()
         self.remove_socket_file()
 
     def remove_socket_file(self) -> None:
@@ -293,7 +340,7 @@ class TransportFactory:
             delay = 0.001
             while True:
                 try:
-                    stream = await anyio.connect_unix(path)
+                    sock = _connect_unix(path)
                 except OSError as exc:
                     if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN):
                         raise TransportError(f"cannot connect to {path}: {exc.strerror}") from exc
@@ -301,7 +348,7 @@ class TransportFactory:
                     await anyio.sleep(delay)
                     delay = min(delay * 2, 0.05)
                     continue
-                return SocketTransport(stream, name=f"data channel {path}")
+                return SocketTransport(sock, name=f"data channel {path}")
         raise TransportError(
             f"data channel connection timeout: cannot connect to {path} within {timeout:g} s: "
             f"{reason}"
@@ -344,12 +391,57 @@ async def remove_stale_socket(path: str) -> None:
             path,
         )
     try:
-        stream = await anyio.connect_unix(path)
+        probe = _connect_unix(path)
     except OSError as exc:
+        if exc.errno == errno.EAGAIN:  # a listener whose backlog is full: alive
+            raise AddressInUse(_in_use_message(path), path) from exc
         if exc.errno != errno.ECONNREFUSED:
             raise TransportError(f"cannot probe {path}: {exc.strerror}") from exc
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return
-    await stream.aclose()
+    probe.close()
     raise AddressInUse(_in_use_message(path), path)
+
+
+def _connect_unix(path: str) -> socket.socket:
+    # A Unix socket connects at once or fails at once (EAGAIN: the listener's backlog is full):
+    # there is nothing to wait for, so a non-blocking connect never needs the event loop.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _write_gathered(
+    write: Callable[[list[memoryview]], int],
+    wait: Callable[[], Awaitable[None]],
+    parts: Sequence[bytes | bytearray | memoryview],
+    name: str,
+) -> None:
+    # writev/sendmsg may take only part of what they are given: go on from where they stopped.
+    views = [memoryview(part).cast("B") for part in parts if len(part)]
+    first = 0
+    while first < len(views):
+        try:
+            written = write(views[first : first + _MAX_GATHER])
+        except BlockingIOError:
+            await wait()
+            continue
+        except OSError as exc:
+            raise TransportError(f"{name}: write failed: {_reason(exc)}") from exc
+        while written:
+            if written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            else:
+                views[first] = views[first][written:]
+                written = 0
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)

@@ -268,7 +268,7 @@ class Worker:
     ) -> LengthPrefixedDecoder | None:
         """Read the first frame and check it is a valid ``$/hello`` (spec 7.4)."""
         codec, decoder = MessagePackCodec(), framing.decoder()
-        frame: bytes | None = None
+        frame: bytes | bytearray | None = None
         with anyio.move_on_after(self.hello_timeout):
             try:
                 while (frame := decoder.next_frame()) is None:

@@ -1,0 +1,115 @@
+"""Channels over real Unix sockets: the write queue, backpressure, large frames in place."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import msgpack
+import pytest
+
+from aspect_ipc import ChannelBuilder, ChannelClosed, SocketTransport
+from aspect_ipc.channel import _OUTBOX_LIMIT, Channel
+
+pytestmark = pytest.mark.anyio
+
+
+def _channel(sock: socket.socket, name: str) -> Channel:
+    return ChannelBuilder().with_transport(SocketTransport(sock)).with_options(name=name).build()
+
+
+@asynccontextmanager
+async def socket_pair() -> AsyncIterator[tuple[Channel, Channel]]:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    async with _channel(a, "left") as left, _channel(b, "right") as right:
+        yield left, right
+
+
+def _frames(data: bytes) -> list[object]:
+    frames, offset = [], 0
+    while offset < len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        frames.append(msgpack.unpackb(data[offset + 4 : offset + 4 + length]))
+        offset += 4 + length
+    assert offset == len(data)
+    return frames
+
+
+async def test_large_binary_payloads_round_trip_byte_exact() -> None:
+    async with socket_pair() as (left, right):
+        right.on_request("echo", lambda params: params)
+        for size in (65_537, 3 * 1024 * 1024 + 1):
+            payload = os.urandom(size)
+            assert await left.request("echo", [payload, b"tail"]) == [payload, b"tail"]
+
+
+async def test_many_concurrent_requests_share_writes_and_keep_their_answers() -> None:
+    async with socket_pair() as (left, right):
+        right.on_request("echo", lambda params: params)
+        results: dict[int, object] = {}
+
+        async def call(n: int) -> None:
+            results[n] = await left.request("echo", {"n": n, "pad": bytes(n % 300)})
+
+        async with anyio.create_task_group() as tasks:
+            for n in range(2000):
+                tasks.start_soon(call, n)
+        assert results == {n: {"n": n, "pad": bytes(n % 300)} for n in range(2000)}
+
+
+async def test_a_peer_that_stops_reading_makes_senders_wait() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sent = 0
+    chunk = bytes(64 * 1024)
+
+    async def flood(channel: Channel) -> None:
+        nonlocal sent
+        for _ in range(1000):
+            await channel.notify("data", [chunk])
+            sent += 1
+
+    try:
+        async with _channel(ours, "left") as left, anyio.create_task_group() as tasks:
+            tasks.start_soon(flood, left)
+            await anyio.wait_all_tasks_blocked()
+            # The queue and the socket's buffers are full; the sender waits, memory does not grow.
+            blocked_at = sent
+            assert blocked_at < 100
+            assert left._outbox_bytes <= _OUTBOX_LIMIT + len(chunk) + 64
+            # The peer reads a little: the sender goes on.
+            theirs.setblocking(False)
+            drained = 0
+            while drained < 4 * 1024 * 1024:
+                try:
+                    drained += len(theirs.recv(1 << 20))
+                except BlockingIOError:
+                    await anyio.wait_all_tasks_blocked()
+                    if sent == 1000:
+                        break
+            assert sent > blocked_at
+            tasks.cancel_scope.cancel()
+    finally:
+        theirs.close()
+
+
+async def test_what_was_queued_before_the_close_is_sent() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with theirs:
+        async with _channel(ours, "left") as left:
+            for n in range(50):
+                await left.notify("n", [n])
+        received = b""
+        while chunk := theirs.recv(65536):
+            received += chunk
+    frames = _frames(received)
+    assert [frame["params"] for frame in frames] == [[n] for n in range(50)]  # type: ignore[index]
+
+
+async def test_a_closed_channel_refuses_to_queue() -> None:
+    async with socket_pair() as (left, _right):
+        left.close()
+        with pytest.raises(ChannelClosed):
+            await left.notify("late")
