@@ -235,3 +235,39 @@ def test_sans_io_core_does_not_import_anyio() -> None:
         check=True,
     ).stdout.strip()
     assert out == "", f"sans-IO modules pulled in: {out}"
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+binaries = st.one_of(
+    st.binary(max_size=40),
+    large_payloads,
+    st.builds(bytearray, large_payloads),
+)
+with_binaries = st.recursive(
+    json_like | binaries,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(with_binaries)
+def test_msgpack_encode_parts_writes_the_same_bytes_as_encode(value: Any) -> None:
+    codec = MessagePackCodec()
+    parts = codec.encode_parts(value)
+    assert b"".join(parts) == codec.encode(value)
+
+
+def test_msgpack_encode_parts_sends_large_bytes_from_where_they_are() -> None:
+    blob, mutable = random.Random(7).randbytes(100_000), bytearray(70_000)
+    parts = MessagePackCodec().encode_parts({"a": [blob, b"small"], "b": mutable, "c": blob})
+    assert sum(part is blob for part in parts) == 2
+    assert not any(part is mutable for part in parts)  # copied: changing it later is safe

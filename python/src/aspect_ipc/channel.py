@@ -364,7 +364,7 @@ class Channel:
 
     async def _send(self, message: dict[str, Any]) -> None:
         """Queue ``message`` for the writer; wait only while the queue is over its limit."""
-        parts = self.framing.encode_parts(self.codec.encode(message))
+        parts = self._frame(message)
         if self._closed:
             raise self._error_from(self._close_reason)
         self._outbox += parts
@@ -374,6 +374,15 @@ class Channel:
             await self._outbox_taken.wait()
             if self._closed:
                 raise self._error_from(self._close_reason)
+
+    def _frame(self, message: dict[str, Any]) -> list[Buffer]:
+        codec, framing = self.codec, self.framing
+        if type(codec) is MessagePackCodec and type(framing) is LengthPrefixedFraming:
+            body = codec.encode_parts(message)  # large binaries are not copied
+            if len(body) > 1:
+                return [framing.header(sum(map(len, body))), *body]
+            return framing.encode_parts(body[0])
+        return framing.encode_parts(codec.encode(message))
 
     async def _write_loop(self) -> None:
         try:

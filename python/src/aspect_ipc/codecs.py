@@ -8,6 +8,7 @@ Anything else is refused on the sending side with :class:`CodecError`, before a 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any, Protocol, runtime_checkable
 
 import msgpack
@@ -19,6 +20,12 @@ __all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
 _BINARY = (bytes, bytearray, memoryview)
+# Binaries this large are written from where they are rather than copied into the packed bytes.
+# At 65536 bytes and up MessagePack uses bin 32, whose header is 0xc6 and a 4-byte length.
+_LARGE_BINARY = 64 * 1024
+# The placeholder is an ext 8 of 20 bytes: 0xc7, the length, the type, then the marker and index.
+_PLACEHOLDER_TYPE = 42
+_PLACEHOLDER_HEADER = 3
 # The type bytes without which a MessagePack payload cannot hold a bin map key (bin 8/16/32) or a
 # timestamp extension (fixext 4/8, ext 8): only payloads containing one of them pay for the
 # structural check. Single bytes, because a one-byte search is a memchr that stops at the first
@@ -61,13 +68,19 @@ class JsonCodec:
             raise CodecError(f"cannot encode as JSON: {exc}") from None
         except RecursionError:
             raise CodecError("cannot encode as JSON: value is nested too deeply") from None
-        return text.encode("utf-8")
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CodecError(
+                f"cannot encode as JSON: a string holds a lone surrogate ({exc.object[exc.start]!r}"
+                "), which is not Unicode text"
+            ) from None
 
     def decode(self, data: Buffer) -> Any:
         """Decode one JSON text; anything else (or invalid UTF-8) raises :class:`CodecError`."""
         try:
             text = bytes(data).decode("utf-8")
-            return json.loads(text, parse_constant=_no_constant)
+            return json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
         except UnicodeDecodeError as exc:
             raise CodecError(f"line is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
         except json.JSONDecodeError as exc:
@@ -83,6 +96,8 @@ class MessagePackCodec:
 
     def __init__(self) -> None:
         self._packer = msgpack.Packer(use_bin_type=True, default=_no_msgpack, datetime=False)
+        # Stands in for a large binary while the rest is packed: random, so no payload holds it.
+        self._marker = secrets.token_bytes(16)
 
     def encode(self, value: Any) -> bytes:
         """Encode ``value``; unsupported types and out-of-range integers raise CodecError."""
@@ -95,6 +110,32 @@ class MessagePackCodec:
         except (OverflowError, TypeError, ValueError) as exc:
             self._packer.reset()
             raise CodecError(f"cannot encode as MessagePack: {exc}") from None
+
+    def encode_parts(self, value: Any) -> list[Buffer]:
+        """Like :meth:`encode`, as buffers to write in order, without copying large binaries.
+
+        The bytes are the same as :meth:`encode`'s. ``bytes`` values of 64 KiB or more are not
+        packed: each is returned as a buffer of its own (the object itself, not a copy), after
+        its ``bin 32`` header. Mutable binaries (``bytearray``, ``memoryview``) are copied as
+        usual, so that changing them after a send cannot change what is sent.
+        """
+        large: list[bytes] = []
+        stand_in = _without_large_binaries(value, large, self._marker)
+        if not large:
+            return [self.encode(value)]
+        packed = self.encode(stand_in)
+        parts: list[Buffer] = []
+        position = 0
+        with memoryview(packed) as view:
+            for index, blob in enumerate(large):
+                marker = packed.index(self._marker + index.to_bytes(4, "big"), position)
+                parts.append(view[position : marker - _PLACEHOLDER_HEADER])
+                parts.append(b"\xc6" + len(blob).to_bytes(4, "big"))
+                parts.append(blob)
+                position = marker + len(self._marker) + 4
+            if position < len(packed):
+                parts.append(view[position:])
+        return parts
 
     def decode(self, data: Buffer) -> Any:
         """Decode exactly one MessagePack object under the spec's mapping."""
@@ -144,6 +185,26 @@ def _check_map_keys(value: Any, *, received: bool = False) -> None:
                 raise CodecError(f"{where}ext type -1")
 
 
+def _without_large_binaries(value: Any, large: list[bytes], marker: bytes) -> Any:
+    """``value`` with each ``bytes`` of ``_LARGE_BINARY`` bytes or more (appended to ``large``)
+    replaced by a placeholder extension; containers on the way are copied, nothing else is."""
+    kind = type(value)
+    if kind is bytes:  # immutable: it can be written later, from where it is, unchanged
+        if len(value) < _LARGE_BINARY:
+            return value
+        large.append(value)
+        return msgpack.ExtType(_PLACEHOLDER_TYPE, marker + (len(large) - 1).to_bytes(4, "big"))
+    if kind is dict:
+        found = len(large)
+        copy = {k: _without_large_binaries(v, large, marker) for k, v in value.items()}
+        return copy if len(large) > found else value
+    if kind is list or kind is tuple:
+        found = len(large)
+        items = [_without_large_binaries(v, large, marker) for v in value]
+        return items if len(large) > found else value
+    return value
+
+
 def _no_json(value: Any) -> Any:
     if isinstance(value, _BINARY):
         raise CodecError(
@@ -151,6 +212,17 @@ def _no_json(value: Any) -> Any:
             "or encode the bytes as a string first"
         )
     raise CodecError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _json_int(digits: str) -> int:
+    # Checked on the digits first: int() of a few thousand digits is refused by Python itself.
+    value = int(digits) if len(digits) <= 20 else None
+    if value is None or not -(2**63) <= value <= 2**64 - 1:
+        raise CodecError(
+            f"line is not valid JSON for aspect-ipc: integer {digits[:24]}"
+            f"{'...' if len(digits) > 24 else ''} is outside [-2**63, 2**64 - 1]"
+        )
+    return value
 
 
 def _no_constant(name: str) -> Any:
