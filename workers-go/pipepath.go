@@ -43,6 +43,7 @@ func (p PipePath) ForModule(namespace, id string) (string, error) {
 	if dir == "" {
 		dir = "/tmp"
 	}
+	dir = strings.TrimRight(dir, sep) // "/run/app/" is "/run/app"; "/" becomes ""
 	ns, nsChanged := sanitizeName(namespace)
 	wid, idChanged := sanitizeName(id)
 	base := ns + "-" + wid

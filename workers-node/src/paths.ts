@@ -35,7 +35,10 @@ export const PipePath = {
     const limit = windows ? 256 : limitFor(options.platform ?? process.platform);
     const separator = windows ? "\\" : "/";
     const suffix = windows ? "" : ".sock";
-    const directory = options.directory ?? (windows ? "\\\\.\\pipe" : "/tmp");
+    const given = options.directory || (windows ? "\\\\.\\pipe" : "/tmp");
+    // "/run/app/" is "/run/app"; "/" becomes "", so that the root gets one separator, not two.
+    let directory = given;
+    while (directory.endsWith(separator)) directory = directory.slice(0, -1);
 
     const safeNamespace = sanitize(namespace);
     const safeId = sanitize(id);

@@ -177,7 +177,9 @@ class JsonRpcProtocol:
         raw_id = value.get("id")
         msg_id: MessageId | None = raw_id if _is_id(raw_id) else None
         if value.get("jsonrpc") != "2.0" or type(value.get("jsonrpc")) is not str:
-            return _invalid(msg_id, True, 'the "jsonrpc" member must be the string "2.0"')
+            # Shaped like a response: an invalid response is never answered (4.3).
+            reply = "method" in value or not ("result" in value or "error" in value)
+            return _invalid(msg_id, reply, 'the "jsonrpc" member must be the string "2.0"')
         if "method" in value:
             return _parse_call(value, msg_id)
         if "result" in value or "error" in value:

@@ -53,6 +53,7 @@ class PipePath:
             base_dir, separator, suffix = directory or "\\\\.\\pipe", "\\", ""
         else:
             base_dir, separator, suffix = directory or "/tmp", "/", ".sock"
+        base_dir = base_dir.rstrip(separator)  # "/run/app/" is "/run/app"; "/" becomes ""
         limit = _LIMITS[kind]
         clean_namespace = _UNSAFE.sub("_", namespace)
         clean_id = _UNSAFE.sub("_", worker_id)
