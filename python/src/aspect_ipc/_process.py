@@ -147,6 +147,7 @@ class StderrPump:
         self._tail: collections.deque[str] = collections.deque(maxlen=keep)
         self._partial = b""
         self.closed = False
+        self._closed_event = anyio.Event()
 
     def tail(self) -> str:
         """The last lines the worker wrote to stderr."""
@@ -164,6 +165,10 @@ class StderrPump:
                 data = b""
             self._feed(data)
 
+    async def wait_closed(self) -> None:
+        """Wait until the worker's stderr has reached its end."""
+        await self._closed_event.wait()
+
     def drain_now(self) -> None:
         """Forward what the worker has already written, without waiting."""
         while not self.closed:
@@ -178,6 +183,7 @@ class StderrPump:
     def _feed(self, data: bytes) -> None:
         if not data:
             self.closed = True
+            self._closed_event.set()
             if self._partial:
                 self._emit(self._partial)
                 self._partial = b""

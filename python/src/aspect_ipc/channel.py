@@ -159,6 +159,8 @@ class Channel:
         self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
         self._pending: dict[MessageId, _Pending] = {}
         self._running: dict[MessageId, anyio.CancelScope] = {}
+        self._request_finished = anyio.Event()  # set, and replaced, as requests finish
+        self._request_watchers = 0
         self._deadlines = _Deadlines()
         self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
         # Outgoing frames queue here and one writer task sends whatever has queued up with one
@@ -283,15 +285,26 @@ class Channel:
         """Refuse new requests (``-32004``), let running ones finish for up to ``timeout``
         seconds, then cancel the rest (answered ``-32002``). ``keep`` is left running."""
         self._draining = True
+
+        def only_keep_runs() -> bool:
+            return all(request_id == keep for request_id in self._running)
+
         with anyio.move_on_after(timeout):
-            while any(request_id != keep for request_id in self._running):
-                await anyio.sleep(0.01)
+            await self.wait_requests(only_keep_runs)
         for request_id, scope in list(self._running.items()):
             if request_id != keep:
                 scope.cancel()
         with anyio.move_on_after(1.0):
-            while any(request_id != keep for request_id in self._running):
-                await anyio.sleep(0.01)
+            await self.wait_requests(only_keep_runs)
+
+    async def wait_requests(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()`` is true, checking it each time an incoming request finishes."""
+        self._request_watchers += 1
+        try:
+            while not done():
+                await self._request_finished.wait()
+        finally:
+            self._request_watchers -= 1
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -571,6 +584,9 @@ class Channel:
         finally:
             self._running.pop(request.id, None)
             self._slots.release()
+            if self._request_watchers:
+                finished, self._request_finished = self._request_finished, anyio.Event()
+                finished.set()
 
     async def _send_response(self, request: Request, response: dict[str, Any]) -> None:
         try:

@@ -19,6 +19,7 @@ __all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
 
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _BINARY = (bytes, bytearray, memoryview)
 # Binaries this large are written from where they are rather than copied into the packed bytes.
 # At 65536 bytes and up MessagePack uses bin 32, whose header is 0xc6 and a 4-byte length.
@@ -54,7 +55,7 @@ class JsonCodec:
 
     def encode(self, value: Any) -> bytes:
         """Encode ``value`` as compact UTF-8 JSON."""
-        _check_map_keys(value)
+        _check_map_keys(value, integers=True)
         try:
             text = json.dumps(
                 value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_no_json
@@ -160,10 +161,13 @@ class MessagePackCodec:
         return value
 
 
-def _check_map_keys(value: Any, *, received: bool = False) -> None:
+def _check_map_keys(value: Any, *, received: bool = False, integers: bool = False) -> None:
     """Raise CodecError if a map inside ``value`` has a non-``str`` key (or, in a received
-    value, if it holds a timestamp extension)."""
+    value, if it holds a timestamp extension; with ``integers``, if it holds an integer outside
+    the spec's range, which MessagePack refuses by itself and JSON would write)."""
     if type(value) not in _CONTAINERS:
+        if integers and type(value) is int:
+            _check_integer(value)
         return
     where = "frame is not valid MessagePack for aspect-ipc: " if received else ""
     stack = [value]
@@ -183,6 +187,13 @@ def _check_map_keys(value: Any, *, received: bool = False) -> None:
                 stack.append(v)
             elif received and type(v) is msgpack.Timestamp:
                 raise CodecError(f"{where}ext type -1")
+            elif integers and type(v) is int:
+                _check_integer(v)
+
+
+def _check_integer(value: int) -> None:
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise CodecError(f"cannot encode integer {value}: it is outside [-2**63, 2**64 - 1]")
 
 
 def _without_large_binaries(value: Any, large: list[bytes], marker: bytes) -> Any:
@@ -217,7 +228,7 @@ def _no_json(value: Any) -> Any:
 def _json_int(digits: str) -> int:
     # Checked on the digits first: int() of a few thousand digits is refused by Python itself.
     value = int(digits) if len(digits) <= 20 else None
-    if value is None or not -(2**63) <= value <= 2**64 - 1:
+    if value is None or not _INT_MIN <= value <= _INT_MAX:
         raise CodecError(
             f"line is not valid JSON for aspect-ipc: integer {digits[:24]}"
             f"{'...' if len(digits) > 24 else ''} is outside [-2**63, 2**64 - 1]"

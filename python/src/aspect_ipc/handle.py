@@ -378,8 +378,7 @@ class ProcessHandle:
                 _process.signal_group(self._process.pid, signals.SIGKILL)
         await self._exited.wait()
         with anyio.move_on_after(0.5):  # the worker's last words precede the verdict
-            while not stderr.closed:
-                await anyio.sleep(0.005)
+            await stderr.wait_closed()
         outcome = self._outcome(exit_status[0], anyio.current_time() - started, stderr)
         self._last_error = outcome.error
         for channel in (control, data):

@@ -369,8 +369,7 @@ class Worker:
         if control is None:
             return
         with anyio.move_on_after(5.0):
-            while request_id is not None and request_id in control._running:
-                await anyio.sleep(0.002)
+            await control.wait_requests(lambda: request_id not in control._running)
         control.close(ChannelClosed("the worker shut down"))
 
     async def _watch_signals(self) -> None:
