@@ -56,7 +56,14 @@ from .jsonrpc import (
 )
 from .transports import FdTransport, SocketTransport, Transport
 
-__all__ = ["BadInputHook", "Channel", "ChannelBuilder", "Handler", "current_request"]
+__all__ = [
+    "BadInputHook",
+    "Channel",
+    "ChannelBuilder",
+    "Handler",
+    "HandlerTable",
+    "current_request",
+]
 
 logger = logging.getLogger("aspect_ipc.channel")
 
@@ -622,6 +629,44 @@ class Channel:
                     await result
             except Exception:
                 logger.exception("%s: notification handler %r failed", self.name, handler)
+
+
+class HandlerTable:
+    """Handlers declared for a worker's two channels, before and across the channels' lives.
+
+    A parent's handle and a worker both let users declare handlers at any time, while the
+    channels they belong on come and go (a restart makes new ones): the table keeps them and
+    installs them on each new channel, and on the live one when one is declared late.
+    """
+
+    CHANNELS = ("control", "data")
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, bool], dict[str, Handler]] = {
+            (via, notification): {} for via in self.CHANNELS for notification in (False, True)
+        }
+
+    def add(
+        self, via: str, method: str, handler: Handler, *, notification: bool, live: Channel | None
+    ) -> None:
+        """Keep ``handler`` for ``method`` on channel ``via``; install it on ``live`` too."""
+        self.check(via, method)
+        self._handlers[via, notification][method] = handler
+        if live is not None:
+            (live.on_notification if notification else live.on_request)(method, handler)
+
+    def check(self, via: str, method: str) -> None:
+        """Raise ValueError unless ``via`` names a channel and ``method`` is not reserved."""
+        if via not in self.CHANNELS:
+            raise ValueError(f"via must be 'control' or 'data', not {via!r}")
+        _check_user_method(method)
+
+    def install(self, channel: Channel, via: str) -> None:
+        """Register every handler kept for ``via`` on ``channel``."""
+        for method, handler in self._handlers[via, False].items():
+            channel.on_request(method, handler)
+        for method, handler in self._handlers[via, True].items():
+            channel.on_notification(method, handler)
 
 
 class ChannelBuilder:

@@ -24,7 +24,7 @@ import anyio
 from anyio.abc import Process, TaskStatus
 
 from . import _process
-from .channel import Channel, Handler
+from .channel import Channel, Handler, HandlerTable
 from .constants import METHOD_HELLO, METHOD_READY, METHOD_SHUTDOWN, PROTOCOL_VERSION
 from .errors import (
     ChannelClosed,
@@ -107,9 +107,7 @@ class ProcessHandle:
         self._stop_requested = False
         self._backoff_scope: anyio.CancelScope | None = None
         self._done = anyio.Event()
-        self._handlers: dict[tuple[str, str], dict[str, Handler]] = {
-            (via, kind): {} for via in ("control", "data") for kind in ("req", "note")
-        }
+        self._handlers = HandlerTable()
         self._listeners: dict[str, list[Callable[[ProcessEvent], Any]]] = {}
         self._log = logging.getLogger(f"aspect_ipc.worker.{worker_id}")
 
@@ -155,11 +153,11 @@ class ProcessHandle:
 
     def on_request(self, method: str, handler: Handler, *, via: str = "control") -> None:
         """Answer requests the worker sends on ``via`` (``"control"`` or ``"data"``)."""
-        self._register(via, "req", method, handler)
+        self._handlers.add(via, method, handler, notification=False, live=self._live(via))
 
     def on_notification(self, method: str, handler: Handler, *, via: str = "control") -> None:
         """Handle notifications the worker sends on ``via`` (``"control"`` or ``"data"``)."""
-        self._register(via, "note", method, handler)
+        self._handlers.add(via, method, handler, notification=True, live=self._live(via))
 
     def on(self, kind: str, callback: Callable[[ProcessEvent], Any]) -> None:
         """Call ``callback(event)`` for this worker's events of ``kind`` (see ProcessEvent)."""
@@ -298,7 +296,7 @@ class ProcessHandle:
             ready.set()
 
         control._on_reserved_notification(METHOD_READY, on_ready)
-        self._install(control, "control")
+        self._handlers.install(control, "control")
         stderr = _process.StderrPump(
             FdTransport(pipes[2][0], None, name=f"worker {self.id} stderr"),
             self._stderr_line,
@@ -422,7 +420,7 @@ class ProcessHandle:
                 spec.data.serialization,
                 name=f"worker {self.id} data channel",
             )
-            self._install(data, "data")
+            self._handlers.install(data, "data")
             await task_group.start(_run_channel, data)
             try:
                 await data.request(
@@ -557,21 +555,8 @@ class ProcessHandle:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _register(self, via: str, kind: str, method: str, handler: Handler) -> None:
-        if via not in ("control", "data"):
-            raise ValueError(f"via must be 'control' or 'data', not {via!r}")
-        if method.startswith("$/"):
-            raise ValueError(f"method names starting with '$/' are reserved: {method!r}")
-        self._handlers[via, kind][method] = handler
-        channel = self._control if via == "control" else self._data
-        if channel is not None:
-            (channel.on_request if kind == "req" else channel.on_notification)(method, handler)
-
-    def _install(self, channel: Channel, via: str) -> None:
-        for method, handler in self._handlers[via, "req"].items():
-            channel.on_request(method, handler)
-        for method, handler in self._handlers[via, "note"].items():
-            channel.on_notification(method, handler)
+    def _live(self, via: str) -> Channel | None:
+        return self._control if via == "control" else self._data if via == "data" else None
 
     def _set_state(self, state: WorkerState) -> None:
         self._state = state

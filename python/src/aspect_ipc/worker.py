@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from .channel import Channel, Handler, current_request
+from .channel import Channel, Handler, HandlerTable, current_request
 from .codecs import JsonCodec, MessagePackCodec
 from .constants import (
     DEFAULT_HELLO_TIMEOUT,
@@ -94,9 +94,7 @@ class Worker:
         self.shutdown_timeout = shutdown_timeout
         self.worker_id = os.environ.get(ENV_WORKER_ID, "")
         self.namespace = os.environ.get(ENV_NAMESPACE, "")
-        self._handlers: dict[tuple[str, str], dict[str, Handler]] = {
-            (channel, kind): {} for channel in ("control", "data") for kind in ("req", "note")
-        }
+        self._handlers = HandlerTable()
         self._listeners: dict[str, list[Callable[[dict[str, Any]], Any]]] = {}
         self._control: Channel | None = None
         self._data: Channel | None = None
@@ -109,19 +107,19 @@ class Worker:
 
     def control(self, method: str) -> Callable[[F], F]:
         """Decorator: answer ``method`` requests on the control channel."""
-        return self._decorator("control", "req", method)
+        return self._decorator("control", method, notification=False)
 
     def data(self, method: str) -> Callable[[F], F]:
         """Decorator: answer ``method`` requests on the data channel."""
-        return self._decorator("data", "req", method)
+        return self._decorator("data", method, notification=False)
 
     def control_notification(self, method: str) -> Callable[[F], F]:
         """Decorator: handle ``method`` notifications on the control channel."""
-        return self._decorator("control", "note", method)
+        return self._decorator("control", method, notification=True)
 
     def data_notification(self, method: str) -> Callable[[F], F]:
         """Decorator: handle ``method`` notifications on the data channel."""
-        return self._decorator("data", "note", method)
+        return self._decorator("data", method, notification=True)
 
     def on(self, event: WorkerEvent) -> Callable[[F], F]:
         """Decorator: call ``callback(info)`` on a lifecycle event (see :data:`WorkerEvent`)."""
@@ -132,12 +130,12 @@ class Worker:
 
         return register
 
-    def _decorator(self, channel: str, kind: str, method: str) -> Callable[[F], F]:
-        if method.startswith("$/"):
-            raise ValueError(f"method names starting with '$/' are reserved: {method!r}")
+    def _decorator(self, channel: str, method: str, *, notification: bool) -> Callable[[F], F]:
+        self._handlers.check(channel, method)
 
         def register(handler: F) -> F:
-            self._handlers[channel, kind][method] = handler
+            live = self._control if channel == "control" else self._data
+            self._handlers.add(channel, method, handler, notification=notification, live=live)
             return handler
 
         return register
@@ -392,10 +390,7 @@ class Worker:
     # -- helpers ------------------------------------------------------------------------------
 
     def _install(self, channel: Channel, which: str) -> None:
-        for method, handler in self._handlers[which, "req"].items():
-            channel.on_request(method, handler)
-        for method, handler in self._handlers[which, "note"].items():
-            channel.on_notification(method, handler)
+        self._handlers.install(channel, which)
         if which == "data":
             self._data = channel
 
