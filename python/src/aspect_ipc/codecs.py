@@ -103,6 +103,9 @@ class MessagePackCodec:
     def encode(self, value: Any) -> bytes:
         """Encode ``value``; unsupported types and out-of-range integers raise CodecError."""
         _check_map_keys(value)
+        return self._pack(value)
+
+    def _pack(self, value: Any) -> bytes:
         try:
             return self._packer.pack(value)
         except CodecError:
@@ -120,11 +123,10 @@ class MessagePackCodec:
         its ``bin 32`` header. Mutable binaries (``bytearray``, ``memoryview``) are copied as
         usual, so that changing them after a send cannot change what is sent.
         """
+        if not _check_map_keys(value, large=True):
+            return [self._pack(value)]
         large: list[bytes] = []
-        stand_in = _without_large_binaries(value, large, self._marker)
-        if not large:
-            return [self.encode(value)]
-        packed = self.encode(stand_in)
+        packed = self._pack(_without_large_binaries(value, large, self._marker))
         parts: list[Buffer] = []
         position = 0
         with memoryview(packed) as view:
@@ -161,34 +163,55 @@ class MessagePackCodec:
         return value
 
 
-def _check_map_keys(value: Any, *, received: bool = False, integers: bool = False) -> None:
-    """Raise CodecError if a map inside ``value`` has a non-``str`` key (or, in a received
-    value, if it holds a timestamp extension; with ``integers``, if it holds an integer outside
-    the spec's range, which MessagePack refuses by itself and JSON would write)."""
-    if type(value) not in _CONTAINERS:
-        if integers and type(value) is int:
-            _check_integer(value)
-        return
+def _check_map_keys(
+    value: Any, *, received: bool = False, integers: bool = False, large: bool = False
+) -> bool:
+    """Raise CodecError if a map inside ``value`` has a non-``str`` key, or, in a received
+    value, if it holds a timestamp extension, or, with ``integers``, if it holds an integer
+    outside the spec's range (MessagePack refuses those by itself, JSON would write them).
+
+    With ``large``, return whether ``value`` holds a ``bytes`` of ``_LARGE_BINARY`` or more.
+    """
+    # Leaves of these types need a look; a container whose values include none of them (a row
+    # of floats, a map of numbers and strings) is passed over in one C-level pass.
+    notable: set[type] = {dict, list, tuple}
+    if received:
+        notable.add(msgpack.Timestamp)
+    if integers:
+        notable.add(int)
+    if large:
+        notable.add(bytes)
+    found = False
     where = "frame is not valid MessagePack for aspect-ipc: " if received else ""
     stack = [value]
+    values: Any
     while stack:
         item = stack.pop()
-        if type(item) is dict:
+        kind = type(item)
+        if kind is dict:
             for key in item:
                 if type(key) is not str:
                     raise CodecError(
                         f"{where}map keys must be strings, got {type(key).__name__} key {key!r}"
                     )
-            values: Any = item.values()
-        else:
+            values = item.values()
+        elif kind is list or kind is tuple:
             values = item
+        else:
+            values = (item,)  # the top-level value itself
+        if notable.isdisjoint(map(type, values)):
+            continue
         for v in values:
-            if type(v) in _CONTAINERS:
+            kind = type(v)
+            if kind in _CONTAINERS:
                 stack.append(v)
-            elif received and type(v) is msgpack.Timestamp:
-                raise CodecError(f"{where}ext type -1")
-            elif integers and type(v) is int:
+            elif kind is bytes:
+                found = found or len(v) >= _LARGE_BINARY
+            elif kind is int:
                 _check_integer(v)
+            elif kind is msgpack.Timestamp:
+                raise CodecError(f"{where}ext type -1")
+    return found
 
 
 def _check_integer(value: int) -> None:
