@@ -12,6 +12,12 @@ Both are driven exactly as aspect-ipc is: sequentially (one echo in flight), pip
 thread keeps ``in_flight`` echoes outstanding while the calling thread reads the answers), and
 timed one by one for latency. The echo servers are started with the ``spawn`` start method, so
 they are fresh interpreters, like a worker.
+
+For the seed's payloads (seed.py) each baseline gets a second server, timed one round trip at a
+time: the raw socket sends the information packed as fixed-width binary and its server answers
+with a frame of the packed answer's size, without looking at the data (the limit: no codec, no
+work); mp.Pipe sends ``(method, params)`` with ``Connection.send`` (pickle) and its server
+computes the answer in Python and sends it back the same way (what a user would write instead).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import multiprocessing
 import os
 import shutil
 import socket
+import statistics
 import tempfile
 import threading
 import time
@@ -36,6 +43,7 @@ from measure import (
     Throughput,
     payload,
 )
+from seed import SeedPayload, compute
 
 __all__ = ["BASELINES", "BaselineResult", "MpPipeBaseline", "RawSocketBaseline", "measure"]
 
@@ -51,13 +59,18 @@ class Link(Protocol):
 
 
 class RawSocketBaseline:
-    """A blocking Unix-socket echo client and its server process; a context manager."""
+    """A blocking Unix-socket echo client and its server process; a context manager.
+
+    With ``seed=True`` the server answers each frame with a frame of the size that the first 4
+    bytes of its payload ask for (see :meth:`seed_link`) instead of echoing it.
+    """
 
     name = "raw socket"
     key = "raw_socket"
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, seed: bool = False) -> None:
         self._capacity = capacity
+        self._seed = seed
         self._directory = ""
         self._server: multiprocessing.process.BaseProcess | None = None
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -68,7 +81,7 @@ class RawSocketBaseline:
         self._directory = tempfile.mkdtemp(prefix="aspect-ipc-bench-")
         path = os.path.join(self._directory, "echo.sock")
         self._server = _CONTEXT.Process(
-            target=serve_raw_socket, args=(path, self._capacity), daemon=True
+            target=serve_raw_socket, args=(path, self._capacity, self._seed), daemon=True
         )
         try:
             self._server.start()
@@ -82,7 +95,8 @@ class RawSocketBaseline:
                         raise RuntimeError("the raw socket echo server did not start") from None
                     time.sleep(0.01)
         except BaseException:
-            self._server.kill()
+            if self._server.pid is not None:
+                self._server.kill()
             self.__exit__()
             raise
 
@@ -118,17 +132,51 @@ class RawSocketBaseline:
 
         return _FunctionLink(send, receive, check)
 
+    def seed_link(self, seed: SeedPayload) -> Link:
+        """The seed payload packed: ``seed.packed_request`` bytes out, ``packed_response`` back."""
+        if not self._seed:
+            raise RuntimeError("seed_link needs a server started with seed=True")
+        answer = seed.packed_response
+        data = answer.to_bytes(4, "big") + payload(seed.packed_request - 4)
+        frame = len(data).to_bytes(4, "big") + data
+        sock, header, buffer = self._socket, self._header, self._buffer
+
+        def send() -> None:
+            sock.sendall(frame)
+
+        def receive() -> int:
+            if not _read_exactly(sock, header):
+                raise EOFError("the raw socket server closed the connection")
+            length = int.from_bytes(header, "big")
+            _read_exactly(sock, buffer[:length])
+            return length
+
+        def check() -> None:
+            send()
+            length = receive()
+            if length != answer or buffer[:length] != data[:answer]:
+                raise RuntimeError(f"raw socket: the answer to {seed.label} came back altered")
+
+        return _FunctionLink(send, receive, check)
+
 
 class MpPipeBaseline:
-    """A ``multiprocessing.Pipe`` echo client and its server process; a context manager."""
+    """A ``multiprocessing.Pipe`` echo client and its server process; a context manager.
+
+    With ``seed=True`` the server computes the seed methods' answers instead (see
+    :meth:`seed_link`).
+    """
 
     name = "mp.Pipe"
     key = "mp_pipe"
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, seed: bool = False) -> None:
         self._connection, child_end = _CONTEXT.Pipe(duplex=True)
         self._child_end = child_end
-        self._server = _CONTEXT.Process(target=serve_pipe, args=(child_end,), daemon=True)
+        self._seed = seed
+        self._server = _CONTEXT.Process(
+            target=serve_pipe_seed if seed else serve_pipe, args=(child_end,), daemon=True
+        )
 
     def __enter__(self) -> MpPipeBaseline:
         try:
@@ -162,13 +210,35 @@ class MpPipeBaseline:
 
         return _FunctionLink(send, receive, check)
 
+    def seed_link(self, seed: SeedPayload) -> Link:
+        """``(method, params)`` pickled out, the computed answer pickled back."""
+        if not self._seed:
+            raise RuntimeError("seed_link needs a server started with seed=True")
+        request = (seed.method, seed.params)
+        connection = self._connection
+
+        def send() -> None:
+            connection.send(request)
+
+        def receive() -> int:
+            connection.recv()
+            return 0
+
+        def check() -> None:
+            connection.send(request)
+            if connection.recv() != seed.expected:
+                raise RuntimeError(f"mp.Pipe: the answer to {seed.label} is wrong")
+
+        return _FunctionLink(send, receive, check)
+
 
 BASELINES = (RawSocketBaseline, MpPipeBaseline)
 """Every baseline, in the order they are reported."""
 
 
 class BaselineResult:
-    """A baseline's figures: throughput cells by (size, in flight), latency, small requests/s."""
+    """A baseline's figures: throughput cells by (size, in flight), latency, small requests/s,
+    and the round trips of the seed payloads by payload key."""
 
     def __init__(self, name: str, key: str) -> None:
         self.name = name
@@ -176,6 +246,8 @@ class BaselineResult:
         self.throughput: dict[tuple[int, int], Throughput] = {}
         self.latency: Latency | None = None
         self.small_rps: Throughput | None = None
+        self.seed: dict[str, Latency] = {}
+        self.spawn_seconds: list[float] = []
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -183,17 +255,35 @@ class BaselineResult:
             "throughput": [cell.as_dict() for cell in self.throughput.values()],
             "latency": self.latency.as_dict() if self.latency else None,
             "small_rps": self.small_rps.as_dict() if self.small_rps else None,
+            "seed_round_trip": {key: lat.as_dict() for key, lat in self.seed.items()},
+            "spawn_to_ready_s": {
+                "median": round(statistics.median(self.spawn_seconds), 6)
+                if self.spawn_seconds
+                else None,
+                "samples": [round(s, 6) for s in self.spawn_seconds],
+            },
         }
 
 
 def measure(
     baseline: type[RawSocketBaseline | MpPipeBaseline],
     sizes: tuple[int, ...],
+    seeds: tuple[SeedPayload, ...],
     budget: Budget,
     progress: Callable[[str], None],
 ) -> BaselineResult:
-    """Run every cell of one baseline (item 4 of the benchmark) against a fresh server."""
+    """Run every cell of one baseline against fresh servers: the echo, then the seed payloads.
+
+    First, ``budget.spawns`` times: start a server and wait for a first small echo (the
+    baseline's spawn to ready, beside aspect-ipc's).
+    """
     result = BaselineResult(baseline.name, baseline.key)
+    progress(f"{baseline.name}: spawn to ready")
+    for _ in range(budget.spawns):
+        start = time.perf_counter()
+        with baseline(SMALL_SIZE) as transport:
+            transport.link(SMALL_SIZE).check()
+            result.spawn_seconds.append(time.perf_counter() - start)
     with baseline(max(sizes)) as transport:
         for size in sizes:
             link = transport.link(size)
@@ -211,11 +301,22 @@ def measure(
         run_echo(small, MANY_IN_FLIGHT, budget.warmup())
         ops, seconds = run_echo(small, MANY_IN_FLIGHT, budget)
         result.small_rps = Throughput(SMALL_SIZE, MANY_IN_FLIGHT, ops, seconds)
+    if seeds:
+        capacity = max(max(s.packed_request, s.packed_response) for s in seeds)
+        with baseline(capacity, seed=True) as transport:
+            for seed in seeds:
+                progress(f"{baseline.name}: {seed.label}")
+                link = transport.seed_link(seed)
+                link.check()
+                run_latency(link, budget.warmup())
+                result.seed[seed.key] = run_latency(link, budget)
     return result
 
 
 def run_echo(link: Link, in_flight: int, budget: Budget) -> tuple[int, float]:
     """Echo until the budget is spent, ``in_flight`` at a time; return (echoes, seconds)."""
+    if budget.is_empty:
+        return 0, 0.0
     if in_flight == 1:
         ops = 0
         start = time.perf_counter()
@@ -234,14 +335,15 @@ def run_latency(link: Link, budget: Budget) -> Latency:
     samples: list[float] = []
     clock = time.perf_counter
     deadline = clock() + budget.seconds
-    while True:
+    while not budget.is_empty:
         start = clock()
         link.send()
         link.receive()
         end = clock()
         samples.append(end - start)
-        if len(samples) >= budget.latency_ops() and end >= deadline:
-            return Latency(tuple(samples))
+        if len(samples) >= budget.min_samples and end >= deadline:
+            break
+    return Latency(tuple(samples))
 
 
 def _pipelined(link: Link, in_flight: int, budget: Budget) -> tuple[int, float]:
@@ -315,8 +417,12 @@ def _read_exactly(sock: socket.socket, view: memoryview) -> bool:
 # -- the echo servers (run in child processes) --------------------------------------------------
 
 
-def serve_raw_socket(path: str, capacity: int) -> None:
-    """Echo length-prefixed frames on ``path`` for one client, through one preallocated buffer."""
+def serve_raw_socket(path: str, capacity: int, seed: bool) -> None:
+    """Echo length-prefixed frames on ``path`` for one client, through one preallocated buffer.
+
+    With ``seed``, answer each frame with its first N payload bytes instead, N being the number
+    in its first 4 payload bytes: the answer's size without any work on the data.
+    """
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(path)
         server.listen(1)
@@ -326,6 +432,9 @@ def serve_raw_socket(path: str, capacity: int) -> None:
         while _read_exactly(connection, buffer[:4]):
             length = int.from_bytes(buffer[:4], "big")
             _read_exactly(connection, buffer[4 : 4 + length])
+            if seed:
+                length = int.from_bytes(buffer[4:8], "big")
+                buffer[:4] = buffer[4:8]
             connection.sendall(buffer[: 4 + length])
 
 
@@ -338,3 +447,14 @@ def serve_pipe(connection: Connection) -> None:
             except EOFError:
                 return
             connection.send_bytes(message)
+
+
+def serve_pipe_seed(connection: Connection) -> None:
+    """Answer every ``(method, params)`` received with ``recv`` with its result, with ``send``."""
+    with connection:
+        while True:
+            try:
+                method, params = connection.recv()
+            except EOFError:
+                return
+            connection.send(compute(method, params))

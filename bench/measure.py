@@ -40,32 +40,39 @@ SMALL_SIZE = 64
 
 @dataclass(frozen=True)
 class Budget:
-    """How long a cell runs: ``seconds`` of timed work, and at least ``min_ops`` operations.
+    """How long a cell runs: ``seconds`` of timed work, and at least ``min_ops`` operations
+    (``min_samples`` samples in a cell that times each operation, enough for a p99).
 
-    Before the timed part, each cell runs a warm-up of :meth:`warmup` (a tenth of the budget).
+    Before the timed part, each cell runs a warm-up of :meth:`warmup` (a tenth of the budget;
+    none at all in a quick run, where the numbers mean little anyway).
     """
 
     seconds: float
     min_ops: int
+    min_samples: int
     spawns: int
+    warm_up: bool = True
 
     @classmethod
     def full(cls, seconds: float) -> Budget:
         """The budget of a real run."""
-        return cls(seconds=seconds, min_ops=5, spawns=5)
+        return cls(seconds=seconds, min_ops=5, min_samples=200 if seconds >= 0.5 else 20, spawns=5)
 
     @classmethod
     def quick(cls) -> Budget:
         """A smoke-test budget: every cell runs, the numbers mean little."""
-        return cls(seconds=0.03, min_ops=2, spawns=1)
+        return cls(seconds=0.03, min_ops=2, min_samples=10, spawns=1, warm_up=False)
+
+    @property
+    def is_empty(self) -> bool:
+        """True for a budget that does nothing (the warm-up of a quick run)."""
+        return self.seconds <= 0 and self.min_ops <= 0 and self.min_samples <= 0
 
     def warmup(self) -> Budget:
-        """The warm-up before a cell: a tenth of the time, at least two operations."""
-        return Budget(seconds=self.seconds / 10, min_ops=2, spawns=0)
-
-    def latency_ops(self) -> int:
-        """The minimum number of samples of a latency cell (enough for a p99)."""
-        return max(self.min_ops, 200 if self.seconds >= 0.5 else 20)
+        """The warm-up before a cell: a tenth of the time, at least two operations (20 samples)."""
+        if not self.warm_up:
+            return Budget(seconds=0, min_ops=0, min_samples=0, spawns=0)
+        return Budget(seconds=self.seconds / 10, min_ops=2, min_samples=20, spawns=0)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,13 @@ Run from the repository root (``make bench`` does)::
 Measures, for every available test worker (Python, and Node and Go when built): data-channel
 echo throughput of 64 B..16 MiB ``bytes`` payloads with 1 and 8 requests in flight; small-request
 round-trip latency on the control and the data channel; small requests per second with 64 in
-flight; spawn-to-ready time. The same echo cells are measured on the two baselines (see
-baselines.py), and every aspect-ipc figure is printed with its ratio to each. The tables go to
-stdout and everything to ``bench/results/latest.json`` (``quick.json`` with ``--quick``). See
-bench/README.md for how to read them.
+flight; the seed's payloads (processItems(1000), processMatrix(100x100)) as JSON on control and
+MessagePack on data: bytes on the wire, encode and decode time, round trip; spawn-to-ready time.
+The same cells are measured on the two baselines (see baselines.py), and every aspect-ipc figure
+is printed with its ratio to each, then a summary of issue 8's targets. The tables go to stdout,
+everything to ``bench/results/latest.json`` and the throughput chart to
+``bench/results/throughput.png`` (``quick.json`` and ``quick-throughput.png`` with ``--quick``).
+See bench/README.md for how to read them.
 
 Nothing here fails because of speed: the benchmark reports, it does not judge.
 """
@@ -30,9 +33,13 @@ from typing import Any
 import anyio
 import aspect_ipc
 import baselines
+import seed
 import worker_cells
+from chart import write_chart
 from measure import IN_FLIGHT, MANY_IN_FLIGHT, PAYLOAD_SIZES, SMALL_SIZE, Budget
 from report import format_report, json_report
+from results import RunResults
+from targets import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -41,30 +48,30 @@ RESULTS = ROOT / "bench" / "results"
 def main(argv: list[str] | None = None) -> int:
     options = _parse(argv)
     budget = Budget.quick() if options.quick else Budget.full(options.budget)
-    sizes = PAYLOAD_SIZES
+    run = RunResults(sizes=PAYLOAD_SIZES, seeds=seed.seed_payloads(), spawns=budget.spawns)
     commands: dict[str, worker_cells.WorkerCommand] = {}
-    skipped: dict[str, str] = {}
     for name in options.workers:
         found = worker_cells.find_worker(name, ROOT)
         if isinstance(found, str):
-            skipped[name] = found
+            run.skipped[name] = found
             print(f"note: skipping the {name} worker: {found}", flush=True)
         else:
             commands[name] = found
 
     started, load_before = time.perf_counter(), os.getloadavg()
-    baseline_results = {
-        kind.key: baselines.measure(kind, sizes, budget, _progress) for kind in baselines.BASELINES
-    }
-    worker_results = {
-        name: anyio.run(worker_cells.measure, command, sizes, budget, _progress)
-        for name, command in commands.items()
-    }
+    for kind in baselines.BASELINES:
+        run.baselines[kind.key] = baselines.measure(kind, run.sizes, run.seeds, budget, _progress)
+    for name, command in commands.items():
+        run.workers[name] = anyio.run(
+            worker_cells.measure, command, run.sizes, run.seeds, budget, _progress
+        )
+    run.wire_costs = seed.measure_wire_costs(run.seeds, budget, _progress)
     elapsed = time.perf_counter() - started
     _progress("")
 
+    verdicts = evaluate(run)
     print(_header(budget, options.quick))
-    print(format_report(baseline_results, worker_results, sizes, budget.spawns))
+    print(format_report(run, verdicts))
     print(f"total time {elapsed:.0f} s")
 
     meta = {
@@ -78,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         "quick": options.quick,
         "budget_seconds_per_cell": budget.seconds,
         "min_ops_per_cell": budget.min_ops,
-        "sizes": list(sizes),
+        "min_samples_per_latency_cell": budget.min_samples,
+        "sizes": list(run.sizes),
         "in_flight": IN_FLIGHT,
         "many_in_flight": MANY_IN_FLIGHT,
         "baseline_small_size": SMALL_SIZE,
@@ -87,11 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         "mb": "10^6 bytes per second, payload bytes of both directions",
         "total_seconds": round(elapsed, 1),
     }
-    document: dict[str, Any] = json_report(meta, baseline_results, worker_results, skipped)
+    document: dict[str, Any] = json_report(meta, run, verdicts)
     output = options.output or RESULTS / ("quick.json" if options.quick else "latest.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2) + "\n")
     print(f"saved {_relative(output)}")
+
+    chart = output.with_name("quick-throughput.png" if options.quick else "throughput.png")
+    title = (
+        f"aspect-ipc {aspect_ipc.__version__} echo throughput, {meta['date']}, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        + ("QUICK run (numbers mean little)" if options.quick else f"{budget.seconds:g} s per cell")
+    )
+    missing = write_chart(chart, run, title)
+    print(f"note: no chart: {missing}" if missing else f"saved {_relative(chart)}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """aspect-ipc itself: a ProcessManager in this process, echoing through a test worker.
 
-Items 1, 2, 3 and 5 of the benchmark, for one worker language at a time:
+Every aspect-ipc cell of the benchmark, for one worker language at a time:
 
 - **throughput**: ``handle.request_via_data("echo", [payload])`` with ``bytes`` payloads (they
   travel as MessagePack bin), one call at a time and ``IN_FLIGHT`` at a time (that many tasks in
@@ -9,10 +9,14 @@ Items 1, 2, 3 and 5 of the benchmark, for one worker language at a time:
   control channel (JSON lines over stdio) and on the data channel;
 - **small requests per second**: the same small request, ``MANY_IN_FLIGHT`` tasks at a time, on the
   data channel;
+- **seed payloads**: each of a run of sequential ``processItems(1000)`` and
+  ``processMatrix(100x100)`` requests timed, as JSON on the control channel and as MessagePack on
+  the data channel (seed.py);
 - **spawn to ready**: ``manager.spawn(...)`` with the data channel enabled, from the call until it
   returns (process started, ``$/ready`` received, socket connected, ``$/hello`` answered).
 
 The test workers are described in integration-tests/WORKERS.md; their ``echo`` returns its params.
+The first echo of each size and the first answer to each seed payload on each channel are checked.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 import anyio
 from aspect_ipc import DataChannelOptions, ProcessHandle, ProcessManager
 from measure import IN_FLIGHT, MANY_IN_FLIGHT, Budget, Latency, Throughput, payload
+from seed import CHANNELS, SeedPayload
 
 __all__ = ["WORKER_NAMES", "WorkerCommand", "WorkerResult", "find_worker", "measure"]
 
@@ -80,6 +85,8 @@ class WorkerResult:
         self.throughput: dict[tuple[int, int], Throughput] = {}
         self.latency: dict[str, Latency] = {}
         self.small_rps: Throughput | None = None
+        self.seed: dict[tuple[str, str], Latency] = {}
+        """Round trips of the seed payloads, by (payload key, channel)."""
 
     @property
     def spawn_median(self) -> float:
@@ -94,12 +101,21 @@ class WorkerResult:
             "throughput": [cell.as_dict() for cell in self.throughput.values()],
             "latency": {channel: lat.as_dict() for channel, lat in self.latency.items()},
             "small_rps": _small_rps_dict(self.small_rps),
+            "seed_round_trip": {
+                key: {
+                    channel: self.seed[key, channel].as_dict()
+                    for channel in CHANNELS
+                    if (key, channel) in self.seed
+                }
+                for key in dict.fromkeys(key for key, _ in self.seed)
+            },
         }
 
 
 async def measure(
     command: WorkerCommand,
     sizes: tuple[int, ...],
+    seeds: tuple[SeedPayload, ...],
     budget: Budget,
     progress: Callable[[str], None],
 ) -> WorkerResult:
@@ -137,6 +153,19 @@ async def measure(
         await run_echo(small_data, MANY_IN_FLIGHT, budget.warmup())
         ops, seconds = await run_echo(small_data, MANY_IN_FLIGHT, budget)
         result.small_rps = Throughput(0, MANY_IN_FLIGHT, ops, seconds)
+
+        for seed in seeds:
+            for channel in CHANNELS:
+                progress(f"{command.name}: {seed.label} on {channel}")
+                call = _seed_call(handle, seed, channel)
+                answer = await call()
+                if answer != seed.expected:
+                    raise RuntimeError(
+                        f"{command.name} worker: {seed.label} on {channel} answered {answer!r}, "
+                        f"expected {seed.expected!r}"
+                    )
+                await run_latency(call, budget.warmup())
+                result.seed[seed.key, channel] = await run_latency(call, budget)
     return result
 
 
@@ -146,6 +175,8 @@ async def run_echo(call: Call, in_flight: int, budget: Budget) -> tuple[int, flo
     Each task stops after the call during which the budget ran out, so the calls still in
     flight at the deadline are waited for and counted.
     """
+    if budget.is_empty:
+        return 0, 0.0
     ops = 0
     clock = time.perf_counter
     start = clock()
@@ -173,13 +204,14 @@ async def run_latency(call: Call, budget: Budget) -> Latency:
     samples: list[float] = []
     clock = time.perf_counter
     deadline = clock() + budget.seconds
-    while True:
+    while not budget.is_empty:
         start = clock()
         await call()
         end = clock()
         samples.append(end - start)
-        if len(samples) >= budget.latency_ops() and end >= deadline:
-            return Latency(tuple(samples))
+        if len(samples) >= budget.min_samples and end >= deadline:
+            break
+    return Latency(tuple(samples))
 
 
 async def _spawn(manager: ProcessManager, command: WorkerCommand, worker_id: str) -> ProcessHandle:
@@ -209,5 +241,14 @@ def _data_echo(handle: ProcessHandle, params: Any) -> Call:
 def _control_echo(handle: ProcessHandle, params: Any) -> Call:
     async def call() -> Any:
         return await handle.request("echo", params)
+
+    return call
+
+
+def _seed_call(handle: ProcessHandle, seed: SeedPayload, channel: str) -> Call:
+    request = handle.request_via_data if channel == "data" else handle.request
+
+    async def call() -> Any:
+        return await request(seed.method, seed.params)
 
     return call

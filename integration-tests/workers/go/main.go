@@ -46,19 +46,21 @@ func main() {
 
 // methods are registered on both channels.
 var methods = aspectipc.Handlers{
-	"echo":         echo,
-	"add":          add,
-	"sleep":        sleep,
-	"fail":         fail,
-	"crash":        crash,
-	"callParent":   callParent,
-	"notifyParent": notifyParent,
-	"print":        printText,
-	"stderr":       stderrText,
-	"getEnv":       getEnv,
-	"childEnv":     childEnv,
-	"freeze":       freeze,
-	"info":         info,
+	"echo":          echo,
+	"add":           add,
+	"sleep":         sleep,
+	"fail":          fail,
+	"crash":         crash,
+	"callParent":    callParent,
+	"notifyParent":  notifyParent,
+	"print":         printText,
+	"stderr":        stderrText,
+	"getEnv":        getEnv,
+	"childEnv":      childEnv,
+	"freeze":        freeze,
+	"info":          info,
+	"processItems":  processItems,
+	"processMatrix": processMatrix,
 }
 
 func echo(_ context.Context, p aspectipc.Params) (any, error) { return p.Value(), nil }
@@ -238,4 +240,43 @@ func freeze(_ context.Context, _ aspectipc.Params) (any, error) {
 
 func info(_ context.Context, _ aspectipc.Params) (any, error) {
 	return map[string]any{"language": "go", "pid": os.Getpid()}, nil
+}
+
+func processItems(_ context.Context, p aspectipc.Params) (any, error) {
+	var args struct {
+		Items []struct {
+			Value float64 `json:"value"`
+		} `json:"items"`
+	}
+	if err := p.Decode(&args); err != nil {
+		return nil, err
+	}
+	sum := 0.0
+	for _, item := range args.Items { // in order: every language must return the same bits
+		sum += item.Value
+	}
+	return map[string]any{"processed": len(args.Items), "sum": sum}, nil
+}
+
+func processMatrix(_ context.Context, p aspectipc.Params) (any, error) {
+	var args struct {
+		Matrix [][]float64 `json:"matrix"`
+	}
+	if err := p.Decode(&args); err != nil {
+		return nil, err
+	}
+	rows, columns := len(args.Matrix), 0
+	if rows > 0 {
+		columns = len(args.Matrix[0])
+	}
+	if rows*columns == 0 {
+		return nil, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: "Invalid params: matrix is empty"}
+	}
+	sum := 0.0
+	for _, row := range args.Matrix { // row by row, in order
+		for _, v := range row {
+			sum += v
+		}
+	}
+	return map[string]any{"sum": sum, "avg": sum / float64(rows*columns)}, nil
 }

@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { RemoteError, Worker, type RequestContext, type WorkerEndpoint } from "@aspect-ipc/worker";
+import { ErrorCodes, RemoteError, Worker, type RequestContext, type WorkerEndpoint } from "@aspect-ipc/worker";
 
 // ---- environment switches, read before the SDK starts -------------------------------------------
 
@@ -94,6 +94,23 @@ async function main(): Promise<void> {
   });
 
   worker.onRequest("info", () => ({ language: "node", pid: process.pid }));
+
+  worker.onRequest("processItems", ({ items }: { items: { value: number }[] }) => {
+    let sum = 0;
+    for (const item of items) sum += item.value; // in order, float64: the same bits in every language
+    return { processed: items.length, sum };
+  });
+
+  worker.onRequest("processMatrix", ({ matrix }: { matrix: number[][] }) => {
+    const rows = matrix.length;
+    const columns = rows > 0 ? (matrix[0] as number[]).length : 0;
+    if (rows * columns === 0) {
+      throw new RemoteError(ErrorCodes.InvalidParams, "Invalid params: matrix is empty");
+    }
+    let sum = 0;
+    for (const row of matrix) for (const value of row) sum += value; // row by row, in order
+    return { sum, avg: sum / (rows * columns) };
+  });
 
   await worker.start();
 }

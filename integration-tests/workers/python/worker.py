@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import anyio
-from aspect_ipc import RemoteError
+from aspect_ipc import ErrorCode, RemoteError
 from aspect_ipc.worker import Worker
 
 if os.environ.get("TEST_IGNORE_SIGTERM") == "1":
@@ -101,6 +101,29 @@ def info(params: Any) -> dict[str, Any]:
     return {"language": "python", "pid": os.getpid()}
 
 
+def process_items(params: dict[str, Any]) -> dict[str, Any]:
+    items = params["items"]
+    total = 0.0
+    for item in items:  # in order, not sum(): every language must return the same bits
+        total += item["value"]
+    return {"processed": len(items), "sum": total}
+
+
+def process_matrix(params: dict[str, Any]) -> dict[str, Any]:
+    matrix = params["matrix"]
+    rows = len(matrix)
+    columns = len(matrix[0]) if rows else 0
+    if rows * columns == 0:
+        raise RemoteError(
+            int(ErrorCode.INVALID_PARAMS), "Invalid params: matrix is empty"
+        )
+    total = 0.0
+    for row in matrix:  # row by row, in order
+        for value in row:
+            total += value
+    return {"sum": total, "avg": total / (rows * columns)}
+
+
 METHODS = {
     "echo": echo,
     "add": add,
@@ -115,6 +138,8 @@ METHODS = {
     "childEnv": child_env,
     "freeze": freeze,
     "info": info,
+    "processItems": process_items,
+    "processMatrix": process_matrix,
 }
 for name, handler in METHODS.items():
     worker.control(name)(handler)
