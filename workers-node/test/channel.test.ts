@@ -361,3 +361,111 @@ test("writes wait for 'drain' when the reader is slow, and frames arrive whole a
     directory.remove();
   }
 });
+
+test("a peer that sends without reading the answers is stopped: the channel stops reading instead of queueing answers", async () => {
+  const directory = tempDirectory();
+  const path = join(directory.path, "s.sock");
+  const raw = createServer();
+  const accepted = new Promise<Socket>((resolve) => raw.once("connection", resolve));
+  await new Promise<void>((resolve) => raw.listen(path, resolve));
+  const transport = await TransportFactory.connectPipe(path);
+  const peer = await accepted;
+  peer.pause(); // the peer writes requests but does not read
+  const channel = dataChannel(transport);
+  let handled = 0;
+  channel.onRequest("big", () => {
+    handled++;
+    return new Uint8Array(256 * 1024).fill(handled % 251);
+  });
+  channel.start();
+  try {
+    const framing = new LengthPrefixedFraming();
+    const codec = new MessagePackCodec();
+    const total = 400;
+    // 400 small requests arrive in one go; their answers would be 100 MiB.
+    peer.write(Buffer.concat(Array.from({ length: total }, (_, index) => framing.encode(codec.encode({ jsonrpc: "2.0", id: index + 1, method: "big" })))));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(handled < total / 4, `${handled} of ${total} requests were handled while nothing was read: answers piled up`);
+
+    const decoder = framing.createDecoder();
+    const ids: number[] = [];
+    peer.on("data", (chunk: Buffer) => {
+      for (const event of decoder.push(chunk)) {
+        assert.ok(event.type === "frame");
+        const answer = codec.decode(event.frame) as { id: number; result: Uint8Array };
+        assert.equal(answer.result.byteLength, 256 * 1024);
+        // Each answer's own bytes: frames reuse memory only once written, never while queued.
+        assert.ok(answer.result.every((byte) => byte === answer.id % 251), `answer ${answer.id} holds its own bytes`);
+        ids.push(answer.id);
+      }
+    });
+    peer.resume();
+    for (let waited = 0; ids.length < total && waited < 30_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(ids, Array.from({ length: total }, (_, index) => index + 1), "every request answered once, in order");
+    assert.equal(handled, total);
+  } finally {
+    await channel.close();
+    peer.destroy();
+    await new Promise<void>((resolve) => raw.close(() => resolve()));
+    directory.remove();
+  }
+});
+
+test("a batch of requests read at once gets every answer, whole and once: sync, async and thenable handlers", async () => {
+  const { worker, peer, dispose } = await channelWithRawPeer();
+  try {
+    worker.onRequest("sync", ([n]: [number]) => n * 2);
+    worker.onRequest("async", async ([n]: [number]) => n * 3);
+    // A thenable that is not a Promise, as `await` would accept.
+    worker.onRequest("thenable", ([n]: [number]): unknown => ({ then: (resolve: (value: number) => void) => resolve(n * 5) }));
+    worker.onRequest("throws", () => {
+      throw new TypeError("sync failure");
+    });
+    worker.start();
+    const methods = ["sync", "async", "thenable", "throws"] as const;
+    const batch = Array.from({ length: 600 }, (_, index) => ({ jsonrpc: "2.0", id: index, method: methods[index % 4] as (typeof methods)[number], params: [index] }));
+    await peer.sendAll(batch);
+    const answers = await peer.received(batch.length);
+    assert.equal(answers.length, batch.length);
+    const byId = new Map(answers.map((answer) => [answer.id as number, answer]));
+    assert.equal(byId.size, batch.length, "one answer per request");
+    for (const { id, method } of batch) {
+      const answer = byId.get(id);
+      if (method === "throws") {
+        assert.deepEqual(answer, { jsonrpc: "2.0", id, error: { code: ErrorCodes.HandlerError, message: "sync failure", data: { type: "TypeError" } } });
+      } else {
+        assert.deepEqual(answer, { jsonrpc: "2.0", id, result: id * { sync: 2, async: 3, thenable: 5 }[method] });
+      }
+    }
+    const syncIds = answers.filter((answer) => answer.id as number % 4 === 0).map((answer) => answer.id);
+    assert.deepEqual(syncIds, [...syncIds].sort((a, b) => (a as number) - (b as number)), "synchronous answers leave in request order");
+  } finally {
+    await dispose();
+  }
+});
+
+test("a handler that looks at its signal only after $/cancelRequest arrived finds it aborted", async () => {
+  const { worker, peer, dispose } = await channelWithRawPeer();
+  try {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let cancelled = false;
+    worker.onRequest("late", async (_params: unknown, context) => {
+      await gate;
+      return { aborted: context.signal.aborted, reason: (context.signal.reason as Error).name, id: context.id, method: context.method };
+    });
+    worker.onNotification("done", () => {
+      cancelled = true;
+      release();
+    });
+    worker.start();
+    await peer.send({ jsonrpc: "2.0", id: 7, method: "late" });
+    await peer.send({ jsonrpc: "2.0", method: "$/cancelRequest", params: { id: 7 } });
+    await peer.send({ jsonrpc: "2.0", method: "done" });
+    const [answer] = await peer.received(1);
+    assert.ok(cancelled);
+    assert.deepEqual(answer, { jsonrpc: "2.0", id: 7, result: { aborted: true, reason: "RequestCancelled", id: 7, method: "late" } });
+  } finally {
+    await dispose();
+  }
+});

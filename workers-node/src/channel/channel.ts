@@ -9,6 +9,9 @@
  * transport is paused meanwhile. Outbound: every message is encoded and framed synchronously (so an
  * unencodable value fails before anything is written), then written through one promise chain that
  * waits for the transport, so frames never interleave and a slow reader slows the writers down.
+ * A peer that sends without reading what we answer is stopped the same way: while more than
+ * OUTBOX_HIGH_WATER_MARK bytes of frames wait in the outbox, the inbox is not drained and the
+ * transport is not read, so the answers cannot pile up in memory; the peer's own writes block.
  */
 import {
   ChannelClosed,
@@ -33,12 +36,13 @@ import {
   type Disposable,
   type HandlerTarget,
   type NotificationHandler,
+  type RequestContext,
   type RequestHandler,
   type RequestOptions,
   type RpcPeer,
   type WireError,
 } from "./handlers.js";
-import { IncomingRequests } from "./incoming.js";
+import { IncomingRequests, type RunningRequest } from "./incoming.js";
 import { OutgoingRequests } from "./outgoing.js";
 import { Outbox } from "./outbox.js";
 
@@ -80,6 +84,7 @@ export class Channel implements RpcPeer, HandlerTarget {
   private readonly errorListeners: Array<(error: IpcError) => void> = [];
   private inbox: InboundItem[] = [];
   private held = false;
+  private readingPaused = false;
   private filter: InboundFilter | null = null;
   private refusal: WireError | null = null;
   private state: "new" | "open" | "closed" = "new";
@@ -92,7 +97,11 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.protocol = parts.protocol;
     this.handlers = parts.handlers ?? new HandlerRegistry();
     this.decoder = parts.framing.createDecoder();
-    this.outbox = new Outbox(parts.transport, parts.framing, parts.codec);
+    this.outbox = new Outbox(parts.transport, parts.framing, parts.codec, (full) => {
+      // A peer that does not read what we send stops being read: backpressure instead of memory.
+      this.updateReading();
+      if (!full) this.drain();
+    });
   }
 
   /** True once the channel is closed (by either side). */
@@ -189,7 +198,7 @@ export class Channel implements RpcPeer, HandlerTarget {
    */
   async cancelRunning(graceMs: number, except?: RequestId): Promise<void> {
     for (const request of this.incoming.all(except)) {
-      request.controller.abort(new RequestCancelled("request cancelled: the worker is shutting down"));
+      request.abort(new RequestCancelled("request cancelled: the worker is shutting down"));
     }
     await this.incoming.whenIdle(graceMs, except);
     const sends = this.incoming.all(except).map((request) => {
@@ -229,8 +238,17 @@ export class Channel implements RpcPeer, HandlerTarget {
     return { kind: "message", message: this.protocol.classify(value) };
   }
 
+  /** Reads from the transport unless the inbox is held by the filter or the outbox is full. */
+  private updateReading(): void {
+    const pause = this.held || this.outbox.isFull;
+    if (pause === this.readingPaused || this.state === "closed") return;
+    this.readingPaused = pause;
+    if (pause) this.transport.pause();
+    else this.transport.resume();
+  }
+
   private drain(): void {
-    while (!this.held && this.inbox.length > 0 && this.state !== "closed") {
+    while (!this.held && !this.outbox.isFull && this.inbox.length > 0 && this.state !== "closed") {
       const item = this.inbox.shift() as InboundItem;
       // Framing errors are about the stream, not a message: no filter sees them.
       const verdict = this.filter === null || item.kind === "framing_error" ? true : this.filter(item);
@@ -238,12 +256,12 @@ export class Channel implements RpcPeer, HandlerTarget {
       else if (verdict !== false) {
         // The filter needs time (an async hook): hold everything behind this item, in order.
         this.held = true;
-        this.transport.pause();
+        this.updateReading();
         verdict
           .then((pass) => pass && this.state !== "closed" && this.process(item), (error: unknown) => this.report(error))
           .finally(() => {
             this.held = false;
-            this.transport.resume();
+            this.updateReading();
             this.drain();
           });
       }
@@ -313,26 +331,41 @@ export class Channel implements RpcPeer, HandlerTarget {
       void this.sendError(id, { code: ErrorCodes.InvalidRequest, message: `Invalid Request: id ${String(id)} is already used by a running request` });
       return;
     }
-    const context = { signal: request.controller.signal, id, method, peer: this as RpcPeer };
-    void (async () => {
-      try {
-        const result: unknown = await handler(params, context);
-        if (!request.answered) {
-          request.answered = true;
-          await this.sendResult(id, result);
+    const context = new HandlerContext(request, method, this);
+    // A handler that returns a value (not a promise) is answered at once, without a round through
+    // the microtask queue; the response still goes through the outbox, in order.
+    let outcome: unknown;
+    try {
+      outcome = handler(params, context);
+    } catch (error) {
+      void this.answer(request, false, error);
+      return;
+    }
+    if (isThenable(outcome)) {
+      Promise.resolve(outcome).then(
+        (result: unknown) => this.answer(request, true, result),
+        (error: unknown) => this.answer(request, false, error),
+      );
+    } else {
+      void this.answer(request, true, outcome);
+    }
+  }
+
+  /** Sends the response of a finished handler (unless one was sent already) and stops tracking it. */
+  private async answer(request: RunningRequest, succeeded: boolean, value: unknown): Promise<void> {
+    try {
+      if (!request.answered) {
+        request.answered = true;
+        if (succeeded) {
+          await this.sendResult(request.id, value);
+        } else {
+          const wire: WireError = request.aborted ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" } : errorToWire(value);
+          await this.sendError(request.id, wire);
         }
-      } catch (error) {
-        if (!request.answered) {
-          request.answered = true;
-          const wire: WireError = request.controller.signal.aborted
-            ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" }
-            : errorToWire(error);
-          await this.sendError(id, wire);
-        }
-      } finally {
-        this.incoming.end(request);
       }
-    })();
+    } finally {
+      this.incoming.end(request);
+    }
   }
 
   private runNotification(method: string, params: unknown): void {
@@ -374,7 +407,7 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.outgoing.failAll(reason);
     for (const request of this.incoming.all()) {
       request.answered = true;
-      request.controller.abort(new ChannelClosed(reason));
+      request.abort(new ChannelClosed(reason));
     }
     this.closing = this.transport.close().then(() => {
       for (const listener of this.closeListeners) listener(error);
@@ -402,6 +435,31 @@ export class Channel implements RpcPeer, HandlerTarget {
     const ipcError = error instanceof IpcError ? error : new IpcError(describeError(error), { cause: error });
     for (const listener of this.errorListeners) listener(ipcError);
   }
+}
+
+/** What a request handler gets besides its params; its `signal` is made on first use. */
+class HandlerContext implements RequestContext {
+  readonly #request: RunningRequest;
+  readonly id: RequestId;
+
+  constructor(
+    request: RunningRequest,
+    readonly method: string,
+    readonly peer: RpcPeer,
+  ) {
+    this.#request = request;
+    this.id = request.id;
+  }
+
+  get signal(): AbortSignal {
+    return this.#request.signal;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function"
+  );
 }
 
 /** Reserved requests every receiver answers (PROTOCOL.md 8.6). */

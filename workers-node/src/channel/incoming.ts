@@ -1,17 +1,44 @@
 /**
- * The peer's requests that are running here (PROTOCOL.md 4.5, 8.1, 9.3): their abort controllers,
+ * The peer's requests that are running here (PROTOCOL.md 4.5, 8.1, 9.3): their abort signals,
  * whether they were answered, and waiting for them to finish.
  */
 import { RequestCancelled } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import { idKey } from "./outgoing.js";
 
-/** One request running in a handler. */
-export interface RunningRequest {
-  readonly id: RequestId;
-  readonly controller: AbortController;
+/**
+ * One request running in a handler. Its AbortSignal is made only when the handler asks for it:
+ * most handlers never look, and an AbortController per request was a tenth of the data path.
+ */
+export class RunningRequest {
   /** Set once a response was sent (or given up): exactly one response per request. */
-  answered: boolean;
+  answered = false;
+  private controller: AbortController | null = null;
+  private abortReason: unknown = undefined;
+  private isAborted = false;
+
+  constructor(readonly id: RequestId) {}
+
+  /** Aborted on `$/cancelRequest`, shutdown or close; already aborted if asked for afterwards. */
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.isAborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.isAborted;
+  }
+
+  /** Aborts the request's signal with `reason` (the first reason wins). */
+  abort(reason: unknown): void {
+    if (this.isAborted) return;
+    this.isAborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
 }
 
 /** Running requests, by id. */
@@ -23,7 +50,7 @@ export class IncomingRequests {
   begin(id: RequestId): RunningRequest | null {
     const key = idKey(id);
     if (this.running.has(key)) return null;
-    const request: RunningRequest = { id, controller: new AbortController(), answered: false };
+    const request = new RunningRequest(id);
     this.running.set(key, request);
     return request;
   }
@@ -32,12 +59,12 @@ export class IncomingRequests {
   end(request: RunningRequest): void {
     const key = idKey(request.id);
     if (this.running.get(key) === request) this.running.delete(key);
-    for (const waiter of this.idleWaiters.splice(0)) waiter();
+    if (this.idleWaiters.length > 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
   /** Aborts the request with `id` (`$/cancelRequest`); unknown ids are ignored (PROTOCOL.md 9.3). */
   cancel(id: RequestId): void {
-    this.running.get(idKey(id))?.controller.abort(new RequestCancelled());
+    this.running.get(idKey(id))?.abort(new RequestCancelled());
   }
 
   /** How many requests are running, not counting `except`. */

@@ -14,15 +14,37 @@ import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import type { Transport } from "../transports/types.js";
 import type { WireError } from "./handlers.js";
 
+/**
+ * How many bytes of frames may wait in the outbox, not yet handed to the transport, before the
+ * channel stops taking in new messages. Frames wait only while the transport is full (the peer is
+ * not reading), so a peer that sends requests without reading the answers stalls instead of
+ * making the answers pile up here.
+ */
+export const OUTBOX_HIGH_WATER_MARK = 1024 * 1024;
+
 /** Serializes a channel's writes. */
 export class Outbox {
   private tail: Promise<void> = Promise.resolve();
+  private waitingBytes = 0;
+  private full = false;
+  /** Frames whose memory goes back to the codec once written (made here, seen by no one else). */
+  private readonly reusable = new WeakSet<Uint8Array>();
 
+  /**
+   * @param onFull called with true when the frames waiting here exceed
+   *   {@link OUTBOX_HIGH_WATER_MARK}, and with false once every one of them was handed over.
+   */
   constructor(
     private readonly transport: Transport,
     private readonly framing: Framing,
     private readonly codec: Codec,
+    private readonly onFull: (full: boolean) => void = () => undefined,
   ) {}
+
+  /** True while more than {@link OUTBOX_HIGH_WATER_MARK} bytes wait to be handed to the transport. */
+  get isFull(): boolean {
+    return this.full;
+  }
 
   /**
    * Encodes and frames one message, without writing anything.
@@ -30,7 +52,14 @@ export class Outbox {
    * @throws {FramingError} if the frame breaks the framing's limits.
    */
   encode(message: unknown): Uint8Array {
-    return this.framing.encode(this.codec.encode(message));
+    const { framing, codec } = this;
+    if (framing.headerSize !== undefined && framing.encodeInPlace !== undefined && codec.encodeWithRoom !== undefined) {
+      // The codec leaves room for the header and the framing fills it in: the payload is not copied.
+      const frame = framing.encodeInPlace(codec.encodeWithRoom(message, framing.headerSize));
+      if (codec.release !== undefined) this.reusable.add(frame);
+      return frame;
+    }
+    return framing.encode(codec.encode(message));
   }
 
   /**
@@ -65,7 +94,26 @@ export class Outbox {
 
   /** Queues one frame; resolves once the transport accepted it. */
   write(frame: Uint8Array): Promise<void> {
-    const written = this.tail.then(() => this.transport.write(frame));
+    const size = frame.byteLength;
+    this.waitingBytes += size;
+    if (!this.full && this.waitingBytes > OUTBOX_HIGH_WATER_MARK) {
+      this.full = true;
+      this.onFull(true);
+    }
+    const written = this.tail.then(() => {
+      this.waitingBytes -= size;
+      const accepted = this.transport.write(frame);
+      if (this.reusable.has(frame)) {
+        // flush() resolves once this write (the latest) reached the operating system.
+        const release = (): void => this.codec.release?.(frame);
+        accepted.then(() => this.transport.flush()).then(release, () => undefined);
+      }
+      if (this.full && this.waitingBytes === 0) {
+        this.full = false;
+        this.onFull(false);
+      }
+      return accepted;
+    });
     this.tail = written.catch(() => undefined);
     return written;
   }

@@ -14,4 +14,14 @@ export interface Codec {
    * @throws {CodecError} if the bytes are not exactly one valid value.
    */
   decode(bytes: Uint8Array): unknown;
+  /**
+   * @internal Encodes one value after `room` unused bytes (for a frame header written in place).
+   * Absent when the codec cannot; same errors as {@link Codec.encode}.
+   */
+  encodeWithRoom?(value: unknown, room: number): Uint8Array;
+  /**
+   * @internal Says that bytes returned by `encodeWithRoom` were written and are read by no one
+   * any more, so that the codec may reuse their memory.
+   */
+  release?(encoded: Uint8Array): void;
 }

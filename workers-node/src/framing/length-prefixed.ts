@@ -3,15 +3,26 @@
  * N, then exactly N bytes of payload.
  *
  * Theory of operation: the decoder is a two-state machine, HEADER (collecting up to 4 bytes) and
- * PAYLOAD (filling a buffer of exactly N bytes). The header is checked in full before anything is
- * allocated for the payload, so a hostile `ffffffff` costs nothing. Every error here is fatal: the
- * stream cannot be resynchronized, so the decoder moves to FAILED and ignores the rest.
+ * PAYLOAD (collecting N bytes). The header is checked in full before anything is done for the
+ * payload, so a header over the limit costs nothing. Nor is a buffer of N bytes reserved when the
+ * header arrives: the payload's pieces are kept as views of the chunks they came in, and joined
+ * into one buffer (one copy) only once all N bytes are there, so the memory a peer can make us
+ * hold is what it actually sent, even with a limit of 4 GiB. A payload inside a single chunk is
+ * not copied at all. Every error here is fatal: the stream cannot be resynchronized, so the
+ * decoder moves to FAILED and ignores the rest.
  */
 import { DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT, formatSize } from "../constants.js";
 import { FramingError } from "../errors.js";
 import type { FrameDecoder, FrameEvent, Framing } from "./types.js";
 
 const HEADER_SIZE = 4;
+/**
+ * Payload pieces smaller than this are copied into blocks rather than kept as views: a peer
+ * writing one byte at a time must not make us hold a view object per byte. Blocks start at this
+ * size and double up to BLOCK_SIZE, so that they stay within twice what actually arrived.
+ */
+const SMALL_PIECE = 4096;
+const BLOCK_SIZE = 64 * 1024;
 
 /** Options of {@link LengthPrefixedFraming}. */
 export interface LengthPrefixedFramingOptions {
@@ -41,16 +52,34 @@ export class LengthPrefixedFraming implements Framing {
   }
 
   encode(payload: Uint8Array): Uint8Array {
-    if (payload.byteLength === 0) {
+    this.checkPayload(payload.byteLength);
+    const buffer = Buffer.allocUnsafe(HEADER_SIZE + payload.byteLength);
+    buffer.writeUInt32BE(payload.byteLength, 0);
+    buffer.set(payload, HEADER_SIZE);
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+
+  /** @internal */
+  get headerSize(): number {
+    return HEADER_SIZE;
+  }
+
+  /** @internal */
+  encodeInPlace(room: Uint8Array): Uint8Array {
+    const size = room.byteLength - HEADER_SIZE;
+    this.checkPayload(size);
+    room[0] = size >>> 24;
+    room[1] = (size >>> 16) & 0xff;
+    room[2] = (size >>> 8) & 0xff;
+    room[3] = size & 0xff;
+    return room;
+  }
+
+  private checkPayload(size: number): void {
+    if (size <= 0) {
       throw new FramingError("empty_frame", "cannot send an empty frame: a frame needs at least one byte of payload");
     }
-    if (payload.byteLength > this.maxFrameSize) {
-      throw tooLarge(payload.byteLength, this.maxFrameSize);
-    }
-    const frame = new Uint8Array(HEADER_SIZE + payload.byteLength);
-    new DataView(frame.buffer).setUint32(0, payload.byteLength, false);
-    frame.set(payload, HEADER_SIZE);
-    return frame;
+    if (size > this.maxFrameSize) throw tooLarge(size, this.maxFrameSize);
   }
 }
 
@@ -66,8 +95,14 @@ export function tooLarge(size: number, limit: number): FramingError {
 class LengthPrefixedDecoder implements FrameDecoder {
   private readonly header = new Uint8Array(HEADER_SIZE);
   private headerFill = 0;
-  private payload: Uint8Array | null = null;
+  /** The pieces of the current payload (views of pushed chunks), their total, the payload's size. */
+  private pieces: Uint8Array[] = [];
   private payloadFill = 0;
+  private payloadSize = 0;
+  /** Where small pieces are gathered (see SMALL_PIECE), and how much of it is used. */
+  private block: Uint8Array | null = null;
+  private blockFill = 0;
+  private nextBlockSize = SMALL_PIECE;
   private state: "header" | "payload" | "failed" = "header";
 
   constructor(private readonly maxFrameSize: number) {}
@@ -107,14 +142,12 @@ class LengthPrefixedDecoder implements FrameDecoder {
           this.startPayload(size);
         }
       } else {
-        const payload = this.payload as Uint8Array;
-        const take = Math.min(payload.byteLength - this.payloadFill, chunk.byteLength - offset);
-        payload.set(chunk.subarray(offset, offset + take), this.payloadFill);
+        const take = Math.min(this.payloadSize - this.payloadFill, chunk.byteLength - offset);
+        this.addPiece(chunk.subarray(offset, offset + take));
         this.payloadFill += take;
         offset += take;
-        if (this.payloadFill === payload.byteLength) {
-          events.push({ type: "frame", frame: payload });
-          this.payload = null;
+        if (this.payloadFill === this.payloadSize) {
+          events.push({ type: "frame", frame: this.joinPieces() });
           this.state = "header";
         }
       }
@@ -139,15 +172,57 @@ class LengthPrefixedDecoder implements FrameDecoder {
   }
 
   private startPayload(size: number): void {
-    // Only now, with the size checked, is the payload buffer allocated.
-    this.payload = new Uint8Array(size);
+    this.pieces = [];
+    this.nextBlockSize = SMALL_PIECE;
     this.payloadFill = 0;
+    this.payloadSize = size;
     this.state = "payload";
+  }
+
+  private addPiece(piece: Uint8Array): void {
+    if (piece.byteLength >= SMALL_PIECE) {
+      this.closeBlock();
+      this.pieces.push(piece);
+      return;
+    }
+    if (this.block === null || this.block.byteLength - this.blockFill < piece.byteLength) {
+      this.closeBlock();
+      // payloadFill does not count `piece` yet: what is left of the payload includes it.
+      this.block = new Uint8Array(Math.min(this.nextBlockSize, this.payloadSize - this.payloadFill));
+      this.nextBlockSize = Math.min(this.nextBlockSize * 2, BLOCK_SIZE);
+    }
+    this.block.set(piece, this.blockFill);
+    this.blockFill += piece.byteLength;
+  }
+
+  private closeBlock(): void {
+    if (this.block !== null && this.blockFill > 0) this.pieces.push(this.block.subarray(0, this.blockFill));
+    this.block = null;
+    this.blockFill = 0;
+  }
+
+  /** The payload in one piece: the only piece as it is, or the pieces copied into one buffer. */
+  private joinPieces(): Uint8Array {
+    this.closeBlock();
+    const pieces = this.pieces;
+    this.pieces = [];
+    if (pieces.length === 1) return pieces[0] as Uint8Array;
+    // Not zero-filled (every byte is written below), and not from Node's shared pool: binary
+    // values decoded from the frame are views of it, and must not reach other buffers' memory.
+    const buffer = Buffer.allocUnsafeSlow(this.payloadSize);
+    const payload = new Uint8Array(buffer.buffer, 0, this.payloadSize);
+    let at = 0;
+    for (const piece of pieces) {
+      payload.set(piece, at);
+      at += piece.byteLength;
+    }
+    return payload;
   }
 
   private fail(error: FramingError): FrameEvent {
     this.state = "failed";
-    this.payload = null;
+    this.pieces = [];
+    this.block = null;
     return { type: "error", error };
   }
 }

@@ -33,4 +33,15 @@ export interface Framing {
    * @throws {FramingError} if the payload breaks the rules (empty, too large, contains a newline).
    */
   encode(payload: Uint8Array): Uint8Array;
+  /**
+   * @internal How many bytes a frame has before its payload, when the framing can frame a payload
+   * in place (see {@link Framing.encodeInPlace}); absent when it cannot.
+   */
+  readonly headerSize?: number;
+  /**
+   * @internal Frames in place a payload that was written after `headerSize` free bytes of `room`
+   * (a codec's `encodeWithRoom`): fills in the header and returns `room` itself, no copy.
+   * @throws {FramingError} as {@link Framing.encode} does.
+   */
+  encodeInPlace?(room: Uint8Array): Uint8Array;
 }

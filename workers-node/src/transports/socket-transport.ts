@@ -14,6 +14,7 @@ export function socketTransport(socket: Socket, description: string): StreamTran
     readable: socket,
     writable: socket,
     description,
+    coalesce: true,
     shutdown: () =>
       new Promise<void>((resolve) => {
         if (socket.destroyed) return resolve();

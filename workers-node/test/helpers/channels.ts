@@ -68,6 +68,8 @@ export async function channelPair(options: { maxFrameSize?: number } = {}): Prom
 /** The parent's raw end of a connection: sends frames it builds itself and records what comes back. */
 export interface RawPeer {
   send(message: Record<string, unknown>): Promise<void>;
+  /** Sends several messages in a single write (so that they arrive together). */
+  sendAll(messages: Array<Record<string, unknown>>): Promise<void>;
   /** Waits until `count` messages arrived and returns them all. */
   received(count: number): Promise<Array<Record<string, unknown>>>;
   close(): Promise<void>;
@@ -92,6 +94,7 @@ export async function channelWithRawPeer(): Promise<{ worker: Channel; peer: Raw
   });
   const peer: RawPeer = {
     send: (message) => pair.client.write(framing.encode(codec.encode(message))),
+    sendAll: (batch) => pair.client.write(Buffer.concat(batch.map((message) => framing.encode(codec.encode(message))))),
     received: async (count) => {
       for (let waited = 0; messages.length < count; waited += 10) {
         if (waited > 10_000) throw new Error(`timed out waiting for ${count} messages, got ${JSON.stringify(messages)}`);

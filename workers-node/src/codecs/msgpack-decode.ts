@@ -1,0 +1,244 @@
+/**
+ * MessagePack decoding with the aspect-ipc mapping (PROTOCOL.md 3.2). Pure code: bytes in, values out.
+ *
+ * One pass over the bytes checks and builds: exactly one object per payload, no ext types (nor
+ * the timestamp extension), string map keys only, valid UTF-8 in every str, a nesting limit, and
+ * every declared length checked against the bytes actually present before anything is sized by
+ * it, so that a header declaring 4 GiB (or 2^32 array items) fails without allocating for it.
+ *
+ * Values: integers within ±(2^53 - 1) are numbers, others bigints; float 32 is widened; bin is a
+ * `Uint8Array` VIEW of the input (no copy: the caller hands over a buffer it does not reuse); maps
+ * are plain objects. A `"__proto__"` key is refused: as a plain member assignment it would set the
+ * object's prototype instead of adding a member.
+ */
+import { MAX_NESTING_DEPTH } from "../constants.js";
+
+/** Thrown by {@link decodeMessagePack}; the codec wraps it into a CodecError. */
+export class MessagePackDecodeError extends Error {}
+
+/** Strings up to this many bytes are decoded in JavaScript when they are ASCII; longer ones natively. */
+const SHORT_STRING = 8;
+const TWO_32 = 0x1_0000_0000;
+
+// ignoreBOM keeps a leading U+FEFF as part of the string: it is data, not a byte-order mark.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes exactly one object from `bytes` (a plain Uint8Array: bin values are views of it).
+ * @throws {MessagePackDecodeError} describing the first problem and its offset.
+ */
+export function decodeMessagePack(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) throw new MessagePackDecodeError("empty payload: no MessagePack object");
+  const reader = new Reader(bytes);
+  const value = reader.value(0);
+  if (reader.pos !== bytes.byteLength) {
+    throw new MessagePackDecodeError(`trailing bytes: one object ends at offset ${reader.pos}, the payload has ${bytes.byteLength} bytes`);
+  }
+  return value;
+}
+
+class Reader {
+  pos = 0;
+  private readonly view: DataView;
+  private readonly end: number;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.end = bytes.byteLength;
+  }
+
+  value(depth: number): unknown {
+    this.need(1, "object");
+    const start = this.pos;
+    const head = this.bytes[this.pos++] as number;
+    if (head <= 0x7f) return head;
+    if (head >= 0xe0) return head - 0x100;
+    if (head >= 0xa0 && head <= 0xbf) return this.string(head & 0x1f, start);
+    if (head >= 0x90 && head <= 0x9f) return this.array(head & 0x0f, depth, start);
+    if (head >= 0x80 && head <= 0x8f) return this.map(head & 0x0f, depth, start);
+    const view = this.view;
+    switch (head) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+      case 0xc5:
+      case 0xc6: {
+        const size = this.length(head - 0xc4);
+        this.need(size, "bin");
+        this.pos += size;
+        return this.bytes.subarray(this.pos - size, this.pos);
+      }
+      case 0xca:
+        this.need(4, "number");
+        this.pos += 4;
+        return view.getFloat32(this.pos - 4);
+      case 0xcb:
+        this.need(8, "float 64");
+        this.pos += 8;
+        return view.getFloat64(this.pos - 8);
+      case 0xcc:
+        this.need(1, "number");
+        return this.bytes[this.pos++] as number;
+      case 0xcd:
+        this.need(2, "number");
+        this.pos += 2;
+        return view.getUint16(this.pos - 2);
+      case 0xce:
+        this.need(4, "number");
+        this.pos += 4;
+        return view.getUint32(this.pos - 4);
+      case 0xcf: {
+        this.need(8, "int 64");
+        const high = view.getUint32(this.pos);
+        const value = high < 0x20_0000 ? high * TWO_32 + view.getUint32(this.pos + 4) : view.getBigUint64(this.pos);
+        this.pos += 8;
+        return value;
+      }
+      case 0xd0:
+        this.need(1, "number");
+        return view.getInt8(this.pos++);
+      case 0xd1:
+        this.need(2, "number");
+        this.pos += 2;
+        return view.getInt16(this.pos - 2);
+      case 0xd2:
+        this.need(4, "number");
+        this.pos += 4;
+        return view.getInt32(this.pos - 4);
+      case 0xd3: {
+        this.need(8, "int 64");
+        const value = view.getInt32(this.pos) * TWO_32 + view.getUint32(this.pos + 4);
+        const exact = Number.isSafeInteger(value) ? value : view.getBigInt64(this.pos);
+        this.pos += 8;
+        return exact;
+      }
+      case 0xd9:
+      case 0xda:
+      case 0xdb:
+        return this.string(this.length(head - 0xd9), start);
+      case 0xdc:
+      case 0xdd:
+        return this.array(this.length(head - 0xdc + 1), depth, start);
+      case 0xde:
+      case 0xdf:
+        return this.map(this.length(head - 0xde + 1), depth, start);
+      case 0xc1:
+        throw new MessagePackDecodeError(`byte 0xc1 at offset ${start} is never used in MessagePack`);
+      default:
+        // 0xc7-0xc9 and 0xd4-0xd8: ext 8/16/32 and fixext 1-16.
+        throw new MessagePackDecodeError(
+          `ext type at offset ${start} (head byte 0x${head.toString(16)}): ext types, including timestamps, are not part of the aspect-ipc mapping`,
+        );
+    }
+  }
+
+  private array(count: number, depth: number, start: number): unknown[] {
+    const array: unknown[] = [];
+    if (count === 0) return array;
+    // Every item takes at least one byte: a count larger than what is left is a lie, caught
+    // before anything is sized by it.
+    this.need(count, "array");
+    this.checkDepth(depth, start);
+    for (let index = 0; index < count; index++) array.push(this.value(depth + 1));
+    return array;
+  }
+
+  private map(count: number, depth: number, start: number): Record<string, unknown> {
+    const map: Record<string, unknown> = {};
+    if (count === 0) return map;
+    this.need(count * 2, "map");
+    this.checkDepth(depth, start);
+    for (let index = 0; index < count; index++) {
+      const key = this.key();
+      if (key === "__proto__") {
+        throw new MessagePackDecodeError(`map key "__proto__" at offset ${this.pos} cannot be a member of a JavaScript object`);
+      }
+      map[key] = this.value(depth + 1);
+    }
+    return map;
+  }
+
+  /** A map key: a str. Anything else is read far enough to report the first problem in stream order. */
+  private key(): string {
+    this.need(1, "object");
+    const start = this.pos;
+    const head = this.bytes[this.pos] as number;
+    if (head >= 0xa0 && head <= 0xbf) {
+      this.pos++;
+      return this.string(head & 0x1f, start);
+    }
+    if (head >= 0xd9 && head <= 0xdb) {
+      this.pos++;
+      return this.string(this.length(head - 0xd9), start);
+    }
+    if (head === 0xc1 || (head >= 0xc7 && head <= 0xc9) || (head >= 0xd4 && head <= 0xd8)) {
+      this.value(MAX_NESTING_DEPTH); // throws the never-used byte or ext type error
+    }
+    this.skipHeader(head);
+    throw new MessagePackDecodeError(`map key at offset ${start} is not a string (head byte 0x${head.toString(16)}): map keys must be strings`);
+  }
+
+  /** Reads the head and fixed-size part of a non-str item, checking that they are present. */
+  private skipHeader(head: number): void {
+    this.pos++;
+    if (head <= 0x7f || head >= 0xe0 || (head >= 0x80 && head <= 0x9f) || head === 0xc0 || head === 0xc2 || head === 0xc3) return;
+    if (head >= 0xc4 && head <= 0xc6) {
+      const size = this.length(head - 0xc4);
+      this.need(size, "bin");
+    } else if (head >= 0xdc) {
+      this.length(head >= 0xde ? head - 0xde + 1 : head - 0xdc + 1);
+    } else {
+      const sizes: Record<number, number> = { 0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8 };
+      this.need(sizes[head] ?? 0, "number");
+    }
+  }
+
+  private string(size: number, start: number): string {
+    this.need(size, "str");
+    const bytes = this.bytes;
+    const from = this.pos;
+    const to = from + size;
+    this.pos = to;
+    if (size <= SHORT_STRING) {
+      let text = "";
+      for (let index = from; index < to; index++) {
+        const byte = bytes[index] as number;
+        if (byte >= 0x80) return this.decodeUtf8(from, to, start);
+        text += String.fromCharCode(byte);
+      }
+      return text;
+    }
+    return this.decodeUtf8(from, to, start);
+  }
+
+  private decodeUtf8(from: number, to: number, start: number): string {
+    try {
+      return utf8.decode(this.bytes.subarray(from, to));
+    } catch {
+      throw new MessagePackDecodeError(`str at offset ${start} is not valid UTF-8`);
+    }
+  }
+
+  /** Reads a 1-, 2- or 4-byte big-endian length (width index 0, 1, 2). */
+  private length(width: number): number {
+    const size = 1 << width;
+    this.need(size, "length");
+    const pos = this.pos;
+    this.pos += size;
+    return size === 1 ? (this.bytes[pos] as number) : size === 2 ? this.view.getUint16(pos) : this.view.getUint32(pos);
+  }
+
+  private need(count: number, what: string): void {
+    if (this.end - this.pos < count) {
+      throw new MessagePackDecodeError(`truncated ${what} at offset ${this.pos}: ${count} more bytes declared, ${this.end - this.pos} present`);
+    }
+  }
+
+  private checkDepth(depth: number, start: number): void {
+    if (depth >= MAX_NESTING_DEPTH) throw new MessagePackDecodeError(`nesting deeper than ${MAX_NESTING_DEPTH} levels at offset ${start}`);
+  }
+}
