@@ -34,6 +34,7 @@ from .errors import (
     RemoteError,
     RequestTimeout,
     TransportError,
+    fresh,
 )
 from .framing import (
     FrameDecoder,
@@ -94,39 +95,56 @@ class _Pending:
         self.timed_out = False
 
 
+class _Outgoing:
+    """One message's buffers in the write queue (compared by identity: ``list.remove``)."""
+
+    __slots__ = ("parts", "queued", "size")
+
+    def __init__(self, parts: list[Buffer]) -> None:
+        self.parts = parts
+        self.size = sum(map(len, parts))
+        self.queued = True  # until the writer takes it
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+
 class _Deadlines:
     """The deadlines of pending requests, one heap for the whole channel.
 
     A cancel scope per request costs more than the rest of a small request together; one timer
-    task that sleeps until the earliest deadline costs nothing per request. Answered requests
-    leave their entries behind until the heap is rebuilt, which happens once it holds twice as
-    many entries as there are pending requests.
+    task that sleeps until the earliest deadline costs nothing per request. Entries hold ids
+    only (ids are never reused on a channel), so an answered request leaves behind three
+    numbers, not its result, until the heap is rebuilt: once it holds twice as many entries as
+    there are pending requests.
     """
 
     __slots__ = ("_heap", "_sequence", "wake")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, MessageId, _Pending]] = []
+        self._heap: list[tuple[float, int, MessageId]] = []
         self._sequence = 0
         self.wake = anyio.Event()
 
-    def add(self, deadline: float, request_id: MessageId, waiter: _Pending) -> None:
+    def add(self, deadline: float, request_id: MessageId) -> None:
         heap = self._heap
         if not heap or deadline < heap[0][0]:
             self.wake.set()  # the timer sleeps until a later deadline, or for ever
         self._sequence += 1
-        heapq.heappush(heap, (deadline, self._sequence, request_id, waiter))
+        heapq.heappush(heap, (deadline, self._sequence, request_id))
 
-    def next(self, pending: dict[MessageId, _Pending]) -> tuple[float, MessageId, _Pending] | None:
+    def next(self, pending: dict[MessageId, _Pending]) -> tuple[float, MessageId] | None:
         """The earliest deadline of a request still pending, or None."""
         heap = self._heap
         if len(heap) > 2 * len(pending) + 64:
-            heap[:] = [entry for entry in heap if pending.get(entry[2]) is entry[3]]
+            heap[:] = [entry for entry in heap if entry[2] in pending]
             heapq.heapify(heap)
         while heap:
-            deadline, _, request_id, waiter = heap[0]
-            if pending.get(request_id) is waiter:
-                return deadline, request_id, waiter
+            deadline, _, request_id = heap[0]
+            if request_id in pending:
+                return deadline, request_id
             heapq.heappop(heap)
         return None
 
@@ -172,7 +190,7 @@ class Channel:
         self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
         # Outgoing frames queue here and one writer task sends whatever has queued up with one
         # system call: the responses that arrive together produce requests that leave together.
-        self._outbox: list[Buffer] = []
+        self._outbox: list[_Outgoing] = []
         self._outbox_bytes = 0
         self._outbox_ready = anyio.Event()
         self._outbox_taken = anyio.Event()
@@ -337,10 +355,10 @@ class Channel:
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
         if limit is not None and not math.isinf(limit):
-            self._deadlines.add(anyio.current_time() + limit, request_id, waiter)
+            self._deadlines.add(anyio.current_time() + limit, request_id)
         answered = False
         try:
-            await self._send(message)
+            await self._send(message, waiter)
             await waiter.event.wait()
             answered = True
         finally:
@@ -363,7 +381,7 @@ class Channel:
                 await deadlines.wake.wait()
                 deadlines.wake = anyio.Event()
                 continue
-            deadline, request_id, waiter = earliest
+            deadline, request_id = earliest
             delay = deadline - anyio.current_time()
             if delay > 0:
                 with anyio.move_on_after(delay):
@@ -371,9 +389,10 @@ class Channel:
                     deadlines.wake = anyio.Event()
                 continue
             deadlines.pop()
-            del pending[request_id]
+            waiter = pending.pop(request_id)
             waiter.timed_out = True
             waiter.event.set()
+            self._wake_senders()  # its request may still be waiting for room in the queue
             self._cancel_remote(request_id)
 
     async def notify(self, method: str, params: Any = None) -> None:
@@ -382,18 +401,38 @@ class Channel:
             raise self._error_from(self._close_reason)
         await self._send(self.protocol.notification(method, params))
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        """Queue ``message`` for the writer; wait only while the queue is over its limit."""
+    async def _send(self, message: dict[str, Any], waiter: _Pending | None = None) -> None:
+        """Queue ``message`` for the writer; wait only while the queue is over its limit.
+
+        A request whose ``waiter`` completes meanwhile (its timeout passed), or a caller that is
+        cancelled, takes its message back out of the queue if the writer has not taken it yet:
+        a peer that stops reading holds up senders, never an ever longer queue.
+        """
         parts = self._frame(message)
         if self._closed:
             raise self._error_from(self._close_reason)
-        self._outbox += parts
-        self._outbox_bytes += sum(len(part) for part in parts)
+        entry = _Outgoing(parts)
+        self._outbox.append(entry)
+        self._outbox_bytes += entry.size
         self._outbox_ready.set()
-        while self._outbox_bytes > _OUTBOX_LIMIT:  # backpressure: the peer is not reading
-            await self._outbox_taken.wait()
-            if self._closed:
-                raise self._error_from(self._close_reason)
+        queued = True
+        try:
+            while self._outbox_bytes > _OUTBOX_LIMIT and entry.queued:  # backpressure
+                await self._outbox_taken.wait()
+                if self._closed:
+                    raise self._error_from(self._close_reason)
+                if waiter is not None and waiter.event.is_set():
+                    return  # timed out while queued: never sent
+            queued = False
+        finally:
+            if queued and entry.queued:
+                entry.queued = False
+                try:
+                    self._outbox.remove(entry)
+                except ValueError:  # the queue was dropped: the channel failed
+                    pass
+                else:
+                    self._outbox_bytes -= entry.size
 
     def _frame(self, message: dict[str, Any]) -> list[Buffer]:
         codec, framing = self.codec, self.framing
@@ -403,6 +442,10 @@ class Channel:
                 return [framing.header(sum(map(len, body))), *body]
             return framing.encode_parts(body[0])
         return framing.encode_parts(codec.encode(message))
+
+    def _wake_senders(self) -> None:
+        taken, self._outbox_taken = self._outbox_taken, anyio.Event()
+        taken.set()
 
     async def _write_loop(self) -> None:
         try:
@@ -414,9 +457,12 @@ class Channel:
                         await self._outbox_ready.wait()
                         self._outbox_ready = anyio.Event()
                         continue
-                    parts, self._outbox, self._outbox_bytes = self._outbox, [], 0
-                    taken, self._outbox_taken = self._outbox_taken, anyio.Event()
-                    taken.set()
+                    entries, self._outbox, self._outbox_bytes = self._outbox, [], 0
+                    parts = []
+                    for entry in entries:
+                        entry.queued = False
+                        parts += entry.parts
+                    self._wake_senders()
                     try:
                         await self.transport.send_all(parts)
                     except TransportError as exc:
@@ -441,9 +487,7 @@ class Channel:
     @staticmethod
     def _error_from(error: BaseException) -> BaseException:
         # A fresh instance per raise keeps tracebacks of concurrent callers apart.
-        if isinstance(error, IpcError) and type(error) is ChannelClosed:
-            return ChannelClosed(*error.args)
-        return error
+        return fresh(error)
 
     # -- incoming ------------------------------------------------------------------------------
 

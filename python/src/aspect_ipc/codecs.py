@@ -153,7 +153,7 @@ class MessagePackCodec:
             raise
         except Exception as exc:  # ValueError, UnicodeDecodeError, msgpack's FormatError, ...
             raise CodecError(
-                f"frame is not valid MessagePack: {exc or type(exc).__name__} "
+                f"frame is not valid MessagePack: {str(exc) or type(exc).__name__} "
                 "(do both sides use MessagePackCodec?)"
             ) from None
         if isinstance(value, _CONTAINERS) and any(m in data for m in _SUSPECT_MARKERS):

@@ -33,6 +33,17 @@ class IpcError(Exception):
     """Base class of every error raised by aspect-ipc."""
 
 
+def fresh(error: BaseException) -> BaseException:
+    """A copy of ``error``, to raise in one of several callers that share one cause.
+
+    Raising one instance in many tasks would chain every raise's traceback onto it: all their
+    frames, and the arguments they hold, would live as long as anyone keeps the error.
+    """
+    copy = type(error).__new__(type(error), *error.args)
+    copy.__dict__.update(error.__dict__)
+    return copy
+
+
 class TransportError(IpcError):
     """The byte stream underneath a channel failed (an OS error, a refused connection...)."""
 

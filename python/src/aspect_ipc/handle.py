@@ -40,6 +40,7 @@ from .errors import (
     WorkerCrashed,
     WorkerExitedDuringStartup,
     WorkerUnavailable,
+    fresh,
 )
 from .framing import LengthPrefixedFraming, LineDelimitedFraming
 from .jsonrpc import ErrorCode
@@ -534,7 +535,7 @@ class ProcessHandle:
             with anyio.move_on_after(2.0):  # the exit status says what happened
                 await self._incarnation_done.wait()
             if self._last_error is not None:
-                raise self._last_error from None
+                raise fresh(self._last_error) from None
             raise
 
     async def _channel_when_running(self, via: str) -> Channel:
