@@ -407,6 +407,11 @@ class ProcessHandle:
                     f"worker {self.id} did not open the data channel ($/ready has dataPath null): "
                     "does it read ASPECT_IPC_DATA_PATH?"
                 )
+            if params["dataPath"] != spec.data_path:
+                raise StartupError(
+                    f"worker {self.id} announced the data path {params['dataPath']!r} in $/ready, "
+                    f"not the one it was given ({spec.data_path!r} in ASPECT_IPC_DATA_PATH)"
+                )
             remaining = max(scope.deadline - anyio.current_time(), 0.001)
             try:
                 transport = await TransportFactory.create_pipe_client(
