@@ -18,18 +18,85 @@ import (
 // integer is accepted where a float is expected (JavaScript writes integral floats as integers),
 // and bin fills a []byte.
 func assign(target any, value any) error {
+	return assignWith(target, value, &fieldPath{})
+}
+
+// assignShared is assign for values whose binaries belong to nobody else (those decoded from a
+// received frame, which the framing never reuses): a []byte target gets the binary itself rather
+// than a copy of it.
+func assignShared(target any, value any) error {
+	return assignWith(target, value, &fieldPath{shareBinary: true})
+}
+
+func assignWith(target any, value any, state *fieldPath) error {
 	v := reflect.ValueOf(target)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("cannot decode into %T: need a non-nil pointer", target)
 	}
-	return assignValue(v.Elem(), value, "")
+	return assignValue(v.Elem(), value, state)
 }
+
+// fieldPath is the state of one assign: where the value being decoded sits, for error messages
+// (items[3].value), as a stack of segments pushed and popped around each step down and rendered
+// only when an error is reported, so that decoding builds no strings; and the fields of the
+// struct type decoded last, so that the elements of a slice of structs skip the shared cache.
+type fieldPath struct {
+	segs        []pathSegment
+	lastType    reflect.Type
+	lastFields  *fieldSet
+	shareBinary bool // see assignShared
+}
+
+// fields returns structFields(t), remembering the last answer.
+func (p *fieldPath) fields(t reflect.Type) *fieldSet {
+	if t != p.lastType {
+		p.lastType, p.lastFields = t, structFields(t)
+	}
+	return p.lastFields
+}
+
+type pathSegment struct {
+	kind  pathKind
+	key   string
+	index int
+}
+
+type pathKind uint8
+
+const (
+	pathField pathKind = iota // .key, or key at the top
+	pathEntry                 // .key always (map entries)
+	pathIndex                 // [index]
+)
+
+func (p *fieldPath) push(kind pathKind, key string, index int) {
+	p.segs = append(p.segs, pathSegment{kind: kind, key: key, index: index})
+}
+
+func (p *fieldPath) pop() { p.segs = p.segs[:len(p.segs)-1] }
+
+func (p *fieldPath) String() string {
+	var b strings.Builder
+	for _, seg := range p.segs {
+		switch {
+		case seg.kind == pathIndex:
+			b.WriteString("[" + strconv.Itoa(seg.index) + "]")
+		case seg.kind == pathEntry || b.Len() > 0:
+			b.WriteString("." + seg.key)
+		default:
+			b.WriteString(seg.key)
+		}
+	}
+	return b.String()
+}
+
+var bytesType = reflect.TypeOf([]byte(nil))
 
 var jsonUnmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 var textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
-func assignValue(dst reflect.Value, src any, path string) error {
-	if dst.CanAddr() {
+func assignValue(dst reflect.Value, src any, path *fieldPath) error {
+	if dst.CanAddr() && mayUnmarshal(dst.Type(), path) {
 		if u, ok := dst.Addr().Interface().(json.Unmarshaler); ok && dst.Kind() != reflect.Interface {
 			text, err := JSONCodec{}.Encode(src)
 			if err != nil {
@@ -134,7 +201,10 @@ func assignValue(dst reflect.Value, src any, path string) error {
 				dst.Index(i).SetZero()
 				continue
 			}
-			if err := assignValue(dst.Index(i), items[i], path+"["+strconv.Itoa(i)+"]"); err != nil {
+			path.push(pathIndex, "", i)
+			err := assignValue(dst.Index(i), items[i], path)
+			path.pop()
+			if err != nil {
 				return err
 			}
 		}
@@ -148,8 +218,12 @@ func assignValue(dst reflect.Value, src any, path string) error {
 	return nil
 }
 
-func assignSlice(dst reflect.Value, src any, path string) error {
+func assignSlice(dst reflect.Value, src any, path *fieldPath) error {
 	if b, ok := src.([]byte); ok && dst.Type().Elem().Kind() == reflect.Uint8 {
+		if path.shareBinary && dst.Type() == bytesType {
+			dst.SetBytes(b)
+			return nil
+		}
 		out := reflect.MakeSlice(dst.Type(), len(b), len(b))
 		reflect.Copy(out, reflect.ValueOf(b))
 		dst.Set(out)
@@ -161,7 +235,10 @@ func assignSlice(dst reflect.Value, src any, path string) error {
 	}
 	out := reflect.MakeSlice(dst.Type(), len(items), len(items))
 	for i, item := range items {
-		if err := assignValue(out.Index(i), item, path+"["+strconv.Itoa(i)+"]"); err != nil {
+		path.push(pathIndex, "", i)
+		err := assignValue(out.Index(i), item, path)
+		path.pop()
+		if err != nil {
 			return err
 		}
 	}
@@ -169,7 +246,7 @@ func assignSlice(dst reflect.Value, src any, path string) error {
 	return nil
 }
 
-func assignMap(dst reflect.Value, src any, path string) error {
+func assignMap(dst reflect.Value, src any, path *fieldPath) error {
 	m, ok := src.(map[string]any)
 	if !ok {
 		return mismatch(path, dst.Type(), src)
@@ -199,7 +276,10 @@ func assignMap(dst reflect.Value, src any, path string) error {
 			return fieldError(path, "cannot decode into a map with keys of type %s", t.Key())
 		}
 		elem := reflect.New(t.Elem()).Elem()
-		if err := assignValue(elem, item, path+"."+k); err != nil {
+		path.push(pathEntry, k, 0)
+		err := assignValue(elem, item, path)
+		path.pop()
+		if err != nil {
 			return err
 		}
 		dst.SetMapIndex(key, elem)
@@ -207,12 +287,12 @@ func assignMap(dst reflect.Value, src any, path string) error {
 	return nil
 }
 
-func assignStruct(dst reflect.Value, src any, path string) error {
+func assignStruct(dst reflect.Value, src any, path *fieldPath) error {
 	m, ok := src.(map[string]any)
 	if !ok {
 		return mismatch(path, dst.Type(), src)
 	}
-	fields := structFields(dst.Type())
+	fields := path.fields(dst.Type())
 	for k, item := range m {
 		f := fields.lookup(k)
 		if f == nil {
@@ -220,9 +300,13 @@ func assignStruct(dst reflect.Value, src any, path string) error {
 		}
 		fv, err := fieldByIndex(dst, f.index)
 		if err != nil {
-			return fieldError(path+"."+k, "%v", err)
+			path.push(pathEntry, k, 0)
+			return fieldError(path, "%v", err)
 		}
-		if err := assignValue(fv, item, joinPath(path, k)); err != nil {
+		path.push(pathField, k, 0)
+		err = assignValue(fv, item, path)
+		path.pop()
+		if err != nil {
 			return err
 		}
 	}
@@ -253,6 +337,8 @@ type fieldInfo struct {
 
 type fieldSet struct {
 	byName []fieldInfo
+	// unmarshals: a pointer to the struct is a json.Unmarshaler or an encoding.TextUnmarshaler.
+	unmarshals bool
 }
 
 func (s *fieldSet) lookup(key string) *fieldInfo {
@@ -277,7 +363,8 @@ func structFields(t reflect.Type) *fieldSet {
 	if cached, ok := fieldCache.Load(t); ok {
 		return cached.(*fieldSet)
 	}
-	set := &fieldSet{}
+	pt := reflect.PointerTo(t)
+	set := &fieldSet{unmarshals: pt.Implements(jsonUnmarshalerType) || pt.Implements(textUnmarshalerType)}
 	depth := map[string]int{}
 	for _, f := range reflect.VisibleFields(t) {
 		if !f.IsExported() && !(f.Anonymous && isStructOrPtrToStruct(f.Type)) {
@@ -314,22 +401,31 @@ func isStructOrPtrToStruct(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
+// mayUnmarshal reports whether values of type t may bring their own decoding (a json.Unmarshaler
+// or encoding.TextUnmarshaler on *t), without the reflection that checking costs on every value:
+// predeclared types and unnamed non-struct types have no methods, and structs are answered from
+// the field cache.
+func mayUnmarshal(t reflect.Type, path *fieldPath) bool {
+	switch {
+	case t.Kind() == reflect.Interface:
+		return false // an interface holds what it is given: it is never decoded through methods
+	case t.Kind() == reflect.Struct:
+		return path.fields(t).unmarshals
+	case t.Name() == "":
+		return false // []T, map[K]V, *T, [N]T: no methods of their own
 	}
-	return path + "." + key
+	return t.PkgPath() != "" // int, string, float64... have none
 }
 
-func fieldError(path, format string, args ...any) error {
+func fieldError(path *fieldPath, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	if path != "" {
-		msg = path + ": " + msg
+	if p := path.String(); p != "" {
+		msg = p + ": " + msg
 	}
 	return fmt.Errorf("%s", msg)
 }
 
-func mismatch(path string, want reflect.Type, got any) error {
+func mismatch(path *fieldPath, want reflect.Type, got any) error {
 	return fieldError(path, "expected %s, got %s", kindName(want), valueKindName(got))
 }
 

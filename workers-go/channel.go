@@ -27,7 +27,8 @@ type Handler func(ctx context.Context, params Params) (any, error)
 // Channel is one JSON-RPC connection over a transport, with a framing and a codec: it answers the
 // peer's requests with the registered handlers (concurrently) and sends requests and
 // notifications to the peer. Writes are serialized: frames from concurrent senders never
-// interleave. Build one with ChannelBuilder, then call Run.
+// interleave (those ready together go out in one write). Build one with ChannelBuilder, then call
+// Run.
 type Channel struct {
 	name      string
 	transport Transport
@@ -36,7 +37,7 @@ type Channel struct {
 	rpc       JSONRPCProtocol
 	logf      func(format string, args ...any)
 
-	writeMu sync.Mutex
+	writer *frameWriter
 
 	mu       sync.Mutex
 	handlers map[string]Handler
@@ -52,8 +53,8 @@ type Channel struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
-	// decorate adds values (the worker) to handler contexts.
-	decorate func(context.Context) context.Context
+	// worker, when set, is what WorkerFrom returns in handler contexts.
+	worker *Worker
 	// gate, when set, sees every incoming message in the read loop until it returns true
 	// (the data channel's $/hello); returning false closes the channel.
 	gate func(ev gateEvent) bool
@@ -137,11 +138,25 @@ func (c *Channel) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { c.closeWith(ErrChannelClosed) })
 	defer stop()
 	dec := c.framing.NewDecoder()
-	buf := make([]byte, 64<<10)
+	// A decoder that lends its buffer is read into in place; any other is fed copies.
+	lender, lends := dec.(bufferLender)
+	var buf []byte
+	if !lends {
+		buf = make([]byte, 64<<10)
+	}
 	for {
-		n, readErr := c.transport.Read(buf)
-		if n > 0 {
-			dec.Feed(buf[:n])
+		var n int
+		var readErr error
+		if lends {
+			n, readErr = c.transport.Read(lender.readBuffer())
+			if n > 0 {
+				lender.commit(n)
+			}
+		} else {
+			n, readErr = c.transport.Read(buf)
+			if n > 0 {
+				dec.Feed(buf[:n])
+			}
 		}
 		if readErr != nil {
 			dec.FeedEOF()
@@ -227,26 +242,57 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 
 // send encodes and writes one message as a single frame.
 func (c *Channel) send(msg map[string]any) error {
-	payload, err := c.codec.Encode(msg)
-	if err != nil {
-		return err
+	f, codecErr, framingErr := c.encodeFrame(msg)
+	defer f.release()
+	if codecErr != nil {
+		return codecErr
 	}
-	frame, err := c.framing.Encode(payload)
-	if err != nil {
-		return err
+	if framingErr != nil {
+		return framingErr
 	}
-	return c.write(frame)
+	return c.write(f)
 }
 
-func (c *Channel) write(frame []byte) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+// encodeFrame encodes msg and frames it, failing with the codec's error or else the framing's.
+// With the SDK's framings the payload is built in place, behind the header, with large binaries
+// spliced in rather than copied. The caller releases f.
+func (c *Channel) encodeFrame(msg any) (f *outFrame, codecErr, framingErr error) {
+	enc, direct := c.codec.(appendEncoder)
+	if r, ok := msg.(wireResponse); ok && !direct {
+		msg = c.rpc.Response(r.id, r.result)
+	}
+	inPlace, ok := c.framing.(inPlaceFraming)
+	if !ok {
+		f = getOutFrame(0)
+		payload, err := c.codec.Encode(msg)
+		if err != nil {
+			return f, err, nil
+		}
+		frame, err := c.framing.Encode(payload)
+		f.splice(frame)
+		return f, nil, err
+	}
+	f = getOutFrame(inPlace.prefixSize())
+	if direct {
+		codecErr = enc.encodeInto(f, msg)
+	} else {
+		var payload []byte
+		payload, codecErr = c.codec.Encode(msg)
+		f.splice(payload)
+	}
+	if codecErr != nil {
+		return f, codecErr, nil
+	}
+	return f, nil, inPlace.frameInPlace(f)
+}
+
+func (c *Channel) write(f *outFrame) error {
 	select {
 	case <-c.done:
 		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
 	default:
 	}
-	if _, err := c.transport.Write(frame); err != nil {
+	if err := c.writer.write(f.vectors()); err != nil {
 		return fmt.Errorf("%s channel: write failed: %w", c.name, err)
 	}
 	return nil

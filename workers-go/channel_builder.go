@@ -82,6 +82,7 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 	c := &Channel{
 		name:      b.name,
 		transport: b.transport,
+		writer:    newFrameWriter(b.transport),
 		framing:   b.framing,
 		codec:     b.codec,
 		logf:      b.logf,

@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// inflight is one running handler.
+// inflight is one running handler. It is also the handler's context: the request's cancellable
+// context, answering the lookups of ChannelFrom, WorkerFrom and inflightFrom itself, so that a
+// request costs one allocation for them rather than one per value.
 type inflight struct {
 	owner     *Channel
 	id        ID
@@ -59,7 +61,7 @@ func (c *Channel) dispatchRequest(msg Message) {
 	}
 	f := c.startLocked(msg.ID, true)
 	c.mu.Unlock()
-	go c.runHandler(f, h, msg)
+	startHandler(handlerTask{f: f, h: h, msg: msg})
 }
 
 func (c *Channel) dispatchNotification(msg Message) {
@@ -78,7 +80,7 @@ func (c *Channel) dispatchNotification(msg Message) {
 	}
 	f := c.startLocked(ID{}, false)
 	c.mu.Unlock()
-	go c.runHandler(f, h, msg)
+	startHandler(handlerTask{f: f, h: h, msg: msg})
 }
 
 // startLocked registers a running handler; c.mu must be held.
@@ -92,6 +94,31 @@ func (c *Channel) startLocked(id ID, isRequest bool) *inflight {
 		c.running[id] = f
 	}
 	return f
+}
+
+// Deadline implements context.Context.
+func (f *inflight) Deadline() (time.Time, bool) { return f.ctx.Deadline() }
+
+// Done implements context.Context.
+func (f *inflight) Done() <-chan struct{} { return f.ctx.Done() }
+
+// Err implements context.Context.
+func (f *inflight) Err() error { return f.ctx.Err() }
+
+// Value implements context.Context; other keys (context.Cause's among them) go to the request's
+// context.
+func (f *inflight) Value(key any) any {
+	switch key {
+	case channelKey:
+		return f.owner
+	case inflightKey:
+		return f
+	case workerKey:
+		if f.owner.worker != nil {
+			return f.owner.worker
+		}
+	}
+	return f.ctx.Value(key)
 }
 
 func (c *Channel) finish(f *inflight) {
@@ -118,10 +145,7 @@ func (c *Channel) claim(f *inflight) bool {
 func (c *Channel) runHandler(f *inflight, h Handler, msg Message) {
 	defer c.finish(f)
 	defer f.cancel(nil)
-	ctx := context.WithValue(context.WithValue(f.ctx, channelKey, c), inflightKey, f)
-	if c.decorate != nil {
-		ctx = c.decorate(ctx)
-	}
+	var ctx context.Context = f
 	params := Params{value: msg.Params, present: msg.HasParams}
 	result, err := callHandler(ctx, h, params)
 	if !f.isRequest {
@@ -228,23 +252,26 @@ func (c *Channel) dispatchInvalid(msg Message) {
 
 // respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9).
 func (c *Channel) respond(id ID, result any) {
-	payload, err := c.codec.Encode(c.rpc.Response(id, result))
-	if err != nil {
-		c.sendError(id, &Error{Code: CodeInternalError, Message: "Internal error: the result cannot be encoded: " + err.Error()})
+	f, codecErr, framingErr := c.encodeFrame(wireResponse{id: id, result: result})
+	if codecErr != nil {
+		f.release()
+		c.sendError(id, &Error{Code: CodeInternalError, Message: "Internal error: the result cannot be encoded: " + codecErr.Error()})
 		return
 	}
-	frame, err := c.framing.Encode(payload)
-	if err != nil {
+	if framingErr != nil {
+		f.release()
 		var fe *FramingError
-		if errors.As(err, &fe) && (fe.Kind == FrameTooLarge || fe.Kind == LineTooLong) {
+		if errors.As(framingErr, &fe) && (fe.Kind == FrameTooLarge || fe.Kind == LineTooLong) {
 			c.sendError(id, &Error{Code: CodeMessageTooLarge, Message: fmt.Sprintf(
 				"Message too large: the result takes %s, the limit is %s", formatSize(fe.Size), formatSize(fe.Limit))})
 			return
 		}
-		c.log("cannot frame the response to %s: %v", id, err)
+		c.log("cannot frame the response to %s: %v", id, framingErr)
 		return
 	}
-	if err := c.write(frame); err != nil {
+	err := c.write(f)
+	f.release()
+	if err != nil {
 		c.log("cannot send the response to %s: %v", id, err)
 	}
 }

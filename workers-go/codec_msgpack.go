@@ -15,12 +15,28 @@ func (MessagePackCodec) Name() string { return "msgpack" }
 func (MessagePackCodec) Encode(value any) ([]byte, error) {
 	e := mpEncoder{}
 	if err := e.encode(value, 0); err != nil {
-		if ce, ok := err.(*CodecError); ok {
-			return nil, ce
-		}
-		return nil, &CodecError{Codec: "msgpack", Message: err.Error()}
+		return nil, mpEncodeError(err)
 	}
 	return e.buf, nil
+}
+
+// encodeInto appends the encoding of value to f, splicing large binaries in rather than copying
+// them; the bytes are those Encode returns.
+func (MessagePackCodec) encodeInto(f *outFrame, value any) error {
+	e := mpEncoder{buf: f.buf, refs: &f.refs}
+	err := e.encode(value, 0)
+	f.buf = e.buf
+	if err != nil {
+		return mpEncodeError(err)
+	}
+	return nil
+}
+
+func mpEncodeError(err error) error {
+	if ce, ok := err.(*CodecError); ok {
+		return ce
+	}
+	return &CodecError{Codec: "msgpack", Message: err.Error()}
 }
 
 // Decode returns the generic value of one MessagePack object filling payload exactly.

@@ -1,6 +1,7 @@
 package aspectipc
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -187,6 +188,29 @@ func TestParamsDecodeOnBothCodecs(t *testing.T) {
 		var rpcErr *Error
 		if err := p.Decode(&wrong); !errors.As(err, &rpcErr) || rpcErr.Code != CodeInvalidParams {
 			t.Fatalf("%s: wrong target: %v", codec.Name(), err)
+		}
+	}
+}
+
+// checkWireResponse: the response the channel sends (encoded without building a map) has the
+// bytes of JSONRPCProtocol.Response's map, and fails alike.
+func checkWireResponse(t *testing.T, id ID, result any) {
+	t.Helper()
+	want, wantErr := MessagePackCodec{}.Encode(JSONRPCProtocol{}.Response(id, result))
+	got, err := MessagePackCodec{}.Encode(wireResponse{id: id, result: result})
+	if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+		t.Fatalf("response %s %#v: %x, %v; the map gives %x, %v", id, result, got, err, want, wantErr)
+	}
+}
+
+func TestWireResponseEncodesLikeTheResponseMap(t *testing.T) {
+	t.Parallel()
+	ids := []ID{IntID(0), IntID(-40), IntID(1 << 40), {kind: idUint, unum: 1<<64 - 1}, StringID(""), StringID("a-1"), {}}
+	results := []any{nil, true, "s", map[string]any{"b": 1, "a": []any{1.5, "x"}}, bytes.Repeat([]byte{3}, refMinSize+1),
+		sample{Name: "n", Blob: []byte{1}}, []any{math.NaN()}, make(chan int)}
+	for _, id := range ids {
+		for _, result := range results {
+			checkWireResponse(t, id, result)
 		}
 	}
 }

@@ -25,6 +25,16 @@ type FrameDecoder interface {
 	Next() ([]byte, error)
 }
 
+// bufferLender is a FrameDecoder that lends the buffer the next read fills, so that a reader reads
+// bytes in place instead of handing over chunks that Feed must copy. Between reads the caller
+// calls Next until it returns ErrIncomplete, like with Feed.
+type bufferLender interface {
+	// readBuffer returns the non-empty buffer the next read fills.
+	readBuffer() []byte
+	// commit records that the first n bytes of the last readBuffer were filled.
+	commit(n int)
+}
+
 // streamBuffer holds the bytes fed to a decoder and not consumed yet. It never writes into a
 // region it has handed out, so the frames returned by decoders stay valid.
 type streamBuffer struct {

@@ -2,13 +2,16 @@ package aspectipc
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
 )
 
 // FuzzLengthPrefixedDecoder checks that the length-prefixed decoder never panics, never returns a
-// frame over its limit, and yields the same events however the input is chunked.
+// frame over its limit, and yields the same events however the input is chunked, whether it is
+// fed or read into the buffers it lends (with every buffer shape), and that no frame changes
+// after it was returned.
 func FuzzLengthPrefixedDecoder(f *testing.F) {
 	for _, seed := range vectorSeeds(f, "framing-length-prefixed.json", "cases", "encode_cases") {
 		f.Add(seed, uint(len(seed)/2))
@@ -16,9 +19,28 @@ func FuzzLengthPrefixedDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte, split uint) {
 		framing := LengthPrefixedFraming{MaxFrameSize: 1024}
 		checkChunkingInvariance(t, framing, input, split, true)
-		for _, ev := range feedDecoder(framing.NewDecoder(), [][]byte{input}, true, true) {
+		whole := feedDecoder(framing.NewDecoder(), [][]byte{input}, true, true)
+		for _, ev := range whole {
 			if len(ev.frame)/2 > 1024 {
 				t.Fatalf("frame of %d bytes over the 1024 limit", len(ev.frame)/2)
+			}
+		}
+		at := int(split % uint(len(input)+1))
+		for _, shape := range decoderShapes {
+			dec := newLengthPrefixedDecoder(1024, shape.buffer, shape.large)
+			events, frames := readDecoder(dec, [][]byte{input[:at], input[at:]}, true)
+			if !reflect.DeepEqual(events, whole) {
+				t.Fatalf("%s, read split at %d: %v, fed whole: %v", shape.name, at, events, whole)
+			}
+			i := 0
+			for _, ev := range events {
+				if ev.err != "" {
+					continue
+				}
+				if hex.EncodeToString(frames[i]) != ev.frame {
+					t.Fatalf("%s: frame %d changed after it was returned", shape.name, i)
+				}
+				i++
 			}
 		}
 	})
@@ -90,5 +112,7 @@ func FuzzMessagePackDecode(f *testing.F) {
 		}
 		// The same message classified must not panic either.
 		_ = JSONRPCProtocol{}.Classify(value)
+		// A response carrying the value is written without its map exactly as with it.
+		checkWireResponse(t, IntID(int64(len(input))), value)
 	})
 }

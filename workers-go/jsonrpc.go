@@ -277,6 +277,14 @@ func (JSONRPCProtocol) Response(id ID, result any) map[string]any {
 	return map[string]any{"jsonrpc": "2.0", "id": id.Value(), "result": result}
 }
 
+// wireResponse is the success response Response builds, for the SDK's MessagePack encoder, which
+// writes it without building the map, with the same bytes (the members in the order of their
+// sorted names). Other codecs are given Response's map.
+type wireResponse struct {
+	id     ID
+	result any
+}
+
 // ErrorResponse builds an error response; id may be null.
 func (JSONRPCProtocol) ErrorResponse(id ID, err *Error) map[string]any {
 	e := map[string]any{"code": err.Code, "message": err.Message}

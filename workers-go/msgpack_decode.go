@@ -109,10 +109,63 @@ func (d *mpDecoder) str(n uint64) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if s, ok := envelopeString(b); ok {
+		return s, nil
+	}
 	if !utf8.Valid(b) {
 		return "", mappingf("str is not valid UTF-8")
 	}
 	return string(b), nil
+}
+
+// strValue is str for a value: the envelope's strings come pre-boxed, so that they cost no
+// allocation at all.
+func (d *mpDecoder) strValue(n uint64) (any, error) {
+	if uint64(len(d.data)-d.pos) >= n {
+		if v, ok := envelopeValue(d.data[d.pos : d.pos+int(n)]); ok {
+			d.pos += int(n)
+			return v, nil
+		}
+	}
+	return d.str(n)
+}
+
+// envelopeString returns the JSON-RPC envelope's member names without allocating: every message
+// carries several of them. (A switch on string(b) does not allocate.)
+func envelopeString(b []byte) (string, bool) {
+	switch string(b) {
+	case "jsonrpc":
+		return "jsonrpc", true
+	case "id":
+		return "id", true
+	case "method":
+		return "method", true
+	case "params":
+		return "params", true
+	case "result":
+		return "result", true
+	case "error":
+		return "error", true
+	case "code":
+		return "code", true
+	case "message":
+		return "message", true
+	case "data":
+		return "data", true
+	}
+	return "", false
+}
+
+// envelopeValue is envelopeString for values, plus the version every message carries, boxed at
+// compile time.
+func envelopeValue(b []byte) (any, bool) {
+	if string(b) == "2.0" {
+		return "2.0", true
+	}
+	if s, ok := envelopeString(b); ok {
+		return s, true // the names are values too when a method is called "data" and the like
+	}
+	return nil, false
 }
 
 func (d *mpDecoder) value(depth int) (any, error) {
@@ -129,7 +182,7 @@ func (d *mpDecoder) value(depth int) (any, error) {
 	case c >= 0xe0:
 		return int64(int8(c)), nil
 	case c >= 0xa0 && c <= 0xbf:
-		return d.str(uint64(c & 0x1f))
+		return d.strValue(uint64(c & 0x1f))
 	case c >= 0x90 && c <= 0x9f:
 		return d.array(uint64(c&0x0f), depth)
 	case c >= 0x80 && c <= 0x8f:

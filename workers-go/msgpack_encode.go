@@ -21,6 +21,9 @@ import (
 // the same mapping: a time.Time (an ext type) or a float32 field cannot slip through.
 type mpEncoder struct {
 	buf []byte
+	// refs, when set, receives the binaries of refMinSize bytes or more instead of buf: their
+	// headers are written, their bytes spliced in at that point when the frame is written.
+	refs *[]outRef
 }
 
 var bigIntType = reflect.TypeOf(big.Int{})
@@ -58,7 +61,8 @@ func (e *mpEncoder) encode(v any, depth int) error {
 			}
 		}
 	case map[string]any:
-		keys := make([]string, 0, len(x))
+		var small [8]string // messages and most params fit: no allocation to sort their keys
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}
@@ -84,6 +88,14 @@ func (e *mpEncoder) encode(v any, depth int) error {
 			return err
 		}
 		return e.encode(n, depth)
+	case wireResponse:
+		e.writeMapHeader(3)
+		e.buf = append(e.buf, 0xa2, 'i', 'd')
+		if err := e.encode(x.id.Value(), depth+1); err != nil {
+			return err
+		}
+		e.buf = append(e.buf, 0xa7, 'j', 's', 'o', 'n', 'r', 'p', 'c', 0xa3, '2', '.', '0', 0xa6, 'r', 'e', 's', 'u', 'l', 't')
+		return e.encode(x.result, depth+1)
 	case Params:
 		return e.encode(x.value, depth)
 	case Result:
@@ -272,6 +284,10 @@ func (e *mpEncoder) writeBin(b []byte) {
 		e.buf = binary.BigEndian.AppendUint16(append(e.buf, 0xc5), uint16(n))
 	default:
 		e.buf = binary.BigEndian.AppendUint32(append(e.buf, 0xc6), uint32(n))
+	}
+	if e.refs != nil && n >= refMinSize {
+		*e.refs = append(*e.refs, outRef{at: len(e.buf), data: b})
+		return
 	}
 	e.buf = append(e.buf, b...)
 }

@@ -11,14 +11,15 @@ type Params struct {
 
 // Decode stores the params into target, a pointer to your own type (a struct with `json` tags, a
 // map, a slice, or *any for the generic value), with the same rules whichever codec the channel
-// uses: encoding/json's, plus integers accepted where floats are expected and binary into []byte.
+// uses: encoding/json's, plus integers accepted where floats are expected and binary into []byte
+// (a []byte receives the binary as it was received, without a copy: it is the handler's).
 // When the message has no params, target is left untouched. On failure it returns an *Error with
 // CodeInvalidParams that names the offending field, so a handler can return it as is.
 func (p Params) Decode(target any) error {
 	if !p.present {
 		return nil
 	}
-	if err := assign(target, p.value); err != nil {
+	if err := assignShared(target, p.value); err != nil {
 		return &Error{Code: CodeInvalidParams, Message: "Invalid params: " + err.Error(), cause: err}
 	}
 	return nil
@@ -40,7 +41,7 @@ type Result struct{ value any }
 // Decode stores the result into target, a pointer to your own type, with the rules of
 // Params.Decode. It fails with a *CodecError when the result does not fit target.
 func (r Result) Decode(target any) error {
-	if err := assign(target, r.value); err != nil {
+	if err := assignShared(target, r.value); err != nil {
 		return &CodecError{Codec: "result", Message: err.Error()}
 	}
 	return nil

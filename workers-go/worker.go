@@ -105,10 +105,6 @@ func (w *Worker) Namespace() string { return w.env.namespace }
 // DataPath returns the data channel's path, or "" without a data channel.
 func (w *Worker) DataPath() string { return w.env.dataPath }
 
-func (w *Worker) decorate(ctx context.Context) context.Context {
-	return context.WithValue(ctx, workerKey, w)
-}
-
 // Serve runs the worker side of the protocol until the worker must stop: it takes stdout over for
 // the protocol (the program's own stdout writes go to stderr), serves cfg.Control on stdin/stdout,
 // listens on ASPECT_IPC_DATA_PATH when it is set, sends $/ready, authenticates each data
@@ -141,7 +137,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		WithHandlers(cfg.Control).
 		WithLogger(cfg.Logf).
 		Build()
-	w.control.decorate = w.decorate
+	w.control.worker = w
 	w.control.handle("$/shutdown", w.handleShutdown)
 	call(cfg.Hooks.OnControlReady)
 
@@ -225,7 +221,7 @@ func (w *Worker) serveConnection(conn net.Conn) {
 		WithHandlers(w.cfg.Data).
 		WithLogger(w.cfg.Logf).
 		Build()
-	ch.decorate = w.decorate
+	ch.worker = w
 	ch.onClose = func() { w.untrack(ch) }
 	if !w.track(ch) {
 		ch.Close() // shutting down: no new connections

@@ -1,0 +1,146 @@
+package aspectipc
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// frameWriter serializes frames onto a transport with group commit. A sender that finds no write
+// in progress writes its frame itself; frames sent while a write is in progress are queued into
+// one batch, which the first of their senders to be woken writes in one go (one writev on a
+// socket) once the write in progress ends. Every sender returns once its own frame is written,
+// with that write's outcome, so:
+//   - frames never interleave, and go out in the order their senders queued them;
+//   - a frame is on the wire when write returns (what closes after a response relies on this);
+//   - what is queued is bounded by the senders waiting: a slow reader blocks the senders instead
+//     of letting memory grow;
+//   - frames that are ready together cost one system call, not one each.
+//
+// A failed write leaves the stream unusable (a frame may be half written), so its error is
+// returned to the frames of that batch and to every later write.
+type frameWriter struct {
+	w        io.Writer
+	vectored bool // w writes a net.Buffers with writev
+	// Used by the sender in charge of writing only: the slices being written (kept here so that
+	// writing allocates nothing), and a buffer to gather small frames for a plain io.Writer.
+	vec     net.Buffers
+	scratch []byte
+
+	mu      sync.Mutex
+	writing bool        // a sender is in charge of writing
+	queue   *writeBatch // frames waiting for the write in progress to end
+	err     error       // sticky: a write failed
+}
+
+// writeBatch is the frames queued during one write.
+type writeBatch struct {
+	bufs net.Buffers
+	lead chan struct{} // receives once: the waiter that gets it writes the batch
+	done chan struct{} // closed once the batch is written, or has failed
+	err  error
+}
+
+// gatherLimit bounds the copies made to gather frames into one write on a plain io.Writer;
+// larger frames are written as they are.
+const gatherLimit = 64 << 10
+
+func newFrameWriter(w io.Writer) *frameWriter {
+	vectored := false
+	switch w.(type) {
+	case *net.UnixConn, *net.TCPConn:
+		vectored = true
+	}
+	return &frameWriter{w: w, vectored: vectored}
+}
+
+// write writes one frame given as consecutive slices, which must stay untouched until it returns.
+func (fw *frameWriter) write(frame [][]byte) error {
+	fw.mu.Lock()
+	if fw.err != nil {
+		err := fw.err
+		fw.mu.Unlock()
+		return err
+	}
+	if !fw.writing {
+		fw.writing = true
+		fw.mu.Unlock()
+		err := fw.flush(frame)
+		fw.handOff(err)
+		return err
+	}
+	b := fw.queue
+	if b == nil {
+		b = &writeBatch{lead: make(chan struct{}, 1), done: make(chan struct{})}
+		fw.queue = b
+	}
+	b.bufs = append(b.bufs, frame...)
+	fw.mu.Unlock()
+	select {
+	case <-b.done:
+		return b.err
+	case <-b.lead:
+		b.err = fw.flush(b.bufs)
+		b.bufs = nil
+		close(b.done)
+		fw.handOff(b.err)
+		return b.err
+	}
+}
+
+// handOff ends a write: it records a failure, then passes the charge of writing to a waiter of the
+// batch queued meanwhile, or gives it up when there is none. A batch queued after a failure fails
+// at once.
+func (fw *frameWriter) handOff(err error) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if err != nil && fw.err == nil {
+		fw.err = err
+	}
+	b := fw.queue
+	fw.queue = nil
+	switch {
+	case b == nil:
+		fw.writing = false
+	case fw.err != nil:
+		b.err = fw.err
+		close(b.done)
+		fw.writing = false
+	default:
+		b.lead <- struct{}{} // never blocks: one send per batch, into a buffer of one
+	}
+}
+
+// flush writes the slices of one or more frames.
+func (fw *frameWriter) flush(bufs [][]byte) error {
+	if fw.vectored || len(bufs) == 1 {
+		fw.vec = bufs
+		_, err := fw.vec.WriteTo(fw.w)
+		fw.vec = nil
+		return err
+	}
+	// A plain io.Writer writes a net.Buffers one slice at a time: gather the small ones.
+	scratch := fw.scratch[:0]
+	for _, b := range bufs {
+		if len(scratch) > 0 && len(scratch)+len(b) > gatherLimit {
+			if _, err := fw.w.Write(scratch); err != nil {
+				return err
+			}
+			scratch = scratch[:0]
+		}
+		if len(b) >= gatherLimit {
+			if _, err := fw.w.Write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		scratch = append(scratch, b...)
+	}
+	if len(scratch) > 0 {
+		if _, err := fw.w.Write(scratch); err != nil {
+			return err
+		}
+	}
+	fw.scratch = scratch[:0]
+	return nil
+}
