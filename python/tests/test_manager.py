@@ -29,7 +29,7 @@ from aspect_ipc import (
     WorkerState,
     WorkerUnavailable,
 )
-from workers import PYTHON_WORKER, child_pids, namespace, open_fds, pid_alive, python_worker
+from workers import PYTHON_WORKER, child_pids, namespace, pid_alive, python_worker
 
 pytestmark = pytest.mark.anyio
 DATA = DataChannelOptions(enabled=True)
@@ -258,20 +258,6 @@ async def test_leaving_the_block_by_exception_leaves_nothing_behind() -> None:
             1 / 0  # noqa: B018
     assert child_pids() == set()
     assert not any(os.path.exists(p) for p in paths if p)
-
-
-async def test_spawn_stop_cycles_leak_nothing() -> None:
-    async with ProcessManager(namespace=namespace()) as manager:
-        handle = await manager.spawn("warm-up", **python_worker(), data_channel=DATA)
-        await handle.stop()
-        fds = open_fds()
-        for n in range(int(os.environ.get("ASPECT_IPC_SOAK_CYCLES", "12"))):
-            handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
-            assert await handle.request_via_data("add", {"a": n, "b": 1}) == n + 1
-            await handle.stop()
-        assert open_fds() == fds
-        assert child_pids() == set()
-        assert not os.path.exists(str(handle.spec.data_path))
 
 
 def test_workers_exit_when_the_parent_is_killed(tmp_path: Any) -> None:

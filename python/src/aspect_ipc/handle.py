@@ -527,6 +527,7 @@ class ProcessHandle:
                 ) from None
             if finite:
                 remaining = max(remaining - (anyio.current_time() - started), 0.0)
+        incarnation_done = self._incarnation_done
         try:
             return await channel.request(method, params, timeout=remaining)
         except RequestTimeout:
@@ -537,8 +538,12 @@ class ProcessHandle:
         except WorkerCrashed:
             raise
         except ChannelClosed:
-            with anyio.move_on_after(2.0):  # the exit status says what happened
-                await self._incarnation_done.wait()
+            # A channel often sees the end (EOF) before the exit status is in, and the status
+            # says what happened (WorkerCrashed, or a clean exit). The supervisor ends every
+            # incarnation whose channel closed within the shutdown grace (then SIGKILL), so
+            # this wait is bounded; the cap is a safety net for a busy event loop.
+            with anyio.move_on_after(self._manager.shutdown_grace + 10.0):
+                await incarnation_done.wait()
             if self._last_error is not None:
                 raise fresh(self._last_error) from None
             raise
