@@ -14,7 +14,7 @@ PYTEST_FLAGS ?= -q -p no:cacheprovider
 
 .PHONY: help setup setup-python setup-node setup-go build build-node build-go \
         test lint test-python test-node test-go integration demo demo-python demo-node demo-go \
-        dist bench soak clean
+        dist bench soak fuzz clean
 
 help:
 	@echo "make demo         run the dual-channel example against the python, node and go workers"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench        benchmarks, with raw-socket and multiprocessing.Pipe baselines"
 	@echo "make dist         the frozen parent binary (PyInstaller)"
 	@echo "make lint         ruff + mypy --strict on the Python package, go vet, tsc"
+	@echo "make fuzz         long fuzz runs (minutes): hypothesis, go test -fuzz, the Node fuzz test"
 
 # ---- set-up ---------------------------------------------------------------------------------
 setup: setup-python setup-node setup-go
@@ -103,13 +104,38 @@ $(FROZEN): examples/dual-channel/parent.py $(wildcard python/src/aspect_ipc/*.py
 	  --specpath $(BUILD)/pyinstaller examples/dual-channel/parent.py
 	@ls -l $@
 
+# The chart needs matplotlib, which only the bench extra installs: make test never needs it.
 bench: setup-python build
+	$(PY) -c 'import matplotlib' 2>/dev/null \
+	  || $(PY) -m pip install -q --disable-pip-version-check -e 'python[bench]'
 	$(PY) bench/run.py
 
-# A thousand spawn/request/stop cycles: fds, children and socket files must come back to the start.
-soak: setup-python
-	cd python && ASPECT_IPC_SOAK_CYCLES=1000 ../$(PYTEST) $(PYTEST_FLAGS) \
-	  tests/test_manager.py -k "spawn_stop_cycles and asyncio"
+# Minutes: the full load (32 mixed workers x 1000 requests in flight) and chaos (random SIGKILLs
+# under that load, slow consumers), then 1000 spawn/request/stop cycles across languages that
+# must end with the fds, threads, tasks, children and socket files they started with. make test
+# runs short versions of the same tests; -s prints their figures.
+soak: setup-python build
+	ASPECT_IPC_LOAD_SCALE=full ASPECT_IPC_SOAK_CYCLES=1000 $(PYTEST) $(PYTEST_FLAGS) -s \
+	  integration-tests/test_load.py integration-tests/test_chaos.py \
+	  integration-tests/test_soak.py -k "not trio"
+
+# Minutes: the fuzzers make test runs briefly, run long. Python: the hypothesis fuzz modules
+# with their long profile (the statistics give the inputs tried per property); Go: every Fuzz
+# target for 60 s each; Node: the randomized chunking and corruption test, many iterations.
+# Every fuzzer runs even when an earlier one found something; the target fails at the end.
+fuzz: setup-python setup-go build-node
+	@failed=""; \
+	( cd python && ASPECT_IPC_FUZZ=long ../$(PYTEST) $(PYTEST_FLAGS) --hypothesis-show-statistics \
+	    tests/test_fuzz_framing.py tests/test_fuzz_codecs.py tests/test_fuzz_jsonrpc.py ) \
+	  || failed="$$failed python"; \
+	for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' workers-go/*_test.go | cut -c6-); do \
+	  echo "go fuzz: $$target"; \
+	  ( cd workers-go && go test -run '^$$' -fuzz "^$$target$$" -fuzztime 60s . ) \
+	    || failed="$$failed go:$$target"; \
+	done; \
+	( cd workers-node && ASPECT_IPC_FUZZ_ITERATIONS=20000 node --test dist/test/fuzz.test.js ) \
+	  || failed="$$failed node"; \
+	if [ -n "$$failed" ]; then echo "fuzz: findings in:$$failed"; exit 1; fi; echo "fuzz: no findings"
 
 clean:
 	rm -rf $(BUILD) $(VENV) workers-node/node_modules workers-node/dist \

@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ WORKERS = {
     ],
     "go": [str(ROOT / ".build/go/test-worker")],
 }
+# Misbehaving peers, plain Python without the SDK (integration-tests/hostile/).
+HOSTILE = ROOT / "integration-tests/hostile"
 
 
 @pytest.fixture(params=["asyncio"])
@@ -45,6 +47,25 @@ def language(request: pytest.FixtureRequest) -> str:
 def worker(language: str) -> dict[str, Any]:
     command = WORKERS[language]
     return {"executable": command[0], "args": command[1:]}
+
+
+@pytest.fixture
+def spawned_token() -> Callable[[int], str | None]:
+    """Returns ``read(pid)``: the ``ASPECT_IPC_TOKEN`` a process was started with, or None.
+
+    ``/proc/<pid>/environ`` shows the environment a process was *started* with, whatever it
+    removed since: a test can learn a worker's token the way any process of the same user can.
+    """
+
+    def read(pid: int) -> str | None:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for entry in f.read().split(b"\0"):
+                name, _, value = entry.partition(b"=")
+                if name == b"ASPECT_IPC_TOKEN":
+                    return value.decode()
+        return None
+
+    return read
 
 
 @pytest.fixture

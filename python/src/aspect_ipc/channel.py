@@ -561,13 +561,15 @@ class Channel:
                 self._complete(message.id, None, error)
         else:
             assert isinstance(message, InvalidMessage)
+            if not message.reply and message.id is not None and message.id in self._pending:
+                # An invalid answer to a request of ours: that request fails now, with why.
+                self._complete(message.id, None, ProtocolError(f"{self.name}: {message.reason}"))
+                return
             hook = self.bad_input_hook
             if hook is not None and hook(frame, ProtocolError(message.reason)):
                 return
             if message.reply:
                 await self._reply_error(message.id, message.code, message.reason)
-            elif message.id is not None and message.id in self._pending:
-                self._complete(message.id, None, ProtocolError(f"{self.name}: {message.reason}"))
             else:
                 logger.warning("%s: dropped an invalid response: %s", self.name, message.reason)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import Process, TaskStatus
 
 from . import _process
@@ -271,19 +272,26 @@ class ProcessHandle:
                 env=env,
                 start_new_session=True,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             for read_end, write_end in pipes:
                 os.close(read_end)
                 os.close(write_end)
+            if isinstance(exc, ValueError):  # e.g. a NUL byte in an argument or the environment
+                raise ValueError(f"cannot start {executable}: {exc}") from None
             raise ExecutableNotFound(f"cannot start {executable}: {exc.strerror}") from exc
         for fd in (pipes[0][0], pipes[1][1], pipes[2][1]):
             os.close(fd)
+        # The control channel writes to a duplicate of the worker's stdin: when it closes (the
+        # worker closed its stdout), the worker does not see EOF until its incarnation is over,
+        # so a worker that lives on without its control channel is seen as broken (spec 8.5),
+        # not told to exit cleanly by us.
+        stdin_held = pipes[0][1]
         self._process, self.pid = process, process.pid
         self._exited, self._incarnation_done = anyio.Event(), anyio.Event()
         started = anyio.current_time()
         self._emit("spawn")
         control = Channel(
-            FdTransport(pipes[1][0], pipes[0][1], name=f"worker {self.id} stdio"),
+            FdTransport(pipes[1][0], os.dup(stdin_held), name=f"worker {self.id} stdio"),
             LineDelimitedFraming(spec.control.max_line_length),
             spec.control.serialization,
             name=f"worker {self.id} control channel",
@@ -341,6 +349,7 @@ class ProcessHandle:
                 if isinstance(failure, StartupError):
                     failure = self._with_tail(failure, stderr, exit_status)
             await stderr.aclose()
+            os.close(stdin_held)
         if failure is not None:
             raise failure
         assert outcome is not None
@@ -368,17 +377,20 @@ class ProcessHandle:
         if data is not None:
             waits.append(data.wait_closed)
         await _first_of(*waits)
+        cause: str | None = None
         if not self._exited.is_set() and not self._stop_requested:
             # A channel closed first. A worker shutting itself down closes its channels just
             # before it exits: give it the grace period; one still alive after it is broken.
             with anyio.move_on_after(self._manager.shutdown_grace):
                 await self._exited.wait()
             if not self._exited.is_set():
+                closed = control if control.closed else data
+                cause = str(closed.close_reason) if closed is not None else None
                 _process.signal_group(self._process.pid, signals.SIGKILL)
         await self._exited.wait()
         with anyio.move_on_after(0.5):  # the worker's last words precede the verdict
             await stderr.wait_closed()
-        outcome = self._outcome(exit_status[0], anyio.current_time() - started, stderr)
+        outcome = self._outcome(exit_status[0], anyio.current_time() - started, stderr, cause)
         self._last_error = outcome.error
         for channel in (control, data):
             if channel is not None:
@@ -389,8 +401,15 @@ class ProcessHandle:
         self, task_group: Any, ready: anyio.Event, params: dict[str, Any], token: str | None
     ) -> Channel | None:
         spec = self.spec
-        with anyio.move_on_after(spec.startup_timeout) as scope:
-            await _first_of(ready.wait, self._exited.wait)
+        deadline = anyio.current_time() + spec.startup_timeout
+        # The scope gets a little slack beyond the deadline, so that a connection attempt that
+        # runs out at the deadline reports why (spec 7.6) before the scope gives up on it.
+        with anyio.move_on_after(spec.startup_timeout + _STARTUP_SLACK) as scope:
+            with anyio.move_on_after(spec.startup_timeout):
+                await _first_of(ready.wait, self._exited.wait)
+            if not ready.is_set() and not self._exited.is_set():
+                scope.cancel()  # no $/ready in time: the timeout error below
+                await anyio.lowlevel.checkpoint()
             if not ready.is_set():
                 raise WorkerExitedDuringStartup(
                     f"worker {self.id} exited during start-up", exit_code=None, signal=None
@@ -412,14 +431,18 @@ class ProcessHandle:
                     f"worker {self.id} announced the data path {params['dataPath']!r} in $/ready, "
                     f"not the one it was given ({spec.data_path!r} in ASPECT_IPC_DATA_PATH)"
                 )
-            remaining = max(scope.deadline - anyio.current_time(), 0.001)
+            remaining = max(deadline - anyio.current_time(), 0.001)
             try:
                 transport = await TransportFactory.create_pipe_client(
                     spec.data_path, timeout=remaining
                 )
             except TransportError as exc:
                 raise DataChannelTimeout(f"worker {self.id}: {exc}") from None
-            self._check_peer(transport, params)
+            try:
+                self._check_peer(transport, params)
+            except Unauthorized:
+                await transport.aclose()
+                raise
             data = Channel(
                 transport,
                 LengthPrefixedFraming(spec.data.max_frame_size),
@@ -474,11 +497,15 @@ class ProcessHandle:
                 f"{credentials.uid} is not worker {self.id} (pid {announced}, child of {self.pid})",
             )
 
-    def _outcome(self, returncode: int, uptime: float, stderr: _process.StderrPump) -> _Outcome:
+    def _outcome(
+        self, returncode: int, uptime: float, stderr: _process.StderrPump, cause: str | None
+    ) -> _Outcome:
         exit_code, signal = (returncode, None) if returncode >= 0 else (None, -returncode)
         self.exit_code, self.signal = exit_code, signal
-        crashed = exit_code != 0 and not self._stop_requested
+        crashed = (exit_code != 0 or cause is not None) and not self._stop_requested
         how = f"exit code {exit_code}" if signal is None else f"signal {_signal_name(signal)}"
+        if cause is not None:  # the parent killed it: say why
+            how = f"{how}, killed by the parent after its channel broke: {cause}"
         if crashed:
             tail = stderr.tail()
             text = f"worker {self.id} crashed ({how})"
@@ -490,7 +517,7 @@ class ProcessHandle:
             )
         else:
             error = ChannelClosed(f"worker {self.id} exited ({how})")
-        return _Outcome(exit_code, signal, exit_code != 0, uptime, error)
+        return _Outcome(exit_code, signal, exit_code != 0 or cause is not None, uptime, error)
 
     def _with_tail(
         self, exc: StartupError, stderr: _process.StderrPump, status: list[int]
@@ -610,6 +637,9 @@ async def _first_of(*waits: Callable[[], Awaitable[Any]]) -> None:
 
         for wait in waits:
             task_group.start_soon(run, wait)
+
+
+_STARTUP_SLACK = 0.25
 
 
 def _signal_name(number: int) -> str:
