@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import _procfs
 import anyio
 import pytest
 import sniffio
@@ -311,18 +312,7 @@ def mib(size: float) -> str:
 
 def child_processes() -> tuple[set[int], set[int]]:
     """This process's children: (live, zombies)."""
-    live: set[int] = set()
-    zombies: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    fields = stat.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid():
-                (zombies if fields[0] == b"Z" else live).add(int(entry))
-    return live, zombies
+    return _procfs.child_processes(os.getpid())
 
 
 def async_tasks() -> int:

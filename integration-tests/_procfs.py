@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["alive", "children_of", "rss_kib"]
+__all__ = ["alive", "child_processes", "children_of"]
 
 
 def _stat_fields(pid: int | str) -> list[bytes] | None:
@@ -16,27 +16,24 @@ def _stat_fields(pid: int | str) -> list[bytes] | None:
         return None
 
 
-def children_of(pid: int) -> set[int]:
-    """The live (not zombie) processes whose parent is ``pid``."""
-    found = set()
+def child_processes(pid: int) -> tuple[set[int], set[int]]:
+    """The children of ``pid``: (live, zombies)."""
+    live: set[int] = set()
+    zombies: set[int] = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat_fields(entry)
-            if fields is not None and int(fields[1]) == pid and fields[0] != b"Z":
-                found.add(int(entry))
-    return found
+            if fields is not None and int(fields[1]) == pid:
+                (zombies if fields[0] == b"Z" else live).add(int(entry))
+    return live, zombies
+
+
+def children_of(pid: int) -> set[int]:
+    """The live (not zombie) processes whose parent is ``pid``."""
+    return child_processes(pid)[0]
 
 
 def alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     fields = _stat_fields(pid)
     return fields is not None and fields[0] != b"Z"
-
-
-def rss_kib(pid: int | str = "self") -> int:
-    """The resident set size of ``pid`` (VmRSS), in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise LookupError(f"no VmRSS for process {pid}")

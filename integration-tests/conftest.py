@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _procfs import children_of
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = {
@@ -73,26 +74,12 @@ def namespace() -> str:
     return f"it{uuid.uuid4().hex[:10]}"
 
 
-def _children() -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid() and fields[0] != b"Z":
-                found.add(int(entry))
-    return found
-
-
 @pytest.fixture(autouse=True)
 def hygiene(namespace: str) -> Iterator[None]:
     """After every test: no child process, no socket file of ours, no leaked descriptor."""
     fds = len(os.listdir("/proc/self/fd"))
     yield
-    assert _children() == set(), "child processes left behind"
+    assert children_of(os.getpid()) == set(), "child processes left behind"
     assert not [p for p in os.listdir("/tmp") if p.startswith(namespace)], (
         "socket files left"
     )
