@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
 import msgpack
@@ -20,6 +21,8 @@ __all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_ONLY_DICTS: set[type] = {dict}
+_ONLY_STR: set[type] = {str}
 _BINARY = (bytes, bytearray, memoryview)
 # Binaries this large are written from where they are rather than copied into the packed bytes.
 # At 65536 bytes and up MessagePack uses bin 32, whose header is 0xc6 and a 4-byte length.
@@ -199,8 +202,16 @@ def _check_map_keys(
             values = item
         else:
             values = (item,)  # the top-level value itself
-        if notable.isdisjoint(map(type, values)):
+        kinds = set(map(type, values))
+        if notable.isdisjoint(kinds):
             continue
+        if kinds == _ONLY_DICTS and len(values) > 1:
+            # A row of records (processItems): their keys, then their values, in two C passes.
+            if set(map(type, chain.from_iterable(values))) != _ONLY_STR:
+                stack.extend(values)  # let the per-map loop name the offending key
+                continue
+            if notable.isdisjoint(map(type, chain.from_iterable(map(dict.values, values)))):
+                continue
         for v in values:
             kind = type(v)
             if kind in _CONTAINERS:
