@@ -234,7 +234,9 @@ async def _wait_for(predicate: Any) -> None:
         await anyio.sleep(0.005)
 
 
-async def test_undecodable_frame_gets_parse_error_and_channel_goes_on() -> None:
+async def test_undecodable_frame_gets_parse_error_and_channel_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     a, b = transport_pair()
     async with _channel(b, "json", "right") as right:
         right.on_request("ok", lambda p: "ok")
@@ -243,6 +245,8 @@ async def test_undecodable_frame_gets_parse_error_and_channel_goes_on() -> None:
         replies = [JsonCodec().decode((await a.receive()).rstrip(b"\n")) for _ in range(2)]
     assert replies[0]["id"] is None and replies[0]["error"]["code"] == -32700
     assert replies[1] == {"jsonrpc": "2.0", "id": 7, "result": "ok"}
+    # The receiving side says so too, not only the peer it answered.
+    assert [r.levelname for r in caplog.records if "undecodable" in r.getMessage()] == ["WARNING"]
 
 
 async def test_invalid_request_and_batch_get_invalid_request() -> None:

@@ -577,6 +577,7 @@ class Channel:
         if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
             return
         if isinstance(error, CodecError):
+            logger.warning("%s: the peer sent an undecodable message: %s", self.name, error)
             await self._reply_error(None, ErrorCode.PARSE_ERROR, f"Parse error: {error}")
         elif isinstance(error, FramingError) and error.kind in ("frame_too_large", "line_too_long"):
             await self._reply_error(None, ErrorCode.MESSAGE_TOO_LARGE, str(error))
