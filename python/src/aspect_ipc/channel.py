@@ -348,7 +348,7 @@ class Channel:
             CodecError, FramingError: the request cannot be encoded or is too large; not sent.
         """
         if self._closed:
-            raise self._error_from(self._close_reason)
+            raise fresh(self._close_reason)
         message = self.protocol.request(method, params)
         request_id = message["id"]
         waiter = _Pending()
@@ -370,7 +370,7 @@ class Channel:
                 "the peer was sent $/cancelRequest"
             )
         if waiter.error is not None:
-            raise self._error_from(waiter.error)
+            raise fresh(waiter.error)
         return waiter.result
 
     async def _deadline_loop(self) -> None:
@@ -398,7 +398,7 @@ class Channel:
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification (no answer is expected)."""
         if self._closed:
-            raise self._error_from(self._close_reason)
+            raise fresh(self._close_reason)
         await self._send(self.protocol.notification(method, params))
 
     async def _send(self, message: dict[str, Any], waiter: _Pending | None = None) -> None:
@@ -410,7 +410,7 @@ class Channel:
         """
         parts = self._frame(message)
         if self._closed:
-            raise self._error_from(self._close_reason)
+            raise fresh(self._close_reason)
         entry = _Outgoing(parts)
         self._outbox.append(entry)
         self._outbox_bytes += entry.size
@@ -420,7 +420,7 @@ class Channel:
             while self._outbox_bytes > _OUTBOX_LIMIT and entry.queued:  # backpressure
                 await self._outbox_taken.wait()
                 if self._closed:
-                    raise self._error_from(self._close_reason)
+                    raise fresh(self._close_reason)
                 if waiter is not None and waiter.event.is_set():
                     return  # timed out while queued: never sent
             queued = False
@@ -483,11 +483,6 @@ class Channel:
             await self._send(message)
         except IpcError as exc:
             logger.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
-
-    @staticmethod
-    def _error_from(error: BaseException) -> BaseException:
-        # A fresh instance per raise keeps tracebacks of concurrent callers apart.
-        return fresh(error)
 
     # -- incoming ------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import stat
 import struct
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 
@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _RECEIVE_SIZE = 256 * 1024
+_T = TypeVar("_T")
+_Waitable = TypeVar("_Waitable", int, socket.socket)
 # sendmsg takes at most IOV_MAX (1024 on Linux) buffers at once.
 _MAX_GATHER = 1024
 _WINDOWS_PIPE_PREFIX = "\\\\.\\pipe\\"
@@ -88,10 +90,8 @@ class FdTransport:
             data = self.receive_nowait(max_bytes)
             if data is not None:
                 return data
-            try:
-                await anyio.wait_readable(self._fd(self._read_fd))
-            except (anyio.ClosedResourceError, OSError) as exc:
-                raise TransportError(f"{self.name}: closed while reading") from exc
+            closed = f"{self.name}: closed while reading"
+            await _ready(anyio.wait_readable, self._fd(self._read_fd), closed)
 
     def receive_nowait(self, max_bytes: int = _RECEIVE_SIZE) -> bytes | None:
         """Return bytes already available, ``b""`` at end of stream, ``None`` if none yet."""
@@ -109,13 +109,8 @@ class FdTransport:
     async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
         """Write several buffers back to back, gathered into as few system calls as they allow."""
         fd = self._fd(self._write_fd)
-
-        async def writable() -> None:
-            try:
-                await anyio.wait_writable(fd)
-            except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
-                raise TransportError(f"{self.name}: closed while writing") from exc
-
+        closed = f"{self.name}: closed while writing"
+        writable = functools.partial(_ready, anyio.wait_writable, fd, closed)
         await _write_gathered(functools.partial(os.writev, fd), writable, parts, self.name)
 
     async def aclose(self) -> None:
@@ -162,21 +157,17 @@ class SocketTransport:
 
     async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes:
         """Return the next bytes available, or ``b""`` at end of stream."""
-        sock = self._open()
-        while True:
-            try:
-                return sock.recv(max_bytes)
-            except BlockingIOError:
-                await self._wait(anyio.wait_readable, sock, "reading")
-            except OSError as exc:
-                raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
+        return await self._read(lambda sock: sock.recv(max_bytes))
 
     async def receive_into(self, buffer: memoryview) -> int:
         """Receive straight into ``buffer``; return the byte count, 0 at end of stream."""
+        return await self._read(lambda sock: sock.recv_into(buffer))
+
+    async def _read(self, read: Callable[[socket.socket], _T]) -> _T:
         sock = self._open()
         while True:
             try:
-                return sock.recv_into(buffer)
+                return read(sock)
             except BlockingIOError:
                 await self._wait(anyio.wait_readable, sock, "reading")
             except OSError as exc:
@@ -206,10 +197,7 @@ class SocketTransport:
     async def _wait(
         self, wait: Callable[[socket.socket], Awaitable[None]], sock: socket.socket, doing: str
     ) -> None:
-        try:
-            await wait(sock)
-        except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
-            raise TransportError(f"{self.name}: closed while {doing}") from exc
+        await _ready(wait, sock, f"{self.name}: closed while {doing}")
         if self._socket is None:
             raise TransportError(f"{self.name}: closed while {doing}")
 
@@ -265,10 +253,7 @@ class PipeServer:
             try:
                 connection, _ = listener.accept()
             except BlockingIOError:
-                try:
-                    await anyio.wait_readable(listener)
-                except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
-                    raise TransportError(f"accept failed on {self.path}: closed") from exc
+                await _ready(anyio.wait_readable, listener, f"accept failed on {self.path}: closed")
                 continue
             except OSError as exc:
                 if exc.errno in (errno.ECONNABORTED, errno.EINTR):
@@ -415,6 +400,16 @@ def _connect_unix(path: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+async def _ready(
+    wait: Callable[[_Waitable], Awaitable[None]], target: _Waitable, closed: str
+) -> None:
+    """Wait until ``target`` is ready; TransportError(``closed``) if it is closed meanwhile."""
+    try:
+        await wait(target)
+    except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
+        raise TransportError(closed) from exc
 
 
 async def _write_gathered(
