@@ -14,13 +14,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgpack
 
+from .constants import INT_MAX, INT_MIN
 from .errors import CodecError
 
 __all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
 
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _ONLY_DICTS: set[type] = {dict}
 _ONLY_STR: set[type] = {str}
 _BINARY = (bytes, bytearray, memoryview)
@@ -58,7 +58,7 @@ class JsonCodec:
 
     def encode(self, value: Any) -> bytes:
         """Encode ``value`` as compact UTF-8 JSON."""
-        _check_map_keys(value, integers=True)
+        _check_structure(value, integers=True)
         try:
             text = json.dumps(
                 value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_no_json
@@ -105,7 +105,7 @@ class MessagePackCodec:
 
     def encode(self, value: Any) -> bytes:
         """Encode ``value``; unsupported types and out-of-range integers raise CodecError."""
-        _check_map_keys(value)
+        _check_structure(value)
         return self._pack(value)
 
     def _pack(self, value: Any) -> bytes:
@@ -126,7 +126,7 @@ class MessagePackCodec:
         its ``bin 32`` header. Mutable binaries (``bytearray``, ``memoryview``) are copied as
         usual, so that changing them after a send cannot change what is sent.
         """
-        if not _check_map_keys(value, large=True):
+        if not _check_structure(value, large=True):
             return [self._pack(value)]
         large: list[bytes] = []
         packed = self._pack(_without_large_binaries(value, large, self._marker))
@@ -160,13 +160,13 @@ class MessagePackCodec:
                 "(do both sides use MessagePackCodec?)"
             ) from None
         if isinstance(value, _CONTAINERS) and any(m in data for m in _SUSPECT_MARKERS):
-            _check_map_keys(value, received=True)
+            _check_structure(value, received=True)
         elif type(value) is msgpack.Timestamp:
             raise CodecError("frame is not valid MessagePack for aspect-ipc: ext type -1")
         return value
 
 
-def _check_map_keys(
+def _check_structure(
     value: Any, *, received: bool = False, integers: bool = False, large: bool = False
 ) -> bool:
     """Raise CodecError if a map inside ``value`` has a non-``str`` key, or, in a received
@@ -226,7 +226,7 @@ def _check_map_keys(
 
 
 def _check_integer(value: int) -> None:
-    if not _INT_MIN <= value <= _INT_MAX:
+    if not INT_MIN <= value <= INT_MAX:
         raise CodecError(f"cannot encode integer {value}: it is outside [-2**63, 2**64 - 1]")
 
 
@@ -262,7 +262,7 @@ def _no_json(value: Any) -> Any:
 def _json_int(digits: str) -> int:
     # Checked on the digits first: int() of a few thousand digits is refused by Python itself.
     value = int(digits) if len(digits) <= 20 else None
-    if value is None or not _INT_MIN <= value <= _INT_MAX:
+    if value is None or not INT_MIN <= value <= INT_MAX:
         raise CodecError(
             f"line is not valid JSON for aspect-ipc: integer {digits[:24]}"
             f"{'...' if len(digits) > 24 else ''} is outside [-2**63, 2**64 - 1]"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "INT_MAX",
+    "INT_MIN",
     "DEFAULT_HELLO_TIMEOUT",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_LINE_LENGTH",
@@ -50,3 +52,7 @@ METHOD_HELLO: Final = "$/hello"
 METHOD_SHUTDOWN: Final = "$/shutdown"
 METHOD_PING: Final = "$/ping"
 METHOD_CANCEL: Final = "$/cancelRequest"
+
+# Every integer the spec carries (3.2: MessagePack's range; ids, codes) lies within these.
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**64 - 1

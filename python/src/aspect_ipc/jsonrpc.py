@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
 
+from .constants import INT_MAX, INT_MIN
 from .errors import RemoteError
 
 __all__ = [
@@ -108,12 +109,10 @@ class InvalidMessage:
 
 Message = Request | Notification | Response | ErrorResponse | InvalidMessage
 
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
-
 
 def _is_id(value: Any) -> bool:
     if type(value) is int:
-        return _INT_MIN <= value <= _INT_MAX
+        return INT_MIN <= value <= INT_MAX
     return type(value) is str
 
 
@@ -223,7 +222,7 @@ def _parse_response(value: dict[str, Any], msg_id: MessageId | None) -> Message:
     if not isinstance(error, dict):
         return _invalid(msg_id, False, 'the "error" member must be a map')
     code, message = error.get("code"), error.get("message")
-    if type(code) is not int or not _INT_MIN <= code <= _INT_MAX:
+    if type(code) is not int or not INT_MIN <= code <= INT_MAX:
         return _invalid(msg_id, False, "error.code must be an integer")
     if type(message) is not str:
         return _invalid(msg_id, False, "error.message must be a string")
