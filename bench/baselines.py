@@ -111,26 +111,8 @@ class RawSocketBaseline:
 
     def link(self, size: int) -> Link:
         data = payload(size)
-        frame = size.to_bytes(4, "big") + data
-        sock, header, buffer = self._socket, self._header, self._buffer
-
-        def send() -> None:
-            sock.sendall(frame)
-
-        def receive() -> int:
-            if not _read_exactly(sock, header):
-                raise EOFError("the raw socket echo server closed the connection")
-            length = int.from_bytes(header, "big")
-            _read_exactly(sock, buffer[:length])
-            return length
-
-        def check() -> None:
-            send()
-            length = receive()
-            if buffer[:length] != data:
-                raise RuntimeError(f"raw socket echo of {size} bytes came back altered")
-
-        return _FunctionLink(send, receive, check)
+        altered = f"raw socket echo of {size} bytes came back altered"
+        return self._link(size.to_bytes(4, "big") + data, data, altered)
 
     def seed_link(self, seed: SeedPayload) -> Link:
         """The seed payload packed: ``seed.packed_request`` bytes out, ``packed_response`` back."""
@@ -138,7 +120,11 @@ class RawSocketBaseline:
             raise RuntimeError("seed_link needs a server started with seed=True")
         answer = seed.packed_response
         data = answer.to_bytes(4, "big") + payload(seed.packed_request - 4)
-        frame = len(data).to_bytes(4, "big") + data
+        altered = f"raw socket: the answer to {seed.label} came back altered"
+        return self._link(len(data).to_bytes(4, "big") + data, data[:answer], altered)
+
+    def _link(self, frame: bytes, expected: bytes, altered: str) -> Link:
+        """Send ``frame``; receive one frame into the preallocated buffer; check: ``expected``."""
         sock, header, buffer = self._socket, self._header, self._buffer
 
         def send() -> None:
@@ -154,8 +140,8 @@ class RawSocketBaseline:
         def check() -> None:
             send()
             length = receive()
-            if length != answer or buffer[:length] != data[:answer]:
-                raise RuntimeError(f"raw socket: the answer to {seed.label} came back altered")
+            if buffer[:length] != expected:
+                raise RuntimeError(altered)
 
         return _FunctionLink(send, receive, check)
 
