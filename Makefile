@@ -14,15 +14,16 @@ PYTEST_FLAGS ?= -q -p no:cacheprovider
 
 .PHONY: help setup setup-python setup-node setup-go build build-node build-go \
         test lint test-python test-node test-go integration demo demo-python demo-node demo-go \
-        dist bench soak fuzz clean
+        dist dist-python dist-node bench soak fuzz docs clean
 
 help:
 	@echo "make demo         run the dual-channel example against the python, node and go workers"
 	@echo "make test         lint + every test suite (python, node, go, integration)"
 	@echo "make integration  the cross-language integration suite alone"
 	@echo "make bench        benchmarks, with raw-socket and multiprocessing.Pipe baselines"
-	@echo "make dist         the frozen parent binary (PyInstaller)"
+	@echo "make dist         the frozen parent binary (PyInstaller), the wheel and sdist, the npm tarball"
 	@echo "make lint         ruff + mypy --strict on the Python package, go vet, tsc"
+	@echo "make docs         the documentation site (MkDocs, --strict) into .build/docs"
 	@echo "make fuzz         long fuzz runs (minutes): hypothesis, go test -fuzz, the Node fuzz test"
 
 # ---- set-up ---------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ lint: setup-python
 	$(VENV)/bin/ruff format --check python integration-tests examples bench
 	cd python && ../$(VENV)/bin/mypy
 
-test: lint test-python test-node test-go integration
+test: lint test-python test-node test-go integration docs
 
 test-python: setup-python
 	cd python && ../$(PYTEST) $(PYTEST_FLAGS)
@@ -96,7 +97,7 @@ demo-go: setup-python build-go
 # holds are excluded, and so is trio (the demo runs on asyncio); --strip halves the size.
 FROZEN := $(BUILD)/dist/aspect-ipc-demo
 FROZEN_EXCLUDES := pytest _pytest hypothesis pygments pkg_resources setuptools trio
-dist: build $(FROZEN)
+dist: build $(FROZEN) dist-python dist-node
 $(FROZEN): examples/dual-channel/parent.py $(wildcard python/src/aspect_ipc/*.py) $(VENV)/.installed
 	$(PY) -m PyInstaller --noconfirm --clean --log-level WARN --onefile --strip \
 	  $(addprefix --exclude-module ,$(FROZEN_EXCLUDES)) \
@@ -104,11 +105,36 @@ $(FROZEN): examples/dual-channel/parent.py $(wildcard python/src/aspect_ipc/*.py
 	  --specpath $(BUILD)/pyinstaller examples/dual-channel/parent.py
 	@ls -l $@
 
+# The packages a user installs: wheel and sdist (an isolated build, as a release is built; twine
+# checks their metadata), the npm tarball (its prepare script builds the SDK). The Go module is
+# its source directory. integration-tests/test_packaging.py builds the same packages in a temporary
+# directory, installs them outside the repository and runs them.
+PY_DIST := $(BUILD)/dist/python
+NODE_DIST := $(BUILD)/dist/node
+dist-python: setup-python
+	rm -rf $(PY_DIST)
+	$(PY) -m build --outdir $(PY_DIST) python
+	$(PY) -m twine check --strict $(PY_DIST)/*
+	@ls -l $(PY_DIST)
+dist-node: setup-node
+	rm -rf $(NODE_DIST) && mkdir -p $(NODE_DIST)
+	cd workers-node && npm pack --silent --pack-destination ../$(NODE_DIST)
+	@ls -l $(NODE_DIST)
+
 # The chart needs matplotlib, which only the bench extra installs: make test never needs it.
 bench: setup-python build
 	$(PY) -c 'import matplotlib' 2>/dev/null \
 	  || $(PY) -m pip install -q --disable-pip-version-check -e 'python[bench]'
 	$(PY) bench/run.py
+
+# The documentation site, built with --strict (a broken link or API reference fails it). MkDocs
+# comes with the docs extra only, installed here when missing; integration-tests/test_docs.py runs
+# the site's programs.
+docs: setup-python
+	$(PY) -c 'import material, mkdocstrings_handlers.python' 2>/dev/null \
+	  || $(PY) -m pip install -q --disable-pip-version-check -e 'python[docs]'
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $(BUILD)/docs
+	@echo "docs: $(BUILD)/docs/index.html"
 
 # Minutes: the full load (32 mixed workers x 1000 requests in flight) and chaos (random SIGKILLs
 # under that load, slow consumers), then 1000 spawn/request/stop cycles across languages that

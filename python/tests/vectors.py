@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
+# An unpacked sdist carries spec/vectors beside tests/ (pyproject.toml); the repository, above.
+VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
+if not VECTORS.is_dir():
+    VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
+# untag() and same() recurse, two frames a level: vectors nest 512 deep (the spec's maximum).
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
 _FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 

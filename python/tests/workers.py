@@ -7,7 +7,10 @@ import sys
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+# An unpacked sdist carries the test worker beside tests/ (pyproject.toml); the repository, above.
+ROOT = Path(__file__).resolve().parents[1]
+if not (ROOT / "integration-tests").is_dir():
+    ROOT = Path(__file__).resolve().parents[2]
 PYTHON_WORKER = str(ROOT / "integration-tests" / "workers" / "python" / "worker.py")
 
 

@@ -1,5 +1,7 @@
 // Joins the ES modules that tsc wrote to dist/ into one ES module, dist/bundle.js, which is what
-// the package exports (package.json "exports"), with an index source map back to src/.
+// the package exports (package.json "exports"), with an index source map back to src/ (the
+// package ships src/ for it and for the declaration maps). Also writes dist/require.cjs, what a
+// CommonJS require() of the package gets: an error that says to use import.
 //
 // Why: Node 20 loads every ES module on its own (resolve the specifier, stat and read the file,
 // compile, link), about half a millisecond each on a small machine, and the SDK is 30 modules:
@@ -134,7 +136,7 @@ const entryModule = modules.get(entry);
 
 // ---- write the bundle and its index source map ----------------------------------------------------
 const out = [
-  "// @aspect-ipc/worker, every module of dist/ in one file (made by scripts/bundle.mjs; see dist/*/*.js for the modules).",
+  "// @aspect-ipc/worker, every module of the SDK in one file (made by scripts/bundle.mjs; the sources are in src/).",
 ];
 for (const [specifier, namespace] of externals) out.push(`import * as ${namespace} from ${JSON.stringify(specifier)};`);
 const sections = [];
@@ -158,6 +160,24 @@ writeFileSync(output, out.join("\n"));
 // An index map (one section per module). The empty top-level "sources" is for Node 20, which
 // reads that member of every map before it looks at sections, and drops the map without it.
 writeFileSync(`${output}.map`, `${JSON.stringify({ version: 3, file: "bundle.js", sources: [], sections })}\n`);
+
+// ---- the "require" entry point: ESM only, said plainly ---------------------------------------------
+// Without it, require() fails with ERR_PACKAGE_PATH_NOT_EXPORTED (Node 20) or loads the ES module
+// (newer Node, where it can), neither of which tells a CommonJS user what to do.
+const esmOnly =
+  "aspect-ipc is ESM only: use import { Worker } from \"@aspect-ipc/worker\" in an ES module " +
+  "(a .mjs or .mts file, or \"type\": \"module\" in package.json), " +
+  "or await import(\"@aspect-ipc/worker\") from CommonJS; require() cannot load it";
+writeFileSync(
+  resolve(dist, "require.cjs"),
+  [
+    "// What require(\"@aspect-ipc/worker\") loads (package.json \"exports\"): the package is an ES module.",
+    `const error = new Error(${JSON.stringify(esmOnly)});`,
+    'error.code = "ERR_REQUIRE_ESM";',
+    "throw error;",
+    "",
+  ].join("\n"),
+);
 
 // ---- check: the bundle exports what the modules export ---------------------------------------------
 const bundled = await import(pathToFileURL(output).href);
