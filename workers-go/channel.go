@@ -61,6 +61,17 @@ type Channel struct {
 	// onClose runs when the channel starts closing, before its transport is closed, so that the
 	// peer never sees the close before the worker has released the channel.
 	onClose func()
+	// onGatePassed runs in the read loop when the gate lets the connection through.
+	onGatePassed func()
+	// preGateLimit, when set, is the frame size limit while the gate is set (the data channel's
+	// 64 KiB before $/hello); the framing's own limit applies once the gate has passed.
+	preGateLimit int64
+	// reserved, when set, sees the "$/" requests and notifications other than $/ping and
+	// $/cancelRequest in the read loop and reports whether it handled them ($/shutdown,
+	// $/hello after authentication).
+	reserved func(msg Message) bool
+	// notifications runs the notification handlers one at a time, in arrival order.
+	notifications notificationQueue
 }
 
 // gateEvent is one incoming payload: a classified message or a decoding failure.
@@ -138,6 +149,11 @@ func (c *Channel) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { c.closeWith(ErrChannelClosed) })
 	defer stop()
 	dec := c.framing.NewDecoder()
+	if limiter, ok := dec.(frameLimiter); ok && c.gate != nil && c.preGateLimit > 0 {
+		limit := limiter.frameLimit()
+		limiter.setFrameLimit(min(limit, c.preGateLimit))
+		c.onGatePassed = func() { limiter.setFrameLimit(limit) }
+	}
 	// A decoder that lends its buffer is read into in place; any other is fed copies.
 	lender, lends := dec.(bufferLender)
 	var buf []byte
@@ -199,8 +215,13 @@ func (c *Channel) dispatchFrames(dec FrameDecoder) error {
 		if !errors.As(err, &fe) {
 			return err
 		}
-		if fe.Kind == LineTooLong || fe.Kind == FrameTooLarge {
-			c.sendError(ID{}, &Error{Code: CodeMessageTooLarge, Message: "Message too large: " + fe.Error()})
+		// Before the gate has passed (an unauthenticated data connection) nothing is answered.
+		if (fe.Kind == LineTooLong || fe.Kind == FrameTooLarge) && c.gate == nil {
+			what := "frame"
+			if fe.Kind == LineTooLong {
+				what = "line"
+			}
+			c.sendError(ID{}, tooLargeError(what, fe))
 		}
 		if fe.Kind != LineTooLong { // every other framing error leaves the stream unusable
 			return fmt.Errorf("%s channel: %w", c.name, err)
@@ -221,10 +242,14 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 			return false
 		}
 		c.gate = nil
+		if c.onGatePassed != nil {
+			c.onGatePassed()
+		}
 		return true
 	}
 	if err != nil {
-		c.sendError(ID{}, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()})
+		// The id is recovered when the bytes are well-formed and only their content failed.
+		c.sendError(parseErrorID(c.codec, payload, err), &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()})
 		return true
 	}
 	switch msg.Kind {
@@ -293,6 +318,9 @@ func (c *Channel) write(f *outFrame) error {
 	default:
 	}
 	if err := c.writer.write(f.vectors()); err != nil {
+		// The stream is unusable (a frame may be half written, the peer may be gone: a broken
+		// stdout means the parent is): the channel ends, as when the peer closes it.
+		c.closeWith(ErrChannelClosed)
 		return fmt.Errorf("%s channel: write failed: %w", c.name, err)
 	}
 	return nil

@@ -54,20 +54,23 @@ func (c *Channel) dispatchRequest(msg Message) {
 		return
 	}
 	h := c.handlers[msg.Method]
+	c.mu.Unlock()
+	if isReserved(msg.Method) && c.reserved != nil && c.reserved(msg) {
+		return
+	}
 	if h == nil {
-		c.mu.Unlock()
 		c.sendError(msg.ID, &Error{Code: CodeMethodNotFound, Message: "Method not found: " + msg.Method})
 		return
 	}
-	f := c.startLocked(msg.ID, true)
-	c.mu.Unlock()
-	startHandler(handlerTask{f: f, h: h, msg: msg})
+	c.start(msg, h)
 }
 
 func (c *Channel) dispatchNotification(msg Message) {
-	if strings.HasPrefix(msg.Method, "$/") {
+	if isReserved(msg.Method) {
 		if msg.Method == "$/cancelRequest" {
 			c.cancelRequest(msg.Params)
+		} else if c.reserved != nil {
+			c.reserved(msg)
 		}
 		return // unknown $/ notifications are ignored (PROTOCOL.md 11.2)
 	}
@@ -79,6 +82,14 @@ func (c *Channel) dispatchNotification(msg Message) {
 		return
 	}
 	f := c.startLocked(ID{}, false)
+	c.mu.Unlock()
+	c.enqueueNotification(handlerTask{f: f, h: h, msg: msg})
+}
+
+// start runs h for a request or notification on a goroutine of its own, at once.
+func (c *Channel) start(msg Message, h Handler) {
+	c.mu.Lock()
+	f := c.startLocked(msg.ID, msg.Kind == KindRequest)
 	c.mu.Unlock()
 	startHandler(handlerTask{f: f, h: h, msg: msg})
 }
@@ -260,10 +271,8 @@ func (c *Channel) respond(id ID, result any) {
 	}
 	if framingErr != nil {
 		f.release()
-		var fe *FramingError
-		if errors.As(framingErr, &fe) && (fe.Kind == FrameTooLarge || fe.Kind == LineTooLong) {
-			c.sendError(id, &Error{Code: CodeMessageTooLarge, Message: fmt.Sprintf(
-				"Message too large: the result takes %s, the limit is %s", formatSize(fe.Size), formatSize(fe.Limit))})
+		if fe := tooLarge(framingErr); fe != nil {
+			c.sendReplacement(id, tooLargeError("response", fe))
 			return
 		}
 		c.log("cannot frame the response to %s: %v", id, framingErr)
@@ -276,20 +285,37 @@ func (c *Channel) respond(id ID, result any) {
 	}
 }
 
-// sendError sends an error response. If it cannot be sent as is (its data has no form in the
-// codec, or it is over the size limit), a plainer one is sent, so that the request still gets its
-// one response.
+// tooLarge returns err as a size FramingError, or nil.
+func tooLarge(err error) *FramingError {
+	var fe *FramingError
+	if errors.As(err, &fe) && (fe.Kind == FrameTooLarge || fe.Kind == LineTooLong) {
+		return fe
+	}
+	return nil
+}
+
+// sendError sends an error response. If it cannot be sent as is, another one is, so that the
+// request still gets its one response (PROTOCOL.md 4.9): -32603 when it cannot be encoded (its
+// data or message has no form in the codec), -32005 when it is over the size limit.
 func (c *Channel) sendError(id ID, e *Error) {
 	err := c.send(c.rpc.ErrorResponse(id, e))
 	var ce *CodecError
-	if err != nil && e.Data != nil && errors.As(err, &ce) {
-		err = c.send(c.rpc.ErrorResponse(id, &Error{Code: e.Code, Message: e.Message + " (error data dropped: " + ce.Error() + ")"}))
+	if errors.As(err, &ce) {
+		err = c.send(c.rpc.ErrorResponse(id, &Error{Code: CodeInternalError, Message: "Internal error: the error response cannot be encoded: " + ce.Error()}))
 	}
-	var fe *FramingError
-	if err != nil && errors.As(err, &fe) {
-		err = c.send(c.rpc.ErrorResponse(id, &Error{Code: CodeMessageTooLarge, Message: "Message too large"}))
+	if fe := tooLarge(err); fe != nil {
+		c.sendReplacement(id, tooLargeError("response", fe))
+		return
 	}
 	if err != nil {
+		c.log("cannot send the error response to %s: %v", id, err)
+	}
+}
+
+// sendReplacement sends the -32005 error that replaces an oversized response. It is small by
+// construction; if even it cannot be sent (an id nearly as long as the limit), that is logged.
+func (c *Channel) sendReplacement(id ID, e *Error) {
+	if err := c.send(c.rpc.ErrorResponse(id, e)); err != nil {
 		c.log("cannot send the error response to %s: %v", id, err)
 	}
 }

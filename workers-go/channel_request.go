@@ -32,7 +32,7 @@ func (c *Channel) Request(ctx context.Context, method string, params any) (Resul
 
 	if err := c.send(c.rpc.Request(id, method, params)); err != nil {
 		c.forget(id)
-		return Result{}, err
+		return Result{}, named(err, "request")
 	}
 	select {
 	case o := <-ch:
@@ -55,7 +55,15 @@ func (c *Channel) Notify(method string, params any) error {
 	if err != nil {
 		return err
 	}
-	return c.send(c.rpc.Notification(method, params))
+	return named(c.send(c.rpc.Notification(method, params)), "notification")
+}
+
+// named makes a size error say what was too large: "request of 5000 bytes exceeds ...".
+func named(err error, what string) error {
+	if fe := tooLarge(err); fe != nil {
+		fe.what = what
+	}
+	return err
 }
 
 func (c *Channel) forget(id ID) {

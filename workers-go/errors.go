@@ -107,23 +107,25 @@ const (
 type FramingError struct {
 	// Kind says what went wrong.
 	Kind FramingErrorKind
-	// Size is the offending size in bytes, when known (declared frame length, line length).
+	// Size is the offending size in bytes when known (declared frame length, line length); 0
+	// when only "more than Limit" is known (a line too long detected before its end).
 	Size int64
 	// Limit is the limit that was exceeded, when relevant.
 	Limit int64
+	// what names what was too large in the message: "request", "notification"; "frame" or
+	// "line" when empty.
+	what string
 }
 
 // Error implements the error interface.
 func (e *FramingError) Error() string {
 	switch e.Kind {
 	case FrameTooLarge:
-		return fmt.Sprintf("data channel frame of %s exceeds max_frame_size (%s); raise max_frame_size or split the payload",
-			formatSize(e.Size), formatSize(e.Limit))
+		return e.sizeText(cmpOr(e.what, "frame")) + " (data channel): raise max_frame_size or split the payload"
 	case EmptyFrame:
 		return "data channel frame of length 0: frames must carry at least one byte"
 	case LineTooLong:
-		return fmt.Sprintf("control channel line longer than max_line_length (%s); send bulk data on the data channel",
-			formatSize(e.Limit))
+		return e.sizeText(cmpOr(e.what, "line")) + " (control channel): send bulk data on the data channel"
 	case InvalidLine:
 		return "control channel payload contains a raw newline: a line-delimited message must be one line"
 	case Truncated:
@@ -132,12 +134,46 @@ func (e *FramingError) Error() string {
 	return "framing error: " + string(e.Kind)
 }
 
+// sizeText states a size error with exact byte counts (PROTOCOL.md 12, -32005): "frame of 4097
+// bytes exceeds max_frame_size of 4096 bytes", or "line of more than 1024 bytes exceeds..." when
+// the size is not known.
+func (e *FramingError) sizeText(what string) string {
+	name := "max_frame_size"
+	if e.Kind == LineTooLong {
+		name = "max_line_length"
+	}
+	if e.Size > 0 {
+		return fmt.Sprintf("%s of %d bytes exceeds %s of %d bytes", what, e.Size, name, e.Limit)
+	}
+	return fmt.Sprintf("%s of more than %d bytes exceeds %s of %d bytes", what, e.Limit, name, e.Limit)
+}
+
+func cmpOr(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// tooLargeError is the -32005 error for a size error: what is "frame", "line" or "response"; data
+// carries the size when known and the limit.
+func tooLargeError(what string, fe *FramingError) *Error {
+	data := map[string]any{"limit": fe.Limit}
+	if fe.Size > 0 {
+		data["size"] = fe.Size
+	}
+	return &Error{Code: CodeMessageTooLarge, Message: fe.sizeText(what), Data: data}
+}
+
 // CodecError reports a value that cannot be encoded, or bytes that cannot be decoded, by a Codec.
 type CodecError struct {
 	// Codec is the codec's name ("json" or "msgpack").
 	Codec string
 	// Message says what is wrong.
 	Message string
+	// recoverable: the bytes are well-formed (valid JSON, a readable MessagePack map) and failed
+	// on their content, so the id of a request can be recovered from them (PROTOCOL.md 4.8).
+	recoverable bool
 }
 
 // Error implements the error interface.
@@ -178,22 +214,4 @@ func ExitCode(err error) int {
 		return 2
 	}
 	return 1
-}
-
-// formatSize renders a byte count for error messages ("64 MiB", "5 GiB", "17 bytes").
-func formatSize(n int64) string {
-	const kib, mib, gib = 1 << 10, 1 << 20, 1 << 30
-	switch {
-	case n >= gib && n%gib == 0:
-		return fmt.Sprintf("%d GiB", n/gib)
-	case n >= gib:
-		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
-	case n >= mib && n%mib == 0:
-		return fmt.Sprintf("%d MiB", n/mib)
-	case n >= mib:
-		return fmt.Sprintf("%.1f MiB", float64(n)/mib)
-	case n >= kib && n%kib == 0:
-		return fmt.Sprintf("%d KiB", n/kib)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -257,6 +257,17 @@ func (d *lengthPrefixedDecoder) Next() ([]byte, error) {
 	return nil, d.fail(&FramingError{Kind: Truncated})
 }
 
+// frameLimiter is a FrameDecoder whose limit can change between frames: the data channel accepts
+// smaller frames before $/hello than after.
+type frameLimiter interface {
+	frameLimit() int64
+	setFrameLimit(limit int64)
+}
+
+func (d *lengthPrefixedDecoder) frameLimit() int64 { return d.limit }
+
+func (d *lengthPrefixedDecoder) setFrameLimit(limit int64) { d.limit = limit }
+
 func (d *lengthPrefixedDecoder) fail(err *FramingError) error {
 	d.err = err
 	d.buf, d.r, d.w, d.large, d.ready = nil, 0, 0, nil, nil

@@ -92,7 +92,12 @@ func (d *lineDelimitedDecoder) Next() ([]byte, error) {
 				if !d.eof {
 					d.discarding = true
 				}
-				return nil, &FramingError{Kind: LineTooLong, Size: int64(len(data)), Limit: d.limit}
+				// Only "more than the limit" is known while the line has not ended.
+				size := int64(0)
+				if d.eof {
+					size = int64(len(data))
+				}
+				return nil, &FramingError{Kind: LineTooLong, Size: size, Limit: d.limit}
 			}
 			if !d.eof {
 				return nil, ErrIncomplete

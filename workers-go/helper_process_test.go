@@ -137,4 +137,40 @@ var helperHandlers = Handlers{
 		WorkerFrom(ctx).Shutdown()
 		return "stopping", nil
 	},
+	// sleepBusy sleeps ignoring its context: a handler deaf to cancellation.
+	"sleepBusy": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			Seconds float64 `json:"seconds"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Duration(args.Seconds * float64(time.Second)))
+		return "done", nil
+	},
+	// spawnChild starts `sleep seconds` in the worker's process group.
+	"spawnChild": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			Seconds int `json:"seconds"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		cmd := exec.Command("sleep", strconv.Itoa(args.Seconds))
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		go func() { _ = cmd.Wait() }()
+		return map[string]any{"pid": cmd.Process.Pid}, nil
+	},
+	// failBig fails with an error message of n bytes.
+	"failBig": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			N int `json:"n"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		return nil, &Error{Code: 42, Message: strings.Repeat("e", args.N)}
+	},
 }

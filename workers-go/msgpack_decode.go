@@ -7,9 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxNestingDepth is the deepest nesting the MessagePack decoder accepts: the protocol requires at
-// least 512 (PROTOCOL.md 3.2); deeper payloads are a codec error rather than a stack overflow.
-const maxNestingDepth = 1024
+// maxNestingDepth is the deepest nesting of containers (arrays and maps) both codecs accept and
+// write, on both channels (PROTOCOL.md 3.2): the message map itself is depth 1, its params depth 2.
+// Deeper is a codec error, on decode as on encode, rather than a stack overflow.
+const maxNestingDepth = 512
 
 // mpDecoder is a strict MessagePack reader for the protocol's mapping (PROTOCOL.md 3.2). It
 // checks every declared length against the bytes actually present before allocating anything, so
@@ -57,7 +58,9 @@ func toCodecError(err error) error {
 	if ok && e.structural {
 		return &CodecError{Codec: "msgpack", Message: "frame is not valid MessagePack (" + e.msg + "): do both sides use MessagePackCodec?"}
 	}
-	return &CodecError{Codec: "msgpack", Message: err.Error()}
+	// A mapping error (ext type, non-string key, invalid UTF-8, depth): the request's id may be
+	// recovered from the top-level map (PROTOCOL.md 4.8).
+	return &CodecError{Codec: "msgpack", Message: err.Error(), recoverable: true}
 }
 
 func (d *mpDecoder) need(n uint64, what string) error {
@@ -168,10 +171,8 @@ func envelopeValue(b []byte) (any, bool) {
 	return nil, false
 }
 
+// value reads one object; depth is the number of containers around it.
 func (d *mpDecoder) value(depth int) (any, error) {
-	if depth > maxNestingDepth {
-		return nil, mappingf("nesting deeper than %d levels", maxNestingDepth)
-	}
 	c, err := d.byte1()
 	if err != nil {
 		return nil, err
@@ -270,6 +271,9 @@ func (d *mpDecoder) ext(c byte) error {
 }
 
 func (d *mpDecoder) array(n uint64, depth int) (any, error) {
+	if depth >= maxNestingDepth {
+		return nil, mappingf("nesting deeper than %d levels", maxNestingDepth)
+	}
 	// Every element takes at least one byte: a count beyond the bytes left is truncated.
 	if err := d.need(n, "array"); err != nil {
 		return nil, err
@@ -286,6 +290,9 @@ func (d *mpDecoder) array(n uint64, depth int) (any, error) {
 }
 
 func (d *mpDecoder) mapping(n uint64, depth int) (any, error) {
+	if depth >= maxNestingDepth {
+		return nil, mappingf("nesting deeper than %d levels", maxNestingDepth)
+	}
 	// Every entry takes at least two bytes (a key and a value).
 	if err := d.need(2*n, "map"); err != nil {
 		return nil, err

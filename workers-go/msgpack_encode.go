@@ -24,14 +24,22 @@ type mpEncoder struct {
 	// refs, when set, receives the binaries of refMinSize bytes or more instead of buf: their
 	// headers are written, their bytes spliced in at that point when the frame is written.
 	refs *[]outRef
+	// hops counts the pointers followed on the way to the value being written, to stop on a
+	// cycle that holds no container.
+	hops int
+}
+
+// maxEncodeHops bounds hops: a chain of pointers that long is a cycle.
+const maxEncodeHops = 10000
+
+func mpDepthError() error {
+	return fmt.Errorf("value nested deeper than %d levels (a cycle?)", maxNestingDepth)
 }
 
 var bigIntType = reflect.TypeOf(big.Int{})
 
+// encode writes v; depth is the number of containers around it.
 func (e *mpEncoder) encode(v any, depth int) error {
-	if depth > maxNestingDepth {
-		return fmt.Errorf("value nested deeper than %d levels (a cycle?)", maxNestingDepth)
-	}
 	switch x := v.(type) {
 	case nil:
 		e.buf = append(e.buf, 0xc0)
@@ -54,6 +62,9 @@ func (e *mpEncoder) encode(v any, depth int) error {
 	case []byte:
 		e.writeBin(x)
 	case []any:
+		if depth >= maxNestingDepth {
+			return mpDepthError()
+		}
 		e.writeArrayHeader(len(x))
 		for _, item := range x {
 			if err := e.encode(item, depth+1); err != nil {
@@ -61,6 +72,9 @@ func (e *mpEncoder) encode(v any, depth int) error {
 			}
 		}
 	case map[string]any:
+		if depth >= maxNestingDepth {
+			return mpDepthError()
+		}
 		var small [8]string // messages and most params fit: no allocation to sort their keys
 		keys := small[:0]
 		for k := range x {
@@ -89,6 +103,9 @@ func (e *mpEncoder) encode(v any, depth int) error {
 		}
 		return e.encode(n, depth)
 	case wireResponse:
+		if depth >= maxNestingDepth {
+			return mpDepthError()
+		}
 		e.writeMapHeader(3)
 		e.buf = append(e.buf, 0xa2, 'i', 'd')
 		if err := e.encode(x.id.Value(), depth+1); err != nil {
@@ -132,7 +149,12 @@ func (e *mpEncoder) encodeReflect(v reflect.Value, depth int) error {
 			e.buf = append(e.buf, 0xc0)
 			return nil
 		}
-		return e.encode(v.Elem().Interface(), depth+1)
+		if e.hops++; e.hops > maxEncodeHops {
+			return fmt.Errorf("cannot encode %s: more than %d pointers deep (a cycle?)", t, maxEncodeHops)
+		}
+		err := e.encode(v.Elem().Interface(), depth)
+		e.hops--
+		return err
 	case reflect.Slice:
 		if v.IsNil() {
 			e.buf = append(e.buf, 0xc0)
@@ -144,6 +166,9 @@ func (e *mpEncoder) encodeReflect(v reflect.Value, depth int) error {
 		}
 		fallthrough
 	case reflect.Array:
+		if depth >= maxNestingDepth {
+			return mpDepthError()
+		}
 		e.writeArrayHeader(v.Len())
 		for i := 0; i < v.Len(); i++ {
 			if err := e.encode(v.Index(i).Interface(), depth+1); err != nil {
@@ -157,6 +182,9 @@ func (e *mpEncoder) encodeReflect(v reflect.Value, depth int) error {
 		if v.IsNil() {
 			e.buf = append(e.buf, 0xc0)
 			return nil
+		}
+		if depth >= maxNestingDepth {
+			return mpDepthError()
 		}
 		keys := v.MapKeys()
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })

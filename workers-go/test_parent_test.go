@@ -27,6 +27,7 @@ type workerProcess struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	lines    chan string // stdout, line by line
+	stdoutR  *os.File
 	stderrR  *os.File
 	stderrMu sync.Mutex
 	stderr   strings.Builder
@@ -51,6 +52,7 @@ type workerOptions struct {
 	dataPath    string            // "" = control only
 	env         map[string]string // extra environment
 	drainStderr bool              // read stderr in the background (otherwise the test reads it)
+	newSession  bool              // start the worker as the leader of a new session, like the parent does
 }
 
 func startWorker(t *testing.T, opts workerOptions) *workerProcess {
@@ -64,6 +66,9 @@ func startWorker(t *testing.T, opts workerOptions) *workerProcess {
 	}
 	for k, v := range opts.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if opts.newSession {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -86,7 +91,7 @@ func startWorker(t *testing.T, opts workerOptions) *workerProcess {
 	}
 	stderrW.Close()
 	stdoutW.Close()
-	w := &workerProcess{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 100), stderrR: stderrR,
+	w := &workerProcess{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 100), stdoutR: stdout, stderrR: stderrR,
 		dataPath: opts.dataPath, drained: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		scanner := bufio.NewScanner(stdout)

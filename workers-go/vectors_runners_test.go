@@ -221,38 +221,44 @@ func runJSONRPCVectors(t *testing.T, doc map[string]any) {
 		c := c
 		t.Run(c["id"].(string), func(t *testing.T) {
 			got := JSONRPCProtocol{}.Classify(tagged(t, c["message"]))
-			want := tagged(t, c["expect"]).(map[string]any)
-			if got.Kind.String() != want["kind"] {
-				t.Fatalf("kind %s (%s), want %v", got.Kind, got.Reason, want["kind"])
-			}
-			if wantID, ok := want["id"]; ok {
-				if !sameValue(got.ID.Value(), wantID) {
-					t.Fatalf("id %v, want %v", got.ID, wantID)
-				}
-			}
-			switch got.Kind {
-			case KindRequest, KindNotification:
-				if got.Method != want["method"] {
-					t.Fatalf("method %q, want %v", got.Method, want["method"])
-				}
-				wantParams, has := want["params"]
-				if got.HasParams != has || !sameValue(got.Params, wantParams) {
-					t.Fatalf("params %#v (present %v), want %#v", got.Params, got.HasParams, wantParams)
-				}
-			case KindResponse:
-				if !sameValue(got.Result, want["result"]) {
-					t.Fatalf("result %#v, want %#v", got.Result, want["result"])
-				}
-			case KindErrorResponse:
-				if int64(got.Error.Code) != want["code"] || got.Error.Message != want["message"] || !sameValue(got.Error.Data, want["data"]) {
-					t.Fatalf("error %#v, want %v", got.Error, want)
-				}
-			case KindInvalid:
-				if int64(got.InvalidCode) != want["code"] || got.Reply != want["reply"] {
-					t.Fatalf("invalid code %d reply %v, want %v", got.InvalidCode, got.Reply, want)
-				}
-			}
+			checkClassification(t, got, tagged(t, c["expect"]).(map[string]any))
 		})
+	}
+	runWireCases(t, cases(doc, "wire_cases"))
+}
+
+// checkClassification compares a classified message with a vector's expect.
+func checkClassification(t *testing.T, got Message, want map[string]any) {
+	t.Helper()
+	if got.Kind.String() != want["kind"] {
+		t.Fatalf("kind %s (%s), want %v", got.Kind, got.Reason, want["kind"])
+	}
+	if wantID, ok := want["id"]; ok {
+		if !sameValue(got.ID.Value(), wantID) {
+			t.Fatalf("id %v, want %v", got.ID, wantID)
+		}
+	}
+	switch got.Kind {
+	case KindRequest, KindNotification:
+		if got.Method != want["method"] {
+			t.Fatalf("method %q, want %v", got.Method, want["method"])
+		}
+		wantParams, has := want["params"]
+		if got.HasParams != has || !sameValue(got.Params, wantParams) {
+			t.Fatalf("params %#v (present %v), want %#v", got.Params, got.HasParams, wantParams)
+		}
+	case KindResponse:
+		if !sameValue(got.Result, want["result"]) {
+			t.Fatalf("result %#v, want %#v", got.Result, want["result"])
+		}
+	case KindErrorResponse:
+		if int64(got.Error.Code) != want["code"] || got.Error.Message != want["message"] || !sameValue(got.Error.Data, want["data"]) {
+			t.Fatalf("error %#v, want %v", got.Error, want)
+		}
+	case KindInvalid:
+		if int64(got.InvalidCode) != want["code"] || got.Reply != want["reply"] {
+			t.Fatalf("invalid code %d reply %v, want %v", got.InvalidCode, got.Reply, want)
+		}
 	}
 }
 

@@ -29,6 +29,8 @@ func TestVectors(t *testing.T) {
 		"codec.json":              runJSONVectors,
 		"jsonrpc":                 runJSONRPCVectors,
 		"paths":                   runPathVectors,
+		"handshake":               runHandshakeVectors,
+		"environment":             runEnvironmentVectors,
 	}
 	seen := map[string]bool{}
 	for _, file := range files {

@@ -11,6 +11,3 @@ const SDKVersion = "0.1.0"
 
 // SDKLanguage is the value this SDK sends as $/ready.params.language.
 const SDKLanguage = "go"
-
-// supportedProtocols lists the protocol versions a $/hello may ask for.
-var supportedProtocols = []any{int64(ProtocolVersion)}

@@ -18,7 +18,9 @@ type Config struct {
 	Hooks Hooks
 	// HelloTimeout bounds the wait for $/hello on a new data connection; 0 means 10 s.
 	HelloTimeout time.Duration
-	// MaxLineLength is the control channel's line limit; 0 means DefaultMaxLineLength.
+	// MaxLineLength is the control channel's line limit, both ways, when the parent does not set
+	// ASPECT_IPC_MAX_LINE_LENGTH (which wins, so that both sides use the same one); 0 means
+	// DefaultMaxLineLength.
 	MaxLineLength int64
 	// Logf receives the SDK's diagnostics (dropped messages, refused connections). Nil keeps the
 	// SDK silent, so that stderr holds only what the program writes.
@@ -112,8 +114,15 @@ func (w *Worker) DataPath() string { return w.env.dataPath }
 //
 // It returns nil after a clean stop, with the socket file removed: a $/shutdown (or
 // Worker.Shutdown) once in-flight requests are answered; the end of stdin (the parent is gone);
-// SIGTERM or SIGINT (unless the program ignores them); ctx done. It returns a *StartupError when
-// the worker cannot start. Exit with ExitCode(err).
+// SIGTERM or SIGINT (unless the program ignores them); ctx done. Except after $/shutdown it does
+// not wait for handlers that ignore their cancelled context. When the parent is gone (the end of
+// stdin, a broken stdout, or a new parent pid), a worker that leads its process group (the parent
+// starts it so) also ends the other processes of the group: SIGTERM, then SIGKILL 100 ms later. It returns a *StartupError when the worker cannot start.
+// Exit with ExitCode(err).
+//
+// Serve watches SIGPIPE (unless it is ignored), so that a write to a closed stdout or stderr fails
+// with EPIPE instead of killing the worker before its clean-up; processes it starts get the
+// default SIGPIPE back.
 func Serve(ctx context.Context, cfg Config) error {
 	env, err := readEnvironment()
 	if err != nil {
@@ -126,19 +135,26 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err := checkHandlers(cfg.Control, cfg.Data); err != nil {
 		return &StartupError{Message: err.Error(), cause: err}
 	}
+	// A write to a broken stderr (the parent died) must fail with EPIPE rather than kill the
+	// worker by SIGPIPE before its clean-up.
+	survivePipeErrors()
+	lineLimit := cfg.MaxLineLength
+	if env.maxLineLength > 0 {
+		lineLimit = env.maxLineLength
+	}
 	out, err := TakeOverStdout()
 	if err != nil {
 		return &StartupError{Message: err.Error(), cause: err}
 	}
 	w.control, _ = NewChannelBuilder().WithName("control").
 		WithTransport(StdioTransport(os.Stdin, out)).
-		WithFraming(LineDelimitedFraming{MaxLineLength: cfg.MaxLineLength}).
+		WithFraming(LineDelimitedFraming{MaxLineLength: lineLimit}).
 		WithCodec(JSONCodec{}).
 		WithHandlers(cfg.Control).
 		WithLogger(cfg.Logf).
 		Build()
 	w.control.worker = w
-	w.control.handle("$/shutdown", w.handleShutdown)
+	w.control.reserved = w.controlReserved
 	call(cfg.Hooks.OnControlReady)
 
 	// Watch signals before the socket exists, so that no signal can leave it behind.
@@ -174,18 +190,30 @@ func Serve(ctx context.Context, cfg Config) error {
 		go w.acceptLoop()
 	}
 	go func() { _ = w.control.Run(ctx) }()
+	watching := make(chan struct{})
+	defer close(watching)
+	parentGone := watchParent(watching)
 
 	select {
 	case <-w.finished: // graceful shutdown completed: its response is written, close stdio too
 		w.control.closeWith(ErrShuttingDown)
-	case <-w.control.Done(): // stdin ended: the parent is gone
-		w.stop(ErrParentLost)
+	case <-w.control.Done(): // stdin ended, or stdout broke: the parent is gone
+		w.parentLost(stopSignals)
+	case <-parentGone:
+		w.parentLost(stopSignals)
 	case <-stopSignals.ch:
 		w.stop(ErrShuttingDown)
 	case <-ctx.Done():
 		w.stop(ErrShuttingDown)
 	}
 	return nil
+}
+
+// parentLost ends the worker when its parent is gone: at once, and with the processes it started
+// (PROTOCOL.md 8.3).
+func (w *Worker) parentLost(signals signalWatch) {
+	w.stop(ErrParentLost)
+	stopProcessGroup(signals)
 }
 
 // checkHandlers rejects handlers registered for reserved "$/" names.
@@ -223,6 +251,8 @@ func (w *Worker) serveConnection(conn net.Conn) {
 		Build()
 	ch.worker = w
 	ch.onClose = func() { w.untrack(ch) }
+	ch.preGateLimit = preHelloMaxFrameSize
+	ch.reserved = func(msg Message) bool { return w.dataReserved(ch, msg) }
 	if !w.track(ch) {
 		ch.Close() // shutting down: no new connections
 		return

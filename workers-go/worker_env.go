@@ -8,21 +8,29 @@ import (
 
 // Environment variables set by the parent (PROTOCOL.md section 5).
 const (
-	EnvProtocol     = "ASPECT_IPC_PROTOCOL"
-	EnvWorkerID     = "ASPECT_IPC_WORKER_ID"
-	EnvNamespace    = "ASPECT_IPC_NAMESPACE"
-	EnvDataPath     = "ASPECT_IPC_DATA_PATH"
-	EnvToken        = "ASPECT_IPC_TOKEN"
-	EnvMaxFrameSize = "ASPECT_IPC_MAX_FRAME_SIZE"
+	EnvProtocol      = "ASPECT_IPC_PROTOCOL"
+	EnvWorkerID      = "ASPECT_IPC_WORKER_ID"
+	EnvNamespace     = "ASPECT_IPC_NAMESPACE"
+	EnvDataPath      = "ASPECT_IPC_DATA_PATH"
+	EnvToken         = "ASPECT_IPC_TOKEN"
+	EnvMaxFrameSize  = "ASPECT_IPC_MAX_FRAME_SIZE"
+	EnvMaxLineLength = "ASPECT_IPC_MAX_LINE_LENGTH"
+)
+
+// The range a size limit given in the environment must lie in (PROTOCOL.md section 5).
+const (
+	minEnvLimit = 1024
+	maxEnvLimit = 1<<32 - 1
 )
 
 // environment is what the worker learns from its environment at start-up.
 type environment struct {
-	workerID     string
-	namespace    string
-	dataPath     string
-	token        []byte
-	maxFrameSize int64
+	workerID      string
+	namespace     string
+	dataPath      string
+	token         []byte
+	maxFrameSize  int64
+	maxLineLength int64 // 0: not given, Config.MaxLineLength or the default applies
 }
 
 // readEnvironment reads the protocol's variables. The token is read once and removed from the
@@ -31,23 +39,46 @@ func readEnvironment() (environment, error) {
 	token := os.Getenv(EnvToken)
 	os.Unsetenv(EnvToken)
 	env := environment{
-		workerID:     os.Getenv(EnvWorkerID),
-		namespace:    os.Getenv(EnvNamespace),
-		dataPath:     os.Getenv(EnvDataPath),
-		token:        []byte(token),
-		maxFrameSize: DefaultMaxFrameSize,
+		workerID:  os.Getenv(EnvWorkerID),
+		namespace: os.Getenv(EnvNamespace),
+		dataPath:  os.Getenv(EnvDataPath),
+		token:     []byte(token),
 	}
 	if env.dataPath != "" && token == "" {
 		return env, &StartupError{Message: EnvDataPath + " is set but " + EnvToken +
 			" is missing or empty: refusing to open a data channel anyone could connect to"}
 	}
-	if raw, ok := os.LookupEnv(EnvMaxFrameSize); ok {
-		n, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil || n < 1 || n > MaxFrameSizeLimit {
-			return env, &StartupError{Message: fmt.Sprintf("invalid %s %q: expected a decimal integer from 1 to %d",
-				EnvMaxFrameSize, raw, int64(MaxFrameSizeLimit))}
+	var err error
+	if env.maxFrameSize, err = sizeLimit(EnvMaxFrameSize, os.Getenv(EnvMaxFrameSize)); err != nil {
+		return env, err
+	}
+	if raw := os.Getenv(EnvMaxLineLength); raw != "" { // unset: Config.MaxLineLength applies
+		if env.maxLineLength, err = sizeLimit(EnvMaxLineLength, raw); err != nil {
+			return env, err
 		}
-		env.maxFrameSize = n
 	}
 	return env, nil
+}
+
+// sizeLimit reads a size limit variable (PROTOCOL.md section 5): empty (or absent) gives the
+// default; otherwise 1 to 10 ASCII digits (leading zeros allowed) with a value in
+// [1024, 4294967295]. Anything else is a start-up error naming the variable, the value and the
+// rule.
+func sizeLimit(name, raw string) (int64, error) {
+	if raw == "" {
+		if name == EnvMaxLineLength {
+			return DefaultMaxLineLength, nil
+		}
+		return DefaultMaxFrameSize, nil
+	}
+	valid := len(raw) <= 10
+	for i := 0; i < len(raw) && valid; i++ {
+		valid = raw[i] >= '0' && raw[i] <= '9'
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if !valid || err != nil || n < minEnvLimit || n > maxEnvLimit {
+		return 0, &StartupError{Message: fmt.Sprintf("invalid %s %q: expected 1 to 10 ASCII digits (no sign, no spaces) with a value from %d to %d",
+			name, raw, minEnvLimit, maxEnvLimit)}
+	}
+	return n, nil
 }

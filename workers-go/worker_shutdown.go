@@ -2,31 +2,100 @@ package aspectipc
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 )
 
-// handleShutdown serves $/shutdown (PROTOCOL.md 8.1): refuse new requests, let in-flight handlers
-// finish for up to params.timeout seconds (default 5), cancel the rest, answer null, and once that
-// answer is written, close the data side, remove the socket file and let Serve return.
-func (w *Worker) handleShutdown(ctx context.Context, params Params) (any, error) {
-	var p struct {
-		Timeout *float64 `json:"timeout"`
+// controlReserved handles $/shutdown on the control channel (PROTOCOL.md 8.1): it checks the
+// params and, from this moment (in the read loop, before any later message is read), refuses new
+// requests on both channels; the rest of the shutdown runs on a goroutine. As a notification it
+// shuts down the same way (with the default timeout if the params are invalid) without answering.
+func (w *Worker) controlReserved(msg Message) bool {
+	if msg.Method != "$/shutdown" {
+		return false
 	}
-	if err := params.Decode(&p); err != nil {
-		return nil, err
+	timeout, perr := shutdownTimeout(msg)
+	if perr != nil {
+		if msg.Kind == KindRequest {
+			w.control.sendError(msg.ID, perr) // and no shutdown
+			return true
+		}
+		timeout = defaultShutdownTimeout
 	}
-	timeout := defaultShutdownTimeout
-	if p.Timeout != nil && *p.Timeout >= 0 && !math.IsInf(*p.Timeout, 0) {
-		timeout = time.Duration(*p.Timeout * float64(time.Second))
+	if !w.beginShutdown() {
+		if msg.Kind == KindRequest {
+			w.control.sendError(msg.ID, shuttingDownError())
+		}
+		return true
 	}
-	self := inflightFrom(ctx)
-	w.drain(timeout, self)
-	go func() {
-		<-self.done // our null response has been written
-		w.finish()
-	}()
-	return nil, nil
+	w.control.start(msg, func(ctx context.Context, _ Params) (any, error) {
+		self := inflightFrom(ctx)
+		w.drain(timeout, self)
+		go func() {
+			<-self.done // our null response (if a request) has been written
+			w.finish()
+		}()
+		return nil, nil
+	})
+	return true
+}
+
+// dataReserved answers the reserved requests that have no business on an authenticated data
+// connection: $/shutdown (a control-channel method) and a second $/hello (decideHello). A
+// notification of either is ignored.
+func (w *Worker) dataReserved(ch *Channel, msg Message) bool {
+	switch msg.Method {
+	case "$/shutdown":
+		if msg.Kind == KindRequest {
+			ch.sendError(msg.ID, &Error{Code: CodeMethodNotFound, Message: "$/shutdown is a control-channel method"})
+		}
+		return true
+	case "$/hello":
+		if v := decideHello(helloInput{msg: msg, later: true}); !v.silent {
+			ch.sendError(v.id, v.err)
+		}
+		return true
+	}
+	return false
+}
+
+// shutdownTimeout reads the params of $/shutdown: absent, {} or {"timeout": t}, where t is absent
+// or null (the default, 5 s) or a finite number of seconds >= 0. Anything else is -32602.
+func shutdownTimeout(msg Message) (time.Duration, *Error) {
+	if !msg.HasParams {
+		return defaultShutdownTimeout, nil
+	}
+	p, ok := msg.Params.(map[string]any)
+	if !ok {
+		return 0, &Error{Code: CodeInvalidParams, Message: `Invalid params: $/shutdown params must be a map {"timeout": seconds}, not an array`}
+	}
+	raw, has := p["timeout"]
+	if !has || raw == nil {
+		return defaultShutdownTimeout, nil
+	}
+	var seconds float64
+	switch x := raw.(type) {
+	case int64:
+		seconds = float64(x)
+	case uint64:
+		seconds = float64(x)
+	case float64:
+		seconds = x
+	default:
+		return 0, &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("Invalid params: timeout must be a number of seconds >= 0 or null, not %s", valueKindName(raw))}
+	}
+	if math.IsNaN(seconds) || math.IsInf(seconds, 0) || seconds < 0 {
+		return 0, &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("Invalid params: timeout must be a finite number of seconds >= 0 or null, not %v", seconds)}
+	}
+	if ns := seconds * float64(time.Second); ns < float64(math.MaxInt64) {
+		return time.Duration(ns), nil
+	}
+	return time.Duration(math.MaxInt64), nil
+}
+
+func shuttingDownError() *Error {
+	return &Error{Code: CodeShuttingDown, Message: "shutting down", cause: ErrShuttingDown}
 }
 
 // Shutdown stops the worker gracefully, like $/shutdown with the default timeout: new requests
@@ -34,27 +103,37 @@ func (w *Worker) handleShutdown(ctx context.Context, params Params) (any, error)
 // handler) get up to 5 s to finish and be answered, then the data side is closed, the socket file
 // removed and Serve returns nil. It returns at once; calling it again does nothing.
 func (w *Worker) Shutdown() {
+	if !w.beginShutdown() {
+		return
+	}
 	go func() {
 		w.drain(defaultShutdownTimeout, nil)
 		w.finish()
 	}()
 }
 
-// drain runs steps 1 and 2 of the shutdown, once: refuse new requests on every channel, wait up to
-// timeout for the running handlers other than self, then cancel those left.
-func (w *Worker) drain(timeout time.Duration, self *inflight) {
+// beginShutdown runs step 1 of the shutdown, once: refuse new requests on every channel. It
+// returns false when the worker is already stopping.
+func (w *Worker) beginShutdown() bool {
 	w.mu.Lock()
 	already := w.stopping
 	w.stopping = true
 	w.mu.Unlock()
 	if already {
-		return
+		return false
 	}
 	call(w.cfg.Hooks.OnShutdown)
-	refusal := &Error{Code: CodeShuttingDown, Message: "shutting down", cause: ErrShuttingDown}
+	for _, ch := range w.channels() {
+		ch.refuse(shuttingDownError())
+	}
+	return true
+}
+
+// drain runs steps 2 and 3: wait up to timeout for the running handlers other than self, then
+// cancel those left and answer them (PROTOCOL.md 8.1).
+func (w *Worker) drain(timeout time.Duration, self *inflight) {
 	var running []*inflight
 	for _, ch := range w.channels() {
-		ch.refuse(refusal)
 		running = append(running, ch.runningHandlers(self)...)
 	}
 	if !waitHandlers(running, timeout) {

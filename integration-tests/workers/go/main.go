@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -61,63 +62,106 @@ var methods = aspectipc.Handlers{
 	"info":          info,
 	"processItems":  processItems,
 	"processMatrix": processMatrix,
+	"spin":          spin,
+	"spawnChild":    spawnChild,
+	"sleepBusy":     sleepBusy,
 }
 
 func echo(_ context.Context, p aspectipc.Params) (any, error) { return p.Value(), nil }
 
+// add adds two numbers: exactly when both are integers (the sum must fit an int64, never
+// wrapped), in float64 when either is a float.
 func add(_ context.Context, p aspectipc.Params) (any, error) {
-	var args struct {
-		A int64 `json:"a"`
-		B int64 `json:"b"`
-	}
-	if err := p.Decode(&args); err != nil {
+	args, err := paramsOf("add", p)
+	if err != nil {
 		return nil, err
 	}
-	return args.A + args.B, nil
+	a, err := args.number("a")
+	if err != nil {
+		return nil, err
+	}
+	b, err := args.number("b")
+	if err != nil {
+		return nil, err
+	}
+	x, xInt := bigOf(a)
+	y, yInt := bigOf(b)
+	if !xInt || !yInt {
+		fa, _ := args.float("a")
+		fb, _ := args.float("b")
+		return fa + fb, nil
+	}
+	sum := new(big.Int).Add(x, y)
+	if !sum.IsInt64() {
+		return nil, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: "Invalid params: add: integer overflow: a + b is outside [-2^63, 2^63 - 1]"}
+	}
+	return sum.Int64(), nil
+}
+
+func bigOf(v any) (*big.Int, bool) {
+	switch x := v.(type) {
+	case int64:
+		return big.NewInt(x), true
+	case uint64:
+		return new(big.Int).SetUint64(x), true
+	}
+	return nil, false
 }
 
 func sleep(ctx context.Context, p aspectipc.Params) (any, error) {
-	var args struct {
-		Seconds float64 `json:"seconds"`
-		Tag     string  `json:"tag"`
-	}
-	if err := p.Decode(&args); err != nil {
+	args, err := paramsOf("sleep", p)
+	if err != nil {
 		return nil, err
 	}
-	timer := time.NewTimer(time.Duration(args.Seconds * float64(time.Second)))
+	seconds, err := args.float("seconds")
+	if err != nil {
+		return nil, err
+	}
+	tag, err := args.optionalStr("tag")
+	if err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(duration(seconds))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
 		return "done", nil
 	case <-ctx.Done():
 		control := aspectipc.WorkerFrom(ctx).Control()
-		_ = control.Notify("cancelObserved", map[string]any{"tag": args.Tag})
+		_ = control.Notify("cancelObserved", map[string]any{"tag": tag})
 		return nil, ctx.Err()
 	}
 }
 
 func fail(_ context.Context, p aspectipc.Params) (any, error) {
-	args, _ := p.Value().(map[string]any)
-	message, _ := args["message"].(string)
-	code, hasCode := args["code"]
-	if !hasCode {
+	args, err := paramsOf("fail", p)
+	if err != nil {
+		return nil, err
+	}
+	message, err := args.str("message")
+	if err != nil {
+		return nil, err
+	}
+	if _, hasCode := args.m["code"]; !hasCode {
 		return nil, errors.New(message)
 	}
-	n, ok := code.(int64)
-	if !ok {
-		return nil, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: "fail: code must be an integer"}
+	code, err := args.integer("code")
+	if err != nil {
+		return nil, err
 	}
-	return nil, &aspectipc.Error{Code: int(n), Message: message, Data: args["data"]}
+	return nil, &aspectipc.Error{Code: int(code), Message: message, Data: args.m["data"]}
 }
 
 func crash(_ context.Context, p aspectipc.Params) (any, error) {
-	var args struct {
-		Code int `json:"code"`
-	}
-	if err := p.Decode(&args); err != nil {
+	args, err := paramsOf("crash", p)
+	if err != nil {
 		return nil, err
 	}
-	os.Exit(args.Code)
+	code, err := args.integer("code")
+	if err != nil {
+		return nil, err
+	}
+	os.Exit(int(code))
 	return nil, nil
 }
 
@@ -128,12 +172,21 @@ type peerCall struct {
 	via    *aspectipc.Channel
 }
 
-func parsePeerCall(ctx context.Context, p aspectipc.Params) (peerCall, error) {
-	args, _ := p.Value().(map[string]any)
-	method, _ := args["method"].(string)
-	via, _ := args["via"].(string)
+func parsePeerCall(ctx context.Context, name string, p aspectipc.Params) (peerCall, error) {
+	args, err := paramsOf(name, p)
+	if err != nil {
+		return peerCall{}, err
+	}
+	method, err := args.str("method")
+	if err != nil {
+		return peerCall{}, err
+	}
+	via, err := args.str("via")
+	if err != nil {
+		return peerCall{}, err
+	}
 	w := aspectipc.WorkerFrom(ctx)
-	call := peerCall{method: method, params: args["params"]}
+	call := peerCall{method: method, params: args.m["params"]}
 	switch via {
 	case "control":
 		call.via = w.Control()
@@ -143,13 +196,13 @@ func parsePeerCall(ctx context.Context, p aspectipc.Params) (peerCall, error) {
 			return call, errors.New("no data channel is connected")
 		}
 	default:
-		return call, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: `via must be "control" or "data"`}
+		return call, args.invalid("via", `"control" or "data"`)
 	}
 	return call, nil
 }
 
 func callParent(ctx context.Context, p aspectipc.Params) (any, error) {
-	call, err := parsePeerCall(ctx, p)
+	call, err := parsePeerCall(ctx, "callParent", p)
 	if err != nil {
 		return nil, err
 	}
@@ -161,53 +214,45 @@ func callParent(ctx context.Context, p aspectipc.Params) (any, error) {
 }
 
 func notifyParent(ctx context.Context, p aspectipc.Params) (any, error) {
-	call, err := parsePeerCall(ctx, p)
+	call, err := parsePeerCall(ctx, "notifyParent", p)
 	if err != nil {
 		return nil, err
 	}
 	return nil, call.via.Notify(call.method, call.params)
 }
 
-type textParams struct {
-	Text string `json:"text"`
-}
-
 func printText(_ context.Context, p aspectipc.Params) (any, error) {
-	var args textParams
-	if err := p.Decode(&args); err != nil {
+	text, err := stringParam("print", "text", p)
+	if err != nil {
 		return nil, err
 	}
-	fmt.Println(args.Text) // the SDK routes this to stderr
+	fmt.Println(text) // the SDK routes this to stderr
 	return nil, nil
 }
 
 func stderrText(_ context.Context, p aspectipc.Params) (any, error) {
-	var args textParams
-	if err := p.Decode(&args); err != nil {
+	text, err := stringParam("stderr", "text", p)
+	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintln(os.Stderr, args.Text)
+	fmt.Fprintln(os.Stderr, text)
 	return nil, nil
 }
 
-type nameParams struct {
-	Name string `json:"name"`
-}
-
 func getEnv(_ context.Context, p aspectipc.Params) (any, error) {
-	var args nameParams
-	if err := p.Decode(&args); err != nil {
+	name, err := stringParam("getEnv", "name", p)
+	if err != nil {
 		return nil, err
 	}
-	if v, ok := os.LookupEnv(args.Name); ok {
+	if v, ok := os.LookupEnv(name); ok {
 		return v, nil
 	}
 	return nil, nil
 }
 
 func childEnv(ctx context.Context, p aspectipc.Params) (any, error) {
-	var args nameParams
-	if err := p.Decode(&args); err != nil {
+	name, err := stringParam("childEnv", "name", p)
+	if err != nil {
 		return nil, err
 	}
 	out, err := exec.CommandContext(ctx, "/usr/bin/env").Output()
@@ -216,7 +261,7 @@ func childEnv(ctx context.Context, p aspectipc.Params) (any, error) {
 	}
 	scanner := bufio.NewScanner(bytes.NewReader(out))
 	for scanner.Scan() {
-		if v, ok := strings.CutPrefix(scanner.Text(), args.Name+"="); ok {
+		if v, ok := strings.CutPrefix(scanner.Text(), name+"="); ok {
 			return v, nil
 		}
 	}
@@ -243,22 +288,26 @@ func info(_ context.Context, _ aspectipc.Params) (any, error) {
 }
 
 func processItems(_ context.Context, p aspectipc.Params) (any, error) {
-	var args struct {
-		Items []struct {
-			Value float64 `json:"value"`
-		} `json:"items"`
-	}
-	if err := p.Decode(&args); err != nil {
+	if err := require("processItems", "items", "an array of {id, value} maps", p); err != nil {
 		return nil, err
 	}
+	items := p.Value().(map[string]any)["items"].([]any)
 	sum := 0.0
-	for _, item := range args.Items { // in order: every language must return the same bits
-		sum += item.Value
+	for i, item := range items { // in order: every language must return the same bits
+		m, _ := item.(map[string]any)
+		value, err := members{method: "processItems", m: m}.float("value")
+		if err != nil {
+			return nil, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: fmt.Sprintf("Invalid params: processItems: items[%d] must be a map with a number \"value\"", i)}
+		}
+		sum += value
 	}
-	return map[string]any{"processed": len(args.Items), "sum": sum}, nil
+	return map[string]any{"processed": len(items), "sum": sum}, nil
 }
 
 func processMatrix(_ context.Context, p aspectipc.Params) (any, error) {
+	if err := require("processMatrix", "matrix", "an array of arrays of numbers", p); err != nil {
+		return nil, err
+	}
 	var args struct {
 		Matrix [][]float64 `json:"matrix"`
 	}
@@ -279,4 +328,53 @@ func processMatrix(_ context.Context, p aspectipc.Params) (any, error) {
 		}
 	}
 	return map[string]any{"sum": sum, "avg": sum / float64(rows*columns)}, nil
+}
+
+// spin keeps a CPU busy for microseconds, deaf to cancellation.
+func spin(_ context.Context, p aspectipc.Params) (any, error) {
+	args, err := paramsOf("spin", p)
+	if err != nil {
+		return nil, err
+	}
+	microseconds, err := args.integer("microseconds")
+	if err != nil {
+		return nil, err
+	}
+	end := time.Now().Add(time.Duration(microseconds) * time.Microsecond)
+	for time.Now().Before(end) {
+	}
+	return map[string]any{"pid": os.Getpid()}, nil
+}
+
+// spawnChild starts `sleep seconds` in the worker's own process group (the child is not put in a
+// group of its own), and reaps it when it ends.
+func spawnChild(_ context.Context, p aspectipc.Params) (any, error) {
+	args, err := paramsOf("spawnChild", p)
+	if err != nil {
+		return nil, err
+	}
+	seconds, err := args.number("seconds")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("sleep", fmt.Sprint(seconds))
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = cmd.Wait() }()
+	return map[string]any{"pid": cmd.Process.Pid}, nil
+}
+
+// sleepBusy sleeps without looking at its context: a handler that ignores cancellation.
+func sleepBusy(_ context.Context, p aspectipc.Params) (any, error) {
+	args, err := paramsOf("sleepBusy", p)
+	if err != nil {
+		return nil, err
+	}
+	seconds, err := args.float("seconds")
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(duration(seconds))
+	return "done", nil
 }

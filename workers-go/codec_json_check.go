@@ -1,0 +1,144 @@
+package aspectipc
+
+import (
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+)
+
+var (
+	jsonMarshalerType = reflect.TypeOf((*json.Marshaler)(nil)).Elem()
+	textMarshalerType = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
+	jsonNumberType    = reflect.TypeOf(json.Number(""))
+)
+
+// maxCheckHops bounds the pointers and interfaces followed by checkJSONValue; a chain that long is
+// a cycle, which encoding/json reports itself.
+const maxCheckHops = 10000
+
+// checkJSONValue walks value the way encoding/json will and rejects what it would let through or
+// change: binary, non-finite floats, invalid UTF-8 (lone surrogates included), integers outside
+// [-2^63, 2^64-1] and nesting deeper than 512 containers (depth: the containers around v), with
+// an error that says what to do instead.
+func checkJSONValue(v reflect.Value, depth, hops int) error {
+	if !v.IsValid() || hops > maxCheckHops {
+		return nil
+	}
+	t := v.Type()
+	switch {
+	case t == bigIntType:
+		b := v.Interface().(big.Int)
+		return checkBigInt(&b)
+	case t == reflect.PointerTo(bigIntType):
+		if !v.IsNil() {
+			return checkBigInt(v.Interface().(*big.Int))
+		}
+		return nil
+	case t == jsonNumberType:
+		_, err := jsonNumber(v.String())
+		return err
+	}
+	if implementsMarshaler(t) || v.CanAddr() && implementsMarshaler(reflect.PointerTo(t)) {
+		return nil // the type decides its own JSON form; Encode scans it afterwards
+	}
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return checkJSONValue(v.Elem(), depth, hops+1)
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nonFiniteError(f)
+		}
+	case reflect.String:
+		if s := v.String(); !utf8.ValidString(s) {
+			return invalidStringError(s)
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			return nil // written as null
+		}
+		if t.Elem().Kind() == reflect.Uint8 && !implementsMarshaler(reflect.PointerTo(t.Elem())) {
+			return &CodecError{Codec: "json", Message: fmt.Sprintf("binary value (%s) has no JSON form: send it on the data channel, or encode the bytes as a string first", t)}
+		}
+		fallthrough
+	case reflect.Array:
+		if depth >= maxNestingDepth {
+			return jsonDepthError()
+		}
+		for i := 0; i < v.Len(); i++ {
+			if err := checkJSONValue(v.Index(i), depth+1, hops); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if depth >= maxNestingDepth {
+			return jsonDepthError()
+		}
+		iter := v.MapRange()
+		for iter.Next() {
+			if k := iter.Key(); k.Kind() == reflect.String && !utf8.ValidString(k.String()) {
+				return invalidStringError(k.String())
+			}
+			if err := checkJSONValue(iter.Value(), depth+1, hops); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		if depth >= maxNestingDepth {
+			return jsonDepthError()
+		}
+		return checkJSONStruct(v, depth, hops)
+	}
+	return nil
+}
+
+func checkJSONStruct(v reflect.Value, depth, hops int) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if !f.IsExported() && !f.Anonymous || tag == "-" {
+			continue
+		}
+		if _, opts, _ := strings.Cut(tag, ","); strings.Contains(opts, "omitempty") && isEmptyValue(v.Field(i)) {
+			continue // left out by encoding/json
+		}
+		inner := depth + 1
+		if f.Anonymous {
+			inner = depth // embedded fields are written into this object
+		}
+		if err := checkJSONValue(v.Field(i), inner, hops); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkBigInt(b *big.Int) error {
+	if b.IsInt64() || b.IsUint64() {
+		return nil
+	}
+	return &CodecError{Codec: "json", Message: fmt.Sprintf("integer %s is outside [-2^63, 2^64-1]", truncateForError(b.String()))}
+}
+
+func implementsMarshaler(t reflect.Type) bool {
+	return t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType)
+}
+
+// isEmptyValue is encoding/json's notion of empty, for omitempty.
+func isEmptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Interface, reflect.Pointer:
+		return v.IsNil()
+	}
+	return v.IsZero() && v.Kind() != reflect.Struct
+}

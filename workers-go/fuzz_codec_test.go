@@ -1,0 +1,77 @@
+package aspectipc
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+// Fuzz targets for the spec 1.1 codec paths: the JSON scan, syntax check and writer, and the id
+// recovery of both codecs.
+
+func FuzzJSONDecode(f *testing.F) {
+	for _, seed := range vectorSeeds(f, "codec-json.json", "decode_cases", "error_cases", "encode_cases") {
+		f.Add(seed)
+	}
+	for _, seed := range vectorSeeds(f, "jsonrpc.json", "wire_cases") {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		if json.Valid(input) && !validJSON(input) {
+			t.Fatalf("encoding/json accepts %q, validJSON does not", input)
+		}
+		codec := JSONCodec{}
+		value, err := codec.Decode(input)
+		if err != nil {
+			var ce *CodecError
+			if !errors.As(err, &ce) {
+				t.Fatalf("decode failed with %T: %v", err, err)
+			}
+			_ = parseErrorID(codec, input, err) // must not panic
+			return
+		}
+		if !validJSON(input) {
+			t.Fatalf("decoded %q, which validJSON refuses", input)
+		}
+		out, err := codec.Encode(value)
+		if err != nil {
+			t.Fatalf("cannot re-encode %#v: %v", value, err)
+		}
+		again, err := codec.Decode(out)
+		if err != nil || !sameValue(again, value) {
+			t.Fatalf("%q re-encoded as %q reads back as %#v, %v", input, out, again, err)
+		}
+	})
+}
+
+func FuzzMessagePackRecoverID(f *testing.F) {
+	for _, seed := range vectorSeeds(f, "codec-msgpack.json", "cases", "decode_cases", "error_cases") {
+		f.Add(seed)
+	}
+	for _, seed := range vectorSeeds(f, "jsonrpc.json", "wire_cases") {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		codec := MessagePackCodec{}
+		value, err := codec.Decode(input)
+		id, ok := codec.recoverID(input)
+		if err != nil {
+			return
+		}
+		// On a payload that decodes, recovery finds what classification finds.
+		msg := JSONRPCProtocol{}.Classify(value)
+		if m, isMap := value.(map[string]any); isMap {
+			_, methodIsString := m["method"].(string)
+			wantID, idOK := idOf(m["id"])
+			if ok != (idOK && methodIsString) || ok && id != wantID {
+				t.Fatalf("recovered %v (%v) from %x, classified %v", id, ok, input, msg)
+			}
+		} else if ok {
+			t.Fatalf("recovered %v from a non-map %x", id, input)
+		}
+		d := mpDecoder{data: input}
+		if d.skip() != nil || d.pos != len(input) {
+			t.Fatalf("skip stopped at %d of %d in %x: %v", d.pos, len(input), input, d.skip())
+		}
+	})
+}
