@@ -1,11 +1,13 @@
 // npm's "prepare" script: builds what the package ships (dist/ by tsc, then dist/bundle.js and
-// dist/require.cjs by scripts/bundle.mjs), so that a fresh clone, which has no dist/, installs.
+// dist/require.cjs by scripts/bundle.mjs, checked by scripts/check-bundle.mjs), so that a fresh
+// clone, which has no dist/, installs.
 //
 // npm runs "prepare" on `npm install` / `npm ci` here, before `npm pack` and `npm publish`, for a
 // git dependency (after installing this package's devDependencies) and for a directory dependency
 // (`npm install ../path/to/workers-node`): that last one links this directory WITHOUT installing
-// its devDependencies. So when the compiler is missing, this installs them first (from
-// package-lock.json, with lifecycle scripts off so that this script does not run again).
+// its devDependencies. So when the compiler or the bundler is missing, this installs them first
+// (from package-lock.json, with lifecycle scripts off so that this script does not run again;
+// esbuild needs none of its own: its binary comes in an optional dependency, @esbuild/<platform>).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -13,6 +15,7 @@ import { fileURLToPath } from "node:url";
 
 const sdk = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const tsc = join(sdk, "node_modules", "typescript", "bin", "tsc");
+const esbuild = join(sdk, "node_modules", "esbuild", "package.json");
 
 function run(command, args) {
   const result = spawnSync(command, args, { cwd: sdk, stdio: "inherit" });
@@ -23,7 +26,7 @@ function run(command, args) {
   }
 }
 
-if (!existsSync(tsc)) {
+if (!existsSync(tsc) || !existsSync(esbuild)) {
   console.error(`@aspect-ipc/worker prepare: installing the build tools (devDependencies) in ${sdk}`);
   // The npm that runs this script, when it is npm; otherwise the one on PATH.
   const npmCli = process.env.npm_execpath;
@@ -33,3 +36,4 @@ if (!existsSync(tsc)) {
 }
 run(process.execPath, [tsc, "-p", "tsconfig.json"]);
 run(process.execPath, [join(sdk, "scripts", "bundle.mjs")]);
+run(process.execPath, [join(sdk, "scripts", "check-bundle.mjs")]);
