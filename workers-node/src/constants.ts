@@ -19,10 +19,17 @@ export const DEFAULT_MAX_FRAME_SIZE = 67_108_864;
 export const MAX_FRAME_SIZE_LIMIT = 0xffff_ffff;
 
 /**
- * How deep values may nest, in both codecs. The spec requires at least 512; the guard keeps a
- * hostile payload from exhausting the stack.
+ * How deep a message may nest, in both codecs and both directions (PROTOCOL.md 3.3, decision D11):
+ * depth counts containers (arrays and maps), the message map itself being depth 1. A message at
+ * depth 512 is read and written; 513 is a codec error.
  */
-export const MAX_NESTING_DEPTH = 1000;
+export const MAX_NESTING_DEPTH = 512;
+
+/** The lowest limit `ASPECT_IPC_MAX_FRAME_SIZE` and `ASPECT_IPC_MAX_LINE_LENGTH` may set. */
+export const MIN_SIZE_LIMIT = 1024;
+
+/** Before `$/hello` succeeds, a data connection's first frame may declare at most this many bytes. */
+export const PRE_HELLO_MAX_FRAME_SIZE = 65_536;
 
 /** How long a data connection may stay without `$/hello` (PROTOCOL.md 7.4). */
 export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
@@ -38,20 +45,5 @@ export const Env = {
   DataPath: "ASPECT_IPC_DATA_PATH",
   Token: "ASPECT_IPC_TOKEN",
   MaxFrameSize: "ASPECT_IPC_MAX_FRAME_SIZE",
+  MaxLineLength: "ASPECT_IPC_MAX_LINE_LENGTH",
 } as const;
-
-/** Human-readable size for error messages: "5 GiB", "1.5 MiB", "300 bytes". */
-export function formatSize(bytes: number): string {
-  const units: Array<[number, string]> = [
-    [1024 ** 3, "GiB"],
-    [1024 ** 2, "MiB"],
-    [1024, "KiB"],
-  ];
-  for (const [size, unit] of units) {
-    if (bytes >= size) {
-      const value = bytes / size;
-      return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
-    }
-  }
-  return `${bytes} bytes`;
-}

@@ -47,10 +47,16 @@ export type FramingErrorKind =
 export class FramingError extends IpcError {
   /** Which rule was broken. */
   readonly kind: FramingErrorKind;
+  /** For a size error: the frame's or line's size in bytes, when it is known exactly. */
+  readonly size: number | undefined;
+  /** For a size error: the limit it broke, in bytes. */
+  readonly limit: number | undefined;
 
-  constructor(kind: FramingErrorKind, message: string) {
+  constructor(kind: FramingErrorKind, message: string, sizes: { size?: number; limit?: number } = {}) {
     super(message);
     this.kind = kind;
+    this.size = sizes.size;
+    this.limit = sizes.limit;
   }
 }
 
@@ -58,7 +64,14 @@ export class FramingError extends IpcError {
  * A value could not be encoded, or bytes could not be decoded (PROTOCOL.md section 3). Raised on the
  * sending side before anything is written; on the receiving side the peer gets `-32700`.
  */
-export class CodecError extends IpcError {}
+export class CodecError extends IpcError {
+  /**
+   * @internal The id of the message that failed to decode, when the failure was not broken syntax
+   * and the top level was a map with a string `method` and a string or integer `id` (PROTOCOL.md
+   * 4.8): the `-32700` answer carries it. Undefined otherwise.
+   */
+  recoveredId: string | number | bigint | undefined;
+}
 
 /** A message broke JSON-RPC rules in a way that has no wire answer (an invalid response, misuse of the API). */
 export class ProtocolError extends IpcError {}

@@ -46,7 +46,7 @@ export type { Codec } from "./codecs/types.js";
 // JSON-RPC.
 export { JsonRpcProtocol } from "./jsonrpc/protocol.js";
 export type { OutgoingMessage } from "./jsonrpc/protocol.js";
-export type { ClassifiedMessage, Params, RequestId } from "./jsonrpc/messages.js";
+export type { ClassifiedMessage, ClassifyOptions, Params, RequestId } from "./jsonrpc/messages.js";
 
 // Paths.
 export { PipePath } from "./paths.js";

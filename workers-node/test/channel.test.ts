@@ -251,11 +251,14 @@ test("unencodable values fail on the sending side and nothing is written", async
   }
 });
 
-test("a result that cannot be encoded is answered -32603; one over the peer's limit -32005 with the same id", async () => {
+test("a result that cannot be encoded is answered -32603; one over the peer's limit, error or result, -32005 with the same id", async () => {
   const { worker, parent, dispose } = await channelPair({ maxFrameSize: 1024 });
   try {
     worker.onRequest("date", () => new Date(0));
     worker.onRequest("big", () => "x".repeat(2000));
+    worker.onRequest("bigError", () => {
+      throw new Error("y".repeat(3000));
+    });
     worker.onRequest("small", () => "fine");
     worker.start();
     parent.start();
@@ -268,7 +271,17 @@ test("a result that cannot be encoded is answered -32603; one over the peer's li
     await assert.rejects(parent.request("big"), (error: unknown) => {
       assert.ok(error instanceof RemoteError);
       assert.equal(error.code, ErrorCodes.MessageTooLarge);
-      assert.match(error.message, /exceeds max_frame_size \(1 KiB\)/);
+      assert.match(error.message, /^response of 20\d\d bytes exceeds max_frame_size of 1024 bytes$/);
+      const data = error.data as { size: number; limit: number };
+      assert.equal(data.limit, 1024);
+      assert.equal(error.message, `response of ${data.size} bytes exceeds max_frame_size of 1024 bytes`);
+      return true;
+    });
+    // An error response over the limit is replaced the same way (D1): the caller is answered.
+    await assert.rejects(parent.request("bigError"), (error: unknown) => {
+      assert.ok(error instanceof RemoteError);
+      assert.equal(error.code, ErrorCodes.MessageTooLarge);
+      assert.match(error.message, /^response of \d+ bytes exceeds max_frame_size of 1024 bytes$/);
       return true;
     });
     assert.equal(await parent.request("small"), "fine");
@@ -300,7 +313,7 @@ test("an oversized frame is rejected from its header, answered -32005 and the co
     const reason = await closed;
     await ended;
     assert.equal(reason?.name, "FramingError");
-    assert.match(reason?.message ?? "", /exceeds max_frame_size/);
+    assert.equal(reason?.message, "frame of 4294967295 bytes exceeds max_frame_size of 1024 bytes");
     assert.equal(errors[0]?.name, "FramingError");
     const decoder = new LengthPrefixedFraming().createDecoder();
     const events = received.flatMap((chunk) => decoder.push(chunk));
@@ -309,7 +322,11 @@ test("an oversized frame is rejected from its header, answered -32005 and the co
     assert.ok(first?.type === "frame");
     const reply = new MessagePackCodec().decode(first.frame) as Record<string, unknown>;
     assert.equal(reply.id, null);
-    assert.equal((reply.error as Record<string, unknown>).code, ErrorCodes.MessageTooLarge);
+    assert.deepEqual(reply.error, {
+      code: ErrorCodes.MessageTooLarge,
+      message: "frame of 4294967295 bytes exceeds max_frame_size of 1024 bytes",
+      data: { size: 4294967295, limit: 1024 },
+    });
   } finally {
     await client.close();
     await server.close();

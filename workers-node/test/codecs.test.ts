@@ -72,12 +72,40 @@ test("unrepresentable values are refused before anything is encoded, naming the 
   }
 });
 
-test("JSON refuses what it cannot write exactly: NaN, Infinity, binary, integers beyond 2^53", () => {
+test("JSON refuses what it cannot write exactly: NaN, Infinity, binary, integers outside [-2^63, 2^64 - 1]", () => {
   assert.throws(() => json.encode([Number.NaN]), /cannot encode NaN at \$\[0\] as JSON: not representable in JSON/);
   assert.throws(() => json.encode({ x: Infinity }), /Infinity/);
   assert.throws(() => json.encode({ data: new Uint8Array(3) }), /binary data \(Uint8Array of 3 bytes\) at \$\.data as JSON: binary has no JSON form; send it on the data channel/);
-  assert.throws(() => json.encode(2n ** 53n), /beyond ±\(2\^53 - 1\)/);
+  assert.throws(() => json.encode(2n ** 64n), /outside \[-2\^63, 2\^64 - 1\]/);
+  assert.throws(() => json.encode([-(2n ** 63n) - 1n]), CodecError);
   assert.equal(text(json.encode({ n: 12n })), '{"n":12}', "a bigint within the safe range is written as a number");
+});
+
+test("JSON writes integers exactly (D9): bigints and integral numbers as their digits, -0 as -0.0", () => {
+  assert.equal(text(json.encode([2n ** 64n - 1n, -(2n ** 63n), 2n ** 53n + 1n])), "[18446744073709551615,-9223372036854775808,9007199254740993]");
+  assert.equal(text(json.encode({ a: 2 ** 63, b: -(2 ** 63), c: 2 ** 53 })), '{"a":9223372036854775808,"b":-9223372036854775808,"c":9007199254740992}');
+  assert.equal(text(json.encode([-0, 0, 1.5])), "[-0.0,0,1.5]");
+  // Integral but outside the integer range: a float token, never rounded digits.
+  assert.equal(text(json.encode([2 ** 64, 1e21])), "[1.8446744073709552e+19,1e+21]");
+  const decoded = json.decode(json.encode([-0, 2n ** 64n - 1n])) as unknown[];
+  assert.ok(Object.is(decoded[0], -0));
+  assert.equal(decoded[1], 2n ** 64n - 1n);
+});
+
+test("JSON decodes integers exactly (D9) and keeps -0.0, on the fast path and off it", () => {
+  assert.deepEqual(json.decode(new TextEncoder().encode("[18446744073709551615,-9223372036854775808,9007199254740993,12]")), [
+    2n ** 64n - 1n,
+    -(2n ** 63n),
+    2n ** 53n + 1n,
+    12,
+  ]);
+  assert.ok(Object.is((json.decode(new TextEncoder().encode("[-0.0]")) as unknown[])[0], -0));
+  assert.ok(Object.is((json.decode(new TextEncoder().encode("[-0]")) as unknown[])[0], 0), "-0 is the integer 0");
+  assert.throws(() => json.decode(new TextEncoder().encode("[18446744073709551616]")), CodecError);
+  const proto = json.decode(new TextEncoder().encode('{"__proto__":1,"a":2}')) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(proto), ["__proto__", "a"]);
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype, "the prototype is untouched");
+  assert.equal(text(json.encode(proto)), '{"__proto__":1,"a":2}');
 });
 
 test("nesting: 512 levels round-trip in both codecs; deeper than the guard is a codec error", () => {

@@ -124,7 +124,7 @@ test("one authenticated connection at a time: a second one is refused without di
   const first = await worker.openData();
   const second = await worker.connectData();
   const refused = await second.request("$/hello", { token: worker.token, protocol: 1 });
-  assert.deepEqual(refused.error, { code: ErrorCodes.Unauthorized, message: "unauthorized: data channel already connected" });
+  assert.deepEqual(refused.error, { code: ErrorCodes.Unauthorized, message: "data channel already connected" });
   await second.closed;
   assert.deepEqual((await first.request("add", { a: 1, b: 1 })).result, 2);
 
@@ -134,31 +134,98 @@ test("one authenticated connection at a time: a second one is refused without di
   assert.deepEqual((await third.request("add", { a: 2, b: 2 })).result, 4);
 });
 
-test("an oversized frame from a stranger gets -32005 and is closed; the authenticated connection is unaffected", async (t) => {
+test("before $/hello a first frame over 64 KiB (or max_frame_size) closes the connection silently; the authenticated connection is unaffected", async (t) => {
   const worker = startWorker(t, { ASPECT_IPC_MAX_FRAME_SIZE: "4096" });
   await worker.ready();
   const parent = await worker.openData();
-  const stranger = await worker.connectData();
-  stranger.writeRaw(Uint8Array.of(0xff, 0xff, 0xff, 0xff));
-  const answer = await stranger.waitFor(() => true, "the courtesy error");
-  assert.equal(answer.id, null);
-  assert.equal((answer.error as { code: number }).code, ErrorCodes.MessageTooLarge);
+  for (const header of [Uint8Array.of(0xff, 0xff, 0xff, 0xff), Uint8Array.of(0, 0, 0x10, 0x01)]) {
+    const stranger = await worker.connectData();
+    stranger.writeRaw(header);
+    await stranger.closed;
+    assert.equal(stranger.messages.items.length, 0, "no -32005 before $/hello");
+  }
+  // With the default max_frame_size, the pre-hello limit is 64 KiB.
+  const roomy = startWorker(t);
+  await roomy.ready();
+  const stranger = await roomy.connectData();
+  stranger.writeRaw(Uint8Array.of(0, 1, 0, 1));
   await stranger.closed;
+  assert.equal(stranger.messages.items.length, 0);
+  assert.deepEqual((await parent.request("add", { a: 1, b: 2 })).result, 3);
+});
 
-  // The limit from ASPECT_IPC_MAX_FRAME_SIZE applies to the authenticated connection too.
-  const big = new Uint8Array(5000);
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(big.length + 100);
+test("an oversized frame on the authenticated connection: one exact -32005, then the connection closes at once (nothing more is read)", async (t) => {
+  const worker = startWorker(t, { ASPECT_IPC_MAX_FRAME_SIZE: "4096" });
+  await worker.ready();
+  const parent = await worker.openData();
   assert.deepEqual((await parent.request("echo", [new Uint8Array([1, 2, 3])])).result, [new Uint8Array([1, 2, 3])]);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(0xffffffff);
   parent.writeRaw(header);
-  const tooLarge = await parent.waitFor((m) => m.id === null, "-32005 on the authenticated connection");
-  assert.match((tooLarge.error as { message: string }).message, /exceeds max_frame_size \(4 KiB\)/);
+  // Keep sending what the header announced: a worker that read on would take all of it.
+  let sent = 0;
+  const chunk = new Uint8Array(256 * 1024);
+  while (!parent.isClosed && sent < 512 * 1024 * 1024) {
+    if (!parent.socket.write(chunk)) await new Promise((resolve) => setTimeout(resolve, 5));
+    sent += chunk.length;
+  }
   await parent.closed;
-  await worker.waitStderr("exceeds max_frame_size");
+  assert.ok(sent < 64 * 1024 * 1024, `the worker read on: ${sent} bytes sent before the close`);
+  const tooLarge = await parent.waitFor((m) => m.id === null, "-32005 on the authenticated connection");
+  assert.deepEqual(tooLarge.error, {
+    code: ErrorCodes.MessageTooLarge,
+    message: "frame of 4294967295 bytes exceeds max_frame_size of 4096 bytes",
+    data: { size: 4294967295, limit: 4096 },
+  });
+  await worker.waitStderr("frame of 4294967295 bytes exceeds max_frame_size of 4096 bytes");
 
   const again = await worker.openData();
   assert.deepEqual((await again.request("add", { a: 3, b: 4 })).result, 7);
 });
+
+test("$/hello on the authenticated connection is refused -32600 and the connection stays; $/shutdown on data is -32601", async (t) => {
+  const worker = startWorker(t);
+  await worker.ready();
+  const parent = await worker.openData();
+  const again = await parent.request("$/hello", { token: worker.token, protocol: 1 });
+  assert.deepEqual(again.error, { code: ErrorCodes.InvalidRequest, message: "Invalid Request: already authenticated" });
+  parent.send({ jsonrpc: "2.0", method: "$/hello", params: { token: worker.token, protocol: 1 } });
+  parent.send({ jsonrpc: "2.0", method: "$/shutdown" });
+  const shutdown = await parent.request("$/shutdown", { timeout: 0 });
+  assert.deepEqual(shutdown.error, { code: ErrorCodes.MethodNotFound, message: "$/shutdown is a control-channel method" });
+  assert.deepEqual((await parent.request("add", { a: 1, b: 1 })).result, 2);
+  assert.deepEqual((await worker.request("add", { a: 1, b: 1 })).result, 2, "no shutdown happened");
+});
+
+test("a float id, or a float protocol, in $/hello is refused", async (t) => {
+  const worker = startWorker(t);
+  await worker.ready();
+  const floatId = await worker.connectData();
+  // {"jsonrpc":"2.0","id":1.0,"method":"$/hello",...}: -32003 with id null.
+  floatId.writeRaw(helloFrame(worker.token, "cb3ff0000000000000", "01"));
+  const refused = await floatId.waitFor(() => true, "the refusal");
+  assert.equal(refused.id, null);
+  assert.equal((refused.error as { code: number }).code, ErrorCodes.Unauthorized);
+  await floatId.closed;
+  const floatProtocol = await worker.connectData();
+  floatProtocol.writeRaw(helloFrame(worker.token, "01", "cb3ff0000000000000"));
+  const invalid = await floatProtocol.waitFor(() => true, "the refusal");
+  assert.equal(invalid.id, 1);
+  assert.equal((invalid.error as { code: number }).code, ErrorCodes.InvalidParams);
+  await floatProtocol.closed;
+});
+
+/** A `$/hello` frame with the id and the protocol given as MessagePack hex. */
+function helloFrame(token: string, idHex: string, protocolHex: string): Uint8Array {
+  const tokenHex = `d940${Buffer.from(token).toString("hex")}`;
+  const payload = Buffer.from(
+    `84a76a736f6e727063a3322e30a26964${idHex}a66d6574686f64a7242f68656c6c6fa6706172616d7382a5746f6b656e${tokenHex}a870726f746f636f6c${protocolHex}`,
+    "hex",
+  );
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(payload.length);
+  return Buffer.concat([header, payload]);
+}
 
 test("a connection that never says $/hello is closed after the hello timeout", async (t) => {
   const worker = startWorker(t, {}, fixture("short-hello-timeout"));
@@ -195,8 +262,37 @@ test("a data path without a token, or an invalid frame size, refuses to start wi
   assert.match(noToken.stderr, /ASPECT_IPC_TOKEN is missing or empty/);
   assert.equal(noToken.control.items.length, 0, "no $/ready");
 
-  const badSize = startWorker(t, { ASPECT_IPC_MAX_FRAME_SIZE: "64MiB" });
-  assert.deepEqual(await badSize.exited, { code: 2, signal: null });
-  assert.match(badSize.stderr, /ASPECT_IPC_MAX_FRAME_SIZE must be a decimal integer/);
-  assert.ok(!badSize.stderr.includes(badSize.token));
+  for (const [name, value] of [
+    ["ASPECT_IPC_MAX_FRAME_SIZE", "64MiB"],
+    ["ASPECT_IPC_MAX_FRAME_SIZE", "+4096"],
+    ["ASPECT_IPC_MAX_FRAME_SIZE", "1023"],
+    ["ASPECT_IPC_MAX_FRAME_SIZE", "4294967296"],
+    ["ASPECT_IPC_MAX_LINE_LENGTH", " 4096"],
+    ["ASPECT_IPC_MAX_LINE_LENGTH", "0"],
+  ] as const) {
+    const badSize = startWorker(t, { [name]: value });
+    assert.deepEqual(await badSize.exited, { code: 2, signal: null }, `${name}=${value}`);
+    assert.ok(badSize.stderr.includes(`${name} is ${JSON.stringify(value)}: it must be 1 to 10 ASCII digits`), badSize.stderr);
+    assert.ok(!badSize.stderr.includes(badSize.token));
+  }
+});
+
+test("ASPECT_IPC_MAX_LINE_LENGTH is the control limit both ways; empty size variables mean the defaults", async (t) => {
+  const worker = startWorker(t, { ASPECT_IPC_MAX_LINE_LENGTH: "1024", ASPECT_IPC_MAX_FRAME_SIZE: "" });
+  await worker.ready();
+  worker.writeRaw(`{"jsonrpc":"2.0","id":1,"method":"echo","params":["${"x".repeat(1100)}"]}\n`);
+  const tooLong = await worker.waitControl((m) => m.id === null, "the -32005");
+  assert.deepEqual(tooLong.error, {
+    code: ErrorCodes.MessageTooLarge,
+    message: "line of 1154 bytes exceeds max_line_length of 1024 bytes",
+    data: { size: 1154, limit: 1024 },
+  });
+  // A response over the limit (here an error response) is replaced by -32005 with the request's id (D1).
+  const failed = await worker.request("fail", { message: "y".repeat(950) });
+  assert.equal((failed.error as { code: number }).code, ErrorCodes.MessageTooLarge);
+  assert.match((failed.error as { message: string }).message, /^response of \d+ bytes exceeds max_line_length of 1024 bytes$/);
+  // The data channel keeps the 64 MiB default.
+  const parent = await worker.openData();
+  const big = new Uint8Array(1024 * 1024);
+  assert.deepEqual((await parent.request("echo", [big])).result, [big]);
 });

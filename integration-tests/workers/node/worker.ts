@@ -2,7 +2,7 @@
  * The Node.js test worker of the integration suite (integration-tests/WORKERS.md), built only from
  * the public API of @aspect-ipc/worker.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -39,11 +39,23 @@ async function main(): Promise<void> {
 
   worker.onRequest("echo", (params: unknown) => params ?? null);
 
-  worker.onRequest("add", ({ a, b }: { a: number; b: number }) => a + b);
+  worker.onRequest("add", (params: unknown) => {
+    const a = member(params, "add", "a", isNumber, "a number");
+    const b = member(params, "add", "b", isNumber, "a number");
+    if (isInteger(a) && isInteger(b)) {
+      // Exact, whatever the size: never rounded through a float, never wrapped.
+      const sum = BigInt(a) + BigInt(b);
+      if (sum < -(2n ** 63n) || sum > 2n ** 63n - 1n) throw invalid("add: integer overflow: a + b is outside [-2^63, 2^63 - 1]");
+      return sum >= BigInt(Number.MIN_SAFE_INTEGER) && sum <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(sum) : sum;
+    }
+    return Number(a) + Number(b);
+  });
 
-  worker.onRequest("sleep", async ({ seconds, tag }: { seconds: number; tag: string }, { signal }: RequestContext) => {
+  worker.onRequest("sleep", async (params: unknown, { signal }: RequestContext) => {
+    const seconds = member(params, "sleep", "seconds", isNumber, "a number of seconds");
+    const tag = (params as { tag?: unknown }).tag;
     try {
-      await sleep(seconds * 1000, undefined, { signal });
+      await sleep(Number(seconds) * 1000, undefined, { signal });
     } catch (error) {
       if (signal.aborted) {
         await worker.control.notify("cancelObserved", { tag }).catch(() => undefined);
@@ -53,39 +65,46 @@ async function main(): Promise<void> {
     return "done";
   });
 
-  worker.onRequest("fail", ({ message, code, data }: { message: string; code?: number; data?: unknown }) => {
+  worker.onRequest("fail", (params: unknown) => {
+    const message = member(params, "fail", "message", isString, "a string");
+    const { code, data } = params as { code?: unknown; data?: unknown };
     if (code === undefined) throw new Error(message);
-    throw new RemoteError(code, message, data);
+    throw new RemoteError(Number(member(params, "fail", "code", isInteger, "an integer")), message, data);
   });
 
-  worker.onRequest("crash", ({ code }: { code: number }) => {
+  worker.onRequest("crash", (params: unknown) => {
+    const code = Number(member(params, "crash", "code", isInteger, "an integer exit code"));
     // At once, no clean-up: the 'exit' handlers (the SDK's socket removal) do not run.
     process.removeAllListeners("exit");
     process.exit(code);
   });
 
-  worker.onRequest("callParent", ({ method, params, via: channel }: { method: string; params?: unknown; via: string }) =>
-    via(channel).request(method, params ?? undefined),
-  );
+  worker.onRequest("callParent", (params: unknown) => {
+    const method = member(params, "callParent", "method", isString, "a method name");
+    const { params: inner, via: channel } = params as { params?: unknown; via?: unknown };
+    return via(channel).request(method, inner ?? undefined);
+  });
 
-  worker.onRequest("notifyParent", async ({ method, params, via: channel }: { method: string; params?: unknown; via: string }) => {
-    await via(channel).notify(method, params ?? undefined);
+  worker.onRequest("notifyParent", async (params: unknown) => {
+    const method = member(params, "notifyParent", "method", isString, "a method name");
+    const { params: inner, via: channel } = params as { params?: unknown; via?: unknown };
+    await via(channel).notify(method, inner ?? undefined);
     return null;
   });
 
-  worker.onRequest("print", ({ text }: { text: string }) => {
-    console.log(text);
+  worker.onRequest("print", (params: unknown) => {
+    console.log(member(params, "print", "text", isString, "a string"));
     return null;
   });
 
-  worker.onRequest("stderr", ({ text }: { text: string }) => {
-    process.stderr.write(`${text}\n`);
+  worker.onRequest("stderr", (params: unknown) => {
+    process.stderr.write(`${member(params, "stderr", "text", isString, "a string")}\n`);
     return null;
   });
 
-  worker.onRequest("getEnv", ({ name }: { name: string }) => process.env[name] ?? null);
+  worker.onRequest("getEnv", (params: unknown) => process.env[member(params, "getEnv", "name", isString, "a variable name")] ?? null);
 
-  worker.onRequest("childEnv", ({ name }: { name: string }) => childEnv(name));
+  worker.onRequest("childEnv", (params: unknown) => childEnv(member(params, "childEnv", "name", isString, "a variable name")));
 
   worker.onRequest("freeze", () => {
     // Blocks the only thread: nothing is read or answered any more, $/shutdown included.
@@ -95,24 +114,98 @@ async function main(): Promise<void> {
 
   worker.onRequest("info", () => ({ language: "node", pid: process.pid }));
 
-  worker.onRequest("processItems", ({ items }: { items: { value: number }[] }) => {
+  worker.onRequest("spin", (params: unknown) => {
+    // Keeps the CPU, and with it the event loop, busy for that long.
+    const microseconds = Number(member(params, "spin", "microseconds", isInteger, "an integer number of microseconds"));
+    const end = process.hrtime.bigint() + BigInt(microseconds) * 1000n;
+    while (process.hrtime.bigint() < end) {
+      // busy
+    }
+    return { pid: process.pid };
+  });
+
+  worker.onRequest("spawnChild", (params: unknown) => {
+    const seconds = member(params, "spawnChild", "seconds", isNumber, "a number of seconds");
+    // In the worker's own process group (no `detached`), with nothing on its stdio.
+    const child = spawn("sleep", [String(seconds)], { stdio: "ignore" });
+    child.on("error", () => undefined);
+    return { pid: child.pid ?? null };
+  });
+
+  worker.onRequest("sleepBusy", (params: unknown) => {
+    // Sleeps synchronously: the event loop is blocked and the handler never sees a cancellation.
+    const seconds = member(params, "sleepBusy", "seconds", isNumber, "a number of seconds");
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(seconds) * 1000);
+    return "done";
+  });
+
+  worker.onRequest("processItems", (params: unknown) => {
+    const items = member(params, "processItems", "items", Array.isArray, "an array of {id, value} maps") as unknown[];
     let sum = 0;
-    for (const item of items) sum += item.value; // in order, float64: the same bits in every language
+    for (const [index, item] of items.entries()) {
+      const value = (item as { value?: unknown } | null)?.value;
+      if (typeof value !== "number") throw invalid(`processItems: items[${index}] must be a map with a number "value"`);
+      sum += value; // in order, float64: the same bits in every language
+    }
     return { processed: items.length, sum };
   });
 
-  worker.onRequest("processMatrix", ({ matrix }: { matrix: number[][] }) => {
+  worker.onRequest("processMatrix", (params: unknown) => {
+    const matrix = member(params, "processMatrix", "matrix", Array.isArray, "an array of arrays of numbers") as unknown[];
     const rows = matrix.length;
-    const columns = rows > 0 ? (matrix[0] as number[]).length : 0;
+    const first = matrix[0];
+    const columns = rows > 0 && Array.isArray(first) ? first.length : 0;
     if (rows * columns === 0) {
       throw new RemoteError(ErrorCodes.InvalidParams, "Invalid params: matrix is empty");
     }
     let sum = 0;
-    for (const row of matrix) for (const value of row) sum += value; // row by row, in order
+    for (const row of matrix) {
+      if (!Array.isArray(row)) throw invalid("processMatrix: every row must be an array of numbers");
+      for (const value of row) sum += Number(value); // row by row, in order
+    }
     return { sum, avg: sum / (rows * columns) };
   });
 
   await worker.start();
+}
+
+// ---- params -----------------------------------------------------------------------------------
+
+function invalid(text: string): RemoteError {
+  return new RemoteError(ErrorCodes.InvalidParams, `Invalid params: ${text}`);
+}
+
+/** `params[name]` if `check` accepts it, else -32602 naming the member and what was expected. */
+function member<T>(params: unknown, method: string, name: string, check: (value: unknown) => value is T, what: string): T;
+function member(params: unknown, method: string, name: string, check: (value: unknown) => boolean, what: string): unknown;
+function member(params: unknown, method: string, name: string, check: (value: unknown) => boolean, what: string): unknown {
+  if (params === null || typeof params !== "object" || Array.isArray(params) || params instanceof Uint8Array) {
+    throw invalid(`${method}: expected a map with "${name}" (${what})`);
+  }
+  const map = params as Record<string, unknown>;
+  const value = Object.prototype.hasOwnProperty.call(map, name) ? map[name] : undefined;
+  if (!check(value)) {
+    const got = value === undefined ? "nothing" : value === null ? "null" : value instanceof Uint8Array ? "binary" : Array.isArray(value) ? "an array" : typeof value;
+    throw invalid(`${method}: "${name}" must be ${what}, got ${got}`);
+  }
+  return value;
+}
+
+/** A number: a JavaScript number (finite or not) or a bigint (an integer beyond 2^53). */
+function isNumber(value: unknown): value is number | bigint {
+  return typeof value === "number" || typeof value === "bigint";
+}
+
+/**
+ * An integer: a bigint, or an integral number (JavaScript cannot tell 1.0 from 1 once decoded);
+ * -0 is a float (integers have no sign of zero).
+ */
+function isInteger(value: unknown): value is number | bigint {
+  return typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value) && !Object.is(value, -0));
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === "string";
 }
 
 function childEnv(name: string): Promise<string | null> {

@@ -4,9 +4,11 @@
  * Theory of operation. Inbound: transport chunks go through the frame decoder; each frame is
  * decoded and classified, and the results are queued in the INBOX in stream order. The inbox is
  * drained in order: requests start their handler at once and run concurrently (a slow handler holds
- * nothing up), notifications run their handler, responses complete our pending requests. An
- * inbound filter (the data channel's `$/hello` gate) may hold the inbox while it works; the
- * transport is paused meanwhile. Outbound: every message is encoded and framed synchronously (so an
+ * nothing up), notifications queue for their handler, which runs one at a time in arrival order
+ * (dispatch.ts), responses complete our pending requests. An inbound filter (the data channel's
+ * `$/hello` gate) may hold the inbox while it works; the transport is paused meanwhile. After a
+ * fatal framing error (a frame over the limit) nothing more is read: the connection is cut, after
+ * at most one `-32005`. Outbound: every message is encoded and framed synchronously (so an
  * unencodable value fails before anything is written), then written through one promise chain that
  * waits for the transport, so frames never interleave and a slow reader slows the writers down.
  * A peer that sends without reading what we answer is stopped the same way: while more than
@@ -22,29 +24,31 @@ import {
   RequestCancelled,
   IpcError,
   describeError,
-  type CodecError,
 } from "../errors.js";
 import type { Codec } from "../codecs/types.js";
 import type { Framing, FrameDecoder } from "../framing/types.js";
-import type { ClassifiedMessage, RequestId } from "../jsonrpc/messages.js";
+import type { RequestId } from "../jsonrpc/messages.js";
 import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import type { Transport } from "../transports/types.js";
+import { Dispatcher, builtinRequests } from "./dispatch.js";
 import {
   HandlerRegistry,
-  errorToWire,
   isReservedMethod,
   type Disposable,
   type HandlerTarget,
   type NotificationHandler,
-  type RequestContext,
   type RequestHandler,
   type RequestOptions,
   type RpcPeer,
   type WireError,
 } from "./handlers.js";
-import { IncomingRequests, type RunningRequest } from "./incoming.js";
+import { decodeFrame, sizeError, type InboundFilter, type InboundItem } from "./inbound.js";
+import { IncomingRequests } from "./incoming.js";
 import { OutgoingRequests } from "./outgoing.js";
 import { Outbox } from "./outbox.js";
+import { withTimeout } from "../timeouts.js";
+
+export type { InboundFilter, InboundItem } from "./inbound.js";
 
 /** The parts of a channel; see {@link ChannelBuilder}. */
 export interface ChannelParts {
@@ -58,14 +62,8 @@ export interface ChannelParts {
   readonly handlers?: HandlerRegistry;
 }
 
-/** One inbound item, in stream order. */
-export type InboundItem =
-  | { readonly kind: "message"; readonly message: ClassifiedMessage }
-  | { readonly kind: "parse_error"; readonly error: CodecError }
-  | { readonly kind: "framing_error"; readonly error: FramingError };
-
-/** @internal Decides what happens to an inbound item before normal processing: true lets it through. */
-export type InboundFilter = (item: InboundItem) => boolean | Promise<boolean>;
+/** How long a courtesy `-32005` may take to leave before a connection that must close is cut. */
+const COURTESY_FLUSH_MS = 100;
 
 /** A JSON-RPC channel: register handlers, `start()`, then call and notify the peer. */
 export class Channel implements RpcPeer, HandlerTarget {
@@ -79,7 +77,11 @@ export class Channel implements RpcPeer, HandlerTarget {
   private readonly outbox: Outbox;
   private readonly outgoing = new OutgoingRequests();
   private readonly incoming = new IncomingRequests();
+  private readonly dispatcher: Dispatcher;
   private readonly reserved = new Map<string, RequestHandler>();
+  private readonly reservedNotifications = new Map<string, NotificationHandler>();
+  /** Whether a frame over the limit gets a `-32005` before the connection closes (not before `$/hello`: D14). */
+  private oversizeCourtesy = true;
   private readonly closeListeners: Array<(error?: IpcError) => void> = [];
   private readonly errorListeners: Array<(error: IpcError) => void> = [];
   private inbox: InboundItem[] = [];
@@ -97,6 +99,11 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.protocol = parts.protocol;
     this.handlers = parts.handlers ?? new HandlerRegistry();
     this.decoder = parts.framing.createDecoder();
+    this.dispatcher = new Dispatcher(this.name, this, this.incoming, {
+      sendResult: (id, result) => this.sendResult(id, result),
+      sendError: (id, error) => this.sendError(id, error),
+      report: (error) => this.report(error),
+    });
     this.outbox = new Outbox(parts.transport, parts.framing, parts.codec, (full) => {
       // A peer that does not read what we send stops being read: backpressure instead of memory.
       this.updateReading();
@@ -177,6 +184,35 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.reserved.set(method, handler);
   }
 
+  /** @internal Handles a reserved (`$/`) notification method on this channel. */
+  setReservedNotificationHandler(method: string, handler: NotificationHandler): void {
+    this.reservedNotifications.set(method, handler);
+  }
+
+  /**
+   * @internal Before `$/hello` (D14): the first frame may declare at most `limit` bytes, and a
+   * frame over the limit closes the connection silently, until {@link allowOversizeCourtesy}.
+   */
+  guardFirstFrame(limit: number): void {
+    this.decoder.limitFirstFrame?.(limit);
+    this.oversizeCourtesy = false;
+  }
+
+  /** @internal The peer is authenticated: a frame over the limit gets one `-32005` before the close (D7). */
+  allowOversizeCourtesy(): void {
+    this.oversizeCourtesy = true;
+  }
+
+  /** @internal Resolves once every frame written so far has been handed to the operating system. */
+  flushed(): Promise<void> {
+    return this.outbox.idle().then(() => this.transport.flush());
+  }
+
+  /** @internal Resolves once request `id` (of the peer) has been answered, at once if it is not running. */
+  whenAnswered(id: RequestId): Promise<void> {
+    return this.incoming.whenEnded(id);
+  }
+
   /** @internal Installs (or removes, with null) the inbound filter. */
   setInboundFilter(filter: InboundFilter | null): void {
     this.filter = filter;
@@ -196,17 +232,8 @@ export class Channel implements RpcPeer, HandlerTarget {
    * @internal Aborts every running request but `except`, gives the handlers `graceMs` to end
    * (a cancelled handler is answered -32002), then answers the rest -32002 itself.
    */
-  async cancelRunning(graceMs: number, except?: RequestId): Promise<void> {
-    for (const request of this.incoming.all(except)) {
-      request.abort(new RequestCancelled("request cancelled: the worker is shutting down"));
-    }
-    await this.incoming.whenIdle(graceMs, except);
-    const sends = this.incoming.all(except).map((request) => {
-      if (request.answered) return Promise.resolve();
-      request.answered = true;
-      return this.sendError(request.id, { code: ErrorCodes.RequestCancelled, message: "request cancelled: the worker is shutting down" });
-    });
-    await Promise.all(sends);
+  cancelRunning(graceMs: number, except?: RequestId): Promise<void> {
+    return this.dispatcher.cancelRunning(graceMs, except);
   }
 
   /** @internal Sends a response. Never throws: a result that cannot be sent becomes an error response (4.9). */
@@ -223,19 +250,9 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   private receive(events: ReturnType<FrameDecoder["push"]>): void {
     for (const event of events) {
-      this.inbox.push(event.type === "error" ? { kind: "framing_error", error: event.error } : this.decodeFrame(event.frame));
+      this.inbox.push(event.type === "error" ? { kind: "framing_error", error: event.error } : decodeFrame(this.codec, this.protocol, event.frame));
     }
     this.drain();
-  }
-
-  private decodeFrame(frame: Uint8Array): InboundItem {
-    let value: unknown;
-    try {
-      value = this.codec.decode(frame);
-    } catch (error) {
-      return { kind: "parse_error", error: error as CodecError };
-    }
-    return { kind: "message", message: this.protocol.classify(value) };
   }
 
   /** Reads from the transport unless the inbox is held by the filter or the outbox is full. */
@@ -275,7 +292,8 @@ export class Channel implements RpcPeer, HandlerTarget {
     }
     if (item.kind === "parse_error") {
       this.report(item.error);
-      void this.sendError(null, { code: ErrorCodes.ParseError, message: `Parse error: ${item.error.message}` });
+      // The id, when the message was readable but refused for its content (PROTOCOL.md 4.8, D10).
+      void this.sendError(item.error.recoveredId ?? null, { code: ErrorCodes.ParseError, message: `Parse error: ${item.error.message}` });
       return;
     }
     const message = item.message;
@@ -308,11 +326,17 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   private onFramingError(error: FramingError): void {
     this.report(error);
-    if (error.kind === "line_too_long" || error.kind === "frame_too_large") {
-      void this.sendError(null, { code: ErrorCodes.MessageTooLarge, message: error.message });
+    const tooLarge = error.kind === "line_too_long" || error.kind === "frame_too_large";
+    if (!this.decoder.failed) {
+      // A control line over the limit: answered, and reading goes on with the next line.
+      if (tooLarge) void this.sendError(null, sizeError(error));
+      return;
     }
-    // A length-prefixed stream cannot be resynchronized after an error (PROTOCOL.md 2.2, 2.3).
-    if (this.decoder.failed) void this.outbox.idle().then(() => this.shutdown(error));
+    // A length-prefixed stream cannot be resynchronized (PROTOCOL.md 2.2, 2.3): read nothing more
+    // (D7); at most one courtesy -32005 leaves first, and never before $/hello (D14).
+    this.transport.pause();
+    const courtesy = tooLarge && this.oversizeCourtesy ? this.sendError(null, sizeError(error)).then(() => this.transport.flush()) : Promise.resolve();
+    void withTimeout(courtesy, COURTESY_FLUSH_MS).then(() => this.shutdown(error, true));
   }
 
   private runRequest(id: RequestId, method: string, params: unknown): void {
@@ -326,46 +350,7 @@ export class Channel implements RpcPeer, HandlerTarget {
       void this.sendError(id, { code: ErrorCodes.MethodNotFound, message: `Method not found: ${method}` });
       return;
     }
-    const request = this.incoming.begin(id);
-    if (request === null) {
-      void this.sendError(id, { code: ErrorCodes.InvalidRequest, message: `Invalid Request: id ${String(id)} is already used by a running request` });
-      return;
-    }
-    const context = new HandlerContext(request, method, this);
-    // A handler that returns a value (not a promise) is answered at once, without a round through
-    // the microtask queue; the response still goes through the outbox, in order.
-    let outcome: unknown;
-    try {
-      outcome = handler(params, context);
-    } catch (error) {
-      void this.answer(request, false, error);
-      return;
-    }
-    if (isThenable(outcome)) {
-      Promise.resolve(outcome).then(
-        (result: unknown) => this.answer(request, true, result),
-        (error: unknown) => this.answer(request, false, error),
-      );
-    } else {
-      void this.answer(request, true, outcome);
-    }
-  }
-
-  /** Sends the response of a finished handler (unless one was sent already) and stops tracking it. */
-  private async answer(request: RunningRequest, succeeded: boolean, value: unknown): Promise<void> {
-    try {
-      if (!request.answered) {
-        request.answered = true;
-        if (succeeded) {
-          await this.sendResult(request.id, value);
-        } else {
-          const wire: WireError = request.aborted ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" } : errorToWire(value);
-          await this.sendError(request.id, wire);
-        }
-      }
-    } finally {
-      this.incoming.end(request);
-    }
+    this.dispatcher.runRequest(id, method, params, handler);
   }
 
   private runNotification(method: string, params: unknown): void {
@@ -375,16 +360,9 @@ export class Channel implements RpcPeer, HandlerTarget {
       return;
     }
     // Unknown $/ notifications are ignored (PROTOCOL.md 11.2); so are notifications without a handler.
-    if (isReservedMethod(method)) return;
-    const handler = this.handlers.notificationHandler(method);
+    const handler = isReservedMethod(method) ? this.reservedNotifications.get(method) : this.handlers.notificationHandler(method);
     if (handler === undefined) return;
-    void (async () => {
-      try {
-        await handler(params, { method, peer: this });
-      } catch (error) {
-        this.report(new RemoteError(ErrorCodes.HandlerError, `${this.name} channel: notification handler for ${method} failed: ${describeError(error)}`));
-      }
-    })();
+    this.dispatcher.runNotification(method, params, handler);
   }
 
   // ---- outbound and lifecycle -----------------------------------------------------------------
@@ -399,7 +377,8 @@ export class Channel implements RpcPeer, HandlerTarget {
     });
   }
 
-  private shutdown(error?: IpcError): Promise<void> {
+  /** Closes the channel; `abort` cuts the transport at once, without flushing or reading more. */
+  private shutdown(error?: IpcError, abort = false): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.state = "closed";
     this.inbox = [];
@@ -409,10 +388,12 @@ export class Channel implements RpcPeer, HandlerTarget {
       request.answered = true;
       request.abort(new ChannelClosed(reason));
     }
-    this.closing = this.transport.close().then(() => {
+    const closed = abort && this.transport.abort !== undefined ? this.transport.abort() : this.transport.close();
+    const closing = closed.then(() => {
       for (const listener of this.closeListeners) listener(error);
     });
-    return this.closing;
+    this.closing = closing;
+    return closing;
   }
 
   private assertOpen(): void {
@@ -437,30 +418,3 @@ export class Channel implements RpcPeer, HandlerTarget {
   }
 }
 
-/** What a request handler gets besides its params; its `signal` is made on first use. */
-class HandlerContext implements RequestContext {
-  readonly #request: RunningRequest;
-  readonly id: RequestId;
-
-  constructor(
-    request: RunningRequest,
-    readonly method: string,
-    readonly peer: RpcPeer,
-  ) {
-    this.#request = request;
-    this.id = request.id;
-  }
-
-  get signal(): AbortSignal {
-    return this.#request.signal;
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function"
-  );
-}
-
-/** Reserved requests every receiver answers (PROTOCOL.md 8.6). */
-const builtinRequests = new Map<string, RequestHandler>([["$/ping", () => ({})]]);

@@ -62,6 +62,14 @@ export class IncomingRequests {
     if (this.idleWaiters.length > 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
+  /** Resolves once the request with `id` has ended (its response sent); at once if it is not running. */
+  async whenEnded(id: RequestId): Promise<void> {
+    const key = idKey(id);
+    while (this.running.has(key)) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+  }
+
   /** Aborts the request with `id` (`$/cancelRequest`); unknown ids are ignored (PROTOCOL.md 9.3). */
   cancel(id: RequestId): void {
     this.running.get(idKey(id))?.abort(new RequestCancelled());

@@ -73,18 +73,26 @@ export class Outbox {
     } catch (error) {
       const wire: WireError =
         error instanceof FramingError
-          ? { code: ErrorCodes.MessageTooLarge, message: `result too large to send: ${error.message}` }
+          ? tooLargeResponse(error)
           : { code: ErrorCodes.InternalError, message: `result cannot be sent: ${describeError(error)}`, data: { type: "CodecError" } };
       return this.errorFrame(protocol, id, wire);
     }
   }
 
-  /** Frames an error response; `data` the codec cannot carry is dropped (and said so in the message). */
+  /**
+   * Frames an error response. `data` the codec cannot carry is dropped (and said so in the
+   * message); an error response over the peer's limit becomes the small `-32005` (D1), so that
+   * the request is answered whatever happens.
+   */
   errorFrame(protocol: JsonRpcProtocol, id: RequestId | null, error: WireError): Uint8Array | IpcError {
     try {
       return this.encode(protocol.errorResponse(id, error.code, error.message, error.data));
     } catch (problem) {
       try {
+        if (problem instanceof FramingError) {
+          const replacement = tooLargeResponse(problem);
+          return this.encode(protocol.errorResponse(id, replacement.code, replacement.message, replacement.data));
+        }
         return this.encode(protocol.errorResponse(id, error.code, `${error.message} (error data dropped: ${describeError(problem)})`));
       } catch (fatal) {
         return fatal instanceof IpcError ? fatal : new IpcError(describeError(fatal), { cause: fatal });
@@ -122,4 +130,14 @@ export class Outbox {
   idle(): Promise<void> {
     return this.tail;
   }
+}
+
+/** The `-32005` that replaces a response over the peer's limit (PROTOCOL.md 4.9, D1, D17). */
+function tooLargeResponse(error: FramingError): WireError {
+  const limitName = error.kind === "line_too_long" ? "max_line_length" : "max_frame_size";
+  return {
+    code: ErrorCodes.MessageTooLarge,
+    message: `response of ${error.size} bytes exceeds ${limitName} of ${error.limit} bytes`,
+    data: { size: error.size, limit: error.limit },
+  };
 }

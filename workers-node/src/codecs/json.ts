@@ -1,44 +1,108 @@
 /**
  * JSON for the control channel (PROTOCOL.md section 3.1).
  *
- * `JSON.stringify` quietly writes `null` for NaN, ±Infinity and `undefined` in arrays, turns a
- * `Uint8Array` into an object of indices and a `Date` into a string; `prepareValue` turns every one of
- * those into a CodecError first. Decoding is strict: valid UTF-8, exactly one JSON text.
+ * Encoding: `prepareValue` first turns everything JSON cannot carry (NaN, ±Infinity, binary, a
+ * `Date`, a lone surrogate, nesting deeper than 512...) into a CodecError. `JSON.stringify` then
+ * writes the value, unless it holds numbers it would write wrong: a bigint (it throws), `-0` (it
+ * writes `0`), an integral number beyond 2^53 (it writes rounded digits). Those go through
+ * `writeJsonExact`, which writes every integer in [-2^63, 2^64 - 1] as its exact digits and `-0`
+ * as `-0.0` (decision D9).
  *
- * Integers: a bigint within ±(2^53 - 1) is written as a number; a larger one is a CodecError (the
- * spec says they SHOULD NOT be sent on control; use the data channel). When decoding, a JSON
- * integer beyond ±(2^53 - 1) becomes the nearest `number` (JSON.parse cannot do better on Node 20);
- * a conforming parent does not send such integers on control.
+ * Decoding: valid UTF-8, exactly one JSON text. `JSON.parse` reads the lines it cannot get wrong;
+ * the others (big integers, surrogate escapes, a float `id`, `-0`, deep nesting) go through the
+ * exact parser of json-parse.ts, which also recovers the id of a refused message (D10).
  */
 import { isUtf8 } from "node:buffer";
 
-import { CodecError, describeError } from "../errors.js";
-import type { Codec } from "./types.js";
+import { MAX_NESTING_DEPTH } from "../constants.js";
+import { CodecError } from "../errors.js";
+import { JsonParseError, needsExactParser, nestingDepth, parseJsonExact } from "./json-parse.js";
+import type { Codec, DecodedMessage } from "./types.js";
 import { prepareValue, type ValuePolicy } from "./values.js";
 
 const POLICY: ValuePolicy = { codec: "JSON", binary: false, nonFinite: false, integers: "json" };
+/** The shortest text that can nest deeper than the limit: `[` x 513 and `]` x 513. */
+const SHORTEST_TOO_DEEP = 2 * (MAX_NESTING_DEPTH + 1);
 
 /** The control channel's codec. */
 export class JsonCodec implements Codec {
   readonly name = "JSON";
 
-  // ignoreBOM keeps a byte-order mark in the text, so JSON.parse rejects it as RFC 8259 says.
+  // ignoreBOM keeps a byte-order mark in the text, so the parsers reject it as RFC 8259 says.
   private readonly textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   private readonly textEncoder = new TextEncoder();
 
   encode(value: unknown): Uint8Array {
-    const prepared = prepareValue(value, POLICY);
-    return this.textEncoder.encode(JSON.stringify(prepared));
+    const found = { exactNumbers: false };
+    const prepared = prepareValue(value, POLICY, found);
+    return this.textEncoder.encode(found.exactNumbers ? writeJsonExact(prepared) : JSON.stringify(prepared));
   }
 
   decode(bytes: Uint8Array): unknown {
+    return this.decodeMessage(bytes).value;
+  }
+
+  /** @internal Decodes a line, telling whether its top-level `id` was a float token (D6). */
+  decodeMessage(bytes: Uint8Array): DecodedMessage {
     if (!isUtf8(bytes)) throw new CodecError("line is not valid UTF-8");
     const text = this.textDecoder.decode(bytes);
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (error) {
-      // SyntaxError for bad JSON; RangeError if nesting exhausts the stack.
-      throw new CodecError(`line is not valid JSON: ${describeError(error)}`, { cause: error });
+    if (!needsExactParser(text)) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text) as unknown;
+      } catch {
+        // A syntax error, or a stack exhausted by nesting: the exact parser says which, exactly.
+        return exactly(text);
+      }
+      if (text.length < SHORTEST_TOO_DEEP || nestingDepth(value) <= MAX_NESTING_DEPTH) return { value, floatId: false };
     }
+    return exactly(text);
   }
+}
+
+function exactly(text: string): DecodedMessage {
+  try {
+    return parseJsonExact(text);
+  } catch (error) {
+    if (!(error instanceof JsonParseError)) throw error;
+    const codecError = new CodecError(`line is not valid JSON: ${error.message}`);
+    codecError.recoveredId = error.recoveredId;
+    throw codecError;
+  }
+}
+
+/** JSON text for a prepared value (see the module comment); bigints and -0 written exactly. */
+export function writeJsonExact(value: unknown): string {
+  switch (typeof value) {
+    case "number":
+      return formatNumber(value);
+    case "bigint":
+      return value.toString();
+    case "string":
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    default:
+      break;
+  }
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `[${value.map(writeJsonExact).join(",")}]`;
+  const map = value as Record<string, unknown>;
+  const members: string[] = [];
+  for (const key of Object.keys(map)) {
+    const item = map[key];
+    if (item !== undefined) members.push(`${JSON.stringify(key)}:${writeJsonExact(item)}`);
+  }
+  return `{${members.join(",")}}`;
+}
+
+const TWO_64 = 2 ** 64;
+const MINUS_TWO_63 = -(2 ** 63);
+
+function formatNumber(value: number): string {
+  if (Object.is(value, -0)) return "-0.0";
+  if (!Number.isInteger(value) || Number.isSafeInteger(value)) return String(value);
+  // Integral beyond 2^53: its exact digits inside the integer range, a float token outside it.
+  if (value >= MINUS_TWO_63 && value < TWO_64) return BigInt(value).toString();
+  return value.toExponential();
 }

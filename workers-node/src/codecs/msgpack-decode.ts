@@ -8,13 +8,37 @@
  *
  * Values: integers within ±(2^53 - 1) are numbers, others bigints; float 32 is widened; bin is a
  * `Uint8Array` VIEW of the input (no copy: the caller hands over a buffer it does not reuse); maps
- * are plain objects. A `"__proto__"` key is refused: as a plain member assignment it would set the
- * object's prototype instead of adding a member.
+ * are plain objects whose members are all own data properties, `"__proto__"` included (defined,
+ * not assigned: an assignment would set the object's prototype instead of adding a member).
+ *
+ * Depth counts containers, the top level being depth 1 (decision D11): a container at depth 513
+ * is an error, empty or not.
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
+import { recoverMessagePackId } from "./msgpack-recover.js";
 
-/** Thrown by {@link decodeMessagePack}; the codec wraps it into a CodecError. */
-export class MessagePackDecodeError extends Error {}
+/**
+ * Thrown by {@link decodeMessagePack}; the codec wraps it into a CodecError. `syntax` is true when
+ * the bytes are not a readable MessagePack object at all (truncated, a never-used byte, trailing
+ * bytes), false when they are but break the aspect-ipc mapping (ext types, non-string keys, invalid
+ * UTF-8, nesting): only then may the message's id be recovered (PROTOCOL.md 4.8).
+ */
+export class MessagePackDecodeError extends Error {
+  constructor(
+    message: string,
+    readonly syntax = true,
+  ) {
+    super(message);
+  }
+}
+
+/** A decoded message, and whether the top-level map's `id` member was a float (never an id, D6). */
+export interface DecodedEnvelope {
+  readonly value: unknown;
+  readonly floatId: boolean;
+  /** Whether `params.protocol` was a float (a `$/hello` with protocol 1.0 is refused: D14). */
+  readonly floatProtocol: boolean;
+}
 
 /** Strings up to this many bytes are decoded in JavaScript when they are ASCII; longer ones natively. */
 const SHORT_STRING = 8;
@@ -28,17 +52,38 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * @throws {MessagePackDecodeError} describing the first problem and its offset.
  */
 export function decodeMessagePack(bytes: Uint8Array): unknown {
+  return decodeMessagePackEnvelope(bytes).value;
+}
+
+/**
+ * As {@link decodeMessagePack}, also telling whether the top-level `id` member was a float.
+ * @throws {MessagePackDecodeError} with `recoveredId` set when the id could be recovered.
+ */
+export function decodeMessagePackEnvelope(bytes: Uint8Array): DecodedEnvelope {
   if (bytes.byteLength === 0) throw new MessagePackDecodeError("empty payload: no MessagePack object");
   const reader = new Reader(bytes);
-  const value = reader.value(0);
+  let value: unknown;
+  try {
+    value = reader.value(0);
+  } catch (error) {
+    if (error instanceof MessagePackDecodeError && !error.syntax) {
+      throw Object.assign(error, { recoveredId: recoverMessagePackId(bytes) });
+    }
+    throw error;
+  }
   if (reader.pos !== bytes.byteLength) {
     throw new MessagePackDecodeError(`trailing bytes: one object ends at offset ${reader.pos}, the payload has ${bytes.byteLength} bytes`);
   }
-  return value;
+  return { value, floatId: reader.floatId, floatProtocol: reader.floatProtocol };
 }
 
 class Reader {
   pos = 0;
+  /** Whether the top-level map's `id` member was a float 32/64. */
+  floatId = false;
+  /** Whether `params.protocol` (of a `$/hello`) was a float 32/64. */
+  floatProtocol = false;
+  private topKey = "";
   private readonly view: DataView;
   private readonly end: number;
 
@@ -132,13 +177,13 @@ class Reader {
         // 0xc7-0xc9 and 0xd4-0xd8: ext 8/16/32 and fixext 1-16.
         throw new MessagePackDecodeError(
           `ext type at offset ${start} (head byte 0x${head.toString(16)}): ext types, including timestamps, are not part of the aspect-ipc mapping`,
+          false,
         );
     }
   }
 
   private array(count: number, depth: number, start: number): unknown[] {
     const array: unknown[] = [];
-    if (count === 0) return array;
     // Every item takes at least one byte: a count larger than what is left is a lie, caught
     // before anything is sized by it.
     this.need(count, "array");
@@ -149,15 +194,21 @@ class Reader {
 
   private map(count: number, depth: number, start: number): Record<string, unknown> {
     const map: Record<string, unknown> = {};
-    if (count === 0) return map;
     this.need(count * 2, "map");
     this.checkDepth(depth, start);
     for (let index = 0; index < count; index++) {
       const key = this.key();
-      if (key === "__proto__") {
-        throw new MessagePackDecodeError(`map key "__proto__" at offset ${this.pos} cannot be a member of a JavaScript object`);
+      if (depth === 0) {
+        this.topKey = key;
+        if (key === "id") this.floatId = this.atFloat();
+      } else if (depth === 1 && key === "protocol" && this.topKey === "params") {
+        this.floatProtocol = this.atFloat();
       }
-      map[key] = this.value(depth + 1);
+      if (key === "__proto__") {
+        Object.defineProperty(map, key, { value: this.value(depth + 1), writable: true, enumerable: true, configurable: true });
+      } else {
+        map[key] = this.value(depth + 1);
+      }
     }
     return map;
   }
@@ -179,7 +230,7 @@ class Reader {
       this.value(MAX_NESTING_DEPTH); // throws the never-used byte or ext type error
     }
     this.skipHeader(head);
-    throw new MessagePackDecodeError(`map key at offset ${start} is not a string (head byte 0x${head.toString(16)}): map keys must be strings`);
+    throw new MessagePackDecodeError(`map key at offset ${start} is not a string (head byte 0x${head.toString(16)}): map keys must be strings`, false);
   }
 
   /** Reads the head and fixed-size part of a non-str item, checking that they are present. */
@@ -219,7 +270,7 @@ class Reader {
     try {
       return utf8.decode(this.bytes.subarray(from, to));
     } catch {
-      throw new MessagePackDecodeError(`str at offset ${start} is not valid UTF-8`);
+      throw new MessagePackDecodeError(`str at offset ${start} is not valid UTF-8`, false);
     }
   }
 
@@ -238,7 +289,14 @@ class Reader {
     }
   }
 
+  private atFloat(): boolean {
+    const head = this.bytes[this.pos];
+    return head === 0xca || head === 0xcb;
+  }
+
   private checkDepth(depth: number, start: number): void {
-    if (depth >= MAX_NESTING_DEPTH) throw new MessagePackDecodeError(`nesting deeper than ${MAX_NESTING_DEPTH} levels at offset ${start}`);
+    if (depth >= MAX_NESTING_DEPTH) {
+      throw new MessagePackDecodeError(`nesting deeper than ${MAX_NESTING_DEPTH} levels at offset ${start}`, false);
+    }
   }
 }

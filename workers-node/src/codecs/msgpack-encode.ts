@@ -18,7 +18,7 @@
  *
  * Integers take the shortest form; an integer beyond 32 bits can only be int 64 / uint 64, for a
  * `number` and a `bigint` alike. A non-integral or unsafe `number` (NaN, ±Infinity, 2^53) is
- * float 64. `-0` is an integer 0, as JavaScript cannot tell it apart from 0 here (vectors allow it).
+ * float 64, and so is `-0` (decision D9: -0.0 is a float, whose sign the receiver keeps).
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError, describeError } from "../errors.js";
@@ -119,7 +119,8 @@ export class MessagePackEncoder {
         this.string(value);
         return;
       case "number":
-        if (Number.isSafeInteger(value)) this.integer(value);
+        // -0 is a float (D9): float 64 keeps its sign, an integer 0 would lose it.
+        if (Number.isSafeInteger(value) && (value !== 0 || 1 / value > 0)) this.integer(value);
         else this.float(value);
         return;
       case "boolean":

@@ -12,9 +12,9 @@
  *   codec errors.
  */
 import { CodecError, describeError } from "../errors.js";
-import { MessagePackDecodeError, decodeMessagePack } from "./msgpack-decode.js";
+import { MessagePackDecodeError, decodeMessagePackEnvelope } from "./msgpack-decode.js";
 import { MessagePackEncoder } from "./msgpack-encode.js";
-import type { Codec } from "./types.js";
+import type { Codec, DecodedMessage } from "./types.js";
 
 const MISMATCH_HINT = "do both sides use MessagePackCodec?";
 
@@ -39,14 +39,21 @@ export class MessagePackCodec implements Codec {
   }
 
   decode(input: Uint8Array): unknown {
+    return this.decodeMessage(input).value;
+  }
+
+  /** @internal Decodes a message, telling whether its `id` was a float (D6). */
+  decodeMessage(input: Uint8Array): DecodedMessage {
     // A plain view of the same memory: binary values are views of it, and they must arrive as
     // Uint8Array, not as the Buffer subclass Node's streams hand out.
     const bytes = Object.getPrototypeOf(input) === Uint8Array.prototype ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     try {
-      return decodeMessagePack(bytes);
+      return decodeMessagePackEnvelope(bytes);
     } catch (error) {
       if (error instanceof MessagePackDecodeError) {
-        throw new CodecError(`frame is not valid MessagePack (${error.message}): ${MISMATCH_HINT}`);
+        const codecError = new CodecError(`frame is not valid MessagePack (${error.message}): ${MISMATCH_HINT}`);
+        codecError.recoveredId = (error as { recoveredId?: string | number | bigint }).recoveredId;
+        throw codecError;
       }
       // RangeError from a stack exhausted by a caller that was already deep: still the frame's fault.
       throw new CodecError(`frame is not valid MessagePack (${describeError(error)}): ${MISMATCH_HINT}`, { cause: error });

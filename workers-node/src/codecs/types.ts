@@ -1,5 +1,13 @@
 /** Serialization: values to bytes and back. Pure code, no I/O. */
 
+/** @internal A decoded message, and whether its top-level `id` member was a float (never an id: D6). */
+export interface DecodedMessage {
+  readonly value: unknown;
+  readonly floatId: boolean;
+  /** Whether `params.protocol` was a float (MessagePack only; `$/hello` refuses it, D14). */
+  readonly floatProtocol?: boolean;
+}
+
 /** A codec for one channel: {@link JsonCodec} (control) or {@link MessagePackCodec} (data). */
 export interface Codec {
   /** Name used in messages: "JSON", "MessagePack". */
@@ -14,6 +22,11 @@ export interface Codec {
    * @throws {CodecError} if the bytes are not exactly one valid value.
    */
   decode(bytes: Uint8Array): unknown;
+  /**
+   * @internal Decodes a message (same errors as {@link Codec.decode}), telling whether its
+   * top-level `id` member was written as a float, which the decoded value cannot show.
+   */
+  decodeMessage?(bytes: Uint8Array): DecodedMessage;
   /**
    * @internal Encodes one value after `room` unused bytes (for a frame header written in place).
    * Absent when the codec cannot; same errors as {@link Codec.encode}.

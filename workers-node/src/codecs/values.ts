@@ -25,8 +25,8 @@ const UINT64_MAX = 2n ** 64n - 1n;
  * - `msgpack`: integers in [-2^31, 2^32) become numbers, other integers become bigints, so that an
  *   encoder writing bigints as int 64 / uint 64 produces the shortest form for every value; bigints
  *   outside [-2^63, 2^64 - 1] are errors.
- * - `json`: bigints within ±(2^53 - 1) become numbers; larger ones are errors (PROTOCOL.md 3.1:
- *   they SHOULD NOT be sent on control, since not every peer decodes them exactly).
+ * - `json`: bigints within ±(2^53 - 1) become numbers; others within [-2^63, 2^64 - 1] stay
+ *   bigints, written as their exact digits (decision D9); bigints outside are errors.
  */
 export type IntegerPolicy = "msgpack" | "json";
 
@@ -46,16 +46,21 @@ export interface ValuePolicy {
  * when nothing needs rewriting, otherwise a copy of the parts that changed.
  * @throws {CodecError} naming the type and the path of the first unrepresentable value.
  */
-export function prepareValue(value: unknown, policy: ValuePolicy): unknown {
+export function prepareValue(value: unknown, policy: ValuePolicy, found?: { exactNumbers: boolean }): unknown {
   if (value === undefined) {
     throw new CodecError(`cannot encode undefined as a ${policy.codec} value (use null)`);
   }
-  return new ValueWalker(policy).walk(value, 0);
+  const walker = new ValueWalker(policy);
+  const prepared = walker.walk(value, 0);
+  if (found !== undefined) found.exactNumbers = walker.exactNumbers;
+  return prepared;
 }
 
 class ValueWalker {
   private readonly path: Array<string | number> = [];
   private readonly ancestors = new Set<object>();
+  /** Whether the value holds a bigint, a -0 or an integral number beyond 2^53 (JSON.stringify would write them wrong). */
+  exactNumbers = false;
 
   constructor(private readonly policy: ValuePolicy) {}
 
@@ -92,19 +97,18 @@ class ValueWalker {
     if (this.policy.integers === "msgpack" && Number.isSafeInteger(value) && (value < -0x8000_0000 || value >= 0x1_0000_0000)) {
       return BigInt(value);
     }
+    if (Object.is(value, -0) || (Number.isInteger(value) && !Number.isSafeInteger(value))) this.exactNumbers = true;
     return value;
   }
 
   private bigint(value: bigint): unknown {
+    if (value < INT64_MIN || value > UINT64_MAX) {
+      return this.fail(`the integer ${value}`, "outside [-2^63, 2^64 - 1], the integer range of aspect-ipc");
+    }
     if (this.policy.integers === "json") {
       if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
-      return this.fail(
-        `the integer ${value}`,
-        "beyond ±(2^53 - 1), JSON peers may not decode it exactly; send it on the data channel or as a string",
-      );
-    }
-    if (value < INT64_MIN || value > UINT64_MAX) {
-      return this.fail(`the integer ${value}`, "outside [-2^63, 2^64 - 1], the MessagePack integer range");
+      this.exactNumbers = true;
+      return value;
     }
     if (value >= -0x8000_0000n && value < 0x1_0000_0000n) return Number(value);
     return value;

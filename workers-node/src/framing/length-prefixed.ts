@@ -11,7 +11,7 @@
  * not copied at all. Every error here is fatal: the stream cannot be resynchronized, so the
  * decoder moves to FAILED and ignores the rest.
  */
-import { DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT, formatSize } from "../constants.js";
+import { DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT } from "../constants.js";
 import { FramingError } from "../errors.js";
 import type { FrameDecoder, FrameEvent, Framing } from "./types.js";
 
@@ -79,17 +79,16 @@ export class LengthPrefixedFraming implements Framing {
     if (size <= 0) {
       throw new FramingError("empty_frame", "cannot send an empty frame: a frame needs at least one byte of payload");
     }
-    if (size > this.maxFrameSize) throw tooLarge(size, this.maxFrameSize);
+    if (size > this.maxFrameSize) {
+      const error = tooLarge(size, this.maxFrameSize);
+      throw new FramingError("frame_too_large", `${error.message}: raise max_frame_size or split the payload`, { size, limit: this.maxFrameSize });
+    }
   }
 }
 
-/** The error for a frame of `size` bytes against a limit of `limit`. */
+/** The error for a frame of `size` bytes against a limit of `limit`; its message is the `-32005` one (D17). */
 export function tooLarge(size: number, limit: number): FramingError {
-  return new FramingError(
-    "frame_too_large",
-    `data channel frame of ${formatSize(size)} exceeds max_frame_size (${formatSize(limit)}); ` +
-      "raise max_frame_size or split the payload",
-  );
+  return new FramingError("frame_too_large", `frame of ${size} bytes exceeds max_frame_size of ${limit} bytes`, { size, limit });
 }
 
 class LengthPrefixedDecoder implements FrameDecoder {
@@ -105,7 +104,15 @@ class LengthPrefixedDecoder implements FrameDecoder {
   private nextBlockSize = SMALL_PIECE;
   private state: "header" | "payload" | "failed" = "header";
 
+  /** A tighter limit for the first frame only (the pre-`$/hello` limit, D14), or null. */
+  private firstFrameLimit: number | null = null;
+
   constructor(private readonly maxFrameSize: number) {}
+
+  /** @internal */
+  limitFirstFrame(limit: number): void {
+    this.firstFrameLimit = Math.min(limit, this.maxFrameSize);
+  }
 
   get failed(): boolean {
     return this.state === "failed";
@@ -164,10 +171,12 @@ class LengthPrefixedDecoder implements FrameDecoder {
   }
 
   private checkSize(size: number): FramingError | null {
+    const limit = this.firstFrameLimit ?? this.maxFrameSize;
+    this.firstFrameLimit = null;
     if (size === 0) {
       return new FramingError("empty_frame", "received a frame with length 0 (empty frames are invalid)");
     }
-    if (size > this.maxFrameSize) return tooLarge(size, this.maxFrameSize);
+    if (size > limit) return tooLarge(size, limit);
     return null;
   }
 

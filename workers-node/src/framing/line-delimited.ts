@@ -8,7 +8,7 @@
  * over-long line costs one error and bounded memory. Unlike length-prefixed framing, nothing here
  * is fatal: the next line is read normally.
  */
-import { DEFAULT_MAX_LINE_LENGTH, formatSize } from "../constants.js";
+import { DEFAULT_MAX_LINE_LENGTH } from "../constants.js";
 import { FramingError } from "../errors.js";
 import type { FrameDecoder, FrameEvent, Framing } from "./types.js";
 
@@ -46,7 +46,9 @@ export class LineDelimitedFraming implements Framing {
 
   encode(payload: Uint8Array): Uint8Array {
     if (payload.byteLength > this.maxLineLength) {
-      throw tooLong(payload.byteLength, this.maxLineLength);
+      const size = payload.byteLength;
+      const limit = this.maxLineLength;
+      throw new FramingError("line_too_long", `${tooLong(size, limit).message}: send large payloads on the data channel`, { size, limit });
     }
     if (payload.includes(NEWLINE)) {
       throw new FramingError("invalid_line", "a control channel message must not contain a raw newline");
@@ -58,12 +60,15 @@ export class LineDelimitedFraming implements Framing {
   }
 }
 
-function tooLong(size: number, limit: number): FramingError {
-  return new FramingError(
-    "line_too_long",
-    `control channel line of ${formatSize(size)} exceeds max_line_length (${formatSize(limit)}); ` +
-      "send large payloads on the data channel",
-  );
+/**
+ * The error for a line of `size` bytes (null: more than `limit`, its end not seen yet) against a
+ * limit of `limit`; its message is the `-32005` one (D17).
+ */
+function tooLong(size: number | null, limit: number): FramingError {
+  if (size === null) {
+    return new FramingError("line_too_long", `line of more than ${limit} bytes exceeds max_line_length of ${limit} bytes`, { limit });
+  }
+  return new FramingError("line_too_long", `line of ${size} bytes exceeds max_line_length of ${limit} bytes`, { size, limit });
 }
 
 class LineDelimitedDecoder implements FrameDecoder {
@@ -123,7 +128,7 @@ class LineDelimitedDecoder implements FrameDecoder {
     this.pieces.push(piece.slice());
     this.pending += piece.byteLength;
     if (this.pending > this.maxLineLength + 1) {
-      events.push({ type: "error", error: tooLong(this.pending, this.maxLineLength) });
+      events.push({ type: "error", error: tooLong(null, this.maxLineLength) });
       this.pieces = [];
       this.pending = 0;
       this.discarding = true;

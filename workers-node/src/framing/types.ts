@@ -20,6 +20,8 @@ export interface FrameDecoder {
   end(): FrameEvent[];
   /** True once a fatal error was reported: the stream cannot be resynchronized, further bytes are ignored. */
   readonly failed: boolean;
+  /** @internal Gives the first frame a tighter size limit (length-prefixed framing only; D14). */
+  limitFirstFrame?(limit: number): void;
 }
 
 /** A framing scheme: {@link LengthPrefixedFraming} or {@link LineDelimitedFraming}. */

@@ -40,7 +40,10 @@ export function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-/** An integer in [-2^63, 2^64 - 1]. JavaScript cannot tell `1.0` from `1`: both count as integers. */
+/**
+ * An integer in [-2^63, 2^64 - 1]. A decoded value cannot tell `1.0` from `1`: the decoders say
+ * when a message's `id` was a float ({@link ClassifyOptions}).
+ */
 export function isInteger(value: unknown): value is number | bigint {
   if (typeof value === "number") return Number.isInteger(value) && value >= -(2 ** 63) && value <= 2 ** 64 - 1;
   if (typeof value === "bigint") return value >= INT64_MIN && value <= UINT64_MAX;
@@ -56,8 +59,17 @@ function has(message: Record<string, unknown>, member: string): boolean {
   return Object.prototype.hasOwnProperty.call(message, member);
 }
 
+/** What a decoder knew about a message that its value cannot show. */
+export interface ClassifyOptions {
+  /** The top-level `id` member was a float (`1.0` on the wire): never an id (D6). */
+  readonly floatId?: boolean;
+}
+
+/** Stands for a float id: not a string, not an integer. */
+const FLOAT_ID = Symbol("float id");
+
 /** Classifies a decoded value per PROTOCOL.md 4.2, steps 1 to 7 in order. */
-export function classifyMessage(value: unknown): ClassifiedMessage {
+export function classifyMessage(value: unknown, options: ClassifyOptions = {}): ClassifiedMessage {
   const invalid = (id: RequestId | null, reason: string, reply = true): ClassifiedMessage => ({
     kind: "invalid",
     code: ErrorCodes.InvalidRequest,
@@ -71,7 +83,8 @@ export function classifyMessage(value: unknown): ClassifiedMessage {
   if (!isMap(value)) return invalid(null, "a message must be a map");
 
   // 3.
-  const id = isRequestId(value.id) ? value.id : null;
+  const rawId: unknown = options.floatId === true && has(value, "id") ? FLOAT_ID : value.id;
+  const id = isRequestId(rawId) ? rawId : null;
   const hasMethod = has(value, "method");
   const looksLikeResponse = !hasMethod && (has(value, "result") || has(value, "error"));
 
@@ -88,11 +101,9 @@ export function classifyMessage(value: unknown): ClassifiedMessage {
     const params = value.params;
     const hasParams = has(value, "params");
     if (has(value, "id")) {
-      if (!isRequestId(value.id)) return invalid(null, 'member "id" must be a string or an integer');
+      if (!isRequestId(rawId)) return invalid(null, 'member "id" must be a string or an integer');
       if (hasParams && !isParams(params)) return invalid(id, 'member "params" must be an array or a map');
-      return hasParams
-        ? { kind: "request", id: value.id, method, params: params as Params }
-        : { kind: "request", id: value.id, method };
+      return hasParams ? { kind: "request", id: rawId, method, params: params as Params } : { kind: "request", id: rawId, method };
     }
     if (hasParams && !isParams(params)) return invalid(id, 'member "params" must be an array or a map');
     return hasParams ? { kind: "notification", method, params: params as Params } : { kind: "notification", method };
@@ -104,7 +115,6 @@ export function classifyMessage(value: unknown): ClassifiedMessage {
     const hasError = has(value, "error");
     if (hasResult && hasError) return invalid(id, 'a response must not carry both "result" and "error"', false);
     if (!has(value, "id")) return invalid(null, 'a response must carry "id"', false);
-    const rawId = value.id;
     if (hasResult) {
       if (!isRequestId(rawId)) return invalid(null, 'a response "id" must be a string or an integer', false);
       return { kind: "response", id: rawId, result: value.result };

@@ -3,16 +3,16 @@
  * Pure code: values in, values out.
  */
 import { ProtocolError } from "../errors.js";
-import { classifyMessage, isMap, type ClassifiedMessage, type Params, type RequestId } from "./messages.js";
+import { classifyMessage, isMap, type ClassifiedMessage, type ClassifyOptions, type Params, type RequestId } from "./messages.js";
 
 /** An outgoing message, ready for a codec. */
 export type OutgoingMessage = Record<string, unknown>;
 
 /** The JSON-RPC 2.0 protocol object handed to {@link ChannelBuilder.withProtocol}. */
 export class JsonRpcProtocol {
-  /** Classifies a decoded value (PROTOCOL.md 4.2). */
-  classify(value: unknown): ClassifiedMessage {
-    return classifyMessage(value);
+  /** Classifies a decoded value (PROTOCOL.md 4.2); `options` says what the decoder knew. */
+  classify(value: unknown, options?: ClassifyOptions): ClassifiedMessage {
+    return classifyMessage(value, options);
   }
 
   /** A request. `params` may be omitted; otherwise it must be an array or a map. */

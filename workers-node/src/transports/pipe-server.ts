@@ -47,6 +47,11 @@ export class PipeServer {
     this.server.on("error", () => undefined);
   }
 
+  /** @internal The socket file created by {@link listen} (path and inode), or null. */
+  get socketFile(): { path: string; inode: number } | null {
+    return this.boundPath === null || this.identity === null ? null : { path: this.boundPath, inode: this.identity.ino };
+  }
+
   /** The path listened on, or null before {@link listen}. */
   get path(): string | null {
     return this.boundPath;

@@ -19,10 +19,15 @@ export function socketTransport(socket: Socket, description: string): StreamTran
       new Promise<void>((resolve) => {
         if (socket.destroyed) return resolve();
         socket.once("close", () => resolve());
-        // end() flushes what was written, then sends FIN; a peer that never reads cannot hold us.
+        // end() flushes what was written, then sends FIN ('finish'). Nothing more is wanted from
+        // the peer, so the socket goes then, without waiting for the peer's own FIN (a parent that
+        // keeps its end open must not delay the worker's exit, D4); a peer that never reads cannot
+        // hold us past the timeout either.
+        socket.once("finish", () => socket.destroy());
         socket.end();
         setTimeout(() => socket.destroy(), SOCKET_CLOSE_TIMEOUT_MS).unref();
       }),
+    destroy: () => socket.destroy(),
   });
 }
 

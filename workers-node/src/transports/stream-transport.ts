@@ -22,6 +22,8 @@ export interface StreamTransportOptions {
   readonly description: string;
   /** Ends the stream(s) on close; resolves once they are closed. */
   readonly shutdown: () => Promise<void>;
+  /** Destroys the stream(s) at once (see Transport.abort); absent when they cannot be cut. */
+  readonly destroy?: () => void;
   /**
    * Gather the chunks written in one tick of the event loop into one system call (`cork()` on the
    * first, `uncork()` on the next tick). Off by default; needs `writable.write` (no `write`).
@@ -130,6 +132,16 @@ export class StreamTransport implements Transport {
     this.isClosed = true;
     this.rejectWriters(`${this.options.description} closed`);
     this.closing = this.options.shutdown().catch(() => undefined);
+    return this.closing;
+  }
+
+  /** @internal */
+  abort(): Promise<void> {
+    if (this.options.destroy === undefined) return this.close();
+    this.isClosed = true;
+    this.rejectWriters(`${this.options.description} closed`);
+    this.options.destroy();
+    this.closing ??= Promise.resolve();
     return this.closing;
   }
 

@@ -33,6 +33,11 @@ export interface Transport {
   resume(): void;
   /** Ends the stream after pending writes; idempotent. */
   close(): Promise<void>;
+  /**
+   * @internal Cuts the stream at once: nothing more is read, unwritten output is dropped (a peer
+   * that broke the framing, D7). Absent on transports that cannot; `close` is used then.
+   */
+  abort?(): Promise<void>;
   /** True once closed or broken. */
   readonly closed: boolean;
 }

@@ -3,18 +3,17 @@
  * `$/hello` gate on every connection, and one authenticated connection at a time.
  *
  * Each accepted connection gets its own {@link Channel}, sharing one handler registry. Until its
- * first message has proved the token, an inbound filter holds the connection: anything but a
- * `$/hello` request with the right token and protocol is answered `-32003` (or `-32007`) and the
- * connection closed; a connection that says nothing is closed after the hello timeout. The
- * authenticated connection is the one `worker.data` calls and notifies through.
+ * first message has proved the token, an inbound filter holds the connection, and the verdict of
+ * hello.ts decides: anything but a `$/hello` request with the right token and protocol is answered
+ * (`-32003`, `-32602` or `-32007`) and the connection closed; a first frame declaring more than
+ * 64 KiB closes it silently; a connection that says nothing is closed after the hello timeout.
+ * The authenticated connection is the one `worker.data` calls and notifies through.
  */
-import { timingSafeEqual } from "node:crypto";
-
 import { MessagePackCodec } from "../codecs/msgpack.js";
-import { PROTOCOL_VERSION } from "../constants.js";
-import { ChannelClosed, ErrorCodes, describeError } from "../errors.js";
+import { PRE_HELLO_MAX_FRAME_SIZE, PROTOCOL_VERSION } from "../constants.js";
+import { ChannelClosed, ErrorCodes, RemoteError, describeError } from "../errors.js";
 import { LengthPrefixedFraming } from "../framing/length-prefixed.js";
-import { isMap, type RequestId } from "../jsonrpc/messages.js";
+import type { RequestId } from "../jsonrpc/messages.js";
 import { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import { Channel, type InboundItem } from "../channel/channel.js";
 import {
@@ -23,10 +22,12 @@ import {
   type NotificationHandler,
   type RequestHandler,
   type RequestOptions,
+  type WireError,
 } from "../channel/handlers.js";
 import { PipeServer } from "../transports/pipe-server.js";
 import type { Transport } from "../transports/types.js";
 import type { WorkerEndpoint } from "./endpoint.js";
+import { helloVerdict } from "./hello.js";
 
 /** What the data channel needs from the worker. */
 export interface DataChannelOptions {
@@ -106,10 +107,20 @@ export class DataChannel implements WorkerEndpoint {
     await Promise.all([...this.connections].map((channel) => channel.cancelRunning(graceMs)));
   }
 
+  /** Resolves once every frame written so far, on every connection, has been handed to the operating system. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.connections].map((channel) => channel.flushed()));
+  }
+
   /** Closes every connection and the server, and removes the socket file. */
   async close(): Promise<void> {
     await Promise.all([...this.connections].map((channel) => channel.close()));
     await this.server.close();
+  }
+
+  /** The socket file this channel listens on (path and inode), or null before `listen`. */
+  get socketFile(): { path: string; inode: number } | null {
+    return this.server.socketFile;
   }
 
   /** Removes the socket file now, synchronously, if it is still ours (for the process 'exit' handler). */
@@ -130,6 +141,8 @@ export class DataChannel implements WorkerEndpoint {
     });
     this.connections.add(channel);
     if (this.refusal !== null) channel.refuseRequests(this.refusal.code, this.refusal.message);
+    // A stranger's first frame may not make us read more than 64 KiB, and gets no -32005 (D14).
+    channel.guardFirstFrame(PRE_HELLO_MAX_FRAME_SIZE);
 
     const helloTimer = setTimeout(() => {
       this.options.log(`data connection closed: no $/hello within ${this.options.helloTimeoutMs} ms`);
@@ -149,74 +162,60 @@ export class DataChannel implements WorkerEndpoint {
     });
     channel.setInboundFilter(async (item) => {
       await connected;
-      const admitted = await this.admit(channel, item);
-      if (admitted) {
-        clearTimeout(helloTimer);
-        channel.setInboundFilter(null);
-      }
+      clearTimeout(helloTimer);
+      channel.setInboundFilter(null);
+      await this.admit(channel, item);
       return false;
     });
     channel.start();
   }
 
-  /** Handles the first message of a connection; true once the connection is authenticated (and answered). */
-  private async admit(channel: Channel, item: InboundItem): Promise<boolean> {
-    if (item.kind !== "message" || item.message.kind !== "request" || item.message.method !== "$/hello") {
-      const id = item.kind === "message" && "id" in item.message ? item.message.id : null;
-      return this.reject(channel, id, ErrorCodes.Unauthorized, "unauthorized: the first message on a data connection must be a $/hello request");
+  /** Answers the first message of a connection per the `$/hello` verdict; keeps the connection or closes it. */
+  private async admit(channel: Channel, item: InboundItem): Promise<void> {
+    const verdict = helloVerdict({
+      ...this.helloContext(),
+      message: item.kind === "message" ? item.message : "undecodable",
+      protocolIsFloat: item.kind === "message" && item.floatProtocol === true,
+      firstFrame: true,
+      authenticatedElsewhere: this.active !== null,
+    });
+    const reply = verdict.reply;
+    if (verdict.authenticated && reply !== null && "result" in reply) {
+      if (this.refusal !== null) return this.reject(channel, reply.id, this.refusal);
+      this.active = channel;
+      channel.allowOversizeCourtesy();
+      channel.setReservedHandler("$/hello", (_params, context) => {
+        const again = helloVerdict({ ...this.helloContext(), message: { kind: "request", id: context.id, method: "$/hello" }, firstFrame: false, authenticatedElsewhere: false });
+        const error = again.reply !== null && "error" in again.reply ? again.reply.error : { code: ErrorCodes.InvalidRequest, message: "Invalid Request: already authenticated" };
+        throw new RemoteError(error.code, error.message);
+      });
+      channel.setReservedHandler("$/shutdown", () => {
+        throw new RemoteError(ErrorCodes.MethodNotFound, "$/shutdown is a control-channel method");
+      });
+      try {
+        await this.options.onAuthenticated();
+      } catch (error) {
+        this.options.log(`data ready hook failed: ${describeError(error)}`);
+      }
+      await channel.sendResult(reply.id as RequestId, reply.result);
+      return;
     }
-    const { id, params } = item.message;
-    const hello = isMap(params) ? params : {};
-    if (!this.tokenMatches(hello.token)) {
-      return this.reject(channel, id, ErrorCodes.Unauthorized, "unauthorized: wrong or missing token");
-    }
-    if (hello.protocol !== PROTOCOL_VERSION) {
-      return this.reject(
-        channel,
-        id,
-        ErrorCodes.ProtocolVersionMismatch,
-        `protocol version mismatch: worker speaks ${PROTOCOL_VERSION}, $/hello asked for ${describeValue(hello.protocol)}`,
-        { supported: [PROTOCOL_VERSION] },
-      );
-    }
-    if (this.refusal !== null) return this.reject(channel, id, this.refusal.code, this.refusal.message);
-    if (this.active !== null) return this.reject(channel, id, ErrorCodes.Unauthorized, "unauthorized: data channel already connected");
-
-    this.active = channel;
-    try {
-      await this.options.onAuthenticated();
-    } catch (error) {
-      this.options.log(`data ready hook failed: ${describeError(error)}`);
-    }
-    await channel.sendResult(id, { protocol: PROTOCOL_VERSION, workerId: this.options.workerId, pid: process.pid });
-    return true;
-  }
-
-  private async reject(channel: Channel, id: RequestId | null, code: number, message: string, data?: unknown): Promise<false> {
-    // The message never contains the token, right or wrong.
-    this.options.log(`data connection rejected: ${message}`);
-    await channel.sendError(id, data === undefined ? { code, message } : { code, message, data });
+    if (reply !== null && "error" in reply) return this.reject(channel, reply.id, reply.error);
     await channel.close();
-    return false;
   }
 
-  /** Constant-time comparison over the bytes; a length difference is a mismatch (PROTOCOL.md 7.4). */
-  private tokenMatches(candidate: unknown): boolean {
-    const expected = Buffer.from(this.options.token, "utf8");
-    const given = Buffer.from(typeof candidate === "string" ? candidate : "", "utf8");
-    if (given.length !== expected.length) {
-      // Same work as a comparison, then a mismatch: the time does not tell how close the guess was.
-      timingSafeEqual(expected, expected);
-      return false;
-    }
-    return timingSafeEqual(given, expected);
+  private helloContext(): { token: string; supported: number[]; workerId: string | null; pid: number } {
+    return { token: this.options.token, supported: [PROTOCOL_VERSION], workerId: this.options.workerId, pid: process.pid };
+  }
+
+  private async reject(channel: Channel, id: RequestId | null, error: WireError): Promise<void> {
+    // The message never contains the token, right or wrong.
+    this.options.log(`data connection rejected: ${error.message}`);
+    await channel.sendError(id, error);
+    await channel.close();
   }
 }
 
 function notConnected(): ChannelClosed {
   return new ChannelClosed("data channel is not connected: no authenticated parent connection");
-}
-
-function describeValue(value: unknown): string {
-  return value === undefined ? "nothing" : JSON.stringify(typeof value === "bigint" ? String(value) : value) ?? String(value);
 }

@@ -1,7 +1,7 @@
 /**
  * What the parent tells the worker through its environment (PROTOCOL.md section 5).
  */
-import { DEFAULT_MAX_FRAME_SIZE, Env, MAX_FRAME_SIZE_LIMIT } from "../constants.js";
+import { DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LINE_LENGTH, Env, MAX_FRAME_SIZE_LIMIT, MIN_SIZE_LIMIT } from "../constants.js";
 import { StartupError } from "../errors.js";
 
 /** The worker's settings, read once at start-up. */
@@ -16,12 +16,14 @@ export interface WorkerEnvironment {
   readonly namespace: string | null;
   /** The data channel's frame limit, both directions. */
   readonly maxFrameSize: number;
+  /** The control channel's line limit, both directions (`ASPECT_IPC_MAX_LINE_LENGTH`). */
+  readonly maxLineLength: number;
 }
 
 /**
  * Reads the environment and removes the token from it, so that processes the worker starts do not
  * inherit it.
- * @throws {StartupError} if the data path is set without a token, or the frame size is invalid.
+ * @throws {StartupError} if the data path is set without a token, or a size limit is invalid.
  *   The token is removed even then.
  */
 export function readEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
@@ -35,17 +37,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
     );
   }
 
-  let maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  const rawSize = nonEmpty(env[Env.MaxFrameSize]);
-  if (rawSize !== null) {
-    const size = /^[0-9]+$/.test(rawSize) ? Number(rawSize) : Number.NaN;
-    if (!Number.isSafeInteger(size) || size < 1 || size > MAX_FRAME_SIZE_LIMIT) {
-      throw new StartupError(
-        `${Env.MaxFrameSize} must be a decimal integer from 1 to ${MAX_FRAME_SIZE_LIMIT}, got ${JSON.stringify(rawSize)}`,
-      );
-    }
-    maxFrameSize = size;
-  }
+  const maxFrameSize = readSizeLimit(env, Env.MaxFrameSize, DEFAULT_MAX_FRAME_SIZE);
+  const maxLineLength = readSizeLimit(env, Env.MaxLineLength, DEFAULT_MAX_LINE_LENGTH);
 
   return {
     dataPath,
@@ -53,7 +46,26 @@ export function readEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
     workerId: nonEmpty(env[Env.WorkerId]),
     namespace: nonEmpty(env[Env.Namespace]),
     maxFrameSize,
+    maxLineLength,
   };
+}
+
+/**
+ * A size limit from the environment (decisions D13, D15): absent or empty gives the default;
+ * otherwise 1 to 10 ASCII digits and nothing else, with a value from 1024 to 2^32 - 1.
+ * @throws {StartupError} naming the variable, the value (quoted) and the rule.
+ */
+export function readSizeLimit(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value >= MIN_SIZE_LIMIT && value <= MAX_FRAME_SIZE_LIMIT)) {
+    throw new StartupError(
+      `${name} is ${JSON.stringify(raw)}: it must be 1 to 10 ASCII digits (no sign, spaces or units) ` +
+        `with a value from ${MIN_SIZE_LIMIT} to ${MAX_FRAME_SIZE_LIMIT}, or empty for the default (${fallback})`,
+    );
+  }
+  return value;
 }
 
 function nonEmpty(value: string | undefined): string | null {

@@ -9,8 +9,8 @@
 const SIGNALS = ["SIGTERM", "SIGINT"] as const;
 type HandledSignal = (typeof SIGNALS)[number];
 
-/** How long clean-up may take before the worker exits anyway. */
-const CLEANUP_TIMEOUT_MS = 1_000;
+/** How long clean-up may take before the worker exits anyway (the worker's own backstop comes first: D4). */
+const CLEANUP_TIMEOUT_MS = 190;
 
 /** Installs the SDK's SIGTERM/SIGINT handlers. */
 export class SignalGuard {

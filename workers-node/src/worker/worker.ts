@@ -12,7 +12,13 @@
  * over (the program's own stdout writes go to stderr from then on). `start()` opens the control
  * channel on stdio, listens on `ASPECT_IPC_DATA_PATH` when set, and sends `$/ready`. The worker
  * then serves until `$/shutdown`, `shutdown()`, stdin EOF, SIGTERM or SIGINT; each of these closes
- * the data channel, removes the socket file and exits the process.
+ * the data channel, removes the socket file and exits the process (PROTOCOL.md 8.1-8.4).
+ *
+ * `$/shutdown` answers its `null` only once every request in flight on either channel has been
+ * answered (D3). Stdin EOF and signals exit within 200 ms, whatever the handlers do (D4); stdin EOF
+ * means the parent is gone, and the worker then also ends the rest of its process group (D19). A
+ * handler that blocks the event loop with synchronous code delays all of this until it returns,
+ * except after the parent's death, which a watchdog thread handles (watchdog.ts).
  */
 import { JsonCodec } from "../codecs/json.js";
 import { Channel } from "../channel/channel.js";
@@ -27,20 +33,25 @@ import {
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_MAX_LINE_LENGTH,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  Env,
   PROTOCOL_VERSION,
   SDK_NAME,
   SDK_VERSION,
 } from "../constants.js";
-import { ChannelClosed, ErrorCodes, IpcError, RemoteError, StartupError, describeError } from "../errors.js";
+import { ChannelClosed, ErrorCodes, IpcError, StartupError, describeError } from "../errors.js";
 import { LineDelimitedFraming } from "../framing/line-delimited.js";
-import { isMap } from "../jsonrpc/messages.js";
+import type { RequestId } from "../jsonrpc/messages.js";
 import { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import { stdioTransport } from "../transports/socket-transport.js";
 import type { StreamTransport } from "../transports/stream-transport.js";
 import { DataChannel } from "./data-channel.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { readEnvironment, type WorkerEnvironment } from "./environment.js";
+import { signalGroup, watchParent } from "./process-group.js";
+import { shutdownTimeoutMs } from "./shutdown-params.js";
 import { SignalGuard } from "./signals.js";
+import { startWatchdog } from "./watchdog.js";
+import { withTimeout } from "../timeouts.js";
 
 /** Why a worker is shutting down. */
 export type ShutdownReason = "shutdown-request" | "shutdown-call" | "stdin-eof" | "stdout-closed" | "signal";
@@ -80,8 +91,14 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** How long cancelled handlers get to end on their own before the worker answers for them. */
+/** `$/shutdown`: how long cancelled handlers get to end on their own before the worker answers for them. */
 const CANCEL_GRACE_MS = 250;
+/** Stdin EOF and signals: the same, within the exit budget. */
+const EXIT_GRACE_MS = 50;
+/** How long closing the data channel, and flushing stdout, may each take at exit. */
+const EXIT_FLUSH_MS = 50;
+/** The worker exits this long after stdin EOF or a signal at the latest (D4 says 200 ms). */
+const EXIT_BUDGET_MS = 150;
 
 /** A worker process: control on stdio, data on a Unix socket. Create one per process. */
 export class Worker {
@@ -104,7 +121,9 @@ export class Worker {
   private readonly signals: SignalGuard;
   private started = false;
   private readySent = false;
-  private stopping: Promise<void> | null = null;
+  private draining: Promise<void> | null = null;
+  private stoppingNow: Promise<void> | null = null;
+  private parentWatch: { stop(): void } | null = null;
   private exiting = false;
   private shutdownBegun = false;
 
@@ -127,7 +146,7 @@ export class Worker {
     this.stdio = stdioTransport();
     this.controlChannel = new Channel({
       transport: this.stdio,
-      framing: new LineDelimitedFraming({ maxLineLength: options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH }),
+      framing: new LineDelimitedFraming({ maxLineLength: lineLimit(options, environment) }),
       codec: new JsonCodec(),
       protocol: new JsonRpcProtocol(),
       name: "control",
@@ -153,12 +172,7 @@ export class Worker {
       this.dataChannel = null;
       this.data = new AbsentDataChannel();
     }
-    this.signals = new SignalGuard(async () => {
-      this.exiting = true;
-      await this.beginShutdown("signal");
-      await this.cleanUpForExit();
-      await withTimeout(this.stdio.flush(), 1_000);
-    });
+    this.signals = new SignalGuard(() => this.stopNow("signal"));
   }
 
   /** Registers a request handler on both channels. */
@@ -186,6 +200,9 @@ export class Worker {
     this.controlChannel.onError((error) => this.log(error.message));
     this.controlChannel.onClose((error) => void this.stopNow(error === undefined ? "stdin-eof" : "stdout-closed"));
     this.controlChannel.setReservedHandler("$/shutdown", (params, context) => this.onShutdownRequest(params, context));
+    this.controlChannel.setReservedNotificationHandler("$/shutdown", (params) => this.onShutdownNotification(params));
+    this.parentWatch = watchParent(() => void this.stopNow("stdin-eof"));
+    process.stderr.on("error", () => undefined); // a broken stderr must not kill the worker before its clean-up (D20)
     this.controlChannel.start();
     await this.runHook("controlReady", () => this.hooks.controlReady?.());
 
@@ -198,6 +215,7 @@ export class Worker {
       await this.runHook("dataListening", () => this.hooks.dataListening?.(this.dataPath as string));
     }
 
+    startWatchdog(this.dataChannel?.socketFile ?? null);
     await this.controlChannel.notify("$/ready", {
       protocol: PROTOCOL_VERSION,
       sdk: SDK_NAME,
@@ -221,51 +239,71 @@ export class Worker {
 
   // ---- shutdown paths -------------------------------------------------------------------------
 
+  /** `$/shutdown` (PROTOCOL.md 8.1, D3): answered `null` only once every other request is answered. */
   private async onShutdownRequest(params: unknown, context: RequestContext): Promise<null> {
-    let timeoutMs = this.shutdownTimeoutMs;
-    if (params !== undefined) {
-      const timeout = isMap(params) ? params.timeout : undefined;
-      if (timeout !== undefined && (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0)) {
-        throw new RemoteError(ErrorCodes.InvalidParams, "Invalid params: $/shutdown timeout must be a non-negative number of seconds");
-      }
-      if (timeout !== undefined) timeoutMs = timeout * 1000;
-    }
-    void this.stopGracefully("shutdown-request", timeoutMs, context.id);
+    const timeoutMs = shutdownTimeoutMs(params, this.shutdownTimeoutMs);
+    await this.drain("shutdown-request", timeoutMs, context.id);
+    // Steps 5-6 once the null result below has been written.
+    void this.controlChannel.whenAnswered(context.id).then(() => this.exit(0));
     return null;
   }
 
-  /** PROTOCOL.md 8.1. `except` is the `$/shutdown` request itself, answered before the exit. */
-  private stopGracefully(reason: ShutdownReason, timeoutMs: number, except?: string | number | bigint): Promise<void> {
-    if (this.stopping !== null) return this.stopping;
-    this.stopping = (async () => {
+  /** `$/shutdown` as a notification (D12): the same shutdown, unanswered; invalid params mean the default timeout. */
+  private onShutdownNotification(params: unknown): void {
+    let timeoutMs = this.shutdownTimeoutMs;
+    try {
+      timeoutMs = shutdownTimeoutMs(params, this.shutdownTimeoutMs);
+    } catch {
+      // The default, as said.
+    }
+    void this.stopGracefully("shutdown-request", timeoutMs);
+  }
+
+  /** Drains, then exits. */
+  private stopGracefully(reason: ShutdownReason, timeoutMs: number): Promise<void> {
+    return this.drain(reason, timeoutMs).then(() => this.exit(0));
+  }
+
+  /**
+   * Steps 1-3 of PROTOCOL.md 8.1 (D3): new requests are refused (-32004), in-flight handlers on both
+   * channels get `timeoutMs` to finish, the rest are cancelled and answered -32002 (handlers that
+   * react to the cancellation get CANCEL_GRACE_MS to do so and answer for themselves). `except` is
+   * the `$/shutdown` request itself.
+   */
+  private drain(reason: ShutdownReason, timeoutMs: number, except?: RequestId): Promise<void> {
+    this.draining ??= (async () => {
       await this.beginShutdown(reason);
       const [controlIdle, dataIdle] = await Promise.all([
         this.controlChannel.whenIdle(timeoutMs, except),
         this.dataChannel?.whenIdle(timeoutMs) ?? Promise.resolve(true),
       ]);
       if (!controlIdle || !dataIdle) {
-        await Promise.all([
-          this.controlChannel.cancelRunning(CANCEL_GRACE_MS, except),
-          this.dataChannel?.cancelRunning(CANCEL_GRACE_MS),
-        ]);
+        await Promise.all([this.controlChannel.cancelRunning(CANCEL_GRACE_MS, except), this.dataChannel?.cancelRunning(CANCEL_GRACE_MS)]);
       }
-      // The $/shutdown response (and any other) is written before the data channel goes.
-      await this.controlChannel.whenIdle(CANCEL_GRACE_MS);
-      await this.exit(0);
+      // The data channel's answers reach the OS before the result on control is written (no
+      // order between channels otherwise, 4.6; the socket gathers a tick's writes into one).
+      await withTimeout(this.dataChannel?.flushed() ?? Promise.resolve(), EXIT_FLUSH_MS);
     })();
-    return this.stopping;
+    return this.draining;
   }
 
-  /** PROTOCOL.md 8.3: stdin EOF (or a broken stdout): cancel everything and exit promptly. */
+  /**
+   * Stdin EOF (the parent is gone, PROTOCOL.md 8.3, D19), a broken stdout, SIGTERM or SIGINT (8.4):
+   * cancel everything and exit within EXIT_BUDGET_MS (D4), whatever the handlers do. After the
+   * parent's death the rest of the process group goes too.
+   */
   private stopNow(reason: ShutdownReason): Promise<void> {
-    // Also while a graceful shutdown waits for handlers: the parent is gone, nobody waits for them.
-    const stopping = (async () => {
-      await this.beginShutdown(reason);
-      await this.dataChannel?.cancelRunning(CANCEL_GRACE_MS);
-      await this.exit(0);
+    if (this.stoppingNow !== null) return this.stoppingNow;
+    const parentGone = reason === "stdin-eof";
+    if (parentGone) signalGroup("SIGTERM");
+    // A backstop: nothing below (a hook, a stuck flush) may hold the exit past the budget.
+    setTimeout(() => this.exitNow(0, parentGone), EXIT_BUDGET_MS);
+    this.stoppingNow = (async () => {
+      await withTimeout(this.beginShutdown(reason), EXIT_GRACE_MS);
+      await Promise.all([this.controlChannel.cancelRunning(EXIT_GRACE_MS), this.dataChannel?.cancelRunning(EXIT_GRACE_MS)]);
+      await this.exit(0, parentGone);
     })();
-    this.stopping ??= stopping;
-    return stopping;
+    return this.stoppingNow;
   }
 
   private async beginShutdown(reason: ShutdownReason): Promise<void> {
@@ -276,23 +314,25 @@ export class Worker {
     await this.runHook("shuttingDown", () => this.hooks.shuttingDown?.(reason));
   }
 
-  /** Closes the data channel, removes the socket file, flushes stdout, exits. */
-  private async exit(code: number): Promise<void> {
+  /** Steps 5-6: closes the data channel, removes the socket file, flushes stdout, exits. */
+  private async exit(code: number, parentGone = false): Promise<void> {
     if (this.exiting) return;
     this.exiting = true;
-    await this.cleanUpForExit();
-    await withTimeout(this.stdio.flush(), 1_000);
-    process.exit(code);
-  }
-
-  /** What every exit path does before the process goes (signals too). */
-  private async cleanUpForExit(): Promise<void> {
     this.controlChannel.refuseRequests(ErrorCodes.ShuttingDown, "shutting down");
     if (this.dataChannel !== null) {
       this.dataChannel.refuseRequests(ErrorCodes.ShuttingDown, "shutting down");
-      await withTimeout(this.dataChannel.close(), 1_000);
+      await withTimeout(this.dataChannel.close(), EXIT_FLUSH_MS);
       this.dataChannel.removeSocketFile();
     }
+    await withTimeout(this.stdio.flush(), EXIT_FLUSH_MS);
+    this.exitNow(code, parentGone);
+  }
+
+  /** Ends the process now: the socket file goes (the 'exit' handler), and after the parent's death the group. */
+  private exitNow(code: number, parentGone: boolean): never {
+    if (parentGone) signalGroup("SIGKILL");
+    this.parentWatch?.stop();
+    process.exit(code);
   }
 
   private failStartup(error: StartupError): never {
@@ -345,13 +385,9 @@ function both(first: Disposable, second: Disposable): Disposable {
   };
 }
 
-async function withTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => undefined),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
+/** The control line limit: the parent's ASPECT_IPC_MAX_LINE_LENGTH when set (both sides must agree, D15), else the option. */
+function lineLimit(options: WorkerOptions, environment: WorkerEnvironment | null): number {
+  const fromParent = (options.env ?? process.env)[Env.MaxLineLength];
+  if (fromParent !== undefined && fromParent !== "" && environment !== null) return environment.maxLineLength;
+  return options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
 }

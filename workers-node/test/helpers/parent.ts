@@ -81,7 +81,17 @@ export class WorkerProcess {
   private stdoutEnded = false;
   private nextId = 1;
 
-  constructor(script: string, options: { dataPath?: string | null; env?: Record<string, string | undefined>; token?: string } = {}) {
+  /** When the process exited ('exit', before its pipes are drained), by `performance.now()`. */
+  readonly exitedAt: Promise<number>;
+
+  /**
+   * @param options.detached start the worker as the leader of a new session (process group), as
+   *   the Python parent does.
+   */
+  constructor(
+    script: string,
+    options: { dataPath?: string | null; env?: Record<string, string | undefined>; token?: string; detached?: boolean } = {},
+  ) {
     this.token = options.token ?? randomBytes(32).toString("hex");
     this.dataPath = options.dataPath ?? null;
     const env: NodeJS.ProcessEnv = { ...process.env, ASPECT_IPC_PROTOCOL: "1", ASPECT_IPC_WORKER_ID: "worker-1", ASPECT_IPC_NAMESPACE: "tests" };
@@ -94,7 +104,8 @@ export class WorkerProcess {
       if (value === undefined) delete env[name];
       else env[name] = value;
     }
-    this.child = spawn(process.execPath, [script], { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, [script], { env, stdio: ["pipe", "pipe", "pipe"], detached: options.detached === true });
+    this.exitedAt = new Promise((resolve) => this.child.once("exit", () => resolve(performance.now())));
     // 'close', not 'exit': it comes after the pipes are drained, so stdout and stderr are complete.
     this.exited = new Promise((resolve) => this.child.once("close", (code, signal) => resolve({ code, signal })));
     const decoder = new LineDelimitedFraming().createDecoder();

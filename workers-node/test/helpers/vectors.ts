@@ -6,6 +6,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+import type { ClassifiedMessage } from "@aspect-ipc/worker";
+
 /** spec/vectors, from dist/test/helpers/. */
 export const VECTORS_DIRECTORY = fileURLToPath(new URL("../../../../spec/vectors/", import.meta.url));
 
@@ -40,21 +42,20 @@ export function untag(value: unknown): unknown {
     }
     if (keys.length === 1 && keys[0] === "$bin") return fromHex(map.$bin as string);
     const result: Record<string, unknown> = {};
-    for (const key of keys) result[key] = untag(map[key]);
+    // defineProperty: a "__proto__" key is an own member, as the SDK's decoders make it.
+    for (const key of keys) Object.defineProperty(result, key, { value: untag(map[key]), writable: true, enumerable: true, configurable: true });
     return result;
   }
   return value;
 }
 
 /**
- * Structural equality as the vectors define it: numbers by value (NaN equals NaN; JavaScript cannot
- * tell 1.0 from 1, nor, after integer encoding, -0 from 0), bigints by value and never equal to a
- * number, binary by bytes, maps regardless of key order.
+ * Structural equality as the vectors define it: numbers by value (NaN equals NaN, -0 only -0;
+ * JavaScript cannot tell 1.0 from 1), bigints by value and never equal to a number, binary by
+ * bytes, maps regardless of key order.
  */
 export function sameValue(actual: unknown, expected: unknown): boolean {
-  if (typeof expected === "number") {
-    return typeof actual === "number" && (actual === expected || (Number.isNaN(actual) && Number.isNaN(expected)));
-  }
+  if (typeof expected === "number") return typeof actual === "number" && Object.is(actual, expected);
   if (typeof expected === "bigint") return typeof actual === "bigint" && actual === expected;
   if (expected instanceof Uint8Array) {
     return actual instanceof Uint8Array && Buffer.compare(Buffer.from(actual), Buffer.from(expected)) === 0;
@@ -80,7 +81,29 @@ export function show(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) => {
     if (typeof item === "bigint") return `${item}n`;
     if (item instanceof Uint8Array) return `<bin ${toHex(item)}>`;
-    if (typeof item === "number" && !Number.isFinite(item)) return String(item);
+    if (typeof item === "number" && (!Number.isFinite(item) || Object.is(item, -0))) return Object.is(item, -0) ? "-0" : String(item);
     return item;
   });
 }
+
+/** Whether a tagged vector value is a float tag (`{"$float": ...}`): a float the untagged number cannot show. */
+export function isFloatTag(value: unknown): boolean {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 1 && "$float" in value;
+}
+
+/** A classification in the vectors' shape. */
+export function asVector(message: ClassifiedMessage): Record<string, unknown> {
+  switch (message.kind) {
+    case "request":
+      return { kind: message.kind, id: message.id, method: message.method, ...(message.params === undefined ? {} : { params: message.params }) };
+    case "notification":
+      return { kind: message.kind, method: message.method, ...(message.params === undefined ? {} : { params: message.params }) };
+    case "response":
+      return { kind: message.kind, id: message.id, result: message.result };
+    case "error_response":
+      return { kind: message.kind, id: message.id, code: message.code, message: message.message, ...(message.hasData ? { data: message.data } : {}) };
+    case "invalid":
+      return { kind: message.kind, code: message.code, id: message.id, reply: message.reply };
+  }
+}
+

@@ -1,0 +1,147 @@
+/**
+ * Running the peer's requests and notifications on one channel (PROTOCOL.md 4.3, 4.5; decision D16).
+ *
+ * Requests run concurrently: each handler starts as soon as its request is read, and exactly one
+ * response is sent for it. Notification handlers run one at a time, in arrival order: the next
+ * starts once the previous one has finished (awaited when it is async), so that a notification
+ * "set x" followed by "use x" sees x set. A notification never waits behind a request, nor a
+ * request or a response behind a notification.
+ */
+import { ErrorCodes, RemoteError, RequestCancelled, describeError, type IpcError } from "../errors.js";
+import type { RequestId } from "../jsonrpc/messages.js";
+import { errorToWire, type NotificationHandler, type RequestContext, type RequestHandler, type RpcPeer, type WireError } from "./handlers.js";
+import type { IncomingRequests, RunningRequest } from "./incoming.js";
+
+/** How the dispatcher answers and reports, through its channel. */
+export interface DispatchOutput {
+  sendResult(id: RequestId, result: unknown): Promise<void>;
+  sendError(id: RequestId | null, error: WireError): Promise<void>;
+  report(error: IpcError): void;
+}
+
+/** Starts request handlers and answers them; queues notification handlers. */
+export class Dispatcher {
+  private notifications: Promise<void> | null = null;
+  private queuedNotifications = 0;
+  private readonly target: DispatchOutput & { name: string; peer: RpcPeer; incoming: IncomingRequests };
+
+  /**
+   * @param name the channel's name, for messages
+   * @param peer what handlers call and notify through (the channel)
+   * @param incoming the channel's running requests
+   */
+  constructor(name: string, peer: RpcPeer, incoming: IncomingRequests, output: DispatchOutput) {
+    this.target = { name, peer, incoming, sendResult: output.sendResult, sendError: output.sendError, report: output.report };
+  }
+
+  /**
+   * Aborts every running request but `except`, gives the handlers `graceMs` to end (a cancelled
+   * handler is answered -32002), then answers the rest -32002 itself; their own answers, if they
+   * ever come, are dropped.
+   */
+  async cancelRunning(graceMs: number, except?: RequestId): Promise<void> {
+    const { incoming } = this.target;
+    for (const request of incoming.all(except)) request.abort(new RequestCancelled("request cancelled: the worker is shutting down"));
+    await incoming.whenIdle(graceMs, except);
+    const sends = incoming.all(except).map((request) => {
+      if (request.answered) return Promise.resolve();
+      request.answered = true;
+      return this.target.sendError(request.id, { code: ErrorCodes.RequestCancelled, message: "request cancelled: the worker is shutting down" });
+    });
+    await Promise.all(sends);
+  }
+
+  /** Runs `handler` for request `id` and sends its one response. */
+  runRequest(id: RequestId, method: string, params: unknown, handler: RequestHandler): void {
+    const { target } = this;
+    const request = target.incoming.begin(id);
+    if (request === null) {
+      void target.sendError(id, { code: ErrorCodes.InvalidRequest, message: `Invalid Request: id ${String(id)} is already used by a running request` });
+      return;
+    }
+    const context = new HandlerContext(request, method, target.peer);
+    // A handler that returns a value (not a promise) is answered at once, without a round through
+    // the microtask queue; the response still goes through the outbox, in order.
+    let outcome: unknown;
+    try {
+      outcome = handler(params, context);
+    } catch (error) {
+      void this.answer(request, false, error);
+      return;
+    }
+    if (isThenable(outcome)) {
+      Promise.resolve(outcome).then(
+        (result: unknown) => this.answer(request, true, result),
+        (error: unknown) => this.answer(request, false, error),
+      );
+    } else {
+      void this.answer(request, true, outcome);
+    }
+  }
+
+  /** Runs `handler` for a notification once every notification before it has been handled. */
+  runNotification(method: string, params: unknown, handler: NotificationHandler): void {
+    const run = async (): Promise<void> => {
+      try {
+        await handler(params, { method, peer: this.target.peer });
+      } catch (error) {
+        this.target.report(
+          new RemoteError(ErrorCodes.HandlerError, `${this.target.name} channel: notification handler for ${method} failed: ${describeError(error)}`),
+        );
+      }
+    };
+    this.queuedNotifications++;
+    const previous = this.notifications;
+    // With nothing queued, the handler starts now (same tick), as before; otherwise after the last one.
+    const current = (previous === null ? run() : previous.then(run)).finally(() => {
+      this.queuedNotifications--;
+      if (this.queuedNotifications === 0) this.notifications = null;
+    });
+    this.notifications = current;
+  }
+
+  /** Sends the response of a finished handler (unless one was sent already) and stops tracking it. */
+  private async answer(request: RunningRequest, succeeded: boolean, value: unknown): Promise<void> {
+    try {
+      if (!request.answered) {
+        request.answered = true;
+        if (succeeded) {
+          await this.target.sendResult(request.id, value);
+        } else {
+          const wire: WireError = request.aborted ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" } : errorToWire(value);
+          await this.target.sendError(request.id, wire);
+        }
+      }
+    } finally {
+      this.target.incoming.end(request);
+    }
+  }
+}
+
+/** What a request handler gets besides its params; its `signal` is made on first use. */
+class HandlerContext implements RequestContext {
+  readonly #request: RunningRequest;
+  readonly id: RequestId;
+
+  constructor(
+    request: RunningRequest,
+    readonly method: string,
+    readonly peer: RpcPeer,
+  ) {
+    this.#request = request;
+    this.id = request.id;
+  }
+
+  get signal(): AbortSignal {
+    return this.#request.signal;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/** Reserved requests every receiver answers (PROTOCOL.md 8.6). */
+export const builtinRequests = new Map<string, RequestHandler>([["$/ping", () => ({})]]);
