@@ -48,7 +48,7 @@ import { OutgoingRequests } from "./outgoing.js";
 import { Outbox } from "./outbox.js";
 import { withTimeout } from "../timeouts.js";
 
-export type { InboundFilter, InboundItem } from "./inbound.js";
+export type { InboundItem } from "./inbound.js";
 
 /** The parts of a channel; see {@link ChannelBuilder}. */
 export interface ChannelParts {
