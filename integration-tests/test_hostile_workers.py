@@ -94,7 +94,7 @@ START_UP_LIES = {
     "hello-refuse": (Unauthorized, "refused $/hello"),
     "hello-version": (ProtocolVersionMismatch, "worker w"),
     "hello-close": (StartupError, "closed the data channel during $/hello"),
-    "hello-oversize": (StartupError, "above max_frame_size"),
+    "hello-oversize": (StartupError, "exceeds max_frame_size"),
     "hello-silent": (DataChannelTimeout, "within 1 s"),
     "ready-other-path": (StartupError, "not the one it was given ('{path}'"),
     # Spec 7.6: "data channel connection timeout: cannot connect to <path>: <reason>".
@@ -228,7 +228,7 @@ async def test_garbage_on_stdout_is_reported_as_worker_output(namespace: str) ->
             '{"jsonrpc": "2.0", "method": 42, "id": 1}',
             "\x00\x01\x02\x03",
         ]
-        assert lines[6] is not None and "more than 1 MiB" in lines[6]
+        assert lines[6] is not None and "exceeds max_line_length of 1048576 bytes" in lines[6]
         assert all(e.worker_id == "w" for e in output if e.stream == "stdout")
         assert await handle.request("echo", ["still fine"]) == ["still fine"]
         await handle.stop()

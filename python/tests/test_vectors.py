@@ -17,6 +17,7 @@ from aspect_ipc.jsonrpc import (
     Request,
     Response,
 )
+from aspect_ipc.recovery import recover_id
 from vectors import VECTORS, cases, load, same, untag
 
 FRAMINGS = {
@@ -27,6 +28,7 @@ FRAMINGS = {
 
 def test_every_vector_file_is_covered() -> None:
     covered = {*FRAMINGS, "codec-msgpack.json", "codec-json.json", "jsonrpc.json", "paths.json"}
+    covered |= {"handshake.json", "environment.json"}  # test_vectors_worker.py
     assert {p.name for p in VECTORS.glob("*.json")} == covered
 
 
@@ -184,6 +186,22 @@ def _describe(message: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("case_id", "case"), cases("jsonrpc.json"))
 def test_jsonrpc_classify(case_id: str, case: dict[str, Any]) -> None:
     got = _describe(JsonRpcProtocol.parse(untag(case["message"])))
+    assert same(got, untag(case["expect"]))
+
+
+CODECS = {"json": JsonCodec, "msgpack": MessagePackCodec}
+
+
+@pytest.mark.parametrize(("case_id", "case"), cases("jsonrpc.json", "wire_cases"))
+def test_jsonrpc_from_bytes(case_id: str, case: dict[str, Any]) -> None:
+    """Bytes to verdict: float ids by their text, and the id of an undecodable message."""
+    data = bytes.fromhex(case["input"])
+    try:
+        value = CODECS[case["codec"]]().decode(data)
+    except CodecError:
+        got = {"kind": "parse_error", "code": -32700, "id": recover_id(case["codec"], data)}
+    else:
+        got = _describe(JsonRpcProtocol.parse(value))
     assert same(got, untag(case["expect"]))
 
 

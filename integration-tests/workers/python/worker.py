@@ -33,13 +33,39 @@ def echo(params: Any) -> Any:
     return params
 
 
-def add(params: dict[str, int]) -> int:
-    return params["a"] + params["b"]
+def _invalid(text: str) -> RemoteError:
+    return RemoteError(int(ErrorCode.INVALID_PARAMS), f"Invalid params: {text}")
+
+
+def _member(params: Any, name: str, kinds: tuple[type, ...], what: str) -> Any:
+    """``params[name]``, or -32602 naming the member and what was expected (bool is no number)."""
+    if not isinstance(params, dict):
+        raise _invalid(f"expected a map with {name!r} ({what})")
+    value = params.get(name)
+    if name not in params or type(value) not in kinds:
+        got = "nothing" if name not in params else type(value).__name__
+        raise _invalid(f"{name!r} must be {what}, got {got}")
+    return value
+
+
+NUMBER = (int, float)
+
+
+def add(params: Any) -> int | float:
+    a = _member(params, "a", NUMBER, "a number")
+    b = _member(params, "b", NUMBER, "a number")
+    if type(a) is int and type(b) is int:
+        total = a + b
+        if not -(2**63) <= total <= 2**63 - 1:
+            raise _invalid("integer overflow: a + b is outside [-2**63, 2**63 - 1]")
+        return total
+    return float(a) + float(b)
 
 
 async def sleep(params: dict[str, Any]) -> str:
+    seconds = _member(params, "seconds", NUMBER, "a number of seconds")
     try:
-        await anyio.sleep(float(params["seconds"]))
+        await anyio.sleep(float(seconds))
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await worker.notify("cancelObserved", {"tag": params.get("tag")})
@@ -48,22 +74,26 @@ async def sleep(params: dict[str, Any]) -> str:
 
 
 def fail(params: dict[str, Any]) -> None:
+    _member(params, "message", (str,), "a string")
     if "code" in params:
+        _member(params, "code", (int,), "an integer")
         raise RemoteError(params["code"], params["message"], params.get("data"))
     raise RuntimeError(params["message"])
 
 
 def crash(params: dict[str, int]) -> None:
-    os._exit(params["code"])
+    os._exit(_member(params, "code", (int,), "an integer exit code"))
 
 
 async def call_parent(params: dict[str, Any]) -> Any:
+    _member(params, "method", (str,), "a method name")
     if params.get("via") == "data":
         return await worker.request_via_data(params["method"], params.get("params"))
     return await worker.request(params["method"], params.get("params"))
 
 
 async def notify_parent(params: dict[str, Any]) -> None:
+    _member(params, "method", (str,), "a method name")
     if params.get("via") == "data":
         await worker.notify_via_data(params["method"], params.get("params"))
     else:
@@ -71,22 +101,22 @@ async def notify_parent(params: dict[str, Any]) -> None:
 
 
 def print_text(params: dict[str, str]) -> None:
-    print(params["text"])
+    print(_member(params, "text", (str,), "a string"))
 
 
 def stderr_text(params: dict[str, str]) -> None:
-    print(params["text"], file=sys.stderr, flush=True)
+    print(_member(params, "text", (str,), "a string"), file=sys.stderr, flush=True)
 
 
 def get_env(params: dict[str, str]) -> str | None:
-    return os.environ.get(params["name"])
+    return os.environ.get(_member(params, "name", (str,), "a variable name"))
 
 
 def child_env(params: dict[str, str]) -> str | None:
     out = subprocess.run(
         ["/usr/bin/env"], capture_output=True, text=True, check=True
     ).stdout
-    prefix = params["name"] + "="
+    prefix = _member(params, "name", (str,), "a variable name") + "="
     return next(
         (line[len(prefix) :] for line in out.splitlines() if line.startswith(prefix)),
         None,
@@ -94,6 +124,9 @@ def child_env(params: dict[str, str]) -> str | None:
 
 
 def freeze(params: Any) -> None:
+    # Deaf to SIGTERM too, like the Go worker's exec'd sleep: the SDK would otherwise exit
+    # within its budget (the point of freeze is a worker that must be SIGKILLed).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(3600)  # blocks the event loop: neither channel is read or answered
 
 
@@ -101,25 +134,61 @@ def info(params: Any) -> dict[str, Any]:
     return {"language": "python", "pid": os.getpid()}
 
 
+def spin(params: Any) -> dict[str, int]:
+    """Keeps the CPU (and the event loop) busy for ``microseconds``."""
+    microseconds = _member(
+        params, "microseconds", (int,), "an integer number of microseconds"
+    )
+    end = time.perf_counter_ns() + microseconds * 1000
+    while time.perf_counter_ns() < end:
+        pass
+    return {"pid": os.getpid()}
+
+
+CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+def spawn_child(params: Any) -> dict[str, int]:
+    """Starts ``sleep seconds`` in the worker's own process group."""
+    seconds = _member(params, "seconds", NUMBER, "a number of seconds")
+    child = subprocess.Popen(
+        ["sleep", str(seconds)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    CHILDREN.append(child)
+    return {"pid": child.pid}
+
+
+def sleep_busy(params: Any) -> str:
+    """Sleeps synchronously: blocks the event loop, deaf to cancellation."""
+    time.sleep(float(_member(params, "seconds", NUMBER, "a number of seconds")))
+    return "done"
+
+
 def process_items(params: dict[str, Any]) -> dict[str, Any]:
-    items = params["items"]
+    items = _member(params, "items", (list,), "an array of {id, value} maps")
     total = 0.0
     for item in items:  # in order, not sum(): every language must return the same bits
-        total += item["value"]
+        total += _member(item, "value", NUMBER, "a number in every item")
     return {"processed": len(items), "sum": total}
 
 
 def process_matrix(params: dict[str, Any]) -> dict[str, Any]:
-    matrix = params["matrix"]
+    matrix = _member(params, "matrix", (list,), "an array of arrays of numbers")
     rows = len(matrix)
-    columns = len(matrix[0]) if rows else 0
+    columns = len(matrix[0]) if rows and isinstance(matrix[0], list) else 0
     if rows * columns == 0:
         raise RemoteError(
             int(ErrorCode.INVALID_PARAMS), "Invalid params: matrix is empty"
         )
     total = 0.0
     for row in matrix:  # row by row, in order
+        if not isinstance(row, list):
+            raise _invalid("matrix must be an array of arrays of numbers")
         for value in row:
+            if type(value) not in NUMBER:
+                raise _invalid(
+                    f"matrix values must be numbers, got {type(value).__name__}"
+                )
             total += value
     return {"sum": total, "avg": total / (rows * columns)}
 
@@ -140,6 +209,9 @@ METHODS = {
     "info": info,
     "processItems": process_items,
     "processMatrix": process_matrix,
+    "spin": spin,
+    "spawnChild": spawn_child,
+    "sleepBusy": sleep_busy,
 }
 for name, handler in METHODS.items():
     worker.control(name)(handler)

@@ -12,17 +12,18 @@ pending request fails at once and every task is cancelled.
 
 from __future__ import annotations
 
-import heapq
 import inspect
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
+from ._channel_parts import Buffer, _Deadlines, _Outgoing, _Pending
 from .codecs import Codec, JsonCodec, MessagePackCodec
 from .constants import METHOD_CANCEL, METHOD_PING, RESERVED_PREFIX
 from .errors import (
@@ -33,6 +34,7 @@ from .errors import (
     ProtocolError,
     RemoteError,
     RequestTimeout,
+    SizeLimitError,
     TransportError,
     fresh,
 )
@@ -55,6 +57,7 @@ from .jsonrpc import (
     Response,
     error_for_exception,
 )
+from .recovery import recover_id
 from .transports import FdTransport, SocketTransport, Transport
 
 __all__ = [
@@ -68,11 +71,12 @@ __all__ = [
 
 logger = logging.getLogger("aspect_ipc.channel")
 
-Buffer = bytes | bytearray | memoryview
 # Senders wait while more than this is queued and not yet taken by the writer.
 _OUTBOX_LIMIT = 256 * 1024
 # How long a closing channel keeps trying to send what was queued before it closed.
 _FLUSH_TIMEOUT = 1.0
+# How long drain() waits for cancelled handlers to answer -32002 before it gives up on them.
+_CANCELLED_GRACE = 0.5
 
 Handler = Callable[[Any], Any]
 """A request or notification handler: ``handler(params)``, sync or async."""
@@ -83,73 +87,6 @@ BadInputHook = Callable[[bytes | bytearray | None, IpcError], bool]
 
 current_request: ContextVar[Request | None] = ContextVar("current_request", default=None)
 """The request whose handler is running in this task (None outside handlers)."""
-
-
-class _Pending:
-    __slots__ = ("error", "event", "result", "timed_out")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.timed_out = False
-
-
-class _Outgoing:
-    """One message's buffers in the write queue (compared by identity: ``list.remove``)."""
-
-    __slots__ = ("parts", "queued", "size")
-
-    def __init__(self, parts: list[Buffer]) -> None:
-        self.parts = parts
-        self.size = sum(map(len, parts))
-        self.queued = True  # until the writer takes it
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    __hash__ = object.__hash__
-
-
-class _Deadlines:
-    """The deadlines of pending requests, one heap for the whole channel.
-
-    A cancel scope per request costs more than the rest of a small request together; one timer
-    task that sleeps until the earliest deadline costs nothing per request. Entries hold ids
-    only (ids are never reused on a channel), so an answered request leaves behind three
-    numbers, not its result, until the heap is rebuilt: once it holds twice as many entries as
-    there are pending requests.
-    """
-
-    __slots__ = ("_heap", "_sequence", "wake")
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, MessageId]] = []
-        self._sequence = 0
-        self.wake = anyio.Event()
-
-    def add(self, deadline: float, request_id: MessageId) -> None:
-        heap = self._heap
-        if not heap or deadline < heap[0][0]:
-            self.wake.set()  # the timer sleeps until a later deadline, or for ever
-        self._sequence += 1
-        heapq.heappush(heap, (deadline, self._sequence, request_id))
-
-    def next(self, pending: dict[MessageId, _Pending]) -> tuple[float, MessageId] | None:
-        """The earliest deadline of a request still pending, or None."""
-        heap = self._heap
-        if len(heap) > 2 * len(pending) + 64:
-            heap[:] = [entry for entry in heap if entry[2] in pending]
-            heapq.heapify(heap)
-        while heap:
-            deadline, _, request_id = heap[0]
-            if request_id in pending:
-                return deadline, request_id
-            heapq.heappop(heap)
-        return None
-
-    def pop(self) -> None:
-        heapq.heappop(self._heap)
 
 
 class Channel:
@@ -182,6 +119,7 @@ class Channel:
         self.bad_input_hook: BadInputHook | None = None
         self._request_handlers: dict[str, tuple[Handler, bool]] = {METHOD_PING: (_ping, False)}
         self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
+        self._receive_hooks: dict[tuple[bool, str], Callable[[Any], None]] = {}
         self._pending: dict[MessageId, _Pending] = {}
         self._running: dict[MessageId, anyio.CancelScope] = {}
         self._request_finished = anyio.Event()  # set, and replaced, as requests finish
@@ -217,11 +155,25 @@ class Channel:
         _check_user_method(method)
         self._notification_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
 
-    def _on_reserved_request(self, method: str, handler: Handler) -> None:
+    def _on_reserved_request(
+        self, method: str, handler: Handler, *, on_receive: Callable[[Any], None] | None = None
+    ) -> None:
+        """Like :meth:`on_request`; ``on_receive(params)`` runs in the reader, as the request
+        is read, before anything after it is (the handler itself runs as a task)."""
         self._request_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
+        if on_receive is not None:
+            self._receive_hooks[False, method] = on_receive
 
-    def _on_reserved_notification(self, method: str, handler: Handler) -> None:
+    def _on_reserved_notification(
+        self, method: str, handler: Handler, *, on_receive: Callable[[Any], None] | None = None
+    ) -> None:
         self._notification_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
+        if on_receive is not None:
+            self._receive_hooks[True, method] = on_receive
+
+    def refuse_new_requests(self) -> None:
+        """Answer every request read from now on with ``-32004`` (shutting down)."""
+        self._draining = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -266,6 +218,8 @@ class Channel:
             return None
         finally:
             self._task_group = None
+            self._notifications_in.close()  # unclosed, they warn (ResourceWarning) when freed
+            self._notifications_out.close()
             await self.transport.aclose()
 
     def close(self, reason: IpcError | None = None) -> None:
@@ -309,7 +263,7 @@ class Channel:
     async def drain(self, timeout: float, *, keep: MessageId | None = None) -> None:
         """Refuse new requests (``-32004``), let running ones finish for up to ``timeout``
         seconds, then cancel the rest (answered ``-32002``). ``keep`` is left running."""
-        self._draining = True
+        self.refuse_new_requests()
 
         def only_keep_runs() -> bool:
             return all(request_id == keep for request_id in self._running)
@@ -319,7 +273,8 @@ class Channel:
         for request_id, scope in list(self._running.items()):
             if request_id != keep:
                 scope.cancel()
-        with anyio.move_on_after(1.0):
+        # Handlers that ignore the cancellation are not waited for longer: their answers drop.
+        with anyio.move_on_after(_CANCELLED_GRACE):
             await self.wait_requests(only_keep_runs)
 
     async def wait_requests(self, done: Callable[[], bool]) -> None:
@@ -358,7 +313,8 @@ class Channel:
             self._deadlines.add(anyio.current_time() + limit, request_id)
         answered = False
         try:
-            await self._send(message, waiter)
+            with _named_size_error("request"):
+                await self._send(message, waiter)
             await waiter.event.wait()
             answered = True
         finally:
@@ -399,7 +355,8 @@ class Channel:
         """Send a notification (no answer is expected)."""
         if self._closed:
             raise fresh(self._close_reason)
-        await self._send(self.protocol.notification(method, params))
+        with _named_size_error("notification"):
+            await self._send(self.protocol.notification(method, params))
 
     async def _send(self, message: dict[str, Any], waiter: _Pending | None = None) -> None:
         """Queue ``message`` for the writer; wait only while the queue is over its limit.
@@ -573,14 +530,17 @@ class Channel:
             return
         if isinstance(error, CodecError):
             logger.warning("%s: the peer sent an undecodable message: %s", self.name, error)
-            await self._reply_error(None, ErrorCode.PARSE_ERROR, f"Parse error: {error}")
-        elif isinstance(error, FramingError) and error.kind in ("frame_too_large", "line_too_long"):
-            await self._reply_error(None, ErrorCode.MESSAGE_TOO_LARGE, str(error))
+            request_id = None if frame is None else recover_id(self.codec.name, frame)
+            await self._reply_error(request_id, ErrorCode.PARSE_ERROR, f"Parse error: {error}")
+        elif isinstance(error, SizeLimitError):
+            await self._reply_error(None, ErrorCode.MESSAGE_TOO_LARGE, str(error), error.data)
         else:
             logger.warning("%s: %s", self.name, error)
 
-    async def _reply_error(self, request_id: MessageId | None, code: int, text: str) -> None:
-        await self._send_quietly(self.protocol.error_response(request_id, code, text))
+    async def _reply_error(
+        self, request_id: MessageId | None, code: int, text: str, data: Any = ABSENT
+    ) -> None:
+        await self._send_quietly(self.protocol.error_response(request_id, code, text, data))
 
     def _complete(self, request_id: MessageId, result: Any, error: BaseException | None) -> None:
         waiter = self._pending.pop(request_id, None)
@@ -603,6 +563,10 @@ class Channel:
             text = f"Invalid Request: id {request.id!r} is already in use by a running request"
             await self._reply_error(request.id, ErrorCode.INVALID_REQUEST, text)
             return
+        if self._receive_hooks:
+            hook = self._receive_hooks.get((False, request.method))
+            if hook is not None:
+                hook(request.params)
         await self._slots.acquire()
         assert self._task_group is not None
         scope = anyio.CancelScope()
@@ -640,8 +604,10 @@ class Channel:
     async def _send_response(self, request: Request, response: dict[str, Any]) -> None:
         try:
             await self._send(response)
-        except FramingError as exc:
-            await self._reply_error(request.id, ErrorCode.MESSAGE_TOO_LARGE, str(exc))
+        except SizeLimitError as exc:  # any response, result or error: the caller is answered
+            limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
+            text = f"response of {exc.size} bytes exceeds {limit} of {exc.limit} bytes"
+            await self._reply_error(request.id, ErrorCode.MESSAGE_TOO_LARGE, text, exc.data)
         except CodecError as exc:
             text = f"the result of {request.method!r} cannot be sent: {exc}"
             await self._reply_error(request.id, ErrorCode.INTERNAL_ERROR, text)
@@ -651,12 +617,16 @@ class Channel:
     async def _queue_notification(self, message: Notification) -> None:
         if message.method == METHOD_CANCEL:
             params = message.params
-            if isinstance(params, dict):
-                scope = self._running.get(params.get("id"))  # type: ignore[arg-type]
+            if isinstance(params, dict) and type(params.get("id")) in (int, str):
+                scope = self._running.get(params["id"])
                 if scope is not None:
                     scope.cancel()
             return
         entry = self._notification_handlers.get(message.method)
+        if self._receive_hooks:
+            hook = self._receive_hooks.get((True, message.method))
+            if hook is not None:
+                hook(message.params)
         if entry is None:
             if not message.method.startswith(RESERVED_PREFIX):
                 logger.debug("%s: no handler for notification %r", self.name, message.method)
@@ -769,6 +739,24 @@ class ChannelBuilder:
             JsonCodec() if isinstance(framing, LineDelimitedFraming) else MessagePackCodec()
         )
         return Channel(self._transport, framing, codec, self._protocol, **self._options)
+
+
+@contextmanager
+def _named_size_error(what: str) -> Iterator[None]:
+    """Say what could not be sent: "request of 5000 bytes exceeds max_frame_size of ..."."""
+    try:
+        yield
+    except SizeLimitError as exc:
+        limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
+        advice = "split the payload" if exc.kind == "frame_too_large" else "use the data channel"
+        raise SizeLimitError(
+            exc.kind,
+            f"{what} of {exc.size} bytes exceeds {limit} of {exc.limit} bytes; raise {limit} "
+            f"or {advice}",
+            fatal=False,
+            size=exc.size,
+            limit=exc.limit,
+        ) from None
 
 
 def _check_user_method(method: str) -> None:

@@ -14,13 +14,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgpack
 
-from .constants import INT_MAX, INT_MIN
+from .constants import INT_MAX, INT_MIN, MAX_DEPTH
 from .errors import CodecError
 
 __all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
 
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
+_IS_CONTAINER = frozenset(_CONTAINERS).__contains__
 _ONLY_DICTS: set[type] = {dict}
 _ONLY_STR: set[type] = {str}
 _BINARY = (bytes, bytearray, memoryview)
@@ -35,6 +36,8 @@ _PLACEHOLDER_HEADER = 3
 # structural check. Single bytes, because a one-byte search is a memchr that stops at the first
 # hit, where a longer pattern can cost a full scan of a large payload.
 _SUSPECT_MARKERS = (b"\xc4", b"\xc5", b"\xc6", b"\xd6", b"\xd7", b"\xc7")
+# Every byte but the container headers (fixmap, fixarray, array 16/32, map 16/32).
+_NOT_HEADERS = bytes(b for b in range(256) if not (0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF))
 
 
 @runtime_checkable
@@ -84,13 +87,32 @@ class JsonCodec:
         """Decode one JSON text; anything else (or invalid UTF-8) raises :class:`CodecError`."""
         try:
             text = bytes(data).decode("utf-8")
-            return json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
+            value = json.loads(
+                text, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float
+            )
         except UnicodeDecodeError as exc:
             raise CodecError(f"line is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
         except json.JSONDecodeError as exc:
             raise CodecError(f"line is not valid JSON: {exc}") from None
         except RecursionError:
-            raise CodecError("JSON value is nested too deeply") from None
+            raise CodecError(
+                f"line is not valid JSON for aspect-ipc: containers are nested deeper than "
+                f"{MAX_DEPTH} levels"
+            ) from None
+        # Both checks only where they can fail: 513 levels need 513 brackets, and a surrogate
+        # (paired or lone: json joins the pairs) needs an escape "\\uD800" to "\\uDFFF".
+        raw = data if isinstance(data, bytes) else bytes(data)
+        if len(raw) > 2 * MAX_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+            _check_depth(value)
+        if b"\\" in raw and (b"\\ud" in raw or b"\\uD" in raw):
+            try:
+                _ = json.dumps(value, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise CodecError(
+                    "line is not valid JSON for aspect-ipc: a \\u escape is a lone surrogate, "
+                    "which is not a Unicode character"
+                ) from None
+        return value
 
 
 class MessagePackCodec:
@@ -159,7 +181,11 @@ class MessagePackCodec:
                 f"frame is not valid MessagePack: {str(exc) or type(exc).__name__} "
                 "(do both sides use MessagePackCodec?)"
             ) from None
-        if isinstance(value, _CONTAINERS) and any(m in data for m in _SUSPECT_MARKERS):
+        if isinstance(value, _CONTAINERS) and (
+            any(m in data for m in _SUSPECT_MARKERS)
+            # 513 levels need 513 bytes and 513 container headers: counted in C, walked if so.
+            or (len(data) > MAX_DEPTH and _may_be_too_deep(value, data))
+        ):
             _check_structure(value, received=True)
         elif type(value) is msgpack.Timestamp:
             raise CodecError("frame is not valid MessagePack for aspect-ipc: ext type -1")
@@ -169,9 +195,10 @@ class MessagePackCodec:
 def _check_structure(
     value: Any, *, received: bool = False, integers: bool = False, large: bool = False
 ) -> bool:
-    """Raise CodecError if a map inside ``value`` has a non-``str`` key, or, in a received
-    value, if it holds a timestamp extension, or, with ``integers``, if it holds an integer
-    outside the spec's range (MessagePack refuses those by itself, JSON would write them).
+    """Raise CodecError if ``value`` nests containers deeper than :data:`MAX_DEPTH`, if a map
+    inside it has a non-``str`` key, or, in a received value, if it holds a timestamp
+    extension, or, with ``integers``, if it holds an integer outside the spec's range
+    (MessagePack refuses those by itself, JSON would write them).
 
     With ``large``, return whether ``value`` holds a ``bytes`` of ``_LARGE_BINARY`` or more.
     """
@@ -186,43 +213,92 @@ def _check_structure(
         notable.add(bytes)
     found = False
     where = "frame is not valid MessagePack for aspect-ipc: " if received else ""
-    stack = [value]
+    # Level by level, so that the depth of every container is known at no cost per container.
+    level, depth = [value], 1 if type(value) in _CONTAINERS else 0
     values: Any
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            for key in item:
-                if type(key) is not str:
-                    raise CodecError(
-                        f"{where}map keys must be strings, got {type(key).__name__} key {key!r}"
-                    )
-            values = item.values()
-        elif kind is list or kind is tuple:
-            values = item
-        else:
-            values = (item,)  # the top-level value itself
-        kinds = set(map(type, values))
-        if notable.isdisjoint(kinds):
-            continue
-        if kinds == _ONLY_DICTS and len(values) > 1:
-            # A row of records (processItems): their keys, then their values, in two C passes.
-            if set(map(type, chain.from_iterable(values))) != _ONLY_STR:
-                stack.extend(values)  # let the per-map loop name the offending key
+    while level:
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                for key in item:
+                    if type(key) is not str:
+                        raise CodecError(
+                            f"{where}map keys must be strings, got {type(key).__name__} key {key!r}"
+                        )
+                values = item.values()
+            elif kind is list or kind is tuple:
+                values = item
+            else:
+                values = (item,)  # the top-level value itself
+            kinds = set(map(type, values))
+            if notable.isdisjoint(kinds):
                 continue
-            if notable.isdisjoint(map(type, chain.from_iterable(map(dict.values, values)))):
-                continue
-        for v in values:
-            kind = type(v)
-            if kind in _CONTAINERS:
-                stack.append(v)
-            elif kind is bytes:
-                found = found or len(v) >= _LARGE_BINARY
-            elif kind is int:
-                _check_integer(v)
-            elif kind is msgpack.Timestamp:
-                raise CodecError(f"{where}ext type -1")
+            if kinds == _ONLY_DICTS and len(values) > 1:
+                # A row of records (processItems): their keys, then their values, in two C passes.
+                if set(map(type, chain.from_iterable(values))) != _ONLY_STR:
+                    below.extend(values)  # let the per-map loop name the offending key
+                    continue
+                if notable.isdisjoint(map(type, chain.from_iterable(map(dict.values, values)))):
+                    if depth >= MAX_DEPTH:
+                        _too_deep(where)
+                    continue
+            for v in values:
+                kind = type(v)
+                if kind in _CONTAINERS:
+                    below.append(v)
+                elif kind is bytes:
+                    found = found or len(v) >= _LARGE_BINARY
+                elif kind is int:
+                    _check_integer(v)
+                elif kind is msgpack.Timestamp:
+                    raise CodecError(f"{where}ext type -1")
+        if below:
+            depth += 1
+            if depth > MAX_DEPTH:
+                _too_deep(where)
+        level = below
     return found
+
+
+def _may_be_too_deep(value: Any, data: Buffer) -> bool:
+    """False when ``value`` (decoded from ``data``) cannot nest deeper than :data:`MAX_DEPTH`:
+    it holds at most that many containers, or ``data`` has at most that many header bytes."""
+    if len(data) <= _LARGE_BINARY:  # a C pass over the bytes costs less than a walk
+        raw = data.tobytes() if isinstance(data, memoryview) else data
+        return len(raw.translate(None, _NOT_HEADERS)) > MAX_DEPTH
+    level, count = [value], 1  # count containers, in C-level passes, until there are too many
+    while level:
+        below: list[Any] = []
+        for item in level:
+            values = item.values() if type(item) is dict else item
+            found = sum(map(_IS_CONTAINER, map(type, values)))
+            if found:
+                count += found
+                if count > MAX_DEPTH:
+                    return True
+                below.extend(v for v in values if type(v) in _CONTAINERS)
+        level = below
+    return False
+
+
+def _too_deep(where: str) -> None:
+    raise CodecError(f"{where}containers are nested deeper than {MAX_DEPTH} levels")
+
+
+def _check_depth(value: Any) -> None:
+    """Raise CodecError if ``value`` nests containers deeper than :data:`MAX_DEPTH`."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            _too_deep("")
+        level = [
+            v
+            for item in level
+            for v in (item.values() if type(item) is dict else item)
+            if type(v) is dict or type(v) is list
+        ]
 
 
 def _check_integer(value: int) -> None:
@@ -266,6 +342,16 @@ def _json_int(digits: str) -> int:
         raise CodecError(
             f"line is not valid JSON for aspect-ipc: integer {digits[:24]}"
             f"{'...' if len(digits) > 24 else ''} is outside [-2**63, 2**64 - 1]"
+        )
+    return value
+
+
+def _json_float(digits: str) -> float:
+    value = float(digits)
+    if value - value != 0.0:  # infinite: the number is beyond float 64
+        raise CodecError(
+            f"line is not valid JSON for aspect-ipc: number {digits[:24]}"
+            f"{'...' if len(digits) > 24 else ''} is too large for a float 64"
         )
     return value
 

@@ -21,6 +21,7 @@ __all__ = [
     "RemoteError",
     "RequestTimeout",
     "StartupError",
+    "StartupTimeout",
     "TransportError",
     "Unauthorized",
     "WorkerCrashed",
@@ -82,7 +83,15 @@ class ProtocolVersionMismatch(ProtocolError):
 
 
 class RemoteError(IpcError):
-    """The peer answered a request with a JSON-RPC error object."""
+    """The peer answered a request with a JSON-RPC error object.
+
+    Raised by a :class:`ProcessHandle`, it also names who answered: ``worker_id``, ``channel``
+    (``"control"`` or ``"data"``) and ``method`` (None when raised by a bare channel).
+    """
+
+    worker_id: str | None = None
+    channel: str | None = None
+    method: str | None = None
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(f"{message} (code {code})")
@@ -156,3 +165,29 @@ class WorkerExitedDuringStartup(StartupError):
 
 class DataChannelTimeout(StartupError):
     """The handshake did not complete within the start-up timeout."""
+
+
+class StartupTimeout(StartupError):
+    """A worker without a data channel did not send ``$/ready`` within the start-up timeout."""
+
+
+class SizeLimitError(FramingError):
+    """A frame or line over its limit (``frame_too_large``, ``line_too_long``), with the numbers.
+
+    ``size`` is the exact byte count, or None when only "more than ``limit``" is known (a line
+    still without its newline); ``data`` is what a ``-32005`` error carries (spec 12).
+    """
+
+    def __init__(
+        self, kind: str, message: str, *, fatal: bool, size: int | None, limit: int
+    ) -> None:
+        super().__init__(kind, message, fatal=fatal)
+        self.size = size
+        self.limit = limit
+
+    @property
+    def data(self) -> dict[str, int]:
+        """``{"size": N, "limit": M}``, or ``{"limit": M}`` when the size is not known."""
+        if self.size is None:
+            return {"limit": self.limit}
+        return {"size": self.size, "limit": self.limit}

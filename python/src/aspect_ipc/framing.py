@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from .constants import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LINE_LENGTH, MAX_FRAME_SIZE_LIMIT
-from .errors import FramingError
+from .errors import FramingError, SizeLimitError
 
 __all__ = [
     "FrameDecoder",
@@ -70,11 +70,13 @@ class LengthPrefixedFraming:
         if length == 0:
             raise FramingError("empty_frame", "cannot send an empty frame", fatal=True)
         if length > self.max_frame_size:
-            raise FramingError(
+            raise SizeLimitError(
                 "frame_too_large",
-                f"data channel frame of {_size(length)} exceeds max_frame_size "
-                f"({_size(self.max_frame_size)}); raise max_frame_size or split the payload",
+                f"frame of {length} bytes exceeds max_frame_size of {self.max_frame_size} bytes; "
+                "raise max_frame_size or split the payload",
                 fatal=False,
+                size=length,
+                limit=self.max_frame_size,
             )
         return length.to_bytes(4, "big")
 
@@ -175,8 +177,9 @@ class LengthPrefixedDecoder:
                 # Rejected from the header alone: nothing is allocated for the payload.
                 self._fail(
                     "frame_too_large",
-                    f"received a frame header declaring {_size(length)}, above max_frame_size "
-                    f"({_size(self.max_frame_size)}); closing the connection",
+                    f"frame of {length} bytes exceeds max_frame_size of {self.max_frame_size} "
+                    "bytes; closing the connection",
+                    size=length,
                 )
             self._length = length
             start += 4
@@ -207,8 +210,13 @@ class LengthPrefixedDecoder:
         self._start = start
         return frame
 
-    def _fail(self, kind: str, message: str) -> None:
-        self._error = FramingError(kind, message, fatal=True)
+    def _fail(self, kind: str, message: str, *, size: int | None = None) -> None:
+        if size is None:
+            self._error = FramingError(kind, message, fatal=True)
+        else:
+            self._error = SizeLimitError(
+                kind, message, fatal=True, size=size, limit=self.max_frame_size
+            )
         self._buffer = bytearray()
         self._start = 0
         self._target, self._filled = None, 0
@@ -231,11 +239,13 @@ class LineDelimitedFraming:
                 "invalid_line", "a control message must not contain a raw newline", fatal=False
             )
         if len(payload) > self.max_line_length:
-            raise FramingError(
+            raise SizeLimitError(
                 "line_too_long",
-                f"control channel line of {_size(len(payload))} exceeds max_line_length "
-                f"({_size(self.max_line_length)}); send large payloads on the data channel",
+                f"line of {len(payload)} bytes exceeds max_line_length of "
+                f"{self.max_line_length} bytes; send large payloads on the data channel",
                 fatal=False,
+                size=len(payload),
+                limit=self.max_line_length,
             )
         return payload + b"\n"
 
@@ -283,7 +293,7 @@ class LineDelimitedDecoder:
                 if pending > limit + 1:
                     self._reset()
                     self._discarding = not self._eof
-                    raise self._too_long(pending)
+                    raise self._too_long(None if self._discarding else pending)
                 if self._eof and pending:
                     tail = bytes(buffer[start:])
                     self._reset()
@@ -321,18 +331,15 @@ class LineDelimitedDecoder:
         self._start = 0
         self._scanned = 0
 
-    def _too_long(self, length: int) -> FramingError:
-        return FramingError(
+    def _too_long(self, length: int | None) -> SizeLimitError:
+        """``length`` is the line's exact size, or None while its end has not been seen."""
+        limit = self.max_line_length
+        size = f"more than {limit}" if length is None else str(length)
+        return SizeLimitError(
             "line_too_long",
-            f"control channel line of more than {_size(self.max_line_length)} "
-            f"({_size(length)} seen); skipped up to the next newline",
+            f"line of {size} bytes exceeds max_line_length of {limit} bytes; skipped up to "
+            "the next newline",
             fatal=False,
+            size=length,
+            limit=limit,
         )
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} bytes"

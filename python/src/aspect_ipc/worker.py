@@ -16,18 +16,20 @@ async def process_items(params):
 if __name__ == "__main__":
     worker.run()
 ```
+
+The worker exits with code 0, socket file removed, within 0.2 s of stdin EOF, of writing the
+``$/shutdown`` result, or of SIGTERM/SIGINT, even if a handler ignores cancellation or blocks
+the event loop (see :mod:`aspect_ipc.worker_exit`); if its parent died, its process group too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hmac
 import os
-import signal
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -36,15 +38,14 @@ from .channel import Channel, Handler, HandlerTable, current_request
 from .codecs import JsonCodec, MessagePackCodec
 from .constants import (
     DEFAULT_HELLO_TIMEOUT,
-    DEFAULT_MAX_FRAME_SIZE,
     ENV_DATA_PATH,
-    ENV_MAX_FRAME_SIZE,
     ENV_NAMESPACE,
     ENV_TOKEN,
     ENV_WORKER_ID,
     METHOD_HELLO,
     METHOD_READY,
     METHOD_SHUTDOWN,
+    PRE_HELLO_MAX_FRAME_SIZE,
     PROTOCOL_VERSION,
     SDK_NAME,
     SDK_VERSION,
@@ -55,12 +56,17 @@ from .errors import (
     CodecError,
     FramingError,
     IpcError,
+    RemoteError,
     TransportError,
     WorkerUnavailable,
 )
 from .framing import LengthPrefixedDecoder, LengthPrefixedFraming, LineDelimitedFraming
-from .jsonrpc import ErrorCode, JsonRpcProtocol, Request
+from .hello import ALREADY_AUTHENTICATED, UNDECODABLE, hello_verdict
+from .jsonrpc import ErrorCode
+from .shutdown import shutdown_timeout
 from .transports import PipeServer, SocketTransport, TransportFactory
+from .worker_env import SizeSettingError, read_limits
+from .worker_exit import ExitGuard
 
 __all__ = ["Worker", "WorkerEvent"]
 
@@ -102,6 +108,7 @@ class Worker:
         self._stopping = False
         self._ready_sent = False
         self._token = ""
+        self._guard: ExitGuard | None = None
 
     # -- declaring handlers -------------------------------------------------------------------
 
@@ -171,34 +178,46 @@ class Worker:
     def shutdown(self) -> None:
         """Shut down gracefully, as on ``$/shutdown``, once running requests have answered."""
         if self._task_group is not None and not self._stopping:
-            self._task_group.start_soon(self._graceful_stop, None)
+            self._task_group.start_soon(self._drain_and_close, self.shutdown_timeout)
 
     # -- running ------------------------------------------------------------------------------
 
     def run(self, *, backend: str = "asyncio") -> None:
         """Serve until shut down or the parent goes away, then exit the process with code 0."""
+        self._guard = ExitGuard()
+        self._guard.install_signals()  # before the loop: SIGINT is ours, not KeyboardInterrupt
         anyio.run(self.serve, backend=backend)
+        self._guard.finish()
         sys.exit(0)
 
     async def serve(self) -> None:
         """Serve until shut down or until stdin reaches EOF (the parent is gone)."""
         data_path = os.environ.get(ENV_DATA_PATH, "")
         self._token = os.environ.pop(ENV_TOKEN, "")  # children must not inherit it
-        max_frame_size = _max_frame_size()
+        try:
+            limits = read_limits(os.environ)
+        except SizeSettingError as exc:
+            _die(str(exc))
         if data_path and not self._token:
             _die(
                 f"{ENV_DATA_PATH} is set but {ENV_TOKEN} is missing: refusing to open a data "
                 "channel that anyone could connect to"
             )
+        guard = self._guard = self._guard or ExitGuard()
         control = Channel(
             TransportFactory.create_stdio(),
-            LineDelimitedFraming(),
+            LineDelimitedFraming(limits.max_line_length),
             JsonCodec(),
             name="control channel",
             max_concurrent_handlers=self.max_concurrent_handlers,
         )
         self._install(control, "control")
-        control._on_reserved_request(METHOD_SHUTDOWN, self._on_shutdown)
+        control._on_reserved_request(
+            METHOD_SHUTDOWN, self._on_shutdown, on_receive=self._shutdown_received
+        )
+        control._on_reserved_notification(
+            METHOD_SHUTDOWN, self._on_shutdown_notification, on_receive=self._refuse_requests
+        )
         self._emit("control_ready")
         server: PipeServer | None = None
         if data_path:
@@ -209,18 +228,22 @@ class Worker:
                 await server.listen(data_path)
             except (AddressInUse, TransportError) as exc:
                 _die(f"cannot open the data channel: {exc}")
+            guard.on_hard_exit(server.remove_socket_file)
             self._emit("data_listening", path=data_path)
+        guard.start()
         try:
             async with anyio.create_task_group() as task_group, control:
                 self._task_group, self._control = task_group, control
                 if server is not None:
-                    task_group.start_soon(self._accept_loop, server, max_frame_size)
-                task_group.start_soon(self._watch_signals)
+                    task_group.start_soon(self._accept_loop, server, limits.max_frame_size)
+                task_group.start_soon(self._watch_exit, guard, control)
                 with contextlib.suppress(ChannelClosed):  # stdin already at EOF: parent gone
                     await control.notify(METHOD_READY, _ready_params(data_path or None))
                 if not data_path:
                     self._emit("ready")
-                await control.wait_closed()  # stdin EOF, or a graceful stop closing it
+                await control.wait_closed()  # stdin EOF, a signal, or a graceful stop
+                if guard.reason is None:  # not a signal nor a shutdown: stdin reached EOF
+                    guard.exit_due("stdin closed", parent_gone=True)
                 self._stopping = True
                 self._emit("shutting_down")
                 task_group.cancel_scope.cancel()
@@ -229,6 +252,11 @@ class Worker:
                 with anyio.CancelScope(shield=True):
                     await server.aclose()
             self._emit("stopped")
+
+    @staticmethod
+    async def _watch_exit(guard: ExitGuard, control: Channel) -> None:
+        reason = await guard.wait()  # a signal, or the watchdog saw the parent die
+        control.close(ChannelClosed(f"the worker is exiting: {reason}"))
 
     # -- data channel -------------------------------------------------------------------------
 
@@ -254,6 +282,8 @@ class Worker:
                 decoder=decoder,
             )
             self._install(channel, "data")
+            channel._on_reserved_request(METHOD_HELLO, _hello_again)
+            channel._on_reserved_request(METHOD_SHUTDOWN, _shutdown_on_data)
             async with channel:
                 await channel.wait_closed()
         finally:
@@ -264,8 +294,13 @@ class Worker:
     async def _authenticate(
         self, transport: SocketTransport, framing: LengthPrefixedFraming
     ) -> LengthPrefixedDecoder | None:
-        """Read the first frame and check it is a valid ``$/hello`` (spec 7.4)."""
-        codec, decoder = MessagePackCodec(), framing.decoder()
+        """Read the first frame and answer it per spec 7.4; the decoder if it was accepted.
+
+        Until then a frame may not declare more than 64 KiB: a larger header closes the
+        connection at once, silently, without reading further.
+        """
+        codec = MessagePackCodec()
+        decoder = LengthPrefixedDecoder(min(PRE_HELLO_MAX_FRAME_SIZE, framing.max_frame_size))
         frame: bytes | bytearray | None = None
         with anyio.move_on_after(self.hello_timeout):
             try:
@@ -279,78 +314,61 @@ class Worker:
         if frame is None:
             return None  # no $/hello within the hello timeout
         try:
-            message = JsonRpcProtocol.parse(codec.decode(frame))
+            message = codec.decode(frame)
         except CodecError:
-            message = None
-        reply_id = message.id if isinstance(message, Request) else None
-        params = message.params if isinstance(message, Request) else None
-        if not (isinstance(message, Request) and message.method == METHOD_HELLO):
-            await self._refuse(transport, framing, reply_id, "unauthorized: $/hello expected first")
-            return None
-        token = params.get("token") if isinstance(params, dict) else None
-        expected = self._token.encode()
-        given = token.encode() if isinstance(token, str) else b""
-        if not hmac.compare_digest(given, expected):
-            await self._refuse(transport, framing, reply_id, "unauthorized")
-            return None
-        assert isinstance(params, dict)
-        if params.get("protocol") != PROTOCOL_VERSION:
-            await self._refuse(
-                transport,
-                framing,
-                reply_id,
-                f"protocol version mismatch: worker speaks {PROTOCOL_VERSION}, "
-                f"parent speaks {params.get('protocol')!r}",
-                ErrorCode.PROTOCOL_VERSION_MISMATCH,
-                {"supported": [PROTOCOL_VERSION]},
-            )
-            return None
-        if self._data is not None and not self._data.closed:
-            await self._refuse(transport, framing, reply_id, "data channel already connected")
-            return None
-        first_time = not self._ready_sent
-        self._ready_sent = True
-        self._emit("data_ready")
-        if first_time:
-            self._emit("ready")
-        result = {"protocol": PROTOCOL_VERSION, "workerId": self.worker_id, "pid": os.getpid()}
-        await transport.send_all(
-            framing.encode_parts(codec.encode(JsonRpcProtocol.response(message.id, result)))
+            message = UNDECODABLE
+        verdict = hello_verdict(
+            message,
+            token=self._token,
+            supported=[PROTOCOL_VERSION],
+            worker_id=self.worker_id,
+            pid=os.getpid(),
+            already_authenticated=self._data is not None and not self._data.closed,
         )
-        return decoder
-
-    @staticmethod
-    async def _refuse(
-        transport: SocketTransport,
-        framing: LengthPrefixedFraming,
-        reply_id: Any,
-        text: str,
-        code: int = ErrorCode.UNAUTHORIZED,
-        data: Any = None,
-    ) -> None:
-        reply = (
-            JsonRpcProtocol.error_response(reply_id, code, text, data)
-            if data
-            else (JsonRpcProtocol.error_response(reply_id, code, text))
-        )
+        if verdict.accept:
+            first_time = not self._ready_sent
+            self._ready_sent = True
+            self._emit("data_ready")
+            if first_time:
+                self._emit("ready")
         with contextlib.suppress(IpcError):
-            await transport.send_all(framing.encode_parts(MessagePackCodec().encode(reply)))
+            await transport.send_all(framing.encode_parts(codec.encode(verdict.reply)))
+        if not verdict.accept:
+            return None
+        decoder.max_frame_size = framing.max_frame_size
+        return decoder
 
     # -- shutdown -----------------------------------------------------------------------------
 
     async def _on_shutdown(self, params: Any) -> None:
-        timeout = (
-            params.get("timeout", self.shutdown_timeout)
-            if isinstance(params, dict)
-            else (self.shutdown_timeout)
-        )
+        timeout = shutdown_timeout(params, self.shutdown_timeout)  # -32602: no shutdown
         request = current_request.get()
-        await self._drain(float(timeout), keep=request.id if request else None)
+        await self._drain(timeout, keep=request.id if request else None)
         assert self._task_group is not None
         self._task_group.start_soon(self._close_after, request.id if request else None)
 
-    async def _graceful_stop(self, keep: Any) -> None:
-        await self._drain(self.shutdown_timeout, keep=keep)
+    def _shutdown_received(self, params: Any) -> None:
+        with contextlib.suppress(RemoteError):  # invalid params: answered -32602, no shutdown
+            shutdown_timeout(params, self.shutdown_timeout)
+            self._refuse_requests(params)
+
+    def _refuse_requests(self, params: Any) -> None:
+        """From the moment ``$/shutdown`` is read: new requests on both channels get -32004."""
+        for channel in (self._control, self._data):
+            if channel is not None:
+                channel.refuse_new_requests()
+
+    async def _on_shutdown_notification(self, params: Any) -> None:
+        if self._stopping or self._task_group is None:
+            return
+        try:
+            timeout = shutdown_timeout(params, self.shutdown_timeout)
+        except RemoteError:
+            timeout = self.shutdown_timeout  # nobody to tell: shut down with the default
+        self._task_group.start_soon(self._drain_and_close, timeout)
+
+    async def _drain_and_close(self, timeout: float) -> None:
+        await self._drain(timeout, keep=None)
         await self._close_after(None)
 
     async def _drain(self, timeout: float, *, keep: Any) -> None:
@@ -368,24 +386,9 @@ class Worker:
             return
         with anyio.move_on_after(5.0):
             await control.wait_requests(lambda: request_id not in control._running)
+        if self._guard is not None:  # the $/shutdown result is queued: exit within the budget
+            self._guard.exit_due("the $/shutdown result was written")
         control.close(ChannelClosed("the worker shut down"))
-
-    async def _watch_signals(self) -> None:
-        wanted = [
-            sig
-            for sig, default in (
-                (signal.SIGTERM, signal.SIG_DFL),
-                (signal.SIGINT, signal.default_int_handler),
-            )
-            if signal.getsignal(sig) is default  # a program's own handler or SIG_IGN wins
-        ]
-        if not wanted:
-            return
-        with anyio.open_signal_receiver(*wanted) as signals:
-            async for _ in signals:
-                if self._control is not None:
-                    self._control.close(ChannelClosed("the worker received a signal"))
-                return
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -410,18 +413,14 @@ def _ready_params(data_path: str | None) -> dict[str, Any]:
     }
 
 
-def _max_frame_size() -> int:
-    raw = os.environ.get(ENV_MAX_FRAME_SIZE, "")
-    if not raw:
-        return DEFAULT_MAX_FRAME_SIZE
-    try:
-        value = int(raw)
-        LengthPrefixedFraming(value)
-    except ValueError:
-        _die(f"{ENV_MAX_FRAME_SIZE}={raw!r} is not a frame size between 1 and 2**32 - 1")
-    return value
+def _hello_again(params: Any) -> None:
+    raise RemoteError(*ALREADY_AUTHENTICATED)
 
 
-def _die(message: str) -> None:
+def _shutdown_on_data(params: Any) -> None:
+    raise RemoteError(ErrorCode.METHOD_NOT_FOUND, "$/shutdown is a control-channel method")
+
+
+def _die(message: str) -> NoReturn:
     print(f"aspect-ipc worker: {message}", file=sys.stderr, flush=True)
     raise SystemExit(_EXIT_USAGE)

@@ -1,0 +1,38 @@
+"""The params of ``$/shutdown`` (spec 8.1). Pure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import RemoteError
+from .jsonrpc import ErrorCode
+
+__all__ = ["shutdown_timeout"]
+
+
+def shutdown_timeout(params: Any, default: float) -> float:
+    """The grace period ``$/shutdown`` asks for: ``params`` absent, ``{}`` or ``{"timeout": t}``
+    with ``t`` null (``default``) or a finite number of seconds >= 0.
+
+    Raises:
+        RemoteError: ``-32602`` for anything else; the request is answered with it and no
+            shutdown happens.
+    """
+    if params is None:
+        return default
+    if not isinstance(params, dict):
+        raise RemoteError(
+            ErrorCode.INVALID_PARAMS,
+            'Invalid params: $/shutdown takes a map {"timeout": seconds}, not an array',
+        )
+    timeout = params.get("timeout")
+    if timeout is None:
+        return default
+    if type(timeout) not in (int, float) or not math.isfinite(timeout) or timeout < 0:
+        raise RemoteError(
+            ErrorCode.INVALID_PARAMS,
+            "Invalid params: $/shutdown timeout must be a finite number of seconds >= 0 "
+            f"(or null for the default), got {timeout!r}",
+        )
+    return float(timeout)

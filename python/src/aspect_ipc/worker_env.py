@@ -1,0 +1,69 @@
+"""The worker's size settings from the environment (spec section 5). Pure.
+
+``ASPECT_IPC_MAX_FRAME_SIZE`` and ``ASPECT_IPC_MAX_LINE_LENGTH`` are absent or empty (the
+default), or 1 to 10 ASCII digits with a value in [1024, 2**32 - 1]. Anything else is a mistake
+in whoever started the worker, and the worker refuses to start (exit code 2) rather than guess.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .constants import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_LINE_LENGTH,
+    ENV_MAX_FRAME_SIZE,
+    ENV_MAX_LINE_LENGTH,
+    MAX_FRAME_SIZE_LIMIT,
+    MIN_SIZE_SETTING,
+)
+
+__all__ = ["SizeSettingError", "WorkerLimits", "read_limits", "read_size"]
+
+# re.ASCII with an explicit class: "\d" would also take other scripts' digits.
+_DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
+
+
+class SizeSettingError(ValueError):
+    """An ``ASPECT_IPC_MAX_*`` variable does not follow the grammar; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLimits:
+    """The limits a worker applies: its data frames and its control lines, in bytes."""
+
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    max_line_length: int = DEFAULT_MAX_LINE_LENGTH
+
+
+def read_size(environ: Mapping[str, str], name: str, default: int) -> int:
+    """The value of the size variable ``name`` in ``environ``, or ``default`` if absent/empty.
+
+    Raises:
+        SizeSettingError: the value is not 1 to 10 ASCII digits within [1024, 2**32 - 1].
+    """
+    raw = environ.get(name, "")
+    if raw == "":
+        return default
+    if _DIGITS.fullmatch(raw) is None or not (MIN_SIZE_SETTING <= int(raw) <= MAX_FRAME_SIZE_LIMIT):
+        raise SizeSettingError(
+            f"invalid {name} {json.dumps(raw, ensure_ascii=False)}: expected 1 to 10 ASCII "
+            f"digits, from {MIN_SIZE_SETTING} to {MAX_FRAME_SIZE_LIMIT} (no sign, spaces or "
+            f"prefix; unset or empty for the default, {default})"
+        )
+    return int(raw)
+
+
+def read_limits(environ: Mapping[str, str]) -> WorkerLimits:
+    """Both limits from ``environ``.
+
+    Raises:
+        SizeSettingError: either variable is malformed (the first one found is named).
+    """
+    return WorkerLimits(
+        read_size(environ, ENV_MAX_FRAME_SIZE, DEFAULT_MAX_FRAME_SIZE),
+        read_size(environ, ENV_MAX_LINE_LENGTH, DEFAULT_MAX_LINE_LENGTH),
+    )
