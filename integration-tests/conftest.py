@@ -29,6 +29,14 @@ WORKERS = {
 HOSTILE = ROOT / "integration-tests/hostile"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # As in python/pyproject.toml: anything left unclosed fails the test that leaked it.
+    config.addinivalue_line("filterwarnings", "error::ResourceWarning")
+    config.addinivalue_line(
+        "filterwarnings", "error::pytest.PytestUnraisableExceptionWarning"
+    )
+
+
 @pytest.fixture(params=["asyncio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -36,6 +36,11 @@ class MemoryTransport:
         await self._tx.aclose()
         await self._rx.aclose()
 
+    def __del__(self) -> None:
+        # A test's own end of a pair is often never closed: unclosed streams warn when freed.
+        self._tx.close()
+        self._rx.close()
+
 
 def transport_pair(buffer: int = 64) -> tuple[MemoryTransport, MemoryTransport]:
     a_tx, b_rx = anyio.create_memory_object_stream[bytes](buffer)

@@ -15,6 +15,7 @@ import pytest
 
 from aspect_ipc import (
     AddressInUse,
+    ControlChannelOptions,
     DataChannelOptions,
     DataChannelTimeout,
     ExecutableNotFound,
@@ -248,6 +249,22 @@ async def test_token_is_not_visible_to_the_worker_or_its_children() -> None:
         del os.environ["ASPECT_IPC_TOKEN"]
 
 
+async def test_the_control_line_limit_is_passed_to_every_worker() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        default = await manager.spawn("default", **python_worker())
+        assert await default.request("getEnv", {"name": "ASPECT_IPC_MAX_LINE_LENGTH"}) == str(
+            1024 * 1024
+        )
+        small = await manager.spawn(
+            "small",
+            **python_worker(),
+            control_channel=ControlChannelOptions(max_line_length=4096),
+            data_channel=DataChannelOptions(enabled=True, max_frame_size=8192),
+        )
+        assert await small.request("getEnv", {"name": "ASPECT_IPC_MAX_LINE_LENGTH"}) == "4096"
+        assert await small.request("getEnv", {"name": "ASPECT_IPC_MAX_FRAME_SIZE"}) == "8192"
+
+
 async def test_leaving_the_block_by_exception_leaves_nothing_behind() -> None:
     paths = []
     with pytest.raises(ZeroDivisionError):
@@ -275,13 +292,14 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path: Any) -> None:
         anyio.run(main)
     """)
     )
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    assert parent.stdout is not None
-    pid_text, path = parent.stdout.readline().split()
-    worker_pid = int(pid_text)
-    assert pid_alive(worker_pid)
-    parent.kill()
-    parent.wait()
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        pid_text, path = parent.stdout.readline().split()
+        worker_pid = int(pid_text)
+        assert pid_alive(worker_pid)
+        parent.kill()
     deadline = time.monotonic() + 10  # a hang guard; the worker sees stdin EOF at once
     while pid_alive(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -140,6 +140,7 @@ def test_control_only_worker_answers_and_exits_on_stdin_eof() -> None:
     lines = [worker.stdout.readline().decode().strip() for _ in range(4)]
     worker.stdin.close()  # the parent is gone
     assert worker.wait(timeout=30) == 0
+    worker.stdout.close()
     assert '"method":"$/ready"' in lines[0] and '"dataPath":null' in lines[0]
     assert '{"jsonrpc":"2.0","id":1,"result":5}' in lines
     assert any('"code":-32700' in line and '"id":null' in line for line in lines)

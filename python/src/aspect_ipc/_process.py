@@ -1,22 +1,20 @@
-"""OS-level helpers of the process manager: environment, executables, signals, peers, stderr."""
+"""OS-level helpers of the process manager: environment, executables, data paths, peers."""
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import errno
 import os
 import secrets
 import shutil
-import signal
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import anyio
 
 from .constants import (
     ENV_DATA_PATH,
     ENV_MAX_FRAME_SIZE,
+    ENV_MAX_LINE_LENGTH,
     ENV_NAMESPACE,
     ENV_PREFIX,
     ENV_PROTOCOL,
@@ -24,18 +22,16 @@ from .constants import (
     ENV_WORKER_ID,
     PROTOCOL_VERSION,
 )
-from .errors import AddressInUse, ExecutableNotFound, TransportError
+from .errors import AddressInUse, ExecutableNotFound, StartupError
 from .frozen import child_environment
-from .transports import FdTransport
 
 __all__ = [
-    "StderrPump",
     "build_env",
     "check_data_path_free",
     "is_descendant",
     "new_token",
     "resolve_executable",
-    "signal_group",
+    "startup_os_error",
 ]
 
 
@@ -52,6 +48,7 @@ def build_env(
     data_path: str | None,
     token: str | None,
     max_frame_size: int,
+    max_line_length: int,
 ) -> dict[str, str]:
     """The worker's environment (spec 5): ours minus inherited ``ASPECT_IPC_*``, plus the user's.
 
@@ -63,6 +60,7 @@ def build_env(
     env[ENV_PROTOCOL] = str(PROTOCOL_VERSION)
     env[ENV_WORKER_ID] = worker_id
     env[ENV_NAMESPACE] = namespace
+    env[ENV_MAX_LINE_LENGTH] = str(max_line_length)  # control always exists (decision D15)
     if data_path is not None and token is not None:
         env[ENV_DATA_PATH] = data_path
         env[ENV_TOKEN] = token
@@ -99,7 +97,7 @@ async def check_data_path_free(path: str) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise TransportError(f"cannot inspect {path}: {exc.strerror}") from exc
+        raise startup_os_error(f"cannot inspect the data path {path}", exc) from exc
     if not stat.S_ISSOCK(info.st_mode):
         raise AddressInUse(f"path exists and is not a socket: {path}", path)
     try:
@@ -107,8 +105,10 @@ async def check_data_path_free(path: str) -> None:
     except OSError as exc:
         if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
             return
-        raise TransportError(f"cannot probe {path}: {exc.strerror}") from exc
-    await stream.aclose()
+        if exc.errno != errno.EAGAIN:  # EAGAIN: a listener whose backlog is full, alive
+            raise startup_os_error(f"cannot probe the data path {path}", exc) from exc
+    else:
+        await stream.aclose()
     raise AddressInUse(
         f"address in use by a live worker: {path} (is another parent running a worker with this "
         "namespace and id? use another namespace or id, or stop it)",
@@ -132,71 +132,22 @@ def is_descendant(pid: int, ancestor: int) -> bool:
     return pid == ancestor
 
 
-def signal_group(pgid: int, sig: signal.Signals) -> None:
-    """Send ``sig`` to a worker's process group; a group already gone is not an error."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+_ADVICE = {
+    errno.EMFILE: "this process has too many open files: raise its limit (ulimit -n) or close some",
+    errno.ENFILE: "the system has too many open files",
+    errno.EACCES: "permission denied: check the directory's permissions, or choose another "
+    "socket_dir / data path",
+    errno.EPERM: "operation not permitted",
+    errno.ENOMEM: "out of memory",
+    errno.EAGAIN: "too many processes (ulimit -u) or not enough memory",
+}
 
 
-class StderrPump:
-    """Forwards a worker's stderr line by line and keeps its last lines for error messages."""
+def startup_os_error(doing: str, exc: OSError) -> StartupError:
+    """A StartupError for an OS failure while starting a worker: what, why, what to do.
 
-    def __init__(self, transport: FdTransport, on_line: Callable[[str], None], keep: int) -> None:
-        self._transport = transport
-        self._on_line = on_line
-        self._tail: collections.deque[str] = collections.deque(maxlen=keep)
-        self._partial = b""
-        self.closed = False
-        self._closed_event = anyio.Event()
-
-    def tail(self) -> str:
-        """The last lines the worker wrote to stderr."""
-        lines = list(self._tail)
-        if self._partial:
-            lines.append(self._partial.decode("utf-8", "replace"))
-        return "\n".join(lines)
-
-    async def run(self) -> None:
-        """Forward until end of stream."""
-        while not self.closed:
-            try:
-                data = await self._transport.receive()
-            except TransportError:
-                data = b""
-            self._feed(data)
-
-    async def wait_closed(self) -> None:
-        """Wait until the worker's stderr has reached its end."""
-        await self._closed_event.wait()
-
-    def drain_now(self) -> None:
-        """Forward what the worker has already written, without waiting."""
-        while not self.closed:
-            try:
-                data = self._transport.receive_nowait()
-            except TransportError:
-                data = b""
-            if data is None:
-                return
-            self._feed(data)
-
-    def _feed(self, data: bytes) -> None:
-        if not data:
-            self.closed = True
-            self._closed_event.set()
-            if self._partial:
-                self._emit(self._partial)
-                self._partial = b""
-            return
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        for line in lines:
-            self._emit(line)
-
-    def _emit(self, raw: bytes) -> None:
-        line = raw.rstrip(b"\r").decode("utf-8", "replace")
-        self._tail.append(line)
-        self._on_line(line)
-
-    async def aclose(self) -> None:
-        self.closed = True
-        await self._transport.aclose()
+    The caller raises it ``from exc``, so the OS error stays attached as its cause.
+    """
+    reason = exc.strerror or str(exc)
+    advice = _ADVICE.get(exc.errno or 0)
+    return StartupError(f"{doing}: {reason}" + (f" ({advice})" if advice else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._calls import check_grace, check_timeout
 from .errors import IpcError
 from .handle import ProcessHandle, SpawnSpec
 from .options import ControlChannelOptions, DataChannelOptions, ProcessEvent, RestartPolicy
@@ -38,6 +40,11 @@ class ProcessManager:
         shutdown_grace: seconds between the steps of the stop escalation.
         restart_policy: default policy for crashed workers.
         socket_dir: directory of the default data paths (default ``/tmp``).
+        max_concurrent_starts: workers started at the same time, at most (default: four times
+            the CPU count, at least 8); further spawns wait their turn before their start-up
+            timeout begins. Starting interpreters is CPU-heavy: a hundred at once would starve
+            this process and the workers already running. A slot is held until the worker is
+            ready, or for 2 s at most.
     """
 
     def __init__(
@@ -49,9 +56,20 @@ class ProcessManager:
         shutdown_grace: float = 5.0,
         restart_policy: RestartPolicy | None = None,
         socket_dir: str | None = None,
+        max_concurrent_starts: int | None = None,
     ) -> None:
         if not namespace:
             raise ValueError("namespace must not be empty")
+        check_timeout("request_timeout", request_timeout)
+        check_timeout("startup_timeout", startup_timeout)
+        check_grace("shutdown_grace", shutdown_grace)
+        if max_concurrent_starts is None:
+            max_concurrent_starts = max(8, 4 * (os.cpu_count() or 1))
+        if not isinstance(max_concurrent_starts, int) or max_concurrent_starts < 1:
+            raise ValueError(
+                f"max_concurrent_starts must be a positive integer, not {max_concurrent_starts!r}"
+            )
+        self.max_concurrent_starts = max_concurrent_starts
         self.namespace = namespace
         self.request_timeout = request_timeout
         self.startup_timeout = startup_timeout
@@ -61,8 +79,14 @@ class ProcessManager:
         self._handles: dict[str, ProcessHandle] = {}
         self._listeners: dict[str, list[Callable[[ProcessEvent], Any]]] = {}
         self._task_group: TaskGroup | None = None
+        self._closed = False
+        self._start_slots: anyio.Semaphore | None = None
 
     async def __aenter__(self) -> ProcessManager:
+        if self._task_group is not None:
+            raise RuntimeError("this ProcessManager is already open ('async with' it once)")
+        self._closed = False
+        self._start_slots = anyio.Semaphore(self.max_concurrent_starts)
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
@@ -74,6 +98,7 @@ class ProcessManager:
         traceback: TracebackType | None,
     ) -> bool | None:
         assert self._task_group is not None
+        self._closed = True  # spawn() refuses from now on, and stop_all() sees every worker
         with anyio.CancelScope(shield=True):
             await self.stop_all()
         self._task_group.cancel_scope.cancel()
@@ -115,15 +140,28 @@ class ProcessManager:
 
         ``env`` is merged onto this process's environment (minus inherited ``ASPECT_IPC_*``).
 
+        Cancelling the caller stops the worker being started and leaves nothing behind (no
+        process, socket file or descriptor).
+
         Raises:
             WorkerIdInUse: a live worker already has ``worker_id``.
-            ExecutableNotFound, WorkerExitedDuringStartup, DataChannelTimeout, StartupError:
-                the worker could not be brought up; the message carries its stderr tail.
+            ExecutableNotFound, WorkerExitedDuringStartup, DataChannelTimeout, StartupTimeout,
+                StartupError: the worker could not be brought up; the message carries its
+                stderr tail, and an OS error (EMFILE, EACCES...) is chained as the cause.
             AddressInUse: a live worker of another parent holds the data path.
             Unauthorized, ProtocolVersionMismatch: the handshake was refused.
         """
+        if self._closed:
+            raise RuntimeError(
+                f"the ProcessManager {self.namespace!r} is closed (its 'async with' block has "
+                "ended): spawn workers inside the block, or make a new manager"
+            )
         if self._task_group is None:
-            raise RuntimeError("use the ProcessManager as 'async with ProcessManager(...)'")
+            raise RuntimeError(
+                "the ProcessManager is not open: use it as 'async with ProcessManager(...) as "
+                "manager:' and spawn inside the block"
+            )
+        check_timeout("startup_timeout", startup_timeout)
         existing = self._handles.get(worker_id)
         if existing is not None and existing.state.value not in ("stopped", "failed"):
             raise WorkerIdInUse(
@@ -160,6 +198,9 @@ class ProcessManager:
         try:
             await self._task_group.start(handle._supervise, name=f"supervisor of {worker_id}")
         except BaseException:
+            # The supervisor has ended (or never ran, if cancelled before it started): either
+            # way nothing of this worker is left, and a concurrent stop() must not wait on it.
+            handle._done.set()
             if self._handles.get(worker_id) is handle:
                 del self._handles[worker_id]
             raise

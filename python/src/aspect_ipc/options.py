@@ -7,7 +7,12 @@ from enum import StrEnum
 from typing import Any
 
 from .codecs import Codec, JsonCodec, MessagePackCodec
-from .constants import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LINE_LENGTH
+from .constants import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_LINE_LENGTH,
+    MAX_FRAME_SIZE_LIMIT,
+    MIN_SIZE_SETTING,
+)
 
 __all__ = [
     "ControlChannelOptions",
@@ -49,6 +54,9 @@ class ControlChannelOptions:
     serialization: Codec = field(default_factory=JsonCodec)
     max_line_length: int = DEFAULT_MAX_LINE_LENGTH
 
+    def __post_init__(self) -> None:
+        _check_size("max_line_length", "ASPECT_IPC_MAX_LINE_LENGTH", self.max_line_length)
+
 
 @dataclass(frozen=True)
 class DataChannelOptions:
@@ -61,6 +69,23 @@ class DataChannelOptions:
     path: str | None = None
     serialization: Codec = field(default_factory=MessagePackCodec)
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+
+    def __post_init__(self) -> None:
+        _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
+
+
+def _check_size(name: str, variable: str, value: int) -> None:
+    # The worker gets the value in ``variable``, whose grammar (spec 5) allows only this range:
+    # refusing it here says why, where a worker would refuse to start (exit code 2).
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not MIN_SIZE_SETTING <= value <= MAX_FRAME_SIZE_LIMIT
+    ):
+        raise ValueError(
+            f"{name} must be an integer from {MIN_SIZE_SETTING} to {MAX_FRAME_SIZE_LIMIT} "
+            f"bytes (it is passed to the worker in {variable}), not {value!r}"
+        )
 
 
 class WorkerState(StrEnum):
@@ -80,7 +105,9 @@ class ProcessEvent:
 
     Kinds: ``spawn`` (pid), ``ready`` (pid), ``exit`` (exit_code or signal), ``crash`` (exit_code
     or signal, error), ``restart`` (attempt, delay), ``failed`` (error), ``output`` (stream
-    ``"stdout"`` or ``"stderr"``, line).
+    ``"stdout"`` or ``"stderr"``, line). A stderr line longer than 16 KiB comes as several
+    ``output`` events: every piece but the last ends with ``" [line continues]"`` and has
+    ``info == {"continues": True}``.
     """
 
     kind: str

@@ -1,0 +1,48 @@
+"""Small pieces of a handle's calls: argument checks and errors that say who and why."""
+
+from __future__ import annotations
+
+import math
+
+from .errors import IpcError, RemoteError, fresh
+
+__all__ = ["annotated", "check_grace", "check_timeout"]
+
+
+def check_timeout(name: str, value: float | None) -> None:
+    """Refuse a timeout that is not a positive number of seconds (``math.inf``: no limit)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(
+            f"{name} must be a positive number of seconds (or math.inf for no limit), not {value!r}"
+        )
+
+
+def check_grace(name: str, value: float | None) -> None:
+    """Refuse a grace period that is not a finite number of seconds >= 0."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not value >= 0
+        or math.isinf(value)
+    ):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+
+
+def annotated(error: RemoteError, worker_id: str, channel: str, method: str) -> IpcError:
+    """A copy of ``error`` whose text names the worker, the channel and the method.
+
+    ``code``, ``message`` and ``data`` are the worker's, unchanged; ``worker_id``, ``channel``
+    and ``method`` are set.
+    """
+    copy = fresh(error)
+    assert isinstance(copy, RemoteError)
+    copy.worker_id, copy.channel, copy.method = worker_id, channel, method
+    copy.args = (
+        f"worker {worker_id}: {method!r} on the {channel} channel failed: {error.message} "
+        f"(code {error.code})",
+    )
+    return copy

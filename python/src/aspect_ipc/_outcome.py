@@ -1,0 +1,82 @@
+"""What an incarnation's end means: crashed or exited, and the errors that say so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._child import returncode_text
+from ._stderr import StderrPump
+from .errors import (
+    ChannelClosed,
+    IpcError,
+    StartupError,
+    WorkerCrashed,
+    WorkerExitedDuringStartup,
+)
+
+__all__ = ["Outcome", "outcome_of", "split", "with_tail"]
+
+
+@dataclass
+class Outcome:
+    """How one incarnation of a worker ended."""
+
+    exit_code: int | None
+    signal: int | None
+    crashed: bool
+    uptime: float
+    error: IpcError
+
+
+def split(returncode: int) -> tuple[int | None, int | None]:
+    """(exit code, signal) from a Popen-style return code."""
+    return (returncode, None) if returncode >= 0 else (None, -returncode)
+
+
+def outcome_of(
+    worker_id: str,
+    returncode: int,
+    uptime: float,
+    stderr: StderrPump,
+    cause: str | None,
+    *,
+    stopped: bool,
+) -> Outcome:
+    """The outcome of a worker that served; ``cause``: why the parent killed it, if it did.
+
+    A non-zero exit, a signal or a broken channel is a crash (spec 8.5); its error is
+    ``WorkerCrashed`` with the stderr tail, unless the worker was being stopped.
+    """
+    exit_code, signal = split(returncode)
+    crashed = exit_code != 0 or cause is not None
+    how = returncode_text(returncode)
+    if cause is not None:  # the parent killed it: say why
+        how = f"{how}, killed by the parent after its channel broke: {cause}"
+    if crashed and not stopped:
+        tail = stderr.tail()
+        text = f"worker {worker_id} crashed ({how})"
+        error: IpcError = WorkerCrashed(
+            f"{text}; last lines of its stderr:\n{tail}" if tail else text,
+            exit_code=exit_code,
+            signal=signal,
+            stderr_tail=tail,
+        )
+    else:
+        error = ChannelClosed(f"worker {worker_id} exited ({how})")
+    return Outcome(exit_code, signal, crashed, uptime, error)
+
+
+def with_tail(exc: IpcError, stderr: StderrPump, returncode: int | None) -> IpcError:
+    """A start-up error with the worker's stderr tail (and its exit status if it exited)."""
+    if not isinstance(exc, StartupError):
+        return exc
+    text = str(exc).split("\n--- last lines", 1)[0]
+    if isinstance(exc, WorkerExitedDuringStartup) and returncode is not None:
+        exit_code, signal = split(returncode)
+        return WorkerExitedDuringStartup(
+            f"{text} ({returncode_text(returncode)})",
+            exit_code=exit_code,
+            signal=signal,
+            stderr_tail=stderr.tail(),
+        )
+    return type(exc)(text, stderr_tail=stderr.tail())

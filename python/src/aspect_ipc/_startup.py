@@ -1,0 +1,181 @@
+"""The parent's side of the start-up handshake (spec 7): $/ready, connect, peer check, $/hello.
+
+:func:`handshake` runs inside an incarnation, after the process has started and its control
+channel is open. The caller runs it in a cancel scope that the worker's exit cancels, so a worker
+that dies during its start-up is reported at once, never after the start-up timeout.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup, TaskStatus
+
+from . import _process
+from .channel import Channel, HandlerTable
+from .constants import METHOD_HELLO, PROTOCOL_VERSION
+from .errors import (
+    ChannelClosed,
+    DataChannelTimeout,
+    ProtocolVersionMismatch,
+    RemoteError,
+    StartupError,
+    StartupTimeout,
+    TransportError,
+    Unauthorized,
+)
+from .framing import LengthPrefixedFraming
+from .jsonrpc import ErrorCode
+from .options import DataChannelOptions
+from .transports import SocketTransport, TransportFactory
+
+__all__ = ["Startup", "handshake"]
+
+# The scope gets a little slack beyond the deadline, so that a connection attempt that runs out
+# at the deadline reports why (spec 7.6) before the scope gives up on it.
+_STARTUP_SLACK = 0.25
+
+
+@dataclass
+class Startup:
+    """What one incarnation's handshake needs to know."""
+
+    worker_id: str
+    pid: int
+    data_path: str | None
+    data: DataChannelOptions
+    timeout: float
+    token: str | None
+    handlers: HandlerTable
+    ready: anyio.Event
+    ready_params: dict[str, Any]
+
+
+async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
+    """Wait for ``$/ready``, then (data channel enabled) connect and authenticate.
+
+    Returns the running data channel, or None for a control-only worker.
+
+    Raises:
+        StartupTimeout, DataChannelTimeout: the handshake did not complete in time.
+        StartupError, ProtocolVersionMismatch, Unauthorized: it failed (see spec 7.6).
+    """
+    worker = startup.worker_id
+    deadline = anyio.current_time() + startup.timeout
+    with anyio.move_on_after(startup.timeout + _STARTUP_SLACK) as scope:
+        with anyio.move_on_after(startup.timeout):
+            await startup.ready.wait()
+        if not startup.ready.is_set():
+            scope.cancel()  # no $/ready in time: the timeout error below
+            await anyio.lowlevel.checkpoint()
+        params = startup.ready_params
+        if params.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolVersionMismatch(
+                f"protocol version mismatch: parent speaks {PROTOCOL_VERSION}, "
+                f"worker {worker} speaks {params.get('protocol')!r}"
+            )
+        if startup.data_path is None:
+            return None
+        if not params.get("dataPath"):
+            raise StartupError(
+                f"worker {worker} did not open the data channel ($/ready has dataPath null): "
+                "does it read ASPECT_IPC_DATA_PATH?"
+            )
+        if params["dataPath"] != startup.data_path:
+            raise StartupError(
+                f"worker {worker} announced the data path {params['dataPath']!r} in $/ready, "
+                f"not the one it was given ({startup.data_path!r} in ASPECT_IPC_DATA_PATH)"
+            )
+        transport = await _connect(startup, max(deadline - anyio.current_time(), 0.001))
+        try:
+            _check_peer(startup, transport)
+        except Unauthorized:
+            await transport.aclose()
+            raise
+        data = Channel(
+            transport,
+            LengthPrefixedFraming(startup.data.max_frame_size),
+            startup.data.serialization,
+            name=f"worker {worker} data channel",
+        )
+        startup.handlers.install(data, "data")
+        await task_group.start(_run_channel, data)
+        await _hello(startup, data)
+        return data
+    if not startup.ready.is_set():
+        if startup.data_path is None:
+            raise StartupTimeout(
+                f"start-up timeout: worker {worker} did not send $/ready within "
+                f"{startup.timeout:g} s. Likely causes: it does not use an aspect-ipc SDK (or "
+                "never starts it), it waits for something before starting it, or it is slow to "
+                "start (raise startup_timeout)."
+            )
+        raise DataChannelTimeout(
+            f"data channel connection timeout: worker {worker} did not send $/ready within "
+            f"{startup.timeout:g} s. Likely causes: the worker does not use an aspect-ipc SDK "
+            "(or never starts it); it ignores ASPECT_IPC_DATA_PATH; it is slow to start (raise "
+            "startup_timeout)."
+        )
+    raise DataChannelTimeout(
+        f"data channel connection timeout: worker {worker} did not complete the data channel "
+        f"handshake ($/hello) within {startup.timeout:g} s"
+    )
+
+
+async def _connect(startup: Startup, timeout: float) -> SocketTransport:
+    assert startup.data_path is not None
+    try:
+        return await TransportFactory.create_pipe_client(startup.data_path, timeout=timeout)
+    except TransportError as exc:
+        if isinstance(exc.__cause__, OSError):  # not a timeout: the OS refused (EACCES...)
+            raise StartupError(f"worker {startup.worker_id}: {exc}") from exc.__cause__
+        raise DataChannelTimeout(f"worker {startup.worker_id}: {exc}") from None
+
+
+async def _hello(startup: Startup, data: Channel) -> None:
+    worker = startup.worker_id
+    try:
+        await data.request(
+            METHOD_HELLO,
+            {"token": startup.token, "protocol": PROTOCOL_VERSION},
+            timeout=math.inf,
+        )
+    except RemoteError as exc:
+        if exc.code == ErrorCode.PROTOCOL_VERSION_MISMATCH:
+            raise ProtocolVersionMismatch(f"worker {worker}: {exc.message}") from None
+        raise Unauthorized(
+            exc.code, f"worker {worker} refused $/hello: {exc.message}", exc.data
+        ) from None
+    except ChannelClosed as exc:
+        raise StartupError(
+            f"worker {worker} closed the data channel during $/hello: {exc}"
+        ) from None
+
+
+def _check_peer(startup: Startup, transport: SocketTransport) -> None:
+    credentials = transport.peer_credentials()
+    if credentials is None:
+        return
+    announced = startup.ready_params.get("pid")
+    if (
+        credentials.uid != os.getuid()
+        or credentials.pid != announced
+        or not (isinstance(announced, int) and _process.is_descendant(announced, startup.pid))
+    ):
+        raise Unauthorized(
+            ErrorCode.UNAUTHORIZED,
+            f"unauthorized peer on {startup.data_path}: pid {credentials.pid} uid "
+            f"{credentials.uid} is not worker {startup.worker_id} (pid {announced}, child of "
+            f"{startup.pid})",
+        )
+
+
+async def _run_channel(channel: Channel, *, task_status: TaskStatus[None]) -> None:
+    async with channel:
+        task_status.started()
+        await channel.wait_closed()

@@ -1,0 +1,142 @@
+"""Errors that say what happened, where, and what to do; only documented errors from spawn()."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import resource
+from pathlib import Path
+
+import pytest
+
+from aspect_ipc import (
+    ControlChannelOptions,
+    DataChannelOptions,
+    DataChannelTimeout,
+    ProcessManager,
+    RemoteError,
+    RestartPolicy,
+    StartupError,
+    StartupTimeout,
+    WorkerCrashed,
+    WorkerUnavailable,
+)
+from supervisor_kit import children
+from workers import namespace, python_worker
+
+pytestmark = pytest.mark.anyio
+DATA = DataChannelOptions(enabled=True)
+
+
+async def test_spawn_on_a_closed_manager_says_it_is_closed() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        pass
+    with pytest.raises(RuntimeError, match="is closed") as info:
+        await manager.spawn("w", **python_worker())
+    assert "async with" in str(info.value)  # where to spawn instead
+    with pytest.raises(RuntimeError, match="not open"):
+        await ProcessManager(namespace=namespace()).spawn("w", **python_worker())
+
+
+async def test_a_control_only_worker_that_never_starts_gets_a_start_up_timeout() -> None:
+    async with ProcessManager(namespace=namespace(), startup_timeout=0.5) as manager:
+        with pytest.raises(StartupTimeout) as info:
+            await manager.spawn("w", **python_worker(), env={"TEST_NO_READY": "1"})
+    message = str(info.value)
+    assert not isinstance(info.value, DataChannelTimeout)
+    assert message.startswith("start-up timeout: worker w did not send $/ready within 0.5 s")
+    assert "ASPECT_IPC_DATA_PATH" not in message and "data channel" not in message
+    assert "not starting" in info.value.stderr_tail
+    assert children() == (set(), set())
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 0.0, math.nan, "1", True])
+async def test_a_request_timeout_that_is_not_positive_is_refused(timeout: object) -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        for call in (handle.request, handle.request_via_data):
+            with pytest.raises(ValueError, match="timeout must be a positive number"):
+                await call("add", {"a": 1, "b": 2}, timeout=timeout)  # type: ignore[arg-type]
+        assert await handle.request("add", {"a": 1, "b": 2}, timeout=math.inf) == 3
+
+
+def test_manager_settings_and_sizes_are_checked() -> None:
+    with pytest.raises(ValueError, match="request_timeout"):
+        ProcessManager(request_timeout=0)
+    with pytest.raises(ValueError, match="startup_timeout"):
+        ProcessManager(startup_timeout=-1)
+    with pytest.raises(ValueError, match="shutdown_grace"):
+        ProcessManager(shutdown_grace=-0.5)
+    with pytest.raises(ValueError, match="ASPECT_IPC_MAX_LINE_LENGTH"):
+        ControlChannelOptions(max_line_length=100)
+    with pytest.raises(ValueError, match="ASPECT_IPC_MAX_FRAME_SIZE"):
+        DataChannelOptions(max_frame_size=2**32)
+
+
+async def test_remote_errors_name_the_worker_the_channel_and_the_method() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        first = await manager.spawn("first", **python_worker(), data_channel=DATA)
+        second = await manager.spawn("second", **python_worker())
+        with pytest.raises(RemoteError) as on_data:
+            await first.request_via_data("sum", [1, 2])
+        with pytest.raises(RemoteError) as on_control:
+            await second.request("fail", {"message": "boom", "code": 4001, "data": [1]})
+    assert str(on_data.value) == (
+        "worker first: 'sum' on the data channel failed: Method not found: sum (code -32601)"
+    )
+    assert (on_data.value.worker_id, on_data.value.channel, on_data.value.method) == (
+        "first",
+        "data",
+        "sum",
+    )
+    assert (on_data.value.code, on_data.value.message) == (-32601, "Method not found: sum")
+    error = on_control.value
+    assert "worker second" in str(error) and "'fail' on the control channel" in str(error)
+    assert (error.code, error.message, error.data) == (4001, "boom", [1])
+
+
+async def test_a_failed_worker_says_why() -> None:
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        handle = await manager.spawn("w", **python_worker())
+        for _ in range(2):
+            with pytest.raises(WorkerCrashed):
+                await handle.request("crash", {"code": 5})
+        await handle.wait()
+        with pytest.raises(WorkerUnavailable) as info:
+            await handle.request("info")
+    message = str(info.value)
+    assert "worker w has failed for good after 1 restart(s) of at most 1" in message
+    assert "its last crash: worker w crashed (exit code 5)" in message
+
+
+async def test_running_out_of_descriptors_is_a_start_up_error() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    async with ProcessManager(namespace=namespace()) as manager:
+        in_use = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 2, hard))
+        try:
+            with pytest.raises(StartupError, match="too many open files") as info:
+                await manager.spawn("w", **python_worker(), data_channel=DATA)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.__cause__.errno == errno.EMFILE
+
+
+async def test_an_unusable_socket_directory_is_a_start_up_error(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    async with ProcessManager(namespace=namespace(), socket_dir=str(not_a_directory)) as manager:
+        with pytest.raises(StartupError, match="cannot inspect the data path") as info:
+            await manager.spawn("w", **python_worker(), data_channel=DATA)
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.__cause__.errno == errno.ENOTDIR
+    if os.geteuid() != 0:  # root reads any directory: EACCES needs an ordinary user
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0)
+        async with ProcessManager(namespace=namespace(), socket_dir=str(locked)) as manager:
+            with pytest.raises(StartupError, match="permission denied") as info:
+                await manager.spawn("w", **python_worker(), data_channel=DATA)
+        assert isinstance(info.value.__cause__, PermissionError)

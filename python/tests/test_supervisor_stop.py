@@ -1,0 +1,206 @@
+"""A stop is final at every moment of a worker's life, and bounded by its grace period.
+
+The moments: starting (before and after the process exists), running, crashed, waiting to
+restart, restarting. Each test kills or stops real worker processes and checks the handle ends
+``stopped``, stays so, and that no process is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from aspect_ipc import (
+    ChannelClosed,
+    DataChannelOptions,
+    ProcessEvent,
+    ProcessManager,
+    RestartPolicy,
+    StartupError,
+    WorkerCrashed,
+    WorkerState,
+    WorkerUnavailable,
+)
+from aspect_ipc.handle import TERM_WAIT
+from supervisor_kit import children, launcher, socket_files
+from workers import namespace, python_worker
+
+pytestmark = pytest.mark.anyio
+DATA = DataChannelOptions(enabled=True)
+GRACE = 1.0
+KILL_TIME = 2.0  # a generous bound for SIGKILL, exit and reap on a loaded machine
+
+
+class Recorder:
+    """Every event of a manager, and where in the list stop() was called."""
+
+    def __init__(self, manager: ProcessManager) -> None:
+        self.events: list[ProcessEvent] = []
+        self.crashed = anyio.Event()
+        self.stop_index: int | None = None
+        for kind in ("spawn", "ready", "crash", "restart", "exit", "failed"):
+            manager.on(kind, self._record)
+
+    def _record(self, event: ProcessEvent) -> None:
+        self.events.append(event)
+        if event.kind == "crash":
+            self.crashed.set()
+
+    def after_stop(self) -> list[str]:
+        assert self.stop_index is not None
+        return [e.kind for e in self.events[self.stop_index :]]
+
+
+async def _stop_within(handle: Any, recorder: Recorder, bound: float, grace: float = GRACE) -> None:
+    recorder.stop_index = len(recorder.events)
+    with anyio.fail_after(bound):
+        await handle.stop(grace=grace)
+    assert handle.state is WorkerState.STOPPED
+
+
+async def _stays_stopped(handle: Any, recorder: Recorder) -> None:
+    await anyio.sleep(0.6)  # longer than the backoff: a lost stop would restart it by now
+    assert handle.state is WorkerState.STOPPED
+    # A process being started when stop() came may still announce "spawn"; it never serves.
+    assert "ready" not in recorder.after_stop() and recorder.after_stop().count("spawn") <= 1
+    with pytest.raises(WorkerUnavailable, match="stopped"):
+        await handle.request("info")
+    assert children()[0] == set()
+
+
+@pytest.mark.parametrize("moment", [0.0, 0.15, 0.3, 0.45])
+async def test_a_stop_during_a_restart_is_final(moment: float) -> None:
+    # The issue's scenario: backoff 0.3 s, SIGKILL, the crash event, `moment` s, stop().
+    ns = namespace()
+    policy = RestartPolicy(enabled=True, max_restarts=5, backoff=0.3)
+    async with ProcessManager(namespace=ns, restart_policy=policy) as manager:
+        recorder = Recorder(manager)
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        assert handle.pid is not None
+        os.kill(handle.pid, signal.SIGKILL)
+        with anyio.fail_after(10):
+            await recorder.crashed.wait()
+        await anyio.sleep(moment)
+        await _stop_within(handle, recorder, GRACE + KILL_TIME)
+        await _stays_stopped(handle, recorder)
+    assert socket_files(ns) == []
+
+
+async def test_leaving_the_manager_during_a_restart_finishes() -> None:
+    policy = RestartPolicy(enabled=True, max_restarts=5, backoff=0.3)
+    with anyio.fail_after(GRACE + KILL_TIME + 5):
+        async with ProcessManager(
+            namespace=namespace(), restart_policy=policy, shutdown_grace=GRACE
+        ) as manager:
+            recorder = Recorder(manager)
+            handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+            assert handle.pid is not None
+            os.kill(handle.pid, signal.SIGKILL)
+            await recorder.crashed.wait()
+            await anyio.sleep(0.3)
+    assert handle.state is WorkerState.STOPPED
+    assert children() == (set(), set())
+
+
+@pytest.mark.parametrize("when", ["before the process exists", "before $/ready"])
+async def test_a_stop_during_the_first_start_up(when: str) -> None:
+    # The worker never sends $/ready and ignores SIGTERM: only SIGKILL, after the grace, ends it.
+    env = {"TEST_NO_READY": "1", "TEST_IGNORE_SIGTERM": "1"}
+    async with ProcessManager(namespace=namespace(), startup_timeout=60) as manager:
+        recorder = Recorder(manager)
+        spawned = anyio.Event()
+        manager.on("spawn", lambda _: spawned.set())
+        errors: list[BaseException] = []
+
+        async def spawn() -> None:
+            try:
+                await manager.spawn("w", **python_worker(), env=env, data_channel=DATA)
+            except StartupError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(spawn)
+            while "w" not in manager.handles:  # spawn() has registered the worker, no more
+                await anyio.lowlevel.checkpoint()
+            if when == "before $/ready":
+                with anyio.fail_after(10):
+                    await spawned.wait()
+                await anyio.sleep(0.3)  # its SIGTERM handler is in place
+            handle = manager.get("w")
+            await _stop_within(handle, recorder, GRACE + KILL_TIME)
+        assert len(errors) == 1 and "stopped during its start-up" in str(errors[0])
+        await _stays_stopped(handle, recorder)
+
+
+async def test_a_stop_from_the_crash_callback_prevents_the_restart() -> None:
+    policy = RestartPolicy(enabled=True, max_restarts=5, backoff=0.05)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        recorder = Recorder(manager)
+        handle = await manager.spawn("w", **python_worker())
+        async with anyio.create_task_group() as task_group:
+
+            def stop_now(_: ProcessEvent) -> None:
+                recorder.stop_index = len(recorder.events)
+                task_group.start_soon(handle.stop)
+
+            handle.on("crash", stop_now)
+            with pytest.raises(WorkerCrashed):
+                await handle.request("crash", {"code": 1})
+        await _stays_stopped(handle, recorder)
+
+
+async def test_a_stop_of_a_running_worker_that_ignores_everything_is_bounded() -> None:
+    # Running: $/shutdown, grace, SIGTERM, at most 1 s (TERM_WAIT), SIGKILL (spec 8.2). A grace
+    # well above TERM_WAIT shows that SIGTERM does not get a second grace period.
+    grace = 4.0
+    async with ProcessManager(namespace=namespace()) as manager:
+        recorder = Recorder(manager)
+        handle = await manager.spawn("w", **python_worker(), env={"TEST_IGNORE_SIGTERM": "1"})
+        async with anyio.create_task_group() as task_group:
+
+            async def freeze() -> None:
+                with pytest.raises(ChannelClosed):
+                    await handle.request("freeze")
+
+            task_group.start_soon(freeze)
+            await anyio.sleep(0.2)
+            await _stop_within(handle, recorder, grace + TERM_WAIT + KILL_TIME, grace)
+        assert handle.signal == signal.SIGKILL
+        await _stays_stopped(handle, recorder)
+
+
+async def test_a_start_up_crash_keeps_its_exit_code(tmp_path: Path) -> None:
+    # The first run starts the worker; every later run exits 3 before $/ready.
+    mark = tmp_path / "started-once"
+    worker = launcher(
+        tmp_path,
+        "once",
+        f"""
+        if [ -e {mark} ]; then echo 'exiting early' >&2; exit 3; fi
+        touch {mark}
+        """,
+    )
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        recorder = Recorder(manager)
+        handle = await manager.spawn("w", **worker)
+        assert handle.pid is not None
+        os.kill(handle.pid, signal.SIGKILL)
+        with anyio.fail_after(20):
+            code = await handle.wait()
+    crashes = [(e.exit_code, e.signal) for e in recorder.events if e.kind == "crash"]
+    assert crashes == [(None, signal.SIGKILL), (3, None)]
+    assert handle.state is WorkerState.FAILED
+    assert (code, handle.exit_code, handle.signal) == (3, 3, None)
+    failed = [e for e in recorder.events if e.kind == "failed"]
+    assert len(failed) == 1 and "exit code 3" in str(failed[0].error)
+    with pytest.raises(WorkerUnavailable) as info:
+        await handle.request("info")
+    message = str(info.value)
+    assert "failed" in message and "1 restart" in message and "exit code 3" in message
