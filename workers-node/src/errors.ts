@@ -3,7 +3,9 @@
  *
  * Users catch these, never `Error` subclasses from Node (`ECONNRESET`, `EPIPE`...) or from the
  * MessagePack library: foreign errors are translated at exactly one boundary each (transports,
- * codecs). Errors that cross the wire are {@link RemoteError}s; everything else is local.
+ * codecs). Errors that cross the wire are {@link RemoteError}s; everything else is local, and no
+ * local error is a RemoteError (as vscode-jsonrpc keeps ResponseError apart from its own), even
+ * those that carry a JSON-RPC `code` for mapping (RequestTimeout, RequestCancelled, ChannelClosed).
  */
 
 /** JSON-RPC error codes used by aspect-ipc (PROTOCOL.md section 12). */
@@ -94,11 +96,11 @@ export class PathError extends IpcError {
 export class StartupError extends IpcError {}
 
 /**
- * A JSON-RPC error that crosses the wire.
+ * A JSON-RPC error that crosses the wire: an error response received from the peer, or one to send.
  *
  * Throw it from a handler to answer with your own `code` (and optional `data`); any other thrown
- * value is answered with `-32000` and `data.type` naming its type. `request()` rejects with it when
- * the peer answers with an error.
+ * value (a local error included) is answered with `-32000` and `data.type` naming its type.
+ * `request()` rejects with it when, and only when, the peer answers with an error.
  */
 export class RemoteError extends IpcError {
   /** The JSON-RPC error code. */
@@ -116,24 +118,43 @@ export class RemoteError extends IpcError {
   }
 }
 
-/** A request of ours was abandoned because its timeout expired (`-32001`, local). */
-export class RequestTimeout extends RemoteError {
+/**
+ * A request of ours was abandoned because its timeout expired (local: nothing came from the peer).
+ * `code` is `-32001`, for programs that map errors to codes; it is not a {@link RemoteError}.
+ */
+export class RequestTimeout extends IpcError {
+  /** `-32001` (PROTOCOL.md 12). */
+  readonly code: number = ErrorCodes.RequestTimeout;
+
   constructor(method: string, timeoutMs: number) {
-    super(ErrorCodes.RequestTimeout, `request ${method} timed out after ${timeoutMs} ms`);
+    super(`request ${method} timed out after ${timeoutMs} ms`);
   }
 }
 
-/** A request was cancelled: ours by its AbortSignal, or a peer's by `$/cancelRequest` (`-32002`). */
-export class RequestCancelled extends RemoteError {
+/**
+ * A request was cancelled here: ours by its AbortSignal, or a peer's by `$/cancelRequest` (the
+ * reason its handler's signal is aborted with). Local; `code` is `-32002`. The peer's own
+ * `-32002` answers reach `request()` as a {@link RemoteError}.
+ */
+export class RequestCancelled extends IpcError {
+  /** `-32002` (PROTOCOL.md 12). */
+  readonly code: number = ErrorCodes.RequestCancelled;
+
   constructor(message = "request cancelled") {
-    super(ErrorCodes.RequestCancelled, message);
+    super(message);
   }
 }
 
-/** The channel closed while a request was pending, or a message was sent on a closed channel (`-32008`, local). */
-export class ChannelClosed extends RemoteError {
+/**
+ * The channel closed while a request was pending, or a message was sent on a closed channel.
+ * Local only (`code` `-32008` never goes on the wire).
+ */
+export class ChannelClosed extends IpcError {
+  /** `-32008` (PROTOCOL.md 12). */
+  readonly code: number = ErrorCodes.ChannelClosed;
+
   constructor(message = "channel closed") {
-    super(ErrorCodes.ChannelClosed, message);
+    super(message);
   }
 }
 

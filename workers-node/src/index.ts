@@ -7,7 +7,8 @@
 
 // The worker: control on stdio, data on a Unix socket, handshake, shutdown.
 export { Worker } from "./worker/worker.js";
-export type { WorkerHooks, WorkerOptions, ShutdownReason } from "./worker/worker.js";
+export type { WorkerOptions } from "./worker/worker.js";
+export type { WorkerHooks, ShutdownReason } from "./worker/hooks.js";
 export type { WorkerEndpoint } from "./worker/endpoint.js";
 
 // Channels and handlers.
@@ -38,7 +39,7 @@ export { LineDelimitedFraming } from "./framing/line-delimited.js";
 export type { LineDelimitedFramingOptions } from "./framing/line-delimited.js";
 export type { Framing, FrameDecoder, FrameEvent } from "./framing/types.js";
 
-// Serialization.
+// Codecs.
 export { JsonCodec } from "./codecs/json.js";
 export { MessagePackCodec } from "./codecs/msgpack.js";
 export type { Codec } from "./codecs/types.js";

@@ -253,7 +253,7 @@ test("hooks run in order, and dataReady/ready finish before the $/hello response
   );
   worker.closeStdin();
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
-  assert.match(worker.stderr, /hook: shuttingDown stdin-eof\n$/);
+  assert.match(worker.stderr, /hook: shuttingDown stdin_eof\nhook: stopped\n$/);
 });
 
 test("a data path without a token, or an invalid frame size, refuses to start with exit code 2", async (t) => {

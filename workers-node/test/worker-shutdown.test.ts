@@ -67,7 +67,7 @@ test("$/shutdown {timeout: 0.5} with a handler in flight on each channel: every 
 });
 
 test("exit within the budget (D4) after the $/shutdown result, after stdin EOF and after SIGTERM, with a data connection open", async (t) => {
-  for (const event of ["shutdown", "stdin-eof", "SIGTERM", "SIGINT"] as const) {
+  for (const event of ["shutdown", "stdin_eof", "SIGTERM", "SIGINT"] as const) {
     await t.test(event, async (t2) => {
       const worker = startWorker(t2);
       await worker.ready();
@@ -82,7 +82,7 @@ test("exit within the budget (D4) after the $/shutdown result, after stdin EOF a
         start = performance.now();
       } else {
         start = performance.now();
-        if (event === "stdin-eof") worker.closeStdin();
+        if (event === "stdin_eof") worker.closeStdin();
         else worker.child.kill(event);
       }
       const elapsed = (await worker.exitedAt) - start;

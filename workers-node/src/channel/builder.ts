@@ -12,7 +12,7 @@ import { Channel } from "./channel.js";
  * const channel = new ChannelBuilder()
  *   .withTransport(TransportFactory.createStdio())
  *   .withFraming(new LineDelimitedFraming())
- *   .withSerialization(new JsonCodec())
+ *   .withCodec(new JsonCodec())
  *   .withProtocol(new JsonRpcProtocol())
  *   .build();
  * ```
@@ -37,7 +37,7 @@ export class ChannelBuilder {
   }
 
   /** `JsonCodec` (control) or `MessagePackCodec` (data). */
-  withSerialization(codec: Codec): this {
+  withCodec(codec: Codec): this {
     this.codec = codec;
     return this;
   }
@@ -62,7 +62,7 @@ export class ChannelBuilder {
     const missing = [
       this.transport === null ? "withTransport()" : null,
       this.framing === null ? "withFraming()" : null,
-      this.codec === null ? "withSerialization()" : null,
+      this.codec === null ? "withCodec()" : null,
       this.protocol === null ? "withProtocol()" : null,
     ].filter((part): part is string => part !== null);
     if (missing.length > 0 || this.transport === null || this.framing === null || this.codec === null || this.protocol === null) {

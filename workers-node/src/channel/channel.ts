@@ -15,25 +15,15 @@
  * OUTBOX_HIGH_WATER_MARK bytes of frames wait in the outbox, the inbox is not drained and the
  * transport is not read, so the answers cannot pile up in memory; the peer's own writes block.
  */
-import {
-  ChannelClosed,
-  ErrorCodes,
-  FramingError,
-  ProtocolError,
-  RemoteError,
-  RequestCancelled,
-  IpcError,
-  describeError,
-} from "../errors.js";
+import { ChannelClosed, ErrorCodes, FramingError, IpcError, RequestCancelled, describeError } from "../errors.js";
 import type { Codec } from "../codecs/types.js";
 import type { Framing, FrameDecoder } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import type { Transport } from "../transports/types.js";
-import { Dispatcher, builtinRequests } from "./dispatch.js";
+import { Dispatcher } from "./dispatch.js";
 import {
-  HandlerRegistry,
-  isReservedMethod,
+  HandlerTable,
   type Disposable,
   type HandlerTarget,
   type NotificationHandler,
@@ -59,7 +49,7 @@ export interface ChannelParts {
   /** For messages: "control", "data". */
   readonly name?: string;
   /** @internal Shared handlers (the data channel's successive connections). */
-  readonly handlers?: HandlerRegistry;
+  readonly handlers?: HandlerTable;
 }
 
 /** How long a courtesy `-32005` may take to leave before a connection that must close is cut. */
@@ -72,14 +62,12 @@ export class Channel implements RpcPeer, HandlerTarget {
   private readonly transport: Transport;
   private readonly codec: Codec;
   private readonly protocol: JsonRpcProtocol;
-  private readonly handlers: HandlerRegistry;
+  private readonly handlers: HandlerTable;
   private readonly decoder: FrameDecoder;
   private readonly outbox: Outbox;
   private readonly outgoing = new OutgoingRequests();
   private readonly incoming = new IncomingRequests();
   private readonly dispatcher: Dispatcher;
-  private readonly reserved = new Map<string, RequestHandler>();
-  private readonly reservedNotifications = new Map<string, NotificationHandler>();
   /** Whether a frame over the limit gets a `-32005` before the connection closes (not before `$/hello`: D14). */
   private oversizeCourtesy = true;
   private readonly closeListeners: Array<(error?: IpcError) => void> = [];
@@ -88,7 +76,6 @@ export class Channel implements RpcPeer, HandlerTarget {
   private held = false;
   private readingPaused = false;
   private filter: InboundFilter | null = null;
-  private refusal: WireError | null = null;
   private state: "new" | "open" | "closed" = "new";
   private closing: Promise<void> | null = null;
 
@@ -97,9 +84,9 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.transport = parts.transport;
     this.codec = parts.codec;
     this.protocol = parts.protocol;
-    this.handlers = parts.handlers ?? new HandlerRegistry();
+    this.handlers = parts.handlers ?? new HandlerTable();
     this.decoder = parts.framing.createDecoder();
-    this.dispatcher = new Dispatcher(this.name, this, this.incoming, {
+    this.dispatcher = new Dispatcher(this.name, this, this.incoming, this.handlers, {
       sendResult: (id, result) => this.sendResult(id, result),
       sendError: (id, error) => this.sendError(id, error),
       report: (error) => this.report(error),
@@ -181,12 +168,12 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   /** @internal Handles a reserved (`$/`) request method on this channel. */
   setReservedHandler(method: string, handler: RequestHandler): void {
-    this.reserved.set(method, handler);
+    this.dispatcher.setReservedHandler(method, handler);
   }
 
   /** @internal Handles a reserved (`$/`) notification method on this channel. */
   setReservedNotificationHandler(method: string, handler: NotificationHandler): void {
-    this.reservedNotifications.set(method, handler);
+    this.dispatcher.setReservedNotificationHandler(method, handler);
   }
 
   /**
@@ -220,7 +207,7 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   /** @internal From now on, answers every new request with this error (shutdown: -32004). */
   refuseRequests(code: number, message: string): void {
-    this.refusal = { code, message };
+    this.dispatcher.refuseRequests({ code, message });
   }
 
   /** @internal Resolves true once no request but `except` runs, false after `timeoutMs`. */
@@ -299,29 +286,23 @@ export class Channel implements RpcPeer, HandlerTarget {
     const message = item.message;
     switch (message.kind) {
       case "request":
-        this.runRequest(message.id, message.method, message.params);
+        this.dispatcher.request(message.id, message.method, message.params);
         return;
       case "notification":
-        this.runNotification(message.method, message.params);
+        this.dispatcher.notification(message.method, message.params);
         return;
-      case "response":
-        if (!this.outgoing.settle(message.id, { result: message.result })) this.reportDropped(message.id);
-        return;
-      case "error_response": {
-        const error = new RemoteError(message.code, message.message, message.data);
-        if (message.id === null || !this.outgoing.settle(message.id, { error })) {
-          this.report(new RemoteError(message.code, `${this.name} channel: peer sent an error response for id ${String(message.id)}: ${message.message}`, message.data));
-        }
-        return;
-      }
       case "invalid":
         if (message.reply) {
           void this.sendError(message.id, { code: message.code, message: `Invalid Request: ${message.reason}` });
-        } else if (message.id === null || !this.outgoing.settle(message.id, { error: this.invalidResponse(message.reason) })) {
-          this.report(this.invalidResponse(message.reason));
+          return;
         }
-        return;
+        break; // an invalid response: it fails the request it answers
+      case "response":
+      case "error_response":
+        break;
     }
+    const unclaimed = this.outgoing.complete(message, this.name);
+    if (unclaimed !== null) this.report(unclaimed);
   }
 
   private onFramingError(error: FramingError): void {
@@ -337,32 +318,6 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.transport.pause();
     const courtesy = tooLarge && this.oversizeCourtesy ? this.sendError(null, sizeError(error)).then(() => this.transport.flush()) : Promise.resolve();
     void withTimeout(courtesy, COURTESY_FLUSH_MS).then(() => this.shutdown(error, true));
-  }
-
-  private runRequest(id: RequestId, method: string, params: unknown): void {
-    if (this.refusal !== null) {
-      void this.sendError(id, this.refusal);
-      return;
-    }
-    const handler =
-      this.reserved.get(method) ?? (isReservedMethod(method) ? builtinRequests.get(method) : this.handlers.requestHandler(method));
-    if (handler === undefined) {
-      void this.sendError(id, { code: ErrorCodes.MethodNotFound, message: `Method not found: ${method}` });
-      return;
-    }
-    this.dispatcher.runRequest(id, method, params, handler);
-  }
-
-  private runNotification(method: string, params: unknown): void {
-    if (method === "$/cancelRequest") {
-      const id = (params as { id?: unknown } | undefined)?.id;
-      if (typeof id === "string" || typeof id === "number" || typeof id === "bigint") this.incoming.cancel(id);
-      return;
-    }
-    // Unknown $/ notifications are ignored (PROTOCOL.md 11.2); so are notifications without a handler.
-    const handler = isReservedMethod(method) ? this.reservedNotifications.get(method) : this.handlers.notificationHandler(method);
-    if (handler === undefined) return;
-    this.dispatcher.runNotification(method, params, handler);
   }
 
   // ---- outbound and lifecycle -----------------------------------------------------------------
@@ -402,14 +357,6 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   private closedError(error: unknown): unknown {
     return this.state === "closed" ? new ChannelClosed(`${this.name} channel closed`) : error;
-  }
-
-  private invalidResponse(reason: string): IpcError {
-    return new ProtocolError(`${this.name} channel: peer sent an invalid response: ${reason}`);
-  }
-
-  private reportDropped(id: RequestId): void {
-    this.report(new ProtocolError(`${this.name} channel: dropped a response for id ${String(id)}, which matches no pending request`));
   }
 
   private report(error: unknown): void {

@@ -1,15 +1,28 @@
 /**
  * Running the peer's requests and notifications on one channel (PROTOCOL.md 4.3, 4.5; decision D16).
  *
+ * Which handler runs: a reserved (`$/`) method the worker layer installed on this channel, then the
+ * built-in `$/ping`, then the user's handler table; no handler is `-32601` for a request and
+ * nothing for a notification (PROTOCOL.md 11.2). While shutting down, every request is refused.
+ *
  * Requests run concurrently: each handler starts as soon as its request is read, and exactly one
  * response is sent for it. Notification handlers run one at a time, in arrival order: the next
  * starts once the previous one has finished (awaited when it is async), so that a notification
  * "set x" followed by "use x" sees x set. A notification never waits behind a request, nor a
  * request or a response behind a notification.
  */
-import { ErrorCodes, RemoteError, RequestCancelled, describeError, type IpcError } from "../errors.js";
+import { ErrorCodes, IpcError, RequestCancelled, describeError } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
-import { errorToWire, type NotificationHandler, type RequestContext, type RequestHandler, type RpcPeer, type WireError } from "./handlers.js";
+import {
+  errorToWire,
+  isReservedMethod,
+  type HandlerTable,
+  type NotificationHandler,
+  type RequestContext,
+  type RequestHandler,
+  type RpcPeer,
+  type WireError,
+} from "./handlers.js";
 import type { IncomingRequests, RunningRequest } from "./incoming.js";
 
 /** How the dispatcher answers and reports, through its channel. */
@@ -24,14 +37,67 @@ export class Dispatcher {
   private notifications: Promise<void> | null = null;
   private queuedNotifications = 0;
   private readonly target: DispatchOutput & { name: string; peer: RpcPeer; incoming: IncomingRequests };
+  private readonly reserved = new Map<string, RequestHandler>();
+  private readonly reservedNotifications = new Map<string, NotificationHandler>();
+  private refusal: WireError | null = null;
 
   /**
    * @param name the channel's name, for messages
    * @param peer what handlers call and notify through (the channel)
    * @param incoming the channel's running requests
+   * @param handlers the user's handlers (shared by the data channel's connections)
    */
-  constructor(name: string, peer: RpcPeer, incoming: IncomingRequests, output: DispatchOutput) {
+  constructor(
+    name: string,
+    peer: RpcPeer,
+    incoming: IncomingRequests,
+    private readonly handlers: HandlerTable,
+    output: DispatchOutput,
+  ) {
     this.target = { name, peer, incoming, sendResult: output.sendResult, sendError: output.sendError, report: output.report };
+  }
+
+  /** Handles a reserved (`$/`) request method on this channel (the worker layer's `$/shutdown`, `$/hello`). */
+  setReservedHandler(method: string, handler: RequestHandler): void {
+    this.reserved.set(method, handler);
+  }
+
+  /** Handles a reserved (`$/`) notification method on this channel. */
+  setReservedNotificationHandler(method: string, handler: NotificationHandler): void {
+    this.reservedNotifications.set(method, handler);
+  }
+
+  /** From now on, answers every new request with `error` (shutdown: -32004). */
+  refuseRequests(error: WireError): void {
+    this.refusal = error;
+  }
+
+  /** A request from the peer: refused while shutting down, `-32601` without a handler, else run. */
+  request(id: RequestId, method: string, params: unknown): void {
+    if (this.refusal !== null) {
+      void this.target.sendError(id, this.refusal);
+      return;
+    }
+    const handler =
+      this.reserved.get(method) ?? (isReservedMethod(method) ? builtinRequests.get(method) : this.handlers.requestHandler(method));
+    if (handler === undefined) {
+      void this.target.sendError(id, { code: ErrorCodes.MethodNotFound, message: `Method not found: ${method}` });
+      return;
+    }
+    this.runRequest(id, method, params, handler);
+  }
+
+  /** A notification from the peer: `$/cancelRequest` aborts a running request; others run their handler, if any. */
+  notification(method: string, params: unknown): void {
+    if (method === "$/cancelRequest") {
+      const id = (params as { id?: unknown } | undefined)?.id;
+      if (typeof id === "string" || typeof id === "number" || typeof id === "bigint") this.target.incoming.cancel(id);
+      return;
+    }
+    // Unknown $/ notifications are ignored (PROTOCOL.md 11.2); so are notifications without a handler.
+    const handler = isReservedMethod(method) ? this.reservedNotifications.get(method) : this.handlers.notificationHandler(method);
+    if (handler === undefined) return;
+    this.runNotification(method, params, handler);
   }
 
   /**
@@ -52,7 +118,7 @@ export class Dispatcher {
   }
 
   /** Runs `handler` for request `id` and sends its one response. */
-  runRequest(id: RequestId, method: string, params: unknown, handler: RequestHandler): void {
+  private runRequest(id: RequestId, method: string, params: unknown, handler: RequestHandler): void {
     const { target } = this;
     const request = target.incoming.begin(id);
     if (request === null) {
@@ -80,14 +146,13 @@ export class Dispatcher {
   }
 
   /** Runs `handler` for a notification once every notification before it has been handled. */
-  runNotification(method: string, params: unknown, handler: NotificationHandler): void {
+  private runNotification(method: string, params: unknown, handler: NotificationHandler): void {
     const run = async (): Promise<void> => {
       try {
         await handler(params, { method, peer: this.target.peer });
       } catch (error) {
-        this.target.report(
-          new RemoteError(ErrorCodes.HandlerError, `${this.target.name} channel: notification handler for ${method} failed: ${describeError(error)}`),
-        );
+        // A local failure (notifications are never answered): reported, not a RemoteError.
+        this.target.report(new IpcError(`${this.target.name} channel: notification handler for ${method} failed: ${describeError(error)}`, { cause: error }));
       }
     };
     this.queuedNotifications++;
@@ -144,4 +209,4 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** Reserved requests every receiver answers (PROTOCOL.md 8.6). */
-export const builtinRequests = new Map<string, RequestHandler>([["$/ping", () => ({})]]);
+const builtinRequests = new Map<string, RequestHandler>([["$/ping", () => ({})]]);

@@ -1,5 +1,5 @@
 /**
- * Handler types, the handler registry, and how a handler's failure becomes a wire error
+ * Handler types, the handler table, and how a handler's failure becomes a wire error
  * (PROTOCOL.md 4.5).
  */
 import { ErrorCodes, ProtocolError, RemoteError } from "../errors.js";
@@ -68,8 +68,8 @@ export interface HandlerTarget {
   onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable;
 }
 
-/** The handlers of one channel, or shared by the successive connections of the data channel. */
-export class HandlerRegistry implements HandlerTarget {
+/** The handler table (method → handler) of one channel, or shared by the successive connections of the data channel. */
+export class HandlerTable implements HandlerTarget {
   private readonly requests = new Map<string, RequestHandler>();
   private readonly notifications = new Map<string, NotificationHandler>();
 

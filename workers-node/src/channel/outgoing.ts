@@ -1,8 +1,11 @@
 /**
  * The requests this side has sent and not yet seen answered (PROTOCOL.md 4.4, 9.2).
  */
-import { ChannelClosed, RequestCancelled, RequestTimeout, type IpcError } from "../errors.js";
-import type { RequestId } from "../jsonrpc/messages.js";
+import { ChannelClosed, ProtocolError, RemoteError, RequestCancelled, RequestTimeout, type IpcError } from "../errors.js";
+import type { ClassifiedMessage, RequestId } from "../jsonrpc/messages.js";
+
+/** What the peer sends back for our requests: a result, an error, or an invalid response (not answered). */
+export type PeerResponse = Extract<ClassifiedMessage, { kind: "response" | "error_response" | "invalid" }>;
 
 interface PendingRequest {
   readonly method: string;
@@ -71,6 +74,30 @@ export class OutgoingRequests {
     if ("result" in outcome) request.resolve(outcome.result);
     else request.reject(outcome.error);
     return true;
+  }
+
+  /**
+   * Completes one of our requests with the peer's response: its result, a {@link RemoteError} (the
+   * only place one is made from the wire), or a ProtocolError for an invalid response. Returns what
+   * to report when no pending request takes it (a null or unknown id, or a request abandoned).
+   * @param channel the channel's name, for messages
+   */
+  complete(response: PeerResponse, channel: string): IpcError | null {
+    switch (response.kind) {
+      case "response":
+        if (this.settle(response.id, { result: response.result })) return null;
+        return new ProtocolError(`${channel} channel: dropped a response for id ${String(response.id)}, which matches no pending request`);
+      case "error_response": {
+        const error = new RemoteError(response.code, response.message, response.data);
+        if (response.id !== null && this.settle(response.id, { error })) return null;
+        const text = `${channel} channel: peer sent an error response for id ${String(response.id)}: ${response.message}`;
+        return new RemoteError(response.code, text, response.data);
+      }
+      case "invalid": {
+        const error = new ProtocolError(`${channel} channel: peer sent an invalid response: ${response.reason}`);
+        return response.id !== null && this.settle(response.id, { error }) ? null : error;
+      }
+    }
   }
 
   /** The method of the pending request with `id`, if any. */

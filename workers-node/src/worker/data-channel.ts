@@ -2,7 +2,7 @@
  * The worker's data channel (PROTOCOL.md sections 2 and 7.3-7.4): a listening socket, the
  * `$/hello` gate on every connection, and one authenticated connection at a time.
  *
- * Each accepted connection gets its own {@link Channel}, sharing one handler registry. Until its
+ * Each accepted connection gets its own {@link Channel}, sharing one handler table. Until its
  * first message has proved the token, an inbound filter holds the connection, and the verdict of
  * hello.ts decides: anything but a `$/hello` request with the right token and protocol is answered
  * (`-32003`, `-32602` or `-32007`) and the connection closed; a first frame declaring more than
@@ -11,13 +11,13 @@
  */
 import { MessagePackCodec } from "../codecs/msgpack.js";
 import { PRE_HELLO_MAX_FRAME_SIZE, PROTOCOL_VERSION } from "../constants.js";
-import { ChannelClosed, ErrorCodes, RemoteError, describeError } from "../errors.js";
+import { ChannelClosed, ErrorCodes, RemoteError } from "../errors.js";
 import { LengthPrefixedFraming } from "../framing/length-prefixed.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import { Channel, type InboundItem } from "../channel/channel.js";
 import {
-  HandlerRegistry,
+  HandlerTable,
   type Disposable,
   type NotificationHandler,
   type RequestHandler,
@@ -37,15 +37,15 @@ export interface DataChannelOptions {
   readonly maxFrameSize: number;
   readonly helloTimeoutMs: number;
   readonly log: (message: string) => void;
-  /** A connection was accepted (before its `$/hello`). */
+  /** A connection was accepted (before its `$/hello`). Never rejects: the worker logs a failing hook. */
   readonly onConnected: () => Promise<void>;
-  /** `$/hello` succeeded; runs before the response is written. */
+  /** `$/hello` succeeded; runs before the response is written. Never rejects, as `onConnected`. */
   readonly onAuthenticated: () => Promise<void>;
 }
 
 /** The data channel: server, connections, and the endpoint `worker.data`. */
 export class DataChannel implements WorkerEndpoint {
-  private readonly handlers = new HandlerRegistry();
+  private readonly handlers = new HandlerTable();
   private readonly server = new PipeServer({ unlinkOnListen: true });
   private readonly protocol = new JsonRpcProtocol();
   private readonly connections = new Set<Channel>();
@@ -157,9 +157,7 @@ export class DataChannel implements WorkerEndpoint {
       if (this.active === channel) this.active = null;
     });
 
-    const connected = this.options.onConnected().catch((error: unknown) => {
-      this.options.log(`data connected hook failed: ${describeError(error)}`);
-    });
+    const connected = this.options.onConnected();
     channel.setInboundFilter(async (item) => {
       await connected;
       clearTimeout(helloTimer);
@@ -192,11 +190,7 @@ export class DataChannel implements WorkerEndpoint {
       channel.setReservedHandler("$/shutdown", () => {
         throw new RemoteError(ErrorCodes.MethodNotFound, "$/shutdown is a control-channel method");
       });
-      try {
-        await this.options.onAuthenticated();
-      } catch (error) {
-        this.options.log(`data ready hook failed: ${describeError(error)}`);
-      }
+      await this.options.onAuthenticated();
       await channel.sendResult(reply.id as RequestId, reply.result);
       return;
     }

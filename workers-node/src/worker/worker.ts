@@ -11,24 +11,20 @@
  * Life cycle: the constructor reads the environment (removing the token from it) and takes stdout
  * over (the program's own stdout writes go to stderr from then on). `start()` opens the control
  * channel on stdio, listens on `ASPECT_IPC_DATA_PATH` when set, and sends `$/ready`. The worker
- * then serves until `$/shutdown`, `shutdown()`, stdin EOF, SIGTERM or SIGINT; each of these closes
- * the data channel, removes the socket file and exits the process (PROTOCOL.md 8.1-8.4).
+ * then serves until `$/shutdown`, `shutdown()`, stdin EOF, a broken stdout, the parent's death,
+ * SIGTERM or SIGINT (the {@link ShutdownReason}s); each of these closes the data channel, removes
+ * the socket file and exits the process (PROTOCOL.md 8.1-8.4). The hooks (hooks.ts) mark the way.
  *
  * `$/shutdown` answers its `null` only once every request in flight on either channel has been
  * answered (D3). Stdin EOF and signals exit within 200 ms, whatever the handlers do (D4); stdin EOF
  * means the parent is gone, and the worker then also ends the rest of its process group (D19). A
  * handler that blocks the event loop with synchronous code delays all of this until it returns,
- * except after the parent's death, which a watchdog thread handles (watchdog.ts).
+ * except after the parent's death, which a watchdog thread handles (watchdog.ts; it starts once
+ * `$/ready` is written, so that it never delays start-up).
  */
 import { JsonCodec } from "../codecs/json.js";
 import { Channel } from "../channel/channel.js";
-import {
-  HandlerRegistry,
-  type Disposable,
-  type NotificationHandler,
-  type RequestContext,
-  type RequestHandler,
-} from "../channel/handlers.js";
+import type { Disposable, NotificationHandler, RequestContext, RequestHandler } from "../channel/handlers.js";
 import {
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_MAX_LINE_LENGTH,
@@ -38,43 +34,22 @@ import {
   SDK_NAME,
   SDK_VERSION,
 } from "../constants.js";
-import { ChannelClosed, ErrorCodes, IpcError, StartupError, describeError } from "../errors.js";
+import { ErrorCodes, IpcError, StartupError, describeError } from "../errors.js";
 import { LineDelimitedFraming } from "../framing/line-delimited.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import { stdioTransport } from "../transports/socket-transport.js";
 import type { StreamTransport } from "../transports/stream-transport.js";
+import { AbsentDataChannel } from "./absent-data.js";
 import { DataChannel } from "./data-channel.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { readEnvironment, type WorkerEnvironment } from "./environment.js";
+import type { ShutdownReason, WorkerHooks } from "./hooks.js";
 import { signalGroup, watchParent } from "./process-group.js";
 import { shutdownTimeoutMs } from "./shutdown-params.js";
 import { SignalGuard } from "./signals.js";
 import { startWatchdog } from "./watchdog.js";
 import { withTimeout } from "../timeouts.js";
-
-/** Why a worker is shutting down. */
-export type ShutdownReason = "shutdown-request" | "shutdown-call" | "stdin-eof" | "stdout-closed" | "signal";
-
-/**
- * Lifecycle hooks, in the order they run. Each may be async; the worker waits for it. `dataReady`
- * and `ready` run BEFORE the `$/hello` response is written, so what they print reaches stderr
- * before the parent learns that the channel is up.
- */
-export interface WorkerHooks {
-  /** The control channel is reading stdin (handlers registered). */
-  controlReady?(): void | Promise<void>;
-  /** The data channel listens on `path`. */
-  dataListening?(path: string): void | Promise<void>;
-  /** A data connection was accepted (before its `$/hello`). */
-  dataConnected?(): void | Promise<void>;
-  /** A data connection proved the token with `$/hello`. */
-  dataReady?(): void | Promise<void>;
-  /** Both channels are up: after the first successful `$/hello`, or after `$/ready` for a control-only worker. Runs once. */
-  ready?(): void | Promise<void>;
-  /** Shutdown began; no new request is accepted from now on. */
-  shuttingDown?(reason: ShutdownReason): void | Promise<void>;
-}
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
@@ -161,9 +136,10 @@ export class Worker {
         maxFrameSize: environment.maxFrameSize,
         helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
         log: this.log,
-        onConnected: async () => this.hooks.dataConnected?.(),
+        onConnected: () => this.runHook("dataConnected", () => this.hooks.dataConnected?.()),
         onAuthenticated: async () => {
-          await this.hooks.dataReady?.();
+          // A failing dataReady is logged, and ready still runs.
+          await this.runHook("dataReady", () => this.hooks.dataReady?.());
           await this.announceReady();
         },
       });
@@ -198,10 +174,10 @@ export class Worker {
     process.on("exit", () => this.dataChannel?.removeSocketFile());
     this.signals.install();
     this.controlChannel.onError((error) => this.log(error.message));
-    this.controlChannel.onClose((error) => void this.stopNow(error === undefined ? "stdin-eof" : "stdout-closed"));
+    this.controlChannel.onClose((error) => void this.stopNow(error === undefined ? "stdin_eof" : "stdout_closed"));
     this.controlChannel.setReservedHandler("$/shutdown", (params, context) => this.onShutdownRequest(params, context));
     this.controlChannel.setReservedNotificationHandler("$/shutdown", (params) => this.onShutdownNotification(params));
-    this.parentWatch = watchParent(() => void this.stopNow("stdin-eof"));
+    this.parentWatch = watchParent(() => void this.stopNow("parent_exited"));
     process.stderr.on("error", () => undefined); // a broken stderr must not kill the worker before its clean-up (D20)
     this.controlChannel.start();
     await this.runHook("controlReady", () => this.hooks.controlReady?.());
@@ -215,7 +191,6 @@ export class Worker {
       await this.runHook("dataListening", () => this.hooks.dataListening?.(this.dataPath as string));
     }
 
-    startWatchdog(this.dataChannel?.socketFile ?? null);
     await this.controlChannel.notify("$/ready", {
       protocol: PROTOCOL_VERSION,
       sdk: SDK_NAME,
@@ -224,6 +199,8 @@ export class Worker {
       pid: process.pid,
       dataPath: this.dataPath,
     });
+    // Only now: the thread costs a few milliseconds of start-up that $/ready need not wait for.
+    startWatchdog(this.dataChannel?.socketFile ?? null);
     if (this.dataChannel === null) await this.announceReady();
   }
 
@@ -234,7 +211,7 @@ export class Worker {
    * handler without awaiting it: the handler's own response is sent before the process exits.
    */
   shutdown(timeoutMs = this.shutdownTimeoutMs): Promise<void> {
-    return this.stopGracefully("shutdown-call", timeoutMs);
+    return this.stopGracefully("shutdown_call", timeoutMs);
   }
 
   // ---- shutdown paths -------------------------------------------------------------------------
@@ -242,7 +219,7 @@ export class Worker {
   /** `$/shutdown` (PROTOCOL.md 8.1, D3): answered `null` only once every other request is answered. */
   private async onShutdownRequest(params: unknown, context: RequestContext): Promise<null> {
     const timeoutMs = shutdownTimeoutMs(params, this.shutdownTimeoutMs);
-    await this.drain("shutdown-request", timeoutMs, context.id);
+    await this.drain("shutdown_request", timeoutMs, context.id);
     // Steps 5-6 once the null result below has been written.
     void this.controlChannel.whenAnswered(context.id).then(() => this.exit(0));
     return null;
@@ -256,7 +233,7 @@ export class Worker {
     } catch {
       // The default, as said.
     }
-    void this.stopGracefully("shutdown-request", timeoutMs);
+    void this.stopGracefully("shutdown_request", timeoutMs);
   }
 
   /** Drains, then exits. */
@@ -288,13 +265,13 @@ export class Worker {
   }
 
   /**
-   * Stdin EOF (the parent is gone, PROTOCOL.md 8.3, D19), a broken stdout, SIGTERM or SIGINT (8.4):
-   * cancel everything and exit within EXIT_BUDGET_MS (D4), whatever the handlers do. After the
-   * parent's death the rest of the process group goes too.
+   * Stdin EOF (the parent is gone, PROTOCOL.md 8.3, D19), a broken stdout, the parent's death seen
+   * as a new parent pid, SIGTERM or SIGINT (8.4): cancel everything and exit within EXIT_BUDGET_MS
+   * (D4), whatever the handlers do. After the parent's death the rest of the process group goes too.
    */
   private stopNow(reason: ShutdownReason): Promise<void> {
     if (this.stoppingNow !== null) return this.stoppingNow;
-    const parentGone = reason === "stdin-eof";
+    const parentGone = reason === "stdin_eof" || reason === "parent_exited";
     if (parentGone) signalGroup("SIGTERM");
     // A backstop: nothing below (a hook, a stuck flush) may hold the exit past the budget.
     setTimeout(() => this.exitNow(0, parentGone), EXIT_BUDGET_MS);
@@ -314,7 +291,7 @@ export class Worker {
     await this.runHook("shuttingDown", () => this.hooks.shuttingDown?.(reason));
   }
 
-  /** Steps 5-6: closes the data channel, removes the socket file, flushes stdout, exits. */
+  /** Steps 5-6: closes the data channel, removes the socket file, flushes stdout, runs `stopped`, exits. */
   private async exit(code: number, parentGone = false): Promise<void> {
     if (this.exiting) return;
     this.exiting = true;
@@ -325,6 +302,7 @@ export class Worker {
       this.dataChannel.removeSocketFile();
     }
     await withTimeout(this.stdio.flush(), EXIT_FLUSH_MS);
+    await withTimeout(this.runHook("stopped", () => this.hooks.stopped?.()), EXIT_FLUSH_MS);
     this.exitNow(code, parentGone);
   }
 
@@ -352,27 +330,6 @@ export class Worker {
     } catch (error) {
       this.log(`${name} hook failed: ${describeError(error)}`);
     }
-  }
-}
-
-/** `worker.data` of a control-only worker: handlers are kept (never called), calls reject. */
-class AbsentDataChannel implements WorkerEndpoint {
-  private readonly handlers = new HandlerRegistry();
-
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
-    return this.handlers.onRequest(method, handler);
-  }
-
-  onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
-    return this.handlers.onNotification(method, handler);
-  }
-
-  request<R = unknown>(): Promise<R> {
-    return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
-  }
-
-  notify(): Promise<void> {
-    return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
   }
 }
 

@@ -40,7 +40,7 @@ export function dataChannel(transport: Transport, options: { maxFrameSize?: numb
   return new ChannelBuilder()
     .withTransport(transport)
     .withFraming(new LengthPrefixedFraming(options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize }))
-    .withSerialization(new MessagePackCodec())
+    .withCodec(new MessagePackCodec())
     .withProtocol(new JsonRpcProtocol())
     .withName(options.name ?? "data")
     .build();
