@@ -20,7 +20,7 @@ help:
 	@echo "make demo         run the dual-channel example against the python, node and go workers"
 	@echo "make test         lint + every test suite (python, node, go, integration)"
 	@echo "make integration  the cross-language integration suite alone"
-	@echo "make bench        benchmarks, with raw-socket and multiprocessing.Pipe baselines"
+	@echo "make bench        benchmarks against a raw socket, multiprocessing.Pipe and gRPC"
 	@echo "make dist         the frozen parent binary (PyInstaller), the wheel and sdist, the npm tarball"
 	@echo "make lint         ruff + mypy --strict on the Python package, go vet, tsc"
 	@echo "make docs         the documentation site (MkDocs, --strict) into .build/docs"
@@ -121,11 +121,13 @@ dist-node: setup-node
 	cd workers-node && npm pack --silent --pack-destination ../$(NODE_DIST)
 	@ls -l $(NODE_DIST)
 
-# The chart needs matplotlib, which only the bench extra installs: make test never needs it.
+# The chart (matplotlib) and the gRPC peer (grpcio, and a Go server built here) come with the bench
+# extra only: make test never needs them. --fresh: the issue's targets are defined on fresh processes.
 bench: setup-python build
-	$(PY) -c 'import matplotlib' 2>/dev/null \
+	$(PY) -c 'import matplotlib, grpc' 2>/dev/null \
 	  || $(PY) -m pip install -q --disable-pip-version-check -e 'python[bench]'
-	$(PY) bench/run.py
+	cd bench/grpc && GOWORK=off GOFLAGS=-mod=mod go build -o ../../$(BUILD)/bench/grpc-echo-server .
+	$(PY) bench/run.py --fresh
 
 # The documentation site, built with --strict (a broken link or API reference fails it). MkDocs
 # comes with the docs extra only, installed here when missing; integration-tests/test_docs.py runs
@@ -139,11 +141,16 @@ docs: setup-python
 # Minutes: the full load (32 mixed workers x 1000 requests in flight) and chaos (random SIGKILLs
 # under that load, slow consumers), then 1000 spawn/request/stop cycles across languages that
 # must end with the fds, threads, tasks, children and socket files they started with. make test
-# runs short versions of the same tests; -s prints their figures.
+# runs short versions of the same tests; -s prints their figures. Then the supervisor's: stops
+# at every moment of a restart, 100 cancelled spawns per language, a 100 MiB stderr flood, 100
+# workers starting while another answers.
 soak: setup-python build
 	ASPECT_IPC_LOAD_SCALE=full ASPECT_IPC_SOAK_CYCLES=1000 $(PYTEST) $(PYTEST_FLAGS) -s \
 	  integration-tests/test_load.py integration-tests/test_chaos.py \
-	  integration-tests/test_soak.py -k "not trio"
+	  integration-tests/test_soak.py integration-tests/test_supervisor_lifecycle.py -k "not trio"
+	cd python && ASPECT_IPC_LOAD_SCALE=full ASPECT_IPC_SOAK_CYCLES=1000 ASPECT_IPC_STDERR_FLOOD_MB=100 \
+	  ../$(PYTEST) $(PYTEST_FLAGS) -s tests/test_supervisor_stderr.py \
+	  tests/test_supervisor_spawn_storm.py tests/test_supervisor_cancel.py
 
 # Minutes: the fuzzers make test runs briefly, run long. Python: the hypothesis fuzz modules
 # with their long profile (the statistics give the inputs tried per property); Go: every Fuzz
@@ -154,9 +161,10 @@ fuzz: setup-python setup-go build-node
 	( cd python && ASPECT_IPC_FUZZ=long ../$(PYTEST) $(PYTEST_FLAGS) --hypothesis-show-statistics \
 	    tests/test_fuzz_framing.py tests/test_fuzz_codecs.py tests/test_fuzz_jsonrpc.py ) \
 	  || failed="$$failed python"; \
-	for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' workers-go/*_test.go | cut -c6-); do \
-	  echo "go fuzz: $$target"; \
-	  ( cd workers-go && go test -run '^$$' -fuzz "^$$target$$" -fuzztime 60s . ) \
+	for found in $$(cd workers-go && grep -o '^func Fuzz[A-Za-z0-9_]*' *_test.go internal/*/*_test.go | sed 's/:func /:/'); do \
+	  pkg=./$$(dirname $${found%%:*}); target=$${found##*:}; \
+	  echo "go fuzz: $$pkg $$target"; \
+	  ( cd workers-go && go test -run '^$$' -fuzz "^$$target$$" -fuzztime 60s $$pkg ) \
 	    || failed="$$failed go:$$target"; \
 	done; \
 	( cd workers-node && ASPECT_IPC_FUZZ_ITERATIONS=20000 node --test dist/test/fuzz.test.js ) \

@@ -40,28 +40,32 @@ SMALL_SIZE = 64
 
 @dataclass(frozen=True)
 class Budget:
-    """How long a cell runs: ``seconds`` of timed work, and at least ``min_ops`` operations
-    (``min_samples`` samples in a cell that times each operation, enough for a p99).
+    """How long one contender runs one cell in one round: ``seconds`` of timed work, and at least
+    ``min_ops`` operations (``min_samples`` samples in a cell that times each operation).
 
-    Before the timed part, each cell runs a warm-up of :meth:`warmup` (a tenth of the budget;
-    none at all in a quick run, where the numbers mean little anyway).
+    Before the timed part, a warm-up of :meth:`warmup` (a tenth of the budget) unless
+    ``warm_up`` is false: in a quick run, and with ``--fresh``, where the point is what a fresh
+    process sees.
     """
 
     seconds: float
     min_ops: int
     min_samples: int
-    spawns: int
     warm_up: bool = True
 
     @classmethod
-    def full(cls, seconds: float) -> Budget:
+    def full(cls, seconds: float, *, warm_up: bool = True) -> Budget:
         """The budget of a real run."""
-        return cls(seconds=seconds, min_ops=5, min_samples=200 if seconds >= 0.5 else 20, spawns=5)
+        return cls(seconds, min_ops=3, min_samples=100 if seconds >= 0.2 else 20, warm_up=warm_up)
 
     @classmethod
     def quick(cls) -> Budget:
         """A smoke-test budget: every cell runs, the numbers mean little."""
-        return cls(seconds=0.03, min_ops=2, min_samples=10, spawns=1, warm_up=False)
+        return cls(seconds=0.02, min_ops=2, min_samples=10, warm_up=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Budget:
+        return cls(**data)
 
     @property
     def is_empty(self) -> bool:
@@ -71,8 +75,8 @@ class Budget:
     def warmup(self) -> Budget:
         """The warm-up before a cell: a tenth of the time, at least two operations (20 samples)."""
         if not self.warm_up:
-            return Budget(seconds=0, min_ops=0, min_samples=0, spawns=0)
-        return Budget(seconds=self.seconds / 10, min_ops=2, min_samples=20, spawns=0)
+            return Budget(seconds=0, min_ops=0, min_samples=0, warm_up=False)
+        return Budget(seconds=self.seconds / 10, min_ops=2, min_samples=20, warm_up=False)
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,13 @@ class Throughput:
     def mb_per_s(self) -> float:
         return 2 * self.size * self.ops / self.seconds / 1e6
 
-    def as_dict(self) -> dict[str, Any]:
+    def figures(self) -> dict[str, Any]:
+        """The cell's figures for the coordinator: counts, echoes/s and MB/s."""
         return {
-            "size": self.size,
-            "in_flight": self.in_flight,
             "ops": self.ops,
-            "seconds": round(self.seconds, 6),
-            "ops_per_s": round(self.ops_per_s, 2),
-            "mb_per_s": round(self.mb_per_s, 3),
+            "seconds": self.seconds,
+            "ops_per_s": self.ops_per_s if self.seconds else 0.0,
+            "mb_per_s": self.mb_per_s if self.seconds else 0.0,
         }
 
 
@@ -127,12 +130,14 @@ class Latency:
     def p99(self) -> float:
         return self.percentile(0.99)
 
-    def as_dict(self) -> dict[str, Any]:
+    def figures(self, prefix: str = "") -> dict[str, Any]:
+        """The cell's figures for the coordinator, in seconds: p50, p99 and the sample count."""
+        if not self.samples:
+            return {f"{prefix}samples": 0}
         return {
-            "samples": len(self.samples),
-            "p50_us": round(self.p50 * 1e6, 2),
-            "p99_us": round(self.p99 * 1e6, 2),
-            "mean_us": round(sum(self.samples) / len(self.samples) * 1e6, 2),
+            f"{prefix}p50": self.p50,
+            f"{prefix}p99": self.p99,
+            f"{prefix}samples": len(self.samples),
         }
 
 

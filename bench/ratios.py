@@ -1,26 +1,16 @@
-"""Ratios of an aspect-ipc figure to the same figure of each baseline, as numbers and as text.
+"""Ratios as text: ``0.42x``, and a round-by-round ratio with its spread, ``0.42x [0.40-0.45]``.
 
-A ratio is always aspect-ipc / baseline. A figure that a baseline does not have (a cell it did
-not run, a codec time of the raw socket, which has no codec) gives ``None``, printed ``n/a``.
+A ratio is always aspect-ipc / baseline. Throughput and requests/s: higher is better; latency,
+round trips, spawn to ready, wire bytes and codec times: lower is better.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
 
-from baselines import BaselineResult
+from results import RatioStat
 
-__all__ = ["SHORT", "Ratio", "format_ratio", "ratio_of", "ratios", "versus"]
-
-SHORT = {"raw_socket": "raw", "mp_pipe": "mp.Pipe"}
-"""Each baseline's name in a ratio: ``0.42x raw, 1.30x mp.Pipe``."""
-
-Ratio = Callable[..., Any]
-"""Given a baseline (:class:`BaselineResult`), aspect-ipc's figure divided by the baseline's; it
-may raise or return None for a figure the baseline lacks. (``...``: the callers' lambdas bind
-their loop variables as default arguments.)"""
+__all__ = ["format_ratio", "format_stat", "ratio_of"]
 
 
 def ratio_of(numerator: float | None, denominator: float | None) -> float | None:
@@ -29,30 +19,6 @@ def ratio_of(numerator: float | None, denominator: float | None) -> float | None
         return None
     value = numerator / denominator
     return None if math.isnan(value) or math.isinf(value) else value
-
-
-def ratios(baselines: Mapping[str, BaselineResult], ratio: Ratio) -> dict[str, float | None]:
-    """{"vs_raw_socket": 0.4213, "vs_mp_pipe": 1.3, ...}, rounded; None where there is none."""
-    values: dict[str, float | None] = {}
-    for key, baseline in baselines.items():
-        try:
-            raw = ratio(baseline)
-            value = None if raw is None else float(raw)
-        except (AttributeError, KeyError, TypeError, ZeroDivisionError):
-            value = None
-        if value is not None and (math.isnan(value) or math.isinf(value)):
-            value = None
-        values[f"vs_{key}"] = None if value is None else round(value, 4)
-    return values
-
-
-def versus(baselines: Mapping[str, BaselineResult], ratio: Ratio) -> str:
-    """``0.42x raw, 1.30x mp.Pipe``."""
-    parts = []
-    for key, value in ratios(baselines, ratio).items():
-        short = SHORT.get(key.removeprefix("vs_"), key)
-        parts.append(f"{format_ratio(value)} {short}")
-    return ", ".join(parts)
 
 
 def format_ratio(value: float | None) -> str:
@@ -64,3 +30,13 @@ def format_ratio(value: float | None) -> str:
     if value < 100:
         return f"{value:.1f}x"
     return f"{value:.0f}x"
+
+
+def format_stat(stat: RatioStat | None) -> str:
+    """``0.42x [0.40-0.45]``: the median of the rounds' ratios, then the lowest and highest."""
+    if stat is None:
+        return "n/a"
+    if stat.rounds == 1:
+        return format_ratio(stat.median)
+    low, high = format_ratio(stat.low).rstrip("x"), format_ratio(stat.high).rstrip("x")
+    return f"{format_ratio(stat.median)} [{low}-{high}]"

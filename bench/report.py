@@ -1,194 +1,168 @@
-"""The printed tables and the saved JSON of a benchmark run.
+"""The printed tables, the saved JSON and the Markdown summary of a benchmark run.
 
-Ratios compare an aspect-ipc figure with the same figure of each baseline: for throughput and
-requests per second it is aspect-ipc / baseline (``0.42x raw`` = 42 % of the raw socket's rate,
-higher is better); for latency it is aspect-ipc / baseline too, so there ``3.0x raw`` means three
-times the raw socket's round trip (lower is better). The seed payloads' tables are in
-report_seed.py, the issue-8 targets in targets.py.
+Every cell is one table: each contender's figure (the median over the rounds) and, for each
+aspect-ipc row, its ratio to each baseline (aspect-ipc / baseline, the median of the rounds'
+ratios and their spread). The seed payloads' wire table is in report_seed.py, the targets in
+targets.py.
 """
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
-from measure import IN_FLIGHT, MANY_IN_FLIGHT, SMALL_SIZE, Throughput, size_label
-from ratios import ratios, versus
-from report_seed import seed_json, seed_tables
-from results import RunResults
-from targets import Verdict, summary_lines, verdicts_json
+from cells import HIGHER, MEMORY_SIZE, cell_label
+from ratios import format_stat
+from report_seed import wire_json, wire_table
+from results import CellResult, RunResults
+from targets import Verdict, format_value, summary_lines, verdicts_json
 
-__all__ = ["format_report", "json_report"]
+__all__ = ["format_report", "json_report", "markdown_summary"]
+
+_HEADINGS = {
+    "echo": "Echo of bytes (aspect-ipc: data channel; MB/s = 10^6 payload bytes/s, both ways)",
+    "latency": "Small round trip, one in flight (aspect-ipc: echo of {'n': 1}; others: 64 B echo)",
+    "rps": "Small requests per second, many in flight (aspect-ipc: data channel)",
+    "seed": "Seed payloads, round trip, one in flight (aspect-ipc: MessagePack on data, JSON on "
+    "control; raw socket: packed, no work; mp.Pipe: pickle, computed in Python)",
+    "spawn": "Spawn to ready: worker or server started until ready (baselines: a first echo)",
+}
+_NAME = 24
 
 
 def format_report(run: RunResults, verdicts: list[Verdict]) -> str:
-    """All tables, then the summary of the targets, as text."""
+    """Every cell's table, the wire table, the memory loops, then the targets, as text."""
     lines: list[str] = []
-    _throughput_table(lines, run)
-    _latency_table(lines, run)
-    _small_rps_table(lines, run)
-    seed_tables(lines, run)
-    _spawn_table(lines, run)
-    lines.extend(summary_lines(verdicts))
+    kind = ""
+    for cell in run.cells:
+        if cell.cell["kind"] != kind:
+            kind = cell.cell["kind"]
+            better = "higher" if HIGHER[kind] else "lower"
+            lines.append(_HEADINGS[kind])
+            lines.append(
+                f"median of {run.rounds} rounds; ratio = aspect-ipc / baseline, median of the "
+                f"rounds' ratios [lowest-highest], {better} is better"
+            )
+            lines.append("")
+        _cell_table(lines, run, cell)
+    wire_table(lines, run)
+    _memory_table(lines, run)
+    lines.extend(summary_lines(verdicts, run.fresh))
     return "\n".join(lines)
 
 
 def json_report(meta: dict[str, Any], run: RunResults, verdicts: list[Verdict]) -> dict[str, Any]:
-    """Everything measured, with each aspect-ipc figure's ratios to the baselines."""
-    baselines = run.baselines
-    worker_entries: dict[str, Any] = {}
-    for name, result in run.workers.items():
-        entry = result.as_dict()
-        for cell, row in zip(result.throughput.values(), entry["throughput"], strict=True):
-            row["ratios"] = ratios(
-                baselines, lambda b, c=cell: _rate(c) / _rate(b.throughput[c.size, c.in_flight])
-            )
-        for channel, latency in result.latency.items():
-            row = entry["latency"][channel]
-            for quantile in ("p50", "p99"):
-                row[f"{quantile}_ratios"] = ratios(
-                    baselines,
-                    lambda b, q=quantile, lat=latency: getattr(lat, q) / getattr(b.latency, q),
-                )
-        if result.small_rps is not None:
-            entry["small_rps"]["ratios"] = ratios(
-                baselines, lambda b, s=result.small_rps: s.ops_per_s / _rate(b.small_rps)
-            )
-        if result.spawn_seconds:
-            entry["spawn_to_ready_s"]["ratios"] = ratios(
-                baselines, lambda b, w=result: w.spawn_median / _median(b.spawn_seconds)
-            )
-        worker_entries[name] = entry
-    document = {
+    """Everything measured: every round's figures, the medians, the ratios, the verdicts."""
+    return {
         "meta": meta,
-        "baselines": {key: result.as_dict() for key, result in baselines.items()},
-        "workers": worker_entries,
-        "seed": seed_json(run),
+        "contenders": {c.key: c.as_json() for c in run.contenders},
+        "cells": [cell.as_json(run.contenders) for cell in run.cells],
+        "memory": run.memory,
+        "seed_wire": wire_json(run),
         "targets": verdicts_json(verdicts),
-        "skipped": dict(run.skipped),
+        "skipped": run.skipped,
     }
-    return document
 
 
-# -- tables -------------------------------------------------------------------------------------
+def markdown_summary(run: RunResults, verdicts: list[Verdict], heading: str) -> str:
+    """A Markdown table of every cell's headline figure by contender, then the targets."""
+    shown = run.contenders
+    lines = [heading, ""]
+    lines.append("| cell | " + " | ".join(c.name for c in shown) + " |")
+    lines.append("|---|" + "---:|" * len(shown))
+    for cell in run.cells:
+        values = [_headline_text(cell, c.key) for c in shown]
+        lines.append(f"| {cell_label(cell.cell)} | " + " | ".join(values) + " |")
+    lines += ["", "| target (Go worker) | measured | where | verdict |", "|---|---:|---|---|"]
+    for verdict in verdicts:
+        met = {True: "met", False: "**not met**", None: "-"}[verdict.met]
+        lines.append(
+            f"| {verdict.target.text} | {format_value(verdict)} | {verdict.where} | {met} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
-def _throughput_table(lines: list[str], run: RunResults) -> None:
-    baselines = run.baselines
-    lines.append(
-        f"Echo of bytes, 1 and {IN_FLIGHT} in flight (aspect-ipc: data channel, Python parent)"
-    )
-    lines.append(
-        "MB/s = 10^6 payload bytes/s, both directions; "
-        "ratio = aspect-ipc / baseline, higher is faster"
-    )
-    lines.append(_row("", "size", "in flight", "MB/s", "echoes/s", "vs baselines"))
-    for size in run.sizes:
-        for in_flight in (1, IN_FLIGHT):
-            lines.append("")
-            for result in baselines.values():
-                cell = result.throughput.get((size, in_flight))
-                if cell is not None:
-                    lines.append(_throughput_row(result.name, cell, ""))
-            for name, worker in run.workers.items():
-                cell = worker.throughput.get((size, in_flight))
-                if cell is not None:
-                    text = versus(
-                        baselines,
-                        lambda b, c=cell: _rate(c) / _rate(b.throughput.get((c.size, c.in_flight))),
-                    )
-                    lines.append(_throughput_row(f"{name} worker", cell, text))
-    lines.append("")
-
-
-def _latency_table(lines: list[str], run: RunResults) -> None:
-    baselines = run.baselines
-    lines.append(
-        f"Round trip of one small request, one in flight (baselines: a {SMALL_SIZE} B echo)"
-    )
-    lines.append("ratio = aspect-ipc / baseline, lower is faster")
-    lines.append(f"{'':<18}{'p50 µs':>11}{'p99 µs':>11}   {'p50 vs baselines':<27}p99 vs baselines")
-    for result in baselines.values():
-        if result.latency is not None:
-            lat = result.latency
-            lines.append(f"{result.name:<18}{lat.p50 * 1e6:>11,.1f}{lat.p99 * 1e6:>11,.1f}")
-    for name, worker in run.workers.items():
-        for channel, lat in worker.latency.items():
-            p50 = versus(baselines, lambda b, v=lat: v.p50 / b.latency.p50)
-            p99 = versus(baselines, lambda b, v=lat: v.p99 / b.latency.p99)
-            label = f"{name} {channel}"
-            lines.append(
-                f"{label:<18}{lat.p50 * 1e6:>11,.1f}{lat.p99 * 1e6:>11,.1f}   {p50:<27}{p99}"
+def _cell_table(lines: list[str], run: RunResults, cell: CellResult) -> None:
+    kind = cell.cell["kind"]
+    columns = _columns(kind)
+    bases = [c for c in run.baselines if c.key in cell.rounds]
+    load = f"load average {cell.load_before[0]:.2f} -> {cell.load_after[0]:.2f}"
+    lines.append(f"{cell_label(cell.cell)} ({load})")
+    titles = f"{'':<{_NAME}}" + "".join(f"{title:>12}" for title, _, _ in columns)
+    lines.append((titles + "   " + "".join(f"{'vs ' + b.short:<21}" for b in bases)).rstrip())
+    for contender in run.contenders:
+        if contender.key not in cell.rounds:
+            continue
+        rows = [("", "")]
+        if kind in ("latency", "seed") and contender.is_aspect:
+            rows.append(("control_", ", control"))  # the same request on the control channel
+        for prefix, suffix in rows:
+            figures = "".join(
+                _number(cell.figure(contender.key, prefix + name), scale, digits)
+                for _, (name, scale), digits in columns
             )
+            text = ""
+            if contender.is_aspect:
+                name = f"{prefix}p50" if prefix else None
+                text = "".join(
+                    f"{format_stat(cell.ratio(contender.key, b.key, name)):<21}" for b in bases
+                )
+            label = contender.name + suffix
+            lines.append(f"{label:<{_NAME}}{figures}   {text}".rstrip())
     lines.append("")
 
 
-def _small_rps_table(lines: list[str], run: RunResults) -> None:
-    baselines = run.baselines
+def _columns(kind: str) -> list[tuple[str, tuple[str, float], int]]:
+    """(title, (figure, scale), decimals) of each number column of a cell kind."""
+    if kind == "echo":
+        return [("MB/s", ("mb_per_s", 1), 1), ("echoes/s", ("ops_per_s", 1), 0)]
+    if kind == "rps":
+        return [("requests/s", ("ops_per_s", 1), 0)]
+    if kind == "spawn":
+        return [("ms", ("seconds", 1e3), 1)]
+    return [("p50 µs", ("p50", 1e6), 1), ("p99 µs", ("p99", 1e6), 1)]
+
+
+def _memory_table(lines: list[str], run: RunResults) -> None:
+    if not run.memory:
+        return
     lines.append(
-        f"Small requests per second, {MANY_IN_FLIGHT} in flight (aspect-ipc: data channel; "
-        f"baselines: {SMALL_SIZE} B echoes)"
+        "Memory: a loop of 16 MiB echoes, one in flight, the parent's RSS (MiB); growth in "
+        "payloads (16 MiB)"
     )
-    lines.append("ratio = aspect-ipc / baseline, higher is faster")
-    lines.append(f"{'':<22}{'requests/s':>12}   vs baselines")
-    for result in baselines.values():
-        if result.small_rps is not None:
-            lines.append(f"{result.name:<22}{result.small_rps.ops_per_s:>12,.0f}")
-    for name, worker in run.workers.items():
-        if worker.small_rps is not None:
-            rps = worker.small_rps
-            text = versus(baselines, lambda b, s=rps: s.ops_per_s / _rate(b.small_rps))
-            lines.append(f"{name + ' data':<22}{rps.ops_per_s:>12,.0f}   {text}")
+    lines.append(
+        f"{'':<{_NAME}}{'echoes':>8}{'before':>9}{'peak':>9}{'end':>9}"
+        f"{'peak growth':>13}{'2nd-1st half':>14}   load average"
+    )
+    mib = 1024 * 1024
+    for key, loop in run.memory.items():
+        contender = next(c for c in run.contenders if c.key == key)
+        late = loop["late_growth"]
+        flat = "-" if late is None else f"{late / MEMORY_SIZE:.2f}x"
+        lines.append(
+            f"{contender.name:<{_NAME}}{loop['echoes']:>8,}{loop['rss_before'] / mib:>9.1f}"
+            f"{loop['peak'] / mib:>9.1f}{loop['rss_end'] / mib:>9.1f}"
+            f"{loop['peak_growth'] / MEMORY_SIZE:>12.2f}x{flat:>14}"
+            f"   {loop['load_before'][0]:.2f} -> {loop['load_after'][0]:.2f}"
+        )
     lines.append("")
 
 
-def _spawn_table(lines: list[str], run: RunResults) -> None:
-    baselines = run.baselines
-    lines.append(
-        f"Spawn to ready, median of {run.spawns}: manager.spawn() with the data channel, until it "
-        "returns"
-    )
-    lines.append(
-        "baselines: Process.start() of their server (spawn method) until a first "
-        f"{SMALL_SIZE} B echo came back"
-    )
-    lines.append("ratio = aspect-ipc / baseline, lower is faster")
-    lines.append(f"{'':<22}{'ms':>9}   {'vs baselines':<27}samples (ms)")
-    rows = [(result.name, result.spawn_seconds, "") for result in baselines.values()]
-    for name, worker in run.workers.items():
-        text = versus(baselines, lambda b, w=worker: w.spawn_median / _median(b.spawn_seconds))
-        rows.append((f"{name} worker", worker.spawn_seconds, text))
-    for label, seconds, text in rows:
-        if seconds:
-            samples = ", ".join(f"{s * 1e3:.0f}" for s in seconds)
-            lines.append(f"{label:<22}{_median(seconds) * 1e3:>9,.0f}   {text:<27}{samples}")
-    lines.append("")
+def _number(value: float | None, scale: float, digits: int) -> str:
+    if value is None:
+        return f"{'-':>12}"
+    return f"{value * scale:>12,.{digits}f}"
 
 
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _row(*cells: str) -> str:
-    name, size, in_flight, mb, ops, text = cells
-    return f"{name:<16}{size:>8}{in_flight:>11}{mb:>11}{ops:>12}   {text}".rstrip()
-
-
-def _throughput_row(name: str, cell: Throughput, text: str) -> str:
-    return _row(
-        name,
-        size_label(cell.size),
-        str(cell.in_flight),
-        f"{cell.mb_per_s:,.1f}" if cell.mb_per_s >= 1 else f"{cell.mb_per_s:.3f}",
-        f"{cell.ops_per_s:,.0f}",
-        text,
-    )
-
-
-def _median(samples: list[float]) -> float:
-    return statistics.median(samples) if samples else float("nan")
-
-
-def _rate(cell: Throughput | None) -> float:
-    if cell is None:
-        return float("nan")
-    return cell.ops_per_s
+def _headline_text(cell: CellResult, key: str) -> str:
+    kind = cell.cell["kind"]
+    if kind == "echo":
+        value = cell.figure(key, "mb_per_s")
+        return "" if value is None else f"{value:,.1f} MB/s"
+    value = cell.figure(key)
+    if value is None:
+        return ""
+    if kind == "rps":
+        return f"{value:,.0f}/s"
+    if kind == "spawn":
+        return f"{value * 1e3:,.1f} ms"
+    return f"{value * 1e6:,.0f} µs"

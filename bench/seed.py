@@ -46,6 +46,7 @@ __all__ = [
     "WireCost",
     "compute",
     "measure_wire_costs",
+    "median_costs",
     "seed_payloads",
 ]
 
@@ -184,7 +185,7 @@ def measure_wire_costs(
     """Every seed payload in every encoding: {payload key: {encoding: WireCost}}."""
     # The four figures of one payload in one encoding share one cell's budget; a median needs
     # fewer samples than a p99.
-    share = Budget(budget.seconds / 4, budget.min_ops, min(budget.min_samples, 50), 0)
+    share = Budget(budget.seconds / 4, budget.min_ops, min(budget.min_samples, 50), warm_up=False)
     costs: dict[str, dict[str, WireCost]] = {}
     for seed in payloads:
         progress(f"seed payloads: encoding {seed.label}")
@@ -199,6 +200,34 @@ def measure_wire_costs(
             ),
         }
     return costs
+
+
+def median_costs(runs: list[dict[str, dict[str, WireCost]]]) -> dict[str, dict[str, WireCost]]:
+    """Several rounds of :func:`measure_wire_costs` as one: each time the median of the rounds."""
+    combined: dict[str, dict[str, WireCost]] = {}
+    for key, forms in runs[0].items():
+        combined[key] = {}
+        for encoding, first in forms.items():
+            costs = [run[key][encoding] for run in runs]
+            times = {
+                name: None
+                if getattr(first, name) is None
+                else statistics.median(getattr(cost, name) for cost in costs)
+                for name in (
+                    "request_encode",
+                    "request_decode",
+                    "response_encode",
+                    "response_decode",
+                )
+            }
+            combined[key][encoding] = WireCost(
+                encoding,
+                first.request_bytes,
+                first.response_bytes,
+                **times,
+                samples=sum(cost.samples for cost in costs),
+            )
+    return combined
 
 
 def _channel_cost(

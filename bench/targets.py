@@ -1,9 +1,11 @@
-"""The performance targets of issue 8, and whether this run met them. Reporting only.
+"""The performance targets of issue 19, and whether this run met them. Reporting only.
 
-Each target is a figure of one worker language (the Go worker unless the target says otherwise),
-often a ratio to a baseline of the same run, compared with a threshold. A target whose figure was
-not measured (its worker skipped, say) is reported as such. Nothing here fails: the benchmark
-reports, it does not judge CI.
+Each target is a figure of the Go worker with the parent on asyncio, most often a ratio to a
+baseline taken within the same rounds (results.py), compared with a threshold. The targets are
+defined on fresh processes (``--fresh``): a long-lived run prints the same verdicts with a note.
+The other aspect-ipc contenders (the Go worker on trio, the Python and Node workers) are shown
+beside each verdict, with no target of their own. A figure that was not measured (a contender
+skipped) is reported as such. Nothing here fails.
 """
 
 from __future__ import annotations
@@ -13,31 +15,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cells import MEMORY_SIZE, cell_label, headline
 from measure import IN_FLIGHT, MANY_IN_FLIGHT
-from ratios import ratio_of
-from results import RunResults
-from worker_cells import WORKER_NAMES, WorkerResult
+from results import RatioStat, RunResults
 
-__all__ = ["TARGETS", "Target", "Verdict", "evaluate", "summary_lines", "verdicts_json"]
+__all__ = [
+    "TARGET_CONTENDER",
+    "format_value",
+    "TARGETS",
+    "Target",
+    "Verdict",
+    "evaluate",
+    "summary_lines",
+    "verdicts_json",
+]
+
+TARGET_CONTENDER = "go"
+"""The contender the targets are about: the Go worker, the parent on asyncio."""
 
 _SIXTEEN_MIB = 16 * 1024 * 1024
-_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "<": operator.lt,
-}
+_COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 
-Figure = Callable[[RunResults, WorkerResult], float | None]
-"""A target's figure for one worker, from the run; None if it was not measured."""
+Figure = Callable[[RunResults, str], "tuple[float, str, str] | None"]
+"""A target's figure for one contender key, where it comes from (a cell) and its spread over the
+rounds (``[0.34-0.41]``, or ""); None: not measured."""
 
 
 @dataclass(frozen=True)
 class Target:
-    """``figure`` of the ``worker`` worker, compared with ``threshold`` by ``comparison``."""
+    """``figure`` compared with ``threshold`` by ``comparison``."""
 
     key: str
     text: str
-    worker: str
     comparison: str
     threshold: float
     unit: str
@@ -46,164 +55,134 @@ class Target:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A target, the figure measured for its worker (None: not measured), and the others'."""
+    """A target, the Go worker's figure (None: not measured), and the other contenders'."""
 
     target: Target
     measured: float | None
+    where: str
+    spread: str
     others: dict[str, float]
 
     @property
     def met(self) -> bool | None:
         if self.measured is None:
             return None
-        compare = _COMPARISONS[self.target.comparison]
-        return compare(self.measured, self.target.threshold)
+        return _COMPARE[self.target.comparison](self.measured, self.target.threshold)
 
 
-def _echo_16mib(baseline: str, in_flight: int) -> Figure:
-    def figure(run: RunResults, worker: WorkerResult) -> float | None:
-        cell = worker.throughput.get((_SIXTEEN_MIB, in_flight))
-        base = run.baselines.get(baseline)
-        base_cell = base.throughput.get((_SIXTEEN_MIB, in_flight)) if base else None
-        if cell is None or base_cell is None:
-            return None
-        return ratio_of(cell.ops_per_s, base_cell.ops_per_s)
+def _ratio(base: str, **match: Any) -> Figure:
+    def figure(run: RunResults, key: str) -> tuple[float, str] | None:
+        cell = run.cell(**match)
+        stat = cell.ratio(key, base) if cell else None
+        return (stat.median, cell_label(cell.cell), _spread(stat)) if stat and cell else None
 
     return figure
 
 
-def _small_data_p50(run: RunResults, worker: WorkerResult) -> float | None:
-    latency = worker.latency.get("data")
-    base = run.baselines.get("raw_socket")
-    if latency is None or base is None or base.latency is None:
+def _rps(run: RunResults, key: str) -> tuple[float, str] | None:
+    cell = run.cell(kind="rps")
+    value = cell.figure(key) if cell else None
+    if cell is None or value is None:
         return None
-    return ratio_of(latency.p50, base.latency.p50)
+    values = [r["ops_per_s"] for r in cell.rounds[key]]
+    spread = f"[{min(values):,.0f}-{max(values):,.0f}]" if len(values) > 1 else ""
+    return value, cell_label(cell.cell), spread
 
 
-def _small_rps(run: RunResults, worker: WorkerResult) -> float | None:
-    return worker.small_rps.ops_per_s if worker.small_rps else None
+def _everywhere(base: str, kinds: tuple[str, ...]) -> Figure:
+    """The worst ratio to ``base`` over every cell of these kinds (min for throughput, where
+    higher is better; max for latency)."""
+
+    def figure(run: RunResults, key: str) -> tuple[float, str] | None:
+        found = []
+        for cell in run.cells:
+            if cell.cell["kind"] in kinds and (stat := cell.ratio(key, base)) is not None:
+                found.append((stat.median, cell_label(cell.cell), _spread(stat)))
+        if not found:
+            return None
+        throughput = headline({"kind": kinds[0]}) == "ops_per_s"
+        return min(found) if throughput else max(found)
+
+    return figure
 
 
-def _items_data_p50_ms(run: RunResults, worker: WorkerResult) -> float | None:
-    latency = worker.seed.get(("processItems_1000", "data"))
-    return latency.p50 * 1e3 if latency and latency.samples else None
+def _memory(name: str) -> Figure:
+    def figure(run: RunResults, key: str) -> tuple[float, str] | None:
+        loop = run.memory.get(key)
+        if loop is None or loop[name] is None:
+            return None
+        return loop[name] / MEMORY_SIZE, f"{loop['echoes']:,} echoes", ""
 
-
-def _spawn_ms(run: RunResults, worker: WorkerResult) -> float | None:
-    return worker.spawn_median * 1e3 if worker.spawn_seconds else None
+    return figure
 
 
 TARGETS = (
+    Target("small_p50_vs_mp_pipe", "small round trip p50 <= 1.5x mp.Pipe", "<=", 1.5, "x mp.Pipe",
+           _ratio("mp_pipe", kind="latency")),
+    Target("rps_vs_mp_pipe", f"small requests/s, {MANY_IN_FLIGHT} in flight, >= 0.8x mp.Pipe", ">=",
+           0.8, "x mp.Pipe", _ratio("mp_pipe", kind="rps")),
+    Target("rps_100k", f"small requests/s, {MANY_IN_FLIGHT} in flight, >= 100,000", ">=", 100_000,
+           "req/s", _rps),
     *(
-        Target(
-            key=f"echo_16mib_x{in_flight}_vs_raw_socket",
-            text=f"16 MiB echo, {in_flight} in flight, >= 0.60x raw socket",
-            worker="go",
-            comparison=">=",
-            threshold=0.60,
-            unit="x raw",
-            figure=_echo_16mib("raw_socket", in_flight),
-        )
-        for in_flight in (1, IN_FLIGHT)
+        Target(f"echo_16mib_x{n}_vs_{base}", f"16 MiB echo x{n} >= {limit}x {short}", ">=", limit,
+               f"x {short}", _ratio(base, kind="echo", size=_SIXTEEN_MIB, in_flight=n))
+        for base, short, limit in (("mp_pipe", "mp.Pipe", 1.5), ("raw_socket", "raw", 0.6))
+        for n in (1, IN_FLIGHT)
     ),
+    Target("items_vs_mp_pipe", "processItems(1000) round trip p50 <= 1.0x mp.Pipe (pickle)", "<=",
+           1.0, "x mp.Pipe", _ratio("mp_pipe", kind="seed", seed="processItems_1000")),
     *(
-        Target(
-            key=f"echo_16mib_x{in_flight}_vs_mp_pipe",
-            text=f"16 MiB echo, {in_flight} in flight, >= 1.5x mp.Pipe",
-            worker="go",
-            comparison=">=",
-            threshold=1.5,
-            unit="x mp.Pipe",
-            figure=_echo_16mib("mp_pipe", in_flight),
+        target
+        for base, short in (("grpc_go", "gRPC-Go"), ("grpc_python", "gRPC-Py"))
+        for target in (
+            Target(f"throughput_vs_{base}", f"throughput >= 1.5x {short}, every cell", ">=", 1.5,
+                   f"x {short}", _everywhere(base, ("echo", "rps"))),
+            Target(f"latency_vs_{base}", f"small round trip p50 <= 0.7x {short}", "<=", 0.7,
+                   f"x {short}", _everywhere(base, ("latency",))),
         )
-        for in_flight in (1, IN_FLIGHT)
     ),
-    Target(
-        key="small_data_p50_vs_raw_socket",
-        text="small data request p50 <= 1.5x raw socket",
-        worker="go",
-        comparison="<=",
-        threshold=1.5,
-        unit="x raw",
-        figure=_small_data_p50,
-    ),
-    Target(
-        key="small_rps_100k",
-        text=f"small requests/s, {MANY_IN_FLIGHT} in flight, >= 100,000",
-        worker="go",
-        comparison=">=",
-        threshold=100_000,
-        unit="req/s",
-        figure=_small_rps,
-    ),
-    Target(
-        key="small_rps_peer",
-        text=f"small requests/s, {MANY_IN_FLIGHT} in flight, >= 176,000 (the peer)",
-        worker="go",
-        comparison=">=",
-        threshold=176_000,
-        unit="req/s",
-        figure=_small_rps,
-    ),
-    Target(
-        key="process_items_data_p50",
-        text="processItems(1000) data round trip p50 < 1 ms",
-        worker="go",
-        comparison="<",
-        threshold=1.0,
-        unit="ms",
-        figure=_items_data_p50_ms,
-    ),
-    *(
-        Target(
-            key=f"spawn_to_ready_{name}",
-            text=f"spawn to ready, {name} worker, < {limit} ms",
-            worker=name,
-            comparison="<",
-            threshold=limit,
-            unit="ms",
-            figure=_spawn_ms,
-        )
-        for name, limit in (("go", 30), ("node", 150), ("python", 250))
-    ),
-)
-"""The targets of issue 8, in the order the issue lists them."""
+    Target("memory_peak", "16 MiB echo loop: parent RSS peak growth <= 4x payload", "<=", 4.0,
+           "x payload", _memory("peak_growth")),
+    Target("memory_flat", "16 MiB echo loop flat: later RSS peak growth <= 0.25x payload",
+           "<=", 0.25, "x payload", _memory("late_growth")),
+)  # fmt: skip
+"""The targets of issue 19, in the order the issue lists them."""
 
 
 def evaluate(run: RunResults) -> list[Verdict]:
     """Every target's verdict for this run."""
     verdicts = []
     for target in TARGETS:
-        values: dict[str, float] = {}
-        for name, worker in run.workers.items():
-            value = target.figure(run, worker)
-            if value is not None:
-                values[name] = value
-        measured = values.pop(target.worker, None)
-        # Spawn targets are per language: the other languages' figures have their own lines.
-        others = {} if target.key.startswith("spawn_") else values
-        verdicts.append(Verdict(target, measured, others))
+        measured, where, spread, others = None, "", "", {}
+        for contender in run.aspect:
+            found = target.figure(run, contender.key)
+            if found is None:
+                continue
+            if contender.key == TARGET_CONTENDER:
+                measured, where, spread = found
+            else:
+                others[contender.key] = found[0]
+        verdicts.append(Verdict(target, measured, where, spread, others))
     return verdicts
 
 
-def summary_lines(verdicts: list[Verdict]) -> list[str]:
+def summary_lines(verdicts: list[Verdict], fresh: bool) -> list[str]:
     """The summary block that ends the printed report."""
     lines = [
-        "Issue 8 targets (this run; a Go worker unless said; reporting only, never failing)",
-        f"{'target':<56}{'measured':>16}   {'verdict':<10}other workers",
+        "Issue 19 targets (Go worker, parent on asyncio; ratios within one run; reporting only)",
     ]
+    if not fresh:
+        lines.append(
+            "NOTE: the targets are defined with a fresh process per contender (--fresh); "
+            "this run is long-lived"
+        )
+    lines.append(f"{'target':<68}{'measured':>26}   {'verdict':<9}{'where':<22}others")
     for verdict in verdicts:
         target = verdict.target
-        measured = (
-            "not measured" if verdict.measured is None else _value(verdict.measured, target.unit)
-        )
+        value = format_value(verdict)
         met = {True: "met", False: "NOT MET", None: "-"}[verdict.met]
-        others = ", ".join(
-            f"{name} {_value(verdict.others[name], target.unit)}"
-            for name in WORKER_NAMES
-            if name in verdict.others
-        )
-        lines.append(f"{target.text:<56}{measured:>16}   {met:<10}{others}".rstrip())
+        others = ", ".join(f"{key} {_value(v, target.unit)}" for key, v in verdict.others.items())
+        lines.append(f"{target.text:<68}{value:>26}   {met:<9}{verdict.where:<22}{others}".rstrip())
     met_count = sum(1 for v in verdicts if v.met)
     measured_count = sum(1 for v in verdicts if v.met is not None)
     lines.append(f"{met_count} of {measured_count} measured targets met ({len(verdicts)} in all)")
@@ -217,21 +196,33 @@ def verdicts_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
         {
             "key": v.target.key,
             "target": v.target.text,
-            "worker": v.target.worker,
+            "contender": TARGET_CONTENDER,
             "comparison": v.target.comparison,
             "threshold": v.target.threshold,
             "unit": v.target.unit,
             "measured": None if v.measured is None else round(v.measured, 4),
+            "where": v.where,
+            "spread": v.spread,
             "met": v.met,
-            "other_workers": {name: round(value, 4) for name, value in v.others.items()},
+            "others": {key: round(value, 4) for key, value in v.others.items()},
         }
         for v in verdicts
     ]
 
 
+def format_value(verdict: Verdict) -> str:
+    """``0.37x [0.34-0.41]``, ``10,774/s``, or ``not measured``."""
+    if verdict.measured is None:
+        return "not measured"
+    value = _value(verdict.measured, verdict.target.unit)
+    return f"{value} {verdict.spread}" if verdict.spread else value
+
+
+def _spread(stat: RatioStat) -> str:
+    return f"[{stat.low:.2f}-{stat.high:.2f}]" if stat.rounds > 1 else ""
+
+
 def _value(value: float, unit: str) -> str:
     if unit == "req/s":
-        return f"{value:,.0f} req/s"
-    if unit == "ms":
-        return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
-    return f"{value:.2f}{unit}"
+        return f"{value:,.0f}/s"
+    return f"{value:.2f}{unit.split(' ')[0]}"
