@@ -228,7 +228,10 @@ async def test_garbage_on_stdout_is_reported_as_worker_output(namespace: str) ->
             '{"jsonrpc": "2.0", "method": 42, "id": 1}',
             "\x00\x01\x02\x03",
         ]
-        assert lines[6] is not None and "exceeds max_line_length of 1048576 bytes" in lines[6]
+        assert (
+            lines[6] is not None
+            and "exceeds max_line_length of 1048576 bytes" in lines[6]
+        )
         assert all(e.worker_id == "w" for e in output if e.stream == "stdout")
         assert await handle.request("echo", ["still fine"]) == ["still fine"]
         await handle.stop()

@@ -34,9 +34,9 @@ def _channel(transport: MemoryTransport, codec: str, name: str, **options: Any) 
     max_frame_size = options.pop("max_frame_size", 64 * 1024 * 1024)
     builder = ChannelBuilder().with_transport(transport).with_options(name=name, **options)
     if codec == "json":
-        return builder.with_framing(LineDelimitedFraming()).with_serialization(JsonCodec()).build()
+        return builder.with_framing(LineDelimitedFraming()).with_codec(JsonCodec()).build()
     framing = LengthPrefixedFraming(max_frame_size)
-    return builder.with_framing(framing).with_serialization(MessagePackCodec()).build()
+    return builder.with_framing(framing).with_codec(MessagePackCodec()).build()
 
 
 @asynccontextmanager

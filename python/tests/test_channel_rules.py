@@ -30,9 +30,9 @@ def _channel(transport: MemoryTransport, codec: str, limit: int = LIMIT) -> Chan
     builder = ChannelBuilder().with_transport(transport).with_options(name="worker side")
     if codec == "json":
         framing: Any = LineDelimitedFraming(limit)
-        return builder.with_framing(framing).with_serialization(JsonCodec()).build()
+        return builder.with_framing(framing).with_codec(JsonCodec()).build()
     framing = LengthPrefixedFraming(limit)
-    return builder.with_framing(framing).with_serialization(MessagePackCodec()).build()
+    return builder.with_framing(framing).with_codec(MessagePackCodec()).build()
 
 
 def _wire(codec: str, message: Any) -> bytes:

@@ -12,7 +12,8 @@ import msgpack
 import pytest
 
 from aspect_ipc import ChannelBuilder, ChannelClosed, SocketTransport
-from aspect_ipc.channel import _OUTBOX_LIMIT, Channel
+from aspect_ipc.channel import Channel
+from aspect_ipc.channel._outbox import OUTBOX_LIMIT
 
 pytestmark = pytest.mark.anyio
 
@@ -78,7 +79,7 @@ async def test_a_peer_that_stops_reading_makes_senders_wait() -> None:
             # The queue and the socket's buffers are full; the sender waits, memory does not grow.
             blocked_at = sent
             assert blocked_at < 100
-            assert left._outbox_bytes <= _OUTBOX_LIMIT + len(chunk) + 64
+            assert left._outbox.size <= OUTBOX_LIMIT + len(chunk) + 64
             # The peer reads a little: the sender goes on.
             theirs.setblocking(False)
             drained = 0

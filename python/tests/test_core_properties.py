@@ -216,6 +216,8 @@ def test_sans_io_core_does_not_import_anyio() -> None:
         "import sys\n"
         "import aspect_ipc.framing, aspect_ipc.codecs, aspect_ipc.jsonrpc, aspect_ipc.paths\n"
         "import aspect_ipc.errors, aspect_ipc.constants\n"
+        "import aspect_ipc.recovery, aspect_ipc.hello, aspect_ipc.shutdown, aspect_ipc.options\n"
+        "import aspect_ipc.worker_env, aspect_ipc._lifecycle\n"
         "io = {'anyio', 'trio', 'asyncio', 'socket'}\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in io)\n"
         "print(','.join(bad))\n"

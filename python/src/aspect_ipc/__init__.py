@@ -28,6 +28,7 @@ from .errors import (
     Unauthorized,
     WorkerCrashed,
     WorkerExitedDuringStartup,
+    WorkerIdInUse,
     WorkerUnavailable,
 )
 from .framing import FrameDecoder, Framing, LengthPrefixedFraming, LineDelimitedFraming
@@ -44,7 +45,7 @@ from .jsonrpc import (
     Request,
     Response,
 )
-from .manager import ProcessManager, WorkerIdInUse
+from .manager import ProcessManager
 from .options import (
     ControlChannelOptions,
     DataChannelOptions,
@@ -53,6 +54,7 @@ from .options import (
     WorkerState,
 )
 from .paths import PipePath
+from .shutdown import ShutdownReason
 from .transports import (
     FdTransport,
     PeerCredentials,
@@ -103,6 +105,7 @@ __all__ = [
     "RequestTimeout",
     "Response",
     "RestartPolicy",
+    "ShutdownReason",
     "SocketTransport",
     "StartupError",
     "StartupTimeout",

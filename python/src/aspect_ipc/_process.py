@@ -6,11 +6,9 @@ import errno
 import os
 import secrets
 import shutil
-import stat
 from collections.abc import Mapping
 
-import anyio
-
+from ._socket_path import probe_socket
 from .constants import (
     ENV_DATA_PATH,
     ENV_MAX_FRAME_SIZE,
@@ -22,7 +20,7 @@ from .constants import (
     ENV_WORKER_ID,
     PROTOCOL_VERSION,
 )
-from .errors import AddressInUse, ExecutableNotFound, StartupError
+from .errors import AddressInUse, ExecutableNotFound, StartupError, TransportError
 from .frozen import child_environment
 
 __all__ = [
@@ -31,6 +29,7 @@ __all__ = [
     "is_descendant",
     "new_token",
     "resolve_executable",
+    "start_failure",
     "startup_os_error",
 ]
 
@@ -87,33 +86,42 @@ def resolve_executable(executable: str, env: Mapping[str, str], cwd: str | None)
     return found
 
 
-async def check_data_path_free(path: str) -> None:
+def check_data_path_free(path: str) -> None:
     """Fail early if a live worker, or a non-socket file, holds ``path`` (spec 6.4).
 
     A stale socket is left for the worker to remove (spec 7.3).
+
+    Raises:
+        AddressInUse: see :func:`~aspect_ipc.transports.probe_socket`.
+        StartupError: the OS refused the probe; the OSError is chained as the cause.
     """
     try:
-        info = os.lstat(path)
+        os.lstat(path)  # only to say "inspect" (not "probe") when the path itself is unusable
     except FileNotFoundError:
         return
     except OSError as exc:
         raise startup_os_error(f"cannot inspect the data path {path}", exc) from exc
-    if not stat.S_ISSOCK(info.st_mode):
-        raise AddressInUse(f"path exists and is not a socket: {path}", path)
     try:
-        stream = await anyio.connect_unix(path)
-    except OSError as exc:
-        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            return
-        if exc.errno != errno.EAGAIN:  # EAGAIN: a listener whose backlog is full, alive
-            raise startup_os_error(f"cannot probe the data path {path}", exc) from exc
-    else:
-        await stream.aclose()
-    raise AddressInUse(
-        f"address in use by a live worker: {path} (is another parent running a worker with this "
-        "namespace and id? use another namespace or id, or stop it)",
-        path,
-    )
+        probe_socket(path)
+    except AddressInUse:
+        raise
+    except TransportError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError):
+            raise startup_os_error(f"cannot probe the data path {path}", cause) from cause
+        raise
+
+
+def start_failure(executable: str, exc: OSError | ValueError) -> Exception:
+    """What to raise when the worker process cannot be started (the one translation).
+
+    The caller raises it ``from exc`` (a ValueError: ``from None``).
+    """
+    if isinstance(exc, ValueError):  # a NUL byte in an argument or the environment
+        return ValueError(f"cannot start {executable}: {exc}")
+    if isinstance(exc, FileNotFoundError | PermissionError | NotADirectoryError):
+        return ExecutableNotFound(f"cannot start {executable}: {exc.strerror}")
+    return startup_os_error(f"cannot start {executable}", exc)
 
 
 def is_descendant(pid: int, ancestor: int) -> bool:

@@ -17,7 +17,7 @@ import msgpack
 from .constants import INT_MAX, INT_MIN, MAX_DEPTH
 from .errors import CodecError
 
-__all__ = ["Codec", "JsonCodec", "MessagePackCodec"]
+__all__ = ["Codec", "JsonCodec", "MessagePackCodec", "PartsCodec"]
 
 Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
@@ -52,6 +52,18 @@ class Codec(Protocol):
 
     def encode(self, value: Any) -> bytes: ...
     def decode(self, data: Buffer) -> Any: ...
+
+
+@runtime_checkable
+class PartsCodec(Codec, Protocol):
+    """A codec that can encode into several buffers (optional capability).
+
+    ``encode_parts(value)`` returns buffers whose concatenation is ``encode(value)``, leaving
+    large binaries uncopied: with a :class:`~aspect_ipc.framing.HeaderFraming` a channel writes
+    them as they are.
+    """
+
+    def encode_parts(self, value: Any) -> list[Buffer]: ...
 
 
 class JsonCodec:

@@ -20,12 +20,15 @@ __all__ = [
     "ProtocolVersionMismatch",
     "RemoteError",
     "RequestTimeout",
+    "SizeLimitError",
+    "SizeSettingError",
     "StartupError",
     "StartupTimeout",
     "TransportError",
     "Unauthorized",
     "WorkerCrashed",
     "WorkerExitedDuringStartup",
+    "WorkerIdInUse",
     "WorkerUnavailable",
 ]
 
@@ -133,6 +136,10 @@ class WorkerUnavailable(ChannelClosed):
     """The worker is stopped, or failed for good after its restarts: nothing can be sent to it."""
 
 
+class WorkerIdInUse(IpcError, ValueError):
+    """``spawn`` was given an id (or data path) that a live worker of this manager already has."""
+
+
 class StartupError(IpcError):
     """A worker could not be started and brought to the ready state."""
 
@@ -191,3 +198,11 @@ class SizeLimitError(FramingError):
         if self.size is None:
             return {"limit": self.limit}
         return {"size": self.size, "limit": self.limit}
+
+
+class SizeSettingError(ValueError):
+    """An ``ASPECT_IPC_MAX_*`` variable does not follow the grammar; the message says why.
+
+    Raised in a worker as it starts, which then exits with code 2 (not an IpcError: nothing
+    was exchanged yet).
+    """

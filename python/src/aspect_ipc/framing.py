@@ -18,6 +18,8 @@ from .errors import FramingError, SizeLimitError
 __all__ = [
     "FrameDecoder",
     "Framing",
+    "HeaderFraming",
+    "InPlaceDecoder",
     "LengthPrefixedDecoder",
     "LengthPrefixedFraming",
     "LineDelimitedDecoder",
@@ -49,12 +51,36 @@ class FrameDecoder(Protocol):
 
 
 @runtime_checkable
+class InPlaceDecoder(FrameDecoder, Protocol):
+    """A decoder that can be received into (optional capability).
+
+    A channel whose transport offers ``receive_into`` receives a large frame straight into the
+    buffer :meth:`writable` returns, instead of copying it out of chunks: a 1 MiB frame then
+    costs no copy at all.
+    """
+
+    def writable(self) -> memoryview | None: ...
+    def wrote(self, count: int) -> None: ...
+
+
+@runtime_checkable
 class Framing(Protocol):
     """A way of cutting a byte stream into frames: encodes payloads and makes decoders."""
 
     def encode(self, payload: Buffer) -> bytes: ...
     def encode_parts(self, payload: Buffer) -> list[Buffer]: ...
     def decoder(self) -> FrameDecoder: ...
+
+
+@runtime_checkable
+class HeaderFraming(Framing, Protocol):
+    """A framing whose frame is a header, then the payload as it is (optional capability).
+
+    With a codec that offers ``encode_parts``, a channel frames a message as ``header(total)``
+    followed by the codec's parts, so large binaries are written without being copied.
+    """
+
+    def header(self, length: int) -> bytes: ...
 
 
 class LengthPrefixedFraming:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -13,18 +13,15 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._calls import check_grace, check_timeout
-from .errors import IpcError
+from ._events import Listener, Listeners
+from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
-from .options import ControlChannelOptions, DataChannelOptions, ProcessEvent, RestartPolicy
+from .options import ControlChannelOptions, DataChannelOptions, RestartPolicy
 from .paths import PipePath
 
-__all__ = ["ProcessManager", "WorkerIdInUse"]
+__all__ = ["ProcessManager"]
 
 logger = logging.getLogger("aspect_ipc.manager")
-
-
-class WorkerIdInUse(IpcError, ValueError):
-    """``spawn`` was given an id that a live worker of this manager already has."""
 
 
 class ProcessManager:
@@ -77,7 +74,7 @@ class ProcessManager:
         self.restart_policy = restart_policy or RestartPolicy()
         self.socket_dir = socket_dir
         self._handles: dict[str, ProcessHandle] = {}
-        self._listeners: dict[str, list[Callable[[ProcessEvent], Any]]] = {}
+        self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
         self._closed = False
         self._start_slots: anyio.Semaphore | None = None
@@ -118,9 +115,9 @@ class ProcessManager:
         """The handle of ``worker_id``; KeyError if there is none."""
         return self._handles[worker_id]
 
-    def on(self, kind: str, callback: Callable[[ProcessEvent], Any]) -> None:
+    def on(self, kind: str, callback: Listener) -> None:
         """Call ``callback(event)`` for every worker's events of ``kind`` (see ProcessEvent)."""
-        self._listeners.setdefault(kind, []).append(callback)
+        self._listeners.add(kind, callback)
 
     async def spawn(
         self,
@@ -193,7 +190,9 @@ class ProcessManager:
             restart_policy=restart_policy or self.restart_policy,
             stderr_tail_lines=stderr_tail_lines,
         )
-        handle = ProcessHandle(self, worker_id, spec)
+        handle = ProcessHandle(
+            self, worker_id, spec, start_slots=self._start_slots, listeners=self._listeners
+        )
         self._handles[worker_id] = handle
         try:
             await self._task_group.start(handle._supervise, name=f"supervisor of {worker_id}")

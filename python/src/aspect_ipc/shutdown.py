@@ -1,14 +1,35 @@
-"""The params of ``$/shutdown`` (spec 8.1). Pure."""
+"""Why a worker shuts down, and the params of ``$/shutdown`` (spec 8.1). Pure."""
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Any
 
 from .errors import RemoteError
 from .jsonrpc import ErrorCode
 
-__all__ = ["shutdown_timeout"]
+__all__ = ["ShutdownReason", "shutdown_timeout"]
+
+
+class ShutdownReason(StrEnum):
+    """Why a worker is shutting down: what its ``shutting_down`` hook receives.
+
+    The values are the same strings in every SDK.
+    """
+
+    SHUTDOWN_REQUEST = "shutdown_request"
+    """The parent sent ``$/shutdown`` (a request or a notification)."""
+    SHUTDOWN_CALL = "shutdown_call"
+    """The worker program called ``Worker.shutdown()``."""
+    STDIN_EOF = "stdin_eof"
+    """The control channel's input ended: the parent closed it, or is gone."""
+    STDOUT_CLOSED = "stdout_closed"
+    """The control channel's output broke: nobody reads the worker's stdout any more."""
+    PARENT_EXITED = "parent_exited"
+    """The parent process died (the worker was re-parented) while its stdin stayed open."""
+    SIGNAL = "signal"
+    """SIGTERM or SIGINT."""
 
 
 def shutdown_timeout(params: Any, default: float) -> float:

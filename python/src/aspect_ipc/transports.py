@@ -1,7 +1,9 @@
 """Transports: byte streams under channels (spec sections 1, 2, 7.3).
 
-This is the one place where OS and anyio stream errors become aspect-ipc errors: every method
-raises :class:`TransportError` (or a subclass), never ``OSError`` or ``BrokenResourceError``.
+This module (with :mod:`._socket_path`, the socket file of a data path) is the one place where
+OS and anyio stream errors become aspect-ipc errors: every method raises :class:`TransportError`
+(or a subclass), never ``OSError`` or ``BrokenResourceError``. The process side (spawning,
+descriptors) has its own one boundary: :func:`aspect_ipc._process.startup_os_error`.
 ``receive`` returns ``b""`` at end of stream, as in h11.
 """
 
@@ -12,7 +14,6 @@ import errno
 import functools
 import os
 import socket
-import stat
 import struct
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,15 +21,25 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 
+from ._socket_path import (
+    PeerCredentials,
+    check_unix_path,
+    connect_unix,
+    in_use_message,
+    probe_socket,
+    remove_stale_socket,
+)
 from .errors import AddressInUse, TransportError
 
 __all__ = [
     "FdTransport",
     "PeerCredentials",
     "PipeServer",
+    "ReceivesInto",
     "SocketTransport",
     "Transport",
     "TransportFactory",
+    "probe_socket",
     "remove_stale_socket",
 ]
 
@@ -37,12 +48,16 @@ _T = TypeVar("_T")
 _Waitable = TypeVar("_Waitable", int, socket.socket)
 # sendmsg takes at most IOV_MAX (1024 on Linux) buffers at once.
 _MAX_GATHER = 1024
-_WINDOWS_PIPE_PREFIX = "\\\\.\\pipe\\"
 
 
 @runtime_checkable
 class Transport(Protocol):
-    """A bidirectional byte stream."""
+    """A bidirectional byte stream.
+
+    Optional: ``receive_into`` (see :class:`ReceivesInto`), and a ``prefers_lines`` attribute
+    (true for pipes): :class:`~aspect_ipc.channel.ChannelBuilder` then defaults to line-delimited
+    JSON, the control channel's framing, instead of length-prefixed MessagePack.
+    """
 
     async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes: ...
     async def send(self, data: bytes | bytearray | memoryview) -> None: ...
@@ -50,22 +65,15 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class PeerCredentials(tuple[int, int, int]):
-    """``(pid, uid, gid)`` of the process at the other end of a Unix socket."""
+@runtime_checkable
+class ReceivesInto(Transport, Protocol):
+    """A transport that can receive straight into a buffer (optional capability).
 
-    __slots__ = ()
+    With a decoder that offers ``writable`` (:class:`~aspect_ipc.framing.InPlaceDecoder`), a
+    channel receives large frames without copying them.
+    """
 
-    @property
-    def pid(self) -> int:
-        return self[0]
-
-    @property
-    def uid(self) -> int:
-        return self[1]
-
-    @property
-    def gid(self) -> int:
-        return self[2]
+    async def receive_into(self, buffer: memoryview) -> int: ...
 
 
 class FdTransport:
@@ -75,6 +83,8 @@ class FdTransport:
     works on every anyio backend, and so a parent can drain what a child already wrote without
     waiting (:meth:`receive_nowait`).
     """
+
+    prefers_lines = True  # pipes carry the control channel: line-delimited JSON by default
 
     def __init__(self, read_fd: int | None, write_fd: int | None, *, name: str = "pipe") -> None:
         self.name = name
@@ -223,7 +233,7 @@ class PipeServer:
             AddressInUse: a live socket, or a file that is not a socket, is at ``path``.
             TransportError: the path is unusable (too long, a Windows pipe name, an OS error).
         """
-        _check_unix_path(path)
+        check_unix_path(path)
         if self.unlink_on_listen:
             await remove_stale_socket(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -234,7 +244,7 @@ class PipeServer:
         except OSError as exc:
             sock.close()
             if exc.errno == errno.EADDRINUSE:
-                raise AddressInUse(_in_use_message(path), path) from exc
+                raise AddressInUse(in_use_message(path), path) from exc
             raise TransportError(f"cannot listen on {path}: {exc.strerror}") from exc
         finally:
             os.umask(old_umask)
@@ -319,13 +329,13 @@ class TransportFactory:
         Raises:
             TransportError: "data channel connection timeout" with the last OS reason.
         """
-        _check_unix_path(path)
+        check_unix_path(path)
         reason = "no attempt made"
         with anyio.move_on_after(timeout):
             delay = 0.001
             while True:
                 try:
-                    sock = _connect_unix(path)
+                    sock = connect_unix(path)
                 except OSError as exc:
                     if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN):
                         raise TransportError(f"cannot connect to {path}: {exc.strerror}") from exc
@@ -338,68 +348,6 @@ class TransportFactory:
             f"data channel connection timeout: cannot connect to {path} within {timeout:g} s: "
             f"{reason}"
         )
-
-
-def _check_unix_path(path: str) -> None:
-    if path.startswith(_WINDOWS_PIPE_PREFIX):
-        raise TransportError(
-            f"{path} is a Windows named pipe; named pipes are not available on {sys.platform} "
-            "with this SDK: use a Unix socket path"
-        )
-    if not hasattr(socket, "AF_UNIX"):
-        raise TransportError(f"Unix domain sockets are not available on {sys.platform}")
-    if len(os.fsencode(path)) > (107 if sys.platform.startswith("linux") else 103):
-        raise TransportError(
-            f"socket path is too long for {sys.platform} ({len(os.fsencode(path))} bytes): {path}"
-        )
-
-
-def _in_use_message(path: str) -> str:
-    return (
-        f"address in use by a live worker: {path} (another process is listening there; "
-        "stop it, or use another namespace or worker id)"
-    )
-
-
-async def remove_stale_socket(path: str) -> None:
-    """Remove ``path`` only if it is a socket nobody listens on (spec 7.3)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise TransportError(f"cannot inspect {path}: {exc.strerror}") from exc
-    if not stat.S_ISSOCK(info.st_mode):
-        raise AddressInUse(
-            f"path exists and is not a socket: {path} (refusing to remove it; "
-            "choose another path or remove the file yourself)",
-            path,
-        )
-    try:
-        probe = _connect_unix(path)
-    except OSError as exc:
-        if exc.errno == errno.EAGAIN:  # a listener whose backlog is full: alive
-            raise AddressInUse(_in_use_message(path), path) from exc
-        if exc.errno != errno.ECONNREFUSED:
-            raise TransportError(f"cannot probe {path}: {exc.strerror}") from exc
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return
-    probe.close()
-    raise AddressInUse(_in_use_message(path), path)
-
-
-def _connect_unix(path: str) -> socket.socket:
-    # A Unix socket connects at once or fails at once (EAGAIN: the listener's backlog is full):
-    # there is nothing to wait for, so a non-blocking connect never needs the event loop.
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        sock.connect(path)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 async def _ready(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
+from ._worker_handshake import authenticate, hello_again, ready_params, shutdown_on_data
 from .channel import Channel, Handler, HandlerTable, current_request
 from .codecs import JsonCodec, MessagePackCodec
 from .constants import (
@@ -45,36 +47,32 @@ from .constants import (
     METHOD_HELLO,
     METHOD_READY,
     METHOD_SHUTDOWN,
-    PRE_HELLO_MAX_FRAME_SIZE,
-    PROTOCOL_VERSION,
-    SDK_NAME,
-    SDK_VERSION,
 )
 from .errors import (
     AddressInUse,
     ChannelClosed,
-    CodecError,
-    FramingError,
-    IpcError,
     RemoteError,
     TransportError,
     WorkerUnavailable,
 )
-from .framing import LengthPrefixedDecoder, LengthPrefixedFraming, LineDelimitedFraming
-from .hello import ALREADY_AUTHENTICATED, UNDECODABLE, hello_verdict
-from .jsonrpc import ErrorCode
-from .shutdown import shutdown_timeout
+from .framing import LengthPrefixedFraming, LineDelimitedFraming
+from .shutdown import ShutdownReason, shutdown_timeout
 from .transports import PipeServer, SocketTransport, TransportFactory
 from .worker_env import SizeSettingError, read_limits
 from .worker_exit import ExitGuard
 
-__all__ = ["Worker", "WorkerEvent"]
+__all__ = ["ShutdownReason", "Worker", "WorkerEvent"]
+
+logger = logging.getLogger("aspect_ipc.worker")
 
 F = TypeVar("F", bound=Handler)
 
 WorkerEvent = str
 """Lifecycle events, in order: ``control_ready``, ``data_setup``, ``data_listening``,
-``data_connected``, ``data_ready``, ``ready``, then ``shutting_down`` and ``stopped``."""
+``data_connected``, ``data_ready``, ``ready``, then ``shutting_down`` and ``stopped``.
+
+Each callback is called with a dict of details, except ``shutting_down``'s, which is called once
+with the :class:`ShutdownReason`. A callback that raises is logged; the worker goes on."""
 
 _EXIT_USAGE = 2
 
@@ -129,7 +127,8 @@ class Worker:
         return self._decorator("data", method, notification=True)
 
     def on(self, event: WorkerEvent) -> Callable[[F], F]:
-        """Decorator: call ``callback(info)`` on a lifecycle event (see :data:`WorkerEvent`)."""
+        """Decorator: call ``callback(info)`` on a lifecycle event (see :data:`WorkerEvent`);
+        ``shutting_down`` callbacks are called as ``callback(reason)`` with a ShutdownReason."""
 
         def register(callback: F) -> F:
             self._listeners.setdefault(event, []).append(callback)
@@ -178,7 +177,9 @@ class Worker:
     def shutdown(self) -> None:
         """Shut down gracefully, as on ``$/shutdown``, once running requests have answered."""
         if self._task_group is not None and not self._stopping:
-            self._task_group.start_soon(self._drain_and_close, self.shutdown_timeout)
+            self._task_group.start_soon(
+                self._drain_and_close, self.shutdown_timeout, ShutdownReason.SHUTDOWN_CALL
+            )
 
     # -- running ------------------------------------------------------------------------------
 
@@ -238,14 +239,19 @@ class Worker:
                     task_group.start_soon(self._accept_loop, server, limits.max_frame_size)
                 task_group.start_soon(self._watch_exit, guard, control)
                 with contextlib.suppress(ChannelClosed):  # stdin already at EOF: parent gone
-                    await control.notify(METHOD_READY, _ready_params(data_path or None))
+                    await control.notify(METHOD_READY, ready_params(data_path or None))
                 if not data_path:
                     self._emit("ready")
                 await control.wait_closed()  # stdin EOF, a signal, or a graceful stop
-                if guard.reason is None:  # not a signal nor a shutdown: stdin reached EOF
-                    guard.exit_due("stdin closed", parent_gone=True)
-                self._stopping = True
-                self._emit("shutting_down")
+                if guard.reason is None:  # not a signal nor a shutdown: the parent is gone
+                    if control.write_failed:
+                        guard.exit_due(
+                            "stdout closed", ShutdownReason.STDOUT_CLOSED, parent_gone=True
+                        )
+                    else:
+                        guard.exit_due("stdin closed", ShutdownReason.STDIN_EOF, parent_gone=True)
+                assert guard.cause is not None
+                self._shutting_down(guard.cause)
                 task_group.cancel_scope.cancel()
         finally:
             if server is not None:
@@ -270,7 +276,15 @@ class Worker:
     async def _serve_connection(self, transport: SocketTransport, max_frame_size: int) -> None:
         framing = LengthPrefixedFraming(max_frame_size)
         try:
-            decoder = await self._authenticate(transport, framing)
+            decoder = await authenticate(
+                transport,
+                framing,
+                token=self._token,
+                worker_id=self.worker_id,
+                timeout=self.hello_timeout,
+                already_authenticated=self._has_data_channel,
+                on_accept=self._accepted,
+            )
             if decoder is None:
                 return
             channel = Channel(
@@ -282,8 +296,8 @@ class Worker:
                 decoder=decoder,
             )
             self._install(channel, "data")
-            channel._on_reserved_request(METHOD_HELLO, _hello_again)
-            channel._on_reserved_request(METHOD_SHUTDOWN, _shutdown_on_data)
+            channel._on_reserved_request(METHOD_HELLO, hello_again)
+            channel._on_reserved_request(METHOD_SHUTDOWN, shutdown_on_data)
             async with channel:
                 await channel.wait_closed()
         finally:
@@ -291,61 +305,25 @@ class Worker:
                 self._data = None
             await transport.aclose()
 
-    async def _authenticate(
-        self, transport: SocketTransport, framing: LengthPrefixedFraming
-    ) -> LengthPrefixedDecoder | None:
-        """Read the first frame and answer it per spec 7.4; the decoder if it was accepted.
+    def _has_data_channel(self) -> bool:
+        return self._data is not None and not self._data.closed
 
-        Until then a frame may not declare more than 64 KiB: a larger header closes the
-        connection at once, silently, without reading further.
-        """
-        codec = MessagePackCodec()
-        decoder = LengthPrefixedDecoder(min(PRE_HELLO_MAX_FRAME_SIZE, framing.max_frame_size))
-        frame: bytes | bytearray | None = None
-        with anyio.move_on_after(self.hello_timeout):
-            try:
-                while (frame := decoder.next_frame()) is None:
-                    data = await transport.receive()
-                    if not data:
-                        return None
-                    decoder.feed(data)
-            except (FramingError, TransportError):
-                return None
-        if frame is None:
-            return None  # no $/hello within the hello timeout
-        try:
-            message = codec.decode(frame)
-        except CodecError:
-            message = UNDECODABLE
-        verdict = hello_verdict(
-            message,
-            token=self._token,
-            supported=[PROTOCOL_VERSION],
-            worker_id=self.worker_id,
-            pid=os.getpid(),
-            already_authenticated=self._data is not None and not self._data.closed,
-        )
-        if verdict.accept:
-            first_time = not self._ready_sent
-            self._ready_sent = True
-            self._emit("data_ready")
-            if first_time:
-                self._emit("ready")
-        with contextlib.suppress(IpcError):
-            await transport.send_all(framing.encode_parts(codec.encode(verdict.reply)))
-        if not verdict.accept:
-            return None
-        decoder.max_frame_size = framing.max_frame_size
-        return decoder
+    def _accepted(self) -> None:
+        first_time = not self._ready_sent
+        self._ready_sent = True
+        self._emit("data_ready")
+        if first_time:
+            self._emit("ready")
 
     # -- shutdown -----------------------------------------------------------------------------
 
     async def _on_shutdown(self, params: Any) -> None:
         timeout = shutdown_timeout(params, self.shutdown_timeout)  # -32602: no shutdown
         request = current_request.get()
-        await self._drain(timeout, keep=request.id if request else None)
+        keep = request.id if request else None
+        await self._drain(timeout, keep=keep, reason=ShutdownReason.SHUTDOWN_REQUEST)
         assert self._task_group is not None
-        self._task_group.start_soon(self._close_after, request.id if request else None)
+        self._task_group.start_soon(self._close_after, keep, ShutdownReason.SHUTDOWN_REQUEST)
 
     def _shutdown_received(self, params: Any) -> None:
         with contextlib.suppress(RemoteError):  # invalid params: answered -32602, no shutdown
@@ -365,21 +343,20 @@ class Worker:
             timeout = shutdown_timeout(params, self.shutdown_timeout)
         except RemoteError:
             timeout = self.shutdown_timeout  # nobody to tell: shut down with the default
-        self._task_group.start_soon(self._drain_and_close, timeout)
+        self._task_group.start_soon(self._drain_and_close, timeout, ShutdownReason.SHUTDOWN_REQUEST)
 
-    async def _drain_and_close(self, timeout: float) -> None:
-        await self._drain(timeout, keep=None)
-        await self._close_after(None)
+    async def _drain_and_close(self, timeout: float, reason: ShutdownReason) -> None:
+        await self._drain(timeout, keep=None, reason=reason)
+        await self._close_after(None, reason)
 
-    async def _drain(self, timeout: float, *, keep: Any) -> None:
-        self._stopping = True
-        self._emit("shutting_down")
+    async def _drain(self, timeout: float, *, keep: Any, reason: ShutdownReason) -> None:
+        self._shutting_down(reason)
         async with anyio.create_task_group() as task_group:
             for channel, keep_id in ((self._control, keep), (self._data, None)):
                 if channel is not None:
                     task_group.start_soon(functools.partial(channel.drain, timeout, keep=keep_id))
 
-    async def _close_after(self, request_id: Any) -> None:
+    async def _close_after(self, request_id: Any, reason: ShutdownReason) -> None:
         """Close the control channel once ``request_id`` (if any) has been answered."""
         control = self._control
         if control is None:
@@ -387,7 +364,7 @@ class Worker:
         with anyio.move_on_after(5.0):
             await control.wait_requests(lambda: request_id not in control._running)
         if self._guard is not None:  # the $/shutdown result is queued: exit within the budget
-            self._guard.exit_due("the $/shutdown result was written")
+            self._guard.exit_due("the $/shutdown result was written", reason)
         control.close(ChannelClosed("the worker shut down"))
 
     # -- helpers ------------------------------------------------------------------------------
@@ -397,28 +374,22 @@ class Worker:
         if which == "data":
             self._data = channel
 
+    def _shutting_down(self, reason: ShutdownReason) -> None:
+        """Shutting down begins, for ``reason``: the hook is called once, whatever follows."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._call_hooks("shutting_down", reason)
+
     def _emit(self, event: str, **info: Any) -> None:
+        self._call_hooks(event, info)
+
+    def _call_hooks(self, event: str, argument: Any) -> None:
         for callback in self._listeners.get(event, ()):
-            callback(info)
-
-
-def _ready_params(data_path: str | None) -> dict[str, Any]:
-    return {
-        "protocol": PROTOCOL_VERSION,
-        "sdk": SDK_NAME,
-        "sdkVersion": SDK_VERSION,
-        "language": "python",
-        "pid": os.getpid(),
-        "dataPath": data_path,
-    }
-
-
-def _hello_again(params: Any) -> None:
-    raise RemoteError(*ALREADY_AUTHENTICATED)
-
-
-def _shutdown_on_data(params: Any) -> None:
-    raise RemoteError(ErrorCode.METHOD_NOT_FOUND, "$/shutdown is a control-channel method")
+            try:
+                callback(argument)
+            except Exception:
+                logger.exception("the %s hook %r failed", event, callback)
 
 
 def _die(message: str) -> NoReturn:

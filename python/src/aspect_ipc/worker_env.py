@@ -20,15 +20,12 @@ from .constants import (
     MAX_FRAME_SIZE_LIMIT,
     MIN_SIZE_SETTING,
 )
+from .errors import SizeSettingError
 
 __all__ = ["SizeSettingError", "WorkerLimits", "read_limits", "read_size"]
 
 # re.ASCII with an explicit class: "\d" would also take other scripts' digits.
 _DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
-
-
-class SizeSettingError(ValueError):
-    """An ``ASPECT_IPC_MAX_*`` variable does not follow the grammar; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from types import FrameType
 
 import anyio
 
+from .shutdown import ShutdownReason
+
 __all__ = ["DEFAULT_EXIT_BUDGET", "ExitGuard", "group_members"]
 
 DEFAULT_EXIT_BUDGET = 0.15
@@ -45,6 +47,7 @@ class ExitGuard:
     def __init__(self, budget: float = DEFAULT_EXIT_BUDGET) -> None:
         self.budget = budget
         self.reason: str | None = None  # why the worker is exiting; None while it serves
+        self.cause: ShutdownReason | None = None  # the same, as the shutting_down hook says it
         self.parent_gone = False
         self._deadline: float | None = None
         # Reentrant: the signal handler runs in the main thread, maybe while it holds the lock.
@@ -79,13 +82,14 @@ class ExitGuard:
         """Run ``cleanup`` (e.g. remove the socket file) if the watchdog has to end the process."""
         self._cleanups.append(cleanup)
 
-    def exit_due(self, reason: str, *, parent_gone: bool = False) -> None:
+    def exit_due(self, reason: str, cause: ShutdownReason, *, parent_gone: bool = False) -> None:
         """An exit is due: the loop has ``budget`` seconds from now. Safe from any thread and
         from signal handlers. ``parent_gone`` also sends SIGTERM to the process group's others."""
         with self._lock:
             first = self.reason is None
             if first:
                 self.reason = reason
+                self.cause = cause
                 self._deadline = time.monotonic() + self.budget
             kill_group = parent_gone and not self.parent_gone
             self.parent_gone = self.parent_gone or parent_gone
@@ -110,7 +114,7 @@ class ExitGuard:
             _signal_group_members(signal.SIGKILL)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.exit_due(f"signal {signal.Signals(signum).name}")
+        self.exit_due(f"signal {signal.Signals(signum).name}", ShutdownReason.SIGNAL)
 
     def _watch(self) -> None:
         poller = select.poll()
@@ -129,9 +133,11 @@ class ExitGuard:
                 stdin_open = False  # a hang-up stays reported: stop asking
                 poller.unregister(0)
                 if mask & (select.POLLHUP | select.POLLERR):
-                    self.exit_due("stdin closed", parent_gone=True)
+                    self.exit_due("stdin closed", ShutdownReason.STDIN_EOF, parent_gone=True)
             if os.getppid() != self._parent:
-                self.exit_due("the parent process died", parent_gone=True)
+                self.exit_due(
+                    "the parent process died", ShutdownReason.PARENT_EXITED, parent_gone=True
+                )
             deadline = self._deadline
             if deadline is not None and time.monotonic() >= deadline:
                 self._hard_exit()

@@ -8,7 +8,6 @@ that dies during its start-up is reported at once, never after the start-up time
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 
-from . import _process
+from ._peer_check import check_peer
 from .channel import Channel, HandlerTable
 from .constants import METHOD_HELLO, PROTOCOL_VERSION
 from .errors import (
@@ -93,7 +92,8 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
             )
         transport = await _connect(startup, max(deadline - anyio.current_time(), 0.001))
         try:
-            _check_peer(startup, transport)
+            pid = startup.ready_params.get("pid")
+            check_peer(transport, startup.data_path, pid, startup.pid, startup.worker_id)
         except Unauthorized:
             await transport.aclose()
             raise
@@ -155,24 +155,6 @@ async def _hello(startup: Startup, data: Channel) -> None:
         raise StartupError(
             f"worker {worker} closed the data channel during $/hello: {exc}"
         ) from None
-
-
-def _check_peer(startup: Startup, transport: SocketTransport) -> None:
-    credentials = transport.peer_credentials()
-    if credentials is None:
-        return
-    announced = startup.ready_params.get("pid")
-    if (
-        credentials.uid != os.getuid()
-        or credentials.pid != announced
-        or not (isinstance(announced, int) and _process.is_descendant(announced, startup.pid))
-    ):
-        raise Unauthorized(
-            ErrorCode.UNAUTHORIZED,
-            f"unauthorized peer on {startup.data_path}: pid {credentials.pid} uid "
-            f"{credentials.uid} is not worker {startup.worker_id} (pid {announced}, child of "
-            f"{startup.pid})",
-        )
 
 
 async def _run_channel(channel: Channel, *, task_status: TaskStatus[None]) -> None:

@@ -1,5 +1,4 @@
-"""The bookkeeping pieces of a :class:`~aspect_ipc.channel.Channel`: a pending request, a queued
-outgoing message, and the deadlines of pending requests."""
+"""Our requests waiting for their answers, and their deadlines: one heap per channel."""
 
 from __future__ import annotations
 
@@ -8,14 +7,14 @@ from typing import Any
 
 import anyio
 
-from .jsonrpc import MessageId
+from ..jsonrpc import MessageId
 
-__all__ = ["Buffer", "_Deadlines", "_Outgoing", "_Pending"]
-
-Buffer = bytes | bytearray | memoryview
+__all__ = ["Deadlines", "Pending"]
 
 
-class _Pending:
+class Pending:
+    """One request of ours, until it is answered, fails or times out."""
+
     __slots__ = ("error", "event", "result", "timed_out")
 
     def __init__(self) -> None:
@@ -25,23 +24,7 @@ class _Pending:
         self.timed_out = False
 
 
-class _Outgoing:
-    """One message's buffers in the write queue (compared by identity: ``list.remove``)."""
-
-    __slots__ = ("parts", "queued", "size")
-
-    def __init__(self, parts: list[Buffer]) -> None:
-        self.parts = parts
-        self.size = sum(map(len, parts))
-        self.queued = True  # until the writer takes it
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    __hash__ = object.__hash__
-
-
-class _Deadlines:
+class Deadlines:
     """The deadlines of pending requests, one heap for the whole channel.
 
     A cancel scope per request costs more than the rest of a small request together; one timer
@@ -65,7 +48,7 @@ class _Deadlines:
         self._sequence += 1
         heapq.heappush(heap, (deadline, self._sequence, request_id))
 
-    def next(self, pending: dict[MessageId, _Pending]) -> tuple[float, MessageId] | None:
+    def next(self, pending: dict[MessageId, Pending]) -> tuple[float, MessageId] | None:
         """The earliest deadline of a request still pending, or None."""
         heap = self._heap
         if len(heap) > 2 * len(pending) + 64:

@@ -1,0 +1,147 @@
+"""The state of a :class:`~aspect_ipc.ProcessHandle` and the plumbing every part of it uses:
+its settings, its life cycle state (:mod:`._lifecycle`), its events and its output."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+
+from . import _lifecycle
+from ._child import ChildProcess
+from ._events import Listeners
+from ._stderr import CONTINUED
+from .channel import Channel, HandlerTable
+from .errors import IpcError
+from .options import (
+    ControlChannelOptions,
+    DataChannelOptions,
+    ProcessEvent,
+    RestartPolicy,
+    WorkerState,
+)
+
+__all__ = ["HandleCore", "Settings", "SpawnSpec", "logger"]
+
+logger = logging.getLogger("aspect_ipc.manager")
+
+
+class Settings(Protocol):
+    """What a handle reads from its manager, when it needs it (the manager's live values)."""
+
+    namespace: str
+    request_timeout: float
+    shutdown_grace: float
+
+
+@dataclass(frozen=True)
+class SpawnSpec:
+    """Everything needed to (re)start one worker."""
+
+    executable: str
+    args: tuple[str, ...]
+    cwd: str | None
+    env: dict[str, str] | None
+    control: ControlChannelOptions
+    data: DataChannelOptions
+    data_path: str | None
+    startup_timeout: float
+    restart_policy: RestartPolicy
+    stderr_tail_lines: int
+
+
+class HandleCore:
+    """The state shared by a handle's supervision, incarnations and calls."""
+
+    id: str
+    """The worker id given to ``spawn`` (also the worker's ``ASPECT_IPC_WORKER_ID``)."""
+    pid: int | None
+    """The process id of the current (or last) incarnation; None before the first start."""
+    restarts: int
+    """How many times the worker was restarted after a crash."""
+    exit_code: int | None
+    """The last incarnation's exit code; None while it runs, or if a signal ended it."""
+    signal: int | None
+    """The signal number that ended the last incarnation, else None."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        spec: SpawnSpec,
+        *,
+        start_slots: anyio.Semaphore | None = None,
+        listeners: Listeners | None = None,
+    ) -> None:
+        """Made by the manager: ``settings`` are its live settings, ``start_slots`` limits
+        concurrent start-ups, ``listeners`` are its event listeners (called after the handle's).
+        """
+        self.id = worker_id
+        self.spec = spec
+        self.pid = None
+        self.exit_code = None
+        self.signal = None
+        self.restarts = 0
+        self._settings = settings
+        self._start_slots = start_slots
+        self._manager_listeners = listeners
+        self._state = WorkerState.STARTING
+        self._changed = anyio.Event()
+        self._control: Channel | None = None
+        self._data: Channel | None = None
+        self._child: ChildProcess | None = None
+        self._exited = anyio.Event()
+        self._incarnation_done = anyio.Event()
+        self._last_error: IpcError | None = None
+        self._stop_requested = False
+        self._stop_event = anyio.Event()
+        self._stop_grace = settings.shutdown_grace
+        self._backoff_scope: anyio.CancelScope | None = None
+        self._startup_scope: anyio.CancelScope | None = None
+        self._slot_wait: anyio.CancelScope | None = None
+        self._holding_slot = False
+        self._serving = False
+        self._started = False  # spawn() has returned the handle
+        self._done = anyio.Event()
+        self._handlers = HandlerTable()
+        self._listeners = Listeners()
+        self._log = logging.getLogger(f"aspect_ipc.worker.{worker_id}")
+
+    def __repr__(self) -> str:
+        return f"<ProcessHandle {self.id!r} pid={self.pid} state={self._state.value}>"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _live(self, via: str) -> Channel | None:
+        return self._control if via == "control" else self._data if via == "data" else None
+
+    def _set_state(self, state: WorkerState) -> None:
+        if self._stop_requested and state not in _lifecycle.ENDED:
+            return  # a stop is final: nothing but its end changes the state any more
+        if not _lifecycle.allowed(self._state, state):
+            logger.debug("worker %s: no move from %s to %s", self.id, self._state, state)
+            return
+        self._state = state
+        if state in (WorkerState.RESTARTING, WorkerState.FAILED, WorkerState.STOPPED):
+            self._incarnation_done.set()  # callers of the last incarnation see the verdict
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        event = ProcessEvent(kind, self.id, pid=self.pid, **fields)
+        self._listeners.emit(event, also=self._manager_listeners)
+
+    def _stderr_line(self, line: str, continues: bool) -> None:
+        text = line + CONTINUED if continues else line
+        self._log.info("%s", text)
+        self._emit(
+            "output", stream="stderr", line=text, info={"continues": True} if continues else {}
+        )
+
+    def _stray_output(self, frame: bytes | bytearray | None, error: IpcError) -> bool:
+        line = f"<{error}>" if frame is None else frame.decode("utf-8", "replace")
+        self._log.warning("stdout (not a protocol message): %s", line)
+        self._emit("output", stream="stdout", line=line)
+        return True

@@ -1,0 +1,25 @@
+"""Channels: JSON-RPC 2.0 over a framed, encoded transport (see :mod:`._channel`).
+
+The parts, as in the Node SDK's ``channel/``: :mod:`._core` (shared state, close),
+:mod:`._outbox` (the write queue), :mod:`._outgoing` (our requests and notifications),
+:mod:`._pending` (their answers and deadlines), :mod:`._inbound` (the read loop),
+:mod:`._dispatch` (the peer's messages), :mod:`._handlers` (handlers and the HandlerTable),
+:mod:`._builder` (ChannelBuilder).
+"""
+
+from __future__ import annotations
+
+from ._builder import ChannelBuilder
+from ._channel import Channel
+from ._core import BadInputHook
+from ._dispatch import current_request
+from ._handlers import Handler, HandlerTable
+
+__all__ = [
+    "BadInputHook",
+    "Channel",
+    "ChannelBuilder",
+    "Handler",
+    "HandlerTable",
+    "current_request",
+]

@@ -1,0 +1,139 @@
+"""The state every part of a channel shares, and how a channel stops (:meth:`close`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ..codecs import Codec, PartsCodec
+from ..constants import METHOD_PING
+from ..errors import ChannelClosed, IpcError
+from ..framing import FrameDecoder, Framing, HeaderFraming
+from ..jsonrpc import JsonRpcProtocol, MessageId
+from ..transports import Transport
+from ._handlers import Handler, ping
+from ._outbox import Buffer, Outbox
+from ._pending import Deadlines, Pending
+
+__all__ = ["BadInputHook", "ChannelCore", "logger"]
+
+logger = logging.getLogger("aspect_ipc.channel")
+
+# How long a closing channel keeps trying to send what was queued before it closed.
+_FLUSH_TIMEOUT = 1.0
+
+BadInputHook = Callable[[bytes | bytearray | None, IpcError], bool]
+"""Called with an undecodable frame (or None) and the error; returns True if it handled it."""
+
+
+class ChannelCore:
+    """A channel's state: handlers, our pending requests, the peer's running ones, the outbox,
+    the background tasks; and :meth:`close`, which every part may call."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        framing: Framing,
+        codec: Codec,
+        protocol: JsonRpcProtocol | None = None,
+        *,
+        name: str = "channel",
+        max_concurrent_handlers: int = 256,
+        max_queued_notifications: int = 1024,
+        default_timeout: float | None = None,
+        decoder: FrameDecoder | None = None,
+    ) -> None:
+        self.name = name
+        self._decoder = decoder or framing.decoder()
+        self.transport = transport
+        self.framing = framing
+        self.codec = codec
+        self.protocol = protocol or JsonRpcProtocol()
+        self.default_timeout = default_timeout
+        self.bad_input_hook: BadInputHook | None = None
+        # Large binaries go out uncopied where the codec and the framing both allow it.
+        self._encode_parts: Callable[[Any], list[Buffer]] | None = None
+        self._header: Callable[[int], bytes] | None = None
+        if isinstance(codec, PartsCodec) and isinstance(framing, HeaderFraming):
+            self._encode_parts, self._header = codec.encode_parts, framing.header
+        self._request_handlers: dict[str, tuple[Handler, bool]] = {METHOD_PING: (ping, False)}
+        self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
+        self._receive_hooks: dict[tuple[bool, str], Callable[[Any], None]] = {}
+        self._pending: dict[MessageId, Pending] = {}
+        self._running: dict[MessageId, anyio.CancelScope] = {}
+        self._request_finished = anyio.Event()  # set, and replaced, as requests finish
+        self._request_watchers = 0
+        self._deadlines = Deadlines()
+        self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
+        self._outbox = Outbox()
+        self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
+            tuple[Handler, bool, Any]
+        ](max_queued_notifications)
+        self._task_group: TaskGroup | None = None
+        self._task_scopes: set[anyio.CancelScope] = set()
+        self._closed = False
+        self._closed_event = anyio.Event()
+        self._draining = False
+        self._close_reason: IpcError = ChannelClosed(f"{name}: the channel is not open")
+
+    @property
+    def closed(self) -> bool:
+        """Whether the channel has stopped (it accepts no more requests)."""
+        return self._closed
+
+    @property
+    def close_reason(self) -> IpcError:
+        """Why the channel closed (meaningful once :attr:`closed` is true)."""
+        return self._close_reason
+
+    async def wait_closed(self) -> None:
+        """Wait until the channel has closed, for whatever reason."""
+        await self._closed_event.wait()
+
+    def close(self, reason: IpcError | None = None) -> None:
+        """Stop the channel now: pending requests fail with ``reason`` (or ChannelClosed)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closed_event.set()
+        self._close_reason = reason or ChannelClosed(f"{self.name}: the channel was closed")
+        pending = list(self._pending.values())
+        self._pending.clear()  # the same dict: the deadline task holds it
+        for waiter in pending:
+            waiter.error = self._close_reason
+            waiter.event.set()
+        for scope in [*self._task_scopes, *self._running.values()]:
+            scope.cancel()
+        self._outbox.close(self._close_reason)  # the writer sends what is queued, then ends
+        if self._task_group is not None:  # the peer sees the close at once, not at __aexit__
+            self._task_group.start_soon(self._close_transport)
+        else:
+            self._outbox.done.set()
+
+    async def _close_transport(self) -> None:
+        with anyio.CancelScope(shield=True):
+            # What was queued before the close is sent first (a response to a shutdown request,
+            # say), unless the peer does not take it within the flush timeout.
+            with anyio.move_on_after(_FLUSH_TIMEOUT):
+                await self._outbox.done.wait()
+            await self.transport.aclose()
+
+    def _spawn(self, function: Callable[..., Any], *args: Any) -> None:
+        # Background tasks get cancel scopes of their own: close() cancels them, never the
+        # code running inside the caller's ``async with channel:`` block.
+        assert self._task_group is not None
+        self._task_group.start_soon(self._guarded, function, *args)
+
+    async def _guarded(self, function: Callable[..., Any], *args: Any) -> None:
+        with anyio.CancelScope() as scope:
+            if self._closed:
+                scope.cancel()
+            self._task_scopes.add(scope)
+            try:
+                await function(*args)
+            finally:
+                self._task_scopes.discard(scope)

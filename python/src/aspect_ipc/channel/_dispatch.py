@@ -1,0 +1,207 @@
+"""What the peer sends, message by message: answers to our requests, its requests (run as
+tasks, at most ``max_concurrent_handlers`` at once), its notifications (in order, by one task).
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextvars import ContextVar
+from typing import Any
+
+import anyio
+
+from ..constants import METHOD_CANCEL, RESERVED_PREFIX
+from ..errors import (
+    ChannelClosed,
+    CodecError,
+    IpcError,
+    ProtocolError,
+    RemoteError,
+    SizeLimitError,
+)
+from ..jsonrpc import (
+    ABSENT,
+    ErrorCode,
+    ErrorResponse,
+    InvalidMessage,
+    JsonRpcProtocol,
+    MessageId,
+    Notification,
+    Request,
+    Response,
+    error_for_exception,
+)
+from ..recovery import recover_id
+from ._core import logger
+from ._handlers import Handler
+from ._outgoing import Outgoing
+
+__all__ = ["Dispatch", "current_request"]
+
+current_request: ContextVar[Request | None] = ContextVar("current_request", default=None)
+"""The request whose handler is running in this task (None outside handlers)."""
+
+
+class Dispatch(Outgoing):
+    """Receiving, one decoded frame at a time (:meth:`_dispatch`)."""
+
+    async def _dispatch(self, frame: bytes | bytearray) -> None:
+        try:
+            value = self.codec.decode(frame)
+        except CodecError as exc:
+            await self._bad_input(frame, exc)
+            return
+        message = JsonRpcProtocol.parse(value)
+        kind = type(message)
+        if kind is Response:
+            assert isinstance(message, Response)
+            self._complete(message.id, message.result, None)
+        elif kind is Request:
+            assert isinstance(message, Request)
+            await self._start_request(message)
+        elif kind is Notification:
+            assert isinstance(message, Notification)
+            await self._queue_notification(message)
+        elif kind is ErrorResponse:
+            assert isinstance(message, ErrorResponse)
+            error = RemoteError(message.code, message.message, _data(message.data))
+            if message.id is None:
+                logger.warning("%s: the peer reported an error: %s", self.name, error)
+            else:
+                self._complete(message.id, None, error)
+        else:
+            assert isinstance(message, InvalidMessage)
+            if not message.reply and message.id is not None and message.id in self._pending:
+                # An invalid answer to a request of ours: that request fails now, with why.
+                self._complete(message.id, None, ProtocolError(f"{self.name}: {message.reason}"))
+                return
+            hook = self.bad_input_hook
+            if hook is not None and hook(frame, ProtocolError(message.reason)):
+                return
+            if message.reply:
+                await self._reply_error(message.id, message.code, message.reason)
+            else:
+                logger.warning("%s: dropped an invalid response: %s", self.name, message.reason)
+
+    async def _bad_input(self, frame: bytes | bytearray | None, error: IpcError) -> None:
+        if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
+            return
+        if isinstance(error, CodecError):
+            logger.warning("%s: the peer sent an undecodable message: %s", self.name, error)
+            request_id = None if frame is None else recover_id(self.codec.name, frame)
+            await self._reply_error(request_id, ErrorCode.PARSE_ERROR, f"Parse error: {error}")
+        elif isinstance(error, SizeLimitError):
+            await self._reply_error(None, ErrorCode.MESSAGE_TOO_LARGE, str(error), error.data)
+        else:
+            logger.warning("%s: %s", self.name, error)
+
+    async def _reply_error(
+        self, request_id: MessageId | None, code: int, text: str, data: Any = ABSENT
+    ) -> None:
+        await self._send_quietly(self.protocol.error_response(request_id, code, text, data))
+
+    def _complete(self, request_id: MessageId, result: Any, error: BaseException | None) -> None:
+        waiter = self._pending.pop(request_id, None)
+        if waiter is None:
+            logger.debug("%s: dropped a response to unknown id %r", self.name, request_id)
+            return
+        waiter.result, waiter.error = result, error
+        waiter.event.set()
+
+    async def _start_request(self, request: Request) -> None:
+        if self._draining:
+            await self._reply_error(request.id, ErrorCode.SHUTTING_DOWN, "shutting down")
+            return
+        entry = self._request_handlers.get(request.method)
+        if entry is None:
+            text = f"Method not found: {request.method}"
+            await self._reply_error(request.id, ErrorCode.METHOD_NOT_FOUND, text)
+            return
+        if request.id in self._running:
+            text = f"Invalid Request: id {request.id!r} is already in use by a running request"
+            await self._reply_error(request.id, ErrorCode.INVALID_REQUEST, text)
+            return
+        if self._receive_hooks:
+            hook = self._receive_hooks.get((False, request.method))
+            if hook is not None:
+                hook(request.params)
+        await self._slots.acquire()  # the reader waits for a free slot: nothing is dropped
+        assert self._task_group is not None
+        scope = anyio.CancelScope()
+        self._running[request.id] = scope
+        self._task_group.start_soon(self._run_request, request, entry, scope)  # own scope
+
+    async def _run_request(
+        self, request: Request, entry: tuple[Handler, bool], scope: anyio.CancelScope
+    ) -> None:
+        handler, is_async = entry
+        response: dict[str, Any] | None = None
+        current_request.set(request)
+        try:
+            with scope:
+                try:
+                    result = await handler(request.params) if is_async else handler(request.params)
+                    if not is_async and inspect.isawaitable(result):
+                        result = await result
+                    response = self.protocol.response(request.id, result)
+                except Exception as exc:
+                    code, text, data = error_for_exception(exc)
+                    response = self.protocol.error_response(request.id, code, text, data)
+            if response is None:  # our scope caught the cancellation: $/cancelRequest or drain
+                response = self.protocol.error_response(
+                    request.id, ErrorCode.REQUEST_CANCELLED, "request cancelled"
+                )
+            await self._send_response(request, response)
+        finally:
+            self._running.pop(request.id, None)
+            self._slots.release()
+            if self._request_watchers:
+                finished, self._request_finished = self._request_finished, anyio.Event()
+                finished.set()
+
+    async def _send_response(self, request: Request, response: dict[str, Any]) -> None:
+        try:
+            await self._send(response)
+        except SizeLimitError as exc:  # any response, result or error: the caller is answered
+            limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
+            text = f"response of {exc.size} bytes exceeds {limit} of {exc.limit} bytes"
+            await self._reply_error(request.id, ErrorCode.MESSAGE_TOO_LARGE, text, exc.data)
+        except CodecError as exc:
+            text = f"the result of {request.method!r} cannot be sent: {exc}"
+            await self._reply_error(request.id, ErrorCode.INTERNAL_ERROR, text)
+        except ChannelClosed:
+            pass
+
+    async def _queue_notification(self, message: Notification) -> None:
+        if message.method == METHOD_CANCEL:
+            params = message.params
+            if isinstance(params, dict) and type(params.get("id")) in (int, str):
+                scope = self._running.get(params["id"])
+                if scope is not None:
+                    scope.cancel()
+            return
+        entry = self._notification_handlers.get(message.method)
+        if self._receive_hooks:
+            hook = self._receive_hooks.get((True, message.method))
+            if hook is not None:
+                hook(message.params)
+        if entry is None:
+            if not message.method.startswith(RESERVED_PREFIX):
+                logger.debug("%s: no handler for notification %r", self.name, message.method)
+            return
+        # A bounded queue to one task: the reader never waits on a notification handler, and a
+        # handler may call the peer.
+        await self._notifications_in.send((entry[0], entry[1], message.params))
+
+    async def _notification_loop(self) -> None:
+        async for handler, is_async, params in self._notifications_out:
+            try:
+                result = await handler(params) if is_async else handler(params)
+                if not is_async and inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("%s: notification handler %r failed", self.name, handler)
+
+
+def _data(data: Any) -> Any:
+    return None if data is ABSENT else data

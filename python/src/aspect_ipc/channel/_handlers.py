@@ -1,0 +1,66 @@
+"""Handlers: what runs for the peer's requests and notifications, and the table that keeps them
+for a worker's channels across the channels' lives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..constants import RESERVED_PREFIX
+
+if TYPE_CHECKING:
+    from ._channel import Channel
+
+__all__ = ["Handler", "HandlerTable", "check_user_method", "ping"]
+
+Handler = Callable[[Any], Any]
+"""A request or notification handler: ``handler(params)``, sync or async."""
+
+
+class HandlerTable:
+    """Handlers declared for a worker's two channels, before and across the channels' lives.
+
+    A parent's handle and a worker both let users declare handlers at any time, while the
+    channels they belong on come and go (a restart makes new ones): the table keeps them and
+    installs them on each new channel, and on the live one when one is declared late.
+    """
+
+    CHANNELS = ("control", "data")
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, bool], dict[str, Handler]] = {
+            (via, notification): {} for via in self.CHANNELS for notification in (False, True)
+        }
+
+    def add(
+        self, via: str, method: str, handler: Handler, *, notification: bool, live: Channel | None
+    ) -> None:
+        """Keep ``handler`` for ``method`` on channel ``via``; install it on ``live`` too."""
+        self.check(via, method)
+        self._handlers[via, notification][method] = handler
+        if live is not None:
+            (live.on_notification if notification else live.on_request)(method, handler)
+
+    def check(self, via: str, method: str) -> None:
+        """Raise ValueError unless ``via`` names a channel and ``method`` is not reserved."""
+        if via not in self.CHANNELS:
+            raise ValueError(f"via must be 'control' or 'data', not {via!r}")
+        check_user_method(method)
+
+    def install(self, channel: Channel, via: str) -> None:
+        """Register every handler kept for ``via`` on ``channel``."""
+        for method, handler in self._handlers[via, False].items():
+            channel.on_request(method, handler)
+        for method, handler in self._handlers[via, True].items():
+            channel.on_notification(method, handler)
+
+
+def check_user_method(method: str) -> None:
+    """Raise ValueError for a reserved (``$/``) method name: those are the SDK's."""
+    if method.startswith(RESERVED_PREFIX):
+        raise ValueError(f"method names starting with {RESERVED_PREFIX!r} are reserved: {method!r}")
+
+
+def ping(params: Any) -> dict[str, Any]:
+    """The built-in ``$/ping``: an empty result."""
+    return {}

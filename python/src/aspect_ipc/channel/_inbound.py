@@ -1,0 +1,59 @@
+"""The read loop: bytes into frames, frames to :meth:`Dispatch._dispatch`, until the end."""
+
+from __future__ import annotations
+
+from ..errors import ChannelClosed, FramingError, IpcError, TransportError
+from ..framing import InPlaceDecoder
+from ..transports import ReceivesInto
+from ._dispatch import Dispatch
+
+__all__ = ["Inbound"]
+
+
+class Inbound(Dispatch):
+    """Reading: one task turns the transport's bytes into frames and dispatches them in order."""
+
+    async def _read_loop(self) -> None:
+        decoder = self._decoder
+        transport = self.transport
+        # Large frames are received straight into their own buffer where both sides allow it: a
+        # decoder with writable() and a transport with receive_into() (no copy of a 1 MiB frame).
+        in_place: tuple[InPlaceDecoder, ReceivesInto] | None = None
+        if isinstance(decoder, InPlaceDecoder) and isinstance(transport, ReceivesInto):
+            in_place = (decoder, transport)
+        reason: IpcError = ChannelClosed(f"{self.name}: the peer closed the channel")
+        try:
+            at_eof = False
+            while True:  # frames fed to the decoder before the channel started go first
+                while True:
+                    try:
+                        frame = decoder.next_frame()
+                    except FramingError as exc:
+                        await self._bad_input(None, exc)
+                        if exc.fatal:
+                            reason = ChannelClosed(f"{self.name}: {exc}")
+                            return
+                        continue
+                    if frame is None:
+                        break
+                    await self._dispatch(frame)
+                if at_eof:
+                    return
+                space = in_place[0].writable() if in_place is not None else None
+                if in_place is not None and space is not None:
+                    with space:
+                        received = await in_place[1].receive_into(space)
+                    if received:
+                        in_place[0].wrote(received)
+                        continue
+                else:
+                    data = await transport.receive()
+                    if data:
+                        decoder.feed(data)
+                        continue
+                decoder.feed_eof()
+                at_eof = True
+        except TransportError as exc:
+            reason = ChannelClosed(f"{self.name}: {exc}")
+        finally:
+            self.close(reason)

@@ -1,0 +1,126 @@
+"""The write queue of a channel: one writer task, backpressure for the senders.
+
+Outgoing frames queue here and one writer task sends whatever has queued up with one system call:
+the responses that arrive together produce requests that leave together. Senders wait while more
+than :data:`OUTBOX_LIMIT` bytes are queued and not yet taken by the writer, so a peer that stops
+reading holds up senders, never an ever longer queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+
+from ..errors import IpcError, TransportError, fresh
+from ..transports import Transport
+
+__all__ = ["OUTBOX_LIMIT", "Buffer", "Outbox"]
+
+Buffer = bytes | bytearray | memoryview
+
+OUTBOX_LIMIT = 256 * 1024
+"""Senders wait while more than this many bytes are queued and not yet taken by the writer."""
+
+
+class _Queued:
+    """One message's buffers in the write queue (compared by identity: ``list.remove``)."""
+
+    __slots__ = ("parts", "queued", "size")
+
+    def __init__(self, parts: list[Buffer]) -> None:
+        self.parts = parts
+        self.size = sum(map(len, parts))
+        self.queued = True  # until the writer takes it
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+class Outbox:
+    """The queue of frames to write, and its writer (:meth:`run`)."""
+
+    __slots__ = ("_entries", "_ready", "_taken", "close_reason", "done", "failed", "size")
+
+    def __init__(self) -> None:
+        self._entries: list[_Queued] = []
+        self.size = 0  # bytes queued, not yet taken by the writer
+        self._ready = anyio.Event()
+        self._taken = anyio.Event()
+        self.done = anyio.Event()  # the writer has ended
+        self.failed = False  # a write failed: the peer stopped reading (EPIPE...)
+        self.close_reason: IpcError | None = None
+
+    async def put(self, parts: list[Buffer], answered: anyio.Event | None = None) -> None:
+        """Queue one message's ``parts``; wait only while the queue is over its limit.
+
+        A message whose ``answered`` event is set meanwhile (its request timed out), or whose
+        sender is cancelled, is taken back out of the queue if the writer has not taken it yet.
+
+        Raises:
+            ChannelClosed (the channel's close reason): the channel closed.
+        """
+        if self.close_reason is not None:
+            raise fresh(self.close_reason)
+        entry = _Queued(parts)
+        self._entries.append(entry)
+        self.size += entry.size
+        self._ready.set()
+        queued = True
+        try:
+            while self.size > OUTBOX_LIMIT and entry.queued:  # backpressure
+                await self._taken.wait()
+                if self.close_reason is not None:
+                    raise fresh(self.close_reason)
+                if answered is not None and answered.is_set():
+                    return  # timed out while queued: never sent
+            queued = False
+        finally:
+            if queued and entry.queued:
+                entry.queued = False
+                try:
+                    self._entries.remove(entry)
+                except ValueError:  # the queue was dropped: the channel failed
+                    pass
+                else:
+                    self.size -= entry.size
+
+    def wake_senders(self) -> None:
+        """Let waiting senders look again (a request of theirs may have timed out)."""
+        taken, self._taken = self._taken, anyio.Event()
+        taken.set()
+
+    def close(self, reason: IpcError) -> None:
+        """No more messages: the writer sends what is queued, then ends; senders see ``reason``."""
+        self.close_reason = reason
+        self._ready.set()
+        self._taken.set()
+
+    async def run(self, transport: Transport, on_failure: Callable[[TransportError], None]) -> None:
+        """The writer: send what has queued up, in one call, until closed and empty."""
+        try:
+            with anyio.CancelScope(shield=True):
+                while True:
+                    if not self._entries:
+                        if self.close_reason is not None:
+                            return
+                        await self._ready.wait()
+                        self._ready = anyio.Event()
+                        continue
+                    entries, self._entries, self.size = self._entries, [], 0
+                    parts = []
+                    for entry in entries:
+                        entry.queued = False
+                        parts += entry.parts
+                    self.wake_senders()
+                    try:
+                        await transport.send_all(parts)
+                    except TransportError as exc:
+                        self._entries.clear()
+                        self.failed = True
+                        on_failure(exc)
+                        return
+        finally:
+            self.done.set()

@@ -1,0 +1,138 @@
+"""Our side's messages: requests and their answers or deadlines, notifications, framing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+
+from ..constants import METHOD_CANCEL
+from ..errors import IpcError, RequestTimeout, SizeLimitError, fresh
+from ..jsonrpc import MessageId
+from ._core import ChannelCore, logger
+from ._outbox import Buffer
+from ._pending import Pending
+
+__all__ = ["Outgoing"]
+
+
+class Outgoing(ChannelCore):
+    """Sending: :meth:`request`, :meth:`notify`, and the deadline task of our requests."""
+
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """Call ``method`` on the peer and return its result.
+
+        ``timeout`` (seconds) defaults to the channel's ``default_timeout``; ``math.inf`` waits
+        forever. A timeout or a cancelled caller sends the peer ``$/cancelRequest``.
+
+        Raises:
+            RemoteError: the peer answered with an error (``code``, ``message``, ``data``).
+            RequestTimeout: no answer within ``timeout``.
+            ChannelClosed: the channel closed (a subclass says why, e.g. WorkerCrashed).
+            CodecError, FramingError: the request cannot be encoded or is too large; not sent.
+        """
+        if self._closed:
+            raise fresh(self._close_reason)
+        message = self.protocol.request(method, params)
+        request_id = message["id"]
+        waiter = Pending()
+        self._pending[request_id] = waiter
+        limit = self.default_timeout if timeout is None else timeout
+        if limit is not None and not math.isinf(limit):
+            self._deadlines.add(anyio.current_time() + limit, request_id)
+        answered = False
+        try:
+            with _named_size_error("request"):
+                await self._send(message, waiter)
+            await waiter.event.wait()
+            answered = True
+        finally:
+            if not answered and self._pending.pop(request_id, None) is not None:
+                self._cancel_remote(request_id)  # the caller was cancelled, or the send failed
+        if waiter.timed_out:
+            raise RequestTimeout(
+                f"{self.name}: no response to {method!r} (id {request_id}) within {limit:g} s; "
+                "the peer was sent $/cancelRequest"
+            )
+        if waiter.error is not None:
+            raise fresh(waiter.error)
+        return waiter.result
+
+    async def notify(self, method: str, params: Any = None) -> None:
+        """Send a notification (no answer is expected)."""
+        if self._closed:
+            raise fresh(self._close_reason)
+        with _named_size_error("notification"):
+            await self._send(self.protocol.notification(method, params))
+
+    async def _send(self, message: dict[str, Any], waiter: Pending | None = None) -> None:
+        """Queue ``message`` for the writer; wait only while the queue is over its limit."""
+        parts = self._frame(message)
+        await self._outbox.put(parts, None if waiter is None else waiter.event)
+
+    def _frame(self, message: dict[str, Any]) -> list[Buffer]:
+        encode_parts = self._encode_parts
+        if encode_parts is not None:
+            body = encode_parts(message)  # large binaries are not copied
+            if len(body) > 1:
+                assert self._header is not None
+                return [self._header(sum(map(len, body))), *body]
+            return self.framing.encode_parts(body[0])
+        return self.framing.encode_parts(self.codec.encode(message))
+
+    async def _deadline_loop(self) -> None:
+        deadlines, pending = self._deadlines, self._pending
+        while True:
+            earliest = deadlines.next(pending)
+            if earliest is None:
+                await deadlines.wake.wait()
+                deadlines.wake = anyio.Event()
+                continue
+            deadline, request_id = earliest
+            delay = deadline - anyio.current_time()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await deadlines.wake.wait()
+                    deadlines.wake = anyio.Event()
+                continue
+            deadlines.pop()
+            waiter = pending.pop(request_id)
+            waiter.timed_out = True
+            waiter.event.set()
+            self._outbox.wake_senders()  # its request may still be waiting for room in the queue
+            self._cancel_remote(request_id)
+
+    def _cancel_remote(self, request_id: MessageId) -> None:
+        if self._closed or self._task_group is None:
+            return
+        message = self.protocol.notification(METHOD_CANCEL, {"id": request_id})
+        self._spawn(self._send_quietly, message)
+
+    async def _send_quietly(self, message: dict[str, Any]) -> None:
+        try:
+            await self._send(message)
+        except IpcError as exc:
+            logger.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
+
+
+@contextmanager
+def _named_size_error(what: str) -> Iterator[None]:
+    """Say what could not be sent: "request of 5000 bytes exceeds max_frame_size of ..."."""
+    try:
+        yield
+    except SizeLimitError as exc:
+        limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
+        advice = "split the payload" if exc.kind == "frame_too_large" else "use the data channel"
+        raise SizeLimitError(
+            exc.kind,
+            f"{what} of {exc.size} bytes exceeds {limit} of {exc.limit} bytes; raise {limit} "
+            f"or {advice}",
+            fatal=False,
+            size=exc.size,
+            limit=exc.limit,
+        ) from None
