@@ -80,10 +80,10 @@ import (
 
 func main() {
 	err := aspectipc.Serve(context.Background(), aspectipc.Config{
-		Control: aspectipc.Handlers{"getStatus": func(context.Context, aspectipc.Params) (any, error) {
+		Control: aspectipc.HandlerTable{"getStatus": func(context.Context, aspectipc.Params) (any, error) {
 			return map[string]any{"status": "running"}, nil
 		}},
-		Data: aspectipc.Handlers{"sum": func(_ context.Context, p aspectipc.Params) (any, error) {
+		Data: aspectipc.HandlerTable{"sum": func(_ context.Context, p aspectipc.Params) (any, error) {
 			var args struct {
 				Values []float64 `json:"values"`
 			}

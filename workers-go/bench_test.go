@@ -10,6 +10,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
 )
 
 // Benchmarks of the data channel's hot paths. Run them with
@@ -386,14 +388,14 @@ func BenchmarkResponseFrame(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				f := getOutFrame(4)
+				f := outframe.Get(4)
 				if err := (MessagePackCodec{}).encodeInto(f, wireResponse{id: IntID(7), result: s.result}); err != nil {
 					b.Fatal(err)
 				}
 				if err := (LengthPrefixedFraming{}).frameInPlace(f); err != nil {
 					b.Fatal(err)
 				}
-				f.release()
+				f.Release()
 			}
 		})
 	}

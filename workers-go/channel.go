@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
 )
 
 // Handler serves one method. ctx is cancelled when the peer sends $/cancelRequest for the
@@ -35,9 +39,11 @@ type Channel struct {
 	framing   Framing
 	codec     Codec
 	rpc       JSONRPCProtocol
-	logf      func(format string, args ...any)
+	logger    *slog.Logger
 
 	writer *frameWriter
+	// writeFailed is set when a write failed (the stream is broken) before the channel closes.
+	writeFailed atomic.Bool
 
 	mu       sync.Mutex
 	handlers map[string]Handler
@@ -266,44 +272,52 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 }
 
 // send encodes and writes one message as a single frame.
-func (c *Channel) send(msg map[string]any) error {
+func (c *Channel) send(msg any) error { return c.sendOr(nil, msg) }
+
+// sendOr is send that stops waiting when cancel closes: the frame is then either withdrawn
+// unsent (errWithdrawn) or left to be written whole in the background (errWriteStarted).
+func (c *Channel) sendOr(cancel <-chan struct{}, msg any) error {
 	f, codecErr, framingErr := c.encodeFrame(msg)
-	defer f.release()
-	if codecErr != nil {
-		return codecErr
-	}
-	if framingErr != nil {
+	if codecErr != nil || framingErr != nil {
+		f.Release()
+		if codecErr != nil {
+			return codecErr
+		}
 		return framingErr
 	}
-	return c.write(f)
+	err := c.writeOr(cancel, f)
+	if !errors.Is(err, errWriteStarted) { // else the writer releases f once it is written
+		f.Release()
+	}
+	return err
 }
 
 // encodeFrame encodes msg and frames it, failing with the codec's error or else the framing's.
 // With the SDK's framings the payload is built in place, behind the header, with large binaries
 // spliced in rather than copied. The caller releases f.
-func (c *Channel) encodeFrame(msg any) (f *outFrame, codecErr, framingErr error) {
+func (c *Channel) encodeFrame(msg any) (f *outframe.Frame, codecErr, framingErr error) {
 	enc, direct := c.codec.(appendEncoder)
 	if r, ok := msg.(wireResponse); ok && !direct {
 		msg = c.rpc.Response(r.id, r.result)
 	}
 	inPlace, ok := c.framing.(inPlaceFraming)
 	if !ok {
-		f = getOutFrame(0)
+		f = outframe.Get(0)
 		payload, err := c.codec.Encode(msg)
 		if err != nil {
 			return f, err, nil
 		}
 		frame, err := c.framing.Encode(payload)
-		f.splice(frame)
+		f.Splice(frame)
 		return f, nil, err
 	}
-	f = getOutFrame(inPlace.prefixSize())
+	f = outframe.Get(inPlace.prefixSize())
 	if direct {
 		codecErr = enc.encodeInto(f, msg)
 	} else {
 		var payload []byte
 		payload, codecErr = c.codec.Encode(msg)
-		f.splice(payload)
+		f.Splice(payload)
 	}
 	if codecErr != nil {
 		return f, codecErr, nil
@@ -311,23 +325,28 @@ func (c *Channel) encodeFrame(msg any) (f *outFrame, codecErr, framingErr error)
 	return f, nil, inPlace.frameInPlace(f)
 }
 
-func (c *Channel) write(f *outFrame) error {
+func (c *Channel) write(f *outframe.Frame) error { return c.writeOr(nil, f) }
+
+func (c *Channel) writeOr(cancel <-chan struct{}, f *outframe.Frame) error {
 	select {
 	case <-c.done:
 		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
 	default:
 	}
-	if err := c.writer.write(f.vectors()); err != nil {
+	err := c.writer.writeOr(f.Vectors(), cancel, f)
+	if err != nil && !errors.Is(err, errWithdrawn) && !errors.Is(err, errWriteStarted) {
 		// The stream is unusable (a frame may be half written, the peer may be gone: a broken
 		// stdout means the parent is): the channel ends, as when the peer closes it.
+		c.writeFailed.Store(true)
 		c.closeWith(ErrChannelClosed)
 		return fmt.Errorf("%s channel: write failed: %w", c.name, err)
 	}
-	return nil
+	return err
 }
 
+// log reports what the channel drops or cannot send, as a warning naming the channel.
 func (c *Channel) log(format string, args ...any) {
-	if c.logf != nil {
-		c.logf(c.name+" channel: "+format, args...)
+	if c.logger != nil {
+		c.logger.Warn(c.name+" channel: "+fmt.Sprintf(format, args...), "channel", c.name)
 	}
 }

@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"context"
 	"errors"
+	"log/slog"
 )
 
 // ChannelBuilder assembles a Channel from a transport, a framing and a codec, the way the design
@@ -23,7 +24,7 @@ type ChannelBuilder struct {
 	framing   Framing
 	codec     Codec
 	handlers  map[string]Handler
-	logf      func(format string, args ...any)
+	logger    *slog.Logger
 	err       error
 }
 
@@ -56,7 +57,7 @@ func (b *ChannelBuilder) WithHandler(method string, h Handler) *ChannelBuilder {
 }
 
 // WithHandlers registers every handler of hs.
-func (b *ChannelBuilder) WithHandlers(hs Handlers) *ChannelBuilder {
+func (b *ChannelBuilder) WithHandlers(hs HandlerTable) *ChannelBuilder {
 	for method, h := range hs {
 		b.WithHandler(method, h)
 	}
@@ -64,9 +65,9 @@ func (b *ChannelBuilder) WithHandlers(hs Handlers) *ChannelBuilder {
 }
 
 // WithLogger sets where the channel reports what it drops (unknown notifications, late or
-// invalid responses, failed writes). Without one it is silent.
-func (b *ChannelBuilder) WithLogger(logf func(format string, args ...any)) *ChannelBuilder {
-	b.logf = logf
+// invalid responses, failed writes), as warnings. Without one it is silent.
+func (b *ChannelBuilder) WithLogger(logger *slog.Logger) *ChannelBuilder {
+	b.logger = logger
 	return b
 }
 
@@ -85,7 +86,7 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 		writer:    newFrameWriter(b.transport),
 		framing:   b.framing,
 		codec:     b.codec,
-		logf:      b.logf,
+		logger:    b.logger,
 		handlers:  make(map[string]Handler, len(b.handlers)),
 		pending:   map[ID]chan outcome{},
 		running:   map[ID]*inflight{},
@@ -100,5 +101,5 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 	return c, nil
 }
 
-// Handlers maps method names to their handlers.
-type Handlers map[string]Handler
+// HandlerTable maps method names to their handlers.
+type HandlerTable map[string]Handler

@@ -26,7 +26,7 @@ func TestNotificationsRunOneAtATimeInOrder(t *testing.T) {
 			done := make(chan struct{})
 			release := make(chan struct{})
 			const n = 50
-			handlers := Handlers{
+			handlers := HandlerTable{
 				"note": func(_ context.Context, p Params) (any, error) {
 					if running.Add(1) > 1 {
 						overlap.Add(1)
@@ -58,7 +58,7 @@ func TestNotificationsRunOneAtATimeInOrder(t *testing.T) {
 			left, right := channelPair(t, c.framing, c.codec, nil, handlers)
 			_ = right
 			for i := int64(0); i < n; i++ {
-				if err := left.Notify("note", map[string]any{"n": i}); err != nil {
+				if err := left.Notify(context.Background(), "note", map[string]any{"n": i}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -135,7 +135,7 @@ func TestShutdownParams(t *testing.T) {
 // notification too large to send is a local error that says which and gives the numbers.
 func TestEveryRequestIsAnswered(t *testing.T) {
 	t.Parallel()
-	handlers := Handlers{
+	handlers := HandlerTable{
 		"binaryData": func(context.Context, Params) (any, error) { return nil, &Error{Code: 7, Message: "x", Data: []byte{1}} },
 		"badMessage": func(context.Context, Params) (any, error) { return nil, &Error{Code: 7, Message: "a\xffb"} },
 		"bigError":   func(context.Context, Params) (any, error) { return nil, errors.New(strings.Repeat("e", 2000)) },
@@ -164,5 +164,5 @@ func TestEveryRequestIsAnswered(t *testing.T) {
 		}
 	}
 	checkLocal("request", reqErr, JSONRPCProtocol{}.Request(IntID(6), "x", params))
-	checkLocal("notification", client.Notify("x", params), JSONRPCProtocol{}.Notification("x", params))
+	checkLocal("notification", client.Notify(context.Background(), "x", params), JSONRPCProtocol{}.Notification("x", params))
 }

@@ -265,12 +265,12 @@ func (c *Channel) dispatchInvalid(msg Message) {
 func (c *Channel) respond(id ID, result any) {
 	f, codecErr, framingErr := c.encodeFrame(wireResponse{id: id, result: result})
 	if codecErr != nil {
-		f.release()
+		f.Release()
 		c.sendError(id, &Error{Code: CodeInternalError, Message: "Internal error: the result cannot be encoded: " + codecErr.Error()})
 		return
 	}
 	if framingErr != nil {
-		f.release()
+		f.Release()
 		if fe := tooLarge(framingErr); fe != nil {
 			c.sendReplacement(id, tooLargeError("response", fe))
 			return
@@ -279,7 +279,7 @@ func (c *Channel) respond(id ID, result any) {
 		return
 	}
 	err := c.write(f)
-	f.release()
+	f.Release()
 	if err != nil {
 		c.log("cannot send the response to %s: %v", id, err)
 	}

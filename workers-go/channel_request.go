@@ -10,10 +10,15 @@ import (
 // Request calls method on the peer and waits for its answer. params may be nil (no params
 // member), a map, a struct, a slice or an array. It returns the peer's result; an *Error with the
 // peer's code, message and data when the peer answered an error; an *Error with
-// CodeRequestTimeout or CodeRequestCancelled (wrapping ctx.Err()) when ctx ends first, in which
-// case the peer is sent $/cancelRequest; an *Error with CodeChannelClosed (wrapping
-// ErrChannelClosed) when the channel closes first; a *CodecError or *FramingError when the request
-// cannot be sent (nothing is written then).
+// CodeRequestTimeout or CodeRequestCancelled (wrapping ctx.Err()) when ctx ends first; an *Error
+// with CodeChannelClosed (wrapping ErrChannelClosed) when the channel closes first; a *CodecError
+// or *FramingError when the request cannot be sent (nothing is written then).
+//
+// ctx bounds the whole call, sending included: a request still queued behind other frames when
+// ctx ends is taken back out, unsent; one already (partly) written is completed in the background
+// and the peer is sent $/cancelRequest, so a peer that stops reading cannot hold the call past
+// its deadline. Binaries of 8 KiB or more in params are written from where they are: do not
+// modify them until the peer has answered or ctx has ended.
 func (c *Channel) Request(ctx context.Context, method string, params any) (Result, error) {
 	params, err := checkParams(params)
 	if err != nil {
@@ -30,7 +35,20 @@ func (c *Channel) Request(ctx context.Context, method string, params any) (Resul
 	c.pending[id] = ch
 	c.mu.Unlock()
 
-	if err := c.send(c.rpc.Request(id, method, params)); err != nil {
+	if ctx.Err() != nil { // ended already: nothing is sent
+		c.forget(id)
+		return Result{}, c.requestEnded(ctx, method)
+	}
+	err = c.sendOr(ctx.Done(), c.rpc.Request(id, method, params))
+	switch {
+	case errors.Is(err, errWithdrawn):
+		c.forget(id)
+		return Result{}, c.requestEnded(ctx, method)
+	case errors.Is(err, errWriteStarted):
+		c.forget(id)
+		c.sendCancel(id)
+		return Result{}, c.requestEnded(ctx, method)
+	case err != nil:
 		c.forget(id)
 		return Result{}, named(err, "request")
 	}
@@ -39,23 +57,54 @@ func (c *Channel) Request(ctx context.Context, method string, params any) (Resul
 		return o.result, o.err
 	case <-ctx.Done():
 		c.forget(id)
-		// Tell the peer to stop working on it; its late response, if any, is dropped.
-		_ = c.send(c.rpc.Notification("$/cancelRequest", map[string]any{"id": id.Value()}))
-		code, what := CodeRequestCancelled, "cancelled"
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			code, what = CodeRequestTimeout, "timed out"
-		}
-		return Result{}, &Error{Code: code, Message: fmt.Sprintf("request %q on the %s channel %s", method, c.name, what), cause: ctx.Err()}
+		c.sendCancel(id)
+		return Result{}, c.requestEnded(ctx, method)
 	}
 }
 
-// Notify sends the peer a notification. params follows the same rules as for Request.
-func (c *Channel) Notify(method string, params any) error {
+// sendCancel tells the peer to stop working on request id; its late response, if any, is dropped.
+// It is sent in the background: a peer that stops reading must not hold up the caller.
+func (c *Channel) sendCancel(id ID) {
+	go func() { _ = c.send(c.rpc.Notification("$/cancelRequest", map[string]any{"id": id.Value()})) }()
+}
+
+// requestEnded is the error of a request whose ctx ended first.
+func (c *Channel) requestEnded(ctx context.Context, method string) error {
+	code, what := CodeRequestCancelled, "cancelled"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		code, what = CodeRequestTimeout, "timed out"
+	}
+	return &Error{Code: code, Message: fmt.Sprintf("request %q on the %s channel %s", method, c.name, what), cause: ctx.Err()}
+}
+
+// Notify sends the peer a notification. params follows the same rules as for Request. ctx bounds
+// the send: a notification still queued behind other frames when ctx ends is taken back out,
+// unsent, and Notify returns an *Error with CodeRequestCancelled or CodeRequestTimeout wrapping
+// ctx.Err(); one already being written is completed in the background (the error says so).
+func (c *Channel) Notify(ctx context.Context, method string, params any) error {
 	params, err := checkParams(params)
 	if err != nil {
 		return err
 	}
-	return named(c.send(c.rpc.Notification(method, params)), "notification")
+	if ctx.Err() != nil {
+		return c.notificationEnded(ctx, method, "before it was sent")
+	}
+	err = c.sendOr(ctx.Done(), c.rpc.Notification(method, params))
+	switch {
+	case errors.Is(err, errWithdrawn):
+		return c.notificationEnded(ctx, method, "before it was sent")
+	case errors.Is(err, errWriteStarted):
+		return c.notificationEnded(ctx, method, "while it was being written (the peer will still receive it)")
+	}
+	return named(err, "notification")
+}
+
+func (c *Channel) notificationEnded(ctx context.Context, method, when string) error {
+	code, what := CodeRequestCancelled, "cancelled"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		code, what = CodeRequestTimeout, "timed out"
+	}
+	return &Error{Code: code, Message: fmt.Sprintf("notification %q on the %s channel %s %s", method, c.name, what, when), cause: ctx.Err()}
 }
 
 // named makes a size error say what was too large: "request of 5000 bytes exceeds ...".

@@ -33,10 +33,10 @@ func socketPair(t *testing.T) (net.Conn, net.Conn) {
 }
 
 // channelPair connects two running channels over a socket pair with the given framing and codec.
-func channelPair(t *testing.T, framing Framing, codec Codec, left, right Handlers) (*Channel, *Channel) {
+func channelPair(t *testing.T, framing Framing, codec Codec, left, right HandlerTable) (*Channel, *Channel) {
 	t.Helper()
 	a, b := socketPair(t)
-	build := func(name string, conn net.Conn, hs Handlers) *Channel {
+	build := func(name string, conn net.Conn, hs HandlerTable) *Channel {
 		ch, err := NewChannelBuilder().WithName(name).WithTransport(conn).WithFraming(framing).
 			WithCodec(codec).WithHandlers(hs).Build()
 		if err != nil {
@@ -70,7 +70,7 @@ func TestChannelRequestsAndErrors(t *testing.T) {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			handlers := Handlers{
+			handlers := HandlerTable{
 				"norm": func(_ context.Context, p Params) (any, error) {
 					var pt point
 					if err := p.Decode(&pt); err != nil {
@@ -127,14 +127,14 @@ func TestChannelRequestsAndErrors(t *testing.T) {
 
 func TestChannelHandlersReachThePeer(t *testing.T) {
 	t.Parallel()
-	parent := Handlers{"double": func(_ context.Context, p Params) (any, error) {
+	parent := HandlerTable{"double": func(_ context.Context, p Params) (any, error) {
 		var n []int64
 		if err := p.Decode(&n); err != nil {
 			return nil, err
 		}
 		return n[0] * 2, nil
 	}}
-	worker := Handlers{"viaParent": func(ctx context.Context, p Params) (any, error) {
+	worker := HandlerTable{"viaParent": func(ctx context.Context, p Params) (any, error) {
 		res, err := ChannelFrom(ctx).Request(ctx, "double", p)
 		if err != nil {
 			return nil, err
@@ -153,7 +153,7 @@ func TestChannelHandlersReachThePeer(t *testing.T) {
 func TestChannelCancellation(t *testing.T) {
 	t.Parallel()
 	causes := make(chan error, 1)
-	handlers := Handlers{"wait": func(ctx context.Context, _ Params) (any, error) {
+	handlers := HandlerTable{"wait": func(ctx context.Context, _ Params) (any, error) {
 		<-ctx.Done()
 		causes <- context.Cause(ctx)
 		return nil, ctx.Err()
@@ -181,7 +181,7 @@ func TestChannelCloseFailsPendingAndCancelsHandlers(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
 	causes := make(chan error, 1)
-	handlers := Handlers{"wait": func(ctx context.Context, _ Params) (any, error) {
+	handlers := HandlerTable{"wait": func(ctx context.Context, _ Params) (any, error) {
 		close(started)
 		<-ctx.Done()
 		causes <- context.Cause(ctx)
@@ -217,7 +217,7 @@ func TestChannelConcurrentWritesNeverInterleave(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	done := make(chan struct{})
-	receiver := Handlers{"chunk": func(_ context.Context, p Params) (any, error) {
+	receiver := HandlerTable{"chunk": func(_ context.Context, p Params) (any, error) {
 		var args struct {
 			Tag  string `json:"tag"`
 			Body []byte `json:"body"`
@@ -246,7 +246,7 @@ func TestChannelConcurrentWritesNeverInterleave(t *testing.T) {
 			fill := byte('a' + s)
 			body := []byte(strings.Repeat(string(fill), 100_000))
 			for i := 0; i < each; i++ {
-				if err := client.Notify("chunk", map[string]any{"tag": fmt.Sprintf("%c-%d", fill, i), "body": body}); err != nil {
+				if err := client.Notify(context.Background(), "chunk", map[string]any{"tag": fmt.Sprintf("%c-%d", fill, i), "body": body}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -262,7 +262,7 @@ func TestChannelConcurrentWritesNeverInterleave(t *testing.T) {
 
 func TestChannelOversizedAndUnencodableResults(t *testing.T) {
 	t.Parallel()
-	handlers := Handlers{
+	handlers := HandlerTable{
 		"big":   func(context.Context, Params) (any, error) { return strings.Repeat("x", 600), nil },
 		"bytes": func(context.Context, Params) (any, error) { return []byte{1}, nil },
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
 )
 
 // JSONCodec is the control channel's codec: compact UTF-8 JSON (RFC 8259). It keeps integers
@@ -77,7 +79,7 @@ func (c JSONCodec) Unmarshal(payload []byte, target any) error {
 	if err != nil {
 		return err
 	}
-	if err := assign(target, generic); err != nil {
+	if err := assign.Into(target, generic, assignOptions(false)); err != nil {
 		return &CodecError{Codec: "json", Message: err.Error()}
 	}
 	return nil
@@ -138,4 +140,11 @@ func jsonNumber(s string) (any, error) {
 		return nil, &CodecError{Codec: "json", Message: "number " + truncateForError(s) + " does not fit a 64-bit float"}
 	}
 	return f, nil
+}
+
+func truncateForError(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }

@@ -25,6 +25,8 @@ const maxCheckHops = 10000
 // change: binary, non-finite floats, invalid UTF-8 (lone surrogates included), integers outside
 // [-2^63, 2^64-1] and nesting deeper than 512 containers (depth: the containers around v), with
 // an error that says what to do instead.
+var bigIntType = reflect.TypeOf(big.Int{})
+
 func checkJSONValue(v reflect.Value, depth, hops int) error {
 	if !v.IsValid() || hops > maxCheckHops {
 		return nil

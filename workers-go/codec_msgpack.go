@@ -1,5 +1,16 @@
 package aspectipc
 
+import (
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
+)
+
+// maxNestingDepth is the deepest nesting of containers (arrays and maps) both codecs accept and
+// write, on both channels (PROTOCOL.md 3.2): the message map itself is depth 1, its params depth 2.
+// Deeper is a codec error, on decode as on encode, rather than a stack overflow.
+const maxNestingDepth = msgpack.MaxNestingDepth
+
 // MessagePackCodec is the data channel's codec, with the protocol's mapping (PROTOCOL.md 3.2):
 // integers in their shortest format, floats as float 64, []byte as bin, maps with string keys.
 // Decoding is strict: ext types (the timestamp too), non-string map keys, invalid UTF-8, trailing
@@ -11,21 +22,27 @@ type MessagePackCodec struct{}
 func (MessagePackCodec) Name() string { return "msgpack" }
 
 // Encode returns the MessagePack encoding of value. Structs are encoded as maps keyed by their
-// `json` tags (field name when untagged), like encoding/json does.
+// `json` tags (field name when untagged, omitempty honoured, embedded structs promoted), like
+// encoding/json does; a type that implements encoding.TextMarshaler is written as its text.
 func (MessagePackCodec) Encode(value any) ([]byte, error) {
-	e := mpEncoder{}
-	if err := e.encode(value, 0); err != nil {
+	e := msgpack.Encoder{}
+	if err := e.Encode(value, 0); err != nil {
 		return nil, mpEncodeError(err)
 	}
-	return e.buf, nil
+	return e.Buf, nil
 }
 
 // encodeInto appends the encoding of value to f, splicing large binaries in rather than copying
 // them; the bytes are those Encode returns.
-func (MessagePackCodec) encodeInto(f *outFrame, value any) error {
-	e := mpEncoder{buf: f.buf, refs: &f.refs}
-	err := e.encode(value, 0)
-	f.buf = e.buf
+func (MessagePackCodec) encodeInto(f *outframe.Frame, value any) error {
+	var err error
+	if r, ok := value.(wireResponse); ok { // every response: a direct call, no type switch
+		f.Buf, err = r.AppendMsgpack(f.Buf, &f.Refs, 0)
+	} else {
+		e := msgpack.Encoder{Buf: f.Buf, Refs: &f.Refs}
+		err = e.Encode(value, 0)
+		f.Buf = e.Buf
+	}
 	if err != nil {
 		return mpEncodeError(err)
 	}
@@ -41,8 +58,31 @@ func mpEncodeError(err error) error {
 
 // Decode returns the generic value of one MessagePack object filling payload exactly.
 func (MessagePackCodec) Decode(payload []byte) (any, error) {
-	d := mpDecoder{data: payload}
-	return d.decodeAll()
+	v, err := msgpack.Decode(payload)
+	if err != nil {
+		return nil, mpDecodeError(err)
+	}
+	return v, nil
+}
+
+func mpDecodeError(err error) error {
+	if e, ok := err.(*msgpack.Error); ok && e.Structural {
+		return &CodecError{Codec: "msgpack", Message: "frame is not valid MessagePack (" + e.Msg + "): do both sides use MessagePackCodec?"}
+	}
+	// A mapping error (ext type, non-string key, invalid UTF-8, depth): the request's id may be
+	// recovered from the top-level map (PROTOCOL.md 4.8).
+	return &CodecError{Codec: "msgpack", Message: err.Error(), recoverable: true}
+}
+
+// recoverID implements idRecoverer (PROTOCOL.md 4.8): for a payload that is one readable
+// MessagePack map with string keys at the top level, whose "id" is a string or an integer and
+// whose "method" is a string, it returns that id, whatever made the decoding fail elsewhere.
+func (MessagePackCodec) recoverID(payload []byte) (ID, bool) {
+	v, methodIsString, ok := msgpack.TopLevelMembers(payload)
+	if !ok || !methodIsString {
+		return ID{}, false
+	}
+	return idOf(v)
 }
 
 // Unmarshal decodes one MessagePack object into target, a pointer to your own type (struct fields
@@ -53,8 +93,16 @@ func (c MessagePackCodec) Unmarshal(payload []byte, target any) error {
 	if err != nil {
 		return err
 	}
-	if err := assign(target, generic); err != nil {
+	if err := assign.Into(target, generic, assignOptions(false)); err != nil {
 		return &CodecError{Codec: "msgpack", Message: err.Error()}
 	}
 	return nil
 }
+
+// assignOptions are the options of every assign.Into of the SDK.
+func assignOptions(shareBinary bool) assign.Options {
+	return assign.Options{ShareBinary: shareBinary, EncodeJSON: encodeJSON}
+}
+
+// encodeJSON is made once: a method value made on every call would be allocated on every call.
+var encodeJSON = JSONCodec{}.Encode

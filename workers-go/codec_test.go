@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
 )
 
 type sample struct {
@@ -206,7 +208,7 @@ func checkWireResponse(t *testing.T, id ID, result any) {
 func TestWireResponseEncodesLikeTheResponseMap(t *testing.T) {
 	t.Parallel()
 	ids := []ID{IntID(0), IntID(-40), IntID(1 << 40), {kind: idUint, unum: 1<<64 - 1}, StringID(""), StringID("a-1"), {}}
-	results := []any{nil, true, "s", map[string]any{"b": 1, "a": []any{1.5, "x"}}, bytes.Repeat([]byte{3}, refMinSize+1),
+	results := []any{nil, true, "s", map[string]any{"b": 1, "a": []any{1.5, "x"}}, bytes.Repeat([]byte{3}, outframe.RefMinSize+1),
 		sample{Name: "n", Blob: []byte{1}}, []any{math.NaN()}, make(chan int)}
 	for _, id := range ids {
 		for _, result := range results {

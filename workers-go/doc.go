@@ -8,8 +8,8 @@
 // Most programs need only Serve:
 //
 //	err := aspectipc.Serve(ctx, aspectipc.Config{
-//		Control: aspectipc.Handlers{"getStatus": getStatus},
-//		Data:    aspectipc.Handlers{"processItems": processItems},
+//		Control: aspectipc.HandlerTable{"getStatus": getStatus},
+//		Data:    aspectipc.HandlerTable{"processItems": processItems},
 //	})
 //	os.Exit(aspectipc.ExitCode(err))
 //
@@ -25,7 +25,12 @@
 //   - protocol (pure): JSONRPCProtocol classifies messages and builds them;
 //   - transports: StdioTransport, TakeOverStdout, ListenPipe, DialPipe; PipePath computes paths;
 //   - channel: ChannelBuilder builds a Channel (requests, notifications, handlers);
-//   - worker: Serve, Config, Hooks, Worker.
+//   - worker: Serve, Config, Hooks, ShutdownReason, Worker.
+//
+// Beneath them, internal packages the compiler keeps out of reach of programs (and of the codecs'
+// knowledge of the protocol): internal/msgpack (the SDK's own MessagePack encoder and decoder),
+// internal/assign (generic values into Go values), internal/structs (the struct field cache both
+// use) and internal/outframe (pooled frames built in place).
 //
 // Errors: *Error is a JSON-RPC error (received from the peer, or returned by a handler to choose
 // the code); *FramingError, *CodecError, *ProtocolError and *StartupError are local failures; the

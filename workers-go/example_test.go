@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	aspectipc "github.com/aspect-ipc/aspect-ipc/workers-go"
@@ -13,12 +14,12 @@ import (
 // go build and give the binary's path to the parent's ProcessManager.spawn.
 func Example() {
 	err := aspectipc.Serve(context.Background(), aspectipc.Config{
-		Control: aspectipc.Handlers{
+		Control: aspectipc.HandlerTable{
 			"getStatus": func(context.Context, aspectipc.Params) (any, error) {
 				return map[string]any{"status": "running"}, nil
 			},
 		},
-		Data: aspectipc.Handlers{
+		Data: aspectipc.HandlerTable{
 			"sum": func(_ context.Context, params aspectipc.Params) (any, error) {
 				var args struct {
 					Values []float64 `json:"values"`
@@ -37,9 +38,27 @@ func Example() {
 	os.Exit(aspectipc.ExitCode(err))
 }
 
+// Hooks report the worker's life; Logger receives the SDK's own diagnostics. Both write to stderr,
+// never to stdout (the protocol's).
+func ExampleHooks() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	err := aspectipc.Serve(context.Background(), aspectipc.Config{
+		Control: aspectipc.HandlerTable{},
+		Logger:  logger,
+		Hooks: aspectipc.Hooks{
+			OnReady: func() { logger.Info("ready") },
+			OnShuttingDown: func(reason aspectipc.ShutdownReason) {
+				logger.Info("stopping", "reason", reason) // "shutdown_request", "stdin_eof", "signal"...
+			},
+			OnStopped: func() { logger.Info("stopped") },
+		},
+	})
+	os.Exit(aspectipc.ExitCode(err))
+}
+
 // Handlers are plain functions: they can be built, and called, without a running worker.
-func ExampleHandlers() {
-	handlers := aspectipc.Handlers{
+func ExampleHandlerTable() {
+	handlers := aspectipc.HandlerTable{
 		"divide": func(_ context.Context, params aspectipc.Params) (any, error) {
 			var args struct {
 				A float64 `json:"a"`

@@ -1,6 +1,7 @@
 package aspectipc
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -36,10 +37,18 @@ type frameWriter struct {
 // writeBatch is the frames queued during one write.
 type writeBatch struct {
 	bufs net.Buffers
+	live int           // frames in bufs that were not withdrawn
 	lead chan struct{} // receives once: the waiter that gets it writes the batch
 	done chan struct{} // closed once the batch is written, or has failed
 	err  error
 }
+
+// errWithdrawn is returned by writeOr when the frame was taken back out of the queue, unsent.
+var errWithdrawn = errors.New("withdrawn before it was written")
+
+// errWriteStarted is returned by writeOr when cancel ended the wait while the frame was being
+// written: it will be written whole, by a goroutine that releases it once it is.
+var errWriteStarted = errors.New("still being written")
 
 // gatherLimit bounds the copies made to gather frames into one write on a plain io.Writer;
 // larger frames are written as they are.
@@ -55,7 +64,17 @@ func newFrameWriter(w io.Writer) *frameWriter {
 }
 
 // write writes one frame given as consecutive slices, which must stay untouched until it returns.
-func (fw *frameWriter) write(frame [][]byte) error {
+func (fw *frameWriter) write(frame [][]byte) error { return fw.writeOr(frame, nil, nil) }
+
+// releaser frees the buffers of a frame (an *outframe.Frame: an interface rather than a method
+// value, which would be allocated on every write).
+type releaser interface{ Release() }
+
+// writeOr is write that gives up when cancel closes first: a frame still queued is taken back out
+// (errWithdrawn, nothing of it is written); a frame being written is written whole by a goroutine
+// (errWriteStarted) which then releases owner, for the caller no longer owns the frame's buffers.
+// Otherwise releasing is left to the caller. A nil cancel waits for the write, whatever it takes.
+func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner releaser) error {
 	fw.mu.Lock()
 	if fw.err != nil {
 		err := fw.err
@@ -65,27 +84,63 @@ func (fw *frameWriter) write(frame [][]byte) error {
 	if !fw.writing {
 		fw.writing = true
 		fw.mu.Unlock()
-		err := fw.flush(frame)
-		fw.handOff(err)
-		return err
+		if cancel == nil {
+			err := fw.flush(frame)
+			fw.handOff(err)
+			return err
+		}
+		// A peer that stops reading blocks the write for good: the caller waits for it only
+		// until cancel, and a goroutine finishes it then.
+		flushed := make(chan error, 1)
+		go func() { err := fw.flush(frame); fw.handOff(err); flushed <- err }()
+		select {
+		case err := <-flushed:
+			return err
+		case <-cancel:
+			go func() { <-flushed; owner.Release() }()
+			return errWriteStarted
+		}
 	}
 	b := fw.queue
 	if b == nil {
 		b = &writeBatch{lead: make(chan struct{}, 1), done: make(chan struct{})}
 		fw.queue = b
 	}
+	start := len(b.bufs)
 	b.bufs = append(b.bufs, frame...)
+	b.live++
 	fw.mu.Unlock()
 	select {
 	case <-b.done:
 		return b.err
 	case <-b.lead:
-		b.err = fw.flush(b.bufs)
-		b.bufs = nil
-		close(b.done)
-		fw.handOff(b.err)
-		return b.err
+		return fw.writeBatch(b)
+	case <-cancel:
+		fw.mu.Lock()
+		if fw.queue == b { // nobody writes the batch yet: take the frame back out
+			clear(b.bufs[start : start+len(frame)]) // empty slices write nothing
+			b.live--
+			fw.mu.Unlock()
+			return errWithdrawn
+		}
+		fw.mu.Unlock()
+		select {
+		case <-b.done:
+			return b.err
+		case <-b.lead:
+			go func() { _ = fw.writeBatch(b); owner.Release() }()
+			return errWriteStarted
+		}
 	}
+}
+
+// writeBatch writes b, the caller being in charge of writing.
+func (fw *frameWriter) writeBatch(b *writeBatch) error {
+	b.err = fw.flush(b.bufs)
+	b.bufs = nil
+	close(b.done)
+	fw.handOff(b.err)
+	return b.err
 }
 
 // handOff ends a write: it records a failure, then passes the charge of writing to a waiter of the
@@ -101,6 +156,9 @@ func (fw *frameWriter) handOff(err error) {
 	fw.queue = nil
 	switch {
 	case b == nil:
+		fw.writing = false
+	case b.live == 0: // every frame of it was withdrawn
+		close(b.done)
 		fw.writing = false
 	case fw.err != nil:
 		b.err = fw.err

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
 )
 
 // gateWriter is an io.Writer whose first Write blocks until release is closed, then fails with
@@ -242,7 +244,7 @@ func TestChannelSlowReaderBlocksSenders(t *testing.T) {
 		out := make(chan error, 1)
 		results[s] = out
 		body := bytes.Repeat([]byte{byte('a' + s)}, size)
-		go func() { out <- ch.Notify("chunk", []any{body}) }()
+		go func() { out <- ch.Notify(context.Background(), "chunk", []any{body}) }()
 	}
 	// One sender writes (blocked by the full socket), the others wait behind it.
 	for queuedFrames(ch.writer) != senders-1 {
@@ -293,7 +295,7 @@ func queuedFrames(fw *frameWriter) int {
 	}
 	n := 0
 	for _, b := range fw.queue.bufs {
-		if len(b) >= refMinSize {
+		if len(b) >= outframe.RefMinSize {
 			n++
 		}
 	}
@@ -315,7 +317,7 @@ func TestChannelCloseReleasesBlockedSenders(t *testing.T) {
 	for s := range results {
 		out := make(chan error, 1)
 		results[s] = out
-		go func() { out <- ch.Notify("chunk", []any{make([]byte, 4<<20)}) }()
+		go func() { out <- ch.Notify(context.Background(), "chunk", []any{make([]byte, 4<<20)}) }()
 	}
 	for queuedFrames(ch.writer) != 1 {
 		runtime.Gosched()
@@ -332,7 +334,7 @@ func TestChannelCloseReleasesBlockedSenders(t *testing.T) {
 		}
 	}
 	var rpcErr *Error
-	if err := ch.Notify("late", nil); !errors.As(err, &rpcErr) || rpcErr.Code != CodeChannelClosed {
+	if err := ch.Notify(context.Background(), "late", nil); !errors.As(err, &rpcErr) || rpcErr.Code != CodeChannelClosed {
 		t.Fatalf("after Close: %v", err)
 	}
 }
@@ -341,12 +343,12 @@ func TestChannelCloseReleasesBlockedSenders(t *testing.T) {
 // exactly the bytes of Encode then LengthPrefixedFraming.Encode, and the binaries are not copied.
 func TestMessagePackEncodeIntoMatchesEncode(t *testing.T) {
 	t.Parallel()
-	large := bytes.Repeat([]byte{7}, refMinSize)
+	large := bytes.Repeat([]byte{7}, outframe.RefMinSize)
 	values := map[string]any{
 		"small":           map[string]any{"jsonrpc": "2.0", "id": int64(1), "result": []any{int64(1), "x"}},
-		"bin just small":  []any{bytes.Repeat([]byte{1}, refMinSize-1)},
+		"bin just small":  []any{bytes.Repeat([]byte{1}, outframe.RefMinSize-1)},
 		"bin spliced":     []any{large},
-		"several spliced": map[string]any{"a": large, "b": []any{"mid", large, int64(-5)}, "c": large[:refMinSize/2]},
+		"several spliced": map[string]any{"a": large, "b": []any{"mid", large, int64(-5)}, "c": large[:outframe.RefMinSize/2]},
 		"struct":          sample{Blob: large},
 	}
 	for name, v := range values {
@@ -355,26 +357,26 @@ func TestMessagePackEncodeIntoMatchesEncode(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		want, _ := LengthPrefixedFraming{}.Encode(payload)
-		f := getOutFrame(4)
+		f := outframe.Get(4)
 		if err := (MessagePackCodec{}).encodeInto(f, v); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if err := (LengthPrefixedFraming{}).frameInPlace(f); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if got := bytes.Join(f.vectors(), nil); !bytes.Equal(got, want) {
+		if got := bytes.Join(f.Vectors(), nil); !bytes.Equal(got, want) {
 			t.Fatalf("%s: built in place %x, want %x", name, got[:min(len(got), 40)], want[:min(len(want), 40)])
 		}
 		if name == "bin spliced" || name == "several spliced" {
 			found := false
-			for _, part := range f.vectors() {
+			for _, part := range f.Vectors() {
 				found = found || &part[0] == &large[0]
 			}
 			if !found {
 				t.Fatalf("%s: the large binary was copied, not spliced", name)
 			}
 		}
-		f.release()
+		f.Release()
 	}
 }
 
@@ -402,11 +404,11 @@ func TestChannelFramingErrorsWithAForeignCodec(t *testing.T) {
 	defer ch.Close()
 	for method, kind := range map[string]FramingErrorKind{"two\nlines": InvalidLine, strings.Repeat("x", 11): LineTooLong} {
 		var fe *FramingError
-		if err := ch.Notify(method, nil); !errors.As(err, &fe) || fe.Kind != kind {
+		if err := ch.Notify(context.Background(), method, nil); !errors.As(err, &fe) || fe.Kind != kind {
 			t.Fatalf("%q: %v, want a %s framing error", method, err, kind)
 		}
 	}
-	if err := ch.Notify("fits", nil); err != nil {
+	if err := ch.Notify(context.Background(), "fits", nil); err != nil {
 		t.Fatal(err)
 	}
 	line := make([]byte, 5)
@@ -423,7 +425,7 @@ func TestHandlersAreNotLimitedByReuse(t *testing.T) {
 	var mu sync.Mutex
 	started := 0
 	all := make(chan struct{})
-	server := Handlers{"meet": func(ctx context.Context, _ Params) (any, error) {
+	server := HandlerTable{"meet": func(ctx context.Context, _ Params) (any, error) {
 		mu.Lock()
 		started++
 		if started == n {

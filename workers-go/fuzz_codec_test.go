@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
 )
 
 // Fuzz targets for the spec 1.1 codec paths: the JSON scan, syntax check and writer, and the id
@@ -69,9 +71,9 @@ func FuzzMessagePackRecoverID(f *testing.F) {
 		} else if ok {
 			t.Fatalf("recovered %v from a non-map %x", id, input)
 		}
-		d := mpDecoder{data: input}
-		if d.skip() != nil || d.pos != len(input) {
-			t.Fatalf("skip stopped at %d of %d in %x: %v", d.pos, len(input), input, d.skip())
+		n, skipErr := msgpack.Skip(input)
+		if skipErr != nil || n != len(input) {
+			t.Fatalf("skip stopped at %d of %d in %x: %v", n, len(input), input, skipErr)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -46,9 +47,14 @@ func helperWorkerMain() {
 			OnDataListening: func(string) { say("data listening")() },
 			OnDataConnected: say("data connected"),
 			OnDataReady:     say("data ready"),
-			OnAllReady:      say("all ready"),
-			OnShutdown:      say("shutting down"),
+			OnReady:         say("all ready"),
+			OnShuttingDown:  func(r ShutdownReason) { say("shutting down " + string(r))() },
+			OnStopped:       say("stopped"),
 		},
+	}
+	if os.Getenv("HELPER_PANIC_HOOK") == "1" { // the SDK logs the panic and goes on
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		cfg.Hooks.OnReady = func() { say("all ready")(); panic("hook failure") }
 	}
 	if ms, err := strconv.Atoi(os.Getenv("HELPER_HELLO_TIMEOUT_MS")); err == nil {
 		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
@@ -60,7 +66,7 @@ func helperWorkerMain() {
 	os.Exit(ExitCode(err))
 }
 
-var helperHandlers = Handlers{
+var helperHandlers = HandlerTable{
 	"echo": func(_ context.Context, p Params) (any, error) { return p.Value(), nil },
 	"sleep": func(ctx context.Context, p Params) (any, error) {
 		var args struct {
@@ -74,7 +80,7 @@ var helperHandlers = Handlers{
 		case <-time.After(time.Duration(args.Seconds * float64(time.Second))):
 			return "done", nil
 		case <-ctx.Done():
-			_ = WorkerFrom(ctx).Control().Notify("cancelObserved", map[string]any{
+			_ = WorkerFrom(ctx).Control().Notify(context.Background(), "cancelObserved", map[string]any{
 				"tag": args.Tag, "cause": context.Cause(ctx).Error(),
 			})
 			return nil, ctx.Err()

@@ -5,6 +5,9 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
 )
 
 // ID is a JSON-RPC request id: a string, an integer in [-2^63, 2^64-1], or null (the zero value,
@@ -283,6 +286,22 @@ func (JSONRPCProtocol) Response(id ID, result any) map[string]any {
 type wireResponse struct {
 	id     ID
 	result any
+}
+
+// AppendMsgpack writes the response map, its members in the order of their sorted names.
+func (r wireResponse) AppendMsgpack(buf []byte, refs *[]outframe.Ref, depth int) ([]byte, error) {
+	if depth >= msgpack.MaxNestingDepth {
+		return buf, fmt.Errorf("value nested deeper than %d levels (a cycle?)", msgpack.MaxNestingDepth)
+	}
+	e := msgpack.Encoder{Buf: buf, Refs: refs}
+	e.WriteMapHeader(3)
+	e.Buf = append(e.Buf, 0xa2, 'i', 'd')
+	if err := e.Encode(r.id.Value(), depth+1); err != nil {
+		return e.Buf, err
+	}
+	e.Buf = append(e.Buf, 0xa7, 'j', 's', 'o', 'n', 'r', 'p', 'c', 0xa3, '2', '.', '0', 0xa6, 'r', 'e', 's', 'u', 'l', 't')
+	err := e.Encode(r.result, depth+1)
+	return e.Buf, err
 }
 
 // ErrorResponse builds an error response; id may be null.

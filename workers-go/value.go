@@ -1,6 +1,12 @@
 package aspectipc
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
+)
 
 // Params holds the params of an incoming request or notification. Decode them into your own type
 // with Decode, or take the generic value with Value.
@@ -19,7 +25,7 @@ func (p Params) Decode(target any) error {
 	if !p.present {
 		return nil
 	}
-	if err := assignShared(target, p.value); err != nil {
+	if err := assign.Into(target, p.value, assignOptions(true)); err != nil {
 		return &Error{Code: CodeInvalidParams, Message: "Invalid params: " + err.Error(), cause: err}
 	}
 	return nil
@@ -34,6 +40,11 @@ func (p Params) Present() bool { return p.present }
 // MarshalJSON encodes the generic value, so that Params can be forwarded as a value.
 func (p Params) MarshalJSON() ([]byte, error) { return marshalGeneric(p.value) }
 
+// AppendMsgpack writes the generic value, so that Params can be forwarded as a value.
+func (p Params) AppendMsgpack(buf []byte, refs *[]outframe.Ref, depth int) ([]byte, error) {
+	return appendGeneric(buf, refs, p.value, depth)
+}
+
 // Result holds the result of a request made to the peer. Decode it into your own type with
 // Decode, or take the generic value with Value.
 type Result struct{ value any }
@@ -41,7 +52,7 @@ type Result struct{ value any }
 // Decode stores the result into target, a pointer to your own type, with the rules of
 // Params.Decode. It fails with a *CodecError when the result does not fit target.
 func (r Result) Decode(target any) error {
-	if err := assignShared(target, r.value); err != nil {
+	if err := assign.Into(target, r.value, assignOptions(true)); err != nil {
 		return &CodecError{Codec: "result", Message: err.Error()}
 	}
 	return nil
@@ -52,6 +63,17 @@ func (r Result) Value() any { return r.value }
 
 // MarshalJSON encodes the generic value, so that a Result can be forwarded as a value.
 func (r Result) MarshalJSON() ([]byte, error) { return marshalGeneric(r.value) }
+
+// AppendMsgpack writes the generic value, so that a Result can be forwarded as a value.
+func (r Result) AppendMsgpack(buf []byte, refs *[]outframe.Ref, depth int) ([]byte, error) {
+	return appendGeneric(buf, refs, r.value, depth)
+}
+
+func appendGeneric(buf []byte, refs *[]outframe.Ref, v any, depth int) ([]byte, error) {
+	e := msgpack.Encoder{Buf: buf, Refs: refs}
+	err := e.Encode(v, depth)
+	return e.Buf, err
+}
 
 func marshalGeneric(v any) ([]byte, error) {
 	out, err := JSONCodec{}.Encode(v)

@@ -2,6 +2,8 @@ package aspectipc
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -11,9 +13,9 @@ import (
 // Config describes a worker for Serve.
 type Config struct {
 	// Control holds the methods served on the control channel (stdin/stdout, JSON).
-	Control Handlers
+	Control HandlerTable
 	// Data holds the methods served on the data channel (Unix socket, MessagePack).
-	Data Handlers
+	Data HandlerTable
 	// Hooks are called at the steps of the worker's life, for logging.
 	Hooks Hooks
 	// HelloTimeout bounds the wait for $/hello on a new data connection; 0 means 10 s.
@@ -22,36 +24,9 @@ type Config struct {
 	// ASPECT_IPC_MAX_LINE_LENGTH (which wins, so that both sides use the same one); 0 means
 	// DefaultMaxLineLength.
 	MaxLineLength int64
-	// Logf receives the SDK's diagnostics (dropped messages, refused connections). Nil keeps the
-	// SDK silent, so that stderr holds only what the program writes.
-	Logf func(format string, args ...any)
-}
-
-// Hooks are lifecycle callbacks, all optional. They run synchronously, so what they write to
-// stderr is written before the protocol goes on: OnDataReady and OnAllReady run before the
-// $/hello response is sent.
-type Hooks struct {
-	// OnControlReady: the control channel is set up, its handlers are registered.
-	OnControlReady func()
-	// OnDataSetup: the worker is about to listen on the data path.
-	OnDataSetup func(path string)
-	// OnDataListening: the data socket is listening (before $/ready is sent).
-	OnDataListening func(path string)
-	// OnDataConnected: a data connection was accepted (not authenticated yet).
-	OnDataConnected func()
-	// OnDataReady: a data connection passed $/hello (before the $/hello response is sent).
-	OnDataReady func()
-	// OnAllReady: every channel is ready, once: after $/ready without a data channel, after the
-	// first successful $/hello with one.
-	OnAllReady func()
-	// OnShutdown: a graceful shutdown begins ($/shutdown or Worker.Shutdown).
-	OnShutdown func()
-}
-
-func call(f func()) {
-	if f != nil {
-		f()
-	}
+	// Logger receives the SDK's diagnostics (dropped messages, refused connections, panicking
+	// hooks). Nil keeps the SDK silent, so that stderr holds only what the program writes.
+	Logger *slog.Logger
 }
 
 // defaultHelloTimeout is how long a data connection may stay silent before its $/hello.
@@ -77,9 +52,10 @@ type Worker struct {
 	conns    map[*Channel]struct{} // every open data connection
 	stopping bool
 
-	allReadyOnce sync.Once
-	finishOnce   sync.Once
-	finished     chan struct{}
+	readyOnce        sync.Once
+	shuttingDownOnce sync.Once
+	finishOnce       sync.Once
+	finished         chan struct{}
 }
 
 // WorkerFrom returns the worker that runs a handler (nil outside Serve).
@@ -151,11 +127,11 @@ func Serve(ctx context.Context, cfg Config) error {
 		WithFraming(LineDelimitedFraming{MaxLineLength: lineLimit}).
 		WithCodec(JSONCodec{}).
 		WithHandlers(cfg.Control).
-		WithLogger(cfg.Logf).
+		WithLogger(cfg.Logger).
 		Build()
 	w.control.worker = w
 	w.control.reserved = w.controlReserved
-	call(cfg.Hooks.OnControlReady)
+	w.hook("OnControlReady", cfg.Hooks.OnControlReady)
 
 	// Watch signals before the socket exists, so that no signal can leave it behind.
 	stopSignals := notifySignals()
@@ -163,29 +139,25 @@ func Serve(ctx context.Context, cfg Config) error {
 
 	var dataPath any
 	if env.dataPath != "" {
-		if cfg.Hooks.OnDataSetup != nil {
-			cfg.Hooks.OnDataSetup(env.dataPath)
-		}
+		w.hookPath("OnDataSetup", cfg.Hooks.OnDataSetup)
 		w.server, err = ListenPipe(env.dataPath)
 		if err != nil {
 			return &StartupError{Message: err.Error(), cause: err}
 		}
-		if cfg.Hooks.OnDataListening != nil {
-			cfg.Hooks.OnDataListening(env.dataPath)
-		}
+		w.hookPath("OnDataListening", cfg.Hooks.OnDataListening)
 		dataPath = env.dataPath
 	}
 
-	err = w.control.Notify("$/ready", map[string]any{
+	err = w.control.Notify(context.Background(), "$/ready", map[string]any{
 		"protocol": ProtocolVersion, "sdk": SDKName, "sdkVersion": SDKVersion,
 		"language": SDKLanguage, "pid": os.Getpid(), "dataPath": dataPath,
 	})
 	if err != nil {
-		w.stop(ErrParentLost)
+		w.stop(ErrParentLost, ReasonStdoutClosed)
 		return &StartupError{Message: "cannot send $/ready: " + err.Error(), cause: err}
 	}
 	if w.server == nil {
-		w.allReady()
+		w.ready()
 	} else {
 		go w.acceptLoop()
 	}
@@ -198,26 +170,31 @@ func Serve(ctx context.Context, cfg Config) error {
 	case <-w.finished: // graceful shutdown completed: its response is written, close stdio too
 		w.control.closeWith(ErrShuttingDown)
 	case <-w.control.Done(): // stdin ended, or stdout broke: the parent is gone
-		w.parentLost(stopSignals)
+		reason := ReasonStdinEOF
+		if w.control.writeFailed.Load() {
+			reason = ReasonStdoutClosed
+		}
+		w.parentLost(stopSignals, reason)
 	case <-parentGone:
-		w.parentLost(stopSignals)
+		w.parentLost(stopSignals, ReasonParentExited)
 	case <-stopSignals.ch:
-		w.stop(ErrShuttingDown)
+		w.stop(ErrShuttingDown, ReasonSignal)
 	case <-ctx.Done():
-		w.stop(ErrShuttingDown)
+		w.stop(ErrShuttingDown, ReasonShutdownCall)
 	}
+	w.hook("OnStopped", cfg.Hooks.OnStopped)
 	return nil
 }
 
 // parentLost ends the worker when its parent is gone: at once, and with the processes it started
 // (PROTOCOL.md 8.3).
-func (w *Worker) parentLost(signals signalWatch) {
-	w.stop(ErrParentLost)
+func (w *Worker) parentLost(signals signalWatch, reason ShutdownReason) {
+	w.stop(ErrParentLost, reason)
 	stopProcessGroup(signals)
 }
 
 // checkHandlers rejects handlers registered for reserved "$/" names.
-func checkHandlers(sets ...Handlers) error {
+func checkHandlers(sets ...HandlerTable) error {
 	for _, hs := range sets {
 		for method := range hs {
 			if isReserved(method) {
@@ -228,7 +205,7 @@ func checkHandlers(sets ...Handlers) error {
 	return nil
 }
 
-func (w *Worker) allReady() { w.allReadyOnce.Do(func() { call(w.cfg.Hooks.OnAllReady) }) }
+func (w *Worker) ready() { w.readyOnce.Do(func() { w.hook("OnReady", w.cfg.Hooks.OnReady) }) }
 
 func (w *Worker) acceptLoop() {
 	for {
@@ -247,7 +224,7 @@ func (w *Worker) serveConnection(conn net.Conn) {
 		WithFraming(LengthPrefixedFraming{MaxFrameSize: w.env.maxFrameSize}).
 		WithCodec(MessagePackCodec{}).
 		WithHandlers(w.cfg.Data).
-		WithLogger(w.cfg.Logf).
+		WithLogger(w.cfg.Logger).
 		Build()
 	ch.worker = w
 	ch.onClose = func() { w.untrack(ch) }
@@ -257,7 +234,7 @@ func (w *Worker) serveConnection(conn net.Conn) {
 		ch.Close() // shutting down: no new connections
 		return
 	}
-	call(w.cfg.Hooks.OnDataConnected)
+	w.hook("OnDataConnected", w.cfg.Hooks.OnDataConnected)
 	var authenticated sync.Once
 	authed := make(chan struct{})
 	ch.gate = func(ev gateEvent) bool {
@@ -309,7 +286,8 @@ func (w *Worker) channels() []*Channel {
 
 // stop ends the worker at once: handlers are cancelled with cause, the data connections and
 // server closed, the socket file removed. Used when the parent is gone or a signal arrived.
-func (w *Worker) stop(cause error) {
+func (w *Worker) stop(cause error, reason ShutdownReason) {
+	w.shuttingDown(reason)
 	w.mu.Lock()
 	w.stopping = true
 	w.mu.Unlock()
@@ -333,7 +311,7 @@ func (w *Worker) finish() {
 }
 
 func (w *Worker) logf(format string, args ...any) {
-	if w.cfg.Logf != nil {
-		w.cfg.Logf(format, args...)
+	if w.cfg.Logger != nil {
+		w.cfg.Logger.Warn(fmt.Sprintf(format, args...))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"os"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
 )
 
 // preHelloMaxFrameSize is the largest first frame a data connection may send before it is
@@ -100,7 +102,7 @@ func describe(v any, present bool) string {
 	if v == nil {
 		return "null"
 	}
-	return valueKindName(v)
+	return assign.KindName(v)
 }
 
 // hello answers the first message of a data connection. It returns true when the connection is
@@ -122,8 +124,8 @@ func (w *Worker) hello(ch *Channel, ev gateEvent, onAuthenticated func()) bool {
 		return false
 	}
 	onAuthenticated()
-	call(w.cfg.Hooks.OnDataReady)
-	w.allReady()
+	w.hook("OnDataReady", w.cfg.Hooks.OnDataReady)
+	w.ready()
 	ch.respond(v.id, v.result)
 	return true
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
 )
 
 // controlReserved handles $/shutdown on the control channel (PROTOCOL.md 8.1): it checks the
@@ -23,7 +25,7 @@ func (w *Worker) controlReserved(msg Message) bool {
 		}
 		timeout = defaultShutdownTimeout
 	}
-	if !w.beginShutdown() {
+	if !w.beginShutdown(ReasonShutdownRequest) {
 		if msg.Kind == KindRequest {
 			w.control.sendError(msg.ID, shuttingDownError())
 		}
@@ -83,7 +85,7 @@ func shutdownTimeout(msg Message) (time.Duration, *Error) {
 	case float64:
 		seconds = x
 	default:
-		return 0, &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("Invalid params: timeout must be a number of seconds >= 0 or null, not %s", valueKindName(raw))}
+		return 0, &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("Invalid params: timeout must be a number of seconds >= 0 or null, not %s", assign.KindName(raw))}
 	}
 	if math.IsNaN(seconds) || math.IsInf(seconds, 0) || seconds < 0 {
 		return 0, &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("Invalid params: timeout must be a finite number of seconds >= 0 or null, not %v", seconds)}
@@ -103,7 +105,7 @@ func shuttingDownError() *Error {
 // handler) get up to 5 s to finish and be answered, then the data side is closed, the socket file
 // removed and Serve returns nil. It returns at once; calling it again does nothing.
 func (w *Worker) Shutdown() {
-	if !w.beginShutdown() {
+	if !w.beginShutdown(ReasonShutdownCall) {
 		return
 	}
 	go func() {
@@ -114,7 +116,7 @@ func (w *Worker) Shutdown() {
 
 // beginShutdown runs step 1 of the shutdown, once: refuse new requests on every channel. It
 // returns false when the worker is already stopping.
-func (w *Worker) beginShutdown() bool {
+func (w *Worker) beginShutdown(reason ShutdownReason) bool {
 	w.mu.Lock()
 	already := w.stopping
 	w.stopping = true
@@ -122,7 +124,7 @@ func (w *Worker) beginShutdown() bool {
 	if already {
 		return false
 	}
-	call(w.cfg.Hooks.OnShutdown)
+	w.shuttingDown(reason)
 	for _, ch := range w.channels() {
 		ch.refuse(shuttingDownError())
 	}

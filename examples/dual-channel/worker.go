@@ -22,12 +22,12 @@ func main() {
 	logLine("Worker: Starting...")
 	logLine("Worker: Setting up control channel (stdio)...")
 	err := aspectipc.Serve(context.Background(), aspectipc.Config{
-		Control: aspectipc.Handlers{
+		Control: aspectipc.HandlerTable{
 			"getStatus": getStatus,
 			"getConfig": getConfig,
 			"shutdown":  shutdown,
 		},
-		Data: aspectipc.Handlers{
+		Data: aspectipc.HandlerTable{
 			"processItems":  processItems,
 			"processMatrix": processMatrix,
 		},
@@ -37,7 +37,7 @@ func main() {
 			OnDataListening: func(string) { logLine("Worker: Data channel listening") },
 			OnDataConnected: func() { logLine("Worker: Data channel client connected") },
 			OnDataReady:     func() { logLine("Worker: Data channel ready") },
-			OnAllReady:      func() { logLine("Worker: All channels ready") },
+			OnReady:         func() { logLine("Worker: All channels ready") },
 		},
 	})
 	if err != nil {

@@ -46,7 +46,7 @@ func main() {
 }
 
 // methods are registered on both channels.
-var methods = aspectipc.Handlers{
+var methods = aspectipc.HandlerTable{
 	"echo":          echo,
 	"add":           add,
 	"sleep":         sleep,
@@ -128,7 +128,7 @@ func sleep(ctx context.Context, p aspectipc.Params) (any, error) {
 		return "done", nil
 	case <-ctx.Done():
 		control := aspectipc.WorkerFrom(ctx).Control()
-		_ = control.Notify("cancelObserved", map[string]any{"tag": tag})
+		_ = control.Notify(context.Background(), "cancelObserved", map[string]any{"tag": tag})
 		return nil, ctx.Err()
 	}
 }
@@ -218,7 +218,7 @@ func notifyParent(ctx context.Context, p aspectipc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, call.via.Notify(call.method, call.params)
+	return nil, call.via.Notify(ctx, call.method, call.params)
 }
 
 func printText(_ context.Context, p aspectipc.Params) (any, error) {

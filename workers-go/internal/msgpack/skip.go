@@ -1,15 +1,15 @@
-package aspectipc
+package msgpack
 
-// recoverID implements idRecoverer (PROTOCOL.md 4.8): for a payload that is one readable
-// MessagePack map with string keys at the top level, whose "id" is a string or an integer and
-// whose "method" is a string, it returns that id. The other members are skipped without being
-// decoded, so what made the decoding fail in them (an ext type, a non-string key, invalid UTF-8,
-// deep nesting) does not hide the id.
-func (MessagePackCodec) recoverID(payload []byte) (ID, bool) {
-	d := mpDecoder{data: payload}
+// TopLevelMembers reads the members "id" and "method" of a payload that failed to decode
+// (PROTOCOL.md 4.8): when payload is one readable map (ok), it returns the value of its "id" (nil
+// when absent or unreadable) and whether its "method" is a string. The other members are skipped
+// without being decoded, so what made the decoding fail in them (an ext type, a non-string key,
+// invalid UTF-8, deep nesting) does not hide the id.
+func TopLevelMembers(payload []byte) (id any, methodIsString bool, ok bool) {
+	d := decoder{data: payload}
 	c, err := d.byte1()
 	if err != nil {
-		return ID{}, false
+		return nil, false, false
 	}
 	var n uint64
 	switch {
@@ -17,13 +17,12 @@ func (MessagePackCodec) recoverID(payload []byte) (ID, bool) {
 		n = uint64(c & 0x0f)
 	case c == 0xde || c == 0xdf:
 		if n, err = d.uintN(2 << (c - 0xde)); err != nil {
-			return ID{}, false
+			return nil, false, false
 		}
 	default:
-		return ID{}, false
+		return nil, false, false
 	}
-	var id ID
-	idOK, methodOK := false, false
+	methodOK := false
 	for i := uint64(0); i < n; i++ {
 		keyStart := d.pos
 		key, err := d.key()
@@ -31,12 +30,12 @@ func (MessagePackCodec) recoverID(payload []byte) (ID, bool) {
 			d.pos = keyStart
 			key = ""
 			if d.skip() != nil {
-				return ID{}, false
+				return nil, false, false
 			}
 		}
 		if key != "id" && key != "method" {
 			if d.skip() != nil {
-				return ID{}, false
+				return nil, false, false
 			}
 			continue
 		}
@@ -45,26 +44,33 @@ func (MessagePackCodec) recoverID(payload []byte) (ID, bool) {
 		if err != nil {
 			d.pos = start
 			if d.skip() != nil {
-				return ID{}, false
+				return nil, false, false
 			}
 			v = nil
 		}
 		if key == "id" {
-			id, idOK = idOf(v)
+			id = v
 		} else {
 			_, methodOK = v.(string)
 		}
 	}
 	if d.pos != len(d.data) {
-		return ID{}, false // trailing bytes: not one readable map
+		return nil, false, false // trailing bytes: not one readable map
 	}
-	return id, idOK && methodOK
+	return id, methodOK, true
+}
+
+// Skip reads past the first object of data without decoding it, and returns its size.
+func Skip(data []byte) (int, error) {
+	d := decoder{data: data}
+	err := d.skip()
+	return d.pos, err
 }
 
 // skip moves past one object without decoding it: only its structure is read (so ext types,
 // non-string keys and invalid UTF-8 are stepped over), iteratively, so no nesting can exhaust the
 // stack. Declared lengths are checked against the bytes present.
-func (d *mpDecoder) skip() error {
+func (d *decoder) skip() error {
 	for remaining := uint64(1); remaining > 0; remaining-- {
 		c, err := d.byte1()
 		if err != nil {

@@ -1,4 +1,7 @@
-package aspectipc
+// Package msgpack is the SDK's own MessagePack encoder and decoder, for the protocol's mapping
+// (PROTOCOL.md 3.2). It is a pure codec: it knows nothing of JSON-RPC; a type that wants a
+// particular encoding (the SDK's responses, Params, Result) implements Appender.
+package msgpack
 
 import (
 	"encoding/binary"
@@ -7,70 +10,64 @@ import (
 	"unicode/utf8"
 )
 
-// maxNestingDepth is the deepest nesting of containers (arrays and maps) both codecs accept and
+// MaxNestingDepth is the deepest nesting of containers (arrays and maps) both codecs accept and
 // write, on both channels (PROTOCOL.md 3.2): the message map itself is depth 1, its params depth 2.
 // Deeper is a codec error, on decode as on encode, rather than a stack overflow.
-const maxNestingDepth = 512
+const MaxNestingDepth = 512
 
 // mpDecoder is a strict MessagePack reader for the protocol's mapping (PROTOCOL.md 3.2). It
 // checks every declared length against the bytes actually present before allocating anything, so
 // a forged header cannot make it allocate what it declares.
-type mpDecoder struct {
+type decoder struct {
 	data []byte
 	pos  int
 }
 
-// mpError is a decoding failure; structural ones (truncation, invalid bytes, trailing data) are
-// what a peer using another codec produces, so they get the codec-mismatch hint.
-type mpError struct {
-	msg        string
-	structural bool
+// Error is a decoding failure. Structural ones (truncation, invalid bytes, trailing data) are what
+// a peer using another codec produces; the others are values outside the mapping (an ext type, a
+// non-string key, invalid UTF-8, nesting too deep) in well-formed bytes.
+type Error struct {
+	Msg        string
+	Structural bool
 }
 
 // Error implements the error interface.
-func (e *mpError) Error() string { return e.msg }
+func (e *Error) Error() string { return e.Msg }
 
-func structuralf(format string, args ...any) *mpError {
-	return &mpError{msg: fmt.Sprintf(format, args...), structural: true}
+func structuralf(format string, args ...any) *Error {
+	return &Error{Msg: fmt.Sprintf(format, args...), Structural: true}
 }
 
-func mappingf(format string, args ...any) *mpError {
-	return &mpError{msg: fmt.Sprintf(format, args...)}
+func mappingf(format string, args ...any) *Error {
+	return &Error{Msg: fmt.Sprintf(format, args...)}
 }
 
-// decodeAll decodes exactly one object filling the whole payload.
-func (d *mpDecoder) decodeAll() (any, error) {
+// Decode returns the generic value of the one object filling payload exactly: nil, bool, int64
+// (uint64 above math.MaxInt64), float64, string, []byte (aliasing payload), []any or
+// map[string]any. It fails with an *Error.
+func Decode(payload []byte) (any, error) {
+	d := decoder{data: payload}
 	if len(d.data) == 0 {
-		return nil, toCodecError(structuralf("empty payload"))
+		return nil, structuralf("empty payload")
 	}
 	v, err := d.value(0)
 	if err != nil {
-		return nil, toCodecError(err)
+		return nil, err
 	}
 	if d.pos != len(d.data) {
-		return nil, toCodecError(structuralf("%d trailing bytes after the object", len(d.data)-d.pos))
+		return nil, structuralf("%d trailing bytes after the object", len(d.data)-d.pos)
 	}
 	return v, nil
 }
 
-func toCodecError(err error) error {
-	e, ok := err.(*mpError)
-	if ok && e.structural {
-		return &CodecError{Codec: "msgpack", Message: "frame is not valid MessagePack (" + e.msg + "): do both sides use MessagePackCodec?"}
-	}
-	// A mapping error (ext type, non-string key, invalid UTF-8, depth): the request's id may be
-	// recovered from the top-level map (PROTOCOL.md 4.8).
-	return &CodecError{Codec: "msgpack", Message: err.Error(), recoverable: true}
-}
-
-func (d *mpDecoder) need(n uint64, what string) error {
+func (d *decoder) need(n uint64, what string) error {
 	if uint64(len(d.data)-d.pos) < n {
 		return structuralf("truncated %s: %d bytes declared, %d present", what, n, len(d.data)-d.pos)
 	}
 	return nil
 }
 
-func (d *mpDecoder) byte1() (byte, error) {
+func (d *decoder) byte1() (byte, error) {
 	if d.pos >= len(d.data) {
 		return 0, structuralf("truncated object")
 	}
@@ -80,7 +77,7 @@ func (d *mpDecoder) byte1() (byte, error) {
 }
 
 // uintN reads a big-endian unsigned integer of size bytes.
-func (d *mpDecoder) uintN(size int) (uint64, error) {
+func (d *decoder) uintN(size int) (uint64, error) {
 	if err := d.need(uint64(size), "header"); err != nil {
 		return 0, err
 	}
@@ -97,7 +94,7 @@ func (d *mpDecoder) uintN(size int) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
-func (d *mpDecoder) bytesN(n uint64, what string) ([]byte, error) {
+func (d *decoder) bytesN(n uint64, what string) ([]byte, error) {
 	if err := d.need(n, what); err != nil {
 		return nil, err
 	}
@@ -107,7 +104,7 @@ func (d *mpDecoder) bytesN(n uint64, what string) ([]byte, error) {
 	return out, nil
 }
 
-func (d *mpDecoder) str(n uint64) (string, error) {
+func (d *decoder) str(n uint64) (string, error) {
 	b, err := d.bytesN(n, "str")
 	if err != nil {
 		return "", err
@@ -123,7 +120,7 @@ func (d *mpDecoder) str(n uint64) (string, error) {
 
 // strValue is str for a value: the envelope's strings come pre-boxed, so that they cost no
 // allocation at all.
-func (d *mpDecoder) strValue(n uint64) (any, error) {
+func (d *decoder) strValue(n uint64) (any, error) {
 	if uint64(len(d.data)-d.pos) >= n {
 		if v, ok := envelopeValue(d.data[d.pos : d.pos+int(n)]); ok {
 			d.pos += int(n)
@@ -172,7 +169,7 @@ func envelopeValue(b []byte) (any, bool) {
 }
 
 // value reads one object; depth is the number of containers around it.
-func (d *mpDecoder) value(depth int) (any, error) {
+func (d *decoder) value(depth int) (any, error) {
 	c, err := d.byte1()
 	if err != nil {
 		return nil, err
@@ -254,7 +251,7 @@ func (d *mpDecoder) value(depth int) (any, error) {
 }
 
 // ext reads the ext type byte to name it in the error: ext types are outside the mapping.
-func (d *mpDecoder) ext(c byte) error {
+func (d *decoder) ext(c byte) error {
 	if c >= 0xc7 && c <= 0xc9 {
 		if _, err := d.uintN(1 << (c - 0xc7)); err != nil {
 			return err
@@ -270,9 +267,9 @@ func (d *mpDecoder) ext(c byte) error {
 	return mappingf("ext type %d is not part of the protocol's mapping", int8(t))
 }
 
-func (d *mpDecoder) array(n uint64, depth int) (any, error) {
-	if depth >= maxNestingDepth {
-		return nil, mappingf("nesting deeper than %d levels", maxNestingDepth)
+func (d *decoder) array(n uint64, depth int) (any, error) {
+	if depth >= MaxNestingDepth {
+		return nil, mappingf("nesting deeper than %d levels", MaxNestingDepth)
 	}
 	// Every element takes at least one byte: a count beyond the bytes left is truncated.
 	if err := d.need(n, "array"); err != nil {
@@ -289,9 +286,9 @@ func (d *mpDecoder) array(n uint64, depth int) (any, error) {
 	return out, nil
 }
 
-func (d *mpDecoder) mapping(n uint64, depth int) (any, error) {
-	if depth >= maxNestingDepth {
-		return nil, mappingf("nesting deeper than %d levels", maxNestingDepth)
+func (d *decoder) mapping(n uint64, depth int) (any, error) {
+	if depth >= MaxNestingDepth {
+		return nil, mappingf("nesting deeper than %d levels", MaxNestingDepth)
 	}
 	// Every entry takes at least two bytes (a key and a value).
 	if err := d.need(2*n, "map"); err != nil {
@@ -312,7 +309,7 @@ func (d *mpDecoder) mapping(n uint64, depth int) (any, error) {
 	return out, nil
 }
 
-func (d *mpDecoder) key() (string, error) {
+func (d *decoder) key() (string, error) {
 	c, err := d.byte1()
 	if err != nil {
 		return "", err
@@ -328,11 +325,11 @@ func (d *mpDecoder) key() (string, error) {
 		return d.str(n)
 	}
 	d.pos--
-	return "", mappingf("map key of type %s: only string keys are allowed", mpTypeName(c))
+	return "", mappingf("map key of type %s: only string keys are allowed", typeName(c))
 }
 
-// mpTypeName names the MessagePack type that starts with byte c, for error messages.
-func mpTypeName(c byte) string {
+// typeName names the MessagePack type that starts with byte c, for error messages.
+func typeName(c byte) string {
 	switch {
 	case c <= 0x7f || c >= 0xe0 || c >= 0xcc && c <= 0xd3:
 		return "int"

@@ -1,0 +1,134 @@
+package msgpack
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/outframe"
+)
+
+// Encoder writes the protocol's MessagePack mapping (PROTOCOL.md 3.2): integers in their shortest
+// format, floats always as float 64, []byte as bin, maps with string keys only (sorted, so that
+// output is deterministic), structs as maps keyed by their `json` tags, with encoding/json's
+// rules. It writes in one pass, straight from the value: there is no intermediate form.
+type Encoder struct {
+	Buf []byte
+	// Refs, when set, receives the binaries of outframe.RefMinSize bytes or more instead of Buf:
+	// their headers are written, their bytes spliced in at that point when the frame is written.
+	Refs *[]outframe.Ref
+	// hops counts the pointers followed on the way to the value being written, to stop on a
+	// cycle that holds no container.
+	hops int
+}
+
+// maxEncodeHops bounds hops: a chain of pointers that long is a cycle.
+const maxEncodeHops = 10000
+
+// Appender is a type that writes its own encoding, so that the codec need not know it (the SDK's
+// responses, Params, Result). It appends to buf, and to refs as Encoder.Refs, with an Encoder of
+// its own: an Encoder handed to an interface method would escape to the heap on every message.
+// depth is the number of containers around the value, for Encode.
+type Appender interface {
+	AppendMsgpack(buf []byte, refs *[]outframe.Ref, depth int) ([]byte, error)
+}
+
+func depthError() error {
+	return fmt.Errorf("value nested deeper than %d levels (a cycle?)", MaxNestingDepth)
+}
+
+// Encode writes v; depth is the number of containers around it (0 for a whole payload).
+func (e *Encoder) Encode(v any, depth int) error {
+	switch x := v.(type) {
+	case nil:
+		e.Buf = append(e.Buf, 0xc0)
+	case bool:
+		if x {
+			e.Buf = append(e.Buf, 0xc3)
+		} else {
+			e.Buf = append(e.Buf, 0xc2)
+		}
+	case int64:
+		e.writeInt(x)
+	case int:
+		e.writeInt(int64(x))
+	case uint64:
+		e.writeUint(x)
+	case float64:
+		e.writeFloat(x)
+	case string:
+		return e.writeString(x)
+	case []byte:
+		e.writeBin(x)
+	case []any:
+		if depth >= MaxNestingDepth {
+			return depthError()
+		}
+		e.writeArrayHeader(len(x))
+		for _, item := range x {
+			if err := e.Encode(item, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if depth >= MaxNestingDepth {
+			return depthError()
+		}
+		var small [8]string // messages and most params fit: no allocation to sort their keys
+		keys := small[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		e.writeMapHeader(len(keys))
+		for _, k := range keys {
+			if err := e.writeString(k); err != nil {
+				return err
+			}
+			if err := e.Encode(x[k], depth+1); err != nil {
+				return err
+			}
+		}
+	case *big.Int:
+		if x == nil {
+			e.Buf = append(e.Buf, 0xc0)
+			return nil
+		}
+		return e.writeBig(x)
+	case json.Number:
+		n, err := jsonNumber(string(x))
+		if err != nil {
+			return err
+		}
+		return e.Encode(n, depth)
+	case Appender:
+		buf, err := x.AppendMsgpack(e.Buf, e.Refs, depth)
+		e.Buf = buf
+		return err
+	default:
+		return e.encodeReflect(reflect.ValueOf(v), depth)
+	}
+	return nil
+}
+
+// jsonNumber is the integer (int64, or uint64 above math.MaxInt64) or float64 a json.Number holds.
+func jsonNumber(s string) (any, error) {
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, nil
+		}
+		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return u, nil
+		}
+		return nil, fmt.Errorf("integer %s is outside [-2^63, 2^64-1]", truncateForError(s))
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil, fmt.Errorf("number %s does not fit a 64-bit float", truncateForError(s))
+	}
+	return f, nil
+}

@@ -1,0 +1,222 @@
+package msgpack
+
+import (
+	"encoding"
+	"fmt"
+	"math/big"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/structs"
+)
+
+var (
+	bigIntType        = reflect.TypeOf(big.Int{})
+	timeType          = reflect.TypeOf(time.Time{})
+	textMarshalerType = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
+	appenderType      = reflect.TypeOf((*Appender)(nil)).Elem()
+)
+
+// encodeReflect handles named and composite types by kind.
+func (e *Encoder) encodeReflect(v reflect.Value, depth int) error {
+	t := v.Type()
+	switch {
+	case t == bigIntType:
+		b := v.Interface().(big.Int)
+		return e.writeBig(&b)
+	case t == timeType:
+		// The timestamp is an ext type, outside the mapping (as on decode).
+		return fmt.Errorf("cannot encode time.Time: ext type -1 (timestamp) is not part of the protocol's mapping: send times as strings or numbers")
+	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && t.Implements(textMarshalerType):
+		text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+		if err != nil {
+			return fmt.Errorf("cannot encode %s: %v", t, err)
+		}
+		return e.writeString(string(text))
+	}
+	return e.encodeKind(v, depth)
+}
+
+// encodeKind writes v by its kind, the type having no encoding of its own.
+func (e *Encoder) encodeKind(v reflect.Value, depth int) error {
+	t := v.Type()
+	switch v.Kind() {
+	case reflect.Bool:
+		return e.Encode(v.Bool(), depth)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		e.writeInt(v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		e.writeUint(v.Uint())
+	case reflect.Float32, reflect.Float64:
+		e.writeFloat(v.Float())
+	case reflect.String:
+		return e.writeString(v.String())
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			e.Buf = append(e.Buf, 0xc0)
+			return nil
+		}
+		if e.hops++; e.hops > maxEncodeHops {
+			return fmt.Errorf("cannot encode %s: more than %d pointers deep (a cycle?)", t, maxEncodeHops)
+		}
+		err := e.encodeElem(v.Elem(), depth)
+		e.hops--
+		return err
+	case reflect.Slice:
+		if v.IsNil() {
+			e.Buf = append(e.Buf, 0xc0)
+			return nil
+		}
+		if t.Elem().Kind() == reflect.Uint8 {
+			e.writeBin(v.Bytes())
+			return nil
+		}
+		fallthrough
+	case reflect.Array:
+		if depth >= MaxNestingDepth {
+			return depthError()
+		}
+		e.writeArrayHeader(v.Len())
+		for i := 0; i < v.Len(); i++ {
+			if err := e.encodeElem(v.Index(i), depth+1); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		return e.encodeMap(v, depth)
+	case reflect.Struct:
+		return e.encodeStruct(v, depth)
+	default:
+		return fmt.Errorf("cannot encode a value of type %s", t)
+	}
+	return nil
+}
+
+// encodeElem writes an element or a field. A plain struct is written from its reflect.Value rather
+// than boxed into an interface first (which would copy it to the heap), and so are the values
+// that cannot give their Interface() (reached through unexported embedded structs).
+func (e *Encoder) encodeElem(v reflect.Value, depth int) error {
+	t := v.Type()
+	switch v.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.String:
+		if t.PkgPath() == "" { // a predeclared type: no methods, nothing to box
+			return e.encodeKind(v, depth)
+		}
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if t.Name() == "" && t.Elem().Kind() != reflect.Interface { // unnamed: no methods
+			return e.encodeKind(v, depth)
+		}
+	case reflect.Struct:
+		if plainStruct(t) {
+			return e.encodeKind(v, depth)
+		}
+	}
+	if !v.CanInterface() {
+		return e.encodeReflect(v, depth)
+	}
+	return e.Encode(v.Interface(), depth)
+}
+
+var plainStructs sync.Map // reflect.Type -> bool
+
+// plainStruct reports whether struct type t is written field by field: it is not one of the types
+// with their own encoding (an Appender, a TextMarshaler, big.Int, time.Time).
+func plainStruct(t reflect.Type) bool {
+	if plain, ok := plainStructs.Load(t); ok {
+		return plain.(bool)
+	}
+	plain := t != bigIntType && t != timeType && !t.Implements(appenderType) && !t.Implements(textMarshalerType)
+	plainStructs.Store(t, plain)
+	return plain
+}
+
+func (e *Encoder) encodeMap(v reflect.Value, depth int) error {
+	t := v.Type()
+	if t.Key().Kind() != reflect.String {
+		return fmt.Errorf("cannot encode %s: map keys must be strings", t)
+	}
+	if v.IsNil() {
+		e.Buf = append(e.Buf, 0xc0)
+		return nil
+	}
+	if depth >= MaxNestingDepth {
+		return depthError()
+	}
+	keys := v.MapKeys()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	e.writeMapHeader(len(keys))
+	for _, k := range keys {
+		if err := e.writeString(k.String()); err != nil {
+			return err
+		}
+		if err := e.encodeElem(v.MapIndex(k), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeStruct writes a struct as a map of its fields (internal/structs: encoding/json's names,
+// omitempty, embedded structs promoted), sorted by name like any map.
+func (e *Encoder) encodeStruct(v reflect.Value, depth int) error {
+	if depth >= MaxNestingDepth {
+		return depthError()
+	}
+	fields := structs.Of(v.Type()).Sorted
+	var small [16]reflect.Value // most structs: no allocation for their field values
+	values := small[:0]
+	n := 0
+	for _, f := range fields {
+		fv, ok := fieldByIndex(v, f.Index)
+		if !ok || f.OmitEmpty && isEmptyValue(fv) {
+			fv = reflect.Value{}
+		} else {
+			n++
+		}
+		values = append(values, fv)
+	}
+	e.writeMapHeader(n)
+	for i, f := range fields {
+		if !values[i].IsValid() {
+			continue
+		}
+		if err := e.writeString(f.Name); err != nil {
+			return err
+		}
+		if err := e.encodeElem(values[i], depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldByIndex walks to a (possibly promoted) field; false when a nil embedded pointer holds it.
+func fieldByIndex(v reflect.Value, index []int) (reflect.Value, bool) {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v, true
+}
+
+// isEmptyValue is encoding/json's test for omitempty.
+func isEmptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
+}
