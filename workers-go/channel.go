@@ -23,9 +23,10 @@ import (
 //
 // The returned value is the result (nil is sent as null). A returned error is sent as a JSON-RPC
 // error: an *Error (or an error wrapping one) with its own code, message and data; any other error
-// with CodeHandlerError, its message and data {"type": "<Go type>"}; a panic likewise, with
-// type "panic". A handler that ends with an error after its ctx was cancelled is answered
-// CodeRequestCancelled. For a notification, the result and the error are discarded.
+// with CodeHandlerError, its message and data {"type": "<Go type>"}; a panic likewise, with the
+// panic value's type and "traceback": the panic and its goroutine stack (PROTOCOL.md 4.10). A
+// handler that ends with an error after its ctx was cancelled is answered CodeRequestCancelled.
+// For a notification, the result is discarded and an error or panic is logged.
 type Handler func(ctx context.Context, params Params) (any, error)
 
 // Channel is one JSON-RPC connection over a transport, with a framing and a codec: it answers the
@@ -78,6 +79,9 @@ type Channel struct {
 	reserved func(msg Message) bool
 	// notifications runs the notification handlers one at a time, in arrival order.
 	notifications notificationQueue
+	// failures says whether a failed handler's answer carries its traceback, and where the
+	// failure is logged.
+	failures failurePolicy
 }
 
 // gateEvent is one incoming payload: a classified message or a decoding failure.

@@ -65,7 +65,8 @@ func (b *ChannelBuilder) WithHandlers(hs HandlerTable) *ChannelBuilder {
 }
 
 // WithLogger sets where the channel reports what it drops (unknown notifications, late or
-// invalid responses, failed writes), as warnings. Without one it is silent.
+// invalid responses, failed writes), as warnings, and the handlers that fail, as errors. Without
+// one it is silent.
 func (b *ChannelBuilder) WithLogger(logger *slog.Logger) *ChannelBuilder {
 	b.logger = logger
 	return b
@@ -87,6 +88,7 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 		framing:   b.framing,
 		codec:     b.codec,
 		logger:    b.logger,
+		failures:  failurePolicy{log: b.logger},
 		handlers:  make(map[string]Handler, len(b.handlers)),
 		pending:   map[ID]chan outcome{},
 		running:   map[ID]*inflight{},

@@ -3,8 +3,6 @@ package aspectipc
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 )
 
@@ -160,50 +158,27 @@ func (c *Channel) runHandler(f *inflight, h Handler, msg Message) {
 	params := Params{value: msg.Params, present: msg.HasParams}
 	result, err := callHandler(ctx, h, params)
 	if !f.isRequest {
-		if err != nil {
-			c.log("notification %q failed: %v", msg.Method, err)
+		if err != nil { // nobody to answer: the log is the failure's only trace
+			c.failures.logFailure(c.name, "notification", msg.Method, err)
 		}
 		return
 	}
-	if !c.claim(f) {
-		return // already answered (cancelled by shutdown): drop the late result
+	if !c.claim(f) { // already answered (cancelled by shutdown): drop the late result
+		var pe *panicError
+		if errors.As(err, &pe) { // but not a bug
+			c.failures.logFailure(c.name, "request", msg.Method, err)
+		}
+		return
 	}
 	if err != nil {
-		c.sendError(f.id, handlerError(ctx, err))
+		e, failed := c.failures.wireError(ctx, err)
+		if failed { // logged before the answer, so that the log is written when the caller learns of it
+			c.failures.logFailure(c.name, "request", msg.Method, err)
+		}
+		c.sendError(f.id, e)
 		return
 	}
 	c.respond(f.id, result)
-}
-
-// callHandler runs h, turning a panic into an error.
-func callHandler(ctx context.Context, h Handler, params Params) (result any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &Error{Code: CodeHandlerError, Message: fmt.Sprint(r), Data: map[string]any{"type": "panic"}}
-		}
-	}()
-	return h(ctx, params)
-}
-
-// handlerError maps a handler's error to the error sent on the wire (PROTOCOL.md 4.5, 9.3).
-func handlerError(ctx context.Context, err error) *Error {
-	var rpcErr *Error
-	if errors.As(err, &rpcErr) {
-		return rpcErr
-	}
-	if ctx.Err() != nil {
-		return cancelledError()
-	}
-	return &Error{Code: CodeHandlerError, Message: err.Error(), Data: map[string]any{"type": errorTypeName(err)}}
-}
-
-func cancelledError() *Error {
-	return &Error{Code: CodeRequestCancelled, Message: "request cancelled", cause: ErrRequestCancelled}
-}
-
-// errorTypeName names an error's Go type for data.type: "errors.errorString", "os.PathError".
-func errorTypeName(err error) string {
-	return strings.TrimLeft(fmt.Sprintf("%T", err), "*")
 }
 
 // cancelRequest handles $/cancelRequest: cancel the handler running the request with that id.

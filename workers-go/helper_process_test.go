@@ -2,6 +2,7 @@ package aspectipc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,6 +56,10 @@ func helperWorkerMain() {
 	if os.Getenv("HELPER_PANIC_HOOK") == "1" { // the SDK logs the panic and goes on
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		cfg.Hooks.OnReady = func() { say("all ready")(); panic("hook failure") }
+	}
+	if os.Getenv("HELPER_LOG_HANDLER_ERRORS") == "0" {
+		off := false
+		cfg.LogHandlerErrors = &off
 	}
 	if ms, err := strconv.Atoi(os.Getenv("HELPER_HELLO_TIMEOUT_MS")); err == nil {
 		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
@@ -169,6 +174,11 @@ var helperHandlers = HandlerTable{
 		go func() { _ = cmd.Wait() }()
 		return map[string]any{"pid": cmd.Process.Pid}, nil
 	},
+	"panic": helperPanic,
+	"fail":  func(context.Context, Params) (any, error) { return nil, errors.New("plain failure") },
+	"typed": func(context.Context, Params) (any, error) {
+		return nil, &Error{Code: 42, Message: "typed failure", Data: map[string]any{"k": "v"}}
+	},
 	// failBig fails with an error message of n bytes.
 	"failBig": func(_ context.Context, p Params) (any, error) {
 		var args struct {
@@ -179,4 +189,16 @@ var helperHandlers = HandlerTable{
 		}
 		return nil, &Error{Code: 42, Message: strings.Repeat("e", args.N)}
 	},
+}
+
+// helperPanic panics with its params' message; a named function, so that tests find its name in
+// the traceback.
+func helperPanic(_ context.Context, p Params) (any, error) {
+	var args struct {
+		Message string `json:"message"`
+	}
+	if err := p.Decode(&args); err != nil {
+		return nil, err
+	}
+	panic(args.Message)
 }

@@ -25,8 +25,15 @@ type Config struct {
 	// DefaultMaxLineLength.
 	MaxLineLength int64
 	// Logger receives the SDK's diagnostics (dropped messages, refused connections, panicking
-	// hooks). Nil keeps the SDK silent, so that stderr holds only what the program writes.
+	// hooks) and the handler failures. Nil keeps the SDK silent, so that stderr holds only what
+	// the program writes, except for the handler failures: those go to slog.Default() (stderr).
 	Logger *slog.Logger
+	// LogHandlerErrors says whether each handler failure (a returned error answered
+	// CodeHandlerError, a panic with its stack, a failed notification) is logged, as an error
+	// record. Nil means true; point it at false to turn the log off. A typed *Error is an answer,
+	// not a failure, and is never logged. The stack is logged even when the parent turned
+	// sending it off (ASPECT_IPC_TRACEBACKS=0): the log stays on the machine.
+	LogHandlerErrors *bool
 }
 
 // defaultHelloTimeout is how long a data connection may stay silent before its $/hello.
@@ -130,6 +137,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		WithLogger(cfg.Logger).
 		Build()
 	w.control.worker = w
+	w.control.failures = w.failurePolicy()
 	w.control.reserved = w.controlReserved
 	w.hook("OnControlReady", cfg.Hooks.OnControlReady)
 
@@ -227,6 +235,7 @@ func (w *Worker) serveConnection(conn net.Conn) {
 		WithLogger(w.cfg.Logger).
 		Build()
 	ch.worker = w
+	ch.failures = w.failurePolicy()
 	ch.onClose = func() { w.untrack(ch) }
 	ch.preGateLimit = preHelloMaxFrameSize
 	ch.reserved = func(msg Message) bool { return w.dataReserved(ch, msg) }
@@ -314,4 +323,18 @@ func (w *Worker) logf(format string, args ...any) {
 	if w.cfg.Logger != nil {
 		w.cfg.Logger.Warn(fmt.Sprintf(format, args...))
 	}
+}
+
+// failurePolicy is what the worker's channels do with a failed handler (PROTOCOL.md 4.10): send
+// its traceback unless the parent said ASPECT_IPC_TRACEBACKS=0, log it unless the program said
+// LogHandlerErrors=false.
+func (w *Worker) failurePolicy() failurePolicy {
+	p := failurePolicy{noTraceback: w.env.noTracebacks}
+	if w.cfg.LogHandlerErrors == nil || *w.cfg.LogHandlerErrors {
+		p.log = w.cfg.Logger
+		if p.log == nil {
+			p.log = slog.Default()
+		}
+	}
+	return p
 }

@@ -15,6 +15,7 @@ const (
 	EnvToken         = "ASPECT_IPC_TOKEN"
 	EnvMaxFrameSize  = "ASPECT_IPC_MAX_FRAME_SIZE"
 	EnvMaxLineLength = "ASPECT_IPC_MAX_LINE_LENGTH"
+	EnvTracebacks    = "ASPECT_IPC_TRACEBACKS"
 )
 
 // The range a size limit given in the environment must lie in (PROTOCOL.md section 5).
@@ -31,6 +32,7 @@ type environment struct {
 	token         []byte
 	maxFrameSize  int64
 	maxLineLength int64 // 0: not given, Config.MaxLineLength or the default applies
+	noTracebacks  bool  // ASPECT_IPC_TRACEBACKS=0: handler errors carry no traceback
 }
 
 // readEnvironment reads the protocol's variables. The token is read once and removed from the
@@ -57,7 +59,23 @@ func readEnvironment() (environment, error) {
 			return env, err
 		}
 	}
+	if env.noTracebacks, err = tracebacksOff(os.Getenv(EnvTracebacks)); err != nil {
+		return env, err
+	}
 	return env, nil
+}
+
+// tracebacksOff reads ASPECT_IPC_TRACEBACKS (PROTOCOL.md 5.3): absent, empty or "1" sends
+// tracebacks, "0" does not; anything else is a start-up error naming the variable, the value and
+// the rule.
+func tracebacksOff(raw string) (bool, error) {
+	switch raw {
+	case "", "1":
+		return false, nil
+	case "0":
+		return true, nil
+	}
+	return false, &StartupError{Message: fmt.Sprintf(`invalid %s %q: expected "0" (off) or "1" (on), or unset`, EnvTracebacks, raw)}
 }
 
 // sizeLimit reads a size limit variable (PROTOCOL.md section 5): empty (or absent) gives the

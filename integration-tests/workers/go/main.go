@@ -51,6 +51,7 @@ var methods = aspectipc.HandlerTable{
 	"add":           add,
 	"sleep":         sleep,
 	"fail":          fail,
+	"panic":         panicWith,
 	"crash":         crash,
 	"callParent":    callParent,
 	"notifyParent":  notifyParent,
@@ -150,6 +151,20 @@ func fail(_ context.Context, p aspectipc.Params) (any, error) {
 		return nil, err
 	}
 	return nil, &aspectipc.Error{Code: int(code), Message: message, Data: args.m["data"]}
+}
+
+// panicWith panics with the message (Go only): the SDK answers -32000 with the panic's
+// traceback (PROTOCOL.md 4.10) and goes on serving.
+func panicWith(_ context.Context, p aspectipc.Params) (any, error) {
+	args, err := paramsOf("panic", p)
+	if err != nil {
+		return nil, err
+	}
+	message, err := args.str("message")
+	if err != nil {
+		return nil, err
+	}
+	panic(message)
 }
 
 func crash(_ context.Context, p aspectipc.Params) (any, error) {

@@ -1,0 +1,1 @@
+../../../examples/dual-channel/worker.go

@@ -1,0 +1,1 @@
+../../workers-go/example_test.go
