@@ -1,10 +1,4 @@
-"""The foreign parent pushes on dispatch and cancellation (spec 3.2, 3.4, 4.4-4.6, 9).
-
-Not covered here: D16 (notification handlers run one at a time, in order). The test worker
-contract (integration-tests/WORKERS.md) registers request handlers only, and a notification for a
-method without a notification handler is dropped (4.3), so a foreign parent cannot observe the
-order in which a worker runs its notification handlers; each SDK's own suite tests it.
-"""
+"""The foreign parent pushes on dispatch and cancellation (spec 3.2, 3.4, 4.4-4.6, 9)."""
 
 from __future__ import annotations
 
@@ -206,3 +200,49 @@ def test_binary_is_not_a_string(data: Via, member: str) -> None:
     data.send_raw(pack(message))
     reply = data.next().message
     assert (reply["id"], reply["error"]["code"]) == (61, -32600), reply
+
+
+def _notes(via: Via, tag: str) -> list[Any]:
+    """What ``note`` recorded on this channel for this case (the worker is shared)."""
+    recorded = via.call("notes")["result"]
+    return [
+        value[1] for value in recorded if isinstance(value, list) and value[0] == tag
+    ]
+
+
+def _note(via: Via, value: Any, delay_ms: Any) -> None:
+    params = {"value": value, "delayMs": delay_ms}
+    via.send({"jsonrpc": "2.0", "method": "note", "params": params})
+
+
+def test_notification_handlers_run_one_at_a_time_in_arrival_order(via: Via) -> None:
+    """4.5: each ``note`` waits before recording, the first longest. One at a time, the records
+    come out 0..9; run concurrently they would come out reversed. A request sent among them is
+    answered before they are all done: requests are not queued behind notifications."""
+    tag = f"order-{via.new_id()}"
+    echo_id = via.new_id()
+    for index in range(10):
+        _note(via, [tag, index], (10 - index) * 30)  # 1.65 s for the ten, one at a time
+        if index == 4:
+            via.send(request("echo", ["not queued"], echo_id))
+    assert via.response(echo_id)["result"] == ["not queued"]
+    assert len(_notes(via, tag)) < 10, "the request waited for the notifications"
+    deadline = time.monotonic() + 15
+    while len(recorded := _notes(via, tag)) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorded == list(range(10))
+
+
+def test_a_failing_notification_handler_does_not_stop_the_next(via: Via) -> None:
+    """4.5: a notification handler that fails (here on its params) is logged, and the next one
+    still runs, in order."""
+    tag = f"failing-{via.new_id()}"
+    _note(via, [tag, 0], 40)
+    _note(via, [tag, "bad"], "not a number")
+    via.send({"jsonrpc": "2.0", "method": "note", "params": {"delayMs": 0}})
+    _note(via, [tag, 1], 0)
+    deadline = time.monotonic() + 10
+    while len(recorded := _notes(via, tag)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorded == [0, 1]
+    assert via.replies_before_ping() == [], "a notification is never answered (4.3)"

@@ -157,4 +157,22 @@ func runEnvironmentVectors(t *testing.T, doc map[string]any) {
 			}
 		})
 	}
+	for _, c := range cases(doc, "tracebacks_cases") {
+		c := c
+		t.Run(c["id"].(string), func(t *testing.T) {
+			raw, _ := c["value"].(string) // null: not set, which reads as ""
+			off, err := tracebacksOff(raw)
+			expect := c["expect"].(map[string]any)
+			if expect["error"] == true {
+				var se *StartupError
+				if !errors.As(err, &se) || !strings.Contains(se.Message, EnvTracebacks) {
+					t.Fatalf("got %v, %v; want a start-up error naming the variable", off, err)
+				}
+				return
+			}
+			if err != nil || off == (expect["send_traceback"] == true) {
+				t.Fatalf("got off=%v, %v; want send_traceback %v", off, err, expect["send_traceback"])
+			}
+		})
+	}
 }

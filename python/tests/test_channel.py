@@ -125,7 +125,8 @@ async def test_handler_exception_becomes_error_and_channel_stays_up() -> None:
         with pytest.raises(RemoteError) as info:
             await left.request("boom")
         assert (info.value.code, info.value.message) == (-32000, "bad value")
-        assert info.value.data == {"type": "ValueError"}
+        assert info.value.data["type"] == "ValueError"
+        assert "ValueError: bad value" in info.value.data["traceback"]  # spec 4.10
         with pytest.raises(RemoteError) as info:
             await left.request("coded")
         assert (info.value.code, info.value.data) == (42, {"why": "because"})

@@ -75,7 +75,8 @@ async def test_handler_errors_reach_the_parent() -> None:
         with pytest.raises(RemoteError) as info:
             await handle.request_via_data("fail", {"message": "boom"})
         assert (info.value.code, info.value.message) == (-32000, "boom")
-        assert info.value.data == {"type": "RuntimeError"}
+        assert info.value.data["type"] == "RuntimeError"
+        assert "RuntimeError: boom" in info.value.data["traceback"]  # spec 4.10
         with pytest.raises(RemoteError) as info:
             await handle.request("fail", {"message": "typed", "code": 4001, "data": [1]})
         assert (info.value.code, info.value.data) == (4001, [1])

@@ -46,4 +46,5 @@ export const Env = {
   Token: "ASPECT_IPC_TOKEN",
   MaxFrameSize: "ASPECT_IPC_MAX_FRAME_SIZE",
   MaxLineLength: "ASPECT_IPC_MAX_LINE_LENGTH",
+  Tracebacks: "ASPECT_IPC_TRACEBACKS",
 } as const;

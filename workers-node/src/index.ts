@@ -17,6 +17,7 @@ export type { ChannelParts } from "./channel/channel.js";
 export { ChannelBuilder } from "./channel/builder.js";
 export type {
   Disposable,
+  HandlerErrorPolicy,
   HandlerTarget,
   NotificationContext,
   NotificationHandler,

@@ -87,7 +87,9 @@ test("handler failures become JSON-RPC errors; unknown methods get -32601", asyn
       assert.ok(error instanceof RemoteError);
       assert.equal(error.code, ErrorCodes.HandlerError);
       assert.equal(error.message, "bad input");
-      assert.deepEqual(error.data, { type: "ValidationError" });
+      const { type, traceback } = error.data as { type: string; traceback: string };
+      assert.equal(type, "ValidationError");
+      assert.match(traceback, /^Error: bad input\n {4}at /); // err.stack, as Node writes it (PROTOCOL.md 4.10)
       return true;
     });
     await assert.rejects(parent.request("typed"), (error: unknown) => {
@@ -449,7 +451,9 @@ test("a batch of requests read at once gets every answer, whole and once: sync, 
     for (const { id, method } of batch) {
       const answer = byId.get(id);
       if (method === "throws") {
-        assert.deepEqual(answer, { jsonrpc: "2.0", id, error: { code: ErrorCodes.HandlerError, message: "sync failure", data: { type: "TypeError" } } });
+        const { traceback, ...data } = (answer?.error as { data: { traceback: string } }).data;
+        assert.match(traceback, /^TypeError: sync failure\n/);
+        assert.deepEqual({ ...answer, error: { ...(answer?.error as object), data } }, { jsonrpc: "2.0", id, error: { code: ErrorCodes.HandlerError, message: "sync failure", data: { type: "TypeError" } } });
       } else {
         assert.deepEqual(answer, { jsonrpc: "2.0", id, result: id * { sync: 2, async: 3, thenable: 5 }[method] });
       }

@@ -35,7 +35,9 @@ test("the same methods answer on both channels; binary stays binary on data", as
 
 test("fail: -32000 with data.type for a plain error, the given code and data for a typed one", async (t) => {
   const { worker, parent } = await connectedWorker(t);
-  assert.deepEqual((await worker.request("fail", { message: "boom" })).error, { code: -32000, message: "boom", data: { type: "Error" } });
+  const failed = (await worker.request("fail", { message: "boom" })).error as { data: { traceback: string } };
+  assert.match(failed.data.traceback, /^Error: boom\n {4}at /); // err.stack (PROTOCOL.md 4.10)
+  assert.deepEqual({ ...failed, data: { ...failed.data, traceback: undefined } }, { code: -32000, message: "boom", data: { type: "Error", traceback: undefined } });
   assert.deepEqual((await parent.request("fail", { message: "nope", code: 4001, data: { why: [1] } })).error, {
     code: 4001,
     message: "nope",

@@ -66,6 +66,8 @@ var methods = aspectipc.HandlerTable{
 	"spin":          spin,
 	"spawnChild":    spawnChild,
 	"sleepBusy":     sleepBusy,
+	"note":          note,
+	"notes":         notes,
 }
 
 func echo(_ context.Context, p aspectipc.Params) (any, error) { return p.Value(), nil }

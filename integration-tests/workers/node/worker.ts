@@ -166,6 +166,22 @@ async function main(): Promise<void> {
     return { sum, avg: sum / (rows * columns) };
   });
 
+  // Notification order (PROTOCOL.md 4.5): `note` records, `notes` reads, one list per channel.
+  // Each note waits delayMs before recording: run one at a time, the records come out in arrival
+  // order; run concurrently, the shorter waits would record first.
+  for (const [name, endpoint] of [["control", worker.control], ["data", worker.data]] as const) {
+    const notes: unknown[] = [];
+    endpoint.onNotification("note", async (params: unknown) => {
+      if (params === null || typeof params !== "object" || !Object.prototype.hasOwnProperty.call(params, "value")) {
+        throw invalid(`note (${name}): "value" must be present (any value)`);
+      }
+      const delayMs = Number(member(params, "note", "delayMs", isInteger, "an integer number of milliseconds"));
+      await sleep(delayMs);
+      notes.push((params as { value: unknown }).value);
+    });
+    endpoint.onRequest("notes", () => [...notes]);
+  }
+
   await worker.start();
 }
 

@@ -217,5 +217,35 @@ for name, handler in METHODS.items():
     worker.control(name)(handler)
     worker.data(name)(handler)
 
+# -- notification order (PROTOCOL.md 4.5): `note` records, `notes` reads, one list per channel --
+
+NOTES: dict[str, list[Any]] = {"control": [], "data": []}
+
+
+def _note_on(channel: str) -> Any:
+    async def note(params: Any) -> None:
+        """Waits ``delayMs`` before recording ``value``: run one at a time, the records come out
+        in arrival order; run concurrently, the shorter waits would record first."""
+        if not isinstance(params, dict) or "value" not in params:
+            raise _invalid("note: 'value' must be present (any value)")
+        delay = _member(params, "delayMs", (int,), "an integer number of milliseconds")
+        await anyio.sleep(delay / 1000)
+        NOTES[channel].append(params["value"])
+
+    return note
+
+
+def _notes_on(channel: str) -> Any:
+    def notes(params: Any) -> list[Any]:
+        return list(NOTES[channel])
+
+    return notes
+
+
+worker.control_notification("note")(_note_on("control"))
+worker.data_notification("note")(_note_on("data"))
+worker.control("notes")(_notes_on("control"))
+worker.data("notes")(_notes_on("data"))
+
 if __name__ == "__main__":
     worker.run()

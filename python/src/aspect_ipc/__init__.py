@@ -21,6 +21,7 @@ from .errors import (
     ProtocolError,
     ProtocolVersionMismatch,
     RemoteError,
+    RemoteTraceback,
     RequestTimeout,
     StartupError,
     StartupTimeout,
@@ -49,11 +50,13 @@ from .manager import ProcessManager
 from .options import (
     ControlChannelOptions,
     DataChannelOptions,
+    EventKind,
     ProcessEvent,
     RestartPolicy,
     WorkerState,
 )
 from .paths import PipePath
+from .pool import WorkerPool
 from .shutdown import ShutdownReason
 from .transports import (
     FdTransport,
@@ -79,6 +82,7 @@ __all__ = [
     "DataChannelTimeout",
     "ErrorCode",
     "ErrorResponse",
+    "EventKind",
     "ExecutableNotFound",
     "FdTransport",
     "FrameDecoder",
@@ -101,6 +105,7 @@ __all__ = [
     "ProtocolError",
     "ProtocolVersionMismatch",
     "RemoteError",
+    "RemoteTraceback",
     "Request",
     "RequestTimeout",
     "Response",
@@ -116,6 +121,7 @@ __all__ = [
     "WorkerCrashed",
     "WorkerExitedDuringStartup",
     "WorkerIdInUse",
+    "WorkerPool",
     "WorkerState",
     "WorkerUnavailable",
     "freeze_support",

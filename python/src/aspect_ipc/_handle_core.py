@@ -12,12 +12,14 @@ import anyio
 from . import _lifecycle
 from ._child import ChildProcess
 from ._events import Listeners
+from ._logging import log_event, log_stderr_line
 from ._stderr import CONTINUED
 from .channel import Channel, HandlerTable
 from .errors import IpcError
 from .options import (
     ControlChannelOptions,
     DataChannelOptions,
+    EventKind,
     ProcessEvent,
     RestartPolicy,
     WorkerState,
@@ -50,6 +52,7 @@ class SpawnSpec:
     startup_timeout: float
     restart_policy: RestartPolicy
     stderr_tail_lines: int
+    remote_tracebacks: bool = True
 
 
 class HandleCore:
@@ -130,12 +133,13 @@ class HandleCore:
         changed.set()
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        event = ProcessEvent(kind, self.id, pid=self.pid, **fields)
+        event = ProcessEvent(EventKind(kind), self.id, pid=self.pid, **fields)
+        log_event(event)
         self._listeners.emit(event, also=self._manager_listeners)
 
     def _stderr_line(self, line: str, continues: bool) -> None:
         text = line + CONTINUED if continues else line
-        self._log.info("%s", text)
+        log_stderr_line(self._log, self.id, text)
         self._emit(
             "output", stream="stderr", line=text, info={"continues": True} if continues else {}
         )

@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 from . import _process
 from ._child import ChildProcess
 from ._handle_core import HandleCore
+from ._handler_errors import ENV_TRACEBACKS
 from ._handshake import Startup, handshake
 from ._outcome import Outcome, outcome_of, split, with_tail
 from ._stderr import StderrPump
@@ -60,6 +61,8 @@ class Incarnations(HandleCore):
             max_frame_size=spec.data.max_frame_size,
             max_line_length=spec.control.max_line_length,
         )
+        if not spec.remote_tracebacks:
+            env[ENV_TRACEBACKS] = "0"  # spec 5.3: handler errors come without their stack
         executable = _process.resolve_executable(spec.executable, env, spec.cwd)
         if spec.data_path:
             _process.check_data_path_free(spec.data_path)

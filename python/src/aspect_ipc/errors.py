@@ -19,6 +19,7 @@ __all__ = [
     "ProtocolError",
     "ProtocolVersionMismatch",
     "RemoteError",
+    "RemoteTraceback",
     "RequestTimeout",
     "SizeLimitError",
     "SizeSettingError",
@@ -89,7 +90,9 @@ class RemoteError(IpcError):
     """The peer answered a request with a JSON-RPC error object.
 
     Raised by a :class:`ProcessHandle`, it also names who answered: ``worker_id``, ``channel``
-    (``"control"`` or ``"data"``) and ``method`` (None when raised by a bare channel).
+    (``"control"`` or ``"data"``) and ``method`` (None when raised by a bare channel), and its
+    ``__cause__`` is a :class:`RemoteTraceback` when the worker sent its stack (spec 4.10), so
+    that an uncaught error prints the remote stack above the local one.
     """
 
     worker_id: str | None = None
@@ -101,6 +104,37 @@ class RemoteError(IpcError):
         self.code = code
         self.message = message
         self.data = data
+
+    @property
+    def remote_type(self) -> str | None:
+        """The remote failure's type name (``data.type`` of a ``-32000``), if the peer sent it."""
+        return _data_text(self.data, "type")
+
+    @property
+    def remote_traceback(self) -> str | None:
+        """The remote stack as text, in the worker's language's format, if the peer sent it."""
+        return _data_text(self.data, "traceback")
+
+
+def _data_text(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+class RemoteTraceback(Exception):
+    """The ``__cause__`` of a :class:`RemoteError` that carries a remote stack.
+
+    Its text is the remote traceback, set off by triple quotes as ``concurrent.futures`` does, so
+    Python prints it under "The above exception was the direct cause of the following exception".
+    ``traceback`` is the remote text itself.
+    """
+
+    def __init__(self, traceback: str) -> None:
+        super().__init__(traceback)
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.traceback.rstrip(chr(10))}\n"""'
 
 
 class Unauthorized(RemoteError):

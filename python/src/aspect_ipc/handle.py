@@ -107,7 +107,12 @@ class ProcessHandle(Incarnations):
         self._handlers.add(via, method, handler, notification=True, live=self._live(via))
 
     def on(self, kind: str, callback: Listener) -> None:
-        """Call ``callback(event)`` for this worker's events of ``kind`` (see ProcessEvent)."""
+        """Call ``callback(event)`` for this worker's events of ``kind`` (an :class:`EventKind`,
+        or ``"*"`` for all; see :meth:`ProcessManager.on`).
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
+        """
         self._listeners.add(kind, callback)
 
     async def stop(self, *, grace: float | None = None) -> None:
@@ -190,6 +195,8 @@ class ProcessHandle(Incarnations):
         finally:
             if self._state not in (WorkerState.STOPPED, WorkerState.FAILED):
                 self._set_state(WorkerState.STOPPED)
+                if self._started:
+                    self._emit("stop", info={"requested": self._stop_requested})
             self._done.set()
 
     # -- calls --------------------------------------------------------------------------------
@@ -216,7 +223,8 @@ class ProcessHandle(Incarnations):
         try:
             return await channel.request(method, params, timeout=remaining)
         except RemoteError as exc:
-            raise annotated(exc, self.id, via, method) from None
+            error = annotated(exc, self.id, via, method)
+            raise error from error.__cause__  # the remote stack, or nothing
         except RequestTimeout:
             raise RequestTimeout(
                 f"worker {self.id}: no response to {method!r} on the {via} channel within "

@@ -7,21 +7,27 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ._calls import check_grace, check_timeout
-from ._events import Listener, Listeners
+from ._events import CallbackRunner, EventStream, Listener, Listeners
 from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
 from .options import ControlChannelOptions, DataChannelOptions, RestartPolicy
 from .paths import PipePath
 
+if TYPE_CHECKING:
+    from .pool import WorkerPool
+
 __all__ = ["ProcessManager"]
 
 logger = logging.getLogger("aspect_ipc.manager")
+
+# When the manager closes, async event callbacks still running get this long to finish.
+_CALLBACK_GRACE = 5.0
 
 
 class ProcessManager:
@@ -78,6 +84,17 @@ class ProcessManager:
         self._task_group: TaskGroup | None = None
         self._closed = False
         self._start_slots: anyio.Semaphore | None = None
+        self._pools: list[WorkerPool] = []
+
+    def __enter__(self) -> NoReturn:
+        raise TypeError(
+            "aspect_ipc.ProcessManager is asynchronous: use 'async with ProcessManager(...)' "
+            "in async code, or the blocking API 'with aspect_ipc.sync.ProcessManager(...)' "
+            "in code without an event loop"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:  # pragma: no cover - __enter__ raises
+        pass
 
     async def __aenter__(self) -> ProcessManager:
         if self._task_group is not None:
@@ -86,6 +103,7 @@ class ProcessManager:
         self._start_slots = anyio.Semaphore(self.max_concurrent_starts)
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
+        self._listeners.runner = CallbackRunner(self._task_group)  # async event callbacks
         return self
 
     async def __aexit__(
@@ -97,7 +115,10 @@ class ProcessManager:
         assert self._task_group is not None
         self._closed = True  # spawn() refuses from now on, and stop_all() sees every worker
         with anyio.CancelScope(shield=True):
+            for pool in self._pools:
+                await pool.stop()
             await self.stop_all()
+            await self._listeners.close(_CALLBACK_GRACE)  # events() iterations end
         self._task_group.cancel_scope.cancel()
         try:
             # The body's own exception propagates as itself, not wrapped in an ExceptionGroup.
@@ -116,8 +137,27 @@ class ProcessManager:
         return self._handles[worker_id]
 
     def on(self, kind: str, callback: Listener) -> None:
-        """Call ``callback(event)`` for every worker's events of ``kind`` (see ProcessEvent)."""
+        """Call ``callback(event)`` for every worker's events of ``kind`` (an :class:`EventKind`
+        or ``"*"`` for all). An async callback is awaited in a task of the manager (a failure is
+        logged); callbacks still running when the manager closes get 5 s more.
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
+        """
         self._listeners.add(kind, callback)
+
+    def events(self, *kinds: str, buffer: int = 1024) -> EventStream:
+        """``async for event in manager.events():`` every worker's events from now on (of
+        ``kinds`` only, if given), until the manager closes.
+
+        The iterator buffers ``buffer`` events; a consumer that falls further behind loses the
+        oldest ones (supervision never waits for it), and the next event it gets says how many
+        in ``event.dropped``.
+
+        Raises:
+            ValueError: a kind is not an event kind, or ``buffer`` is not positive.
+        """
+        return self._listeners.subscribe(kinds, buffer)
 
     async def spawn(
         self,
@@ -132,10 +172,13 @@ class ProcessManager:
         startup_timeout: float | None = None,
         restart_policy: RestartPolicy | None = None,
         stderr_tail_lines: int = 20,
+        remote_tracebacks: bool = True,
     ) -> ProcessHandle:
         """Start a worker and return once both channels are ready (spec section 7).
 
         ``env`` is merged onto this process's environment (minus inherited ``ASPECT_IPC_*``).
+        ``remote_tracebacks=False`` tells the worker not to send its stack with handler errors
+        (``ASPECT_IPC_TRACEBACKS=0``, spec 5.3), for workers that handle untrusted input.
 
         Cancelling the caller stops the worker being started and leaves nothing behind (no
         process, socket file or descriptor).
@@ -189,6 +232,7 @@ class ProcessManager:
             startup_timeout=self.startup_timeout if startup_timeout is None else startup_timeout,
             restart_policy=restart_policy or self.restart_policy,
             stderr_tail_lines=stderr_tail_lines,
+            remote_tracebacks=remote_tracebacks,
         )
         handle = ProcessHandle(
             self, worker_id, spec, start_slots=self._start_slots, listeners=self._listeners
@@ -220,3 +264,42 @@ class ProcessManager:
     ) -> Any:
         """Shortcut for ``manager.get(worker_id).request(...)``."""
         return await self.get(worker_id).request(method, params, timeout=timeout)
+
+    async def spawn_pool(
+        self,
+        name: str,
+        size: int,
+        *,
+        max_requests_per_worker: int | None = None,
+        **spawn_options: Any,
+    ) -> WorkerPool:
+        """Start ``size`` workers of one kind (ids ``<name>-0`` ... ``<name>-<size-1>``) as a
+        :class:`WorkerPool`, returning once all run; ``spawn_options`` are those of
+        :meth:`spawn`. Leaving the manager stops the pool.
+
+        Args:
+            max_requests_per_worker: recycle a worker after that many requests: it takes no
+                new one, its replacement starts at once, and it stops once its requests in
+                flight have answered (None: never).
+
+        Raises:
+            as :meth:`spawn`; workers already started are stopped again.
+        """
+        from .pool import WorkerPool
+
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be a positive integer, not {size!r}")
+        if any(pool.name == name for pool in self._pools):
+            raise WorkerIdInUse(f"a pool named {name!r} already exists in this manager")
+        pool = WorkerPool(
+            self, name, spawn_options, max_requests_per_worker=max_requests_per_worker
+        )
+        self._pools.append(pool)
+        try:
+            await pool.resize(size)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await pool.stop()
+            self._pools.remove(pool)
+            raise
+        return pool

@@ -17,6 +17,7 @@ from .constants import (
 __all__ = [
     "ControlChannelOptions",
     "DataChannelOptions",
+    "EventKind",
     "ProcessEvent",
     "RestartPolicy",
     "WorkerState",
@@ -99,18 +100,45 @@ class WorkerState(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class ProcessEvent:
-    """Something that happened to a worker; ``kind`` says what.
+class EventKind(StrEnum):
+    """What a :class:`ProcessEvent` reports; ``on()`` and ``events()`` also take ``"*"``, all.
 
-    Kinds: ``spawn`` (pid), ``ready`` (pid), ``exit`` (exit_code or signal), ``crash`` (exit_code
-    or signal, error), ``restart`` (attempt, delay), ``failed`` (error), ``output`` (stream
-    ``"stdout"`` or ``"stderr"``, line). A stderr line longer than 16 KiB comes as several
-    ``output`` events: every piece but the last ends with ``" [line continues]"`` and has
-    ``info == {"continues": True}``.
+    In a worker's life: ``spawn``, ``ready``, then ``output`` lines; it ends with ``exit`` then
+    ``stop`` (it exited cleanly, or was stopped), or ``crash`` then ``restart`` (a new ``spawn``
+    follows) or ``failed`` (for good).
     """
 
-    kind: str
+    SPAWN = "spawn"
+    """The process started (``pid``)."""
+    READY = "ready"
+    """Both channels are ready (``pid``; ``info``: the worker's ``$/ready`` params)."""
+    OUTPUT = "output"
+    """A line the worker wrote outside the protocol (``stream``: ``"stderr"`` or ``"stdout"``,
+    ``line``). A stderr line longer than 16 KiB comes in pieces: each but the last ends with
+    ``" [line continues]"`` and has ``info == {"continues": True}``."""
+    EXIT = "exit"
+    """The process exited without crashing: a stop, or a clean exit (``exit_code``, ``signal``)."""
+    STOP = "stop"
+    """The worker is stopped for good, after ``exit`` (``info["requested"]``: by ``stop()`` or
+    the manager closing, rather than by exiting on its own)."""
+    CRASH = "crash"
+    """The process died unexpectedly (``exit_code`` or ``signal``, ``error``)."""
+    RESTART = "restart"
+    """A restart after a crash is scheduled (``attempt``, ``delay`` in seconds)."""
+    FAILED = "failed"
+    """The worker crashed and will not be restarted (``error``)."""
+
+
+@dataclass(frozen=True)
+class ProcessEvent:
+    """Something that happened to a worker; ``kind`` (an :class:`EventKind`) says what, and
+    which other fields are set.
+
+    ``dropped`` is set on the first event an ``events()`` subscriber gets after it fell behind:
+    how many older events its buffer dropped just before this one.
+    """
+
+    kind: EventKind
     worker_id: str
     pid: int | None = None
     exit_code: int | None = None
@@ -121,3 +149,4 @@ class ProcessEvent:
     line: str | None = None
     error: BaseException | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    dropped: int = 0

@@ -35,6 +35,7 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
+from ._handler_errors import read_tracebacks, write_failure
 from ._worker_handshake import authenticate, hello_again, ready_params, shutdown_on_data
 from .channel import Channel, Handler, HandlerTable, current_request
 from .codecs import JsonCodec, MessagePackCodec
@@ -58,7 +59,7 @@ from .errors import (
 from .framing import LengthPrefixedFraming, LineDelimitedFraming
 from .shutdown import ShutdownReason, shutdown_timeout
 from .transports import PipeServer, SocketTransport, TransportFactory
-from .worker_env import SizeSettingError, read_limits
+from .worker_env import read_limits
 from .worker_exit import ExitGuard
 
 __all__ = ["ShutdownReason", "Worker", "WorkerEvent"]
@@ -84,6 +85,7 @@ class Worker:
         max_concurrent_handlers: requests run at once per channel before reading pauses.
         hello_timeout: seconds a data connection has to send ``$/hello``.
         shutdown_timeout: seconds in-flight requests get to finish on :meth:`shutdown`.
+        log_handler_errors: write a failed request handler's traceback to stderr (spec 4.10).
     """
 
     def __init__(
@@ -92,10 +94,13 @@ class Worker:
         max_concurrent_handlers: int = 256,
         hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
         shutdown_timeout: float = 5.0,
+        log_handler_errors: bool = True,
     ) -> None:
         self.max_concurrent_handlers = max_concurrent_handlers
         self.hello_timeout = hello_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.log_handler_errors = log_handler_errors
+        self._send_tracebacks = True
         self.worker_id = os.environ.get(ENV_WORKER_ID, "")
         self.namespace = os.environ.get(ENV_NAMESPACE, "")
         self._handlers = HandlerTable()
@@ -197,7 +202,8 @@ class Worker:
         self._token = os.environ.pop(ENV_TOKEN, "")  # children must not inherit it
         try:
             limits = read_limits(os.environ)
-        except SizeSettingError as exc:
+            self._send_tracebacks = read_tracebacks(os.environ)
+        except ValueError as exc:  # SizeSettingError, TracebackSettingError
             _die(str(exc))
         if data_path and not self._token:
             _die(
@@ -371,6 +377,9 @@ class Worker:
 
     def _install(self, channel: Channel, which: str) -> None:
         self._handlers.install(channel, which)
+        channel.send_tracebacks = self._send_tracebacks
+        if self.log_handler_errors:
+            channel.on_handler_error = functools.partial(write_failure, which)
         if which == "data":
             self._data = channel
 

@@ -25,6 +25,7 @@ import { Dispatcher } from "./dispatch.js";
 import {
   HandlerTable,
   type Disposable,
+  type HandlerErrorPolicy,
   type HandlerTarget,
   type NotificationHandler,
   type RequestHandler,
@@ -50,6 +51,8 @@ export interface ChannelParts {
   readonly name?: string;
   /** @internal Shared handlers (the data channel's successive connections). */
   readonly handlers?: HandlerTable;
+  /** What a failed request handler is answered with (PROTOCOL.md 4.10); default: the stack is sent, nothing logged. */
+  readonly handlerErrors?: HandlerErrorPolicy;
 }
 
 /** How long a courtesy `-32005` may take to leave before a connection that must close is cut. */
@@ -91,6 +94,7 @@ export class Channel implements RpcPeer, HandlerTarget {
       sendError: (id, error) => this.sendError(id, error),
       report: (error) => this.report(error),
     });
+    if (parts.handlerErrors !== undefined) this.dispatcher.handlerErrors = parts.handlerErrors;
     this.outbox = new Outbox(parts.transport, parts.framing, parts.codec, (full) => {
       // A peer that does not read what we send stops being read: backpressure instead of memory.
       this.updateReading();

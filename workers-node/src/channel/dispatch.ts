@@ -16,6 +16,7 @@ import type { RequestId } from "../jsonrpc/messages.js";
 import {
   errorToWire,
   isReservedMethod,
+  type HandlerErrorPolicy,
   type HandlerTable,
   type NotificationHandler,
   type RequestContext,
@@ -40,6 +41,8 @@ export class Dispatcher {
   private readonly reserved = new Map<string, RequestHandler>();
   private readonly reservedNotifications = new Map<string, NotificationHandler>();
   private refusal: WireError | null = null;
+  /** What a failed request handler is answered with, and who hears of it (PROTOCOL.md 4.10). */
+  handlerErrors: HandlerErrorPolicy = { sendTraceback: true };
 
   /**
    * @param name the channel's name, for messages
@@ -132,16 +135,16 @@ export class Dispatcher {
     try {
       outcome = handler(params, context);
     } catch (error) {
-      void this.answer(request, false, error);
+      void this.answer(request, false, error, method);
       return;
     }
     if (isThenable(outcome)) {
       Promise.resolve(outcome).then(
-        (result: unknown) => this.answer(request, true, result),
-        (error: unknown) => this.answer(request, false, error),
+        (result: unknown) => this.answer(request, true, result, method),
+        (error: unknown) => this.answer(request, false, error, method),
       );
     } else {
-      void this.answer(request, true, outcome);
+      void this.answer(request, true, outcome, method);
     }
   }
 
@@ -166,14 +169,17 @@ export class Dispatcher {
   }
 
   /** Sends the response of a finished handler (unless one was sent already) and stops tracking it. */
-  private async answer(request: RunningRequest, succeeded: boolean, value: unknown): Promise<void> {
+  private async answer(request: RunningRequest, succeeded: boolean, value: unknown, method: string): Promise<void> {
     try {
       if (!request.answered) {
         request.answered = true;
         if (succeeded) {
           await this.target.sendResult(request.id, value);
         } else {
-          const wire: WireError = request.aborted ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" } : errorToWire(value);
+          const wire: WireError = request.aborted
+            ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" }
+            : errorToWire(value, this.handlerErrors.sendTraceback);
+          if (wire.code === ErrorCodes.HandlerError) this.handlerErrors.onFailure?.(method, value); // not a typed error: a bug
           await this.target.sendError(request.id, wire);
         }
       }

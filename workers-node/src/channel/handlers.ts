@@ -117,15 +117,28 @@ export interface WireError {
   readonly data?: unknown;
 }
 
-/** Maps a handler's failure to its wire error: RemoteError keeps its code and data, anything else is -32000. */
-export function errorToWire(error: unknown): WireError {
+/** What a channel does with a failed request handler (PROTOCOL.md 4.10). */
+export interface HandlerErrorPolicy {
+  /** Whether a `-32000` carries `data.traceback` (the error's `stack`); off with `ASPECT_IPC_TRACEBACKS=0`. */
+  sendTraceback: boolean;
+  /** Called with the method and the failure when it is answered -32000 (the worker writes it to stderr: `logHandlerErrors`). */
+  onFailure?: (method: string, error: unknown) => void;
+}
+
+/**
+ * Maps a handler's failure to its wire error: RemoteError keeps its code and data, anything else is
+ * -32000 with `data: {type, traceback}` (`traceback`: the error's `stack`, when `sendTraceback`).
+ */
+export function errorToWire(error: unknown, sendTraceback = true): WireError {
   if (error instanceof RemoteError) {
     return error.data === undefined
       ? { code: error.code, message: error.message }
       : { code: error.code, message: error.message, data: error.data };
   }
   if (error instanceof Error) {
-    return { code: ErrorCodes.HandlerError, message: error.message, data: { type: errorTypeName(error) } };
+    const type = errorTypeName(error);
+    const data = sendTraceback && typeof error.stack === "string" ? { type, traceback: error.stack } : { type };
+    return { code: ErrorCodes.HandlerError, message: error.message, data };
   }
   return { code: ErrorCodes.HandlerError, message: String(error), data: { type: typeof error } };
 }

@@ -19,6 +19,7 @@ import { Channel, type InboundItem } from "../channel/channel.js";
 import {
   HandlerTable,
   type Disposable,
+  type HandlerErrorPolicy,
   type NotificationHandler,
   type RequestHandler,
   type RequestOptions,
@@ -37,6 +38,8 @@ export interface DataChannelOptions {
   readonly maxFrameSize: number;
   readonly helloTimeoutMs: number;
   readonly log: (message: string) => void;
+  /** What a failed request handler is answered with, on every connection (PROTOCOL.md 4.10). */
+  readonly handlerErrors: HandlerErrorPolicy;
   /** A connection was accepted (before its `$/hello`). Never rejects: the worker logs a failing hook. */
   readonly onConnected: () => Promise<void>;
   /** `$/hello` succeeded; runs before the response is written. Never rejects, as `onConnected`. */
@@ -138,6 +141,7 @@ export class DataChannel implements WorkerEndpoint {
       protocol: this.protocol,
       name: "data",
       handlers: this.handlers,
+      handlerErrors: this.options.handlerErrors,
     });
     this.connections.add(channel);
     if (this.refusal !== null) channel.refuseRequests(this.refusal.code, this.refusal.message);

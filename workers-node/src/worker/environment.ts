@@ -18,6 +18,8 @@ export interface WorkerEnvironment {
   readonly maxFrameSize: number;
   /** The control channel's line limit, both directions (`ASPECT_IPC_MAX_LINE_LENGTH`). */
   readonly maxLineLength: number;
+  /** Whether handler errors carry their stack (`ASPECT_IPC_TRACEBACKS`, PROTOCOL.md 5.3). */
+  readonly sendTracebacks: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
 
   const maxFrameSize = readSizeLimit(env, Env.MaxFrameSize, DEFAULT_MAX_FRAME_SIZE);
   const maxLineLength = readSizeLimit(env, Env.MaxLineLength, DEFAULT_MAX_LINE_LENGTH);
+  const sendTracebacks = readTracebacks(env);
 
   return {
     dataPath,
@@ -47,7 +50,19 @@ export function readEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
     namespace: nonEmpty(env[Env.Namespace]),
     maxFrameSize,
     maxLineLength,
+    sendTracebacks,
   };
+}
+
+/**
+ * `ASPECT_IPC_TRACEBACKS` (PROTOCOL.md 5.3): absent, empty or "1" sends stacks, "0" does not.
+ * @throws {StartupError} for any other value, naming the variable, the value (quoted) and the rule.
+ */
+export function readTracebacks(env: NodeJS.ProcessEnv): boolean {
+  const raw = env[Env.Tracebacks];
+  if (raw === undefined || raw === "" || raw === "1") return true;
+  if (raw === "0") return false;
+  throw new StartupError(`invalid ${Env.Tracebacks} ${JSON.stringify(raw)}: expected "0" (off) or "1" (on), or unset`);
 }
 
 /**

@@ -24,7 +24,7 @@
  */
 import { JsonCodec } from "../codecs/json.js";
 import { Channel } from "../channel/channel.js";
-import type { Disposable, NotificationHandler, RequestContext, RequestHandler } from "../channel/handlers.js";
+import type { Disposable, HandlerErrorPolicy, NotificationHandler, RequestContext, RequestHandler } from "../channel/handlers.js";
 import {
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_MAX_LINE_LENGTH,
@@ -64,6 +64,8 @@ export interface WorkerOptions {
   log?: (message: string) => void;
   /** The environment to read (the token is removed from it); default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** Write a failed request handler's stack to `log` (stderr); default true (PROTOCOL.md 4.10). */
+  logHandlerErrors?: boolean;
 }
 
 /** `$/shutdown`: how long cancelled handlers get to end on their own before the worker answers for them. */
@@ -125,6 +127,7 @@ export class Worker {
       codec: new JsonCodec(),
       protocol: new JsonRpcProtocol(),
       name: "control",
+      handlerErrors: this.handlerErrors("control", options, environment),
     });
     this.control = this.controlChannel;
 
@@ -136,6 +139,7 @@ export class Worker {
         maxFrameSize: environment.maxFrameSize,
         helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
         log: this.log,
+        handlerErrors: this.handlerErrors("data", options, environment),
         onConnected: () => this.runHook("dataConnected", () => this.hooks.dataConnected?.()),
         onAuthenticated: async () => {
           // A failing dataReady is logged, and ready still runs.
@@ -149,6 +153,17 @@ export class Worker {
       this.data = new AbsentDataChannel();
     }
     this.signals = new SignalGuard(() => this.stopNow("signal"));
+  }
+
+  /** Stacks sent unless the parent said `ASPECT_IPC_TRACEBACKS=0`; failures logged unless `logHandlerErrors: false`. */
+  private handlerErrors(channel: string, options: WorkerOptions, environment: WorkerEnvironment | null): HandlerErrorPolicy {
+    const sendTraceback = environment?.sendTracebacks ?? true;
+    if (options.logHandlerErrors === false) return { sendTraceback };
+    const onFailure = (method: string, error: unknown): void => {
+      const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+      this.log(`'${method}' on the ${channel} channel failed:\n${text}`);
+    };
+    return { sendTraceback, onFailure };
   }
 
   /** Registers a request handler on both channels. */

@@ -5,11 +5,13 @@ tasks, at most ``max_concurrent_handlers`` at once), its notifications (in order
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
 import anyio
 
+from .._handler_errors import handler_error
 from ..constants import METHOD_CANCEL, RESERVED_PREFIX
 from ..errors import (
     ChannelClosed,
@@ -29,7 +31,6 @@ from ..jsonrpc import (
     Notification,
     Request,
     Response,
-    error_for_exception,
 )
 from ..recovery import recover_id
 from ._core import logger
@@ -44,6 +45,12 @@ current_request: ContextVar[Request | None] = ContextVar("current_request", defa
 
 class Dispatch(Outgoing):
     """Receiving, one decoded frame at a time (:meth:`_dispatch`)."""
+
+    send_tracebacks: bool = True
+    """Whether a ``-32000`` handler error carries ``data.traceback`` (spec 4.10, 5.3)."""
+    on_handler_error: Callable[[str, BaseException], None] | None = None
+    """Called with the method and the error when a request handler fails without a JSON-RPC
+    error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
     async def _dispatch(self, frame: bytes | bytearray) -> None:
         try:
@@ -145,7 +152,9 @@ class Dispatch(Outgoing):
                         result = await result
                     response = self.protocol.response(request.id, result)
                 except Exception as exc:
-                    code, text, data = error_for_exception(exc)
+                    code, text, data = handler_error(exc, send_traceback=self.send_tracebacks)
+                    if self.on_handler_error is not None and code == ErrorCode.HANDLER_ERROR:
+                        self.on_handler_error(request.method, exc)  # not a typed error: a bug
                     response = self.protocol.error_response(request.id, code, text, data)
             if response is None:  # our scope caught the cancellation: $/cancelRequest or drain
                 response = self.protocol.error_response(

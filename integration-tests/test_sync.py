@@ -1,0 +1,132 @@
+"""The blocking API (aspect_ipc.sync) over Python, Node and Go workers: from a script, from
+eight threads at once, and Ctrl-C (a real SIGINT to a real script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from _procfs import alive
+from aspect_ipc import DataChannelOptions, RemoteError, WorkerCrashed
+from aspect_ipc.sync import LOOP_THREAD, ProcessManager
+
+DATA = DataChannelOptions(enabled=True)
+
+SCRIPT = """
+import json, sys
+from aspect_ipc import DataChannelOptions, RemoteError
+from aspect_ipc.sync import ProcessManager
+
+namespace, worker = sys.argv[1], json.loads(sys.argv[2])
+exits = []
+try:
+    with ProcessManager(namespace) as manager:
+        manager.on("exit", exits.append)
+        handle = manager.spawn("w", **worker, data_channel=DataChannelOptions(enabled=True))
+        print("add", handle.request("add", {"a": 20, "b": 22}), flush=True)
+        print("data", handle.request_via_data("add", {"a": 1, "b": 2}), flush=True)
+        try:
+            handle.request("fail", {"message": "no"})
+        except RemoteError as exc:
+            print("error", exc.code, flush=True)
+        pool = manager.spawn_pool("p", 2, **worker, data_channel=DataChannelOptions(enabled=True))
+        items = ({"a": i, "b": 1} for i in range(1000))
+        print("map", sum(pool.map("add", items)), flush=True)
+        print("pids", " ".join(str(h.pid) for h in [handle, *pool.handles]), flush=True)
+        if sys.argv[3] == "wait":
+            pool.request("sleep", {"seconds": 60, "tag": "x"}, timeout=120)
+finally:
+    print("stopped", sorted(e.worker_id for e in exits), flush=True)
+"""
+
+
+def _script(tmp_path: Path, namespace: str, worker: dict[str, Any], mode: str) -> Any:
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    return subprocess.Popen(
+        [sys.executable, str(path), namespace, json.dumps(worker), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_blocking_api_from_a_script(
+    worker: dict[str, Any], namespace: str, tmp_path: Path
+) -> None:
+    process = _script(tmp_path, namespace, worker, "end")
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[:4] == [
+        "add 42",
+        "data 3",
+        "error -32000",
+        f"map {sum(range(1, 1001))}",
+    ]
+    assert lines[-1] == "stopped ['p-0', 'p-1', 'w']"
+
+
+def test_ctrl_c_stops_every_worker_before_propagating(
+    worker: dict[str, Any], namespace: str, tmp_path: Path
+) -> None:
+    process = _script(tmp_path, namespace, worker, "wait")
+    assert process.stdout is not None
+    for line in iter(process.stdout.readline, ""):
+        if line.startswith("pids "):
+            pids = [int(p) for p in line.split()[1:]]
+            break
+    time.sleep(0.3)  # let the sleep request reach its worker
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr
+    # The script stopped them on its way out (not left for them to notice its death).
+    assert stdout.splitlines()[-1] == "stopped ['p-0', 'p-1', 'w']"
+    assert len(pids) == 3 and not [pid for pid in pids if alive(pid)]
+    assert not [p for p in os.listdir("/tmp") if p.startswith(namespace)]
+
+
+def test_eight_threads_share_one_handle_and_one_pool(
+    worker: dict[str, Any], namespace: str
+) -> None:
+    seen: list[str] = []
+    with ProcessManager(namespace) as manager:
+        manager.on("ready", lambda e: seen.append(threading.current_thread().name))
+        handle = manager.spawn("w", **worker, data_channel=DATA)
+        pool = manager.spawn_pool("p", 2, **worker, data_channel=DATA)
+
+        def work(n: int) -> list[Any]:
+            results = []
+            for i in range(40):
+                target = handle if i % 2 else pool
+                call = target.request_via_data if n % 2 else target.request
+                results.append(call("add", {"a": n, "b": i}))
+            mapped = pool.map(
+                "add", ({"a": n, "b": i} for i in range(40)), ordered=n % 2 == 0
+            )
+            return [*results, sorted(mapped)]
+
+        with ThreadPoolExecutor(8) as executor:
+            outcomes = list(executor.map(work, range(8)))
+        for n, outcome in enumerate(outcomes):
+            assert outcome == [n + i for i in range(40)] + [[n + i for i in range(40)]]
+        try:
+            pool.request("crash", {"code": 3})
+        except WorkerCrashed as exc:
+            assert exc.exit_code == 3
+        else:
+            raise AssertionError("no WorkerCrashed")
+        try:
+            handle.request("add", {"a": "x", "b": 1})
+        except RemoteError as exc:
+            assert exc.code == -32602
+    assert seen == [LOOP_THREAD] * 3

@@ -1,0 +1,65 @@
+"""What a failed handler is answered with (spec 4.5, 4.10), and whether the stack goes along.
+
+A handler failure without a JSON-RPC error of its own is answered ``-32000`` with
+``data: {"type": ..., "traceback": ...}``: the traceback is the text
+``traceback.format_exception`` gives, sent unless the parent turned it off with
+``ASPECT_IPC_TRACEBACKS=0`` (spec 5.3). A :class:`RemoteError` is sent unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import RemoteError
+from .jsonrpc import ErrorCode, error_for_exception
+
+__all__ = [
+    "ENV_TRACEBACKS",
+    "TracebackSettingError",
+    "handler_error",
+    "read_tracebacks",
+    "write_failure",
+]
+
+ENV_TRACEBACKS = "ASPECT_IPC_TRACEBACKS"
+"""``0``: handler errors carry no ``traceback``; absent, empty or ``1``: they do (spec 5.3)."""
+
+
+class TracebackSettingError(ValueError):
+    """``ASPECT_IPC_TRACEBACKS`` is neither unset, empty, ``0`` nor ``1``; the worker exits 2."""
+
+
+def read_tracebacks(environ: Mapping[str, str]) -> bool:
+    """Whether handler errors carry their traceback, per ``ASPECT_IPC_TRACEBACKS`` in ``environ``.
+
+    Raises:
+        TracebackSettingError: any value other than unset, ``""``, ``"0"`` and ``"1"``.
+    """
+    raw = environ.get(ENV_TRACEBACKS, "")
+    if raw in ("", "1"):
+        return True
+    if raw == "0":
+        return False
+    raise TracebackSettingError(
+        f'invalid {ENV_TRACEBACKS} {json.dumps(raw, ensure_ascii=False)}: expected "0" (off) '
+        'or "1" (on), or unset'
+    )
+
+
+def handler_error(exc: BaseException, *, send_traceback: bool) -> tuple[int, str, Any]:
+    """``(code, message, data)`` for ``exc``, raised by a handler; with its traceback when
+    ``send_traceback`` and the error has no JSON-RPC error of its own."""
+    code, text, data = error_for_exception(exc)
+    if send_traceback and code == ErrorCode.HANDLER_ERROR and not isinstance(exc, RemoteError):
+        data = {**data, "traceback": "".join(traceback.format_exception(exc))}
+    return code, text, data
+
+
+def write_failure(which: str, method: str, error: BaseException) -> None:
+    """Write a failed handler's traceback to stderr (a worker's ``log_handler_errors``)."""
+    text = "".join(traceback.format_exception(error)).rstrip("\n")
+    print(f"aspect-ipc worker: {method!r} on the {which} channel failed:\n{text}", file=sys.stderr)

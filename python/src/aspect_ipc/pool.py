@@ -1,0 +1,374 @@
+"""WorkerPool: several workers of one kind behind one request method, and ``map``.
+
+Theory of operation: a pool keeps *members*, one per slot; each member is an ordinary supervised
+:class:`ProcessHandle` (restart policy included) plus a count of the requests in flight on it.
+A request goes to the member with the fewest requests in flight among those that are running
+(one pass over the members: O(size)); failing that, to one that is (re)starting, whose handle
+makes the request wait until it runs. A member that has failed for good is skipped and listed in
+:attr:`WorkerPool.failed`.
+
+Recycling (``max_requests_per_worker``): the request that reaches a member's quota retires it at
+once: it takes no new request, its replacement is spawned right away (id ``<name>-<slot>.<n>``,
+n counting the slot's generations), and once its last request in flight has answered it is
+stopped. No request is lost: the retiring member finishes all it accepted.
+
+The pool's background work (replacements, stops, the feeders of ``map``) runs in the manager's
+task group, so that leaving the manager stops the pool and everything it started.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._pool_map import PoolMap
+from .errors import WorkerCrashed, WorkerUnavailable
+from .handle import ProcessHandle
+from .options import ProcessEvent, WorkerState
+
+if TYPE_CHECKING:
+    from .manager import ProcessManager
+
+__all__ = ["MAP_DEPTH", "WorkerPool"]
+
+logger = logging.getLogger("aspect_ipc.pool")
+
+MAP_DEPTH = 4
+"""Default ``map`` window per worker: ``max_in_flight = 2 * MAP_DEPTH * size`` (requests sent
+or answered but not yet consumed). Four in flight per worker keeps a worker busy while its
+answers travel back; the factor 2 leaves room for answers waiting for an earlier, slower one."""
+
+_LIVE = (WorkerState.STARTING, WorkerState.RESTARTING, WorkerState.RUNNING)
+
+
+class _Member:
+    """One slot's worker and its load."""
+
+    __slots__ = ("handle", "in_flight", "retiring", "served", "slot")
+
+    def __init__(self, slot: int, handle: ProcessHandle) -> None:
+        self.slot = slot
+        self.handle = handle
+        self.in_flight = 0
+        self.served = 0
+        self.retiring = False
+
+
+class WorkerPool:
+    """``size`` workers of one kind, obtained from :meth:`ProcessManager.spawn_pool`.
+
+    Requests go to the live worker with the fewest requests in flight. Every worker is
+    supervised as if spawned alone, with the restart policy given to ``spawn_pool``.
+    """
+
+    def __init__(
+        self,
+        manager: ProcessManager,
+        name: str,
+        spawn_options: dict[str, Any],
+        *,
+        max_requests_per_worker: int | None = None,
+    ) -> None:
+        """Made by :meth:`ProcessManager.spawn_pool`; do not call directly."""
+        if max_requests_per_worker is not None and (
+            not isinstance(max_requests_per_worker, int) or max_requests_per_worker < 1
+        ):
+            raise ValueError(
+                "max_requests_per_worker must be a positive integer or None, not "
+                f"{max_requests_per_worker!r}"
+            )
+        self.name = name
+        self.max_requests_per_worker = max_requests_per_worker
+        self._manager = manager
+        self._options = spawn_options
+        self._members: list[_Member | None] = []
+        self._retiring: set[_Member] = set()
+        self._generations: list[int] = []
+        self._pending = 0  # replacements being spawned
+        self._changed = anyio.Event()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<WorkerPool {self.name!r} size={self.size}>"
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """The number of slots (what ``spawn_pool`` or the last ``resize`` asked for)."""
+        return len(self._members)
+
+    @property
+    def handles(self) -> list[ProcessHandle]:
+        """The current worker of every slot, in slot order (a slot being refilled is absent)."""
+        return [m.handle for m in self._members if m is not None]
+
+    @property
+    def failed(self) -> list[ProcessHandle]:
+        """The workers that have failed for good (restart policy exhausted); the pool skips
+        them. Replace them with ``resize`` (shrink, then grow) or a new pool."""
+        return [h for h in self.handles if h.state is WorkerState.FAILED]
+
+    async def request(
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> Any:
+        """Call ``method`` on the control channel of the least-loaded live worker.
+
+        Args:
+            timeout: as in :meth:`ProcessHandle.request`, for each attempt.
+            retries: how many times a request whose worker crashed is sent again, to another
+                live worker when there is one. Only for idempotent methods: the crashed worker
+                may have done part of the work.
+
+        Raises:
+            WorkerCrashed: the worker died with the request pending (and no retry was left).
+            WorkerUnavailable: the pool is stopped or has no live worker.
+            RemoteError, RequestTimeout: as for :meth:`ProcessHandle.request`.
+        """
+        return await self._call("control", method, params, timeout, retries)
+
+    async def request_via_data(
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> Any:
+        """Like :meth:`request`, on the data channel (the workers need a data channel)."""
+        return await self._call("data", method, params, timeout, retries)
+
+    def map(
+        self,
+        method: str,
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        *,
+        via: str = "data",
+        ordered: bool = True,
+        max_in_flight: int | None = None,
+        retries: int = 0,
+        return_exceptions: bool = False,
+        timeout: float | None = None,
+    ) -> PoolMap:
+        """Call ``method(item)`` for every item; an async iterator of the results.
+
+        The input (a plain or an async iterable) is read lazily: at most ``max_in_flight``
+        items are sent or answered-but-not-yet-consumed at any time (default
+        ``2 * MAP_DEPTH * size``, i.e. 8 per worker). Results come in input order, or with
+        ``ordered=False`` as they arrive. Leaving the loop early (``break``, an exception)
+        cancels what is in flight; ``async with pool.map(...) as results:`` does it at once
+        and for sure, a bare ``async for`` when the iterator is garbage-collected.
+
+        Args:
+            via: ``"data"`` (MessagePack over the socket) or ``"control"``.
+            retries: as in :meth:`request`, per item.
+            return_exceptions: yield a failed item's exception in its place instead of raising
+                the first failure (in input order when ordered).
+            timeout: per request, as in :meth:`request`.
+        """
+        if via not in ("data", "control"):
+            raise ValueError(f"via must be 'data' or 'control', not {via!r}")
+        if max_in_flight is None:
+            max_in_flight = 2 * MAP_DEPTH * max(self.size, 1)
+        if not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be a positive integer, not {max_in_flight!r}")
+
+        async def call(item: Any) -> Any:
+            return await self._call(via, method, item, timeout, retries)
+
+        return PoolMap(self._task_group_start, call, iterable, ordered, max_in_flight,
+                       return_exceptions)  # fmt: skip
+
+    async def resize(self, size: int) -> None:
+        """Grow to ``size`` workers (spawned concurrently, returns once they run) or shrink
+        (the last slots' workers finish their requests in flight, then stop)."""
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"size must be a non-negative integer, not {size!r}")
+        self._check_open()
+        if size > self.size:
+            start = self.size
+            self._members.extend([None] * (size - start))
+            self._generations.extend([0] * (size - start))
+            self._pending += size - start
+            try:
+                async with anyio.create_task_group() as task_group:
+                    for slot in range(start, size):
+                        task_group.start_soon(self._fill, slot)
+            finally:
+                self._pending -= size - start
+                self._notify()
+            return
+        leaving = [m for m in self._members[size:] if m is not None]
+        del self._members[size:]
+        del self._generations[size:]
+        self._notify()
+        async with anyio.create_task_group() as task_group:
+            for member in leaving:
+                task_group.start_soon(self._retire, member, False)
+
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop every worker of the pool (see :meth:`ProcessHandle.stop`); requests and maps
+        still running fail with ``WorkerUnavailable``."""
+        self._closed = True
+        members = [m for m in self._members if m is not None] + list(self._retiring)
+        self._notify()
+        async with anyio.create_task_group() as task_group:
+            for member in members:
+                task_group.start_soon(functools.partial(member.handle.stop, grace=grace))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _worker_id(self, slot: int) -> str:
+        generation = self._generations[slot]
+        return f"{self.name}-{slot}" if generation == 0 else f"{self.name}-{slot}.{generation}"
+
+    async def _fill(self, slot: int) -> None:
+        worker_id = self._worker_id(slot)
+        handle = await self._manager.spawn(worker_id, **self._options)
+        if slot < len(self._members) and self._members[slot] is None and not self._closed:
+            self._members[slot] = _Member(slot, handle)
+            handle.on("failed", self._report_failed)
+            self._notify()  # requests waiting for a worker (a pool of one, recycling) go on
+        else:  # the slot went away (a shrink, a stop) while its worker started
+            await handle.stop()
+
+    def _report_failed(self, event: ProcessEvent) -> None:
+        logger.warning(
+            "pool %s: worker %s has failed for good and is skipped (%d of %d live); see "
+            "pool.failed, and resize() to replace it",
+            self.name, event.worker_id, self.size - len(self.failed), self.size,
+        )  # fmt: skip
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WorkerUnavailable(
+                f"pool {self.name!r} is stopped (stop() was called, or its manager closed)"
+            )
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    def _task_group_start(self, function: Any, what: str = "map") -> None:
+        self._check_open()
+        task_group = self._manager._task_group
+        if task_group is None:
+            raise WorkerUnavailable(f"pool {self.name!r}: its manager is closed")
+        task_group.start_soon(function, name=f"{what} of pool {self.name}")
+
+    async def _pick(self, avoid: set[ProcessHandle]) -> _Member:
+        """The least-loaded running member (not in ``avoid`` when another is live)."""
+        while True:
+            self._check_open()
+            best = self._least_loaded(avoid) or self._least_loaded(set())
+            fallback = None
+            if best is None:  # none running: one (re)starting, whose handle waits for it
+                starting = [
+                    m
+                    for m in self._members
+                    if m is not None and not m.retiring and m.handle.state in _LIVE
+                ]
+                fresh = [m for m in starting if m.handle not in avoid]
+                fallback = (fresh or starting)[0] if starting else None
+            best = best or fallback
+            if best is not None:
+                return best
+            if self._pending == 0:
+                raise WorkerUnavailable(
+                    f"pool {self.name!r} has no live worker ({self._states()}); failed ones: "
+                    f"{[h.id for h in self.failed]}"
+                )
+            await self._changed.wait()
+
+    def _least_loaded(self, avoid: set[ProcessHandle]) -> _Member | None:
+        best: _Member | None = None
+        for member in self._members:
+            if (
+                member is not None
+                and not member.retiring
+                and member.handle.state is WorkerState.RUNNING
+                and member.handle not in avoid
+                and (best is None or member.in_flight < best.in_flight)
+            ):
+                best = member
+        return best
+
+    def _states(self) -> str:
+        return ", ".join(f"{h.id} {h.state.value}" for h in self.handles) or "no workers"
+
+    async def _call(
+        self, via: str, method: str, params: Any, timeout: float | None, retries: int
+    ) -> Any:
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be a non-negative integer, not {retries!r}")
+        tried: set[ProcessHandle] = set()
+        attempt = 0
+        while True:
+            member = await self._pick(tried)
+            member.in_flight += 1
+            member.served += 1
+            limit = self.max_requests_per_worker
+            if limit is not None and member.served >= limit and not member.retiring:
+                self._recycle(member)
+            handle = member.handle
+            try:
+                if via == "data":
+                    return await handle.request_via_data(method, params, timeout=timeout)
+                return await handle.request(method, params, timeout=timeout)
+            except (WorkerCrashed, WorkerUnavailable):
+                if attempt >= retries or self._closed:
+                    raise
+                attempt += 1
+                tried.add(handle)
+                logger.info(
+                    "pool %s: %r failed on %s; retry %d of %d",
+                    self.name, method, handle.id, attempt, retries,
+                )  # fmt: skip
+            finally:
+                member.in_flight -= 1
+                if member.retiring and member.in_flight == 0:
+                    self._notify()
+
+    def _recycle(self, member: _Member) -> None:
+        """Retire ``member`` now and start its replacement at once (in the background)."""
+        member.retiring = True
+        slot = member.slot
+        self._members[slot] = None
+        self._generations[slot] += 1
+        self._pending += 1
+        self._task_group_start(lambda: self._replace(member), "recycling")
+
+    async def _replace(self, member: _Member) -> None:
+        try:
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(self._retire, member, True)
+                try:
+                    await self._fill(member.slot)
+                except Exception as exc:
+                    logger.warning("pool %s: replacing %s failed: %s", self.name,
+                                   member.handle.id, exc)  # fmt: skip
+        finally:
+            self._pending -= 1
+            self._notify()
+
+    async def _retire(self, member: _Member, recycled: bool) -> None:
+        """Let ``member`` finish what it accepted, then stop it."""
+        member.retiring = True
+        self._retiring.add(member)
+        try:
+            while member.in_flight and member.handle.state in _LIVE:
+                await self._changed.wait()
+            await member.handle.stop()
+        finally:
+            self._retiring.discard(member)
+            if recycled:
+                logger.debug("pool %s: recycled %s", self.name, member.handle.id)

@@ -1,0 +1,192 @@
+"""The blocking API: aspect-ipc for code without an event loop.
+
+::
+
+    from aspect_ipc.sync import ProcessManager
+
+    with ProcessManager() as manager:
+        worker = manager.spawn("w", executable="./worker")
+        print(worker.request("add", {"a": 1, "b": 2}))
+        pool = manager.spawn_pool("p", 4, executable="./worker")
+        for result in pool.map("add", ({"a": i, "b": 1} for i in range(1000))):
+            ...
+
+Theory of operation: ``with ProcessManager(...)`` starts one background thread, named
+``aspect-ipc-loop`` (:data:`LOOP_THREAD`), running an event loop with an anyio blocking portal;
+the async :class:`aspect_ipc.ProcessManager` lives in a task there for the whole block. Every
+blocking call runs its async twin on that loop and waits for it, so errors, timeouts and events
+are those of the async API, and any number of threads may call at once. Event callbacks and
+request handlers run **on the loop thread**: they must not block or call this API.
+
+Ctrl-C: a KeyboardInterrupt in the main thread, while it waits for a call or anywhere in the
+block, leaves the ``with`` block, which stops every worker (``$/shutdown``, SIGTERM, SIGKILL) and
+removes their socket files before the KeyboardInterrupt propagates; a second Ctrl-C during that
+clean-up does not cut it short.
+
+Inside a running event loop (a notebook): the blocking API still works there, since its loop
+runs on its own thread, but each call blocks the caller's loop while it waits; in async code
+prefer ``async with aspect_ipc.ProcessManager(...)`` (top-level ``await`` in a notebook).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .. import manager as _manager
+from .._events import Listener
+from ._caller import Caller
+from ._handles import MapIterator, ProcessHandle, WorkerPool
+
+__all__ = ["LOOP_THREAD", "MapIterator", "ProcessHandle", "ProcessManager", "WorkerPool"]
+
+LOOP_THREAD = "aspect-ipc-loop"
+"""The name of the thread that runs the event loop, event callbacks and request handlers."""
+
+
+class ProcessManager:
+    """The blocking twin of :class:`aspect_ipc.ProcessManager`: ``with ProcessManager(...) as
+    manager:``. Leaving the block, normally or by an exception (KeyboardInterrupt included),
+    stops every worker and the loop thread.
+
+    Args:
+        namespace, **options: those of :class:`aspect_ipc.ProcessManager`.
+        backend: the loop thread's event loop, ``"asyncio"`` or ``"trio"``.
+    """
+
+    def __init__(self, namespace: str = "aspect-ipc", *, backend: str = "asyncio", **options: Any):
+        self.aio = _manager.ProcessManager(namespace, **options)
+        """The async manager underneath (use it only on the loop thread)."""
+        self._backend = backend
+        self._portal_context: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._caller: Caller | None = None
+        self._host: Future[None] | None = None
+        self._release: anyio.Event | None = None
+
+    def __enter__(self) -> ProcessManager:
+        if self._portal_context is not None:
+            raise RuntimeError("this ProcessManager is already open ('with' it once)")
+        context = start_blocking_portal(self._backend, name=LOOP_THREAD)
+        self._portal = context.__enter__()
+        self._portal_context = context
+        try:
+            self._host, _ = self._portal.start_task(self._serve, name="aspect-ipc manager")
+            loop = self._portal.call(_asyncio_loop) if self._backend == "asyncio" else None
+            self._caller = Caller(self._portal, loop)
+        except BaseException:
+            self._portal = self._portal_context = None
+            context.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def _serve(self, *, task_status: TaskStatus[None]) -> None:
+        self._release = anyio.Event()
+        async with self.aio:
+            task_status.started()
+            await self._release.wait()
+
+    async def _let_go(self) -> None:
+        assert self._release is not None
+        self._release.set()
+
+    def close(self) -> None:
+        """Stop every worker and the loop thread (what leaving the ``with`` block does)."""
+        context, portal, host = self._portal_context, self._portal, self._host
+        if context is None or portal is None or host is None:
+            return
+        self._portal = self._portal_context = self._host = self._caller = None
+        interrupted: list[KeyboardInterrupt] = []
+        try:
+            _uninterrupted(lambda: portal.start_task_soon(self._let_go), interrupted)
+            _uninterrupted(host.result, interrupted)
+        finally:
+            _uninterrupted(lambda: context.__exit__(None, None, None), interrupted)
+        if interrupted:
+            raise interrupted[0]
+
+    # -- the API ------------------------------------------------------------------------------
+
+    @property
+    def portal(self) -> BlockingPortal:
+        """The anyio portal of the loop thread (to run other async code there)."""
+        return self._open().portal
+
+    def _open(self) -> Caller:
+        if self._caller is None:
+            raise RuntimeError(
+                "the blocking ProcessManager is not open: use it as 'with ProcessManager(...) "
+                "as manager:' and call it inside the block"
+            )
+        return self._caller
+
+    def spawn(self, worker_id: str, **options: Any) -> ProcessHandle:
+        """Blocking :meth:`aspect_ipc.ProcessManager.spawn` (same options and errors)."""
+        caller = self._open()
+        handle = caller.call(functools.partial(self.aio.spawn, worker_id, **options))
+        return ProcessHandle(caller, handle)
+
+    def spawn_pool(self, name: str, size: int, **options: Any) -> WorkerPool:
+        """Blocking :meth:`aspect_ipc.ProcessManager.spawn_pool` (same options and errors)."""
+        caller = self._open()
+        pool = caller.call(functools.partial(self.aio.spawn_pool, name, size, **options))
+        return WorkerPool(caller, pool)
+
+    def get(self, worker_id: str) -> ProcessHandle:
+        """The handle of ``worker_id``; KeyError if there is none."""
+        return ProcessHandle(self._open(), self.aio.get(worker_id))
+
+    @property
+    def handles(self) -> dict[str, ProcessHandle]:
+        """The workers by id."""
+        caller = self._open()
+        return {key: ProcessHandle(caller, h) for key, h in self.aio.handles.items()}
+
+    def on(self, kind: str, callback: Listener) -> None:
+        """Call ``callback(event)`` for every worker's events of ``kind``, on the loop thread."""
+        self.portal.call(self.aio.on, kind, callback)
+
+    def stop(self, worker_id: str, *, grace: float | None = None) -> None:
+        """Stop one worker."""
+        self._open().call(functools.partial(self.aio.stop, worker_id, grace=grace))
+
+    def stop_all(self, *, grace: float | None = None) -> None:
+        """Stop every worker, concurrently."""
+        self._open().call(functools.partial(self.aio.stop_all, grace=grace))
+
+    def request(
+        self, worker_id: str, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """Shortcut for ``manager.get(worker_id).request(...)``."""
+        return self.get(worker_id).request(method, params, timeout=timeout)
+
+
+def _uninterrupted(step: Callable[[], object], interrupted: list[KeyboardInterrupt]) -> None:
+    """Run ``step`` to its end: a Ctrl-C while it waits is kept for later, and it waits on."""
+    while True:
+        try:
+            step()
+            return
+        except KeyboardInterrupt as exc:
+            interrupted.append(exc)
+
+
+async def _asyncio_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()

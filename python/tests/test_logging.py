@@ -1,0 +1,134 @@
+"""What the parent logs (real workers, caplog): life cycle lines on ``aspect_ipc.manager`` at
+their levels, each worker's stderr on ``aspect_ipc.worker.<id>``, structured lines at their own
+level."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from aspect_ipc import ChannelClosed, ProcessManager, RestartPolicy
+from aspect_ipc._logging import log_stderr_line
+from workers import namespace, python_worker
+
+pytestmark = pytest.mark.anyio
+
+
+def _lifecycle(caplog: pytest.LogCaptureFixture, worker_id: str) -> list[tuple[str, str, str]]:
+    return [
+        (r.levelname, getattr(r, "event", ""), r.getMessage())
+        for r in caplog.records
+        if r.name == "aspect_ipc.manager" and getattr(r, "worker_id", None) == worker_id
+    ]
+
+
+async def test_spawn_ready_exit_stop_are_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="aspect_ipc")
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("log-1", **python_worker())
+        pid = handle.pid
+    lines = _lifecycle(caplog, "log-1")
+    assert [(level, event) for level, event, _ in lines] == [
+        ("INFO", "spawn"),
+        ("INFO", "ready"),
+        ("INFO", "exit"),
+        ("INFO", "stop"),
+    ]
+    assert lines[0][2] == f"worker log-1: spawned (pid {pid})"
+    assert lines[1][2] == f"worker log-1: ready (pid {pid}, python)"
+    assert lines[2][2] == "worker log-1: exited (code 0)"
+    assert lines[3][2] == "worker log-1: stopped"
+
+
+async def test_crash_and_restart_are_warnings_failed_is_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="aspect_ipc.manager")
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        handle = await manager.spawn("log-2", **python_worker())
+        with pytest.raises(ChannelClosed):
+            await handle.request("crash", {"code": 3})
+        with anyio.fail_after(10):  # a hang guard
+            while not (handle.restarts == 1 and handle.state.value == "running"):
+                await anyio.sleep(0.01)
+        with pytest.raises(ChannelClosed):
+            await handle.request("crash", {"code": 4})
+        await handle.wait()
+    levels = [(level, event) for level, event, _ in _lifecycle(caplog, "log-2")]
+    assert levels == [
+        ("INFO", "spawn"),
+        ("INFO", "ready"),
+        ("WARNING", "crash"),
+        ("WARNING", "restart"),
+        ("INFO", "spawn"),
+        ("INFO", "ready"),
+        ("WARNING", "crash"),
+        ("ERROR", "failed"),
+    ]
+    messages = [message for *_, message in _lifecycle(caplog, "log-2")]
+    assert "exit code 3" in messages[2] and messages[3].endswith("(attempt 1)")
+    assert messages[7].startswith("worker log-2: failed for good")
+
+
+async def test_stderr_goes_to_the_worker_logger_structured_lines_keep_their_level(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    lines = [
+        json.dumps({"@level": "warn", "@message": "disk almost full", "@module": "store"}),
+        json.dumps({"level": "ERROR", "msg": "lost the lease"}),
+        json.dumps({"level": "debug", "message": "tick"}),
+        json.dumps({"@level": "trace", "@message": "fine detail"}),
+        json.dumps({"level": "loud", "msg": "unknown level: the whole line at INFO"}),
+        "plain text",
+        '{"not": "closed"',
+    ]
+    script = tmp_path / "structured.py"
+    script.write_text(
+        "import sys\n"
+        "from aspect_ipc.worker import Worker\n"
+        f"for line in {lines!r}:\n"
+        "    print(line, file=sys.stderr, flush=True)\n"
+        "Worker().run()\n"
+    )
+    caplog.set_level(logging.DEBUG, logger="aspect_ipc.worker.log-3")
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("log-3", executable=sys.executable, args=[str(script)])
+        await handle.stop()
+    records = [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name == "aspect_ipc.worker.log-3"
+    ]
+    assert records == [
+        ("WARNING", "disk almost full"),
+        ("ERROR", "lost the lease"),
+        ("DEBUG", "tick"),
+        ("DEBUG", "fine detail"),
+        ("INFO", lines[4]),
+        ("INFO", "plain text"),
+        ("INFO", '{"not": "closed"'),
+    ]
+
+
+def test_structured_lines_as_a_pure_function(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("aspect_ipc.worker.pure")
+    caplog.set_level(logging.DEBUG, logger=logger.name)
+    for line in (
+        '{"@level":"info","@message":"x"}',
+        "[1, 2]",
+        '{"level": 3}',
+        '{"level":"warning"}',
+    ):
+        log_stderr_line(logger, "pure", line)
+    assert [
+        (r.levelname, r.getMessage(), getattr(r, "worker_id", None)) for r in caplog.records
+    ] == [
+        ("INFO", "x", "pure"),
+        ("INFO", "[1, 2]", "pure"),
+        ("INFO", '{"level": 3}', "pure"),
+        ("WARNING", '{"level":"warning"}', "pure"),
+    ]
