@@ -31,6 +31,7 @@ from cells import run_cells
 from chart import write_chart
 from contenders import WORKER_NAMES, available
 from measure import IN_FLIGHT, MANY_IN_FLIGHT, PAYLOAD_SIZES, SMALL_SIZE, Budget
+from pool_bench import format_pools, measure_pools
 from report import format_report, json_report, markdown_summary
 from results import RunResults
 from schedule import measure_cells, measure_memory
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     run.wire_costs = seed.median_costs(
         [seed.measure_wire_costs(run.seeds, budget, _progress) for _ in range(rounds)]
     )
+    pools = measure_pools(options.workers, quick, rounds)  # the pool rows (pool_bench.py)
     elapsed = time.perf_counter() - started
     _progress("")
 
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"load average before {_load(load_before)}, after {_load(os.getloadavg())}\n")
     print(format_report(run, verdicts))
+    print(format_pools(pools))
     print(f"total time {elapsed:.0f} s")
 
     meta = {
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "payload": "pseudo-random bytes, sent as params [payload]",
         "mb": "10^6 bytes per second, payload bytes of both directions",
         "total_seconds": round(elapsed, 1),
+        "pools": pools,
     }
     stem = ("quick" if quick else "latest") + ("-fresh" if options.fresh else "")
     output = options.output or RESULTS / f"{stem}.json"
