@@ -59,6 +59,7 @@ class AddressInUse(TransportError):
     def __init__(self, message: str, path: str) -> None:
         super().__init__(message)
         self.path = path
+        """The data path (socket file) that is in use."""
 
 
 class FramingError(IpcError):
@@ -71,7 +72,10 @@ class FramingError(IpcError):
     def __init__(self, kind: str, message: str, *, fatal: bool) -> None:
         super().__init__(message)
         self.kind = kind
+        """Which rule broke: ``frame_too_large``, ``empty_frame``, ``truncated``, ``line_too_long``
+        or ``invalid_line``."""
         self.fatal = fatal
+        """True when the stream cannot go on after it (the connection is closed)."""
 
 
 class CodecError(IpcError):
@@ -96,14 +100,20 @@ class RemoteError(IpcError):
     """
 
     worker_id: str | None = None
+    """The id of the worker that answered (None from a bare channel)."""
     channel: str | None = None
+    """``"control"`` or ``"data"``: the channel the request went on (None from a bare channel)."""
     method: str | None = None
+    """The method of the failed request (None from a bare channel)."""
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(f"{message} (code {code})")
         self.code = code
+        """The JSON-RPC error code (spec section 12), e.g. ``-32601`` or ``-32000``."""
         self.message = message
+        """The error object's message, as the peer sent it."""
         self.data = data
+        """The error object's ``data`` (None if absent); for ``-32000``: ``type``, ``traceback``."""
 
     @property
     def remote_type(self) -> str | None:
@@ -162,8 +172,11 @@ class WorkerCrashed(ChannelClosed):
     ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        """The worker's exit code, or None when a signal ended it."""
         self.signal = signal
+        """The number of the signal that ended the worker, or None."""
         self.stderr_tail = stderr_tail
+        """The last lines the worker wrote to stderr before it died."""
 
 
 class WorkerUnavailable(ChannelClosed):
@@ -182,6 +195,7 @@ class StartupError(IpcError):
             message = f"{message}\n--- last lines of the worker's stderr ---\n{stderr_tail}"
         super().__init__(message)
         self.stderr_tail = stderr_tail
+        """The last lines the worker wrote to stderr (empty if it wrote nothing)."""
 
 
 class ExecutableNotFound(StartupError):
@@ -201,7 +215,9 @@ class WorkerExitedDuringStartup(StartupError):
     ) -> None:
         super().__init__(message, stderr_tail=stderr_tail)
         self.exit_code = exit_code
+        """The worker's exit code, or None when a signal ended it."""
         self.signal = signal
+        """The number of the signal that ended the worker, or None."""
 
 
 class DataChannelTimeout(StartupError):
