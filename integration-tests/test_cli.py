@@ -1,0 +1,312 @@
+"""The ``aspect-ipc`` command, run for real: the console script and ``python -m aspect_ipc``,
+against the Python, Node and Go test workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _procfs import alive, children_of
+from conftest import ROOT, WORKERS
+
+SCRIPT = Path(sys.executable).parent / "aspect-ipc"
+MODULE = [sys.executable, "-m", "aspect_ipc"]
+
+
+def script() -> list[str]:
+    if not SCRIPT.exists():
+        pytest.fail(
+            f"{SCRIPT} is missing: run make setup-python (pip install -e 'python[dev]')"
+        )
+    return [str(SCRIPT)]
+
+
+def run(
+    entry: list[str], *args: str, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*entry, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("via", ["control", "data"])
+def test_call_add_and_echo(language: str, via: str, namespace: str) -> None:
+    command = WORKERS[language]
+    options = ["--namespace", namespace, *(["--data"] if via == "data" else [])]
+    added = run(script(), "call", *options, "--", *command, "add", '{"a": 2, "b": 40}')
+    assert json.loads(ok(added)) == 42
+    value = {"text": "héllo", "list": [1, 2.5, None, True], "big": 18446744073709551615}
+    echoed = run(MODULE, "call", *options, "--", *command, "echo", json.dumps(value))
+    assert json.loads(ok(echoed)) == value
+    by_position = run(script(), "call", *options, "--", *command, "echo", "[1, 2]")
+    assert json.loads(ok(by_position)) == [1, 2]
+
+
+def test_binary_travels_as_bin_objects_on_data(language: str, namespace: str) -> None:
+    command = WORKERS[language]
+    params = '{"blob": {"$bin": "00ff10"}}'
+    result = run(
+        script(),
+        "call",
+        "--data",
+        "--namespace",
+        namespace,
+        "--",
+        *command,
+        "echo",
+        params,
+    )
+    assert json.loads(ok(result)) == {"blob": {"$bin": "00ff10"}}
+
+
+def test_params_option_and_pretty_output(namespace: str) -> None:
+    result = run(
+        script(),
+        "call",
+        "--pretty",
+        "--params",
+        '{"a": 1, "b": 2}',
+        "--namespace",
+        namespace,
+        "--",
+        *WORKERS["go"],
+        "add",
+    )
+    assert ok(result) == "3\n"
+    info = run(
+        script(),
+        "call",
+        "--pretty",
+        "--namespace",
+        namespace,
+        "--",
+        *WORKERS["go"],
+        "info",
+    )
+    text = ok(info)
+    assert text.startswith("{\n  ") and json.loads(text)["language"] == "go"
+    assert not alive(json.loads(text)["pid"])
+
+
+def test_remote_error_exits_1_naming_the_method(language: str, namespace: str) -> None:
+    command = WORKERS[language]
+    params = '{"message": "the sky fell"}'
+    result = run(
+        script(), "call", "--namespace", namespace, "--", *command, "fail", params
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1, result.stderr
+    assert (
+        "'fail'" in error[0]
+        and "the sky fell" in error[0]
+        and "control channel" in error[0]
+    )
+
+
+def test_worker_that_does_not_exist_is_a_start_up_failure(namespace: str) -> None:
+    missing = str(ROOT / "no-such-worker")
+    for entry in (script(), MODULE):
+        result = run(entry, "call", "--namespace", namespace, "--", missing, "echo")
+        assert result.returncode == 3, result.stderr
+        assert "error: " in result.stderr and missing in result.stderr
+        pinged = run(entry, "ping", "--namespace", namespace, "--", missing)
+        assert pinged.returncode == 3 and missing in pinged.stderr
+
+
+def test_worker_exiting_during_start_up_is_a_start_up_failure(namespace: str) -> None:
+    result = run(
+        script(),
+        "ping",
+        "--namespace",
+        namespace,
+        "--env",
+        "TEST_EXIT_BEFORE_READY=7",
+        "--",
+        *WORKERS["python"],
+    )
+    assert result.returncode == 3
+    assert "exiting early" in result.stderr  # the worker's own words, forwarded
+
+
+def test_env_and_cwd_reach_the_worker(namespace: str) -> None:
+    worker_dir = ROOT / "integration-tests/workers/python"
+    result = run(
+        script(),
+        "call",
+        "--namespace",
+        namespace,
+        "--env",
+        "CLI_ONE=1",
+        "--env",
+        "CLI_TWO=a=b",
+        "--cwd",
+        str(worker_dir),
+        "--",
+        sys.executable,
+        "worker.py",  # found only if the worker runs in --cwd
+        "getEnv",
+        '{"name": "CLI_TWO"}',
+    )
+    assert json.loads(ok(result)) == "a=b"
+
+
+def test_ping_prints_the_ready_info_and_the_time(language: str, namespace: str) -> None:
+    result = run(MODULE, "ping", "--namespace", namespace, "--", *WORKERS[language])
+    lines = ok(result).splitlines()
+    fields = dict(line.split(": ", 1) for line in lines)
+    assert (
+        fields["protocol"]
+        and fields["sdk"].startswith("aspect-ipc")
+        and fields["sdkVersion"]
+    )
+    assert fields["language"] == language
+    assert fields["dataPath"] == f"/tmp/{namespace}-worker.sock"
+    assert re.fullmatch(r"\d+(\.\d)? ms", fields["spawn to ready"])
+    assert lines[-1].startswith("spawn to ready: ")
+    assert not alive(int(fields["pid"]))
+
+
+def test_ping_json_and_a_control_only_worker(namespace: str) -> None:
+    result = run(
+        script(),
+        "ping",
+        "--json",
+        "--no-data",
+        "--namespace",
+        namespace,
+        "--",
+        *WORKERS["go"],
+    )
+    info = json.loads(ok(result))
+    assert info["language"] == "go" and info["dataPath"] is None
+    assert info["spawnToReadyMs"] > 0
+
+
+def test_timeout_exits_4(namespace: str) -> None:
+    params = '{"seconds": 30, "tag": "t"}'
+    result = run(
+        script(),
+        "call",
+        "--timeout",
+        "0.5",
+        "--namespace",
+        namespace,
+        "--",
+        *WORKERS["go"],
+        "sleep",
+        params,
+    )
+    assert result.returncode == 4
+    assert "error: " in result.stderr and "'sleep'" in result.stderr
+
+
+def test_a_crash_during_the_call_exits_5(namespace: str) -> None:
+    params = '{"code": 9}'
+    result = run(
+        script(),
+        "call",
+        "--namespace",
+        namespace,
+        "--",
+        *WORKERS["python"],
+        "crash",
+        params,
+    )
+    assert result.returncode == 5, result.stderr
+    assert "error: " in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["call", "--", *WORKERS["go"], "echo", "{not json"],
+        ["call", "--data", "--", *WORKERS["go"], "echo", '{"x": {"$bin": "zz"}}'],
+        ["call", "--params", '"a string"', "--", *WORKERS["go"], "echo"],
+        ["call", "--", "echo"],
+        ["call", "--timeout", "-1", "--", *WORKERS["go"], "echo"],
+        ["call", "--env", "NOEQUALS", "--", *WORKERS["go"], "echo"],
+        ["call", *WORKERS["go"], "echo"],
+        ["ping"],
+        ["launch", "--", *WORKERS["go"]],
+    ],
+)
+def test_usage_errors_exit_2_before_starting_anything(args: list[str]) -> None:
+    result = run(script(), *args)
+    assert result.returncode == 2, result
+    assert "usage: aspect-ipc" in result.stderr
+
+
+def test_help_explains_every_option_and_exit_code() -> None:
+    top = ok(run(script(), "--help"))
+    assert "call" in top and "ping" in top
+    call = ok(run(script(), "call", "--help"))
+    ping = ok(run(MODULE, "ping", "--help"))
+    common = ["--startup-timeout", "--namespace", "--env", "--cwd"]
+    for option in ["--data", "--timeout", "--params", "--pretty", *common]:
+        assert option in call
+    for option in ["--no-data", "--json", *common]:
+        assert option in ping
+    for text in (top, call, ping):
+        for code in ("0", "1", "2", "3", "4", "5", "130", "143"):
+            assert re.search(rf"^\s+{code}\s+\S", text, re.MULTILINE), (code, text)
+    assert "<command...> <method> [json-params]" in call
+    assert "the last argument is the method" in call  # the rule that splits them
+    assert "$bin" in call
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+)
+def test_ctrl_c_stops_the_worker_and_leaves_nothing(
+    namespace: str, signum: signal.Signals, code: int
+) -> None:
+    socket = Path(f"/tmp/{namespace}-worker.sock")
+    params = '{"seconds": 60, "tag": "c"}'
+    cli = subprocess.Popen(
+        [
+            *script(),
+            "call",
+            "--data",
+            "--namespace",
+            namespace,
+            "--",
+            *WORKERS["node"],
+            "sleep",
+            params,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert socket.exists(), "the worker did not become ready"
+        workers = children_of(cli.pid)
+        assert len(workers) == 1
+        cli.send_signal(signum)
+        _, stderr = cli.communicate(timeout=15)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    assert cli.returncode == code, stderr
+    assert "interrupted" in stderr
+    assert not any(alive(pid) for pid in workers)
+    assert not socket.exists()
+    assert not [p for p in os.listdir("/tmp") if p.startswith(namespace)]
