@@ -186,3 +186,20 @@ async def test_an_input_that_fails_raises_after_what_it_gave() -> None:
 def test_with_on_the_async_manager_says_what_to_use() -> None:
     with pytest.raises(TypeError, match=r"aspect_ipc\.sync"), ProcessManager():
         pass
+
+
+async def test_spawn_options_reach_every_worker_of_the_pool() -> None:
+    """Every spawn option passes through the pool, remote_tracebacks and env included, also to
+    workers a resize starts later."""
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool(
+            "opt", 1, **python_worker(), remote_tracebacks=False, env={"POOL_MARK": "m"}
+        )
+        await pool.resize(2)
+        for worker_id in ("opt-0", "opt-1"):
+            handle = manager.get(worker_id)
+            with pytest.raises(RemoteError) as info:
+                await handle.request("fail", {"message": "secret"})
+            assert info.value.data == {"type": "RuntimeError"}
+            assert info.value.remote_traceback is None
+            assert await handle.request("getEnv", {"name": "POOL_MARK"}) == "m"

@@ -148,3 +148,57 @@ def _zombie(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
     except OSError:
         return True
+
+
+def test_blocking_spawn_and_spawn_pool_pass_every_option() -> None:
+    """remote_tracebacks=False and env reach the workers through the blocking API too."""
+    with ProcessManager(namespace()) as manager:
+        single = manager.spawn("one", **python_worker(), remote_tracebacks=False)
+        pool = manager.spawn_pool(
+            "p", 2, **python_worker(), remote_tracebacks=False, env={"POOL_MARK": "m"}
+        )
+        assert len(pool.handles) == 2
+        with pytest.raises(RemoteError) as info:
+            single.request("fail", {"message": "secret"})
+        assert info.value.data == {"type": "RuntimeError"}
+        for worker_id in ("p-0", "p-1"):
+            with pytest.raises(RemoteError) as info:
+                manager.get(worker_id).request("fail", {"message": "secret"})
+            assert info.value.data == {"type": "RuntimeError"}
+            assert info.value.remote_traceback is None
+            assert manager.get(worker_id).request("getEnv", {"name": "POOL_MARK"}) == "m"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_blocking_events_iterate_and_end_with_the_manager(backend: str) -> None:
+    """events() is a plain iterator over the async stream: filtered by kind, each next() waits
+    for the next event, and a thread blocked in it sees the end when the manager exits."""
+    got: list[ProcessEvent] = []
+    with ProcessManager(namespace(), backend=backend) as manager:
+        everything = manager.events()
+        exits = manager.events("exit", "stop")
+        reader = threading.Thread(target=lambda: got.extend(exits))
+        reader.start()
+        manager.spawn("w", **python_worker()).stop()
+        assert [next(everything).kind for _ in range(4)] == ["spawn", "ready", "exit", "stop"]
+        with manager.events() as closed:
+            pass
+        assert list(closed) == []  # closed: nothing more comes
+        manager.spawn("v", **python_worker())
+        assert next(everything).kind == "spawn"
+    reader.join(timeout=30)
+    assert not reader.is_alive()  # the manager's exit ended the blocked iteration
+    assert [(e.kind, e.worker_id) for e in got] == [
+        ("exit", "w"),
+        ("stop", "w"),
+        ("exit", "v"),
+        ("stop", "v"),
+    ]
+    # What was buffered when the manager closed still comes, then the iteration ends for good.
+    assert [e.kind for e in everything] == ["ready", "exit", "stop"]
+    assert next(everything, None) is None
+
+
+def test_blocking_events_reject_unknown_kinds() -> None:
+    with ProcessManager(namespace()) as manager, pytest.raises(ValueError, match="unknown event"):
+        manager.events("exited")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -37,7 +36,10 @@ from anyio.abc import TaskGroup
 
 from ._handler_errors import read_tracebacks, write_failure
 from ._worker_handshake import authenticate, hello_again, ready_params, shutdown_on_data
-from .channel import Channel, Handler, HandlerTable, current_request
+from ._worker_hooks import Hooks
+from ._worker_shutdown import Stopping
+from ._worker_stop import EofFirst
+from .channel import Channel, Handler, HandlerTable
 from .codecs import JsonCodec, MessagePackCodec
 from .constants import (
     DEFAULT_HELLO_TIMEOUT,
@@ -52,19 +54,16 @@ from .constants import (
 from .errors import (
     AddressInUse,
     ChannelClosed,
-    RemoteError,
     TransportError,
     WorkerUnavailable,
 )
 from .framing import LengthPrefixedFraming, LineDelimitedFraming
-from .shutdown import ShutdownReason, shutdown_timeout
+from .shutdown import ShutdownReason
 from .transports import PipeServer, SocketTransport, TransportFactory
 from .worker_env import read_limits
 from .worker_exit import ExitGuard
 
 __all__ = ["ShutdownReason", "Worker", "WorkerEvent"]
-
-logger = logging.getLogger("aspect_ipc.worker")
 
 F = TypeVar("F", bound=Handler)
 
@@ -78,7 +77,7 @@ with the :class:`ShutdownReason`. A callback that raises is logged; the worker g
 _EXIT_USAGE = 2
 
 
-class Worker:
+class Worker(Stopping):
     """A worker process: control handlers on stdio, data handlers on the data socket.
 
     Args:
@@ -104,7 +103,7 @@ class Worker:
         self.worker_id = os.environ.get(ENV_WORKER_ID, "")
         self.namespace = os.environ.get(ENV_NAMESPACE, "")
         self._handlers = HandlerTable()
-        self._listeners: dict[str, list[Callable[[dict[str, Any]], Any]]] = {}
+        self._hooks = Hooks()
         self._control: Channel | None = None
         self._data: Channel | None = None
         self._task_group: TaskGroup | None = None
@@ -134,12 +133,7 @@ class Worker:
     def on(self, event: WorkerEvent) -> Callable[[F], F]:
         """Decorator: call ``callback(info)`` on a lifecycle event (see :data:`WorkerEvent`);
         ``shutting_down`` callbacks are called as ``callback(reason)`` with a ShutdownReason."""
-
-        def register(callback: F) -> F:
-            self._listeners.setdefault(event, []).append(callback)
-            return callback
-
-        return register
+        return self._hooks.register(event)
 
     def _decorator(self, channel: str, method: str, *, notification: bool) -> Callable[[F], F]:
         self._handlers.check(channel, method)
@@ -212,7 +206,7 @@ class Worker:
             )
         guard = self._guard = self._guard or ExitGuard()
         control = Channel(
-            TransportFactory.create_stdio(),
+            EofFirst(TransportFactory.create_stdio(), self._stdin_closed),
             LineDelimitedFraming(limits.max_line_length),
             JsonCodec(),
             name="control channel",
@@ -243,7 +237,7 @@ class Worker:
                 self._task_group, self._control = task_group, control
                 if server is not None:
                     task_group.start_soon(self._accept_loop, server, limits.max_frame_size)
-                task_group.start_soon(self._watch_exit, guard, control)
+                task_group.start_soon(self._watch_exit, guard)
                 with contextlib.suppress(ChannelClosed):  # stdin already at EOF: parent gone
                     await control.notify(METHOD_READY, ready_params(data_path or None))
                 if not data_path:
@@ -264,11 +258,6 @@ class Worker:
                 with anyio.CancelScope(shield=True):
                     await server.aclose()
             self._emit("stopped")
-
-    @staticmethod
-    async def _watch_exit(guard: ExitGuard, control: Channel) -> None:
-        reason = await guard.wait()  # a signal, or the watchdog saw the parent die
-        control.close(ChannelClosed(f"the worker is exiting: {reason}"))
 
     # -- data channel -------------------------------------------------------------------------
 
@@ -321,58 +310,6 @@ class Worker:
         if first_time:
             self._emit("ready")
 
-    # -- shutdown -----------------------------------------------------------------------------
-
-    async def _on_shutdown(self, params: Any) -> None:
-        timeout = shutdown_timeout(params, self.shutdown_timeout)  # -32602: no shutdown
-        request = current_request.get()
-        keep = request.id if request else None
-        await self._drain(timeout, keep=keep, reason=ShutdownReason.SHUTDOWN_REQUEST)
-        assert self._task_group is not None
-        self._task_group.start_soon(self._close_after, keep, ShutdownReason.SHUTDOWN_REQUEST)
-
-    def _shutdown_received(self, params: Any) -> None:
-        with contextlib.suppress(RemoteError):  # invalid params: answered -32602, no shutdown
-            shutdown_timeout(params, self.shutdown_timeout)
-            self._refuse_requests(params)
-
-    def _refuse_requests(self, params: Any) -> None:
-        """From the moment ``$/shutdown`` is read: new requests on both channels get -32004."""
-        for channel in (self._control, self._data):
-            if channel is not None:
-                channel.refuse_new_requests()
-
-    async def _on_shutdown_notification(self, params: Any) -> None:
-        if self._stopping or self._task_group is None:
-            return
-        try:
-            timeout = shutdown_timeout(params, self.shutdown_timeout)
-        except RemoteError:
-            timeout = self.shutdown_timeout  # nobody to tell: shut down with the default
-        self._task_group.start_soon(self._drain_and_close, timeout, ShutdownReason.SHUTDOWN_REQUEST)
-
-    async def _drain_and_close(self, timeout: float, reason: ShutdownReason) -> None:
-        await self._drain(timeout, keep=None, reason=reason)
-        await self._close_after(None, reason)
-
-    async def _drain(self, timeout: float, *, keep: Any, reason: ShutdownReason) -> None:
-        self._shutting_down(reason)
-        async with anyio.create_task_group() as task_group:
-            for channel, keep_id in ((self._control, keep), (self._data, None)):
-                if channel is not None:
-                    task_group.start_soon(functools.partial(channel.drain, timeout, keep=keep_id))
-
-    async def _close_after(self, request_id: Any, reason: ShutdownReason) -> None:
-        """Close the control channel once ``request_id`` (if any) has been answered."""
-        control = self._control
-        if control is None:
-            return
-        with anyio.move_on_after(5.0):
-            await control.wait_requests(lambda: request_id not in control._running)
-        if self._guard is not None:  # the $/shutdown result is queued: exit within the budget
-            self._guard.exit_due("the $/shutdown result was written", reason)
-        control.close(ChannelClosed("the worker shut down"))
-
     # -- helpers ------------------------------------------------------------------------------
 
     def _install(self, channel: Channel, which: str) -> None:
@@ -383,22 +320,8 @@ class Worker:
         if which == "data":
             self._data = channel
 
-    def _shutting_down(self, reason: ShutdownReason) -> None:
-        """Shutting down begins, for ``reason``: the hook is called once, whatever follows."""
-        if self._stopping:
-            return
-        self._stopping = True
-        self._call_hooks("shutting_down", reason)
-
     def _emit(self, event: str, **info: Any) -> None:
-        self._call_hooks(event, info)
-
-    def _call_hooks(self, event: str, argument: Any) -> None:
-        for callback in self._listeners.get(event, ()):
-            try:
-                callback(argument)
-            except Exception:
-                logger.exception("the %s hook %r failed", event, callback)
+        self._hooks.emit(event, **info)
 
 
 def _die(message: str) -> NoReturn:

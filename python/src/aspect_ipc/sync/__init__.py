@@ -45,9 +45,17 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .. import manager as _manager
 from .._events import Listener
 from ._caller import Caller
+from ._events import EventIterator
 from ._handles import MapIterator, ProcessHandle, WorkerPool
 
-__all__ = ["LOOP_THREAD", "MapIterator", "ProcessHandle", "ProcessManager", "WorkerPool"]
+__all__ = [
+    "LOOP_THREAD",
+    "EventIterator",
+    "MapIterator",
+    "ProcessHandle",
+    "ProcessManager",
+    "WorkerPool",
+]
 
 LOOP_THREAD = "aspect-ipc-loop"
 """The name of the thread that runs the event loop, event callbacks and request handlers."""
@@ -162,6 +170,21 @@ class ProcessManager:
     def on(self, kind: str, callback: Listener) -> None:
         """Call ``callback(event)`` for every worker's events of ``kind``, on the loop thread."""
         self.portal.call(self.aio.on, kind, callback)
+
+    def events(self, *kinds: str, buffer: int = 1024) -> EventIterator:
+        """``for event in manager.events():`` every worker's events from now on (of ``kinds``
+        only, if given), each ``next()`` waiting for the next one, until the manager closes or
+        the iterator is closed (``close()``, ``with``). Buffering and dropping are those of
+        :meth:`aspect_ipc.ProcessManager.events`.
+
+        Raises:
+            ValueError: a kind is not an event kind, or ``buffer`` is not positive.
+        """
+        caller, host = self._open(), self._host
+        assert host is not None
+        stream = caller.portal.call(functools.partial(self.aio.events, *kinds, buffer=buffer))
+        # Open while the async manager runs; its stream has ended by the time it stops.
+        return EventIterator(caller, stream, lambda: not host.done())
 
     def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker."""

@@ -1,0 +1,41 @@
+"""The worker's lifecycle hooks (``@worker.on(event)``): who listens to what, and calling them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["Hooks"]
+
+logger = logging.getLogger("aspect_ipc.worker")
+
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+class Hooks:
+    """Callbacks by lifecycle event; one that raises is logged, and the others still run."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
+
+    def register(self, event: str) -> Callable[[C], C]:
+        """Decorator: call ``callback(argument)`` each time ``event`` is emitted."""
+
+        def register(callback: C) -> C:
+            self._listeners.setdefault(event, []).append(callback)
+            return callback
+
+        return register
+
+    def emit(self, event: str, **info: Any) -> None:
+        """Call ``event``'s callbacks with the dict ``info``."""
+        self.call(event, info)
+
+    def call(self, event: str, argument: Any) -> None:
+        """Call ``event``'s callbacks with ``argument``, in the order they were registered."""
+        for callback in self._listeners.get(event, ()):
+            try:
+                callback(argument)
+            except Exception:  # a hook's bug must not stop the worker, nor the other hooks
+                logger.exception("the %s hook %r failed", event, callback)
