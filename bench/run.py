@@ -31,6 +31,7 @@ from cells import run_cells
 from chart import write_chart
 from contenders import WORKER_NAMES, available
 from measure import IN_FLIGHT, MANY_IN_FLIGHT, PAYLOAD_SIZES, SMALL_SIZE, Budget
+from metrics_bench import format_metrics, measure_metrics
 from pool_bench import format_pools, measure_pools
 from report import format_report, json_report, markdown_summary
 from results import RunResults
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         [seed.measure_wire_costs(run.seeds, budget, _progress) for _ in range(rounds)]
     )
     pools = measure_pools(options.workers, quick, rounds)  # the pool rows (pool_bench.py)
+    metrics = measure_metrics(quick, rounds) if "go" in options.workers else {"skipped": "no go"}
     elapsed = time.perf_counter() - started
     _progress("")
 
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before {_load(load_before)}, after {_load(os.getloadavg())}\n")
     print(format_report(run, verdicts))
     print(format_pools(pools))
+    print(format_metrics(metrics))
     print(f"total time {elapsed:.0f} s")
 
     meta = {
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "mb": "10^6 bytes per second, payload bytes of both directions",
         "total_seconds": round(elapsed, 1),
         "pools": pools,
+        "metrics_overhead": metrics,
     }
     stem = ("quick" if quick else "latest") + ("-fresh" if options.fresh else "")
     output = options.output or RESULTS / f"{stem}.json"

@@ -29,6 +29,7 @@ from .errors import (
     Unauthorized,
     WorkerCrashed,
     WorkerExitedDuringStartup,
+    WorkerHung,
     WorkerIdInUse,
     WorkerUnavailable,
 )
@@ -47,10 +48,12 @@ from .jsonrpc import (
     Response,
 )
 from .manager import ProcessManager
+from .metrics import ChannelStats, ManagerStats, WorkerStats
 from .options import (
     ControlChannelOptions,
     DataChannelOptions,
     EventKind,
+    HealthCheck,
     ProcessEvent,
     RestartPolicy,
     WorkerState,
@@ -75,6 +78,7 @@ __all__ = [
     "Channel",
     "ChannelBuilder",
     "ChannelClosed",
+    "ChannelStats",
     "Codec",
     "CodecError",
     "ControlChannelOptions",
@@ -83,6 +87,7 @@ __all__ = [
     "ErrorCode",
     "ErrorResponse",
     "EventKind",
+    "HealthCheck",
     "ExecutableNotFound",
     "FdTransport",
     "FrameDecoder",
@@ -94,6 +99,7 @@ __all__ = [
     "JsonRpcProtocol",
     "LengthPrefixedFraming",
     "LineDelimitedFraming",
+    "ManagerStats",
     "MessagePackCodec",
     "Notification",
     "PeerCredentials",
@@ -120,9 +126,11 @@ __all__ = [
     "Unauthorized",
     "WorkerCrashed",
     "WorkerExitedDuringStartup",
+    "WorkerHung",
     "WorkerIdInUse",
     "WorkerPool",
     "WorkerState",
+    "WorkerStats",
     "WorkerUnavailable",
     "freeze_support",
 ]

@@ -20,6 +20,7 @@ from .options import (
     ControlChannelOptions,
     DataChannelOptions,
     EventKind,
+    HealthCheck,
     ProcessEvent,
     RestartPolicy,
     WorkerState,
@@ -53,6 +54,7 @@ class SpawnSpec:
     restart_policy: RestartPolicy
     stderr_tail_lines: int
     remote_tracebacks: bool = True
+    health: HealthCheck | None = None
 
 
 class HandleCore:
@@ -63,7 +65,7 @@ class HandleCore:
     pid: int | None
     """The process id of the current (or last) incarnation; None before the first start."""
     restarts: int
-    """How many times the worker was restarted after a crash."""
+    """How many times the worker was restarted after a crash (``restart()`` does not count)."""
     exit_code: int | None
     """The last incarnation's exit code; None while it runs, or if a signal ended it."""
     signal: int | None
@@ -101,6 +103,9 @@ class HandleCore:
         self._stop_requested = False
         self._stop_event = anyio.Event()
         self._stop_grace = settings.shutdown_grace
+        self._restart_event = anyio.Event()  # restart(): end this incarnation gracefully
+        self._restart_requested = False
+        self._readies = 0  # incarnations that reached ready: restart() waits for the next
         self._backoff_scope: anyio.CancelScope | None = None
         self._startup_scope: anyio.CancelScope | None = None
         self._slot_wait: anyio.CancelScope | None = None

@@ -17,21 +17,23 @@ from anyio.abc import TaskStatus
 
 from . import _process
 from ._child import ChildProcess
-from ._handle_core import HandleCore
+from ._handle_core import HandleCore, logger
 from ._handler_errors import ENV_TRACEBACKS
 from ._handshake import Startup, handshake
 from ._outcome import Outcome, outcome_of, split, with_tail
 from ._stderr import StderrPump
 from .channel import Channel
-from .constants import METHOD_READY, METHOD_SHUTDOWN
+from .constants import METHOD_PING, METHOD_READY, METHOD_SHUTDOWN
 from .errors import (
     IpcError,
+    RequestTimeout,
     StartupError,
     WorkerExitedDuringStartup,
+    WorkerHung,
     WorkerUnavailable,
 )
 from .framing import LineDelimitedFraming
-from .options import WorkerState
+from .options import HealthCheck, WorkerState
 from .transports import FdTransport, remove_stale_socket
 
 __all__ = ["TERM_WAIT", "Incarnations"]
@@ -51,6 +53,7 @@ class Incarnations(HandleCore):
         spec = self.spec
         self.exit_code = self.signal = None
         self._serving = False
+        self._restart_event = anyio.Event()
         token = _process.new_token() if spec.data_path else None
         env = _process.build_env(
             namespace=self._settings.namespace,
@@ -220,9 +223,10 @@ class Incarnations(HandleCore):
             self._startup_scope.cancel()  # a worker that died during its start-up: say so now
 
     async def _stopper(self, child: ChildProcess, control: Channel) -> None:
-        """Once a stop is requested: the escalation of spec 8.2, on this incarnation."""
-        await self._stop_event.wait()
-        grace = self._stop_grace
+        """Once a stop (or a restart()) is requested: the escalation of spec 8.2, on this
+        incarnation."""
+        await _first_of(self._stop_event.wait, self._restart_event.wait)
+        grace = self._stop_grace if self._stop_requested else self._settings.shutdown_grace
         if self._serving and not control.closed and not child.exited.is_set():
             with anyio.move_on_after(grace):
                 with contextlib.suppress(IpcError):
@@ -280,6 +284,7 @@ class Incarnations(HandleCore):
         self._serving = True
         stderr.drain_now()  # lines written before $/hello was answered come first
         if not self._stop_requested:
+            self._readies += 1  # before the state change wakes restart()
             self._set_state(WorkerState.RUNNING)
             self._emit("ready", info=dict(startup.ready_params))
             if status is not None:
@@ -288,9 +293,22 @@ class Incarnations(HandleCore):
         waits = [exited.wait, control.wait_closed]
         if data is not None:
             waits.append(data.wait_closed)
+        health, hung = self.spec.health, False
+
+        async def health_check() -> None:
+            nonlocal hung
+            assert health is not None
+            await self._pinger(control, health)
+            hung = True
+
+        if health is not None:
+            waits.append(health_check)
         await _first_of(*waits)
         cause: str | None = None
-        if not exited.is_set() and not self._stop_requested:
+        if hung:
+            assert self._child is not None
+            self._child.signal_group(signals.SIGKILL)  # a hung worker will not answer $/shutdown
+        elif not exited.is_set() and not self._stop_requested:
             # A channel closed first. A worker shutting itself down closes its channels just
             # before it exits: give it the grace period; one still alive after it is broken.
             with anyio.move_on_after(self._settings.shutdown_grace):
@@ -310,14 +328,62 @@ class Incarnations(HandleCore):
             anyio.current_time() - started,
             stderr,
             cause,
-            stopped=self._stop_requested,
+            stopped=self._stop_requested or self._restart_requested,
         )
+        if hung and health is not None and not self._stop_requested:
+            outcome = _hung(self.id, health, outcome, stderr.tail())
         self.exit_code, self.signal = outcome.exit_code, outcome.signal
         self._last_error = outcome.error
         for channel in (control, data):
             if channel is not None:
                 channel.close(outcome.error)
         return outcome
+
+    async def _pinger(self, control: Channel, health: HealthCheck) -> None:
+        """Ping the worker every ``health.interval``; return when it missed a deadline (hung).
+        A stop or restart in progress, or a closed channel, is not a miss: it waits for the end.
+        """
+        while True:
+            await anyio.sleep(health.interval)
+            missed = False
+            # The channel's own timeout, and a local one in case the send itself is stuck (a
+            # worker that stopped reading fills its stdin pipe).
+            with anyio.move_on_after(health.timeout + 0.1) as scope:
+                try:
+                    await control.request(METHOD_PING, None, timeout=health.timeout)
+                except RequestTimeout:
+                    missed = True
+                except IpcError:
+                    pass  # it answered with an error (alive), or the channel closed
+            missed = missed or scope.cancelled_caught
+            if control.closed or self._stop_event.is_set() or self._restart_event.is_set():
+                await anyio.sleep_forever()
+            if missed:
+                logger.warning(
+                    "worker %s: hung: no answer to $/ping within %g s (health check every %g s); "
+                    "killing its process group",
+                    self.id,
+                    health.timeout,
+                    health.interval,
+                    extra={"worker_id": self.id, "event": "crash"},
+                )
+                return
+
+
+def _hung(worker_id: str, health: HealthCheck, outcome: Outcome, tail: str) -> Outcome:
+    """The outcome of a worker killed because it hung: a crash, whose error is WorkerHung."""
+    text = (
+        f"worker {worker_id} hung: it did not answer $/ping within {health.timeout:g} s "
+        f"(health check every {health.interval:g} s, timeout {health.timeout:g} s), so it was "
+        "killed (SIGKILL to its process group)"
+    )
+    error = WorkerHung(
+        f"{text}; last lines of its stderr:\n{tail}" if tail else text,
+        exit_code=outcome.exit_code,
+        signal=outcome.signal,
+        stderr_tail=tail,
+    )
+    return Outcome(outcome.exit_code, outcome.signal, True, outcome.uptime, error)
 
 
 async def _first_of(*waits: Callable[[], Awaitable[Any]]) -> None:

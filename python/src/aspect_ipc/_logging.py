@@ -1,7 +1,8 @@
 """What the parent logs, and under which names.
 
 - ``aspect_ipc.manager``: the workers' life cycle, one record per event: INFO spawn, ready,
-  exit, stop; WARNING crash, restart; ERROR failed.
+  exit, stop, a restart by ``restart()``; WARNING crash, restart, a hung worker (health check);
+  ERROR failed.
 - ``aspect_ipc.worker.<worker id>``: that worker's stderr, one record per line (INFO, or the
   line's own level), and its stray stdout (WARNING).
 - ``aspect_ipc.channel``: protocol oddities on a channel (undecodable or invalid messages,
@@ -50,6 +51,8 @@ _EVENT_LEVELS = {
 def log_event(event: ProcessEvent) -> None:
     """One line on ``aspect_ipc.manager`` for a life cycle event (``output`` is not one)."""
     level = _EVENT_LEVELS.get(event.kind)
+    if event.kind is EventKind.RESTART and event.info.get("requested"):
+        level = logging.INFO  # asked for by restart(): nothing went wrong
     if level is None or not manager_logger.isEnabledFor(level):
         return
     extra = {"worker_id": event.worker_id, "event": event.kind.value}
@@ -71,6 +74,8 @@ def _describe(event: ProcessEvent) -> str:
         why = str(event.error).split("\n", 1)[0] if event.error else _status(event)
         return f"crashed: {why}"
     if kind is EventKind.RESTART:
+        if event.info.get("requested"):
+            return "restarting: restart() was called"
         return f"restarting in {event.delay:g} s (attempt {event.attempt})"
     why = str(event.error).split("\n", 1)[0] if event.error else "unknown"
     return f"failed for good, no more restarts; its last crash: {why}"

@@ -29,6 +29,7 @@ __all__ = [
     "Unauthorized",
     "WorkerCrashed",
     "WorkerExitedDuringStartup",
+    "WorkerHung",
     "WorkerIdInUse",
     "WorkerUnavailable",
 ]
@@ -177,6 +178,11 @@ class WorkerCrashed(ChannelClosed):
         """The number of the signal that ended the worker, or None."""
         self.stderr_tail = stderr_tail
         """The last lines the worker wrote to stderr before it died."""
+
+
+class WorkerHung(WorkerCrashed):
+    """The worker missed a health check's deadline (it did not answer ``$/ping`` in time), so
+    the parent killed it (SIGKILL to its process group): a crash, for requests and restarts."""
 
 
 class WorkerUnavailable(ChannelClosed):

@@ -29,6 +29,7 @@ from ._events import Listener
 from ._handle_core import Settings, SpawnSpec
 from ._incarnation import TERM_WAIT, Incarnations
 from ._outcome import Outcome
+from ._trace import Tracer
 from .channel import Channel, Handler
 from .errors import (
     ChannelClosed,
@@ -37,9 +38,11 @@ from .errors import (
     RequestTimeout,
     StartupError,
     WorkerCrashed,
+    WorkerHung,
     WorkerUnavailable,
     fresh,
 )
+from .metrics import ChannelMetrics, WorkerStats
 from .options import WorkerState
 
 __all__ = ["TERM_WAIT", "ProcessHandle", "Settings", "SpawnSpec"]
@@ -52,7 +55,7 @@ class ProcessHandle(Incarnations):
     Attributes:
         id: the worker id given to ``spawn`` (also the worker's ``ASPECT_IPC_WORKER_ID``).
         pid: the process id of the current (or last) incarnation; None before the first start.
-        restarts: how many times the worker was restarted after a crash.
+        restarts: how many times the worker was restarted after a crash (not by ``restart()``).
         exit_code: the last incarnation's exit code; None while it runs, or if a signal ended it.
         signal: the signal number that ended the last incarnation, else None.
         state: the life cycle state (:class:`WorkerState`).
@@ -139,10 +142,84 @@ class ProcessHandle(Incarnations):
                     scope.cancel()
         await self._done.wait()
 
+    async def restart(self) -> None:
+        """Replace the running worker with a new incarnation, and wait until that one runs.
+
+        The current process is ended as :meth:`stop` ends it, with the manager's
+        ``shutdown_grace``: ``$/shutdown``, then SIGTERM, then SIGKILL. Its requests in flight
+        get the worker's ``$/shutdown`` behaviour: they finish within the grace period, or fail
+        with a ``RemoteError`` -32002 (cancelled), or ``ChannelClosed`` if the process is gone
+        first. Requests made from the call on wait for the new incarnation, within their
+        timeout. The new one starts at once (no backoff); this is not a crash (``restarts``
+        and the policy's count are unchanged). Events: ``exit``, ``restart`` with
+        ``info["requested"]``, ``spawn``, ``ready``. A :meth:`stop` meanwhile wins.
+
+        Raises:
+            WorkerUnavailable: the worker is not running (starting, restarting, stopping,
+                stopped or failed), or it was stopped, or failed for good, before the new
+                incarnation ran.
+        """
+        if self._state is not WorkerState.RUNNING or self._stop_requested:
+            raise WorkerUnavailable(
+                f"worker {self.id} cannot be restarted: it is {self._state.value}, and "
+                "restart() needs a running worker"
+            )
+        readies = self._readies
+        self._restart_requested = True
+        self._last_error = None  # callers of this incarnation see its own verdict, not an old one
+        self._set_state(WorkerState.RESTARTING)
+        self._restart_event.set()
+        while self._readies == readies or self._state is not WorkerState.RUNNING:
+            if self._state in (WorkerState.STOPPED, WorkerState.FAILED, WorkerState.STOPPING):
+                raise WorkerUnavailable(f"{self._unavailable()}; restart() did not complete")
+            await self._changed.wait()
+
     async def wait(self) -> int | None:
         """Wait until the worker is stopped or failed for good; return its last exit code."""
         await self._done.wait()
         return self.exit_code
+
+    def stats(self) -> WorkerStats:
+        """A snapshot of this worker's metrics: per channel (summed over its restarts) requests,
+        notifications, bytes, errors by code, timeouts, in flight, queued bytes, round-trip
+        latency; its restarts and uptime (see :mod:`aspect_ipc.metrics`). The counters stay at
+        zero for a worker spawned with ``metrics=False``."""
+        metrics = self._metrics or {}
+        since = self._running_since if self._state is WorkerState.RUNNING else None
+        control, data = metrics.get("control", ChannelMetrics()), metrics.get("data")
+        return WorkerStats(
+            worker_id=self.id,
+            state=self._state.value,
+            pid=self.pid,
+            restarts=self.restarts,
+            uptime=None if since is None else anyio.current_time() - since,
+            control=control.snapshot(self._control),
+            data=None
+            if self.spec.data_path is None
+            else (data or ChannelMetrics()).snapshot(self._data),
+        )
+
+    # -- observability (metrics, wire trace) --------------------------------------------------
+
+    _metrics: dict[str, ChannelMetrics] | None = None
+    _trace: str | None = None
+    _running_since: float | None = None
+
+    def _observe(self, *, metrics: bool, trace: str | None) -> None:
+        """Made by the manager: count (``metrics``) and trace (None, ``"messages"`` or
+        ``"payloads"``) every channel of every incarnation."""
+        if metrics:
+            self._metrics = {"control": ChannelMetrics(), "data": ChannelMetrics()}
+        self._trace = trace
+        self._handlers.on_install = self._observe_channel
+
+    def _observe_channel(self, channel: Channel, via: str) -> None:
+        if via == "control":  # the first channel of an incarnation: it has just started
+            self._running_since = anyio.current_time()
+        if self._metrics is not None:
+            channel.metrics = self._metrics[via]
+        if self._trace is not None:
+            channel.tracer = Tracer(self.id, via, payloads=self._trace == "payloads")
 
     # -- supervision --------------------------------------------------------------------------
 
@@ -166,11 +243,20 @@ class ProcessHandle(Incarnations):
                     self._emit("exit", exit_code=outcome.exit_code, signal=outcome.signal)
                     break
                 status = None
+                if self._restart_requested:  # restart(): at once, and not a crash
+                    self._restart_requested = False
+                    self._emit("exit", exit_code=outcome.exit_code, signal=outcome.signal)
+                    self._emit("restart", delay=0.0, info={"requested": True})
+                    continue
                 if not outcome.crashed:
                     self._emit("exit", exit_code=outcome.exit_code, signal=outcome.signal)
                     break
                 self._emit(
-                    "crash", exit_code=outcome.exit_code, signal=outcome.signal, error=outcome.error
+                    "crash",
+                    exit_code=outcome.exit_code,
+                    signal=outcome.signal,
+                    error=outcome.error,
+                    info={"hung": True} if isinstance(outcome.error, WorkerHung) else {},
                 )
                 if outcome.uptime >= policy.reset_after:
                     attempts = 0

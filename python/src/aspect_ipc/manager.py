@@ -14,9 +14,11 @@ from anyio.abc import TaskGroup
 
 from ._calls import check_grace, check_timeout
 from ._events import CallbackRunner, EventStream, Listener, Listeners
+from ._trace import trace_mode
 from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
-from .options import ControlChannelOptions, DataChannelOptions, RestartPolicy
+from .metrics import ManagerStats
+from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
 from .paths import PipePath
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ class ProcessManager:
             timeout begins. Starting interpreters is CPU-heavy: a hundred at once would starve
             this process and the workers already running. A slot is held until the worker is
             ready, or for 2 s at most.
+        metrics: keep metrics for each worker's channels (default; see :meth:`stats`); False
+            turns counting off for every worker spawned without ``metrics=`` of its own.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class ProcessManager:
         restart_policy: RestartPolicy | None = None,
         socket_dir: str | None = None,
         max_concurrent_starts: int | None = None,
+        metrics: bool = True,
     ) -> None:
         if not namespace:
             raise ValueError("namespace must not be empty")
@@ -73,6 +78,7 @@ class ProcessManager:
                 f"max_concurrent_starts must be a positive integer, not {max_concurrent_starts!r}"
             )
         self.max_concurrent_starts = max_concurrent_starts
+        self.metrics = metrics
         self.namespace = namespace
         self.request_timeout = request_timeout
         self.startup_timeout = startup_timeout
@@ -173,12 +179,22 @@ class ProcessManager:
         restart_policy: RestartPolicy | None = None,
         stderr_tail_lines: int = 20,
         remote_tracebacks: bool = True,
+        health: HealthCheck | None = None,
+        metrics: bool | None = None,
+        trace: bool | str | None = None,
     ) -> ProcessHandle:
         """Start a worker and return once both channels are ready (spec section 7).
 
         ``env`` is merged onto this process's environment (minus inherited ``ASPECT_IPC_*``).
         ``remote_tracebacks=False`` tells the worker not to send its stack with handler errors
         (``ASPECT_IPC_TRACEBACKS=0``, spec 5.3), for workers that handle untrusted input.
+        ``health`` pings the running worker and kills and restarts one that hangs
+        (:class:`HealthCheck`).
+
+        ``metrics=False`` turns this worker's counters off (default: the manager's
+        ``metrics``). ``trace=True`` logs every message of its channels at DEBUG on the
+        ``aspect_ipc.trace`` logger, ``trace="payloads"`` with their params or results
+        (truncated); default: ``ASPECT_IPC_TRACE`` (``1`` or ``payloads``).
 
         Cancelling the caller stops the worker being started and leaves nothing behind (no
         process, socket file or descriptor).
@@ -202,6 +218,7 @@ class ProcessManager:
                 "manager:' and spawn inside the block"
             )
         check_timeout("startup_timeout", startup_timeout)
+        tracing = trace_mode(trace)
         existing = self._handles.get(worker_id)
         if existing is not None and existing.state.value not in ("stopped", "failed"):
             raise WorkerIdInUse(
@@ -233,10 +250,12 @@ class ProcessManager:
             restart_policy=restart_policy or self.restart_policy,
             stderr_tail_lines=stderr_tail_lines,
             remote_tracebacks=remote_tracebacks,
+            health=health,
         )
         handle = ProcessHandle(
             self, worker_id, spec, start_slots=self._start_slots, listeners=self._listeners
         )
+        handle._observe(metrics=self.metrics if metrics is None else metrics, trace=tracing)
         self._handles[worker_id] = handle
         try:
             await self._task_group.start(handle._supervise, name=f"supervisor of {worker_id}")
@@ -248,6 +267,10 @@ class ProcessManager:
                 del self._handles[worker_id]
             raise
         return handle
+
+    def stats(self) -> ManagerStats:
+        """Every worker's :meth:`ProcessHandle.stats` by id (``.workers``), and their totals."""
+        return ManagerStats.of({worker_id: h.stats() for worker_id, h in self._handles.items()})
 
     async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker (see :meth:`ProcessHandle.stop`)."""

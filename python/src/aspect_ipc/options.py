@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = [
     "ControlChannelOptions",
     "DataChannelOptions",
     "EventKind",
+    "HealthCheck",
     "ProcessEvent",
     "RestartPolicy",
     "WorkerState",
@@ -46,6 +48,38 @@ class RestartPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before restart number ``attempt`` (1-based)."""
         return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """Ping a running worker (``$/ping`` on the control channel) every ``interval`` seconds; one
+    that does not answer within ``timeout`` seconds is hung: it is killed (SIGKILL to its
+    process group) and handled as a crash (restart policy, ``WorkerHung`` for pending requests).
+
+    A worker is seen as hung ``interval`` + ``timeout`` seconds after it stops answering, at the
+    latest. A handler that blocks the worker's event loop (Python, Node) longer than ``timeout``
+    also misses its ping: choose ``timeout`` above the longest such handler.
+
+    Raises:
+        ValueError: ``interval`` or ``timeout`` is not a positive, finite number of seconds.
+    """
+
+    interval: float = 10.0
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("interval", "timeout"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(
+                    f"HealthCheck {name} must be a positive, finite number of seconds, "
+                    f"not {value!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -122,9 +156,11 @@ class EventKind(StrEnum):
     """The worker is stopped for good, after ``exit`` (``info["requested"]``: by ``stop()`` or
     the manager closing, rather than by exiting on its own)."""
     CRASH = "crash"
-    """The process died unexpectedly (``exit_code`` or ``signal``, ``error``)."""
+    """The process died unexpectedly (``exit_code`` or ``signal``, ``error``). A worker killed
+    because it hung (see :class:`HealthCheck`) has ``info["hung"]`` true and a ``WorkerHung``."""
     RESTART = "restart"
-    """A restart after a crash is scheduled (``attempt``, ``delay`` in seconds)."""
+    """A restart after a crash is scheduled (``attempt``, ``delay`` in seconds), or, with
+    ``info["requested"]`` true, ``restart()`` replaced the worker (``delay`` 0, after ``exit``)."""
     FAILED = "failed"
     """The worker crashed and will not be restarted (``error``)."""
 

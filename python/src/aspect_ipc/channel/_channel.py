@@ -79,6 +79,7 @@ class Channel(Inbound):
         self._spawn(self._read_loop)
         self._spawn(self._notification_loop)
         self._spawn(self._deadline_loop)
+        self._outbox.metrics = self.metrics  # it counts the bytes it writes
         # Not cancelled: it flushes, then ends.
         self._task_group.start_soon(self._outbox.run, self.transport, self._write_failed)
         return self

@@ -9,11 +9,13 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from .._trace import Tracer
 from ..codecs import Codec, PartsCodec
 from ..constants import METHOD_PING
 from ..errors import ChannelClosed, IpcError
 from ..framing import FrameDecoder, Framing, HeaderFraming
 from ..jsonrpc import JsonRpcProtocol, MessageId
+from ..metrics import ChannelMetrics
 from ..transports import Transport
 from ._handlers import Handler, ping
 from ._outbox import Buffer, Outbox
@@ -55,6 +57,11 @@ class ChannelCore:
         self.protocol = protocol or JsonRpcProtocol()
         self.default_timeout = default_timeout
         self.bad_input_hook: BadInputHook | None = None
+        # Observability (metrics.py, _trace.py): None is off, and costs one test per message.
+        # Set before the channel runs (the outbox gets the metrics when it starts).
+        self.metrics: ChannelMetrics | None = None
+        self.tracer: Tracer | None = None
+        self._frame_overhead = _frame_overhead(framing)  # bytes a frame adds to its payload
         # Large binaries go out uncopied where the codec and the framing both allow it.
         self._encode_parts: Callable[[Any], list[Buffer]] | None = None
         self._header: Callable[[int], bytes] | None = None
@@ -84,6 +91,16 @@ class ChannelCore:
     def closed(self) -> bool:
         """Whether the channel has stopped (it accepts no more requests)."""
         return self._closed
+
+    @property
+    def in_flight(self) -> int:
+        """Our requests sent and not yet answered."""
+        return len(self._pending)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued for the writer and not yet taken by it."""
+        return self._outbox.size
 
     @property
     def close_reason(self) -> IpcError:
@@ -137,3 +154,12 @@ class ChannelCore:
                 await function(*args)
             finally:
                 self._task_scopes.discard(scope)
+
+
+def _frame_overhead(framing: Framing) -> int:
+    """What framing adds to a payload (4 for a length header, 1 for a newline): inbound bytes
+    are counted as frames, as outbound ones are."""
+    try:
+        return sum(map(len, framing.encode_parts(b"{}"))) - 2
+    except IpcError:
+        return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
+from time import perf_counter_ns
 from typing import Any
 
 import anyio
@@ -32,6 +33,7 @@ from ..jsonrpc import (
     Request,
     Response,
 )
+from ..metrics import BUCKET_SHIFT, BUCKETS
 from ..recovery import recover_id
 from ._core import logger
 from ._handlers import Handler
@@ -53,11 +55,14 @@ class Dispatch(Outgoing):
     error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
     async def _dispatch(self, frame: bytes | bytearray) -> None:
+        metrics = self.metrics  # bytes in: counted by the read loop, per read
         try:
             value = self.codec.decode(frame)
         except CodecError as exc:
             await self._bad_input(frame, exc)
             return
+        if self.tracer is not None:
+            self.tracer.received(value, len(frame) + self._frame_overhead)
         message = JsonRpcProtocol.parse(value)
         kind = type(message)
         if kind is Response:
@@ -65,12 +70,19 @@ class Dispatch(Outgoing):
             self._complete(message.id, message.result, None)
         elif kind is Request:
             assert isinstance(message, Request)
+            if metrics is not None:
+                metrics.requests_received += 1
             await self._start_request(message)
         elif kind is Notification:
             assert isinstance(message, Notification)
+            if metrics is not None:
+                metrics.notifications_received += 1
             await self._queue_notification(message)
         elif kind is ErrorResponse:
             assert isinstance(message, ErrorResponse)
+            if metrics is not None and message.id in self._pending:  # not late answers
+                errors = metrics.errors_received
+                errors[message.code] = errors.get(message.code, 0) + 1
             error = RemoteError(message.code, message.message, _data(message.data))
             if message.id is None:
                 logger.warning("%s: the peer reported an error: %s", self.name, error)
@@ -112,6 +124,10 @@ class Dispatch(Outgoing):
         if waiter is None:
             logger.debug("%s: dropped a response to unknown id %r", self.name, request_id)
             return
+        if waiter.sent:  # set only when the channel keeps metrics; observe(), inline
+            assert self.metrics is not None
+            index = ((perf_counter_ns() - waiter.sent) >> BUCKET_SHIFT).bit_length()
+            self.metrics.latency[index if index < BUCKETS else BUCKETS - 1] += 1
         waiter.result, waiter.error = result, error
         waiter.event.set()
 

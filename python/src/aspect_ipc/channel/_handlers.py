@@ -31,6 +31,9 @@ class HandlerTable:
         self._handlers: dict[tuple[str, bool], dict[str, Handler]] = {
             (via, notification): {} for via in self.CHANNELS for notification in (False, True)
         }
+        self.on_install: Callable[[Channel, str], None] | None = None
+        """Called with each new channel and its name as it is installed on, before it runs
+        (a handle gives it its metrics and tracer there)."""
 
     def add(
         self, via: str, method: str, handler: Handler, *, notification: bool, live: Channel | None
@@ -49,6 +52,8 @@ class HandlerTable:
 
     def install(self, channel: Channel, via: str) -> None:
         """Register every handler kept for ``via`` on ``channel``."""
+        if self.on_install is not None:
+            self.on_install(channel, via)
         for method, handler in self._handlers[via, False].items():
             channel.on_request(method, handler)
         for method, handler in self._handlers[via, True].items():

@@ -21,6 +21,7 @@ class Inbound(Dispatch):
         in_place: tuple[InPlaceDecoder, ReceivesInto] | None = None
         if isinstance(decoder, InPlaceDecoder) and isinstance(transport, ReceivesInto):
             in_place = (decoder, transport)
+        metrics = self.metrics  # set before the channel runs; counted per read, not per frame
         reason: IpcError = ChannelClosed(f"{self.name}: the peer closed the channel")
         try:
             at_eof = False
@@ -44,11 +45,15 @@ class Inbound(Dispatch):
                     with space:
                         received = await in_place[1].receive_into(space)
                     if received:
+                        if metrics is not None:
+                            metrics.bytes_in += received
                         in_place[0].wrote(received)
                         continue
                 else:
                     data = await transport.receive()
                     if data:
+                        if metrics is not None:
+                            metrics.bytes_in += len(data)
                         decoder.feed(data)
                         continue
                 decoder.feed_eof()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import anyio
 
 from ..errors import IpcError, TransportError, fresh
+from ..metrics import ChannelMetrics
 from ..transports import Transport
 
 __all__ = ["OUTBOX_LIMIT", "Buffer", "Outbox"]
@@ -42,7 +43,16 @@ class _Queued:
 class Outbox:
     """The queue of frames to write, and its writer (:meth:`run`)."""
 
-    __slots__ = ("_entries", "_ready", "_taken", "close_reason", "done", "failed", "size")
+    __slots__ = (
+        "_entries",
+        "_ready",
+        "_taken",
+        "close_reason",
+        "done",
+        "failed",
+        "metrics",
+        "size",
+    )
 
     def __init__(self) -> None:
         self._entries: list[_Queued] = []
@@ -52,6 +62,7 @@ class Outbox:
         self.done = anyio.Event()  # the writer has ended
         self.failed = False  # a write failed: the peer stopped reading (EPIPE...)
         self.close_reason: IpcError | None = None
+        self.metrics: ChannelMetrics | None = None  # bytes_out, counted per batch written
 
     async def put(self, parts: list[Buffer], answered: anyio.Event | None = None) -> None:
         """Queue one message's ``parts``; wait only while the queue is over its limit.
@@ -109,6 +120,8 @@ class Outbox:
                         await self._ready.wait()
                         self._ready = anyio.Event()
                         continue
+                    if self.metrics is not None:
+                        self.metrics.bytes_out += self.size
                     entries, self._entries, self.size = self._entries, [], 0
                     parts = []
                     for entry in entries:

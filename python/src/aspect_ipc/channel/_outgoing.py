@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import perf_counter_ns
 from typing import Any
 
 import anyio
@@ -41,6 +42,8 @@ class Outgoing(ChannelCore):
         message = self.protocol.request(method, params)
         request_id = message["id"]
         waiter = Pending()
+        if self.metrics is not None:
+            waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
         if limit is not None and not math.isinf(limit):
@@ -73,6 +76,17 @@ class Outgoing(ChannelCore):
     async def _send(self, message: dict[str, Any], waiter: Pending | None = None) -> None:
         """Queue ``message`` for the writer; wait only while the queue is over its limit."""
         parts = self._frame(message)
+        metrics = self.metrics
+        if metrics is not None:  # bytes out: counted by the writer, per batch
+            if waiter is not None:
+                metrics.requests_sent += 1
+            elif "error" in message:
+                code = message["error"]["code"]
+                metrics.errors_sent[code] = metrics.errors_sent.get(code, 0) + 1
+            elif "method" in message:
+                metrics.notifications_sent += 1
+        if self.tracer is not None:
+            self.tracer.sent(message, sum(map(len, parts)))
         await self._outbox.put(parts, None if waiter is None else waiter.event)
 
     def _frame(self, message: dict[str, Any]) -> list[Buffer]:
@@ -103,6 +117,8 @@ class Outgoing(ChannelCore):
             deadlines.pop()
             waiter = pending.pop(request_id)
             waiter.timed_out = True
+            if self.metrics is not None:
+                self.metrics.timeouts += 1
             waiter.event.set()
             self._outbox.wake_senders()  # its request may still be waiting for room in the queue
             self._cancel_remote(request_id)

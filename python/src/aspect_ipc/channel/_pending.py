@@ -15,13 +15,14 @@ __all__ = ["Deadlines", "Pending"]
 class Pending:
     """One request of ours, until it is answered, fails or times out."""
 
-    __slots__ = ("error", "event", "result", "timed_out")
+    __slots__ = ("error", "event", "result", "sent", "timed_out")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.result: Any = None
         self.error: BaseException | None = None
         self.timed_out = False
+        self.sent = 0  # perf_counter_ns() at the send, when the channel keeps metrics
 
 
 class Deadlines:
