@@ -202,3 +202,17 @@ def test_blocking_events_iterate_and_end_with_the_manager(backend: str) -> None:
 def test_blocking_events_reject_unknown_kinds() -> None:
     with ProcessManager(namespace()) as manager, pytest.raises(ValueError, match="unknown event"):
         manager.events("exited")
+
+
+def test_blocking_restart_and_stats() -> None:
+    with ProcessManager(namespace(), request_timeout=5) as manager:
+        handle = manager.spawn("w", **python_worker())
+        first = handle.pid
+        assert [handle.request("add", {"a": i, "b": 1}) for i in range(3)] == [1, 2, 3]
+        control = handle.stats().control
+        assert control.requests_sent >= 3 and control.bytes_out > 0
+        assert manager.stats().workers["w"].control.requests_sent == control.requests_sent
+        handle.restart()
+        assert handle.state is WorkerState.RUNNING and handle.pid != first
+        assert handle.request("add", {"a": 1, "b": 1}) == 2
+    assert child_pids() == set()

@@ -44,6 +44,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .. import manager as _manager
 from .._events import Listener
+from ..metrics import ManagerStats
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import MapIterator, ProcessHandle, WorkerPool
@@ -186,6 +187,10 @@ class ProcessManager:
         # Open while the async manager runs; its stream has ended by the time it stops.
         return EventIterator(caller, stream, lambda: not host.done())
 
+    def stats(self) -> ManagerStats:
+        """:meth:`aspect_ipc.ProcessManager.stats`, taken on the loop thread."""
+        return self._open().call(_snapshot, self.aio.stats)
+
     def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker."""
         self._open().call(functools.partial(self.aio.stop, worker_id, grace=grace))
@@ -213,3 +218,7 @@ def _uninterrupted(step: Callable[[], object], interrupted: list[KeyboardInterru
 
 async def _asyncio_loop() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
+
+
+async def _snapshot(function: Callable[[], ManagerStats]) -> ManagerStats:
+    return function()

@@ -14,6 +14,7 @@ from .._events import Listener
 from .._pool_map import PoolMap
 from ..channel import Handler
 from ..handle import SpawnSpec
+from ..metrics import WorkerStats
 from ..options import WorkerState
 from ._caller import Caller
 
@@ -98,6 +99,16 @@ class ProcessHandle:
     def wait(self) -> int | None:
         """Block until the worker is stopped or failed for good; its last exit code."""
         return self._caller.call(self.aio.wait)
+
+    def restart(self) -> None:
+        """Blocking :meth:`aspect_ipc.ProcessHandle.restart`."""
+        self._caller.call(self.aio.restart)
+
+    def stats(self) -> WorkerStats:
+        """:meth:`aspect_ipc.ProcessHandle.stats`, taken on the loop thread (a consistent
+        snapshot: the counters are only updated there)."""
+        stats: WorkerStats = self._caller.call(_call_sync, self.aio.stats)
+        return stats
 
     def on(self, kind: str, callback: Listener) -> None:
         """Call ``callback(event)`` on the loop thread for this worker's events of ``kind``."""
