@@ -78,13 +78,21 @@ class ProcessManager:
                 f"max_concurrent_starts must be a positive integer, not {max_concurrent_starts!r}"
             )
         self.max_concurrent_starts = max_concurrent_starts
+        """How many workers may be starting (spawned, not yet ready) at once."""
         self.metrics = metrics
+        """Whether workers count metrics (``stats()``) unless ``spawn(metrics=...)`` says."""
         self.namespace = namespace
+        """Names this manager's workers' socket paths and is their ``ASPECT_IPC_NAMESPACE``."""
         self.request_timeout = request_timeout
+        """Seconds a request waits for its answer unless the call gives ``timeout``."""
         self.startup_timeout = startup_timeout
+        """Seconds from spawn to ready unless ``spawn(startup_timeout=...)`` says."""
         self.shutdown_grace = shutdown_grace
+        """Seconds a stopping worker gets after ``$/shutdown`` before SIGTERM (spec 8.2)."""
         self.restart_policy = restart_policy or RestartPolicy()
+        """The restart policy of workers spawned without one of their own."""
         self.socket_dir = socket_dir
+        """Where data sockets are made (None: the platform default, ``/tmp``)."""
         self._handles: dict[str, ProcessHandle] = {}
         self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
@@ -201,11 +209,17 @@ class ProcessManager:
 
         Raises:
             WorkerIdInUse: a live worker already has ``worker_id``.
-            ExecutableNotFound, WorkerExitedDuringStartup, DataChannelTimeout, StartupTimeout,
-                StartupError: the worker could not be brought up; the message carries its
-                stderr tail, and an OS error (EMFILE, EACCES...) is chained as the cause.
+            ExecutableNotFound: the executable does not exist or cannot be run.
+            WorkerExitedDuringStartup: the worker exited before the handshake completed.
+            DataChannelTimeout: no ``$/ready``, or no data connection, within the start-up
+                timeout (data channel enabled).
+            StartupTimeout: no ``$/ready`` within the start-up timeout (control only).
+            StartupError: any other start-up failure; every start-up error carries the
+                worker's stderr tail, and an OS error (EMFILE, EACCES...) is chained as the cause.
             AddressInUse: a live worker of another parent holds the data path.
-            Unauthorized, ProtocolVersionMismatch: the handshake was refused.
+            Unauthorized: the worker refused the ``$/hello`` (or the peer check failed).
+            ProtocolVersionMismatch: the worker speaks another protocol version.
+            RuntimeError: the manager is closed.
         """
         if self._closed:
             raise RuntimeError(
