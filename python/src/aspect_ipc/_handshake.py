@@ -100,7 +100,7 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
         data = Channel(
             transport,
             LengthPrefixedFraming(startup.data.max_frame_size),
-            startup.data.serialization,
+            startup.data.codec,
             name=f"worker {worker} data channel",
         )
         startup.handlers.install(data, "data")

@@ -143,7 +143,7 @@ class Incarnations(HandleCore):
         control = Channel(
             control_transport,
             LineDelimitedFraming(spec.control.max_line_length),
-            spec.control.serialization,
+            spec.control.codec,
             name=f"worker {self.id} control channel",
         )
         control.bad_input_hook = self._stray_output

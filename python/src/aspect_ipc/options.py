@@ -40,10 +40,15 @@ class RestartPolicy:
     """
 
     enabled: bool = False
+    """Restart after a crash at all."""
     max_restarts: int = 3
+    """Restarts in a row before giving up (state ``failed``)."""
     backoff: float = 1.0
+    """Seconds before the first restart; doubled for each further one, up to ``max_backoff``."""
     max_backoff: float = 30.0
+    """The longest wait before a restart, in seconds."""
     reset_after: float = 60.0
+    """Seconds of uptime after which the restart count starts over."""
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before restart number ``attempt`` (1-based)."""
@@ -65,7 +70,9 @@ class HealthCheck:
     """
 
     interval: float = 10.0
+    """Seconds between two pings of a running worker."""
     timeout: float = 5.0
+    """Seconds a ping may take before the worker counts as hung."""
 
     def __post_init__(self) -> None:
         for name in ("interval", "timeout"):
@@ -86,8 +93,10 @@ class HealthCheck:
 class ControlChannelOptions:
     """The control channel (stdio): line-delimited JSON by default."""
 
-    serialization: Codec = field(default_factory=JsonCodec)
+    codec: Codec = field(default_factory=JsonCodec)
+    """The codec of the control channel's messages (JSON: the spec's control codec)."""
     max_line_length: int = DEFAULT_MAX_LINE_LENGTH
+    """The longest line either side may send, in bytes (1024..2^32-1); passed to the worker."""
 
     def __post_init__(self) -> None:
         _check_size("max_line_length", "ASPECT_IPC_MAX_LINE_LENGTH", self.max_line_length)
@@ -101,9 +110,13 @@ class DataChannelOptions:
     """
 
     enabled: bool = False
+    """Open the data channel (a Unix socket the worker listens on)."""
     path: str | None = None
-    serialization: Codec = field(default_factory=MessagePackCodec)
+    """The socket path; None: ``PipePath.for_module(namespace, worker_id)``."""
+    codec: Codec = field(default_factory=MessagePackCodec)
+    """The codec of the data channel's frames (MessagePack: the spec's data codec)."""
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    """The largest frame either side may send, in bytes (1024..2^32-1); passed to the worker."""
 
     def __post_init__(self) -> None:
         _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
@@ -175,14 +188,27 @@ class ProcessEvent:
     """
 
     kind: EventKind
+    """What happened (see :class:`EventKind`)."""
     worker_id: str
+    """The worker it happened to."""
     pid: int | None = None
+    """The worker process's pid, when there is one."""
     exit_code: int | None = None
+    """``exit``/``crash``: the exit code, or None when a signal ended the process."""
     signal: int | None = None
+    """``exit``/``crash``: the signal that ended the process, or None."""
     attempt: int | None = None
+    """``restart``: which restart in a row this is (1-based)."""
     delay: float | None = None
+    """``restart``: seconds until the new process starts."""
     stream: str | None = None
+    """``output``: ``"stderr"``, or ``"stdout"`` for stray output on the control channel."""
     line: str | None = None
+    """``output``: the line (a piece of it, for a line over 16 KiB: ``info["continues"]``)."""
     error: BaseException | None = None
+    """``crash``/``failed``: the error pending requests got (``WorkerCrashed``, ``WorkerHung``)."""
     info: dict[str, Any] = field(default_factory=dict)
+    """Kind-specific details: ``ready``: the worker's ``$/ready`` params; ``crash``: ``hung``;
+    ``restart``/``stop``: ``requested``; ``output``: ``continues``."""
     dropped: int = 0
+    """For ``events()`` subscribers: older events lost just before this one."""
