@@ -273,3 +273,13 @@ def test_msgpack_encode_parts_sends_large_bytes_from_where_they_are() -> None:
     parts = MessagePackCodec().encode_parts({"a": [blob, b"small"], "b": mutable, "c": blob})
     assert sum(part is blob for part in parts) == 2
     assert not any(part is mutable for part in parts)  # copied: changing it later is safe
+
+
+def test_an_unencodable_value_names_its_type_and_the_conversion() -> None:
+    import pytest
+
+    from aspect_ipc import CodecError, JsonCodec, MessagePackCodec
+
+    for codec in (JsonCodec(), MessagePackCodec()):
+        with pytest.raises(CodecError, match=r"cannot encode set as .*convert it first \(a set"):
+            codec.encode({"tags": {1, 2}})

@@ -132,3 +132,19 @@ def test_structured_lines_as_a_pure_function(caplog: pytest.LogCaptureFixture) -
         ("INFO", '{"level": 3}', "pure"),
         ("WARNING", '{"level":"warning"}', "pure"),
     ]
+
+
+def test_a_crash_is_summed_up_in_one_line_with_its_last_stderr_line() -> None:
+    from aspect_ipc import WorkerCrashed
+    from aspect_ipc._logging import crash_summary
+
+    error = WorkerCrashed(
+        "worker w crashed (exit code 3); last lines of its stderr:\nloading\nabout to crash",
+        exit_code=3,
+        stderr_tail="loading\nabout to crash\n",
+    )
+    assert crash_summary(error) == (
+        "worker w crashed (exit code 3); its stderr ended with: about to crash"
+    )
+    quiet = WorkerCrashed("worker w crashed (signal 9)", signal=9)
+    assert crash_summary(quiet) == "worker w crashed (signal 9)"

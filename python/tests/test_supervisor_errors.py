@@ -126,17 +126,15 @@ async def test_running_out_of_descriptors_is_a_start_up_error() -> None:
 
 
 async def test_an_unusable_socket_directory_is_a_start_up_error(tmp_path: Path) -> None:
+    # Checked before the worker starts, with what to do; no process is left behind.
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
-    async with ProcessManager(namespace=namespace(), socket_dir=str(not_a_directory)) as manager:
-        with pytest.raises(StartupError, match="cannot inspect the data path") as info:
-            await manager.spawn("w", **python_worker(), data_channel=DATA)
-    assert isinstance(info.value.__cause__, OSError)
-    assert info.value.__cause__.errno == errno.ENOTDIR
-    if os.geteuid() != 0:  # root reads any directory: EACCES needs an ordinary user
+    cases = [(not_a_directory, "is not a directory"), (tmp_path / "missing", "does not exist")]
+    if os.geteuid() != 0:  # root may write anywhere: "not writable" needs an ordinary user
         locked = tmp_path / "locked"
-        locked.mkdir(mode=0)
-        async with ProcessManager(namespace=namespace(), socket_dir=str(locked)) as manager:
-            with pytest.raises(StartupError, match="permission denied") as info:
+        locked.mkdir(mode=0o500)
+        cases.append((locked, "is not writable"))
+    for directory, what in cases:
+        async with ProcessManager(namespace=namespace(), socket_dir=str(directory)) as manager:
+            with pytest.raises(StartupError, match=f"socket directory .* {what}.*socket_dir="):
                 await manager.spawn("w", **python_worker(), data_channel=DATA)
-        assert isinstance(info.value.__cause__, PermissionError)

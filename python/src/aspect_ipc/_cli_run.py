@@ -220,10 +220,12 @@ async def _main(job: Call | Ping) -> int:
 
 def run(job: Call | Ping) -> int:
     """Run ``job`` on a fresh event loop; return the exit code."""
-    # Worker stderr lines reach stderr through _forward_output, once: not again as log records.
-    worker_logs = logging.getLogger("aspect_ipc.worker")
-    worker_logs.addHandler(logging.NullHandler())
-    worker_logs.propagate = False
+    # Worker stderr lines reach stderr through _forward_output, once: not again as log records;
+    # and a failure is said once, by the "error:" line, not also by the lifecycle log.
+    for name in ("aspect_ipc.worker", "aspect_ipc.manager"):
+        quiet = logging.getLogger(name)
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
     try:
         return anyio.run(_main, job)
     except _Exit as exc:

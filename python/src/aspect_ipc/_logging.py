@@ -71,14 +71,26 @@ def _describe(event: ProcessEvent) -> str:
     if kind is EventKind.STOP:
         return "stopped" if event.info.get("requested") else "stopped: it exited on its own"
     if kind is EventKind.CRASH:
-        why = str(event.error).split("\n", 1)[0] if event.error else _status(event)
+        why = crash_summary(event.error) if event.error else _status(event)
         return f"crashed: {why}"
     if kind is EventKind.RESTART:
         if event.info.get("requested"):
             return "restarting: restart() was called"
         return f"restarting in {event.delay:g} s (attempt {event.attempt})"
-    why = str(event.error).split("\n", 1)[0] if event.error else "unknown"
+    why = crash_summary(event.error) if event.error else "unknown"
     return f"failed for good, no more restarts; its last crash: {why}"
+
+
+_TAIL_HEADING = "; last lines of its stderr:"
+
+
+def crash_summary(error: BaseException) -> str:
+    """One line for a crash: the error's first line and the last line the worker wrote to
+    stderr (the whole tail stays in the error's message and ``stderr_tail``)."""
+    first = str(error).split("\n", 1)[0].removesuffix(_TAIL_HEADING)
+    tail = getattr(error, "stderr_tail", "") or ""
+    last = tail.rstrip("\n").rsplit("\n", 1)[-1] if tail.strip() else ""
+    return f"{first}; its stderr ended with: {last}" if last else first
 
 
 def _status(event: ProcessEvent) -> str:

@@ -95,6 +95,7 @@ def check_data_path_free(path: str) -> None:
         AddressInUse: see :func:`~aspect_ipc.transports.probe_socket`.
         StartupError: the OS refused the probe; the OSError is chained as the cause.
     """
+    _check_socket_directory(path)
     try:
         os.lstat(path)  # only to say "inspect" (not "probe") when the path itself is unusable
     except FileNotFoundError:
@@ -110,6 +111,23 @@ def check_data_path_free(path: str) -> None:
         if isinstance(cause, OSError):
             raise startup_os_error(f"cannot probe the data path {path}", cause) from cause
         raise
+
+
+def _check_socket_directory(path: str) -> None:
+    """The worker must be able to create its socket in the path's directory: say so up front,
+    with what to do, rather than let the worker fail to listen."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        what = "does not exist" if not os.path.lexists(directory) else "is not a directory"
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        what = "is not writable"
+    else:
+        return
+    raise StartupError(
+        f"the socket directory {directory} {what}: the worker cannot create its data socket "
+        f"{path} there; create the directory, or give ProcessManager(socket_dir=...) (or the "
+        "data channel's path) a writable directory"
+    )
 
 
 def start_failure(executable: str, exc: OSError | ValueError) -> Exception:

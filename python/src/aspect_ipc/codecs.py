@@ -344,7 +344,7 @@ def _no_json(value: Any) -> Any:
             "bytes cannot be sent on a JSON channel: use the data channel (MessagePack), "
             "or encode the bytes as a string first"
         )
-    raise CodecError(f"cannot encode {type(value).__name__} as JSON")
+    raise CodecError(f"cannot encode {type(value).__name__} as JSON: {_CONVERT}")
 
 
 def _json_int(digits: str) -> int:
@@ -377,7 +377,14 @@ def _no_msgpack(value: Any) -> Any:
         raise CodecError(
             f"cannot encode as MessagePack: integer {value} is outside [-2**63, 2**64 - 1]"
         )
-    raise CodecError(f"cannot encode {type(value).__name__} as MessagePack")
+    raise CodecError(f"cannot encode {type(value).__name__} as MessagePack: {_CONVERT}")
+
+
+_CONVERT = (
+    "the wire carries null, booleans, numbers, strings, lists, dicts with string keys (and bytes "
+    "on the data channel): convert it first (a set to a list, a datetime to an ISO string or a "
+    "number, an object to a dict)"
+)
 
 
 def _no_ext(code: int, data: bytes) -> Any:

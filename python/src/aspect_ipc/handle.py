@@ -28,6 +28,7 @@ from ._calls import annotated, check_grace, check_timeout
 from ._events import Listener
 from ._handle_core import Settings, SpawnSpec
 from ._incarnation import TERM_WAIT, Incarnations
+from ._logging import crash_summary
 from ._outcome import Outcome
 from ._trace import Tracer
 from .channel import Channel, Handler
@@ -353,7 +354,7 @@ class ProcessHandle(Incarnations):
                 if policy.enabled
                 else "(no restart policy)"
             )
-            last = str(self._last_error).split("\n", 1)[0] if self._last_error else "unknown"
+            last = crash_summary(self._last_error) if self._last_error else "unknown"
             return f"worker {self.id} has failed for good {tried}; its last crash: {last}"
         if self._stop_requested:
             return f"worker {self.id} is {state}: it was stopped (stop() or the manager closing)"
