@@ -101,7 +101,7 @@ async def main(
         print(f"Parent: Status: {show(await handle.request('getStatus'))}")
         print(f"Parent: Config: {show(await handle.request('getConfig'))}")
 
-        print("\n=== Data Channel (pipe + MessagePack) ===")
+        print("\n=== Data Channel (Unix socket + MessagePack) ===")
         rng = random.Random(42)
         items = [{"id": i, "value": rng.random() * 100} for i in range(1000)]
         print(f"Parent: Sending {len(items)} items via data channel...")

@@ -204,3 +204,19 @@ async def test_a_start_up_crash_keeps_its_exit_code(tmp_path: Path) -> None:
         await handle.request("info")
     message = str(info.value)
     assert "failed" in message and "1 restart" in message and "exit code 3" in message
+
+
+async def test_a_request_cut_short_by_stop_says_the_worker_was_stopped() -> None:
+    # Not "exited": the user stopped it, and the message must not send them looking for why.
+    async with ProcessManager(namespace=namespace(), shutdown_grace=0.3) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        async with anyio.create_task_group() as task_group:
+
+            async def busy() -> None:
+                with pytest.raises(ChannelClosed, match=r"was stopped .*before it answered") as info:
+                    await handle.request_via_data("sleepBusy", {"seconds": 5})
+                assert not isinstance(info.value, WorkerCrashed)
+
+            task_group.start_soon(busy)
+            await anyio.sleep(0.3)
+            await handle.stop()

@@ -61,8 +61,13 @@ def outcome_of(
             signal=signal,
             stderr_tail=tail,
         )
+    elif stopped:
+        error = ChannelClosed(
+            f"worker {worker_id} was stopped (stop(), restart() or the manager closing) before "
+            f"it answered; it exited ({how})"
+        )
     else:
-        error = ChannelClosed(f"worker {worker_id} exited ({how})")
+        error = ChannelClosed(f"worker {worker_id} exited on its own ({how})")
     return Outcome(exit_code, signal, crashed, uptime, error)
 
 
