@@ -213,7 +213,8 @@ async def test_a_request_cut_short_by_stop_says_the_worker_was_stopped() -> None
         async with anyio.create_task_group() as task_group:
 
             async def busy() -> None:
-                with pytest.raises(ChannelClosed, match=r"was stopped .*before it answered") as info:
+                stopped = r"was stopped .*before it answered"
+                with pytest.raises(ChannelClosed, match=stopped) as info:
                     await handle.request_via_data("sleepBusy", {"seconds": 5})
                 assert not isinstance(info.value, WorkerCrashed)
 
