@@ -56,7 +56,8 @@ class ProcessHandle(Incarnations):
     Attributes:
         id: the worker id given to ``spawn`` (also the worker's ``ASPECT_IPC_WORKER_ID``).
         pid: the process id of the current (or last) incarnation; None before the first start.
-        restarts: how many times the worker was restarted after a crash (not by ``restart()``).
+        restarts: how many restarts were scheduled after a crash (one per ``restart`` event;
+            not those of ``restart()``), including one a stop cancelled during its backoff.
         exit_code: the last incarnation's exit code; None while it runs, or if a signal ended it.
         signal: the signal number that ended the last incarnation, else None.
         state: the life cycle state (:class:`WorkerState`).
