@@ -102,9 +102,14 @@ async def test_cancelled_spawns_leave_nothing_behind(
     outcomes = {"cancelled": 0, "ready": 0}
     for n in range(cycles):
         delay = rng.choice([0.0, rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.6)])
+        # A fast worker may be ready before any cancellation lands (a Go worker in ~5 ms): the
+        # first cycle's worker never sends $/ready, so at least one spawn is cut short for sure.
+        env = {"TEST_NO_READY": "1"} if n == 0 else {}
+        if n == 0:
+            delay = rng.uniform(0.05, 0.3)
         async with ProcessManager(namespace=namespace) as manager:
             with anyio.move_on_after(delay) as scope:
-                await manager.spawn(f"w{n}", **worker, data_channel=DATA)
+                await manager.spawn(f"w{n}", **worker, env=env, data_channel=DATA)
             outcomes["cancelled" if scope.cancelled_caught else "ready"] += 1
         assert child_processes(os.getpid()) == (set(), set()), f"left after cycle {n}"
     assert outcomes["cancelled"] > 0
