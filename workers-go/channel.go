@@ -79,6 +79,8 @@ type Channel struct {
 	reserved func(msg Message) bool
 	// notifications runs the notification handlers one at a time, in arrival order.
 	notifications notificationQueue
+	// streams holds the streams the peer opened with its requests (PROTOCOL.md 13).
+	streams *streamTable
 	// failures says whether a failed handler's answer carries its traceback, and where the
 	// failure is logged.
 	failures failurePolicy
@@ -148,6 +150,8 @@ func (c *Channel) closeWith(cause error) {
 		for _, ch := range pending {
 			ch <- outcome{err: &Error{Code: CodeChannelClosed, Message: c.name + " channel closed before the response arrived", cause: ErrChannelClosed}}
 		}
+		// The streams of this side's calls fail too (PROTOCOL.md 13.7); a handler's end with its ctx.
+		c.streams.dropCalls(&Error{Code: CodeChannelClosed, Message: c.name + " channel closed: the stream is gone", cause: ErrChannelClosed})
 		close(c.done)
 	})
 }

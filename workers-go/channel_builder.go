@@ -100,6 +100,7 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 	for method, h := range b.handlers {
 		c.handlers[method] = h
 	}
+	c.streams = newStreamTable(c.name, DefaultStreamWindow, streamHooks{notify: c.notifyStream, fail: c.failStream})
 	return c, nil
 }
 

@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type inflight struct {
 	cancel    context.CancelCauseFunc
 	done      chan struct{} // closed once the handler returned and its response was written
 	answered  bool          // guarded by Channel.mu: the one response has been claimed
+	streams   *streamReq    // the streams the request opened, or nil
 }
 
 type contextKey int
@@ -60,12 +62,18 @@ func (c *Channel) dispatchRequest(msg Message) {
 		c.sendError(msg.ID, &Error{Code: CodeMethodNotFound, Message: "Method not found: " + msg.Method})
 		return
 	}
+	if msg.HasParams {
+		c.startWithStreams(msg, h)
+		return
+	}
 	c.start(msg, h)
 }
 
 func (c *Channel) dispatchNotification(msg Message) {
 	if isReserved(msg.Method) {
-		if msg.Method == "$/cancelRequest" {
+		if strings.HasPrefix(msg.Method, "$/stream/") { // at once, in arrival order (13.4)
+			c.streams.handle(msg.Method, msg.Params)
+		} else if msg.Method == "$/cancelRequest" {
 			c.cancelRequest(msg.Params)
 		} else if c.reserved != nil {
 			c.reserved(msg)
@@ -143,11 +151,15 @@ func (c *Channel) finish(f *inflight) {
 // claim reserves the one response of a request; false when it was already sent.
 func (c *Channel) claim(f *inflight) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if f.answered {
+		c.mu.Unlock()
 		return false
 	}
 	f.answered = true
+	c.mu.Unlock()
+	if f.streams != nil { // an output stream ends with the response; an input stream is closed
+		c.streams.release(f.streams, &Error{Code: CodeStreamClosed, Message: "stream closed: the request " + f.id.String() + " was answered"})
+	}
 	return true
 }
 
@@ -196,6 +208,9 @@ func (c *Channel) cancelRequest(params any) {
 	c.mu.Unlock()
 	if f != nil {
 		f.cancel(ErrRequestCancelled)
+		if f.streams != nil {
+			c.streams.cancel(id, ErrRequestCancelled)
+		}
 	}
 }
 
@@ -208,6 +223,7 @@ func (c *Channel) completeRequest(msg Message) {
 		c.log("dropped response with id %s: no pending request", msg.ID)
 		return
 	}
+	c.streams.answered(msg.ID, msg.Error) // before the answer is seen: items first, then the end
 	if msg.Kind == KindErrorResponse {
 		ch <- outcome{err: msg.Error}
 		return

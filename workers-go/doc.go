@@ -15,7 +15,9 @@
 //
 // Handlers receive a context.Context, cancelled on $/cancelRequest, shutdown and loss of the
 // parent, and Params to Decode into their own struct. ChannelFrom and WorkerFrom reach the peer
-// from inside a handler, to call or notify it on either channel.
+// from inside a handler, to call or notify it on either channel. A request may open streams
+// (PROTOCOL.md 13): a handler wrapped in StreamHandler gets an InStream to read the caller's items
+// and an OutStream to send items before its result, with credit-based flow control.
 //
 // The package is layered like vscode-jsonrpc, and each layer is exported for programs that compose
 // their own worker:

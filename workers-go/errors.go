@@ -36,6 +36,12 @@ const (
 	CodeProtocolMismatch = -32007
 	// CodeChannelClosed: the channel closed with requests pending (local).
 	CodeChannelClosed = -32008
+	// CodeTooManyStreams: a request would open more than 64 streams on a channel (PROTOCOL.md 13.8).
+	CodeTooManyStreams = -32009
+	// CodeStreamProtocol: a stream's peer broke flow control or ordering (PROTOCOL.md 13.5).
+	CodeStreamProtocol = -32010
+	// CodeStreamClosed: a send on a stream the other side has ended (local, PROTOCOL.md 13.6).
+	CodeStreamClosed = -32011
 )
 
 // Sentinel errors. They are wrapped by the typed errors below, so test them with errors.Is.

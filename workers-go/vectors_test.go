@@ -31,6 +31,7 @@ func TestVectors(t *testing.T) {
 		"paths":                   runPathVectors,
 		"handshake":               runHandshakeVectors,
 		"environment":             runEnvironmentVectors,
+		"streams":                 runStreamVectors,
 	}
 	seen := map[string]bool{}
 	for _, file := range files {

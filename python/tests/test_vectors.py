@@ -29,6 +29,7 @@ FRAMINGS = {
 def test_every_vector_file_is_covered() -> None:
     covered = {*FRAMINGS, "codec-msgpack.json", "codec-json.json", "jsonrpc.json", "paths.json"}
     covered |= {"handshake.json", "environment.json"}  # test_vectors_worker.py
+    covered |= {"streams.json"}  # test_vectors_streams.py
     assert {p.name for p in VECTORS.glob("*.json")} == covered
 
 

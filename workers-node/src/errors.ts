@@ -24,6 +24,9 @@ export const ErrorCodes = {
   WorkerCrashed: -32006,
   ProtocolVersionMismatch: -32007,
   ChannelClosed: -32008,
+  TooManyStreams: -32009,
+  StreamProtocolError: -32010,
+  StreamClosed: -32011,
 } as const;
 
 /** Base class of every error raised by this SDK. */

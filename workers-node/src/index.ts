@@ -27,6 +27,14 @@ export type {
   RpcPeer,
 } from "./channel/handlers.js";
 
+// Streams (PROTOCOL.md 13): the responder's sans-IO state machine and the wire shapes.
+export { ResponderStreams, RequestStreams } from "./streams/responder.js";
+export type { OpenResult, ResponderOutput } from "./streams/responder.js";
+export { StreamConsumer, StreamProducer } from "./streams/endpoints.js";
+export type { Emit } from "./streams/endpoints.js";
+export { DEFAULT_WINDOW, MAX_OPEN_STREAMS, MAX_WINDOW, isStreamMethod, parseOpening, parseStreamMessage } from "./streams/wire.js";
+export type { Opening, StreamDir, StreamMessage } from "./streams/wire.js";
+
 // Transports.
 export { TransportFactory } from "./transports/factory.js";
 export { PipeServer } from "./transports/pipe-server.js";

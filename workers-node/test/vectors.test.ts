@@ -37,7 +37,7 @@ interface CodecFile {
   encode_error_cases?: Array<{ id: string; value: unknown }>;
 }
 
-/** Every file, each run here or (environment, handshake, jsonrpc wire cases) by vectors-protocol.test.ts. */
+/** Every file, each run here, by vectors-protocol.test.ts (environment, handshake, jsonrpc wire cases) or vectors-streams.test.ts. */
 const HANDLED_FILES = [
   "codec-json.json",
   "codec-msgpack.json",
@@ -47,6 +47,7 @@ const HANDLED_FILES = [
   "handshake.json",
   "jsonrpc.json",
   "paths.json",
+  "streams.json",
 ];
 
 test("every vector file is run by the loaders", () => {

@@ -68,6 +68,9 @@ var methods = aspectipc.HandlerTable{
 	"sleepBusy":     sleepBusy,
 	"note":          note,
 	"notes":         notes,
+	"countTo":       aspectipc.StreamHandler(countTo),
+	"sumStream":     aspectipc.StreamHandler(sumStream),
+	"echoStream":    aspectipc.StreamHandler(echoStream),
 }
 
 func echo(_ context.Context, p aspectipc.Params) (any, error) { return p.Value(), nil }

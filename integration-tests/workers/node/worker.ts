@@ -182,6 +182,57 @@ async function main(): Promise<void> {
     endpoint.onRequest("notes", () => [...notes]);
   }
 
+  // Streams (PROTOCOL.md 13): an async generator is an output stream, context.input an input stream.
+  for (const [name, endpoint] of [["control", worker.control], ["data", worker.data]] as const) {
+    endpoint.onRequest("countTo", async function* (params: unknown, { signal }: RequestContext) {
+      const n = Number(member(params, "countTo", "n", isInteger, "an integer ≥ 0"));
+      const size = Number(member(params, "countTo", "size", isInteger, "0 or an integer ≥ 8"));
+      const tag = (params as { tag?: unknown }).tag;
+      if (n < 0) throw invalid(`countTo: "n" must be ≥ 0, got ${n}`);
+      if (size < 0 || (size > 0 && size < 8)) throw invalid(`countTo: "size" must be 0 or ≥ 8, got ${size}`);
+      if (size > 0 && name === "control") throw invalid("countTo: binary items (size > 0) travel on data only");
+      try {
+        for (let index = 0; index < n; index++) yield size === 0 ? index : countItem(index, size);
+      } catch (error) {
+        // A send raised: cancelled while sending or waiting for credit.
+        if (signal.aborted && typeof tag === "string") await worker.control.notify("cancelObserved", { tag }).catch(() => undefined);
+        throw error;
+      }
+      return { count: n };
+    });
+
+    endpoint.onRequest("sumStream", async (params: unknown, context: RequestContext) => {
+      if (params !== undefined && (params === null || typeof params !== "object" || Object.keys(params).length > 0)) {
+        throw invalid("sumStream: expected {} (no member besides $/stream)");
+      }
+      // Both sums as the items come: exact while all are integers, float64 from 0.0 in arrival order.
+      let exact = 0n;
+      let float = 0.0;
+      let sawFloat = false;
+      let index = 0;
+      for await (const item of context.input) {
+        if (!isNumber(item)) throw invalid(`item ${index} must be a number, got ${describe(item)}`);
+        if (isInteger(item)) exact += BigInt(item);
+        else sawFloat = true;
+        float += Number(item);
+        index++;
+      }
+      if (sawFloat) return float;
+      if (exact < -(2n ** 63n) || exact > 2n ** 63n - 1n) throw invalid("sumStream: integer overflow: the sum is outside [-2^63, 2^63 - 1]");
+      return exact >= BigInt(Number.MIN_SAFE_INTEGER) && exact <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(exact) : exact;
+    });
+
+    endpoint.onRequest("echoStream", async function* (_params: unknown, context: RequestContext) {
+      let count = 0;
+      // Each item is sent back (waiting for credit) before the next is read.
+      for await (const item of context.input) {
+        yield item;
+        count++;
+      }
+      return { count };
+    });
+  }
+
   await worker.start();
 }
 
@@ -218,6 +269,17 @@ function isNumber(value: unknown): value is number | bigint {
  */
 function isInteger(value: unknown): value is number | bigint {
   return typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value) && !Object.is(value, -0));
+}
+
+/** Item `index` of countTo: `size` bytes, the index as a big-endian uint64, then zeros. */
+function countItem(index: number, size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(index));
+  return bytes;
+}
+
+function describe(value: unknown): string {
+  return value === null ? "null" : value instanceof Uint8Array ? "binary" : Array.isArray(value) ? "an array" : typeof value;
 }
 
 function isString(value: unknown): value is string {

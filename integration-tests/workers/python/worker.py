@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 from aspect_ipc import ErrorCode, RemoteError
-from aspect_ipc.worker import Worker
+from aspect_ipc.worker import Worker, current_streams
 
 if os.environ.get("TEST_IGNORE_SIGTERM") == "1":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -246,6 +246,67 @@ worker.control_notification("note")(_note_on("control"))
 worker.data_notification("note")(_note_on("data"))
 worker.control("notes")(_notes_on("control"))
 worker.data("notes")(_notes_on("data"))
+
+# -- streams (PROTOCOL.md 13): countTo (output), sumStream (input), echoStream (both) --
+
+
+def _count_to_on(channel: str) -> Any:
+    async def count_to(params: Any) -> dict[str, int]:
+        n = _member(params, "n", (int,), "an integer")
+        size = _member(params, "size", (int,), "an integer")
+        if n < 0 or size < 0 or 0 < size < 8:
+            raise _invalid("n must be >= 0 and size 0 or >= 8")
+        if size and channel == "control":
+            raise _invalid("binary items (size > 0) travel on the data channel only")
+        out = current_streams().output  # no output stream: -32602 before any item
+        try:
+            for i in range(n):
+                await out.send(
+                    i if size == 0 else i.to_bytes(8, "big") + bytes(size - 8)
+                )
+        except anyio.get_cancelled_exc_class():
+            if "tag" in params:
+                with anyio.CancelScope(shield=True):
+                    await worker.notify("cancelObserved", {"tag": params.get("tag")})
+            raise
+        return {"count": n}
+
+    return count_to
+
+
+async def sum_stream(params: Any) -> int | float:
+    exact, approx, floats = 0, 0.0, False
+    index = 0
+    async for item in current_streams().input:
+        if type(item) not in NUMBER:
+            raise _invalid(f"item {index} must be a number, got {type(item).__name__}")
+        floats = floats or type(item) is float
+        if not floats:
+            exact += item
+        approx += float(item)
+        index += 1
+    if floats:
+        return approx
+    if not -(2**63) <= exact <= 2**63 - 1:
+        raise _invalid("integer overflow: the sum is outside [-2**63, 2**63 - 1]")
+    return exact
+
+
+async def echo_stream(params: Any) -> dict[str, int]:
+    streams = current_streams()
+    source, sink = streams.input, streams.output  # either missing: -32602
+    count = 0
+    async for item in source:
+        await sink.send(item)
+        count += 1
+    return {"count": count}
+
+
+worker.control("countTo")(_count_to_on("control"))
+worker.data("countTo")(_count_to_on("data"))
+for name, handler in {"sumStream": sum_stream, "echoStream": echo_stream}.items():
+    worker.control(name)(handler)
+    worker.data(name)(handler)
 
 if __name__ == "__main__":
     worker.run()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Transports and channels
-from .channel import Channel, ChannelBuilder
+from .channel import Channel, ChannelBuilder, current_streams
 
 # The sans-IO core: framing, codecs, JSON-RPC, paths
 from .codecs import Codec, JsonCodec, MessagePackCodec
@@ -132,5 +132,6 @@ __all__ = [
     "WorkerState",
     "WorkerStats",
     "WorkerUnavailable",
+    "current_streams",
     "freeze_support",
 ]

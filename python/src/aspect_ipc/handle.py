@@ -27,6 +27,7 @@ from anyio.abc import TaskStatus
 from ._calls import annotated, check_grace, check_timeout
 from ._events import Listener
 from ._handle_core import Settings, SpawnSpec
+from ._handle_streams import Items, StreamCalls
 from ._incarnation import TERM_WAIT, Incarnations
 from ._logging import crash_summary
 from ._outcome import Outcome
@@ -49,7 +50,7 @@ from .options import WorkerState
 __all__ = ["TERM_WAIT", "ProcessHandle", "Settings", "SpawnSpec"]
 
 
-class ProcessHandle(Incarnations):
+class ProcessHandle(StreamCalls, Incarnations):
     """A worker under supervision, across its restarts. Obtained from
     :meth:`ProcessManager.spawn`.
 
@@ -72,7 +73,12 @@ class ProcessHandle(Incarnations):
         return self._state
 
     async def request(
-        self, method: str, params: Any = None, *, timeout: float | None = None
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        input: Items | None = None,
     ) -> Any:
         """Call ``method`` on the control channel (JSON over stdio) and return the result.
 
@@ -86,13 +92,26 @@ class ProcessHandle(Incarnations):
             RequestTimeout: no answer within ``timeout`` (the worker is sent ``$/cancelRequest``).
             WorkerCrashed: the worker died while the request was pending.
             WorkerUnavailable: the worker is stopped, or failed for good (the message says why).
+
+        ``input`` (an iterable or async iterable) sends its items as the request's input stream
+        (spec 13), as fast as the worker grants credit; the result comes once the worker has
+        answered (an exception raised by ``input`` reaches the worker as ``$/stream/error``).
         """
+        if input is not None:
+            return await self._request_streaming("control", method, params, input, timeout)
         return await self._call("control", method, params, timeout)
 
     async def request_via_data(
-        self, method: str, params: Any = None, *, timeout: float | None = None
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        input: Items | None = None,
     ) -> Any:
         """Like :meth:`request`, on the data channel (MessagePack over the socket)."""
+        if input is not None:
+            return await self._request_streaming("data", method, params, input, timeout)
         return await self._call("data", method, params, timeout)
 
     async def notify(self, method: str, params: Any = None) -> None:

@@ -39,7 +39,7 @@ from ._worker_handshake import authenticate, hello_again, ready_params, shutdown
 from ._worker_hooks import Hooks
 from ._worker_shutdown import Stopping
 from ._worker_stop import EofFirst
-from .channel import Channel, Handler, HandlerTable
+from .channel import Channel, Handler, HandlerTable, RequestStreams, current_streams
 from .codecs import JsonCodec, MessagePackCodec
 from .constants import (
     DEFAULT_HELLO_TIMEOUT,
@@ -63,7 +63,7 @@ from .transports import PipeServer, SocketTransport, TransportFactory
 from .worker_env import read_limits
 from .worker_exit import ExitGuard
 
-__all__ = ["ShutdownReason", "Worker", "WorkerEvent"]
+__all__ = ["RequestStreams", "ShutdownReason", "Worker", "WorkerEvent", "current_streams"]
 
 F = TypeVar("F", bound=Handler)
 

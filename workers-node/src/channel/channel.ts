@@ -92,6 +92,7 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.dispatcher = new Dispatcher(this.name, this, this.incoming, this.handlers, {
       sendResult: (id, result) => this.sendResult(id, result),
       sendError: (id, error) => this.sendError(id, error),
+      emit: (method, params) => this.outbox.write(this.outbox.encode(this.protocol.notification(method, params))),
       report: (error) => this.report(error),
     });
     if (parts.handlerErrors !== undefined) this.dispatcher.handlerErrors = parts.handlerErrors;

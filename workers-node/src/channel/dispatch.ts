@@ -25,12 +25,18 @@ import {
   type WireError,
 } from "./handlers.js";
 import type { IncomingRequests, RunningRequest } from "./incoming.js";
+import type { Emit } from "../streams/endpoints.js";
+import { ResponderStreams, type RequestStreams } from "../streams/responder.js";
+import { driveOutput, inputOf, isAsyncIterable, missingStream } from "../streams/run.js";
+import { isStreamMethod } from "../streams/wire.js";
 
 /** How the dispatcher answers and reports, through its channel. */
 export interface DispatchOutput {
   sendResult(id: RequestId, result: unknown): Promise<void>;
   sendError(id: RequestId | null, error: WireError): Promise<void>;
   report(error: IpcError): void;
+  /** Sends a stream notification: encodes at once (throwing if it cannot), resolves once written. */
+  emit: Emit;
 }
 
 /** Starts request handlers and answers them; queues notification handlers. */
@@ -41,6 +47,8 @@ export class Dispatcher {
   private readonly reserved = new Map<string, RequestHandler>();
   private readonly reservedNotifications = new Map<string, NotificationHandler>();
   private refusal: WireError | null = null;
+  /** The streams the peer opened on this channel (PROTOCOL.md 13). */
+  readonly streams: ResponderStreams;
   /** What a failed request handler is answered with, and who hears of it (PROTOCOL.md 4.10). */
   handlerErrors: HandlerErrorPolicy = { sendTraceback: true };
 
@@ -57,7 +65,18 @@ export class Dispatcher {
     private readonly handlers: HandlerTable,
     output: DispatchOutput,
   ) {
-    this.target = { name, peer, incoming, sendResult: output.sendResult, sendError: output.sendError, report: output.report };
+    this.target = { name, peer, incoming, sendResult: output.sendResult, sendError: output.sendError, report: output.report, emit: output.emit };
+    this.streams = new ResponderStreams(name, {
+      emit: output.emit,
+      failRequest: (id, error, reason) => {
+        // A stream protocol error (13.5): answered at once; the handler's own outcome is dropped.
+        const request = incoming.get(id);
+        if (request === undefined || request.answered) return;
+        request.answered = true;
+        void output.sendError(id, error);
+        request.abort(reason);
+      },
+    });
   }
 
   /** Handles a reserved (`$/`) request method on this channel (the worker layer's `$/shutdown`, `$/hello`). */
@@ -87,11 +106,23 @@ export class Dispatcher {
       void this.target.sendError(id, { code: ErrorCodes.MethodNotFound, message: `Method not found: ${method}` });
       return;
     }
-    this.runRequest(id, method, params, handler);
+    // An id already running is refused by runRequest (-32600) before any stream of it opens.
+    const opened = this.target.incoming.get(id) === undefined ? this.streams.openRequest(id, method, params) : ({ kind: "plain" } as const);
+    if (opened.kind === "refused") {
+      void this.target.sendError(id, opened.error);
+      return;
+    }
+    if (opened.kind === "open") this.runRequest(id, method, opened.params, handler, opened.streams);
+    else this.runRequest(id, method, params, handler);
   }
 
   /** A notification from the peer: `$/cancelRequest` aborts a running request; others run their handler, if any. */
   notification(method: string, params: unknown): void {
+    if (isStreamMethod(method)) {
+      // At once, in arrival order, never behind a notification handler (PROTOCOL.md 13.4).
+      this.streams.receive(method, params);
+      return;
+    }
     if (method === "$/cancelRequest") {
       const id = (params as { id?: unknown } | undefined)?.id;
       if (typeof id === "string" || typeof id === "number" || typeof id === "bigint") this.target.incoming.cancel(id);
@@ -121,12 +152,17 @@ export class Dispatcher {
   }
 
   /** Runs `handler` for request `id` and sends its one response. */
-  private runRequest(id: RequestId, method: string, params: unknown, handler: RequestHandler): void {
+  private runRequest(id: RequestId, method: string, params: unknown, handler: RequestHandler, streams?: RequestStreams): void {
     const { target } = this;
     const request = target.incoming.begin(id);
     if (request === null) {
       void target.sendError(id, { code: ErrorCodes.InvalidRequest, message: `Invalid Request: id ${String(id)} is already used by a running request` });
       return;
+    }
+    if (streams !== undefined) {
+      request.streams = streams;
+      // Cancellation, shutdown, the channel closing: the handler's stream steps raise at once (13.6).
+      request.signal.addEventListener("abort", () => this.streams.cancel(id, request.signal.reason as Error), { once: true });
     }
     const context = new HandlerContext(request, method, target.peer);
     // A handler that returns a value (not a promise) is answered at once, without a round through
@@ -137,6 +173,10 @@ export class Dispatcher {
     } catch (error) {
       void this.answer(request, false, error, method);
       return;
+    }
+    if (isAsyncIterable(outcome) && !isThenable(outcome)) {
+      const output = streams?.output;
+      outcome = output === undefined ? Promise.reject(missingStream(method, "out")) : driveOutput(outcome, output);
     }
     if (isThenable(outcome)) {
       Promise.resolve(outcome).then(
@@ -173,6 +213,7 @@ export class Dispatcher {
     try {
       if (!request.answered) {
         request.answered = true;
+        if (request.streams !== undefined) this.streams.finish(request.id);
         if (succeeded) {
           await this.target.sendResult(request.id, value);
         } else {
@@ -205,6 +246,10 @@ class HandlerContext implements RequestContext {
 
   get signal(): AbortSignal {
     return this.#request.signal;
+  }
+
+  get input(): AsyncIterable<unknown> {
+    return inputOf(this.method, this.#request.streams?.input);
   }
 }
 

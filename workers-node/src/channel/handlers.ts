@@ -36,6 +36,12 @@ export interface RequestContext {
   readonly method: string;
   /** The channel the request came in on: call or notify the peer through it. */
   readonly peer: RpcPeer;
+  /**
+   * The request's input stream (PROTOCOL.md 13): `for await (const item of context.input)`. Reading
+   * raises the producer's `$/stream/error`, `-32002` once cancelled, `-32010` on a protocol error.
+   * @throws {RemoteError} `-32602` when the request opened no input stream.
+   */
+  readonly input: AsyncIterable<unknown>;
 }
 
 /** What a notification handler gets besides its params. */
@@ -49,6 +55,10 @@ export interface NotificationContext {
  * Handles one request. `params` is the request's params (an array or a map), or undefined when it
  * had none. Return (or resolve) the result; `undefined` is sent as null. Throw a {@link RemoteError}
  * to answer with your own code; any other throw is answered `-32000` with `data.type`.
+ *
+ * Streams (PROTOCOL.md 13): a handler that is an async generator (or returns an AsyncIterable)
+ * sends its yields as the request's output stream, each once the requester granted credit, and
+ * its return value is the result; it answers `-32602` when the request opened no output stream.
  */
 export type RequestHandler<P = any, R = unknown> = (params: P, context: RequestContext) => R | Promise<R>;
 

@@ -4,6 +4,7 @@
  */
 import { RequestCancelled } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
+import type { RequestStreams } from "../streams/responder.js";
 import { idKey } from "./outgoing.js";
 
 /**
@@ -13,6 +14,8 @@ import { idKey } from "./outgoing.js";
 export class RunningRequest {
   /** Set once a response was sent (or given up): exactly one response per request. */
   answered = false;
+  /** The streams the request opened (PROTOCOL.md 13), if any. */
+  streams?: RequestStreams;
   private controller: AbortController | null = null;
   private abortReason: unknown = undefined;
   private isAborted = false;
@@ -53,6 +56,11 @@ export class IncomingRequests {
     const request = new RunningRequest(id);
     this.running.set(key, request);
     return request;
+  }
+
+  /** The running request with `id`, if any. */
+  get(id: RequestId): RunningRequest | undefined {
+    return this.running.get(idKey(id));
   }
 
   /** Stops tracking a request once its response went out. */

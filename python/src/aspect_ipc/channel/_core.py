@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from .._streams import StreamTable
 from .._trace import Tracer
 from ..codecs import Codec, PartsCodec
 from ..constants import METHOD_PING
@@ -72,6 +73,7 @@ class ChannelCore:
         self._receive_hooks: dict[tuple[bool, str], Callable[[Any], None]] = {}
         self._pending: dict[MessageId, Pending] = {}
         self._running: dict[MessageId, anyio.CancelScope] = {}
+        self._streams: StreamTable | None = None  # made by the first stream (spec 13)
         self._request_finished = anyio.Event()  # set, and replaced, as requests finish
         self._request_watchers = 0
         self._deadlines = Deadlines()
@@ -123,6 +125,8 @@ class ChannelCore:
         for waiter in pending:
             waiter.error = self._close_reason
             waiter.event.set()
+        if self._streams is not None:  # every stream's next step raises the reason (13.7)
+            self._streams.close(self._close_reason)
         for scope in [*self._task_scopes, *self._running.values()]:
             scope.cancel()
         self._outbox.close(self._close_reason)  # the writer sends what is queued, then ends

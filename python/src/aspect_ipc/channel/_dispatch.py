@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextlib import aclosing
 from contextvars import ContextVar
 from time import perf_counter_ns
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import anyio
 
 from .._handler_errors import handler_error
+from .._stream_messages import STREAM_KEY, STREAM_METHODS
 from ..constants import METHOD_CANCEL, RESERVED_PREFIX
 from ..errors import (
     ChannelClosed,
@@ -37,7 +39,8 @@ from ..metrics import BUCKET_SHIFT, BUCKETS
 from ..recovery import recover_id
 from ._core import logger
 from ._handlers import Handler
-from ._outgoing import Outgoing
+from ._stream_ends import RequestStreams, set_current_streams
+from ._stream_io import StreamIO
 
 __all__ = ["Dispatch", "current_request"]
 
@@ -45,7 +48,7 @@ current_request: ContextVar[Request | None] = ContextVar("current_request", defa
 """The request whose handler is running in this task (None outside handlers)."""
 
 
-class Dispatch(Outgoing):
+class Dispatch(StreamIO):
     """Receiving, one decoded frame at a time (:meth:`_dispatch`)."""
 
     send_tracebacks: bool = True
@@ -130,6 +133,8 @@ class Dispatch(Outgoing):
             self.metrics.latency[index if index < BUCKETS else BUCKETS - 1] += 1
         waiter.result, waiter.error = result, error
         waiter.event.set()
+        if waiter.stream and self._streams is not None:  # the answer ends its streams (13.2)
+            self._streams.on_response(request_id, result, error)
 
     async def _start_request(self, request: Request) -> None:
         if self._draining:
@@ -144,6 +149,13 @@ class Dispatch(Outgoing):
             text = f"Invalid Request: id {request.id!r} is already in use by a running request"
             await self._reply_error(request.id, ErrorCode.INVALID_REQUEST, text)
             return
+        streams = None
+        params = request.params
+        if type(params) is dict and STREAM_KEY in params:
+            opened = await self._accept_streams(request)
+            if opened is None:
+                return
+            request, streams = opened
         if self._receive_hooks:
             hook = self._receive_hooks.get((False, request.method))
             if hook is not None:
@@ -152,20 +164,30 @@ class Dispatch(Outgoing):
         assert self._task_group is not None
         scope = anyio.CancelScope()
         self._running[request.id] = scope
-        self._task_group.start_soon(self._run_request, request, entry, scope)  # own scope
+        self._task_group.start_soon(self._run_request, request, entry, scope, streams)
 
     async def _run_request(
-        self, request: Request, entry: tuple[Handler, bool], scope: anyio.CancelScope
+        self,
+        request: Request,
+        entry: tuple[Handler, bool],
+        scope: anyio.CancelScope,
+        streams: RequestStreams | None = None,
     ) -> None:
         handler, is_async = entry
         response: dict[str, Any] | None = None
         current_request.set(request)
+        if streams is not None:
+            set_current_streams(streams)
         try:
             with scope:
                 try:
                     result = await handler(request.params) if is_async else handler(request.params)
-                    if not is_async and inspect.isawaitable(result):
-                        result = await result
+                    if not is_async:
+                        if inspect.isawaitable(result):
+                            result = await result
+                        elif inspect.isasyncgen(result):  # its yields are an output stream
+                            await _send_yields(result)
+                            result = None
                     response = self.protocol.response(request.id, result)
                 except Exception as exc:
                     code, text, data = handler_error(exc, send_traceback=self.send_tracebacks)
@@ -176,7 +198,8 @@ class Dispatch(Outgoing):
                 response = self.protocol.error_response(
                     request.id, ErrorCode.REQUEST_CANCELLED, "request cancelled"
                 )
-            await self._send_response(request, response)
+            if streams is None or self._stream_answered(request.id):
+                await self._send_response(request, response)
         finally:
             self._running.pop(request.id, None)
             self._slots.release()
@@ -198,12 +221,17 @@ class Dispatch(Outgoing):
             pass
 
     async def _queue_notification(self, message: Notification) -> None:
+        if message.method in STREAM_METHODS:  # at once, in arrival order (spec 13.4)
+            await self._on_stream_message(message.method, message.params)
+            return
         if message.method == METHOD_CANCEL:
             params = message.params
             if isinstance(params, dict) and type(params.get("id")) in (int, str):
                 scope = self._running.get(params["id"])
                 if scope is not None:
                     scope.cancel()
+                    if self._streams is not None:
+                        self._streams.on_peer_cancel(params["id"])
             return
         entry = self._notification_handlers.get(message.method)
         if self._receive_hooks:
@@ -230,3 +258,13 @@ class Dispatch(Outgoing):
 
 def _data(data: Any) -> Any:
     return None if data is ABSENT else data
+
+
+async def _send_yields(items: Any) -> None:
+    """An async generator handler: each yield is an item of the output stream; result null."""
+    from ._stream_ends import current_streams
+
+    async with aclosing(items):
+        writer = current_streams().output  # a request without one: -32602 before any item
+        async for item in items:
+            await writer.send(item)

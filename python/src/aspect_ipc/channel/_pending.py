@@ -15,7 +15,7 @@ __all__ = ["Deadlines", "Pending"]
 class Pending:
     """One request of ours, until it is answered, fails or times out."""
 
-    __slots__ = ("error", "event", "result", "sent", "timed_out")
+    __slots__ = ("error", "event", "result", "sent", "stream", "timed_out")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
@@ -23,6 +23,7 @@ class Pending:
         self.error: BaseException | None = None
         self.timed_out = False
         self.sent = 0  # perf_counter_ns() at the send, when the channel keeps metrics
+        self.stream = False  # the request opened streams: its answer ends them (spec 13.2)
 
 
 class Deadlines:

@@ -1,0 +1,294 @@
+"""Streams on a channel (spec 13): the I/O around the sans-IO :class:`StreamTable`.
+
+The reader hands every ``$/stream/*`` message here at once, in arrival order (never queued behind
+notification handlers), and sends what the table emits (credit, ``$/cancelRequest``, ``-32010``
+answers) before it reads on. Requests of ours that open streams are made here
+(:meth:`StreamIO.stream`, :meth:`StreamIO.request_streaming`); the peer's are accepted by
+:mod:`._dispatch`, which calls :meth:`StreamIO._accept_streams`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable
+from typing import Any
+
+import anyio
+
+from .._stream_messages import (
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+    STREAM_KEY,
+    DescriptorError,
+    descriptor,
+    parse_opening,
+)
+from .._streams import Consumer, Producer, StreamError, StreamTable, _Call
+from ..errors import ChannelClosed, RemoteError, fresh
+from ..jsonrpc import ErrorCode, MessageId, Request
+from ._outgoing import Outgoing
+from ._pending import Pending
+from ._stream_ends import RequestStreams, StreamReader, StreamWriter
+
+__all__ = ["StreamCall", "StreamIO"]
+
+Items = AsyncIterable[Any] | Iterable[Any]
+
+
+class StreamIO(Outgoing):
+    """Streams: the table, the reader's part, and the requester's calls."""
+
+    def _stream_table(self) -> StreamTable:
+        table = self._streams
+        if table is None:
+            table = self._streams = StreamTable(self.name)
+            table.on_protocol_error = self._stream_protocol_error
+        return table
+
+    async def _flush_streams(self) -> None:
+        table = self._streams
+        if table is None:
+            return
+        outbox = table.outbox
+        while outbox:
+            await self._send_quietly(outbox.pop(0))
+
+    def _flush_soon(self) -> None:
+        """Flush from a place that cannot wait (a cancelled caller's cleanup)."""
+        if self._task_group is not None and not self._closed:
+            self._spawn(self._flush_streams)
+
+    async def _on_stream_message(self, method: str, params: Any) -> None:
+        self._stream_table().feed(method, params)
+        await self._flush_streams()
+
+    def _stream_protocol_error(self, msg_id: MessageId, mine: bool, error: StreamError) -> None:
+        if mine:  # our request fails now; its late response is dropped (13.5)
+            waiter = self._pending.pop(msg_id, None)
+            if waiter is not None:
+                waiter.error = error
+                waiter.event.set()
+        else:  # the table answered -32010: cancel the handler, whose own answer is dropped
+            scope = self._running.get(msg_id)
+            if scope is not None:
+                scope.cancel()
+
+    # -- the peer's requests --------------------------------------------------------------------
+
+    async def _accept_streams(self, request: Request) -> tuple[Request, RequestStreams] | None:
+        """Open the streams of a peer's request; None when it was answered (-32602, -32009)."""
+        try:
+            opening = parse_opening(request.params)
+            assert opening is not None
+            call = self._stream_table().accept(request.id, opening)
+        except DescriptorError as exc:
+            await self._send_quietly(
+                self.protocol.error_response(
+                    request.id, ErrorCode.INVALID_PARAMS, f"Invalid params: {exc}"
+                )
+            )
+            return None
+        except RemoteError as exc:
+            await self._send_quietly(
+                self.protocol.error_response(request.id, exc.code, exc.message, exc.data)
+            )
+            return None
+        await self._flush_streams()  # the input window's grant, before the handler runs (13.3)
+        return Request(request.id, request.method, opening.params), self._ends(request.method, call)
+
+    def _ends(self, method: str, call: _Call) -> RequestStreams:
+        table = self._stream_table()
+        inp, out = call.streams.get("in"), call.streams.get("out")
+        reader = (
+            StreamReader(table, inp, self._flush_streams) if isinstance(inp, Consumer) else None
+        )
+        writer = StreamWriter(table, out, self._send) if isinstance(out, Producer) else None
+        return RequestStreams(method, reader, writer)
+
+    def _stream_answered(self, msg_id: MessageId) -> bool:
+        """The handler finished; False when the stream layer has already answered (-32010)."""
+        table = self._streams
+        return table is None or table.answer(msg_id)
+
+    # -- our requests ----------------------------------------------------------------------------
+
+    def stream(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Items | None = None,
+    ) -> StreamCall:
+        """Call ``method`` with an output stream: ``async for item in channel.stream(...)``.
+
+        ``window`` (1..1024) is how many items may be on their way or buffered here. ``input``
+        (an iterable or async iterable) opens an input stream too, sent as the peer grants
+        credit. Breaking out of the loop cancels the request (``$/cancelRequest``); after a
+        complete loop, :attr:`StreamCall.result` is the final value. There is no deadline: wrap
+        the loop in ``anyio.fail_after`` for one.
+        """
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValueError(f"window must be in [1, {MAX_WINDOW}], not {window}")
+        return StreamCall(self, method, params, window, input)
+
+    async def request_streaming(
+        self, method: str, params: dict[str, Any] | None = None, *, input: Items
+    ) -> Any:
+        """Call ``method`` sending ``input`` (an iterable or async iterable) as its input
+        stream; return the result once the peer has answered.
+
+        An exception raised by ``input`` ends the stream with ``$/stream/error`` (-32000, its
+        text); the peer's handler then decides the answer. The peer may answer before it has
+        read everything: the rest of ``input`` is not read.
+        """
+        request_id, waiter, call = await self._open_streams(method, params, None, True)
+        pump = self._start_pump(call, input)
+        answered = False
+        try:
+            await waiter.event.wait()
+            answered = True
+        finally:
+            pump.cancel()
+            if not answered:
+                self._abandon(request_id)
+            self._stream_table().forget(request_id)
+        if waiter.error is not None:
+            raise fresh(waiter.error)
+        return waiter.result
+
+    async def _open_streams(
+        self, method: str, params: dict[str, Any] | None, window: int | None, has_input: bool
+    ) -> tuple[MessageId, Pending, _Call]:
+        if self._closed:
+            raise fresh(self._close_reason)
+        if params is not None and (not isinstance(params, dict) or STREAM_KEY in params):
+            raise ValueError(f"stream params must be a dict without {STREAM_KEY!r}")
+        stream_params = {**(params or {}), STREAM_KEY: descriptor(window, has_input)}
+        message = self.protocol.request(method, stream_params)
+        request_id = message["id"]
+        waiter = Pending()
+        waiter.stream = True
+        self._pending[request_id] = waiter
+        call = self._stream_table().open(request_id, window, has_input)
+        try:
+            await self._send(message, waiter)
+        except BaseException:
+            self._pending.pop(request_id, None)
+            self._stream_table().forget(request_id)
+            raise
+        return request_id, waiter, call
+
+    def _abandon(self, request_id: MessageId) -> None:
+        """Our caller gave up (a break, a cancel, an error): cancel the request (13.6)."""
+        if self._pending.pop(request_id, None) is not None:
+            self._stream_table().cancel(request_id)
+            self._flush_soon()
+
+    def _start_pump(self, call: _Call, items: Items) -> anyio.CancelScope:
+        scope = anyio.CancelScope()
+        producer = call.streams["in"]
+        assert isinstance(producer, Producer)
+        self._spawn(self._pump, scope, producer, items)
+        return scope
+
+    async def _pump(self, scope: anyio.CancelScope, producer: Producer, items: Items) -> None:
+        table = self._stream_table()
+        writer = StreamWriter(table, producer, self._send)
+        with scope:
+            try:
+                if isinstance(items, AsyncIterable):
+                    async for item in items:
+                        await writer.send(item)
+                else:
+                    for item in items:
+                        await writer.send(item)
+            except (StreamError, ChannelClosed):
+                return  # answered, cancelled or closed: nothing more goes out (13.6)
+            except Exception as exc:
+                error = RemoteError(ErrorCode.HANDLER_ERROR, f"input stream failed: {exc!r}")
+                table.end_input(producer, error)
+            else:
+                table.end_input(producer)
+            await self._flush_streams()
+
+
+class StreamCall:
+    """An output-stream call (:meth:`StreamIO.stream`): iterate it once for the items; then
+    :attr:`result` is the final value.
+
+    Leaving the loop early cancels the request (``$/cancelRequest``): at once with
+    ``async with channel.stream(...) as call:`` or :meth:`aclose`, else when the call is dropped
+    (``async for item in channel.stream(...): break`` drops it right away).
+    """
+
+    def __init__(
+        self,
+        channel: StreamIO,
+        method: str,
+        params: dict[str, Any] | None,
+        window: int,
+        input: Items | None,
+    ) -> None:
+        self._channel, self._method, self._params = channel, method, params
+        self._window, self._input = window, input
+        self._request_id: MessageId | None = None
+        self._reader: StreamReader | None = None
+        self._pump: anyio.CancelScope | None = None
+        self._finished = False
+        self.result: Any = None
+        """The request's result, the stream's final value (13.2), once the loop has ended."""
+
+    def __aiter__(self) -> StreamCall:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._reader is None:
+            await self._open()
+        assert self._reader is not None
+        try:
+            return await self._reader.__anext__()
+        except StopAsyncIteration:
+            self.result = self._reader.final
+            self._finish(cancel=False)
+            raise
+        except BaseException:
+            self._finish(cancel=True)  # an error end (nothing to cancel), or our caller's cancel
+            raise
+
+    async def _open(self) -> None:
+        channel = self._channel
+        request_id, _, call = await channel._open_streams(
+            self._method, self._params, self._window, self._input is not None
+        )
+        self._request_id = request_id
+        if self._input is not None:
+            self._pump = channel._start_pump(call, self._input)
+        out = call.streams["out"]
+        assert isinstance(out, Consumer)
+        self._reader = StreamReader(channel._stream_table(), out, channel._flush_streams)
+
+    def _finish(self, *, cancel: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._request_id is not None:
+            if cancel:
+                self._channel._abandon(self._request_id)
+            self._channel._stream_table().forget(self._request_id)
+
+    async def aclose(self) -> None:
+        """Stop reading: cancel the request if its stream has not ended."""
+        self._finish(cancel=True)
+
+    async def __aenter__(self) -> StreamCall:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._finish(cancel=True)
+
+    def __del__(self) -> None:
+        self._finish(cancel=True)

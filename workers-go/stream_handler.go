@@ -1,0 +1,84 @@
+package aspectipc
+
+import "context"
+
+// StreamHandlerFunc serves a method whose requests may open streams (PROTOCOL.md 13): in is the
+// input stream (items the caller sends), out the output stream (items for the caller, before the
+// result); either is nil when the request did not open it. The result ends the output stream.
+type StreamHandlerFunc func(ctx context.Context, params Params, in *InStream, out *OutStream) (any, error)
+
+// StreamHandler adapts fn to a Handler, registered like any other (Channel.Handle, HandlerTable).
+// Any handler's request may open streams; the SDK removes "$/stream" from its params, and a plain
+// Handler reaches them with StreamsFrom. A handler that needs a stream the request did not open
+// returns MissingStream.
+func StreamHandler(fn StreamHandlerFunc) Handler {
+	return func(ctx context.Context, params Params) (any, error) {
+		in, out := StreamsFrom(ctx)
+		return fn(ctx, params, in, out)
+	}
+}
+
+// StreamsFrom returns the streams the handler's request opened (nil for each one it did not).
+func StreamsFrom(ctx context.Context) (*InStream, *OutStream) {
+	f := inflightFrom(ctx)
+	if f == nil || f.streams == nil {
+		return nil, nil
+	}
+	return f.streams.consumer, f.streams.producer
+}
+
+// MissingStream is the error a handler returns when the request did not open a stream it needs:
+// dir is "out" or "in" (-32602, PROTOCOL.md 13.1).
+func MissingStream(method, dir string) *Error {
+	what := "an output stream"
+	if dir == "in" {
+		what = "an input stream"
+	}
+	return &Error{Code: CodeInvalidParams, Message: "Invalid params: " + method + " needs " + what + " ($/stream." + dir + ")"}
+}
+
+// startWithStreams starts the handler of a request whose params may open streams: an invalid
+// descriptor is answered -32602 and one over the limit -32009, without running the handler.
+func (c *Channel) startWithStreams(msg Message, h Handler) {
+	clean, open, invalid := parseStreamOpen(msg.Params)
+	if open == nil && invalid == "" {
+		c.start(msg, h)
+		return
+	}
+	if invalid != "" {
+		c.sendError(msg.ID, &Error{Code: CodeInvalidParams, Message: "Invalid params: " + invalid})
+		return
+	}
+	r, e := c.streams.accept(msg.ID, open)
+	if e != nil {
+		c.sendError(msg.ID, e)
+		return
+	}
+	msg.Params = clean
+	c.mu.Lock()
+	f := c.startLocked(msg.ID, true)
+	f.streams = r
+	r.bind(f)
+	c.mu.Unlock()
+	startHandler(handlerTask{f: f, h: h, msg: msg})
+}
+
+// notifyStream writes a $/stream/* notification.
+func (c *Channel) notifyStream(method string, params map[string]any) error {
+	return c.send(c.rpc.Notification(method, params))
+}
+
+// failStream answers a request whose stream broke the protocol and cancels its handler, whose
+// own outcome is then dropped (PROTOCOL.md 13.5).
+func (c *Channel) failStream(id ID, e *Error) {
+	c.mu.Lock()
+	f := c.running[id]
+	c.mu.Unlock()
+	if f == nil || f.streams == nil {
+		return
+	}
+	if c.claim(f) {
+		c.sendError(id, e)
+	}
+	f.cancel(e)
+}

@@ -1,0 +1,108 @@
+/**
+ * The shapes of streams on the wire (PROTOCOL.md 13.1, 13.2): the `$/stream` descriptor of an
+ * opening request and the `$/stream/*` notifications. Pure code: values in, verdicts out.
+ */
+import { ErrorCodes } from "../errors.js";
+import { isInteger, isMap, isRequestId, type RequestId } from "../jsonrpc/messages.js";
+
+/** The reserved params member that opens streams. */
+export const STREAM_MEMBER = "$/stream";
+/** Default window (items) of a consumer. */
+export const DEFAULT_WINDOW = 16;
+/** Largest window, and largest credit a producer accepts. */
+export const MAX_WINDOW = 1024;
+/** Streams opened by the peer a side accepts per channel (13.8). */
+export const MAX_OPEN_STREAMS = 64;
+
+/** A stream's direction, relative to its request: `out` responder → requester, `in` the reverse. */
+export type StreamDir = "out" | "in";
+
+/** What an opening request asks for. */
+export type Opening =
+  | { readonly kind: "not_stream" }
+  | { readonly kind: "invalid_open"; readonly reason: string }
+  | { readonly kind: "open"; readonly params: Record<string, unknown>; readonly out?: { window: number }; readonly in?: Record<string, never> };
+
+/** Reads the `$/stream` descriptor of a request's params (13.1). */
+export function parseOpening(params: unknown): Opening {
+  if (!isMap(params) || !Object.prototype.hasOwnProperty.call(params, STREAM_MEMBER)) return { kind: "not_stream" };
+  const { [STREAM_MEMBER]: descriptor, ...rest } = params;
+  const invalid = (reason: string): Opening => ({ kind: "invalid_open", reason });
+  if (!isMap(descriptor)) return invalid("$/stream must be a map");
+  const members = Object.keys(descriptor);
+  if (members.length === 0) return invalid('$/stream must hold "out", "in" or both');
+  const unknown = members.find((member) => member !== "out" && member !== "in");
+  if (unknown !== undefined) return invalid(`$/stream has an unknown member ${JSON.stringify(unknown)}`);
+  let out: { window: number } | undefined;
+  if ("out" in descriptor) {
+    const spec = descriptor.out;
+    const window = isMap(spec) ? spec.window : undefined;
+    if (!isMap(spec) || typeof window !== "number" || !Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
+      return invalid(`$/stream.out.window must be an integer from 1 to ${MAX_WINDOW}`);
+    }
+    out = { window };
+  }
+  if ("in" in descriptor && (!isMap(descriptor.in) || Object.keys(descriptor.in).length > 0)) return invalid("$/stream.in must be an empty map");
+  return { kind: "open", params: rest, ...(out === undefined ? {} : { out }), ...("in" in descriptor ? { in: {} } : {}) };
+}
+
+/** A `$/stream/*` notification, classified (13.2, 13.5). */
+export type StreamMessage =
+  | { readonly kind: "item"; readonly stream: RequestId; readonly dir: StreamDir; readonly seq: number; readonly value: unknown }
+  | { readonly kind: "credit"; readonly stream: RequestId; readonly dir: StreamDir; readonly add: number }
+  | { readonly kind: "end"; readonly stream: RequestId; readonly dir: StreamDir }
+  | { readonly kind: "error"; readonly stream: RequestId; readonly dir: StreamDir; readonly code: number; readonly message: string; readonly data?: unknown }
+  | { readonly kind: "malformed"; readonly stream: RequestId; readonly dir: StreamDir; readonly reason: string }
+  | { readonly kind: "unnamed" };
+
+/** Whether `method` is one of the stream notifications. */
+export function isStreamMethod(method: string): boolean {
+  return method.startsWith("$/stream/");
+}
+
+/** Classifies a `$/stream/*` notification's params. */
+export function parseStreamMessage(method: string, params: unknown): StreamMessage {
+  if (!isMap(params)) return { kind: "unnamed" };
+  const { stream, dir } = params;
+  if (!isRequestId(stream) || (dir !== "out" && dir !== "in")) return { kind: "unnamed" };
+  const malformed = (reason: string): StreamMessage => ({ kind: "malformed", stream, dir, reason });
+  const has = (member: string): boolean => Object.prototype.hasOwnProperty.call(params, member);
+  switch (method) {
+    case "$/stream/item": {
+      const seq = params.seq;
+      if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) return malformed("seq must be an integer ≥ 0");
+      if (!has("value")) return malformed("an item needs a value");
+      return { kind: "item", stream, dir, seq, value: params.value };
+    }
+    case "$/stream/credit": {
+      const add = params.add;
+      if (typeof add !== "number" || !Number.isInteger(add) || add < 1) return malformed("add must be an integer ≥ 1");
+      return { kind: "credit", stream, dir, add };
+    }
+    case "$/stream/end":
+      if (dir !== "in") return malformed("an output stream ends with the response, not $/stream/end");
+      return { kind: "end", stream, dir };
+    case "$/stream/error": {
+      if (dir !== "in") return malformed("an output stream ends with the response, not $/stream/error");
+      const error = params.error;
+      if (!isMap(error) || !isInteger(error.code) || typeof error.message !== "string") {
+        return malformed("error must be a map with an integer code and a string message");
+      }
+      const code = Number(error.code);
+      return !Object.prototype.hasOwnProperty.call(error, "data")
+        ? { kind: "error", stream, dir, code, message: error.message }
+        : { kind: "error", stream, dir, code, message: error.message, data: error.data };
+    }
+    default:
+      return { kind: "unnamed" };
+  }
+}
+
+/** The `-32009` answer to an opening request over the limit (13.8). */
+export function tooManyStreams(channel: string, open: number): { code: number; message: string; data: { limit: number } } {
+  return {
+    code: ErrorCodes.TooManyStreams,
+    message: `too many open streams on ${channel}: ${open} open, limit ${MAX_OPEN_STREAMS}`,
+    data: { limit: MAX_OPEN_STREAMS },
+  };
+}
