@@ -59,6 +59,7 @@ class ExitGuard:
         self._parent = os.getppid()
         self._thread: threading.Thread | None = None
         self._installed = False
+        self._alarm = False  # SIGALRM is ours: the hard exit's second trigger
 
     def install_signals(self) -> None:
         """Catch SIGTERM and SIGINT unless the program handles them (main thread only)."""
@@ -68,6 +69,12 @@ class ExitGuard:
         for sig, default in _CAUGHT:
             if signal.getsignal(sig) is default:  # a program's own handler or SIG_IGN wins
                 signal.signal(sig, self._on_signal)
+        # The watchdog thread needs the GIL to act, and a handler spinning in Python code (one
+        # that swallows every cancellation, say) can starve it for a second. A timer signal's
+        # handler runs in the main thread at its next bytecode instead, so the budget holds.
+        if signal.getsignal(signal.SIGALRM) is signal.SIG_DFL:
+            signal.signal(signal.SIGALRM, self._on_alarm)
+            self._alarm = True
 
     def start(self) -> None:
         """Install the signal handlers and start the watchdog thread (once the worker has
@@ -93,6 +100,8 @@ class ExitGuard:
                 self._deadline = time.monotonic() + self.budget
             kill_group = parent_gone and not self.parent_gone
             self.parent_gone = self.parent_gone or parent_gone
+        if first and self._alarm:  # armed first: listing the group below can be slow
+            signal.setitimer(signal.ITIMER_REAL, self.budget)
         if kill_group:
             _signal_group_members(signal.SIGTERM)
         if first:
@@ -110,8 +119,15 @@ class ExitGuard:
     def finish(self) -> None:
         """The loop has exited by itself: SIGKILL what is left of the group if the parent died.
         The signal handlers stay: a late SIGINT must not become a KeyboardInterrupt at exit."""
+        if self._alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # in time: no hard exit after all
         if self.parent_gone:
             _signal_group_members(signal.SIGKILL)
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        deadline = self._deadline
+        if deadline is not None and time.monotonic() >= deadline - 0.005:
+            self._hard_exit()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.exit_due(f"signal {signal.Signals(signum).name}", ShutdownReason.SIGNAL)
