@@ -8,7 +8,8 @@
 - **seed**: processItems(1000) / processMatrix(100x100) timed one by one, MessagePack on the data
   channel (the headline) and JSON on the control channel (``control_p50``...);
 - **spawn**: ``manager.spawn(...)`` with the data channel, from the call until it returns;
-- **memory**: a loop of 16 MiB echoes, one in flight: the parent's (this process's) RSS.
+- **memory**: a loop of 16 MiB echoes, one in flight: the parent's (this process's) RSS;
+- **stream**: a stream beside one request per item (stream_cells.py).
 
 The test workers are described in integration-tests/WORKERS.md; their ``echo`` returns its params.
 Every cell checks an answer after its timed part; a wrong answer stops the run.
@@ -27,6 +28,7 @@ from cells import MEMORY_SIZE, Cell
 from contenders import Contender
 from measure import Budget, Latency, Throughput, payload
 from seed import seed_payloads
+from stream_cells import measure_stream
 
 __all__ = ["SMALL_PARAMS", "AspectDriver", "run_echo", "run_latency"]
 
@@ -86,6 +88,8 @@ class AspectDriver:
             return figures
         if kind == "memory":
             return await _memory_loop(handle, cell["echoes"])
+        if kind == "stream":
+            return await measure_stream(handle, cell, budget)
         raise ValueError(f"aspect-ipc cannot measure a {kind!r} cell")
 
     async def _spawn(self) -> ProcessHandle:

@@ -10,7 +10,8 @@ measured:
 - ``seed``: one of the seed payloads (seed.py), one in flight, each timed; the raw socket and
   mp.Pipe have their own forms of it, gRPC does not take part;
 - ``spawn``: from starting the contender (worker, server) until a first answer;
-- ``memory``: aspect-ipc only, a loop of 16 MiB echoes: the parent's RSS.
+- ``memory``: aspect-ipc only, a loop of 16 MiB echoes: the parent's RSS;
+- ``stream``: aspect-ipc only, a stream beside one request per item (stream_cells.py).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from typing import Any
 from contenders import Contender
 from measure import IN_FLIGHT, MANY_IN_FLIGHT, PAYLOAD_SIZES, size_label
 from seed import SeedPayload
+from stream_cells import stream_cells, stream_label
 
 __all__ = ["HIGHER", "MEMORY_SIZE", "Cell", "cell_label", "headline", "run_cells", "takes_part"]
 
 Cell = dict[str, Any]
 
-HIGHER = {"echo": True, "rps": True, "latency": False, "seed": False, "spawn": False}
+HIGHER = {
+    "echo": True, "rps": True, "latency": False, "seed": False, "spawn": False, "stream": True
+}  # fmt: skip
 """Whether a bigger headline figure is better, by cell kind (for the ratios' reading)."""
 
 MEMORY_SIZE = 16 * 1024 * 1024
@@ -42,21 +46,23 @@ def run_cells(seeds: tuple[SeedPayload, ...]) -> list[Cell]:
     cells.append({"kind": "rps", "in_flight": MANY_IN_FLIGHT})
     cells += [{"kind": "seed", "seed": seed.key, "label": seed.label} for seed in seeds]
     cells.append({"kind": "spawn"})
+    cells += stream_cells()
     return cells
 
 
 def takes_part(cell: Cell, contender: Contender) -> bool:
-    """gRPC has no seed form (it echoes bytes); the memory loop is aspect-ipc's alone."""
+    """gRPC has no seed form (it echoes bytes); the memory loop and streams are aspect-ipc's."""
     if cell["kind"] == "seed":
         return contender.kind in ("aspect", "raw_socket", "mp_pipe")
-    if cell["kind"] == "memory":
+    if cell["kind"] in ("memory", "stream"):
         return contender.is_aspect
     return True
 
 
 def headline(cell: Cell) -> str:
     """The figure of a cell that the ratios compare: echoes/s, requests/s or a p50/median."""
-    return {"echo": "ops_per_s", "rps": "ops_per_s", "spawn": "seconds"}.get(cell["kind"], "p50")
+    figures = {"echo": "ops_per_s", "rps": "ops_per_s", "spawn": "seconds", "stream": "ops_per_s"}
+    return figures.get(cell["kind"], "p50")
 
 
 def cell_label(cell: Cell) -> str:
@@ -69,4 +75,6 @@ def cell_label(cell: Cell) -> str:
         return str(cell["label"])
     if kind == "memory":
         return f"memory, {cell['echoes']:,} echoes of 16 MiB"
+    if kind == "stream":
+        return stream_label(cell)
     return {"latency": "small round trip", "spawn": "spawn to ready"}.get(kind, kind)

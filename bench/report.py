@@ -14,6 +14,7 @@ from cells import HIGHER, MEMORY_SIZE, cell_label
 from ratios import format_stat
 from report_seed import wire_json, wire_table
 from results import CellResult, RunResults
+from stream_cells import STREAM_CASES
 from targets import Verdict, format_value, summary_lines, verdicts_json
 
 __all__ = ["format_report", "json_report", "markdown_summary"]
@@ -25,6 +26,8 @@ _HEADINGS = {
     "seed": "Seed payloads, round trip, one in flight (aspect-ipc: MessagePack on data, JSON on "
     "control; raw socket: packed, no work; mp.Pipe: pickle, computed in Python)",
     "spawn": "Spawn to ready: worker or server started until ready (baselines: a first echo)",
+    "stream": "Streams (data channel, window 16) beside one request per item (echo), same worker "
+    "and turn; ratio = stream / request in MB/s (1 MiB) or items/s (64 B), median of the rounds",
 }
 _NAME = 24
 
@@ -38,8 +41,9 @@ def format_report(run: RunResults, verdicts: list[Verdict]) -> str:
             kind = cell.cell["kind"]
             better = "higher" if HIGHER[kind] else "lower"
             lines.append(_HEADINGS[kind])
+            compared = "stream / request" if kind == "stream" else "aspect-ipc / baseline"
             lines.append(
-                f"median of {run.rounds} rounds; ratio = aspect-ipc / baseline, median of the "
+                f"median of {run.rounds} rounds; ratio = {compared}, median of the "
                 f"rounds' ratios [lowest-highest], {better} is better"
             )
             lines.append("")
@@ -119,6 +123,14 @@ def _columns(kind: str) -> list[tuple[str, tuple[str, float], int]]:
         return [("requests/s", ("ops_per_s", 1), 0)]
     if kind == "spawn":
         return [("ms", ("seconds", 1e3), 1)]
+    if kind == "stream":
+        return [
+            ("MB/s", ("mb_per_s", 1), 1),
+            ("items/s", ("ops_per_s", 1), 0),
+            ("echo MB/s", ("request_mb_per_s", 1), 1),
+            ("echoes/s", ("request_ops_per_s", 1), 0),
+            ("ratio", ("ratio", 1), 2),
+        ]
     return [("p50 µs", ("p50", 1e6), 1), ("p99 µs", ("p99", 1e6), 1)]
 
 
@@ -165,4 +177,9 @@ def _headline_text(cell: CellResult, key: str) -> str:
         return f"{value:,.0f}/s"
     if kind == "spawn":
         return f"{value * 1e3:,.1f} ms"
+    if kind == "stream":
+        ratio = f"{cell.figure(key, 'ratio') or 0:.2f}x echo"
+        if STREAM_CASES[cell.cell["case"]]["unit"] == "mb":
+            return f"{cell.figure(key, 'mb_per_s') or 0:,.1f} MB/s ({ratio})"
+        return f"{value:,.0f} items/s ({ratio})"
     return f"{value * 1e6:,.0f} µs"

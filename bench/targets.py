@@ -11,6 +11,7 @@ skipped) is reported as such. Nothing here fails.
 from __future__ import annotations
 
 import operator
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,21 @@ def _everywhere(base: str, kinds: tuple[str, ...]) -> Figure:
     return figure
 
 
+def _within(case: str) -> Figure:
+    """A stream cell's ratio, stream over request in the same turn (stream_cells.py)."""
+
+    def figure(run: RunResults, key: str) -> tuple[float, str, str] | None:
+        cell = run.cell(kind="stream", case=case)
+        values = [r["ratio"] for r in cell.rounds.get(key, ())] if cell else []
+        if cell is None or not values:
+            return None
+        median = statistics.median(values)
+        spread = f"[{min(values):.2f}-{max(values):.2f}]" if len(values) > 1 else ""
+        return median, cell_label(cell.cell), spread
+
+    return figure
+
+
 def _memory(name: str) -> Figure:
     def figure(run: RunResults, key: str) -> tuple[float, str] | None:
         loop = run.memory.get(key)
@@ -145,8 +161,15 @@ TARGETS = (
            "x payload", _memory("peak_growth")),
     Target("memory_flat", "16 MiB echo loop flat: later RSS peak growth <= 0.25x payload",
            "<=", 0.25, "x payload", _memory("late_growth")),
+    # Issue 16's stream targets: ratios within one contender's turn (stream_cells.py).
+    Target("stream_out_1mib", "1 MiB stream worker->parent MB/s >= 0.9x 1 MiB echo", ">=", 0.9,
+           "x echo", _within("out_1mib")),
+    Target("stream_in_1mib", "1 MiB stream parent->worker MB/s >= 0.9x 1 MiB echo", ">=", 0.9,
+           "x echo", _within("in_1mib")),
+    Target("stream_items_64", "64 B stream items/s >= 5x one request per item", ">=", 5.0,
+           "x requests", _within("items_64")),
 )  # fmt: skip
-"""The targets of issue 19, in the order the issue lists them."""
+"""The targets of issue 19, in the order the issue lists them, then issue 16's."""
 
 
 def evaluate(run: RunResults) -> list[Verdict]:
@@ -169,7 +192,8 @@ def evaluate(run: RunResults) -> list[Verdict]:
 def summary_lines(verdicts: list[Verdict], fresh: bool) -> list[str]:
     """The summary block that ends the printed report."""
     lines = [
-        "Issue 19 targets (Go worker, parent on asyncio; ratios within one run; reporting only)",
+        "Issues 19 and 16 targets (Go worker, parent on asyncio; ratios within one run; "
+        "reporting only)",
     ]
     if not fresh:
         lines.append(
