@@ -13,7 +13,8 @@ n counting the slot's generations), and once its last request in flight has answ
 stopped. No request is lost: the retiring member finishes all it accepted.
 
 The pool's background work (replacements, stops, the feeders of ``map``) runs in the manager's
-task group, so that leaving the manager stops the pool and everything it started.
+task group, so that leaving the manager stops the pool and everything it started. The path of a
+request (retries, input streams) and the pool's streams are in :mod:`._pool_streams`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._handle_streams import Items
 from ._pool_map import PoolMap
-from .errors import WorkerCrashed, WorkerUnavailable
+from ._pool_streams import PoolStream, pool_call
+from ._stream_messages import DEFAULT_WINDOW
+from .errors import WorkerUnavailable
 from .handle import ProcessHandle
 from .options import ProcessEvent, WorkerState
 
@@ -120,6 +124,7 @@ class WorkerPool:
         *,
         timeout: float | None = None,
         retries: int = 0,
+        input: Items | None = None,
     ) -> Any:
         """Call ``method`` on the control channel of the least-loaded live worker.
 
@@ -128,13 +133,16 @@ class WorkerPool:
             retries: how many times a request whose worker crashed is sent again, to another
                 live worker when there is one. Only for idempotent methods: the crashed worker
                 may have done part of the work.
+            input: an iterable or async iterable sent as the input stream (as in
+                :meth:`ProcessHandle.request`); read once, so ``retries`` must then be 0.
 
         Raises:
+            ValueError: ``retries`` is negative, or given with ``input``.
             WorkerCrashed: the worker died with the request pending (and no retry was left).
             WorkerUnavailable: the pool is stopped or has no live worker.
             RemoteError, RequestTimeout: as for :meth:`ProcessHandle.request`.
         """
-        return await self._call("control", method, params, timeout, retries)
+        return await pool_call(self, "control", method, params, timeout, retries, input)
 
     async def request_via_data(
         self,
@@ -143,9 +151,36 @@ class WorkerPool:
         *,
         timeout: float | None = None,
         retries: int = 0,
+        input: Items | None = None,
     ) -> Any:
         """Like :meth:`request`, on the data channel (the workers need a data channel)."""
-        return await self._call("data", method, params, timeout, retries)
+        return await pool_call(self, "data", method, params, timeout, retries, input)
+
+    def stream(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Items | None = None,
+    ) -> PoolStream:
+        """``async for item in pool.stream(...)``: :meth:`ProcessHandle.stream` (same
+        ``window`` and ``input``) on the least-loaded live worker, which it counts as one
+        request in flight until the stream ends. Never retried: a worker that dies mid-stream
+        fails the next step with ``WorkerCrashed``. See :class:`PoolStream`.
+        """
+        return PoolStream(self, "control", method, params, window, input)
+
+    def stream_via_data(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Items | None = None,
+    ) -> PoolStream:
+        """Like :meth:`stream`, on the data channel (binary items travel as is)."""
+        return PoolStream(self, "data", method, params, window, input)
 
     def map(
         self,
@@ -183,7 +218,7 @@ class WorkerPool:
             raise ValueError(f"max_in_flight must be a positive integer, not {max_in_flight!r}")
 
         async def call(item: Any) -> Any:
-            return await self._call(via, method, item, timeout, retries)
+            return await pool_call(self, via, method, item, timeout, retries)
 
         return PoolMap(self._task_group_start, call, iterable, ordered, max_in_flight,
                        return_exceptions)  # fmt: skip
@@ -305,38 +340,20 @@ class WorkerPool:
     def _states(self) -> str:
         return ", ".join(f"{h.id} {h.state.value}" for h in self.handles) or "no workers"
 
-    async def _call(
-        self, via: str, method: str, params: Any, timeout: float | None, retries: int
-    ) -> Any:
-        if not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be a non-negative integer, not {retries!r}")
-        tried: set[ProcessHandle] = set()
-        attempt = 0
-        while True:
-            member = await self._pick(tried)
-            member.in_flight += 1
-            member.served += 1
-            limit = self.max_requests_per_worker
-            if limit is not None and member.served >= limit and not member.retiring:
-                self._recycle(member)
-            handle = member.handle
-            try:
-                if via == "data":
-                    return await handle.request_via_data(method, params, timeout=timeout)
-                return await handle.request(method, params, timeout=timeout)
-            except (WorkerCrashed, WorkerUnavailable):
-                if attempt >= retries or self._closed:
-                    raise
-                attempt += 1
-                tried.add(handle)
-                logger.info(
-                    "pool %s: %r failed on %s; retry %d of %d",
-                    self.name, method, handle.id, attempt, retries,
-                )  # fmt: skip
-            finally:
-                member.in_flight -= 1
-                if member.retiring and member.in_flight == 0:
-                    self._notify()
+    async def _acquire(self, avoid: set[ProcessHandle]) -> _Member:
+        """The member for the next request or stream, counted in flight until ``_release``."""
+        member = await self._pick(avoid)
+        member.in_flight += 1
+        member.served += 1
+        limit = self.max_requests_per_worker
+        if limit is not None and member.served >= limit and not member.retiring:
+            self._recycle(member)
+        return member
+
+    def _release(self, member: _Member) -> None:
+        member.in_flight -= 1
+        if member.retiring and member.in_flight == 0:
+            self._notify()
 
     def _recycle(self, member: _Member) -> None:
         """Retire ``member`` now and start its replacement at once (in the background)."""

@@ -18,6 +18,11 @@ blocking call runs its async twin on that loop and waits for it, so errors, time
 are those of the async API, and any number of threads may call at once. Event callbacks and
 request handlers run **on the loop thread**: they must not block or call this API.
 
+Streams (:mod:`._streams`): ``stream(...)`` returns a plain iterator fed by a task on the loop
+through a bounded buffer; ``request(..., input=items)`` reads ``items`` on the calling thread,
+and ``stream(..., input=items)`` on a thread of the stream's own (:data:`INPUT_THREAD`), so the
+loop never runs the caller's iterable.
+
 Ctrl-C: a KeyboardInterrupt in the main thread, while it waits for a call or anywhere in the
 block, leaves the ``with`` block, which stops every worker (``$/shutdown``, SIGTERM, SIGKILL) and
 removes their socket files before the KeyboardInterrupt propagates; a second Ctrl-C during that
@@ -48,13 +53,16 @@ from ..metrics import ManagerStats
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import MapIterator, ProcessHandle, WorkerPool
+from ._streams import INPUT_THREAD, StreamIterator
 
 __all__ = [
+    "INPUT_THREAD",
     "LOOP_THREAD",
     "EventIterator",
     "MapIterator",
     "ProcessHandle",
     "ProcessManager",
+    "StreamIterator",
     "WorkerPool",
 ]
 
@@ -89,9 +97,11 @@ class ProcessManager:
         self._portal = context.__enter__()
         self._portal_context = context
         try:
-            self._host, _ = self._portal.start_task(self._serve, name="aspect-ipc manager")
             loop = self._portal.call(_asyncio_loop) if self._backend == "asyncio" else None
-            self._caller = Caller(self._portal, loop)
+            caller = Caller(self._portal, loop)
+            serve = functools.partial(self._serve, caller)
+            self._host, _ = self._portal.start_task(serve, name="aspect-ipc manager")
+            self._caller = caller
         except BaseException:
             self._portal = self._portal_context = None
             context.__exit__(None, None, None)
@@ -106,11 +116,16 @@ class ProcessManager:
     ) -> None:
         self.close()
 
-    async def _serve(self, *, task_status: TaskStatus[None]) -> None:
+    async def _serve(self, caller: Caller, *, task_status: TaskStatus[None]) -> None:
         self._release = anyio.Event()
-        async with self.aio:
+        # The blocking objects' background tasks (stream pumps) are cancelled first on close,
+        # which cancels their requests, before the workers stop.
+        async with self.aio, anyio.create_task_group() as tasks:
+            caller.task_group = tasks
             task_status.started()
             await self._release.wait()
+            caller.task_group = None
+            tasks.cancel_scope.cancel()
 
     async def _let_go(self) -> None:
         assert self._release is not None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 __all__ = ["Caller"]
@@ -25,17 +27,48 @@ class Caller:
         self.portal = portal
         self._loop = loop
         self._loop_thread = portal.call(threading.get_ident)
+        # How any thread (the loop thread too) schedules a plain callable on the loop.
+        self.task_group: TaskGroup | None = None
+        """Where the blocking manager runs the background tasks of the blocking objects (the
+        pumps of streams); None once it closes. Used on the loop thread only."""
+        self._soon: Callable[[Callable[[], object]], object] = (
+            loop.call_soon_threadsafe if loop is not None else portal.call(_trio_soon)
+        )
+
+    def call_soon(self, function: Callable[[], object]) -> bool:
+        """Run ``function()`` on the loop thread soon, without waiting; from any thread, a
+        finalizer included. False when the loop has already ended (nothing to do then)."""
+        try:
+            self._soon(function)
+        except RuntimeError:  # asyncio: the loop is closed; trio: RunFinishedError
+            return False
+        return True
+
+    def start(self, function: Callable[..., Awaitable[T]], *args: Any) -> Future[T]:
+        """Start ``function(*args)`` on the loop thread; its future, not waited for."""
+        self.on_other_thread()
+        if self._loop is None:
+            return self.portal.start_task_soon(function, *args)
+        return asyncio.run_coroutine_threadsafe(_coroutine(function, *args), self._loop)
+
+    def on_loop_thread(self) -> bool:
+        """Whether the calling thread is the loop thread."""
+        return threading.get_ident() == self._loop_thread
+
+    def on_other_thread(self) -> None:
+        """Raises RuntimeError on the loop thread, where a blocking call would wait forever."""
+        if self.on_loop_thread():
+            raise RuntimeError(
+                "the blocking API cannot be called from its own loop thread (an event callback "
+                "or a request handler runs there): use the async object, '.aio', instead"
+            )
 
     def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         """``await function(*args)`` on the loop thread; its result, or its exception.
 
         A KeyboardInterrupt while waiting cancels the call, then propagates.
         """
-        if threading.get_ident() == self._loop_thread:
-            raise RuntimeError(
-                "the blocking API cannot be called from its own loop thread (an event callback "
-                "or a request handler runs there): use the async object, '.aio', instead"
-            )
+        self.on_other_thread()
         if self._loop is None:
             return self.portal.call(function, *args)
         future = asyncio.run_coroutine_threadsafe(_coroutine(function, *args), self._loop)
@@ -44,6 +77,12 @@ class Caller:
         except KeyboardInterrupt:
             future.cancel()
             raise
+
+
+async def _trio_soon() -> Callable[[Callable[[], object]], object]:
+    import trio  # only with backend="trio", which needs it
+
+    return trio.lowlevel.current_trio_token().run_sync_soon
 
 
 async def _coroutine(function: Callable[..., Awaitable[T]], *args: Any) -> T:

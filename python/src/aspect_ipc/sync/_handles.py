@@ -12,11 +12,14 @@ from .. import handle as _handle
 from .. import pool as _pool
 from .._events import Listener
 from .._pool_map import PoolMap
+from .._stream_messages import DEFAULT_WINDOW
 from ..channel import Handler
 from ..handle import SpawnSpec
 from ..metrics import WorkerStats
 from ..options import WorkerState
 from ._caller import Caller
+from ._pipe import Pipe
+from ._streams import PipeItems, StreamIterator, check_input, request_with_input
 
 __all__ = ["MapIterator", "ProcessHandle", "WorkerPool"]
 
@@ -71,18 +74,76 @@ class ProcessHandle:
         """What the worker was spawned with."""
         return self.aio.spec
 
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
-        """Blocking :meth:`aspect_ipc.ProcessHandle.request`: same errors, same timeout."""
-        return self._caller.call(
-            functools.partial(self.aio.request, method, params, timeout=timeout)
-        )
+    def request(
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        input: Iterable[Any] | None = None,
+    ) -> Any:
+        """Blocking :meth:`aspect_ipc.ProcessHandle.request`: same errors, same timeout.
+
+        ``input`` (a plain iterable) is sent as the input stream, read lazily **on the calling
+        thread** while it waits, as the worker grants credit (the loop never runs its code).
+        The request ends as soon as the worker answers, even before ``input`` is exhausted.
+        """
+        return self._request(self.aio.request, method, params, timeout, input)
 
     def request_via_data(
-        self, method: str, params: Any = None, *, timeout: float | None = None
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        input: Iterable[Any] | None = None,
     ) -> Any:
-        """Blocking :meth:`aspect_ipc.ProcessHandle.request_via_data`."""
-        call = functools.partial(self.aio.request_via_data, method, params, timeout=timeout)
-        return self._caller.call(call)
+        """Blocking :meth:`aspect_ipc.ProcessHandle.request_via_data` (``input`` as in
+        :meth:`request`)."""
+        return self._request(self.aio.request_via_data, method, params, timeout, input)
+
+    def _request(
+        self,
+        call: Any,
+        method: str,
+        params: Any,
+        timeout: float | None,
+        input: Iterable[Any] | None,
+    ) -> Any:
+        if input is None:
+            return self._caller.call(functools.partial(call, method, params, timeout=timeout))
+        check_input(input)
+        send = functools.partial(call, method, params, timeout=timeout)
+        return request_with_input(self._caller, lambda items: send(input=items), input)
+
+    def stream(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Iterable[Any] | None = None,
+    ) -> StreamIterator:
+        """Blocking :meth:`aspect_ipc.ProcessHandle.stream`: ``for item in
+        handle.stream("countTo", {"n": 3}):``, then ``.result``. See :class:`StreamIterator`.
+
+        Up to ``window`` items may wait in the parent besides the ``window`` the protocol
+        allows in flight. ``input`` (a plain iterable) is read on a thread of the stream's own,
+        ``aspect-ipc-input``. No deadline, as for the async stream: ``close()`` the iterator
+        (from any thread) to give up.
+        """
+        return _stream(self._caller, self.aio.stream, method, params, window, input)
+
+    def stream_via_data(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Iterable[Any] | None = None,
+    ) -> StreamIterator:
+        """Like :meth:`stream`, on the data channel (binary items travel as is)."""
+        return _stream(self._caller, self.aio.stream_via_data, method, params, window, input)
 
     def notify(self, method: str, params: Any = None) -> None:
         """Blocking :meth:`aspect_ipc.ProcessHandle.notify`."""
@@ -209,20 +270,72 @@ class WorkerPool:
         return [ProcessHandle(self._caller, h) for h in self.aio.failed]
 
     def request(
-        self, method: str, params: Any = None, *, timeout: float | None = None, retries: int = 0
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+        input: Iterable[Any] | None = None,
     ) -> Any:
-        """Blocking :meth:`aspect_ipc.WorkerPool.request`."""
-        call = functools.partial(self.aio.request, method, params, timeout=timeout, retries=retries)
-        return self._caller.call(call)
+        """Blocking :meth:`aspect_ipc.WorkerPool.request` (``input`` as in
+        :meth:`ProcessHandle.request`: read on the calling thread)."""
+        return self._request(self.aio.request, method, params, timeout, retries, input)
 
     def request_via_data(
-        self, method: str, params: Any = None, *, timeout: float | None = None, retries: int = 0
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+        input: Iterable[Any] | None = None,
     ) -> Any:
         """Blocking :meth:`aspect_ipc.WorkerPool.request_via_data`."""
-        call = functools.partial(
-            self.aio.request_via_data, method, params, timeout=timeout, retries=retries
-        )
-        return self._caller.call(call)
+        return self._request(self.aio.request_via_data, method, params, timeout, retries, input)
+
+    def _request(
+        self,
+        call: Any,
+        method: str,
+        params: Any,
+        timeout: float | None,
+        retries: int,
+        input: Iterable[Any] | None,
+    ) -> Any:
+        send = functools.partial(call, method, params, timeout=timeout, retries=retries)
+        if input is None:
+            return self._caller.call(send)
+        check_input(input)
+        if retries:  # checked before any item is read
+            raise ValueError(
+                f"{method!r}: retries cannot be used with input: an input stream is read once "
+                "and cannot be sent again; retry the whole call with a fresh input instead"
+            )
+        return request_with_input(self._caller, lambda items: send(input=items), input)
+
+    def stream(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Iterable[Any] | None = None,
+    ) -> StreamIterator:
+        """Blocking :meth:`aspect_ipc.WorkerPool.stream`: a plain iterator, as
+        :meth:`ProcessHandle.stream`, on the least-loaded live worker; never retried."""
+        return _stream(self._caller, self.aio.stream, method, params, window, input)
+
+    def stream_via_data(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        input: Iterable[Any] | None = None,
+    ) -> StreamIterator:
+        """Like :meth:`stream`, on the data channel."""
+        return _stream(self._caller, self.aio.stream_via_data, method, params, window, input)
 
     def map(
         self,
@@ -247,6 +360,23 @@ class WorkerPool:
     def stop(self, *, grace: float | None = None) -> None:
         """Blocking :meth:`aspect_ipc.WorkerPool.stop`."""
         self._caller.call(functools.partial(self.aio.stop, grace=grace))
+
+
+def _stream(
+    caller: Caller,
+    opener: Any,
+    method: str,
+    params: dict[str, Any] | None,
+    window: int,
+    input: Iterable[Any] | None,
+) -> StreamIterator:
+    # The async stream object is inert until its first step (on the loop): made here, it
+    # checks its arguments in the caller's thread.
+    check_input(input)
+    pipe = None if input is None else Pipe(DEFAULT_WINDOW, caller.call_soon)
+    items = None if pipe is None else PipeItems(pipe)
+    stream = opener(method, params, window=window, input=items)
+    return StreamIterator(caller, stream, window, pipe, input)
 
 
 async def _call_sync(function: Callable[[], T]) -> T:

@@ -1,0 +1,168 @@
+"""A bounded queue of stream items between the loop thread and the blocking API's threads.
+
+Theory of operation: one side puts items, the other takes them, in order; at most ``capacity``
+wait in between. One side runs on the loop thread (``aput``/``aget``, which await), the other on
+ordinary threads (``put``/``get``, which block). A thread waits on a ``threading.Condition``;
+the loop waits on an ``anyio.Event`` that a thread sets through ``call_soon`` (the one way to
+wake a loop from outside). Only a wait crosses threads: a side that finds room or an item goes
+on without waking anyone, so a busy stream moves many items per crossing; and a producer that
+waited for room is woken only once the buffer is half empty, not once per item taken.
+
+The producer ends the items with :meth:`finish` (a final value) or :meth:`fail` (an exception,
+raised after the items before it). Either side may :meth:`close` the pipe: the consumer is gone
+or the work is over. A producer then stops (``put`` returns False) and a consumer ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+__all__ = ["Pipe", "PipeClosed"]
+
+
+class PipeClosed(Exception):
+    """Raised by a take from a pipe that was closed before its items ended."""
+
+
+class Pipe:
+    """``capacity`` items at most between a producer and a consumer on different threads."""
+
+    def __init__(self, capacity: int, call_soon: Callable[[Callable[[], object]], bool]) -> None:
+        self._capacity = capacity
+        self._call_soon = call_soon  # runs a callable on the loop thread, from any thread
+        # Reentrant: a finalizer (an abandoned iterator's, run by the garbage collector in the
+        # middle of a step here on the same thread) may close the pipe.
+        self._cond = threading.Condition(threading.RLock())
+        self._items: deque[Any] = deque()
+        self._end: tuple[bool, Any] | None = None  # (True, final value) or (False, exception)
+        self.closed = False
+        self._loop_waiter: anyio.Event | None = None
+        self.on_close: Callable[[], object] | None = None
+        """Run on the loop thread once the pipe is closed (the loop side's cancel)."""
+
+    # -- producer ----------------------------------------------------------------------------
+
+    def put(self, item: Any) -> bool:
+        """Block while the pipe is full; False (the item dropped) once it is closed."""
+        with self._cond:
+            while len(self._items) >= self._capacity and not self.closed:
+                self._cond.wait()
+            if self.closed:
+                return False
+            self._items.append(item)
+            self._cond.notify()  # a thread taking, if one waits
+            waiter = self._take_waiter()
+        self._wake(waiter)
+        return True
+
+    async def aput(self, item: Any) -> bool:
+        """:meth:`put` on the loop thread: waits for room without blocking the loop."""
+        while True:
+            with self._cond:
+                if self.closed:
+                    return False
+                if len(self._items) < self._capacity:
+                    self._items.append(item)
+                    self._cond.notify()
+                    return True
+                event = self._loop_waiter = anyio.Event()
+            await event.wait()
+
+    def finish(self, final: Any = None) -> None:
+        """No more items: the consumer ends after those queued; ``final`` is the end's value."""
+        self._set_end((True, final))
+
+    def fail(self, error: BaseException) -> None:
+        """No more items: the consumer raises ``error`` after those queued."""
+        self._set_end((False, error))
+
+    def _set_end(self, end: tuple[bool, Any]) -> None:
+        with self._cond:
+            if self._end is None:
+                self._end = end
+            self._cond.notify_all()
+            waiter = self._take_waiter()
+        self._wake(waiter)
+
+    # -- consumer ----------------------------------------------------------------------------
+
+    def get(self) -> Any:
+        """The next item, blocking while there is none. At the end raises StopIteration (its
+        ``value`` the final value), the producer's error, or :class:`PipeClosed`."""
+        waiter = None
+        with self._cond:
+            while not self._items and self._end is None and not self.closed:
+                self._cond.wait()
+            if not self._items:
+                return _raise_end(self._end)
+            item = self._items.popleft()
+            self._cond.notify()  # a thread putting, if one waits for room
+            if len(self._items) <= self._capacity // 2:  # wake a waiting loop at half only
+                waiter = self._take_waiter()
+        self._wake(waiter)
+        return item
+
+    async def aget(self) -> Any:
+        """:meth:`get` on the loop thread: waits without blocking the loop; StopAsyncIteration
+        at a normal end (the final value is dropped)."""
+        while True:
+            with self._cond:
+                if self._items:
+                    item = self._items.popleft()
+                    if len(self._items) <= self._capacity // 2:  # wake a waiting thread at half
+                        self._cond.notify()
+                    return item
+                if self._end is not None or self.closed:
+                    end = self._end
+                    break
+                event = self._loop_waiter = anyio.Event()
+            await event.wait()
+        if end is not None and end[0]:
+            raise StopAsyncIteration  # StopIteration cannot leave a coroutine (PEP 479)
+        return _raise_end(end)
+
+    # -- either side -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The consumer is gone, or the work is over: a waiting producer or consumer stops, and
+        ``on_close`` runs on the loop thread. Idempotent; callable from any thread, and from a
+        finalizer (it never waits)."""
+        with self._cond:
+            if self.closed:
+                return
+            self.closed = True
+            self._items.clear()
+            self._cond.notify_all()
+            waiter = self._take_waiter()
+        self._wake(waiter, self.on_close)
+
+    def _take_waiter(self) -> anyio.Event | None:
+        # Under the lock: a waiter the loop registers later is never lost.
+        waiter, self._loop_waiter = self._loop_waiter, None
+        return waiter
+
+    def _wake(self, waiter: anyio.Event | None, then: Callable[[], object] | None = None) -> None:
+        if waiter is None and then is None:
+            return
+
+        def wake() -> None:
+            if waiter is not None:
+                waiter.set()
+            if then is not None:
+                then()
+
+        self._call_soon(wake)
+
+
+def _raise_end(end: tuple[bool, Any] | None) -> Any:
+    if end is None:
+        raise PipeClosed("the stream was closed")
+    ok, value = end
+    if ok:
+        raise StopIteration(value)
+    raise value
