@@ -40,7 +40,7 @@ async def authenticate(
     """
     codec = MessagePackCodec()
     decoder = LengthPrefixedDecoder(min(PRE_HELLO_MAX_FRAME_SIZE, framing.max_frame_size))
-    frame: bytes | bytearray | None = None
+    frame: bytes | bytearray | memoryview | None = None
     with anyio.move_on_after(timeout):
         try:
             while (frame := decoder.next_frame()) is None:

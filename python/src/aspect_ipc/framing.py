@@ -36,6 +36,10 @@ _DIRECT_FILL_AT = 64 * 1024
 # ...once this fraction of it has arrived: a peer cannot make us allocate more than four times
 # what it has actually sent.
 _DIRECT_FILL_FRACTION = 4
+# A large payload's buffer, once given back (LengthPrefixedDecoder.recycle), is kept for the next
+# large payload up to this size: a fresh buffer is zero-filled and page-faulted in, byte by byte,
+# at a cost that exceeds the copy it avoids (a 16 MiB echo loop: twice the speed).
+_SPARE_LIMIT = 64 * 1024 * 1024
 # Consumed bytes are dropped from the front of the buffer once they are this many, so that a long
 # stream of small frames neither grows the buffer nor memmoves it on every frame.
 _COMPACT_AT = 64 * 1024
@@ -47,7 +51,7 @@ class FrameDecoder(Protocol):
 
     def feed(self, data: Buffer) -> None: ...
     def feed_eof(self) -> None: ...
-    def next_frame(self) -> bytes | bytearray | None: ...
+    def next_frame(self) -> bytes | bytearray | memoryview | None: ...
 
 
 @runtime_checkable
@@ -127,7 +131,8 @@ class LengthPrefixedDecoder:
 
     Besides ``feed``, a large frame's payload can be received in place: while :meth:`writable`
     returns a buffer, bytes may be written into it (``socket.recv_into``) and reported with
-    :meth:`wrote`; the filled buffer is then returned by :meth:`next_frame` as it is.
+    :meth:`wrote`; the filled buffer is then returned by :meth:`next_frame` as it is. A consumer
+    that is done with such a frame may give it back (:meth:`recycle`) for the next one.
     """
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
@@ -135,8 +140,10 @@ class LengthPrefixedDecoder:
         self._buffer = bytearray()
         self._start = 0
         self._length: int | None = None
-        self._target: bytearray | None = None  # a large payload being assembled in place
+        self._target: bytearray | memoryview | None = None  # a large payload, assembled in place
         self._filled = 0
+        self._spare: bytearray | None = None  # a recycled large payload's buffer
+        self._lent: bytearray | None = None  # the buffer behind the last large frame returned
         self._eof = False
         self._error: FramingError | None = None
 
@@ -177,7 +184,19 @@ class LengthPrefixedDecoder:
         """Bytes received but not yet returned as frames."""
         return len(self._buffer) - self._start + self._filled
 
-    def next_frame(self) -> bytes | bytearray | None:
+    def recycle(self, frame: Buffer) -> None:
+        """Give back a frame :meth:`next_frame` returned, once nothing refers to its bytes any
+        more: its buffer may receive the next large payload. Other frames are ignored."""
+        lent = self._lent
+        viewed = type(frame) is memoryview and frame.obj is lent
+        if lent is not None and (frame is lent or viewed):
+            self._lent = None
+            if type(frame) is memoryview:
+                frame.release()
+            if len(lent) <= _SPARE_LIMIT and (self._spare is None or len(lent) > len(self._spare)):
+                self._spare = lent
+
+    def next_frame(self) -> bytes | bytearray | memoryview | None:
         """Return the next complete payload, or ``None`` if more bytes are needed."""
         if self._error is not None:
             raise self._error
@@ -188,6 +207,7 @@ class LengthPrefixedDecoder:
                     self._fail("truncated", "the stream ended inside a frame payload")
                 return None
             self._target, self._filled, self._length = None, 0, None
+            self._lent = target.obj if type(target) is memoryview else target  # type: ignore[assignment]
             return target
         buffer, start = self._buffer, self._start
         available = len(buffer) - start
@@ -215,7 +235,18 @@ class LengthPrefixedDecoder:
         if available < length:
             if self._eof:
                 self._fail("truncated", "the stream ended inside a frame payload")
-            if length > _DIRECT_FILL_AT and available * _DIRECT_FILL_FRACTION >= length:
+            spare = self._spare
+            if length > _DIRECT_FILL_AT and spare is not None and len(spare) >= length:
+                # A recycled buffer: nothing to allocate, so no need to wait for bytes first.
+                self._spare = None
+                target = spare if len(spare) == length else memoryview(spare)[:length]
+                self._target = target
+                with memoryview(buffer) as view:
+                    target[:available] = view[start:]
+                self._filled = available
+                buffer.clear()
+                self._start = 0
+            elif length > _DIRECT_FILL_AT and available * _DIRECT_FILL_FRACTION >= length:
                 self._target = target = bytearray(length)
                 with memoryview(buffer) as view:
                     target[:available] = view[start:]

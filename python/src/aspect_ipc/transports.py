@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import socket
-import struct
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import anyio
 
@@ -29,10 +27,12 @@ from ._socket_path import (
     probe_socket,
     remove_stale_socket,
 )
+from ._transport_impl import _RECEIVE_SIZE, Buffer, FdTransport, SocketTransport, _ready, _reason
 from .errors import AddressInUse, TransportError
 
 __all__ = [
     "FdTransport",
+    "NowIO",
     "PeerCredentials",
     "PipeServer",
     "ReceivesInto",
@@ -42,12 +42,6 @@ __all__ = [
     "probe_socket",
     "remove_stale_socket",
 ]
-
-_RECEIVE_SIZE = 256 * 1024
-_T = TypeVar("_T")
-_Waitable = TypeVar("_Waitable", int, socket.socket)
-# sendmsg takes at most IOV_MAX (1024 on Linux) buffers at once.
-_MAX_GATHER = 1024
 
 
 @runtime_checkable
@@ -76,145 +70,19 @@ class ReceivesInto(Transport, Protocol):
     async def receive_into(self, buffer: memoryview) -> int: ...
 
 
-class FdTransport:
-    """A transport over raw file descriptors (pipes): a worker's stdio, a parent's child pipes.
+@runtime_checkable
+class NowIO(Transport, Protocol):
+    """A transport that can also read and write without waiting (optional capability).
 
-    Non-blocking reads and writes waited on with ``anyio.wait_readable``/``wait_writable``, so it
-    works on every anyio backend, and so a parent can drain what a child already wrote without
-    waiting (:meth:`receive_nowait`).
+    A channel then writes a message from the sender's own task when nothing is queued before it,
+    and, on asyncio, keeps the descriptor registered with the loop and reads in its readiness
+    callback: no task switch and no system call spent on registering per message.
     """
 
-    prefers_lines = True  # pipes carry the control channel: line-delimited JSON by default
-
-    def __init__(self, read_fd: int | None, write_fd: int | None, *, name: str = "pipe") -> None:
-        self.name = name
-        self._read_fd = read_fd
-        self._write_fd = write_fd
-        for fd in (read_fd, write_fd):
-            if fd is not None:
-                os.set_blocking(fd, False)
-
-    async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes:
-        """Return the next bytes available (at least one), or ``b""`` at end of stream."""
-        while True:
-            data = self.receive_nowait(max_bytes)
-            if data is not None:
-                return data
-            closed = f"{self.name}: closed while reading"
-            await _ready(anyio.wait_readable, self._fd(self._read_fd), closed)
-
-    def receive_nowait(self, max_bytes: int = _RECEIVE_SIZE) -> bytes | None:
-        """Return bytes already available, ``b""`` at end of stream, ``None`` if none yet."""
-        try:
-            return os.read(self._fd(self._read_fd), max_bytes)
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            raise TransportError(f"{self.name}: read failed: {exc.strerror or exc}") from exc
-
-    async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Write all of ``data``, waiting while the pipe is full (backpressure)."""
-        await self.send_all((data,))
-
-    async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Write several buffers back to back, gathered into as few system calls as they allow."""
-        fd = self._fd(self._write_fd)
-        closed = f"{self.name}: closed while writing"
-        writable = functools.partial(_ready, anyio.wait_writable, fd, closed)
-        await _write_gathered(functools.partial(os.writev, fd), writable, parts, self.name)
-
-    async def aclose(self) -> None:
-        """Close both descriptors, waking any task waiting on them."""
-        for attr in ("_read_fd", "_write_fd"):
-            fd = getattr(self, attr)
-            if fd is not None:
-                setattr(self, attr, None)
-                anyio.notify_closing(fd)
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-    def _fd(self, fd: int | None) -> int:
-        if fd is None:
-            raise TransportError(f"{self.name}: transport is closed")
-        return fd
-
-
-class SocketTransport:
-    """A transport over a connected Unix domain socket.
-
-    Like :class:`FdTransport`, it tries the non-blocking call first and waits for readiness only
-    when the socket has nothing (or no room): a message that fits costs one system call and no
-    trip through the event loop.
-    """
-
-    def __init__(self, sock: socket.socket, *, name: str = "socket") -> None:
-        self.name = name
-        sock.setblocking(False)
-        self._socket: socket.socket | None = sock
-
-    @property
-    def raw_socket(self) -> socket.socket:
-        """The underlying socket object (for options and credentials)."""
-        return self._open()
-
-    def peer_credentials(self) -> PeerCredentials | None:
-        """The peer's ``(pid, uid, gid)`` where the OS tells (Linux ``SO_PEERCRED``), else None."""
-        so_peercred = getattr(socket, "SO_PEERCRED", None)
-        if so_peercred is None:
-            return None
-        raw = self._open().getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
-        return PeerCredentials(struct.unpack("3i", raw))
-
-    async def receive(self, max_bytes: int = _RECEIVE_SIZE) -> bytes:
-        """Return the next bytes available, or ``b""`` at end of stream."""
-        return await self._read(lambda sock: sock.recv(max_bytes))
-
-    async def receive_into(self, buffer: memoryview) -> int:
-        """Receive straight into ``buffer``; return the byte count, 0 at end of stream."""
-        return await self._read(lambda sock: sock.recv_into(buffer))
-
-    async def _read(self, read: Callable[[socket.socket], _T]) -> _T:
-        sock = self._open()
-        while True:
-            try:
-                return read(sock)
-            except BlockingIOError:
-                await self._wait(anyio.wait_readable, sock, "reading")
-            except OSError as exc:
-                raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
-
-    async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data``, waiting while the socket buffer is full (backpressure)."""
-        await self.send_all((data,))
-
-    async def send_all(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Send several buffers back to back, gathered into as few system calls as they allow."""
-        sock = self._open()
-        await _write_gathered(
-            sock.sendmsg,
-            functools.partial(self._wait, anyio.wait_writable, sock, "writing"),
-            parts,
-            self.name,
-        )
-
-    async def aclose(self) -> None:
-        """Close the connection, waking any task waiting on it."""
-        sock, self._socket = self._socket, None
-        if sock is not None:
-            anyio.notify_closing(sock)
-            sock.close()
-
-    async def _wait(
-        self, wait: Callable[[socket.socket], Awaitable[None]], sock: socket.socket, doing: str
-    ) -> None:
-        await _ready(wait, sock, f"{self.name}: closed while {doing}")
-        if self._socket is None:
-            raise TransportError(f"{self.name}: closed while {doing}")
-
-    def _open(self) -> socket.socket:
-        if self._socket is None:
-            raise TransportError(f"{self.name}: transport is closed")
-        return self._socket
+    def readable_fd(self) -> int: ...
+    def receive_nowait(self, max_bytes: int = _RECEIVE_SIZE) -> bytes | None: ...
+    def send_nowait(self, parts: Sequence[Buffer]) -> int: ...
+    def add_close_callback(self, callback: Callable[[], None]) -> None: ...
 
 
 class PipeServer:
@@ -348,43 +216,3 @@ class TransportFactory:
             f"data channel connection timeout: cannot connect to {path} within {timeout:g} s: "
             f"{reason}"
         )
-
-
-async def _ready(
-    wait: Callable[[_Waitable], Awaitable[None]], target: _Waitable, closed: str
-) -> None:
-    """Wait until ``target`` is ready; TransportError(``closed``) if it is closed meanwhile."""
-    try:
-        await wait(target)
-    except (anyio.ClosedResourceError, anyio.BusyResourceError, OSError) as exc:
-        raise TransportError(closed) from exc
-
-
-async def _write_gathered(
-    write: Callable[[list[memoryview]], int],
-    wait: Callable[[], Awaitable[None]],
-    parts: Sequence[bytes | bytearray | memoryview],
-    name: str,
-) -> None:
-    # writev/sendmsg may take only part of what they are given: go on from where they stopped.
-    views = [memoryview(part).cast("B") for part in parts if len(part)]
-    first = 0
-    while first < len(views):
-        try:
-            written = write(views[first : first + _MAX_GATHER])
-        except BlockingIOError:
-            await wait()
-            continue
-        except OSError as exc:
-            raise TransportError(f"{name}: write failed: {_reason(exc)}") from exc
-        while written:
-            if written >= len(views[first]):
-                written -= len(views[first])
-                first += 1
-            else:
-                views[first] = views[first][written:]
-                written = 0
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)

@@ -20,7 +20,7 @@ from ..metrics import ChannelMetrics
 from ..transports import Transport
 from ._handlers import Handler, ping
 from ._outbox import Buffer, Outbox
-from ._pending import Deadlines, Pending
+from ._pending import Deadlines, Pending, event_class
 
 __all__ = ["BadInputHook", "ChannelCore", "logger"]
 
@@ -29,7 +29,7 @@ logger = logging.getLogger("aspect_ipc.channel")
 # How long a closing channel keeps trying to send what was queued before it closed.
 _FLUSH_TIMEOUT = 1.0
 
-BadInputHook = Callable[[bytes | bytearray | None, IpcError], bool]
+BadInputHook = Callable[[Buffer | None, IpcError], bool]
 """Called with an undecodable frame (or None) and the error; returns True if it handled it."""
 
 
@@ -52,6 +52,8 @@ class ChannelCore:
     ) -> None:
         self.name = name
         self._decoder = decoder or framing.decoder()
+        # Gives a decoded frame's buffer back to the decoder, for the next large frame.
+        self._recycle: Callable[[Buffer], None] | None = getattr(self._decoder, "recycle", None)
         self.transport = transport
         self.framing = framing
         self.codec = codec
@@ -72,6 +74,7 @@ class ChannelCore:
         self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
         self._receive_hooks: dict[tuple[bool, str], Callable[[Any], None]] = {}
         self._pending: dict[MessageId, Pending] = {}
+        self._new_event = event_class()  # for each request's Pending: no backend lookup
         self._running: dict[MessageId, anyio.CancelScope] = {}
         self._streams: StreamTable | None = None  # made by the first stream (spec 13)
         self._request_finished = anyio.Event()  # set, and replaced, as requests finish

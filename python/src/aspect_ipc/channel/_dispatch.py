@@ -39,6 +39,7 @@ from ..metrics import BUCKET_SHIFT, BUCKETS
 from ..recovery import recover_id
 from ._core import logger
 from ._handlers import Handler
+from ._outbox import Buffer
 from ._stream_ends import RequestStreams, set_current_streams
 from ._stream_io import StreamIO
 
@@ -57,8 +58,7 @@ class Dispatch(StreamIO):
     """Called with the method and the error when a request handler fails without a JSON-RPC
     error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
-    async def _dispatch(self, frame: bytes | bytearray) -> None:
-        metrics = self.metrics  # bytes in: counted by the read loop, per read
+    async def _dispatch(self, frame: Buffer) -> None:
         try:
             value = self.codec.decode(frame)
         except CodecError as exc:
@@ -67,11 +67,36 @@ class Dispatch(StreamIO):
         if self.tracer is not None:
             self.tracer.received(value, len(frame) + self._frame_overhead)
         message = JsonRpcProtocol.parse(value)
+        if self._recycle is not None and type(message) is not InvalidMessage:
+            self._recycle(frame)  # decoded: nothing refers to the frame's bytes any more
+        if not self._answer(message):
+            await self._dispatch_message(frame, message)
+
+    def _answer(self, message: Any) -> bool:
+        """Act on ``message`` now if it answers a request of ours (True); False otherwise.
+
+        Synchronous: an answer completes its request without waiting for anything, so a reader
+        may complete requests in the callback that finds the bytes (see :mod:`._fast_reader`).
+        """
         kind = type(message)
         if kind is Response:
-            assert isinstance(message, Response)
             self._complete(message.id, message.result, None)
-        elif kind is Request:
+            return True
+        if kind is ErrorResponse and message.id is not None:
+            metrics = self.metrics
+            if metrics is not None and message.id in self._pending:  # not late answers
+                errors = metrics.errors_received
+                errors[message.code] = errors.get(message.code, 0) + 1
+            error = RemoteError(message.code, message.message, _data(message.data))
+            self._complete(message.id, None, error)
+            return True
+        return False
+
+    async def _dispatch_message(self, frame: Buffer, message: Any) -> None:
+        """Act on a message that is not an answer (:meth:`_answer` said False)."""
+        metrics = self.metrics  # bytes in: counted by the read loop, per read
+        kind = type(message)
+        if kind is Request:
             assert isinstance(message, Request)
             if metrics is not None:
                 metrics.requests_received += 1
@@ -81,16 +106,10 @@ class Dispatch(StreamIO):
             if metrics is not None:
                 metrics.notifications_received += 1
             await self._queue_notification(message)
-        elif kind is ErrorResponse:
+        elif kind is ErrorResponse:  # with id null: the peer could not tell which request
             assert isinstance(message, ErrorResponse)
-            if metrics is not None and message.id in self._pending:  # not late answers
-                errors = metrics.errors_received
-                errors[message.code] = errors.get(message.code, 0) + 1
             error = RemoteError(message.code, message.message, _data(message.data))
-            if message.id is None:
-                logger.warning("%s: the peer reported an error: %s", self.name, error)
-            else:
-                self._complete(message.id, None, error)
+            logger.warning("%s: the peer reported an error: %s", self.name, error)
         else:
             assert isinstance(message, InvalidMessage)
             if not message.reply and message.id is not None and message.id in self._pending:
@@ -105,7 +124,7 @@ class Dispatch(StreamIO):
             else:
                 logger.warning("%s: dropped an invalid response: %s", self.name, message.reason)
 
-    async def _bad_input(self, frame: bytes | bytearray | None, error: IpcError) -> None:
+    async def _bad_input(self, frame: Buffer | None, error: IpcError) -> None:
         if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
             return
         if isinstance(error, CodecError):

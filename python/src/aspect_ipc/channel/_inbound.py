@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from sniffio import current_async_library
+
 from ..errors import ChannelClosed, FramingError, IpcError, TransportError
 from ..framing import InPlaceDecoder
-from ..transports import ReceivesInto
+from ..transports import NowIO, ReceivesInto
 from ._dispatch import Dispatch
+from ._fast_reader import FastReader
 
 __all__ = ["Inbound"]
 
@@ -14,6 +17,17 @@ class Inbound(Dispatch):
     """Reading: one task turns the transport's bytes into frames and dispatches them in order."""
 
     async def _read_loop(self) -> None:
+        transport = self.transport
+        if isinstance(transport, NowIO) and current_async_library() == "asyncio":
+            reason: IpcError = ChannelClosed(f"{self.name}: the channel was closed")
+            try:
+                reason = await FastReader(self, transport).run()
+            finally:
+                self.close(reason)
+            return
+        await self._read_loop_portable()
+
+    async def _read_loop_portable(self) -> None:
         decoder = self._decoder
         transport = self.transport
         # Large frames are received straight into their own buffer where both sides allow it: a

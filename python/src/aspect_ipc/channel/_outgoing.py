@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from time import perf_counter_ns
+from time import monotonic, perf_counter_ns
 from typing import Any
 
 import anyio
@@ -41,13 +41,13 @@ class Outgoing(ChannelCore):
             raise fresh(self._close_reason)
         message = self.protocol.request(method, params)
         request_id = message["id"]
-        waiter = Pending()
+        waiter = Pending(self._new_event())
         if self.metrics is not None:
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
         if limit is not None and not math.isinf(limit):
-            self._deadlines.add(anyio.current_time() + limit, request_id)
+            self._deadlines.add(monotonic() + limit, request_id)
         answered = False
         try:
             with _named_size_error("request"):
@@ -108,7 +108,7 @@ class Outgoing(ChannelCore):
                 deadlines.wake = anyio.Event()
                 continue
             deadline, request_id = earliest
-            delay = deadline - anyio.current_time()
+            delay = deadline - monotonic()
             if delay > 0:
                 with anyio.move_on_after(delay):
                     await deadlines.wake.wait()

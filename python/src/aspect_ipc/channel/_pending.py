@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
 from ..jsonrpc import MessageId
 
-__all__ = ["Deadlines", "Pending"]
+__all__ = ["Deadlines", "Pending", "event_class"]
+
+
+def event_class() -> Callable[[], anyio.Event]:
+    """The running backend's own Event class. A channel looks it up once: ``anyio.Event()``
+    looks up the backend each time (sniffio, and on asyncio two ``getpid`` system calls)."""
+    return type(anyio.Event())
 
 
 class Pending:
@@ -17,8 +24,8 @@ class Pending:
 
     __slots__ = ("error", "event", "result", "sent", "stream", "timed_out")
 
-    def __init__(self) -> None:
-        self.event = anyio.Event()
+    def __init__(self, event: anyio.Event | None = None) -> None:
+        self.event = anyio.Event() if event is None else event
         self.result: Any = None
         self.error: BaseException | None = None
         self.timed_out = False

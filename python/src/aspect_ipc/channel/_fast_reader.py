@@ -1,0 +1,234 @@
+"""The read loop on asyncio: the descriptor stays registered, answers complete in the callback.
+
+The portable loop (:mod:`._inbound`) waits with ``anyio.wait_readable``, which on asyncio
+registers the descriptor with the selector and unregisters it on every wait, and needs a trip
+through the event loop from the readiness to the reader task and another to the caller. Here
+the descriptor stays registered (``loop.add_reader``) while nothing is left to do, and the
+readiness callback reads, cuts frames and completes the requests they answer on the spot: a
+response costs one loop iteration between the bytes and the caller that awaits them.
+
+Everything else (the peer's requests and notifications, stream messages, bad input, errors, the
+end of input) needs to wait for something, so it goes to the read task, the "slow lane": the
+callback hands over the message, unregisters the descriptor and wakes the task, which acts on the
+message, then on every frame still in the decoder, and registers the descriptor again. While the
+task works, nothing is read: the order of messages is kept, and a busy task (a full handler
+pool) holds the peer back through the socket, exactly as the portable loop does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
+from ..framing import InPlaceDecoder
+from ..jsonrpc import InvalidMessage, JsonRpcProtocol
+from ._core import logger
+from ._outbox import Buffer
+
+if TYPE_CHECKING:
+    from ..transports import NowIO
+    from ._inbound import Inbound
+
+__all__ = ["FastReader"]
+
+_RECEIVE_SIZE = 256 * 1024
+
+
+class FastReader:
+    """One channel's reader on asyncio (see the module docstring); :meth:`run` is the task."""
+
+    def __init__(self, channel: Inbound, transport: NowIO) -> None:
+        self._channel = channel
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._decoder = channel._decoder
+        # Large frames go straight into their own buffer where both sides allow it (no copy).
+        self._receive_into = getattr(transport, "receive_into_nowait", None)
+        self._in_place: InPlaceDecoder | None = None
+        if isinstance(self._decoder, InPlaceDecoder) and self._receive_into is not None:
+            self._in_place = self._decoder
+        self._fd = -1
+        self._watching = False
+        # For the task: (frame, message) to act on first, then whatever the decoder holds.
+        self._handed: deque[tuple[Buffer, Any]] = deque()
+        self._failure: FramingError | None = None  # a framing error met by the callback
+        self._end: IpcError | None = None  # the end of input (EOF or a transport error)
+        self._wake: asyncio.Future[None] | None = None
+
+    async def run(self) -> IpcError:
+        """Read until the input ends; return why it ended (the channel closes with it)."""
+        channel = self._channel
+        self._fd = self._transport.readable_fd()
+        self._transport.add_close_callback(self._on_close)
+        try:
+            while True:
+                # The slow lane: what the callback handed over, then every frame left.
+                while self._handed:
+                    frame, message = self._handed.popleft()
+                    if message is _UNDECODED:  # decoded again, and answered as bad input
+                        await channel._dispatch(frame)
+                    else:
+                        await channel._dispatch_message(frame, message)
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    await channel._bad_input(None, failure)
+                    if failure.fatal:
+                        return ChannelClosed(f"{channel.name}: {failure}")
+                fatal = await self._drain()
+                if fatal is not None:
+                    return fatal
+                if self._end is not None:
+                    return self._end
+                self._wake = self._loop.create_future()
+                self._watch()
+                await self._wake
+        finally:
+            self._unwatch()
+
+    async def _drain(self) -> IpcError | None:
+        """Dispatch every whole frame in the decoder; a fatal framing error ends the read."""
+        channel = self._channel
+        decoder = self._decoder
+        while True:
+            try:
+                frame = decoder.next_frame()
+            except FramingError as exc:
+                await channel._bad_input(None, exc)
+                if exc.fatal:
+                    return ChannelClosed(f"{channel.name}: {exc}")
+                continue
+            if frame is None:
+                return None
+            await channel._dispatch(frame)
+
+    def _watch(self) -> None:
+        if not self._watching and self._fd >= 0:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._watching = True
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self._watching = False
+            self._loop.remove_reader(self._fd)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _on_close(self) -> None:
+        # The transport is closing: the descriptor is about to be closed, never watched again.
+        if self._end is None:
+            self._end = ChannelClosed(f"{self._channel.name}: the channel was closed")
+        self._unwatch()
+        self._fd = -1
+
+    def _hand_over(self) -> None:
+        """Give the rest to the task: stop reading until it has done its part."""
+        self._unwatch()
+
+    def _on_readable(self) -> None:
+        try:
+            self._read_and_answer()
+        except Exception as exc:  # a bug must not leave a callback spinning on the selector
+            logger.exception("%s: the reader failed", self._channel.name)
+            self._end = ChannelClosed(f"{self._channel.name}: the reader failed: {exc!r}")
+            self._hand_over()
+
+    def _read_and_answer(self) -> None:
+        channel = self._channel
+        try:
+            if not self._receive():
+                return
+        except TransportError as exc:
+            self._end = ChannelClosed(f"{channel.name}: {exc}")
+            self._hand_over()
+            return
+        if self._end is not None:  # end of input: the task drains what is left
+            self._hand_over()
+            return
+        decoder = self._decoder
+        codec = channel.codec
+        tracer = channel.tracer
+        recycle = channel._recycle
+        answered = 0  # from the second, their callers' next requests leave together
+        while True:
+            try:
+                frame = decoder.next_frame()
+            except FramingError as exc:
+                self._failure = exc
+                self._hand_over()
+                return
+            if frame is None:
+                return
+            try:
+                value = codec.decode(frame)
+            except CodecError:  # rare: the task decodes it again, and answers the error
+                self._handed.append((frame, _UNDECODED))
+                self._hand_over()
+                return
+            if tracer is not None:
+                tracer.received(value, len(frame) + channel._frame_overhead)
+            if (
+                type(value) is dict
+                and len(value) == 3
+                and type(value.get("id")) is int
+                and "result" in value
+                and value["jsonrpc"] == "2.0"
+                and type(value["jsonrpc"]) is str
+            ):
+                # The common answer, {"jsonrpc", "id", "result"}: what parse() would make of it
+                # (a Response), without building one.
+                if recycle is not None:
+                    recycle(frame)
+                channel._complete(value["id"], value["result"], None)
+                answered += 1
+                if answered == 2:
+                    channel._outbox.hold_writes()
+                continue
+            message = JsonRpcProtocol.parse(value)
+            if recycle is not None and type(message) is not InvalidMessage:
+                recycle(frame)  # decoded: nothing refers to the frame's bytes any more
+            if channel._answer(message):
+                answered += 1
+                if answered == 2:
+                    channel._outbox.hold_writes()
+                continue
+            self._handed.append((frame, message))
+            self._hand_over()
+            return
+
+    def _receive(self) -> bool:
+        """Read what is there into the decoder; False if nothing was (a spurious wake-up)."""
+        metrics = self._channel.metrics
+        in_place = self._in_place
+        space = in_place.writable() if in_place is not None else None
+        if space is not None:
+            assert in_place is not None and self._receive_into is not None
+            with space:
+                count = self._receive_into(space)
+            if count is None:
+                return False
+            if count:
+                if metrics is not None:
+                    metrics.bytes_in += count
+                in_place.wrote(count)
+                return True
+        else:
+            data = self._transport.receive_nowait(_RECEIVE_SIZE)
+            if data is None:
+                return False
+            if data:
+                if metrics is not None:
+                    metrics.bytes_in += len(data)
+                self._decoder.feed(data)
+                return True
+        self._decoder.feed_eof()
+        self._end = ChannelClosed(f"{self._channel.name}: the peer closed the channel")
+        return True
+
+
+class _Undecoded:
+    """Marks a handed-over frame whose decoding failed: the task dispatches it from the start."""
+
+
+_UNDECODED = _Undecoded()
