@@ -149,9 +149,7 @@ class HandleCore:
             "output", stream="stderr", line=text, info={"continues": True} if continues else {}
         )
 
-    def _stray_output(
-        self, frame: bytes | bytearray | memoryview | None, error: IpcError
-    ) -> bool:
+    def _stray_output(self, frame: bytes | bytearray | memoryview | None, error: IpcError) -> bool:
         line = f"<{error}>" if frame is None else bytes(frame).decode("utf-8", "replace")
         self._log.warning("stdout (not a protocol message): %s", line)
         self._emit("output", stream="stdout", line=line)
