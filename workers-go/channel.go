@@ -104,13 +104,20 @@ func (c *Channel) Name() string { return c.name }
 // Done is closed when the channel has closed.
 func (c *Channel) Done() <-chan struct{} { return c.done }
 
-// Handle registers h for method, replacing any previous handler; a nil h removes it. Names
-// starting with "$/" are reserved for the protocol and rejected with ErrReservedMethod.
-func (c *Channel) Handle(method string, h Handler) error {
+// Handle registers h for method, replacing any previous handler (and its options); a nil h
+// removes it. Names starting with "$/" are reserved for the protocol and rejected with
+// ErrReservedMethod. opts configure the handler (InputWindow); an invalid one is an error naming
+// the handler, and nothing is registered.
+func (c *Channel) Handle(method string, h Handler, opts ...HandlerOption) error {
 	if isReserved(method) {
 		return reservedError(method)
 	}
+	window, err := inputWindowOf(method, opts)
+	if err != nil {
+		return err
+	}
 	c.handle(method, h)
+	c.streams.setWindow(method, window)
 	return nil
 }
 

@@ -24,13 +24,14 @@ type ChannelBuilder struct {
 	framing   Framing
 	codec     Codec
 	handlers  map[string]Handler
+	windows   map[string]int64 // InputWindow of handlers, by method
 	logger    *slog.Logger
 	err       error
 }
 
 // NewChannelBuilder returns an empty builder.
 func NewChannelBuilder() *ChannelBuilder {
-	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}}
+	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}, windows: map[string]int64{}}
 }
 
 // WithName names the channel in errors and logs ("control", "data").
@@ -45,13 +46,34 @@ func (b *ChannelBuilder) WithFraming(f Framing) *ChannelBuilder { b.framing = f;
 // WithCodec sets the codec (required): JSONCodec or MessagePackCodec.
 func (b *ChannelBuilder) WithCodec(c Codec) *ChannelBuilder { b.codec = c; return b }
 
-// WithHandler registers h for method (see Channel.Handle). A reserved "$/" name makes Build fail
-// with ErrReservedMethod.
-func (b *ChannelBuilder) WithHandler(method string, h Handler) *ChannelBuilder {
+// WithHandler registers h for method (see Channel.Handle), with its options (InputWindow). A
+// reserved "$/" name makes Build fail with ErrReservedMethod, an invalid option with an error
+// naming the handler.
+func (b *ChannelBuilder) WithHandler(method string, h Handler, opts ...HandlerOption) *ChannelBuilder {
 	if isReserved(method) {
 		b.err = errors.Join(b.err, reservedError(method))
-	} else {
-		b.handlers[method] = h
+		return b
+	}
+	window, err := inputWindowOf(method, opts)
+	if err != nil {
+		b.err = errors.Join(b.err, err)
+		return b
+	}
+	b.handlers[method] = h
+	delete(b.windows, method)
+	if window > 0 {
+		b.windows[method] = window
+	}
+	return b
+}
+
+// withOptions gives the handlers registered so far the options listed for their method
+// (a worker's Config.HandlerOptions); options for other methods are ignored.
+func (b *ChannelBuilder) withOptions(options map[string][]HandlerOption) *ChannelBuilder {
+	for method, opts := range options {
+		if h, ok := b.handlers[method]; ok {
+			b.WithHandler(method, h, opts...)
+		}
 	}
 	return b
 }
@@ -101,6 +123,9 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 		c.handlers[method] = h
 	}
 	c.streams = newStreamTable(c.name, DefaultStreamWindow, streamHooks{notify: c.notifyStream, fail: c.failStream})
+	for method, window := range b.windows {
+		c.streams.setWindow(method, window)
+	}
 	return c, nil
 }
 

@@ -19,7 +19,23 @@ import (
 // invalid UTF-8, lone surrogates, integers outside [-2^63, 2^64-1] and nesting deeper than 512
 // are codec errors, never silently converted (encoding/json alone would base64 a []byte and
 // replace a lone surrogate by U+FFFD).
-type JSONCodec struct{}
+//
+// The zero value is ready to use. EncodeHook and DecodeHook work as MessagePackCodec's, with
+// what JSON cannot carry: see "Codec hooks" in the README.
+type JSONCodec struct {
+	// EncodeHook, when set, is called with each value whose type JSON has no form for: []byte
+	// and other binary, a chan or func, a complex number, a map with keys that are not strings,
+	// integers or TextMarshalers (a time.Time has one: encoding/json's RFC 3339 text, as have
+	// the types with their own MarshalJSON). It returns the value to write instead, encoded as
+	// usual (up to 64 applications deep); inside a struct too, whose fields are then written by
+	// the codec in encoding/json's way. An error it returns fails the encoding with a
+	// *CodecError naming the place of the value.
+	EncodeHook func(value any) (any, error)
+	// DecodeHook, when set, is called with every decoded JSON object, innermost first (the
+	// message envelope last: return a map you do not recognise unchanged), and its result
+	// replaces the map. An error it returns fails the decoding with a *CodecError.
+	DecodeHook func(m map[string]any) (any, error)
+}
 
 // Name returns "json".
 func (JSONCodec) Name() string { return "json" }
@@ -29,9 +45,9 @@ func (JSONCodec) Name() string { return "json" }
 // checks, so a float64 struct field holding 1.0 is written 1 (receivers accept an integer where
 // a float is expected, PROTOCOL.md 3.2).
 func (c JSONCodec) Encode(value any) ([]byte, error) {
-	w := jsonWriter{}
+	w := jsonWriter{hook: c.EncodeHook}
 	if err := w.write(value, 0); err != nil {
-		return nil, err
+		return nil, jsonEncodeError(err)
 	}
 	if w.delegated {
 		// What a json.Marshaler or a struct wrote has not been checked for depth and escapes.
@@ -68,6 +84,9 @@ func (c JSONCodec) Decode(payload []byte) (any, error) {
 	if err != nil {
 		err.(*CodecError).recoverable = true
 		return nil, err
+	}
+	if c.DecodeHook != nil {
+		return applyDecodeHook(v, c.DecodeHook)
 	}
 	return v, nil
 }

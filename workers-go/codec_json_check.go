@@ -67,7 +67,7 @@ func checkJSONValue(v reflect.Value, depth, hops int) error {
 			return nil // written as null
 		}
 		if t.Elem().Kind() == reflect.Uint8 && !implementsMarshaler(reflect.PointerTo(t.Elem())) {
-			return &CodecError{Codec: "json", Message: fmt.Sprintf("binary value (%s) has no JSON form: send it on the data channel, or encode the bytes as a string first", t)}
+			return &CodecError{Codec: "json", Message: fmt.Sprintf("binary value (%s) has no JSON form: send it on the data channel, encode the bytes as a string first, or set EncodeHook on JSONCodec", t)}
 		}
 		fallthrough
 	case reflect.Array:
@@ -76,7 +76,7 @@ func checkJSONValue(v reflect.Value, depth, hops int) error {
 		}
 		for i := 0; i < v.Len(); i++ {
 			if err := checkJSONValue(v.Index(i), depth+1, hops); err != nil {
-				return err
+				return jsonAt(err, "", i)
 			}
 		}
 	case reflect.Map:
@@ -89,7 +89,7 @@ func checkJSONValue(v reflect.Value, depth, hops int) error {
 				return invalidStringError(k.String())
 			}
 			if err := checkJSONValue(iter.Value(), depth+1, hops); err != nil {
-				return err
+				return jsonAt(err, jsonKeyText(iter.Key()), -1)
 			}
 		}
 	case reflect.Struct:
@@ -117,7 +117,11 @@ func checkJSONStruct(v reflect.Value, depth, hops int) error {
 			inner = depth // embedded fields are written into this object
 		}
 		if err := checkJSONValue(v.Field(i), inner, hops); err != nil {
-			return err
+			if f.Anonymous {
+				return err
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			return jsonAt(err, cmpOr(name, f.Name), -1)
 		}
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
 )
 
 // jsonWriter writes compact JSON. It writes the generic values itself, so that floats stay floats
@@ -17,6 +19,9 @@ import (
 type jsonWriter struct {
 	buf       []byte
 	delegated bool // part of buf was written by encoding/json
+	// hook is JSONCodec.EncodeHook; hookDepth counts its applications around the value written.
+	hook      func(any) (any, error)
+	hookDepth int
 }
 
 func jsonDepthError() error {
@@ -59,7 +64,7 @@ func (w *jsonWriter) write(v any, depth int) error {
 				w.buf = append(w.buf, ',')
 			}
 			if err := w.write(item, depth+1); err != nil {
-				return err
+				return jsonAt(err, "", i)
 			}
 		}
 		w.buf = append(w.buf, ']')
@@ -82,7 +87,7 @@ func (w *jsonWriter) write(v any, depth int) error {
 			}
 			w.buf = append(w.buf, ':')
 			if err := w.write(x[k], depth+1); err != nil {
-				return err
+				return jsonAt(err, k, -1)
 			}
 		}
 		w.buf = append(w.buf, '}')
@@ -91,7 +96,19 @@ func (w *jsonWriter) write(v any, depth int) error {
 	case Result:
 		return w.write(x.value, depth)
 	default:
-		return w.writeOther(v, depth)
+		if t := reflect.TypeOf(v); jsonRefuses(t) {
+			if w.hook != nil {
+				return w.applyHook(v, depth)
+			}
+			if k := t.Kind(); k != reflect.Slice && k != reflect.Map { // those have messages of their own
+				return &msgpack.EncodeError{Kind: msgpack.Unsupported, Type: t}
+			}
+		}
+		err := w.writeOther(v, depth)
+		if err != nil && w.hook != nil { // encoding/json refuses a part: the hook may make it
+			return w.writeTyped(reflect.ValueOf(v), depth, 0)
+		}
+		return err
 	}
 	return nil
 }

@@ -16,7 +16,23 @@ const maxNestingDepth = msgpack.MaxNestingDepth
 // Decoding is strict: ext types (the timestamp too), non-string map keys, invalid UTF-8, trailing
 // bytes and truncated objects are codec errors, and declared lengths are checked against the bytes
 // present before anything is allocated.
-type MessagePackCodec struct{}
+//
+// The zero value is ready to use. Set EncodeHook and DecodeHook to carry your own types (see
+// "Codec hooks" in the README), and give the codec to a channel with WithCodec, or to Serve with
+// Config.DataCodec.
+type MessagePackCodec struct {
+	// EncodeHook, when set, is called with each value the mapping has no form for (time.Time, a
+	// chan or func, a complex number, a map with non-string keys) and returns the value to write
+	// instead, which is then encoded as usual: it may itself hold values that need the hook, up to
+	// 64 applications deep. An error it returns fails the encoding with a *CodecError naming the
+	// place of the value. Like the default function of Python's json.dumps.
+	EncodeHook func(value any) (any, error)
+	// DecodeHook, when set, is called with every decoded map, innermost first (the message
+	// envelope last: return a map you do not recognise unchanged), and its result replaces the
+	// map. An error it returns fails the decoding with a *CodecError. Like object_hook of
+	// Python's json.loads.
+	DecodeHook func(m map[string]any) (any, error)
+}
 
 // Name returns "msgpack".
 func (MessagePackCodec) Name() string { return "msgpack" }
@@ -24,8 +40,12 @@ func (MessagePackCodec) Name() string { return "msgpack" }
 // Encode returns the MessagePack encoding of value. Structs are encoded as maps keyed by their
 // `json` tags (field name when untagged, omitempty honoured, embedded structs promoted), like
 // encoding/json does; a type that implements encoding.TextMarshaler is written as its text.
-func (MessagePackCodec) Encode(value any) ([]byte, error) {
-	e := msgpack.Encoder{}
+// A value outside the mapping is a *CodecError whose Path names its place.
+func (c MessagePackCodec) Encode(value any) ([]byte, error) {
+	if r, ok := value.(wireResponse); ok && c.EncodeHook != nil {
+		value = JSONRPCProtocol{}.Response(r.id, r.result) // its own writer has no hook
+	}
+	e := msgpack.Encoder{Hook: c.EncodeHook}
 	if err := e.Encode(value, 0); err != nil {
 		return nil, mpEncodeError(err)
 	}
@@ -34,12 +54,17 @@ func (MessagePackCodec) Encode(value any) ([]byte, error) {
 
 // encodeInto appends the encoding of value to f, splicing large binaries in rather than copying
 // them; the bytes are those Encode returns.
-func (MessagePackCodec) encodeInto(f *outframe.Frame, value any) error {
+func (c MessagePackCodec) encodeInto(f *outframe.Frame, value any) error {
 	var err error
-	if r, ok := value.(wireResponse); ok { // every response: a direct call, no type switch
-		f.Buf, err = r.AppendMsgpack(f.Buf, &f.Refs, 0)
+	if r, ok := value.(wireResponse); ok && c.EncodeHook == nil { // every response: a direct call, no type switch
+		if f.Buf, err = r.AppendMsgpack(f.Buf, &f.Refs, 0); err != nil {
+			err = msgpack.AtKey(err, "result")
+		}
 	} else {
-		e := msgpack.Encoder{Buf: f.Buf, Refs: &f.Refs}
+		if ok { // the same map, written by an Encoder that has the hook
+			value = JSONRPCProtocol{}.Response(r.id, r.result)
+		}
+		e := msgpack.Encoder{Buf: f.Buf, Refs: &f.Refs, Hook: c.EncodeHook}
 		err = e.Encode(value, 0)
 		f.Buf = e.Buf
 	}
@@ -49,16 +74,10 @@ func (MessagePackCodec) encodeInto(f *outframe.Frame, value any) error {
 	return nil
 }
 
-func mpEncodeError(err error) error {
-	if ce, ok := err.(*CodecError); ok {
-		return ce
-	}
-	return &CodecError{Codec: "msgpack", Message: err.Error()}
-}
-
-// Decode returns the generic value of one MessagePack object filling payload exactly.
-func (MessagePackCodec) Decode(payload []byte) (any, error) {
-	v, err := msgpack.Decode(payload)
+// Decode returns the generic value of one MessagePack object filling payload exactly, each map
+// passed through DecodeHook when it is set.
+func (c MessagePackCodec) Decode(payload []byte) (any, error) {
+	v, err := msgpack.DecodeWith(payload, c.DecodeHook)
 	if err != nil {
 		return nil, mpDecodeError(err)
 	}
@@ -69,9 +88,13 @@ func mpDecodeError(err error) error {
 	if e, ok := err.(*msgpack.Error); ok && e.Structural {
 		return &CodecError{Codec: "msgpack", Message: "frame is not valid MessagePack (" + e.Msg + "): do both sides use MessagePackCodec?"}
 	}
-	// A mapping error (ext type, non-string key, invalid UTF-8, depth): the request's id may be
-	// recovered from the top-level map (PROTOCOL.md 4.8).
-	return &CodecError{Codec: "msgpack", Message: err.Error(), recoverable: true}
+	// A mapping error (ext type, non-string key, invalid UTF-8, depth) or the decode hook's: the
+	// request's id may be recovered from the top-level map (PROTOCOL.md 4.8).
+	ce := &CodecError{Codec: "msgpack", Message: err.Error(), recoverable: true}
+	if he, ok := err.(*msgpack.HookError); ok {
+		ce.Path, ce.cause = he.Path(), he.Err
+	}
+	return ce
 }
 
 // recoverID implements idRecoverer (PROTOCOL.md 4.8): for a payload that is one readable

@@ -175,15 +175,25 @@ func tooLargeError(what string, fe *FramingError) *Error {
 type CodecError struct {
 	// Codec is the codec's name ("json" or "msgpack").
 	Codec string
-	// Message says what is wrong.
+	// Message says what is wrong, where (the Path) and what to do.
 	Message string
+	// Path is the place of the value that failed in the value encoded, JSONPath style, from the
+	// message envelope when a channel encodes a message: "$.params.rows[3].when", `$["a b"]`
+	// for a key that is not an identifier, "$" for the value itself. It is also set when a
+	// decode hook fails (the place of the map it was given); "" when unknown.
+	Path string
 	// recoverable: the bytes are well-formed (valid JSON, a readable MessagePack map) and failed
 	// on their content, so the id of a request can be recovered from them (PROTOCOL.md 4.8).
 	recoverable bool
+	// cause is the error of a codec hook, if one failed.
+	cause error
 }
 
 // Error implements the error interface.
 func (e *CodecError) Error() string { return e.Codec + " codec: " + e.Message }
+
+// Unwrap returns the error a codec hook returned, if a hook failed.
+func (e *CodecError) Unwrap() error { return e.cause }
 
 // ProtocolError reports a message that breaks JSON-RPC as profiled by the protocol, such as an
 // invalid response to one of our requests.

@@ -49,7 +49,7 @@ func (c *Channel) startWithStreams(msg Message, h Handler) {
 		c.sendError(msg.ID, &Error{Code: CodeInvalidParams, Message: "Invalid params: " + invalid})
 		return
 	}
-	r, e := c.streams.accept(msg.ID, open)
+	r, e := c.streams.acceptFor(msg.ID, open, msg.Method)
 	if e != nil {
 		c.sendError(msg.ID, e)
 		return

@@ -19,6 +19,8 @@ type streamTable struct {
 	reqs map[ID]*streamReq
 	// calls are the streams this side opened with its own requests (the requester side).
 	calls map[ID]*streamReq
+	// windows are the input windows of handlers registered with InputWindow, by method.
+	windows map[string]int64
 }
 
 // streamHooks are how the table acts on its channel.
@@ -48,7 +50,30 @@ func newStreamTable(channel string, inWindow int64, hooks streamHooks) *streamTa
 // accept opens the streams of a request whose descriptor is valid, or answers why not: -32009
 // over the limit (13.8). An input stream gets its whole window of credit at once (13.3).
 func (t *streamTable) accept(id ID, o *streamOpen) (*streamReq, *Error) {
+	return t.acceptFor(id, o, "")
+}
+
+// setWindow sets the input window of method's handler; 0 restores the table's default.
+func (t *streamTable) setWindow(method string, window int64) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if window == 0 {
+		delete(t.windows, method)
+		return
+	}
+	if t.windows == nil {
+		t.windows = map[string]int64{}
+	}
+	t.windows[method] = window
+}
+
+// acceptFor is accept for a request of method, whose handler may have its own input window.
+func (t *streamTable) acceptFor(id ID, o *streamOpen, method string) (*streamReq, *Error) {
+	t.mu.Lock()
+	window := t.inWindow
+	if w, ok := t.windows[method]; ok {
+		window = w
+	}
 	if t.open+o.count() > MaxOpenStreams {
 		n := t.open
 		t.mu.Unlock()
@@ -63,13 +88,13 @@ func (t *streamTable) accept(id ID, o *streamOpen) (*streamReq, *Error) {
 		r.producer = &OutStream{t: t, id: id, dir: "out", credit: o.window, wake: make(chan struct{})}
 	}
 	if o.in {
-		r.consumer = &InStream{t: t, id: id, dir: "in", window: t.inWindow, unused: t.inWindow, wake: make(chan struct{})}
+		r.consumer = &InStream{t: t, id: id, dir: "in", window: window, unused: window, wake: make(chan struct{})}
 	}
 	t.open += r.n
 	t.reqs[id] = r
 	t.mu.Unlock()
 	if r.consumer != nil {
-		t.grant(id, "in", t.inWindow)
+		t.grant(id, "in", window)
 	}
 	return r, nil
 }
@@ -133,9 +158,9 @@ func (t *streamTable) handle(method string, params any) {
 	r := t.reqs[m.stream]
 	t.mu.Unlock()
 	// What a requester sends its responder: items, end and error for dir "in", credit for dir
-	// "out". The rest is for the requester side of this channel.
-	toResponder := method == "$/stream/end" || method == "$/stream/error" ||
-		(method == "$/stream/item") == (m.dir == "in")
+	// "out". The rest is for the requester side of this channel: an end or error with dir "out"
+	// names an output stream this side consumes, which it fails (13.5).
+	toResponder := (method == "$/stream/credit") == (m.dir == "out")
 	if !toResponder {
 		t.mu.Lock()
 		r = t.calls[m.stream]

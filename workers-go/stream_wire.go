@@ -159,16 +159,20 @@ func parseStreamMsg(method string, params any) streamMsg {
 		m.kind, m.add = streamCredit, add
 	case "$/stream/end":
 		if dir != "in" {
-			m.why = "an output stream ends with the response, not $/stream/end"
+			m.why = "$/stream/end is sent for input streams only"
 			return m
 		}
 		m.kind = streamEnd
 	case "$/stream/error":
+		if dir != "in" {
+			m.why = "$/stream/error is sent for input streams only"
+			return m
+		}
 		e, ok := p["error"].(map[string]any)
 		code, okc := wireInt(e["code"])
 		msg, okm := e["message"].(string)
-		if dir != "in" || !ok || !okc || !okm {
-			m.why = "$/stream/error needs dir in and an error with an integer code and a string message"
+		if !ok || !okc || !okm {
+			m.why = "$/stream/error needs an error with an integer code and a string message"
 			return m
 		}
 		m.kind, m.err = streamError, &Error{Code: int(code), Message: msg, Data: e["data"]}

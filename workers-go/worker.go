@@ -16,6 +16,14 @@ type Config struct {
 	Control HandlerTable
 	// Data holds the methods served on the data channel (Unix socket, MessagePack).
 	Data HandlerTable
+	// HandlerOptions configures handlers of Control and Data, by method (both channels' handler
+	// of that name): {"sumStream": {aspectipc.InputWindow(4)}}. A method that names no handler,
+	// or an invalid option, makes Serve fail at once, naming the handler.
+	HandlerOptions map[string][]HandlerOption
+	// ControlCodec and DataCodec are the channels' codecs, for their EncodeHook and DecodeHook
+	// (codec hooks, README); the zero values are the plain codecs.
+	ControlCodec JSONCodec
+	DataCodec    MessagePackCodec
 	// Hooks are called at the steps of the worker's life, for logging.
 	Hooks Hooks
 	// HelloTimeout bounds the wait for $/hello on a new data connection; 0 means 10 s.
@@ -118,6 +126,9 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err := checkHandlers(cfg.Control, cfg.Data); err != nil {
 		return &StartupError{Message: err.Error(), cause: err}
 	}
+	if err := checkHandlerOptions(cfg.HandlerOptions, cfg.Control, cfg.Data); err != nil {
+		return &StartupError{Message: err.Error(), cause: err}
+	}
 	// A write to a broken stderr (the parent died) must fail with EPIPE rather than kill the
 	// worker by SIGPIPE before its clean-up.
 	survivePipeErrors()
@@ -132,8 +143,8 @@ func Serve(ctx context.Context, cfg Config) error {
 	w.control, _ = NewChannelBuilder().WithName("control").
 		WithTransport(StdioTransport(os.Stdin, out)).
 		WithFraming(LineDelimitedFraming{MaxLineLength: lineLimit}).
-		WithCodec(JSONCodec{}).
-		WithHandlers(cfg.Control).
+		WithCodec(cfg.ControlCodec).
+		WithHandlers(cfg.Control).withOptions(cfg.HandlerOptions).
 		WithLogger(cfg.Logger).
 		Build()
 	w.control.worker = w
@@ -230,8 +241,8 @@ func (w *Worker) serveConnection(conn net.Conn) {
 	ch, _ := NewChannelBuilder().WithName("data").
 		WithTransport(conn).
 		WithFraming(LengthPrefixedFraming{MaxFrameSize: w.env.maxFrameSize}).
-		WithCodec(MessagePackCodec{}).
-		WithHandlers(w.cfg.Data).
+		WithCodec(w.cfg.DataCodec).
+		WithHandlers(w.cfg.Data).withOptions(w.cfg.HandlerOptions).
 		WithLogger(w.cfg.Logger).
 		Build()
 	ch.worker = w

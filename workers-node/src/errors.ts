@@ -71,6 +71,18 @@ export class FramingError extends IpcError {
  */
 export class CodecError extends IpcError {
   /**
+   * Where in the message the value that could not be encoded sits, JSONPath style from the
+   * envelope (`$.params.rows[3].when`, `$["a b"]`); undefined when the failure has no place (a
+   * decode error, a codec misused).
+   */
+  readonly path: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; path?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.path = options?.path;
+  }
+
+  /**
    * @internal The id of the message that failed to decode, when the failure was not broken syntax
    * and the top level was a map with a string `method` and a string or integer `id` (PROTOCOL.md
    * 4.8): the `-32700` answer carries it. Undefined otherwise.

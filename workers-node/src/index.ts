@@ -23,6 +23,7 @@ export type {
   NotificationHandler,
   RequestContext,
   RequestHandler,
+  RequestHandlerOptions,
   RequestOptions,
   RpcPeer,
 } from "./channel/handlers.js";
@@ -31,6 +32,10 @@ export type {
 export { ResponderStreams, RequestStreams } from "./streams/responder.js";
 export type { OpenResult, ResponderOutput } from "./streams/responder.js";
 export { StreamConsumer, StreamProducer } from "./streams/endpoints.js";
+export { StreamCall } from "./streams/call.js";
+export type { StreamItems, StreamOptions } from "./streams/call.js";
+export { RequesterStreams, CallStreams } from "./streams/requester.js";
+export type { RequesterOutput } from "./streams/requester.js";
 export type { Emit } from "./streams/endpoints.js";
 export { DEFAULT_WINDOW, MAX_OPEN_STREAMS, MAX_WINDOW, isStreamMethod, parseOpening, parseStreamMessage } from "./streams/wire.js";
 export type { Opening, StreamDir, StreamMessage } from "./streams/wire.js";
@@ -51,7 +56,7 @@ export type { Framing, FrameDecoder, FrameEvent } from "./framing/types.js";
 // Codecs.
 export { JsonCodec } from "./codecs/json.js";
 export { MessagePackCodec } from "./codecs/msgpack.js";
-export type { Codec } from "./codecs/types.js";
+export type { Codec, CodecOptions, DecodeHook, EncodeHook } from "./codecs/types.js";
 
 // JSON-RPC.
 export { JsonRpcProtocol } from "./jsonrpc/protocol.js";

@@ -1,12 +1,23 @@
 /**
  * spec/vectors/streams.json (spec/vectors/README.md): every message case through the stream layer's
- * classifiers, and every scenario replayable as the responder `w` through ResponderStreams (the
- * state machine the channel runs), following the replay rule step by step.
+ * classifiers, and every scenario replayed as each of its sides, the responder `w` through
+ * ResponderStreams and the requester `p` through RequesterStreams (the state machines the channel
+ * runs), following the replay rule step by step.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ErrorCodes, RemoteError, RequestCancelled, ResponderStreams, parseOpening, parseStreamMessage, type RequestStreams } from "@aspect-ipc/worker";
+import {
+  ErrorCodes,
+  RemoteError,
+  RequestCancelled,
+  RequesterStreams,
+  ResponderStreams,
+  parseOpening,
+  parseStreamMessage,
+  type CallStreams,
+  type RequestStreams,
+} from "@aspect-ipc/worker";
 
 import { loadVectors, sameValue, show, untag } from "./helpers/vectors.js";
 
@@ -198,4 +209,111 @@ test("streams.json: scenarios replayed as the responder (w)", async (t) => {
   const responder = vectors.scenarios.filter((scenario) => scenario.sides.includes("w"));
   assert.ok(responder.length >= 10);
   for (const scenario of responder) await t.test(scenario.id, () => replayResponder(scenario));
+});
+
+/** Replays one scenario as the requester `p`; `break` does what the channel does when the caller gives up. */
+async function replayRequester(scenario: StreamsFile["scenarios"][number]): Promise<void> {
+  const emitted: Json[] = [];
+  /** How each request of ours ended: its response, or the failure that completed it first. */
+  const outcomes = new Map<unknown, { ok: true; result: unknown } | { ok: false; code: number }>();
+  const machine = new RequesterStreams("data", {
+    emit: (method, params) => {
+      emitted.push({ jsonrpc: "2.0", method, params });
+      return Promise.resolve();
+    },
+    failCall: (id, error) => {
+      if (!outcomes.has(id)) outcomes.set(id, { ok: false, code: error.code });
+    },
+  });
+  let call: CallStreams | null = null;
+  const feed = (message: Json): void => {
+    if ("result" in message || "error" in message) {
+      const error = "error" in message ? (message.error as Json) : null;
+      const remote = error === null ? undefined : new RemoteError(error.code as number, error.message as string, error.data);
+      if (!machine.answered(message.id as number, remote) && !outcomes.has(message.id)) {
+        outcomes.set(message.id, remote === undefined ? { ok: true, result: message.result } : { ok: false, code: remote.code });
+      }
+    } else {
+      machine.receive(message.method as string, message.params);
+    }
+  };
+  for (const [index, step] of scenario.steps.entries()) {
+    const where = `step ${index} ${JSON.stringify(step)}`;
+    if (step.wire === "w>p") feed(untag(step.message) as Json);
+    else if (step.wire === "p>w") {
+      const got = emitted.shift();
+      assert.ok(got !== undefined, `${where}: nothing emitted`);
+      assert.ok(sameMessage(got, untag(step.message) as Json, new Set()), `${where}: emitted ${show(got)}`);
+    } else if (step.at === "p") {
+      const code = step.code as number;
+      if (step.app === "open") {
+        const out = step.out as { window: number } | undefined;
+        const descriptor = { ...(out === undefined ? {} : { out }), ...("in" in step ? { in: {} } : {}) };
+        emitted.push({ jsonrpc: "2.0", id: step.id, method: step.method, params: { ...(untag(step.params) as Json), "$/stream": descriptor } });
+        call = machine.openCall(step.id as number, out?.window, "in" in step);
+        continue;
+      }
+      assert.ok(call !== null, `${where}: no request`);
+      const current = call as CallStreams;
+      switch (step.app) {
+        case "send":
+          assert.ok(current.input && current.input.available > 0, `${where}: no credit`);
+          current.input.send(untag(step.value)).catch(() => undefined);
+          break;
+        case "send_blocks":
+          assert.equal(current.input?.available, 0, where);
+          break;
+        case "send_fails": {
+          const outcome = await settled(current.input!.send(0));
+          assert.ok(outcome !== null && !outcome.ok && (outcome.error as RemoteError).code === code, `${where}: ${show(outcome)}`);
+          break;
+        }
+        case "close":
+          machine.endInput(current);
+          break;
+        case "abort":
+          machine.endInput(current, { code, message: step.message as unknown as string });
+          break;
+        case "break":
+          if (!outcomes.has(current.id)) {
+            outcomes.set(current.id, { ok: false, code: ErrorCodes.RequestCancelled });
+            emitted.push({ jsonrpc: "2.0", method: "$/cancelRequest", params: { id: current.id } });
+            machine.abandon(current.id, new RequestCancelled());
+          }
+          break;
+        case "take":
+        case "end":
+        case "fails": {
+          if (step.app === "fails" && step.dir === undefined) {
+            const outcome = outcomes.get(current.id);
+            assert.ok(outcome !== undefined && !outcome.ok && outcome.code === code, `${where}: ${show(outcome)}`);
+            break;
+          }
+          const outcome = await settled(current.output!.next());
+          assert.ok(outcome !== null, `${where}: the read waits`);
+          if (step.app === "take") assert.ok(outcome.ok && outcome.value.done !== true && sameValue(outcome.value.value, untag(step.value)), `${where}: ${show(outcome)}`);
+          else if (step.app === "end") {
+            assert.ok(outcome.ok && outcome.value.done === true, `${where}: ${show(outcome)}`);
+            const answer = outcomes.get(current.id);
+            assert.ok(answer?.ok === true && sameValue(answer.result, untag(step.result)), `${where}: result ${show(answer)}`);
+          } else assert.ok(!outcome.ok && (outcome.error as RemoteError).code === code, `${where}: ${show(outcome)}`);
+          break;
+        }
+        case "result": {
+          const answer = outcomes.get(current.id);
+          assert.ok(answer?.ok === true && sameValue(answer.result, untag(step.result)), `${where}: result ${show(answer)}`);
+          break;
+        }
+        default:
+          assert.fail(`${where}: unknown requester action`);
+      }
+    }
+  }
+  assert.deepEqual(emitted, [], "nothing more emitted");
+}
+
+test("streams.json: scenarios replayed as the requester (p)", async (t) => {
+  const requester = vectors.scenarios.filter((scenario) => scenario.sides.includes("p"));
+  assert.ok(requester.length >= 10);
+  for (const scenario of requester) await t.test(scenario.id, () => replayRequester(scenario));
 });

@@ -38,7 +38,9 @@ func main() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}
-	err := aspectipc.Serve(context.Background(), aspectipc.Config{Control: methods, Data: methods})
+	err := aspectipc.Serve(context.Background(), aspectipc.Config{
+		Control: methods, Data: dataMethods(), DataCodec: dataCodec,
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}

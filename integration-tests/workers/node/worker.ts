@@ -6,7 +6,7 @@ import { execFile, spawn } from "node:child_process";
 import { writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { ErrorCodes, RemoteError, Worker, type RequestContext, type WorkerEndpoint } from "@aspect-ipc/worker";
+import { ErrorCodes, MessagePackCodec, RemoteError, Worker, type RequestContext, type WorkerEndpoint } from "@aspect-ipc/worker";
 
 // ---- environment switches, read before the SDK starts -------------------------------------------
 
@@ -34,7 +34,8 @@ if (process.env.TEST_NO_READY === "1") {
 // ---- the worker ------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const worker = new Worker();
+  // The data codec's decode hook reads the numpy recipe's arrays (sumArray).
+  const worker = new Worker({ dataCodec: new MessagePackCodec({ decodeHook: ndarrayHook }) });
   const via = (name: unknown): WorkerEndpoint => (name === "data" ? worker.data : worker.control);
 
   worker.onRequest("echo", (params: unknown) => params ?? null);
@@ -166,6 +167,17 @@ async function main(): Promise<void> {
     return { sum, avg: sum / (rows * columns) };
   });
 
+  // Data only: JSON has no binary, so on control the method does not exist (-32601).
+  worker.data.onRequest("sumArray", (params: unknown) => {
+    const given = isMap(params) ? params.array : undefined;
+    // The hook converted every well-formed array; anything else says what is wrong with it.
+    const { array, problem } = given instanceof Float64Array ? { array: given } : float64Array(given);
+    if (array === undefined) throw invalid(`sumArray: ${problem}`);
+    let sum = 0.0;
+    for (let index = 0; index < array.length; index++) sum += array[index] as number; // in index order, float64
+    return { sum, count: array.length };
+  });
+
   // Notification order (PROTOCOL.md 4.5): `note` records, `notes` reads, one list per channel.
   // Each note waits delayMs before recording: run one at a time, the records come out in arrival
   // order; run concurrently, the shorter waits would record first.
@@ -236,6 +248,48 @@ async function main(): Promise<void> {
   await worker.start();
 }
 
+// ---- the numpy recipe's arrays (docs/codec-hooks.md) ------------------------------------------
+
+const ARRAY_SHAPE = 'a map {"__ndarray__": {"dtype": "<f8", "shape": [...], "data": bin}}';
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The decode hook: a well-formed `{"__ndarray__": ...}` map becomes a Float64Array; every other map stays as it is. */
+function ndarrayHook(map: Record<string, unknown>): unknown {
+  if (map.__ndarray__ === undefined || Object.keys(map).length !== 1) return map; // the envelope, params...
+  return float64Array(map).array ?? map;
+}
+
+/**
+ * The float64 elements of an `__ndarray__` map of dtype "<f8" (C order, little-endian): a view of
+ * the received bytes when they sit at a multiple of 8 in their buffer, else a copy. Otherwise
+ * what is wrong, naming the first wrong member in the order of WORKERS.md.
+ */
+function float64Array(value: unknown): { array: Float64Array; problem?: undefined } | { array?: undefined; problem: string } {
+  const inner = isMap(value) && Object.keys(value).length === 1 ? value.__ndarray__ : undefined;
+  if (!isMap(inner)) return { problem: `'array' must be ${ARRAY_SHAPE}, got ${describe(value)}` };
+  const { dtype, shape, data } = inner;
+  if (dtype !== "<f8") return { problem: `'array.__ndarray__.dtype' must be "<f8", got ${typeof dtype === "string" ? JSON.stringify(dtype) : describe(dtype)}` };
+  if (!Array.isArray(shape) || !shape.every((size) => isInteger(size) && size >= 0)) {
+    return { problem: `'array.__ndarray__.shape' must be an array of integers >= 0, got ${describe(shape)}` };
+  }
+  const count = shape.reduce((product: bigint, size: number | bigint) => product * BigInt(size), 1n);
+  if (!(data instanceof Uint8Array) || BigInt(data.byteLength) !== 8n * count) {
+    const got = data instanceof Uint8Array ? `${data.byteLength} bytes` : describe(data);
+    return { problem: `'array.__ndarray__.data' must be binary of 8 × product(shape) = ${8n * count} bytes, got ${got}` };
+  }
+  const length = data.byteLength / 8;
+  if (!LITTLE_ENDIAN) {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    return { array: Float64Array.from({ length }, (_, index) => view.getFloat64(index * 8, true)) };
+  }
+  if (data.byteOffset % 8 === 0) return { array: new Float64Array(data.buffer, data.byteOffset, length) };
+  return { array: new Float64Array(data.slice().buffer, 0, length) };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
 // ---- params -----------------------------------------------------------------------------------
 
 function invalid(text: string): RemoteError {
@@ -279,6 +333,7 @@ function countItem(index: number, size: number): Uint8Array {
 }
 
 function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
   return value === null ? "null" : value instanceof Uint8Array ? "binary" : Array.isArray(value) ? "an array" : typeof value;
 }
 

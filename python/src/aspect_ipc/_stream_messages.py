@@ -26,6 +26,7 @@ __all__ = [
     "Malformed",
     "Opening",
     "StreamMessage",
+    "check_input_window",
     "descriptor",
     "parse_opening",
     "parse_stream_message",
@@ -84,6 +85,17 @@ def parse_opening(params: Any) -> Opening | None:
     if "in" in desc and type(desc["in"]) is not dict:
         raise DescriptorError("$/stream.in must be a map")
     return Opening(rest, window, "in" in desc)
+
+
+def check_input_window(method: str, window: object) -> int:
+    """``window`` if it is a valid input window for the handler of ``method`` (13.3), else
+    raise ValueError naming the handler (at registration, not when a request comes)."""
+    if type(window) is not int or not 1 <= window <= MAX_WINDOW:
+        raise ValueError(
+            f"handler {method!r}: input_window must be an integer from 1 to {MAX_WINDOW} "
+            f"(the items its input stream buffers; default {DEFAULT_WINDOW}), not {window!r}"
+        )
+    return window
 
 
 def descriptor(out_window: int | None, has_input: bool) -> dict[str, Any]:
@@ -167,7 +179,7 @@ def parse_stream_message(method: str, params: Any) -> StreamMessage | None:
             return Malformed(method, sid, d, "credit needs an integer add >= 1")
         return Credit(sid, d, params["add"])
     if d != "in":
-        return Malformed(method, sid, d, f"{method} exists for input streams only")
+        return Malformed(method, sid, d, f"{method} is sent for input streams only")
     if method == END:
         return End(sid, d)
     error = params.get("error")

@@ -115,6 +115,8 @@ class StreamTable:
     def __init__(self, channel: str, in_window: int = DEFAULT_WINDOW) -> None:
         self.channel = channel
         self.in_window = in_window
+        self.in_windows: dict[str, int] = {}
+        """Input windows by method, for handlers registered with ``input_window`` (13.3)."""
         self.outbox: list[dict[str, Any]] = []
         self._mine: dict[StreamId, _Call] = {}
         self._theirs: dict[StreamId, _Call] = {}
@@ -164,11 +166,10 @@ class StreamTable:
         if msg is None:
             return
         # An item "out" or credit "in" is for a request of ours; the rest for one of the peer's.
-        # End and error travel with "in" only: always for a request of the peer.
+        # End and error exist for "in" only (for a request of the peer); one with "out" names an
+        # output stream we consume, which it fails (13.5).
         if method in (END, ERROR):
-            if msg.dir != "in":
-                return
-            mine = False
+            mine = msg.dir == "out"
         else:
             mine = (method == ITEM) == (msg.dir == "out")
         call = (self._mine if mine else self._theirs).get(msg.stream)
@@ -178,7 +179,9 @@ class StreamTable:
         if st.failure is not None:
             return
         if isinstance(msg, Malformed):
-            self._protocol_error(call, st, mine, f"malformed {method}: {msg.reason}")
+            wrong_dir = method in (END, ERROR) and msg.dir == "out"
+            reason = msg.reason if wrong_dir else f"malformed {method}: {msg.reason}"
+            self._protocol_error(call, st, mine, reason)
         elif isinstance(msg, Item) and isinstance(st, Consumer):
             self._item(call, st, mine, msg)
         elif isinstance(msg, Credit) and isinstance(st, Producer):

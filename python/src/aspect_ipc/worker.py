@@ -35,12 +35,13 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._handler_errors import read_tracebacks, write_failure
+from ._stream_messages import check_input_window
 from ._worker_handshake import authenticate, hello_again, ready_params, shutdown_on_data
 from ._worker_hooks import Hooks
 from ._worker_shutdown import Stopping
 from ._worker_stop import EofFirst
 from .channel import Channel, Handler, HandlerTable, RequestStreams, current_streams
-from .codecs import JsonCodec, MessagePackCodec
+from .codecs import Codec, JsonCodec, MessagePackCodec
 from .constants import (
     DEFAULT_HELLO_TIMEOUT,
     ENV_DATA_PATH,
@@ -85,6 +86,8 @@ class Worker(Stopping):
         hello_timeout: seconds a data connection has to send ``$/hello``.
         shutdown_timeout: seconds in-flight requests get to finish on :meth:`shutdown`.
         log_handler_errors: write a failed request handler's traceback to stderr (spec 4.10).
+        data_codec: the data channel's codec (default ``MessagePackCodec()``): one with codec
+            hooks, e.g. ``MessagePackCodec(decode_hook=...)`` (docs/codec-hooks.md).
     """
 
     def __init__(
@@ -94,15 +97,18 @@ class Worker(Stopping):
         hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
         shutdown_timeout: float = 5.0,
         log_handler_errors: bool = True,
+        data_codec: Codec | None = None,
     ) -> None:
         self.max_concurrent_handlers = max_concurrent_handlers
         self.hello_timeout = hello_timeout
         self.shutdown_timeout = shutdown_timeout
         self.log_handler_errors = log_handler_errors
+        self.data_codec = data_codec
         self._send_tracebacks = True
         self.worker_id = os.environ.get(ENV_WORKER_ID, "")
         self.namespace = os.environ.get(ENV_NAMESPACE, "")
         self._handlers = HandlerTable()
+        self._input_windows: dict[tuple[str, str], int] = {}  # (channel, method): input_window
         self._hooks = Hooks()
         self._control: Channel | None = None
         self._data: Channel | None = None
@@ -114,13 +120,18 @@ class Worker(Stopping):
 
     # -- declaring handlers -------------------------------------------------------------------
 
-    def control(self, method: str) -> Callable[[F], F]:
-        """Decorator: answer ``method`` requests on the control channel."""
-        return self._decorator("control", method, notification=False)
+    def control(self, method: str, *, input_window: int | None = None) -> Callable[[F], F]:
+        """Decorator: answer ``method`` requests on the control channel.
 
-    def data(self, method: str) -> Callable[[F], F]:
-        """Decorator: answer ``method`` requests on the data channel."""
-        return self._decorator("data", method, notification=False)
+        ``input_window`` (1..1024, default 16) is how many items of an input stream the handler's
+        request may have buffered or on their way (the credit granted at once, spec 13.3).
+        """
+        return self._decorator("control", method, notification=False, input_window=input_window)
+
+    def data(self, method: str, *, input_window: int | None = None) -> Callable[[F], F]:
+        """Decorator: answer ``method`` requests on the data channel (``input_window`` as in
+        :meth:`control`)."""
+        return self._decorator("data", method, notification=False, input_window=input_window)
 
     def control_notification(self, method: str) -> Callable[[F], F]:
         """Decorator: handle ``method`` notifications on the control channel."""
@@ -135,12 +146,23 @@ class Worker(Stopping):
         ``shutting_down`` callbacks are called as ``callback(reason)`` with a ShutdownReason."""
         return self._hooks.register(event)
 
-    def _decorator(self, channel: str, method: str, *, notification: bool) -> Callable[[F], F]:
+    def _decorator(
+        self, channel: str, method: str, *, notification: bool, input_window: int | None = None
+    ) -> Callable[[F], F]:
         self._handlers.check(channel, method)
+        if input_window is not None:
+            check_input_window(method, input_window)
 
         def register(handler: F) -> F:
             live = self._control if channel == "control" else self._data
             self._handlers.add(channel, method, handler, notification=notification, live=live)
+            if not notification:
+                if input_window is None:
+                    self._input_windows.pop((channel, method), None)
+                else:
+                    self._input_windows[channel, method] = input_window
+                if live is not None:
+                    live.set_input_window(method, input_window)
             return handler
 
         return register
@@ -285,7 +307,7 @@ class Worker(Stopping):
             channel = Channel(
                 transport,
                 framing,
-                MessagePackCodec(),
+                self.data_codec or MessagePackCodec(),
                 name="data channel",
                 max_concurrent_handlers=self.max_concurrent_handlers,
                 decoder=decoder,
@@ -314,6 +336,9 @@ class Worker(Stopping):
 
     def _install(self, channel: Channel, which: str) -> None:
         self._handlers.install(channel, which)
+        for (via, method), window in self._input_windows.items():
+            if via == which:
+                channel.set_input_window(method, window)
         channel.send_tracebacks = self._send_tracebacks
         if self.log_handler_errors:
             channel.on_handler_error = functools.partial(write_failure, which)

@@ -38,8 +38,42 @@ func Into(target any, value any, opts Options) error {
 
 var bytesType = reflect.TypeOf([]byte(nil))
 
+// isGeneric reports whether v is one of the values the codecs decode to.
+func isGeneric(v any) bool {
+	switch v.(type) {
+	case nil, bool, int64, uint64, float64, string, []byte, []any, map[string]any:
+		return true
+	}
+	return false
+}
+
 func assignValue(dst reflect.Value, src any, path *fieldPath) error {
+	err := assignGeneric(dst, src, path)
+	if err != nil && assignHooked(dst, src) {
+		return nil
+	}
+	return err
+}
+
+// assignHooked stores src, a value a codec's decode hook made, as it is where its type fits.
+func assignHooked(dst reflect.Value, src any) bool {
+	if isGeneric(src) {
+		return false
+	}
+	sv := reflect.ValueOf(src)
+	if !sv.Type().AssignableTo(dst.Type()) {
+		return false
+	}
+	dst.Set(sv)
+	return true
+}
+
+// assignGeneric is assignValue for the values the codecs decode to.
+func assignGeneric(dst reflect.Value, src any, path *fieldPath) error {
 	if dst.CanAddr() && mayUnmarshal(dst.Type(), path) {
+		if assignHooked(dst, src) { // a time.Time made by a hook, say: not through its JSON form
+			return nil
+		}
 		if u, ok := dst.Addr().Interface().(json.Unmarshaler); ok && dst.Kind() != reflect.Interface {
 			text, err := path.opts.EncodeJSON(src)
 			if err != nil {

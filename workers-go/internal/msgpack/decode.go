@@ -21,6 +21,7 @@ const MaxNestingDepth = 512
 type decoder struct {
 	data []byte
 	pos  int
+	hook DecodeHook
 }
 
 // Error is a decoding failure. Structural ones (truncation, invalid bytes, trailing data) are what
@@ -45,8 +46,12 @@ func mappingf(format string, args ...any) *Error {
 // Decode returns the generic value of the one object filling payload exactly: nil, bool, int64
 // (uint64 above math.MaxInt64), float64, string, []byte (aliasing payload), []any or
 // map[string]any. It fails with an *Error.
-func Decode(payload []byte) (any, error) {
-	d := decoder{data: payload}
+func Decode(payload []byte) (any, error) { return DecodeWith(payload, nil) }
+
+// DecodeWith is Decode with a hook given every map once it is read, innermost first; what the
+// hook returns replaces the map. A hook's error fails the decoding with a *HookError.
+func DecodeWith(payload []byte, hook DecodeHook) (any, error) {
+	d := decoder{data: payload, hook: hook}
 	if len(d.data) == 0 {
 		return nil, structuralf("empty payload")
 	}
@@ -279,7 +284,7 @@ func (d *decoder) array(n uint64, depth int) (any, error) {
 	for i := range out {
 		v, err := d.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return nil, HookErrorAt(err, i, "")
 		}
 		out[i] = v
 	}
@@ -302,9 +307,12 @@ func (d *decoder) mapping(n uint64, depth int) (any, error) {
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return nil, HookErrorAt(err, -1, key)
 		}
 		out[key] = v
+	}
+	if d.hook != nil {
+		return d.callHook(out)
 	}
 	return out, nil
 }

@@ -21,9 +21,15 @@ type Encoder struct {
 	// Refs, when set, receives the binaries of outframe.RefMinSize bytes or more instead of Buf:
 	// their headers are written, their bytes spliced in at that point when the frame is written.
 	Refs *[]outframe.Ref
+	// Hook, when set, is given each value whose type has no form in the mapping (time.Time, a
+	// chan, a map with non-string keys...) and returns the value to write instead, which is
+	// written as usual (and may need the hook again, MaxHookDepth times at most).
+	Hook func(any) (any, error)
 	// hops counts the pointers followed on the way to the value being written, to stop on a
 	// cycle that holds no container.
 	hops int
+	// hookDepth counts the applications of Hook around the value being written.
+	hookDepth int
 }
 
 // maxEncodeHops bounds hops: a chain of pointers that long is a cycle.
@@ -38,7 +44,7 @@ type Appender interface {
 }
 
 func depthError() error {
-	return fmt.Errorf("value nested deeper than %d levels (a cycle?)", MaxNestingDepth)
+	return invalid("value", fmt.Sprintf(" is nested deeper than %d levels (a cycle?)", MaxNestingDepth))
 }
 
 // Encode writes v; depth is the number of containers around it (0 for a whole payload).
@@ -69,9 +75,9 @@ func (e *Encoder) Encode(v any, depth int) error {
 			return depthError()
 		}
 		e.writeArrayHeader(len(x))
-		for _, item := range x {
+		for i, item := range x {
 			if err := e.Encode(item, depth+1); err != nil {
-				return err
+				return AtIndex(err, i)
 			}
 		}
 	case map[string]any:
@@ -90,7 +96,7 @@ func (e *Encoder) Encode(v any, depth int) error {
 				return err
 			}
 			if err := e.Encode(x[k], depth+1); err != nil {
-				return err
+				return AtKey(err, k)
 			}
 		}
 	case *big.Int:
@@ -106,6 +112,10 @@ func (e *Encoder) Encode(v any, depth int) error {
 		}
 		return e.Encode(n, depth)
 	case Appender:
+		if v, ok := x.(valuer); ok && e.Hook != nil {
+			// Params and Result write their value with an Encoder of their own, without the hook.
+			return e.Encode(v.Value(), depth)
+		}
 		buf, err := x.AppendMsgpack(e.Buf, e.Refs, depth)
 		e.Buf = buf
 		return err
@@ -114,6 +124,9 @@ func (e *Encoder) Encode(v any, depth int) error {
 	}
 	return nil
 }
+
+// valuer is an Appender that holds a generic value (Params, Result).
+type valuer interface{ Value() any }
 
 // jsonNumber is the integer (int64, or uint64 above math.MaxInt64) or float64 a json.Number holds.
 func jsonNumber(s string) (any, error) {
@@ -124,11 +137,11 @@ func jsonNumber(s string) (any, error) {
 		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
 			return u, nil
 		}
-		return nil, fmt.Errorf("integer %s is outside [-2^63, 2^64-1]", truncateForError(s))
+		return nil, &EncodeError{Kind: IntegerRange, Subject: "integer " + truncateForError(s), Predicate: " is outside [-2^63, 2^64-1]"}
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return nil, fmt.Errorf("number %s does not fit a 64-bit float", truncateForError(s))
+		return nil, invalid("number "+truncateForError(s), " does not fit a 64-bit float")
 	}
 	return f, nil
 }

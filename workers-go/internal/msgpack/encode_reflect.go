@@ -28,11 +28,11 @@ func (e *Encoder) encodeReflect(v reflect.Value, depth int) error {
 		return e.writeBig(&b)
 	case t == timeType:
 		// The timestamp is an ext type, outside the mapping (as on decode).
-		return fmt.Errorf("cannot encode time.Time: ext type -1 (timestamp) is not part of the protocol's mapping: send times as strings or numbers")
+		return e.refuse(v, depth, &EncodeError{Kind: Unsupported, Type: t})
 	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && t.Implements(textMarshalerType):
 		text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
 		if err != nil {
-			return fmt.Errorf("cannot encode %s: %v", t, err)
+			return invalid(t.String(), ": MarshalText failed: "+err.Error())
 		}
 		return e.writeString(string(text))
 	}
@@ -59,7 +59,7 @@ func (e *Encoder) encodeKind(v reflect.Value, depth int) error {
 			return nil
 		}
 		if e.hops++; e.hops > maxEncodeHops {
-			return fmt.Errorf("cannot encode %s: more than %d pointers deep (a cycle?)", t, maxEncodeHops)
+			return invalid(t.String(), fmt.Sprintf(" is more than %d pointers deep (a cycle?)", maxEncodeHops))
 		}
 		err := e.encodeElem(v.Elem(), depth)
 		e.hops--
@@ -81,17 +81,36 @@ func (e *Encoder) encodeKind(v reflect.Value, depth int) error {
 		e.writeArrayHeader(v.Len())
 		for i := 0; i < v.Len(); i++ {
 			if err := e.encodeElem(v.Index(i), depth+1); err != nil {
-				return err
+				return AtIndex(err, i)
 			}
 		}
 	case reflect.Map:
 		return e.encodeMap(v, depth)
 	case reflect.Struct:
 		return e.encodeStruct(v, depth)
-	default:
-		return fmt.Errorf("cannot encode a value of type %s", t)
+	default: // chan, func, complex, unsafe.Pointer
+		return e.refuse(v, depth, &EncodeError{Kind: Unsupported, Type: t})
 	}
 	return nil
+}
+
+// refuse is the failure fail for v, a value the mapping has no form for, unless the hook gives a
+// value to write instead.
+func (e *Encoder) refuse(v reflect.Value, depth int, fail *EncodeError) error {
+	if e.Hook == nil || !v.CanInterface() {
+		return fail
+	}
+	if e.hookDepth >= MaxHookDepth {
+		return &EncodeError{Kind: HookLoop, Type: v.Type()}
+	}
+	replacement, err := e.Hook(v.Interface())
+	if err != nil {
+		return &EncodeError{Kind: HookFailed, Type: v.Type(), Err: err}
+	}
+	e.hookDepth++
+	err = e.Encode(replacement, depth)
+	e.hookDepth--
+	return err
 }
 
 // encodeElem writes an element or a field. A plain struct is written from its reflect.Value rather
@@ -137,7 +156,11 @@ func plainStruct(t reflect.Type) bool {
 func (e *Encoder) encodeMap(v reflect.Value, depth int) error {
 	t := v.Type()
 	if t.Key().Kind() != reflect.String {
-		return fmt.Errorf("cannot encode %s: map keys must be strings", t)
+		fail := &EncodeError{Kind: NonStringKey, Type: t.Key()}
+		if e.Hook == nil && v.Len() > 0 {
+			fail.Key, fail.Type = keyText(v.MapKeys()[0])
+		}
+		return e.refuse(v, depth, fail)
 	}
 	if v.IsNil() {
 		e.Buf = append(e.Buf, 0xc0)
@@ -154,7 +177,7 @@ func (e *Encoder) encodeMap(v reflect.Value, depth int) error {
 			return err
 		}
 		if err := e.encodeElem(v.MapIndex(k), depth+1); err != nil {
-			return err
+			return AtKey(err, k.String())
 		}
 	}
 	return nil
@@ -188,10 +211,27 @@ func (e *Encoder) encodeStruct(v reflect.Value, depth int) error {
 			return err
 		}
 		if err := e.encodeElem(values[i], depth+1); err != nil {
-			return err
+			return AtKey(err, f.Name)
 		}
 	}
 	return nil
+}
+
+// keyText renders a map key for an error message (1, "a", true), with its dynamic type.
+func keyText(k reflect.Value) (string, reflect.Type) {
+	for k.Kind() == reflect.Interface || k.Kind() == reflect.Pointer {
+		if k.IsNil() {
+			return "nil", k.Type()
+		}
+		k = k.Elem()
+	}
+	switch {
+	case k.Kind() == reflect.String:
+		return quoteKey(k.String()), k.Type()
+	case k.CanInterface():
+		return truncateForError(fmt.Sprint(k.Interface())), k.Type()
+	}
+	return "?", k.Type()
 }
 
 // fieldByIndex walks to a (possibly promoted) field; false when a nil embedded pointer holds it.

@@ -49,7 +49,7 @@ func (e *Encoder) writeBig(b *big.Int) error {
 	case b.IsUint64():
 		e.writeUint(b.Uint64())
 	default:
-		return fmt.Errorf("integer %s is outside [-2^63, 2^64-1]", b)
+		return &EncodeError{Kind: IntegerRange, Subject: "integer " + truncateForError(b.String()), Predicate: " is outside [-2^63, 2^64-1]"}
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func (e *Encoder) writeFloat(f float64) {
 
 func (e *Encoder) writeString(s string) error {
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("string %q is not valid UTF-8: send bytes as []byte (bin)", truncateForError(s))
+		return invalid(fmt.Sprintf("string %q", truncateForError(s)), " is not valid UTF-8: send bytes as []byte (bin)")
 	}
 	n := len(s)
 	switch {

@@ -15,7 +15,7 @@
  * OUTBOX_HIGH_WATER_MARK bytes of frames wait in the outbox, the inbox is not drained and the
  * transport is not read, so the answers cannot pile up in memory; the peer's own writes block.
  */
-import { ChannelClosed, ErrorCodes, FramingError, IpcError, RequestCancelled, describeError } from "../errors.js";
+import { ChannelClosed, ErrorCodes, FramingError, IpcError, RemoteError, RequestCancelled, describeError } from "../errors.js";
 import type { Codec } from "../codecs/types.js";
 import type { Framing, FrameDecoder } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
@@ -29,6 +29,7 @@ import {
   type HandlerTarget,
   type NotificationHandler,
   type RequestHandler,
+  type RequestHandlerOptions,
   type RequestOptions,
   type RpcPeer,
   type WireError,
@@ -38,6 +39,8 @@ import { IncomingRequests } from "./incoming.js";
 import { OutgoingRequests } from "./outgoing.js";
 import { Outbox } from "./outbox.js";
 import { withTimeout } from "../timeouts.js";
+import { StreamCall, requestWithInput, type Caller, type StreamOptions } from "../streams/call.js";
+import { RequesterStreams } from "../streams/requester.js";
 
 export type { InboundItem } from "./inbound.js";
 
@@ -71,6 +74,8 @@ export class Channel implements RpcPeer, HandlerTarget {
   private readonly outgoing = new OutgoingRequests();
   private readonly incoming = new IncomingRequests();
   private readonly dispatcher: Dispatcher;
+  /** The streams of our requests (PROTOCOL.md 13), and how they send. */
+  private readonly caller: Caller;
   /** Whether a frame over the limit gets a `-32005` before the connection closes (not before `$/hello`: D14). */
   private oversizeCourtesy = true;
   private readonly closeListeners: Array<(error?: IpcError) => void> = [];
@@ -96,6 +101,12 @@ export class Channel implements RpcPeer, HandlerTarget {
       report: (error) => this.report(error),
     });
     if (parts.handlerErrors !== undefined) this.dispatcher.handlerErrors = parts.handlerErrors;
+    const streams = new RequesterStreams(this.name, {
+      emit: (method, params) => this.outbox.write(this.outbox.encode(this.protocol.notification(method, params))),
+      failCall: (id, error) => this.outgoing.settle(id, { error }),
+    });
+    this.dispatcher.calls = streams;
+    this.caller = { send: (method, params, options) => this.send(method, params, options), streams };
     this.outbox = new Outbox(parts.transport, parts.framing, parts.codec, (full) => {
       // A peer that does not read what we send stops being read: backpressure instead of memory.
       this.updateReading();
@@ -108,8 +119,8 @@ export class Channel implements RpcPeer, HandlerTarget {
     return this.state === "closed";
   }
 
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
-    return this.handlers.onRequest(method, handler);
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>, options?: RequestHandlerOptions): Disposable {
+    return this.handlers.onRequest(method, handler, options);
   }
 
   onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
@@ -144,18 +155,28 @@ export class Channel implements RpcPeer, HandlerTarget {
   }
 
   async request<R = unknown>(method: string, params?: unknown, options: RequestOptions = {}): Promise<R> {
+    if (options.input !== undefined) return (await requestWithInput(this.caller, method, params, options.input, options)) as R;
+    return (await this.send(method, params, options).answer) as R;
+  }
+
+  stream(method: string, params?: Record<string, unknown>, options: StreamOptions = {}): StreamCall {
+    return StreamCall.of(this.caller, method, params, options);
+  }
+
+  /** Sends a request; its answer settles the returned promise (throws if it cannot be sent). */
+  private send(method: string, params: unknown, options: RequestOptions): { id: number; answer: Promise<unknown> } {
     this.assertOpen();
     const id = this.outgoing.allocateId();
     const frame = this.outbox.encode(this.protocol.request(id, method, params));
     if (options.signal?.aborted) throw new RequestCancelled(`request ${method} cancelled by the caller before it was sent`);
-    const result = this.outgoing.track(id, method, options, () => {
+    const answer = this.outgoing.track(id, method, options, () => {
       // The caller stopped waiting: tell the peer (PROTOCOL.md 9.2). Best effort.
       this.notify("$/cancelRequest", { id }).catch(() => undefined);
     });
     this.outbox.write(frame).catch((error: unknown) => {
       this.outgoing.settle(id, { error: this.closedError(error) });
     });
-    return (await result) as R;
+    return { id, answer };
   }
 
   async notify(method: string, params?: unknown): Promise<void> {
@@ -304,6 +325,8 @@ export class Channel implements RpcPeer, HandlerTarget {
         break; // an invalid response: it fails the request it answers
       case "response":
       case "error_response":
+        // The end of its streams, if any, before its caller sees it; dropped after a stream failed it (13.5).
+        if (message.id !== null && this.caller.streams.answered(message.id, message.kind === "error_response" ? new RemoteError(message.code, message.message, message.data) : undefined)) return;
         break;
     }
     const unclaimed = this.outgoing.complete(message, this.name);

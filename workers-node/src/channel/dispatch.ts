@@ -49,6 +49,8 @@ export class Dispatcher {
   private refusal: WireError | null = null;
   /** The streams the peer opened on this channel (PROTOCOL.md 13). */
   readonly streams: ResponderStreams;
+  /** The streams of this side's requests, which take the messages addressed to a requester (13.2). */
+  calls: { receive(method: string, params: unknown): void } | null = null;
   /** What a failed request handler is answered with, and who hears of it (PROTOCOL.md 4.10). */
   handlerErrors: HandlerErrorPolicy = { sendTraceback: true };
 
@@ -107,7 +109,7 @@ export class Dispatcher {
       return;
     }
     // An id already running is refused by runRequest (-32600) before any stream of it opens.
-    const opened = this.target.incoming.get(id) === undefined ? this.streams.openRequest(id, method, params) : ({ kind: "plain" } as const);
+    const opened = this.target.incoming.get(id) === undefined ? this.streams.openRequest(id, method, params, this.handlers.inputWindow(method)) : ({ kind: "plain" } as const);
     if (opened.kind === "refused") {
       void this.target.sendError(id, opened.error);
       return;
@@ -121,6 +123,7 @@ export class Dispatcher {
     if (isStreamMethod(method)) {
       // At once, in arrival order, never behind a notification handler (PROTOCOL.md 13.4).
       this.streams.receive(method, params);
+      this.calls?.receive(method, params);
       return;
     }
     if (method === "$/cancelRequest") {

@@ -4,6 +4,7 @@
  */
 import { ErrorCodes, ProtocolError, RemoteError } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
+import type { StreamCall, StreamItems, StreamOptions } from "../streams/call.js";
 
 /** Options of an outgoing request. */
 export interface RequestOptions {
@@ -11,6 +12,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Abandons the request after this many milliseconds: `$/cancelRequest` is sent and the promise rejects with RequestTimeout. */
   timeoutMs?: number;
+  /**
+   * Sends these items as the request's input stream (PROTOCOL.md 13), read lazily as the peer
+   * grants credit, then `$/stream/end` (`$/stream/error` if the iterable throws). The params must
+   * then be an object (or absent). The promise resolves with the result once the peer has answered.
+   */
+  input?: StreamItems;
 }
 
 /** Something that can call and notify the peer: a {@link Channel}, or the worker's `control` / `data`. */
@@ -22,6 +29,13 @@ export interface RpcPeer {
    *   FramingError or ProtocolError (nothing sent) when the request cannot be encoded.
    */
   request<R = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<R>;
+  /**
+   * Calls `method` with an output stream (PROTOCOL.md 13): `for await (const item of peer.stream(...))`,
+   * then `call.result` is the final value. `options.window` (1 to 1024, default 16) bounds the items
+   * on their way or buffered; `options.input` opens an input stream too. Breaking out of the loop
+   * cancels the request. The request is sent when the loop starts.
+   */
+  stream(method: string, params?: Record<string, unknown>, options?: StreamOptions): StreamCall;
   /** Sends a notification; resolves once it was handed to the transport. */
   notify(method: string, params?: unknown): Promise<void>;
 }
@@ -70,10 +84,20 @@ export interface Disposable {
   dispose(): void;
 }
 
+/** Options of a request handler, given where it is registered. */
+export interface RequestHandlerOptions {
+  /**
+   * The handler's input window (PROTOCOL.md 13.3): how many items of an input stream its request
+   * may have buffered or on their way, granted as credit at once when a request opens one. An
+   * integer from 1 to 1024; 16 when absent. Anything else throws a RangeError naming the handler.
+   */
+  readonly inputWindow?: number;
+}
+
 /** Where handlers are registered: a channel, or both channels of a worker. */
 export interface HandlerTarget {
-  /** Registers (or replaces) the handler for requests to `method`. */
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable;
+  /** Registers (or replaces) the handler for requests to `method`, with its options. */
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>, options?: RequestHandlerOptions): Disposable;
   /** Registers (or replaces) the handler for notifications of `method`. */
   onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable;
 }
@@ -82,11 +106,26 @@ export interface HandlerTarget {
 export class HandlerTable implements HandlerTarget {
   private readonly requests = new Map<string, RequestHandler>();
   private readonly notifications = new Map<string, NotificationHandler>();
+  private readonly inputWindows = new Map<string, number>();
 
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>, options?: RequestHandlerOptions): Disposable {
     checkMethod(method);
+    const window = checkInputWindow(method, options?.inputWindow);
     this.requests.set(method, handler as RequestHandler);
-    return { dispose: () => this.requests.get(method) === handler && this.requests.delete(method) };
+    if (window === undefined) this.inputWindows.delete(method);
+    else this.inputWindows.set(method, window);
+    return {
+      dispose: () => {
+        if (this.requests.get(method) !== handler) return;
+        this.requests.delete(method);
+        this.inputWindows.delete(method);
+      },
+    };
+  }
+
+  /** The input window `method`'s handler was registered with, if any (the default applies otherwise). */
+  inputWindow(method: string): number | undefined {
+    return this.inputWindows.get(method);
   }
 
   onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
@@ -109,6 +148,14 @@ export class HandlerTable implements HandlerTarget {
 /** Whether `method` is reserved for the protocol (PROTOCOL.md section 11). */
 export function isReservedMethod(method: string): boolean {
   return method.startsWith("$/");
+}
+
+function checkInputWindow(method: string, window: unknown): number | undefined {
+  if (window === undefined) return undefined;
+  if (typeof window !== "number" || !Number.isInteger(window) || window < 1 || window > 1024) {
+    throw new RangeError(`handler ${JSON.stringify(method)}: inputWindow must be an integer from 1 to 1024 (default 16), not ${String(window)}`);
+  }
+  return window;
 }
 
 function checkMethod(method: string): void {

@@ -11,16 +11,20 @@
  * Decoding: valid UTF-8, exactly one JSON text. `JSON.parse` reads the lines it cannot get wrong;
  * the others (big integers, surrogate escapes, a float `id`, `-0`, deep nesting) go through the
  * exact parser of json-parse.ts, which also recovers the id of a refused message (D10).
+ *
+ * Hooks (types.ts): the encode hook is called by `prepareValue` for what JSON cannot carry; the
+ * decode hook runs over the parsed value (hooks.ts). Without hooks nothing of theirs runs.
  */
 import { isUtf8 } from "node:buffer";
 
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError } from "../errors.js";
+import { DecodeHookError, applyDecodeHook, checkHooks, messageId } from "./hooks.js";
 import { JsonParseError, needsExactParser, nestingDepth, parseJsonExact } from "./json-parse.js";
-import type { Codec, DecodedMessage } from "./types.js";
-import { prepareValue, type ValuePolicy } from "./values.js";
+import type { Codec, CodecOptions, DecodeHook, DecodedMessage } from "./types.js";
+import { prepareValue, type HookReplay, type ValuePolicy } from "./values.js";
 
-const POLICY: ValuePolicy = { codec: "JSON", binary: false, nonFinite: false, integers: "json" };
+const POLICY: ValuePolicy = { codec: "JSON", codecClass: "JsonCodec", binary: false, nonFinite: false, integers: "json" };
 /** The shortest text that can nest deeper than the limit: `[` x 513 and `]` x 513. */
 const SHORTEST_TOO_DEEP = 2 * (MAX_NESTING_DEPTH + 1);
 
@@ -31,10 +35,22 @@ export class JsonCodec implements Codec {
   // ignoreBOM keeps a byte-order mark in the text, so the parsers reject it as RFC 8259 says.
   private readonly textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   private readonly textEncoder = new TextEncoder();
+  private readonly encodeHooks: HookReplay | undefined;
+  private readonly decodeHook: DecodeHook | undefined;
+
+  /**
+   * @param options `encodeHook` replaces values JSON cannot carry, `decodeHook` each decoded map
+   *   (types.ts says how); both optional.
+   */
+  constructor(options: CodecOptions = {}) {
+    checkHooks(options, "JsonCodec");
+    this.encodeHooks = options.encodeHook === undefined ? undefined : { hook: options.encodeHook };
+    this.decodeHook = options.decodeHook;
+  }
 
   encode(value: unknown): Uint8Array {
     const found = { exactNumbers: false };
-    const prepared = prepareValue(value, POLICY, found);
+    const prepared = prepareValue(value, POLICY, found, this.encodeHooks);
     return this.textEncoder.encode(found.exactNumbers ? writeJsonExact(prepared) : JSON.stringify(prepared));
   }
 
@@ -44,6 +60,11 @@ export class JsonCodec implements Codec {
 
   /** @internal Decodes a line, telling whether its top-level `id` was a float token (D6). */
   decodeMessage(bytes: Uint8Array): DecodedMessage {
+    const decoded = this.parse(bytes);
+    return this.decodeHook === undefined ? decoded : withDecodeHook(decoded, this.decodeHook);
+  }
+
+  private parse(bytes: Uint8Array): DecodedMessage {
     if (!isUtf8(bytes)) throw new CodecError("line is not valid UTF-8");
     const text = this.textDecoder.decode(bytes);
     if (!needsExactParser(text)) {
@@ -57,6 +78,17 @@ export class JsonCodec implements Codec {
       if (text.length < SHORTEST_TOO_DEEP || nestingDepth(value) <= MAX_NESTING_DEPTH) return { value, floatId: false };
     }
     return exactly(text);
+  }
+}
+
+function withDecodeHook(decoded: DecodedMessage, hook: DecodeHook): DecodedMessage {
+  try {
+    return { value: applyDecodeHook(decoded.value, hook), floatId: decoded.floatId };
+  } catch (error) {
+    if (!(error instanceof DecodeHookError)) throw error;
+    const codecError = new CodecError(error.message, { cause: error.hookError, path: error.path });
+    codecError.recoveredId = decoded.floatId ? undefined : messageId(decoded.value);
+    throw codecError;
   }
 }
 

@@ -13,9 +13,14 @@
  *
  * Depth counts containers, the top level being depth 1 (decision D11): a container at depth 513
  * is an error, empty or not.
+ *
+ * A decode hook (types.ts) gets each map as soon as it is built and checked, so innermost first;
+ * what it returns takes the map's place.
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
+import { describeHookError } from "./advice.js";
 import { recoverMessagePackId } from "./msgpack-recover.js";
+import type { DecodeHook } from "./types.js";
 
 /**
  * Thrown by {@link decodeMessagePack}; the codec wraps it into a CodecError. `syntax` is true when
@@ -27,10 +32,14 @@ export class MessagePackDecodeError extends Error {
   constructor(
     message: string,
     readonly syntax = true,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
+
+/** The decode hook threw (its error is the `cause`): the bytes themselves were fine. */
+export class DecodeHookFailure extends MessagePackDecodeError {}
 
 /** A decoded message, and whether the top-level map's `id` member was a float (never an id, D6). */
 export interface DecodedEnvelope {
@@ -59,9 +68,9 @@ export function decodeMessagePack(bytes: Uint8Array): unknown {
  * As {@link decodeMessagePack}, also telling whether the top-level `id` member was a float.
  * @throws {MessagePackDecodeError} with `recoveredId` set when the id could be recovered.
  */
-export function decodeMessagePackEnvelope(bytes: Uint8Array): DecodedEnvelope {
+export function decodeMessagePackEnvelope(bytes: Uint8Array, decodeHook?: DecodeHook): DecodedEnvelope {
   if (bytes.byteLength === 0) throw new MessagePackDecodeError("empty payload: no MessagePack object");
-  const reader = new Reader(bytes);
+  const reader = new Reader(bytes, decodeHook);
   let value: unknown;
   try {
     value = reader.value(0);
@@ -87,7 +96,10 @@ class Reader {
   private readonly view: DataView;
   private readonly end: number;
 
-  constructor(private readonly bytes: Uint8Array) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly decodeHook: DecodeHook | undefined,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.end = bytes.byteLength;
   }
@@ -192,7 +204,7 @@ class Reader {
     return array;
   }
 
-  private map(count: number, depth: number, start: number): Record<string, unknown> {
+  private map(count: number, depth: number, start: number): unknown {
     const map: Record<string, unknown> = {};
     this.need(count * 2, "map");
     this.checkDepth(depth, start);
@@ -210,7 +222,16 @@ class Reader {
         map[key] = this.value(depth + 1);
       }
     }
-    return map;
+    return this.decodeHook === undefined ? map : this.hooked(map, start);
+  }
+
+  private hooked(map: Record<string, unknown>, start: number): unknown {
+    try {
+      return (this.decodeHook as DecodeHook)(map);
+    } catch (error) {
+      // Not a syntax error: the message's id can still be recovered for the -32700 answer.
+      throw new DecodeHookFailure(`decode hook failed on the map at offset ${start} (MessagePack): ${describeHookError(error)}`, false, { cause: error });
+    }
   }
 
   /** A map key: a str. Anything else is read far enough to report the first problem in stream order. */

@@ -16,16 +16,21 @@
  * where it is: when something is unencodable, the value is walked again by `prepareValue`, which
  * raises the CodecError naming the type and its path. The fast walk never has to build a message.
  *
+ * An encode hook (types.ts) is called where the walk meets a value it cannot carry; the replacement
+ * is written in its place. Each call's outcome is recorded for the slow walk, which replays them
+ * rather than calling the hook again, so that it fails where the fast walk failed.
+ *
  * Integers take the shortest form; an integer beyond 32 bits can only be int 64 / uint 64, for a
  * `number` and a `bigint` alike. A non-integral or unsafe `number` (NaN, ±Infinity, 2^53) is
  * float 64, and so is `-0` (decision D9: -0.0 is a float, whose sign the receiver keeps).
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError, describeError } from "../errors.js";
-import { prepareValue, type ValuePolicy } from "./values.js";
+import type { EncodeHook } from "./types.js";
+import { MAX_HOOK_APPLICATIONS, prepareValue, type HookOutcome, type ValuePolicy } from "./values.js";
 
 /** The MessagePack policy of `prepareValue`, used to explain a refusal. */
-export const MSGPACK_POLICY: ValuePolicy = { codec: "MessagePack", binary: true, nonFinite: true, integers: "msgpack" };
+export const MSGPACK_POLICY: ValuePolicy = { codec: "MessagePack", codecClass: "MessagePackCodec", binary: true, nonFinite: true, integers: "msgpack" };
 
 const SCRATCH_SIZE = 16 * 1024;
 /** Grown buffers at least this large are kept for reuse once released. */
@@ -49,12 +54,22 @@ export class MessagePackEncoder {
   private spare: Buffer | null = null;
   /** Grown buffers handed out in results, which `release` may take back. */
   private readonly handedOut = new WeakMap<ArrayBufferLike, Buffer>();
+  /** The encode hook's outcomes in the current encode (for the slow walk), or null before its first call. */
+  private hookOutcomes: HookOutcome[] | null = null;
+  /** Hook applications on the way to the value being written. */
+  private hookDepth = 0;
+  private inHook = false;
+
+  constructor(private readonly encodeHook?: EncodeHook) {}
 
   /**
    * The encoding of `value`, after `room` unused bytes (0 for the bare encoding).
    * @throws {CodecError} naming the type and the path of the first unencodable part.
    */
   encode(value: unknown, room = 0): Uint8Array {
+    if (this.inHook) {
+      throw new CodecError("MessagePackCodec.encode was called from inside its own encodeHook: return the replacement value instead");
+    }
     this.use(this.scratch);
     this.pos = room;
     try {
@@ -62,11 +77,19 @@ export class MessagePackEncoder {
       this.write(value, 0);
     } catch (error) {
       this.use(this.scratch);
-      if (error instanceof Unencodable) prepareValue(value, MSGPACK_POLICY); // throws the detailed error
+      const outcomes = this.hookOutcomes;
+      this.hookOutcomes = null;
+      this.hookDepth = 0;
+      if (error instanceof Unencodable) {
+        const hook = this.encodeHook;
+        prepareValue(value, MSGPACK_POLICY, undefined, hook === undefined ? undefined : { hook, outcomes }); // throws the detailed error
+      }
       if (error instanceof CodecError) throw error;
       // A getter that threw, a buffer that could not be allocated: still a codec error for the caller.
       throw new CodecError(`cannot encode value as MessagePack: ${describeError(error)}`, { cause: error });
     }
+    // Replacements the hook made may be large: not kept past the message.
+    if (this.hookOutcomes !== null) this.hookOutcomes = null;
     const length = this.pos;
     // Plain Uint8Array views (not Buffers): what the codec has always returned.
     if (this.bytes !== this.scratch) {
@@ -147,13 +170,42 @@ export class MessagePackEncoder {
         }
         {
           const proto: unknown = Object.getPrototypeOf(value);
-          if (proto !== Object.prototype && proto !== null) throw new Unencodable("not a plain object");
+          if (proto !== Object.prototype && proto !== null) {
+            this.hooked(value, depth);
+            return;
+          }
         }
         this.map(value as Record<string, unknown>, depth);
+        return;
+      case "function":
+      case "symbol":
+        this.hooked(value, depth);
         return;
       default:
         throw new Unencodable(typeof value);
     }
+  }
+
+  /** A value of a type MessagePack does not carry: the encode hook's replacement goes in its place. */
+  private hooked(value: unknown, depth: number): void {
+    const hook = this.encodeHook;
+    if (hook === undefined || this.hookDepth >= MAX_HOOK_APPLICATIONS) throw new Unencodable("not carried");
+    const outcomes = (this.hookOutcomes ??= []);
+    let replacement: unknown;
+    this.inHook = true;
+    try {
+      replacement = hook(value);
+    } catch (error) {
+      outcomes.push({ input: value, output: error, failed: true });
+      throw new Unencodable("encode hook failed");
+    } finally {
+      this.inHook = false;
+    }
+    outcomes.push({ input: value, output: replacement, failed: false });
+    if (replacement === undefined) throw new Unencodable("encode hook declined");
+    this.hookDepth++;
+    this.write(replacement, depth);
+    this.hookDepth--;
   }
 
   private integer(value: number): void {

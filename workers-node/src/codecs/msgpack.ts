@@ -10,11 +10,15 @@
  * - binary is `Uint8Array` both ways, written as bin; a received bin is a view of the frame;
  * - ext types (timestamps included), non-string map keys, invalid UTF-8 and trailing bytes are
  *   codec errors.
+ *
+ * Hooks (types.ts) extend the mapping locally, nothing new goes on the wire: the encode hook turns
+ * what MessagePack cannot carry into what it can, the decode hook turns decoded maps back.
  */
 import { CodecError, describeError } from "../errors.js";
-import { MessagePackDecodeError, decodeMessagePackEnvelope } from "./msgpack-decode.js";
+import { checkHooks } from "./hooks.js";
+import { DecodeHookFailure, MessagePackDecodeError, decodeMessagePackEnvelope } from "./msgpack-decode.js";
 import { MessagePackEncoder } from "./msgpack-encode.js";
-import type { Codec, DecodedMessage } from "./types.js";
+import type { Codec, CodecOptions, DecodeHook, DecodedMessage } from "./types.js";
 
 const MISMATCH_HINT = "do both sides use MessagePackCodec?";
 
@@ -22,7 +26,18 @@ const MISMATCH_HINT = "do both sides use MessagePackCodec?";
 export class MessagePackCodec implements Codec {
   readonly name = "MessagePack";
 
-  private readonly encoder = new MessagePackEncoder();
+  private readonly encoder: MessagePackEncoder;
+  private readonly decodeHook: DecodeHook | undefined;
+
+  /**
+   * @param options `encodeHook` replaces values MessagePack cannot carry, `decodeHook` each
+   *   decoded map (types.ts says how); both optional. A hook must not call this codec's `encode`.
+   */
+  constructor(options: CodecOptions = {}) {
+    checkHooks(options, "MessagePackCodec");
+    this.encoder = new MessagePackEncoder(options.encodeHook);
+    this.decodeHook = options.decodeHook;
+  }
 
   encode(value: unknown): Uint8Array {
     return this.encoder.encode(value, 0);
@@ -48,8 +63,13 @@ export class MessagePackCodec implements Codec {
     // Uint8Array, not as the Buffer subclass Node's streams hand out.
     const bytes = Object.getPrototypeOf(input) === Uint8Array.prototype ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     try {
-      return decodeMessagePackEnvelope(bytes);
+      return decodeMessagePackEnvelope(bytes, this.decodeHook);
     } catch (error) {
+      if (error instanceof DecodeHookFailure) {
+        const codecError = new CodecError(error.message, { cause: error.cause });
+        codecError.recoveredId = (error as { recoveredId?: string | number | bigint }).recoveredId;
+        throw codecError;
+      }
       if (error instanceof MessagePackDecodeError) {
         const codecError = new CodecError(`frame is not valid MessagePack (${error.message}): ${MISMATCH_HINT}`);
         codecError.recoveredId = (error as { recoveredId?: string | number | bigint }).recoveredId;

@@ -38,3 +38,29 @@ export interface Codec {
    */
   release?(encoded: Uint8Array): void;
 }
+
+/**
+ * Called with a value the codec cannot carry (a `Date`, `Map`, `Set`, class instance, typed array
+ * other than `Uint8Array`, function, symbol; for {@link JsonCodec} also a `Uint8Array`). Returns
+ * the value to send in its place, which is encoded and checked as usual: it may hold values that
+ * need the hook again (up to 64 applications down one path). Returning `undefined` declines: the
+ * value is refused as without a hook. A thrown error becomes a `CodecError` naming the place.
+ * Like the `default` of Python's `json.dumps`.
+ */
+export type EncodeHook = (value: unknown) => unknown;
+
+/**
+ * Called with every decoded map, innermost first (like the `object_hook` of Python's
+ * `json.loads`), once the map passed the codec's checks; its return value replaces the map. The
+ * message envelope is a map too and passes through it last: return a map unchanged when you do not
+ * recognise it. A thrown error makes the whole message undecodable (the peer gets `-32700`).
+ */
+export type DecodeHook = (map: Record<string, unknown>) => unknown;
+
+/** Options of {@link MessagePackCodec} and {@link JsonCodec}: hooks for types the wire does not carry. */
+export interface CodecOptions {
+  /** Replaces a value the codec cannot carry with one it can (see {@link EncodeHook}). */
+  readonly encodeHook?: EncodeHook | undefined;
+  /** Replaces each decoded map, innermost first (see {@link DecodeHook}). */
+  readonly decodeHook?: DecodeHook | undefined;
+}

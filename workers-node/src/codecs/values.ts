@@ -10,12 +10,17 @@
  * needs (see {@link IntegerPolicy}); the caller's value is never modified, parts that change are
  * copied.
  *
+ * With an encode hook (types.ts), a value of a type the codec does not carry is handed to the hook
+ * and its replacement walked in its place, at the same path and depth.
+ *
  * `undefined` object members are OMITTED, as `JSON.stringify` does, because that is what a
  * JavaScript programmer writing `{a: maybe}` expects; `undefined` in an array has no such reading
  * (JSON would write `null`) and is an error.
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError } from "../errors.js";
+import { INTEGER_RANGE_ADVICE, conversionAdvice, describeHookError, describeObject } from "./advice.js";
+import type { EncodeHook } from "./types.js";
 
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
@@ -34,6 +39,8 @@ export type IntegerPolicy = "msgpack" | "json";
 export interface ValuePolicy {
   /** The codec's name, for messages ("JSON", "MessagePack"). */
   readonly codec: string;
+  /** The codec's class, where advice says to pass an encode hook ("JsonCodec", "MessagePackCodec"). */
+  readonly codecClass: string;
   /** Whether `Uint8Array` is allowed (MessagePack bin). */
   readonly binary: boolean;
   /** Whether NaN and ±Infinity are allowed. */
@@ -41,16 +48,36 @@ export interface ValuePolicy {
   readonly integers: IntegerPolicy;
 }
 
+/** How many times the encode hook may be applied down one path before its result is refused. */
+export const MAX_HOOK_APPLICATIONS = 64;
+
+/** One call of an encode hook: what it was given, and what it returned or (`failed`) threw. */
+export interface HookOutcome {
+  readonly input: unknown;
+  readonly output: unknown;
+  readonly failed: boolean;
+}
+
+/**
+ * The encode hook, and the outcomes of its calls in a walk that already happened (the encoder's
+ * fast walk): replayed in order instead of calling the hook again for the same values.
+ */
+export interface HookReplay {
+  readonly hook: EncodeHook;
+  readonly outcomes?: readonly HookOutcome[] | null;
+}
+
 /**
  * Checks `value` against the policy and returns the value to hand to the encoder: `value` itself
- * when nothing needs rewriting, otherwise a copy of the parts that changed.
- * @throws {CodecError} naming the type and the path of the first unrepresentable value.
+ * when nothing needs rewriting, otherwise a copy of the parts that changed (hook replacements
+ * included).
+ * @throws {CodecError} naming the type, the path of the first unrepresentable value and what to do.
  */
-export function prepareValue(value: unknown, policy: ValuePolicy, found?: { exactNumbers: boolean }): unknown {
+export function prepareValue(value: unknown, policy: ValuePolicy, found?: { exactNumbers: boolean }, hooks?: HookReplay): unknown {
   if (value === undefined) {
-    throw new CodecError(`cannot encode undefined as a ${policy.codec} value (use null)`);
+    throw new CodecError(`cannot encode undefined as a ${policy.codec} value (use null)`, { path: "$" });
   }
-  const walker = new ValueWalker(policy);
+  const walker = new ValueWalker(policy, hooks);
   const prepared = walker.walk(value, 0);
   if (found !== undefined) found.exactNumbers = walker.exactNumbers;
   return prepared;
@@ -59,10 +86,16 @@ export function prepareValue(value: unknown, policy: ValuePolicy, found?: { exac
 class ValueWalker {
   private readonly path: Array<string | number> = [];
   private readonly ancestors = new Set<object>();
+  /** Hook applications on the way to the value being walked. */
+  private hookDepth = 0;
+  private replayed = 0;
   /** Whether the value holds a bigint, a -0 or an integral number beyond 2^53 (JSON.stringify would write them wrong). */
   exactNumbers = false;
 
-  constructor(private readonly policy: ValuePolicy) {}
+  constructor(
+    private readonly policy: ValuePolicy,
+    private readonly hooks: HookReplay | undefined,
+  ) {}
 
   walk(value: unknown, depth: number): unknown {
     switch (typeof value) {
@@ -81,9 +114,9 @@ class ValueWalker {
       case "undefined":
         return this.fail("undefined inside an array", "use null");
       case "function":
-        return this.fail(`a function (${value.name || "anonymous"})`);
+        return this.refuse(value, depth, `a function (${value.name || "anonymous"})`);
       default:
-        return this.fail(`a ${typeof value}`);
+        return this.refuse(value, depth, `a ${typeof value}`);
     }
   }
 
@@ -103,7 +136,7 @@ class ValueWalker {
 
   private bigint(value: bigint): unknown {
     if (value < INT64_MIN || value > UINT64_MAX) {
-      return this.fail(`the integer ${value}`, "outside [-2^63, 2^64 - 1], the integer range of aspect-ipc");
+      return this.fail(`the integer ${value}`, INTEGER_RANGE_ADVICE);
     }
     if (this.policy.integers === "json") {
       if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
@@ -117,9 +150,11 @@ class ValueWalker {
   private object(value: object, depth: number): unknown {
     if (value instanceof Uint8Array) {
       if (!this.policy.binary) {
-        this.fail(
+        return this.refuse(
+          value,
+          depth,
           `binary data (${value.constructor.name} of ${value.byteLength} bytes)`,
-          "binary has no JSON form; send it on the data channel, or encode the bytes as a string first",
+          `binary has no JSON form; send it on the data channel, or encode the bytes as a string first, or pass an encodeHook to ${this.policy.codecClass}`,
         );
       }
       return value;
@@ -128,9 +163,7 @@ class ValueWalker {
     if (this.ancestors.has(value)) this.fail("a circular reference");
     if (Array.isArray(value)) return this.guard(value, () => this.array(value, depth));
     const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      this.fail(describeObject(value), `only plain objects, arrays${this.policy.binary ? ", Uint8Array" : ""} and primitives can be sent`);
-    }
+    if (proto !== Object.prototype && proto !== null) return this.refuse(value, depth, describeObject(value));
     return this.guard(value, () => this.map(value as Record<string, unknown>, depth));
   }
 
@@ -182,16 +215,59 @@ class ValueWalker {
     }
   }
 
-  private fail(what: string, hint?: string): never {
-    const where = formatPath(this.path);
-    throw new CodecError(`cannot encode ${what} at ${where} as ${this.policy.codec}${hint === undefined ? "" : `: ${hint}`}`);
+  /**
+   * A value of a type the codec does not carry: the encode hook's replacement, walked in its
+   * place, or a CodecError with `advice` (by default the conversion for its type).
+   */
+  private refuse(value: unknown, depth: number, what: string, advice?: string): unknown {
+    const hook = this.hooks?.hook;
+    if (hook === undefined) return this.fail(what, advice ?? conversionAdvice(value, this.policy));
+    // The messages of the other SDKs (docs/codec-hooks.md), with this codec's names.
+    if (this.hookDepth >= MAX_HOOK_APPLICATIONS) {
+      this.failWith(
+        (where) =>
+          `encode hook returned a value it cannot encode: ${what} at ${where} is still not a value the wire carries after ` +
+          `${MAX_HOOK_APPLICATIONS} applications of the hook (return null, a boolean, number, string, ` +
+          `${this.policy.binary ? "Uint8Array, " : ""}array or plain object)`,
+      );
+    }
+    const outcome = this.applyHook(hook, value);
+    if (outcome.failed) {
+      const detail = describeHookError(outcome.output);
+      this.failWith((where) => `encode hook failed on ${what} at ${where} (${this.policy.codec}): ${detail}`, outcome.output);
+    }
+    if (outcome.output === undefined) {
+      return this.fail(what, `${conversionAdvice(value, this.policy)} (the encodeHook returned undefined for it)`);
+    }
+    this.hookDepth++;
+    const prepared = this.walk(outcome.output, depth);
+    this.hookDepth--;
+    return prepared;
   }
-}
 
-function describeObject(value: object): string {
-  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  if (typeof name === "string" && name !== "") return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
-  return `an object of type ${Object.prototype.toString.call(value)}`;
+  /** The recorded outcome of the fast walk for this value, else a call of the hook now. */
+  private applyHook(hook: EncodeHook, value: unknown): HookOutcome {
+    const outcomes = this.hooks?.outcomes;
+    const recorded = outcomes?.[this.replayed];
+    if (recorded !== undefined && recorded.input === value) {
+      this.replayed++;
+      return recorded;
+    }
+    try {
+      return { input: value, output: hook(value), failed: false };
+    } catch (error) {
+      return { input: value, output: error, failed: true };
+    }
+  }
+
+  private fail(what: string, hint?: string): never {
+    this.failWith((where) => `cannot encode ${what} at ${where} as ${this.policy.codec}${hint === undefined ? "" : `: ${hint}`}`);
+  }
+
+  private failWith(message: (where: string) => string, cause?: unknown): never {
+    const where = formatPath(this.path);
+    throw new CodecError(message(where), cause === undefined ? { path: where } : { path: where, cause });
+  }
 }
 
 /** `$`, `$.params.items[3]`, `$["odd key"]`. */

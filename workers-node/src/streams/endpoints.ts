@@ -36,6 +36,11 @@ export class StreamProducer {
     return this.credit;
   }
 
+  /** Whether the stream has ended or failed: every send rejects. */
+  get closed(): boolean {
+    return this.failure !== null;
+  }
+
   /**
    * Sends one item, once there is credit. Rejects with the stream's failure (-32002 cancelled,
    * -32010, -32011) even while waiting; an item that cannot be encoded rejects and takes no credit.
@@ -92,10 +97,13 @@ export class StreamConsumer implements AsyncIterable<unknown> {
     private readonly emit: Emit,
   ) {}
 
-  /** Grants the whole window at once (an input stream's consumer, 13.3). */
-  open(): void {
+  /**
+   * Opens the window: an input stream's consumer grants it at once (13.3); an output stream's
+   * consumer (`grant` false) gave it in its request's descriptor.
+   */
+  open(grant = true): void {
     this.unused = this.window;
-    void this.emit("$/stream/credit", { stream: this.id, dir: this.dir, add: this.window }).catch(() => undefined);
+    if (grant) void this.emit("$/stream/credit", { stream: this.id, dir: this.dir, add: this.window }).catch(() => undefined);
   }
 
   /** An item from the producer; returns what was broken (a protocol error), or null. */

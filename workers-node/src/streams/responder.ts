@@ -91,8 +91,9 @@ export class ResponderStreams {
   receive(method: string, params: unknown): void {
     const message = parseStreamMessage(method, params);
     if (message.kind === "unnamed") return;
-    // Items and ends of input streams, credit of output streams: the rest names no stream of ours.
-    const ours = message.kind === "credit" ? message.dir === "out" : message.dir === "in";
+    // Items and ends of input streams, credit of output streams: the rest names no stream of ours
+    // (by the method, so that a malformed credit reaches its output stream too).
+    const ours = method === "$/stream/credit" ? message.dir === "out" : message.dir === "in";
     const streams = ours ? this.requests.get(idKey(message.stream)) : undefined;
     if (streams === undefined || streams.closed) return;
     const dir: StreamDir = message.dir;

@@ -80,10 +80,10 @@ export function parseStreamMessage(method: string, params: unknown): StreamMessa
       return { kind: "credit", stream, dir, add };
     }
     case "$/stream/end":
-      if (dir !== "in") return malformed("an output stream ends with the response, not $/stream/end");
+      if (dir !== "in") return malformed("$/stream/end is sent for input streams only");
       return { kind: "end", stream, dir };
     case "$/stream/error": {
-      if (dir !== "in") return malformed("an output stream ends with the response, not $/stream/error");
+      if (dir !== "in") return malformed("$/stream/error is sent for input streams only");
       const error = params.error;
       if (!isMap(error) || !isInteger(error.code) || typeof error.message !== "string") {
         return malformed("error must be a map with an integer code and a string message");

@@ -1,14 +1,15 @@
 /** `worker.data` of a worker without a data channel. */
-import { HandlerTable, type Disposable, type NotificationHandler, type RequestHandler } from "../channel/handlers.js";
+import { HandlerTable, type Disposable, type NotificationHandler, type RequestHandler, type RequestHandlerOptions } from "../channel/handlers.js";
 import { ChannelClosed } from "../errors.js";
+import { StreamCall } from "../streams/call.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 
 /** `worker.data` of a control-only worker: handlers are kept (never called), calls reject. */
 export class AbsentDataChannel implements WorkerEndpoint {
   private readonly handlers = new HandlerTable();
 
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
-    return this.handlers.onRequest(method, handler);
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>, options?: RequestHandlerOptions): Disposable {
+    return this.handlers.onRequest(method, handler, options);
   }
 
   onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
@@ -17,6 +18,12 @@ export class AbsentDataChannel implements WorkerEndpoint {
 
   request<R = unknown>(): Promise<R> {
     return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
+  }
+
+  stream(): StreamCall {
+    return new StreamCall(() => {
+      throw new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)");
+    });
   }
 
   notify(): Promise<void> {

@@ -22,9 +22,11 @@ import {
   type HandlerErrorPolicy,
   type NotificationHandler,
   type RequestHandler,
+  type RequestHandlerOptions,
   type RequestOptions,
   type WireError,
 } from "../channel/handlers.js";
+import { StreamCall, type StreamOptions } from "../streams/call.js";
 import { PipeServer } from "../transports/pipe-server.js";
 import type { Transport } from "../transports/types.js";
 import type { WorkerEndpoint } from "./endpoint.js";
@@ -36,6 +38,8 @@ export interface DataChannelOptions {
   readonly token: string;
   readonly workerId: string | null;
   readonly maxFrameSize: number;
+  /** The codec of every connection (hooks given by the program), or undefined for a plain one each. */
+  readonly codec: MessagePackCodec | undefined;
   readonly helloTimeoutMs: number;
   readonly log: (message: string) => void;
   /** What a failed request handler is answered with, on every connection (PROTOCOL.md 4.10). */
@@ -61,8 +65,8 @@ export class DataChannel implements WorkerEndpoint {
 
   // ---- WorkerEndpoint -------------------------------------------------------------------------
 
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
-    return this.handlers.onRequest(method, handler);
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>, options?: RequestHandlerOptions): Disposable {
+    return this.handlers.onRequest(method, handler, options);
   }
 
   onNotification<P = unknown>(method: string, handler: NotificationHandler<P>): Disposable {
@@ -73,6 +77,12 @@ export class DataChannel implements WorkerEndpoint {
     const channel = this.active;
     if (channel === null) return Promise.reject(notConnected());
     return channel.request<R>(method, params, options);
+  }
+
+  stream(method: string, params?: Record<string, unknown>, options?: StreamOptions): StreamCall {
+    const channel = this.active;
+    if (channel === null) return new StreamCall(() => { throw notConnected(); });
+    return channel.stream(method, params, options);
   }
 
   notify(method: string, params?: unknown): Promise<void> {
@@ -137,7 +147,7 @@ export class DataChannel implements WorkerEndpoint {
     const channel = new Channel({
       transport,
       framing: new LengthPrefixedFraming({ maxFrameSize: this.options.maxFrameSize }),
-      codec: new MessagePackCodec(),
+      codec: this.options.codec ?? new MessagePackCodec(),
       protocol: this.protocol,
       name: "data",
       handlers: this.handlers,

@@ -23,8 +23,9 @@
  * `$/ready` is written, so that it never delays start-up).
  */
 import { JsonCodec } from "../codecs/json.js";
+import type { MessagePackCodec } from "../codecs/msgpack.js";
 import { Channel } from "../channel/channel.js";
-import type { Disposable, HandlerErrorPolicy, NotificationHandler, RequestContext, RequestHandler } from "../channel/handlers.js";
+import type { Disposable, HandlerErrorPolicy, NotificationHandler, RequestContext, RequestHandler, RequestHandlerOptions } from "../channel/handlers.js";
 import {
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_MAX_LINE_LENGTH,
@@ -66,6 +67,13 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** Write a failed request handler's stack to `log` (stderr); default true (PROTOCOL.md 4.10). */
   logHandlerErrors?: boolean;
+  /** The control channel's codec, e.g. a `JsonCodec` with hooks; default `new JsonCodec()`. */
+  controlCodec?: JsonCodec;
+  /**
+   * The data channel's codec, e.g. `new MessagePackCodec({ encodeHook, decodeHook })`, used by
+   * every data connection; default a plain `MessagePackCodec` per connection.
+   */
+  dataCodec?: MessagePackCodec;
 }
 
 /** `$/shutdown`: how long cancelled handlers get to end on their own before the worker answers for them. */
@@ -124,7 +132,7 @@ export class Worker {
     this.controlChannel = new Channel({
       transport: this.stdio,
       framing: new LineDelimitedFraming({ maxLineLength: lineLimit(options, environment) }),
-      codec: new JsonCodec(),
+      codec: options.controlCodec ?? new JsonCodec(),
       protocol: new JsonRpcProtocol(),
       name: "control",
       handlerErrors: this.handlerErrors("control", options, environment),
@@ -137,6 +145,7 @@ export class Worker {
         token: environment.token,
         workerId: environment.workerId,
         maxFrameSize: environment.maxFrameSize,
+        codec: options.dataCodec,
         helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
         log: this.log,
         handlerErrors: this.handlerErrors("data", options, environment),
@@ -166,9 +175,9 @@ export class Worker {
     return { sendTraceback, onFailure };
   }
 
-  /** Registers a request handler on both channels. */
-  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>): Disposable {
-    return both(this.control.onRequest(method, handler), this.data.onRequest(method, handler));
+  /** Registers a request handler on both channels, with its options (`inputWindow`). */
+  onRequest<P = unknown, R = unknown>(method: string, handler: RequestHandler<P, R>, options?: RequestHandlerOptions): Disposable {
+    return both(this.control.onRequest(method, handler, options), this.data.onRequest(method, handler, options));
   }
 
   /** Registers a notification handler on both channels. */

@@ -19,6 +19,7 @@ from .._stream_messages import (
     MAX_WINDOW,
     STREAM_KEY,
     DescriptorError,
+    check_input_window,
     descriptor,
     parse_opening,
 )
@@ -74,12 +75,23 @@ class StreamIO(Outgoing):
 
     # -- the peer's requests --------------------------------------------------------------------
 
+    def set_input_window(self, method: str, window: int | None) -> None:
+        """The input window (1..1024 items) of ``method``'s handler: the credit it grants at once
+        when a request opens an input stream (13.3); None restores the default (16). Raises
+        ValueError naming the handler for a value out of range."""
+        windows = self._stream_table().in_windows
+        if window is None:
+            windows.pop(method, None)
+        else:
+            windows[method] = check_input_window(method, window)
+
     async def _accept_streams(self, request: Request) -> tuple[Request, RequestStreams] | None:
         """Open the streams of a peer's request; None when it was answered (-32602, -32009)."""
         try:
             opening = parse_opening(request.params)
             assert opening is not None
-            call = self._stream_table().accept(request.id, opening)
+            table = self._stream_table()
+            call = table.accept(request.id, opening, table.in_windows.get(request.method))
         except DescriptorError as exc:
             await self._send_quietly(
                 self.protocol.error_response(
