@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from aspect_ipc import ChannelBuilder, SocketTransport
+from aspect_ipc import ChannelBuilder, CodecError, MessagePackCodec, SocketTransport
 from aspect_ipc.channel import Channel
 from aspect_ipc.framing import LengthPrefixedDecoder, LengthPrefixedFraming
 
@@ -130,3 +130,21 @@ async def test_concurrent_large_and_small_requests_keep_their_answers() -> None:
             for n in range(48):
                 tasks.start_soon(call, n)
         assert results == {n: {"n": n, "data": sent[n]} for n in range(48)}
+
+
+@pytest.mark.parametrize("size", [10, 5000, MiB])
+def test_a_frame_viewed_in_a_larger_buffer_is_checked_like_any_other(size: int) -> None:
+    # A frame in a recycled buffer is a view of a larger one: the codec must still find what it
+    # refuses (a map with a binary key, hidden behind a bin marker), and accept the rest.
+    codec = MessagePackCodec()
+    bad = b"\x81\xc4\x01k\x01"  # {b"k": 1}: a map with a binary key
+    good = codec.encode({"pad": bytes(size)})
+    for payload, ok in ((good, True), (b"\x92" + bad + codec.encode(bytes(size)), False)):
+        buffer = bytearray(len(payload) + 4096)
+        buffer[: len(payload)] = payload
+        view = memoryview(buffer)[: len(payload)]
+        if ok:
+            assert codec.decode(view) == {"pad": bytes(size)}
+        else:
+            with pytest.raises(CodecError):
+                codec.decode(view)

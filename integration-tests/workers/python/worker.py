@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import operator
 import os
 import signal
 import subprocess
@@ -10,7 +13,7 @@ import time
 from typing import Any
 
 import anyio
-from aspect_ipc import ErrorCode, RemoteError
+from aspect_ipc import ErrorCode, MessagePackCodec, RemoteError
 from aspect_ipc.worker import Worker, current_streams
 
 if os.environ.get("TEST_IGNORE_SIGTERM") == "1":
@@ -26,7 +29,27 @@ if os.environ.get("TEST_NO_READY") == "1":
         pass
     sys.exit(0)
 
-worker = Worker()
+
+def _float64_array(value: dict[str, Any]) -> Any:
+    """Decode hook (sumArray, WORKERS.md): a well-formed little-endian float64
+    ``{"__ndarray__": ...}`` map becomes a ``memoryview`` of doubles over the received
+    bytes (no numpy); every other map stays as it is, for the handler to name what is wrong."""
+    array = value.get("__ndarray__")
+    if len(value) != 1 or type(array) is not dict:
+        return value
+    dtype, shape, data = array.get("dtype"), array.get("shape"), array.get("data")
+    if dtype != "<f8" or not _is_shape(shape) or type(data) is not bytes:
+        return value
+    if len(data) != 8 * math.prod(shape) or sys.byteorder != "little":
+        return value
+    return memoryview(data).cast("d")
+
+
+def _is_shape(shape: Any) -> bool:
+    return type(shape) is list and all(type(n) is int and n >= 0 for n in shape)
+
+
+worker = Worker(data_codec=MessagePackCodec(decode_hook=_float64_array))
 
 
 def echo(params: Any) -> Any:
@@ -193,6 +216,31 @@ def process_matrix(params: dict[str, Any]) -> dict[str, Any]:
     return {"sum": total, "avg": total / (rows * columns)}
 
 
+def sum_array(params: Any) -> dict[str, Any]:
+    """Adds up a float64 array in index order (data channel only: the decode hook made it)."""
+    array = params.get("array") if isinstance(params, dict) else None
+    if type(array) is memoryview:
+        # In index order from 0.0, as every language does: never sum(), which compensates
+        # (Python 3.12+), nor a pairwise sum.
+        total = functools.reduce(operator.add, array, 0.0)
+        return {"sum": total, "count": len(array)}
+    if type(array) is not dict or type(array.get("__ndarray__")) is not dict:
+        raise _invalid("'array' must be a map {\"__ndarray__\": {dtype, shape, data}}")
+    fields = array["__ndarray__"]
+    if fields.get("dtype") != "<f8":
+        raise _invalid(
+            f"'array.__ndarray__.dtype' must be \"<f8\", got {fields.get('dtype')!r}"
+        )
+    shape = fields.get("shape")
+    if not _is_shape(shape):
+        raise _invalid("'array.__ndarray__.shape' must be an array of integers >= 0")
+    data, size = fields.get("data"), 8 * math.prod(shape)
+    got = f"{len(data)} bytes" if type(data) is bytes else type(data).__name__
+    raise _invalid(
+        f"'array.__ndarray__.data' must be binary of 8 × product(shape) = {size} bytes, got {got}"
+    )
+
+
 METHODS = {
     "echo": echo,
     "add": add,
@@ -302,6 +350,7 @@ async def echo_stream(params: Any) -> dict[str, int]:
     return {"count": count}
 
 
+worker.data("sumArray")(sum_array)  # binary: data only (WORKERS.md)
 worker.control("countTo")(_count_to_on("control"))
 worker.data("countTo")(_count_to_on("data"))
 for name, handler in {"sumStream": sum_stream, "echoStream": echo_stream}.items():

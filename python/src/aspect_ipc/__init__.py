@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ._handle_streams import WorkerStream
+from ._pool_streams import PoolStream
+
 # Transports and channels
 from .channel import Channel, ChannelBuilder, current_streams
 
@@ -73,7 +76,6 @@ from .transports import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "PROTOCOL_VERSION",
     "AddressInUse",
     "Channel",
     "ChannelBuilder",
@@ -87,12 +89,12 @@ __all__ = [
     "ErrorCode",
     "ErrorResponse",
     "EventKind",
-    "HealthCheck",
     "ExecutableNotFound",
     "FdTransport",
     "FrameDecoder",
     "Framing",
     "FramingError",
+    "HealthCheck",
     "InvalidMessage",
     "IpcError",
     "JsonCodec",
@@ -102,9 +104,11 @@ __all__ = [
     "ManagerStats",
     "MessagePackCodec",
     "Notification",
+    "PROTOCOL_VERSION",
     "PeerCredentials",
     "PipePath",
     "PipeServer",
+    "PoolStream",
     "ProcessEvent",
     "ProcessHandle",
     "ProcessManager",
@@ -131,6 +135,7 @@ __all__ = [
     "WorkerPool",
     "WorkerState",
     "WorkerStats",
+    "WorkerStream",
     "WorkerUnavailable",
     "current_streams",
     "freeze_support",

@@ -80,7 +80,19 @@ class FramingError(IpcError):
 
 
 class CodecError(IpcError):
-    """A value could not be encoded, or bytes could not be decoded, by a codec."""
+    """A value could not be encoded, or bytes could not be decoded, by a codec.
+
+    An encoding error names the place in the message that could not be encoded, in its message
+    and in :attr:`path`.
+    """
+
+    path: str | None = None
+    """Where in the message the failure is, JSONPath style from the JSON-RPC message itself
+    (``$.params.rows[3].when``, ``$["a b"]``); None when unknown (decoding errors)."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ProtocolError(IpcError):

@@ -122,9 +122,23 @@ class ProcessHandle(StreamCalls, Incarnations):
         """Send a notification on the data channel."""
         await (await self._channel_when_running("data")).notify(method, params)
 
-    def on_request(self, method: str, handler: Handler, *, via: str = "control") -> None:
-        """Answer requests the worker sends on ``via`` (``"control"`` or ``"data"``)."""
-        self._handlers.add(via, method, handler, notification=False, live=self._live(via))
+    def on_request(
+        self,
+        method: str,
+        handler: Handler,
+        *,
+        via: str = "control",
+        input_window: int | None = None,
+    ) -> None:
+        """Answer requests the worker sends on ``via`` (``"control"`` or ``"data"``).
+
+        ``input_window`` (1..1024, default 16): how many items of an input stream the worker
+        opens with such a request are buffered for ``handler`` (spec 13.3).
+        """
+        live = self._live(via)
+        self._handlers.add(
+            via, method, handler, notification=False, live=live, input_window=input_window
+        )
 
     def on_notification(self, method: str, handler: Handler, *, via: str = "control") -> None:
         """Handle notifications the worker sends on ``via`` (``"control"`` or ``"data"``)."""

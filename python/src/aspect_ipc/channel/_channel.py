@@ -40,9 +40,17 @@ class Channel(Inbound):
 
     # -- registration --------------------------------------------------------------------------
 
-    def on_request(self, method: str, handler: Handler) -> None:
-        """Answer requests for ``method`` with ``handler(params)`` (its return value, or error)."""
+    def on_request(
+        self, method: str, handler: Handler, *, input_window: int | None = None
+    ) -> None:
+        """Answer requests for ``method`` with ``handler(params)`` (its return value, or error).
+
+        ``input_window`` (1..1024, default 16): the items of an input stream this channel
+        buffers for the handler, the credit it grants at once (spec 13.3).
+        """
         check_user_method(method)
+        if input_window is not None or self._streams is not None:  # no stream table made idly
+            self.set_input_window(method, input_window)
         self._request_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
 
     def on_notification(self, method: str, handler: Handler) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._stream_messages import check_input_window
 from ..constants import RESERVED_PREFIX
 
 if TYPE_CHECKING:
@@ -31,18 +32,37 @@ class HandlerTable:
         self._handlers: dict[tuple[str, bool], dict[str, Handler]] = {
             (via, notification): {} for via in self.CHANNELS for notification in (False, True)
         }
+        self._input_windows: dict[tuple[str, str], int] = {}  # (via, method): input_window
         self.on_install: Callable[[Channel, str], None] | None = None
         """Called with each new channel and its name as it is installed on, before it runs
         (a handle gives it its metrics and tracer there)."""
 
     def add(
-        self, via: str, method: str, handler: Handler, *, notification: bool, live: Channel | None
+        self,
+        via: str,
+        method: str,
+        handler: Handler,
+        *,
+        notification: bool,
+        live: Channel | None,
+        input_window: int | None = None,
     ) -> None:
-        """Keep ``handler`` for ``method`` on channel ``via``; install it on ``live`` too."""
+        """Keep ``handler`` for ``method`` on channel ``via``; install it on ``live`` too.
+
+        ``input_window`` (requests only; 1..1024, default 16): the items of an input stream the
+        handler's channel buffers for it (spec 13.3). A bad value raises ValueError naming it.
+        """
         self.check(via, method)
+        if input_window is not None:
+            self._input_windows[via, method] = check_input_window(method, input_window)
+        else:
+            self._input_windows.pop((via, method), None)
         self._handlers[via, notification][method] = handler
         if live is not None:
-            (live.on_notification if notification else live.on_request)(method, handler)
+            if notification:
+                live.on_notification(method, handler)
+            else:
+                live.on_request(method, handler, input_window=input_window)
 
     def check(self, via: str, method: str) -> None:
         """Raise ValueError unless ``via`` names a channel and ``method`` is not reserved."""
@@ -55,7 +75,7 @@ class HandlerTable:
         if self.on_install is not None:
             self.on_install(channel, via)
         for method, handler in self._handlers[via, False].items():
-            channel.on_request(method, handler)
+            channel.on_request(method, handler, input_window=self._input_windows.get((via, method)))
         for method, handler in self._handlers[via, True].items():
             channel.on_notification(method, handler)
 
