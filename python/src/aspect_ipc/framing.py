@@ -47,7 +47,10 @@ _COMPACT_AT = 64 * 1024
 
 @runtime_checkable
 class FrameDecoder(Protocol):
-    """Turns a chunked byte stream into frames."""
+    """Turns a chunked byte stream into frames.
+
+    ``feed`` must copy what it keeps of ``data``: a channel reads into one buffer again and again.
+    """
 
     def feed(self, data: Buffer) -> None: ...
     def feed_eof(self) -> None: ...

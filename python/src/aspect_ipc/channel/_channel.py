@@ -40,9 +40,7 @@ class Channel(Inbound):
 
     # -- registration --------------------------------------------------------------------------
 
-    def on_request(
-        self, method: str, handler: Handler, *, input_window: int | None = None
-    ) -> None:
+    def on_request(self, method: str, handler: Handler, *, input_window: int | None = None) -> None:
         """Answer requests for ``method`` with ``handler(params)`` (its return value, or error).
 
         ``input_window`` (1..1024, default 16): the items of an input stream this channel

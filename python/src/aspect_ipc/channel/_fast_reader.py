@@ -47,6 +47,7 @@ class FastReader:
         # Large frames go straight into their own buffer where both sides allow it (no copy).
         self._receive_into = getattr(transport, "receive_into_nowait", None)
         self._in_place: InPlaceDecoder | None = None
+        self._chunk = memoryview(bytearray(_RECEIVE_SIZE))
         if isinstance(self._decoder, InPlaceDecoder) and self._receive_into is not None:
             self._in_place = self._decoder
         self._fd = -1
@@ -212,6 +213,17 @@ class FastReader:
                 if metrics is not None:
                     metrics.bytes_in += count
                 in_place.wrote(count)
+                return True
+        elif self._receive_into is not None:
+            # Into one buffer kept for the channel's life: recv(256 KiB) would allocate 256 KiB
+            # per read, above glibc's mmap threshold, and give it back after each message.
+            count = self._receive_into(self._chunk)
+            if count is None:
+                return False
+            if count:
+                if metrics is not None:
+                    metrics.bytes_in += count
+                self._decoder.feed(self._chunk[:count])  # the decoder copies what it keeps
                 return True
         else:
             data = self._transport.receive_nowait(_RECEIVE_SIZE)
