@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from aspect_ipc import (
     MessagePackCodec,
     RemoteError,
     RequestTimeout,
+    SocketTransport,
 )
 from aspect_ipc.channel import Channel
 from memory import MemoryTransport, transport_pair
@@ -30,7 +32,9 @@ from memory import MemoryTransport, transport_pair
 pytestmark = pytest.mark.anyio
 
 
-def _channel(transport: MemoryTransport, codec: str, name: str, **options: Any) -> Channel:
+def _channel(
+    transport: MemoryTransport | SocketTransport, codec: str, name: str, **options: Any
+) -> Channel:
     max_frame_size = options.pop("max_frame_size", 64 * 1024 * 1024)
     builder = ChannelBuilder().with_transport(transport).with_options(name=name, **options)
     if codec == "json":
@@ -39,9 +43,27 @@ def _channel(transport: MemoryTransport, codec: str, name: str, **options: Any) 
     return builder.with_framing(framing).with_codec(MessagePackCodec()).build()
 
 
+# Every pair() test runs over a memory transport (the portable read loop) and over a real Unix
+# socket pair, which on asyncio takes the fast reader (channel/_fast_reader.py): requests started
+# and answers completed in the readiness callback, everything else handed to the read task.
+_KIND = ["memory"]
+
+
+@pytest.fixture(autouse=True, params=["memory", "socket"])
+def _transport_kind(request: pytest.FixtureRequest) -> None:
+    _KIND[0] = request.param
+
+
+def _transports() -> tuple[Any, Any]:
+    if _KIND[0] == "memory":
+        return transport_pair()
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return SocketTransport(a), SocketTransport(b)
+
+
 @asynccontextmanager
 async def pair(codec: str = "msgpack", **options: Any) -> AsyncIterator[tuple[Channel, Channel]]:
-    a, b = transport_pair()
+    a, b = _transports()
     async with (
         _channel(a, codec, "left", **options) as left,
         _channel(b, codec, "right", **options) as right,

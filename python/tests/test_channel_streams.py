@@ -11,7 +11,7 @@ import pytest
 
 from aspect_ipc import ChannelClosed, RemoteError
 from aspect_ipc.channel import Channel, current_streams
-from test_channel import pair
+from test_channel import _transport_kind, pair  # noqa: F401  (the fixture: both transports)
 
 pytestmark = pytest.mark.anyio
 

@@ -92,6 +92,35 @@ class Dispatch(StreamIO):
             return True
         return False
 
+    def _start_request_now(self, request: Request) -> bool:
+        """Start the handler of ``request`` now if nothing has to wait for it to start (True):
+        a plain request, a handler, a free slot. False: :meth:`_start_request` decides.
+
+        Synchronous, like :meth:`_answer`: a reader may start requests in the callback that
+        finds their bytes, with no trip through its task.
+        """
+        if self._draining or request.id in self._running:
+            return False
+        entry = self._request_handlers.get(request.method)
+        params = request.params
+        if (
+            entry is None
+            or (type(params) is dict and STREAM_KEY in params)
+            or (self._receive_hooks and (False, request.method) in self._receive_hooks)
+            or self._task_group is None
+        ):
+            return False
+        try:
+            self._slots.acquire_nowait()
+        except anyio.WouldBlock:
+            return False
+        if self.metrics is not None:
+            self.metrics.requests_received += 1
+        scope = anyio.CancelScope()
+        self._running[request.id] = scope
+        self._task_group.start_soon(self._run_request, request, entry, scope, None)
+        return True
+
     async def _dispatch_message(self, frame: Buffer, message: Any) -> None:
         """Act on a message that is not an answer (:meth:`_answer` said False)."""
         metrics = self.metrics  # bytes in: counted by the read loop, per read
@@ -239,11 +268,17 @@ class Dispatch(StreamIO):
         except ChannelClosed:
             pass
 
-    async def _queue_notification(self, message: Notification) -> None:
-        if message.method in STREAM_METHODS:  # at once, in arrival order (spec 13.4)
-            await self._on_stream_message(message.method, message.params)
-            return
-        if message.method == METHOD_CANCEL:
+    def _notification_now(self, message: Notification) -> bool:
+        """Act on ``message`` now if nothing has to wait (True). False: its handler's queue is
+        full, and :meth:`_queue_notification` waits for room. Synchronous, like :meth:`_answer`.
+        """
+        method = message.method
+        if method in STREAM_METHODS:  # at once, in arrival order (spec 13.4)
+            self._stream_table().feed(method, message.params)
+            if self._streams is not None and self._streams.outbox:
+                self._flush_soon()  # what the message made the table answer
+            return True
+        if method == METHOD_CANCEL:
             params = message.params
             if isinstance(params, dict) and type(params.get("id")) in (int, str):
                 scope = self._running.get(params["id"])
@@ -251,19 +286,35 @@ class Dispatch(StreamIO):
                     scope.cancel()
                     if self._streams is not None:
                         self._streams.on_peer_cancel(params["id"])
+            return True
+        entry = self._notification_handlers.get(method)
+        if entry is not None:
+            # A bounded queue to one task: the reader never waits on a notification handler,
+            # and a handler may call the peer.
+            try:
+                self._notifications_in.send_nowait((entry[0], entry[1], message.params))
+            except anyio.WouldBlock:
+                return False
+        if self._receive_hooks:
+            hook = self._receive_hooks.get((True, method))
+            if hook is not None:
+                hook(message.params)
+        if entry is None and not method.startswith(RESERVED_PREFIX):
+            logger.debug("%s: no handler for notification %r", self.name, method)
+        return True
+
+    async def _queue_notification(self, message: Notification) -> None:
+        if message.method in STREAM_METHODS:  # flushed before the next message is read
+            await self._on_stream_message(message.method, message.params)
             return
-        entry = self._notification_handlers.get(message.method)
+        if self._notification_now(message):
+            return
+        entry = self._notification_handlers[message.method]
+        await self._notifications_in.send((entry[0], entry[1], message.params))  # backpressure
         if self._receive_hooks:
             hook = self._receive_hooks.get((True, message.method))
             if hook is not None:
                 hook(message.params)
-        if entry is None:
-            if not message.method.startswith(RESERVED_PREFIX):
-                logger.debug("%s: no handler for notification %r", self.name, message.method)
-            return
-        # A bounded queue to one task: the reader never waits on a notification handler, and a
-        # handler may call the peer.
-        await self._notifications_in.send((entry[0], entry[1], message.params))
 
     async def _notification_loop(self) -> None:
         async for handler, is_async, params in self._notifications_out:

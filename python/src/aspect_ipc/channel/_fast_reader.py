@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
 from ..framing import InPlaceDecoder
-from ..jsonrpc import InvalidMessage, JsonRpcProtocol
+from ..jsonrpc import InvalidMessage, JsonRpcProtocol, Notification, Request
 from ._core import logger
 from ._outbox import Buffer
 
@@ -193,6 +193,12 @@ class FastReader:
                 answered += 1
                 if answered == 2:
                     channel._outbox.hold_writes()
+                continue
+            if isinstance(message, Request) and channel._start_request_now(message):
+                continue
+            if isinstance(message, Notification) and channel._notification_now(message):
+                if channel.metrics is not None:
+                    channel.metrics.notifications_received += 1
                 continue
             self._handed.append((frame, message))
             self._hand_over()

@@ -1,0 +1,144 @@
+"""The read loop on asyncio over a real socket (channel/_fast_reader.py), driven by a raw peer
+that writes several messages in one system call, so that one read holds them all: whatever the
+reader does at once and whatever it hands to its task, it acts on them in arrival order."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import msgpack
+import pytest
+
+from aspect_ipc import ChannelBuilder, SocketTransport
+from aspect_ipc.channel import Channel
+
+pytestmark = pytest.mark.anyio
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    body = msgpack.packb(message, use_bin_type=True)
+    return len(body).to_bytes(4, "big") + body
+
+
+def _request(msg_id: int, method: str, params: Any = None) -> bytes:
+    return _frame({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params or {}})
+
+
+def _note(method: str, params: Any) -> bytes:
+    return _frame({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+class _Peer:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buffer = sock, b""
+
+    async def send(self, *frames: bytes) -> None:
+        await anyio.to_thread.run_sync(self.sock.sendall, b"".join(frames))
+
+    async def read(self) -> Any:
+        while len(self.buffer) < 4 or len(self.buffer) < 4 + int.from_bytes(self.buffer[:4]):
+            self.buffer += await anyio.to_thread.run_sync(self.sock.recv, 65536)
+        length = int.from_bytes(self.buffer[:4], "big")
+        body, self.buffer = self.buffer[4 : 4 + length], self.buffer[4 + length :]
+        return msgpack.unpackb(body)
+
+
+@asynccontextmanager
+async def _channel(**options: Any) -> AsyncIterator[tuple[Channel, _Peer]]:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    channel = ChannelBuilder().with_transport(SocketTransport(ours)).with_options(**options)
+    with theirs:
+        async with channel.build() as built:
+            yield built, _Peer(theirs)
+
+
+async def test_a_cancel_in_the_same_read_as_its_request_cancels_it() -> None:
+    started = anyio.Event()
+    async with _channel() as (channel, peer):
+
+        async def wait(params: Any) -> str:
+            started.set()
+            await anyio.sleep(30)
+            return "not cancelled"
+
+        channel.on_request("wait", wait)
+        await peer.send(_request(1, "wait"), _note("$/cancelRequest", {"id": 1}))
+        with anyio.fail_after(5):
+            answer = await peer.read()
+        assert answer["id"] == 1 and answer["error"]["code"] == -32002
+
+
+async def test_notifications_keep_their_order_when_their_queue_is_full() -> None:
+    seen: list[int] = []
+    async with _channel(max_queued_notifications=2, max_concurrent_handlers=2) as (channel, peer):
+
+        async def note(params: Any) -> None:
+            await anyio.sleep(0.001)  # slower than the peer: the queue fills, the reader waits
+            seen.append(params["n"])
+
+        channel.on_notification("note", note)
+        channel.on_request("seen", lambda params: list(seen))
+        frames = [_note("note", {"n": n}) for n in range(100)]
+        frames += [_request(n, "seen") for n in range(1, 6)]  # more than the handler slots
+        await peer.send(*frames)
+        with anyio.fail_after(10):
+            answers = [await peer.read() for _ in range(5)]
+        assert sorted(a["id"] for a in answers) == [1, 2, 3, 4, 5]
+        with anyio.fail_after(10):
+            while len(seen) < 100:
+                await anyio.sleep(0.01)
+        assert seen == list(range(100))
+
+
+async def test_stream_items_read_with_their_response_all_arrive_before_the_end() -> None:
+    async with _channel() as (channel, peer):
+        async with anyio.create_task_group() as tasks:
+            items: list[int] = []
+            result: list[Any] = []
+
+            async def consume() -> None:
+                async with channel.stream("countTo", {}, window=64) as stream:
+                    async for item in stream:
+                        items.append(item)
+                    result.append(stream.result)
+
+            tasks.start_soon(consume)
+            request = await peer.read()
+            msg_id = request["id"]
+            frames = [
+                _note("$/stream/item", {"stream": msg_id, "dir": "out", "seq": n, "value": n})
+                for n in range(40)
+            ]
+            frames.append(_frame({"jsonrpc": "2.0", "id": msg_id, "result": {"count": 40}}))
+            await peer.send(*frames)  # items and the end in one write
+        assert items == list(range(40)) and result == [{"count": 40}]
+
+
+async def test_answers_and_requests_interleaved_in_one_read_all_go_through() -> None:
+    async with _channel() as (channel, peer):
+        channel.on_request("double", lambda params: params["n"] * 2)
+        async with anyio.create_task_group() as tasks:
+            answers: dict[int, Any] = {}
+
+            async def ask(n: int) -> None:
+                answers[n] = await channel.request("peer_echo", {"n": n})
+
+            for n in range(10):
+                tasks.start_soon(ask, n)
+            requests = [await peer.read() for _ in range(10)]
+            frames = []
+            for r in requests:  # each answer followed by a request of the peer's own
+                frames.append(_frame({"jsonrpc": "2.0", "id": r["id"], "result": r["params"]}))
+                frames.append(_request(1000 + r["params"]["n"], "double", {"n": r["params"]["n"]}))
+            await peer.send(*frames)
+            replies = {}
+            with anyio.fail_after(5):
+                for _ in range(10):
+                    reply = await peer.read()
+                    replies[reply["id"]] = reply["result"]
+        assert answers == {n: {"n": n} for n in range(10)}
+        assert replies == {1000 + n: 2 * n for n in range(10)}
