@@ -29,12 +29,13 @@ OUTBOX_LIMIT = 256 * 1024
 class _Queued:
     """One message's buffers in the write queue (compared by identity: ``list.remove``)."""
 
-    __slots__ = ("parts", "queued", "size")
+    __slots__ = ("parts", "queued", "size", "written")
 
-    def __init__(self, parts: list[Buffer]) -> None:
+    def __init__(self, parts: list[Buffer], written: anyio.Event | None = None) -> None:
         self.parts = parts
         self.size = sum(map(len, parts))
         self.queued = True  # until the writer takes it
+        self.written = written  # set once the writer has written it (or given up): see put()
 
     def __eq__(self, other: object) -> bool:
         return self is other
@@ -77,11 +78,15 @@ class Outbox:
         self._call_soon: Callable[[Callable[[], None]], object] | None = None
         self._burst = False
 
-    async def put(self, parts: list[Buffer], answered: anyio.Event | None = None) -> None:
+    async def put(
+        self, parts: list[Buffer], answered: anyio.Event | None = None, *, borrowed: bool = False
+    ) -> None:
         """Queue one message's ``parts``; wait only while the queue is over its limit.
 
         A message whose ``answered`` event is set meanwhile (its request timed out), or whose
         sender is cancelled, is taken back out of the queue if the writer has not taken it yet.
+        With ``borrowed`` (parts that are the caller's own buffers, written uncopied), wait until
+        the parts are written, so that the caller may change its buffers once this returns.
 
         Raises:
             ChannelClosed (the channel's close reason): the channel closed.
@@ -105,12 +110,14 @@ class Outbox:
             if written == sum(map(len, parts)):
                 return
             if written:  # the rest goes first in the queue, never taken back: half is out
-                rest = _Queued(_after(parts, written))
+                rest = _Queued(_after(parts, written), anyio.Event() if borrowed else None)
                 self._entries.append(rest)
                 self.size += rest.size
                 self._ready.set()
+                if rest.written is not None:
+                    await rest.written.wait()
                 return
-        entry = _Queued(parts)
+        entry = _Queued(parts, anyio.Event() if borrowed else None)
         self._entries.append(entry)
         self.size += entry.size
         self._ready.set()
@@ -123,6 +130,8 @@ class Outbox:
                 if answered is not None and answered.is_set():
                     return  # timed out while queued: never sent
             queued = False
+            if entry.written is not None:
+                await entry.written.wait()
         finally:
             if queued and entry.queued:
                 entry.queued = False
@@ -186,15 +195,23 @@ class Outbox:
                     try:
                         await transport.send_all(parts)
                     except TransportError as exc:
-                        self._entries.clear()
                         self.failed = True
                         on_failure(exc)
                         return
                     finally:
                         self._writing = False
+                        _written(entries)
         finally:
             self._send_nowait = None
+            _written(self._entries)  # nobody waits for what will never be written
+            self._entries.clear()
             self.done.set()
+
+
+def _written(entries: list[_Queued]) -> None:
+    for entry in entries:
+        if entry.written is not None:
+            entry.written.set()
 
 
 def _after(parts: list[Buffer], count: int) -> list[Buffer]:

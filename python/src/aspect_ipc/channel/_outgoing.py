@@ -87,7 +87,10 @@ class Outgoing(ChannelCore):
                 metrics.notifications_sent += 1
         if self.tracer is not None:
             self.tracer.sent(message, sum(map(len, parts)))
-        await self._outbox.put(parts, None if waiter is None else waiter.event)
+        if waiter is None:  # a notification: a borrowed buffer must be written before it returns
+            await self._outbox.put(parts, borrowed=len(parts) > 2 and _borrows(parts))
+        else:  # a request: its answer comes after its last byte
+            await self._outbox.put(parts, waiter.event)
 
     def _frame(self, message: dict[str, Any]) -> list[Buffer]:
         encode_parts = self._encode_parts
@@ -134,6 +137,12 @@ class Outgoing(ChannelCore):
             await self._send(message)
         except IpcError as exc:
             logger.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
+
+
+def _borrows(parts: list[Buffer]) -> bool:
+    """Whether ``parts`` include a buffer of the caller's (from an encode hook), written from
+    where it is; the codec's own parts are ``bytes`` or views of the ``bytes`` it packed."""
+    return any(type(part) is memoryview and type(part.obj) is not bytes for part in parts)
 
 
 @contextmanager
