@@ -63,6 +63,7 @@ class FastReader:
         channel = self._channel
         self._fd = self._transport.readable_fd()
         self._transport.add_close_callback(self._on_close)
+        channel._outbox.waves = True  # this reader reports each read: see Outbox.new_wave
         try:
             while True:
                 # The slow lane: what the callback handed over, then every frame left.
@@ -137,6 +138,7 @@ class FastReader:
 
     def _read_and_answer(self) -> None:
         channel = self._channel
+        channel._outbox.new_wave()
         try:
             if not self._receive():
                 return
@@ -151,7 +153,6 @@ class FastReader:
         codec = channel.codec
         tracer = channel.tracer
         recycle = channel._recycle
-        answered = 0  # from the second, their callers' next requests leave together
         while True:
             try:
                 frame = decoder.next_frame()
@@ -182,17 +183,11 @@ class FastReader:
                 if recycle is not None:
                     recycle(frame)
                 channel._complete(value["id"], value["result"], None)
-                answered += 1
-                if answered == 2:
-                    channel._outbox.hold_writes()
                 continue
             message = JsonRpcProtocol.parse(value)
             if recycle is not None and type(message) is not InvalidMessage:
                 recycle(frame)  # decoded: nothing refers to the frame's bytes any more
             if channel._answer(message):
-                answered += 1
-                if answered == 2:
-                    channel._outbox.hold_writes()
                 continue
             if isinstance(message, Request) and channel._start_request_now(message):
                 continue

@@ -8,11 +8,9 @@ reading holds up senders, never an ever longer queue.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import anyio
-from sniffio import current_async_library
 
 from ..errors import IpcError, TransportError, fresh
 from ..metrics import ChannelMetrics
@@ -48,7 +46,6 @@ class Outbox:
 
     __slots__ = (
         "_burst",
-        "_call_soon",
         "_entries",
         "_ready",
         "_send_nowait",
@@ -59,6 +56,7 @@ class Outbox:
         "failed",
         "metrics",
         "size",
+        "waves",
     )
 
     def __init__(self) -> None:
@@ -73,9 +71,10 @@ class Outbox:
         # Set by run() for a transport that can write without waiting: see put().
         self._send_nowait: Callable[[list[Buffer]], int] | None = None
         self._writing = False  # the writer holds a batch it has not finished sending
-        # asyncio: while held (hold_writes), messages queue for the writer even when nothing
-        # is queued before them, and leave together, in one system call.
-        self._call_soon: Callable[[Callable[[], None]], object] | None = None
+        # With a reader that reports each read (new_wave), a sender writes at once only the
+        # first message after each read; the messages sent after it until the next read (the
+        # callers that one read's answers woke) queue, and leave together in one system call.
+        self.waves = False
         self._burst = False
 
     async def put(
@@ -107,6 +106,7 @@ class Outbox:
                 written = 0  # the writer meets the error again, and reports it
             if self.metrics is not None:
                 self.metrics.bytes_out += written
+            self._burst = self.waves
             if written == sum(map(len, parts)):
                 return
             if written:  # the rest goes first in the queue, never taken back: half is out
@@ -142,19 +142,8 @@ class Outbox:
                 else:
                     self.size -= entry.size
 
-    def hold_writes(self) -> None:
-        """Queue what is sent until the loop's next iteration, rather than write it at once.
-
-        The reader calls it when one read completed several requests: their callers, woken
-        together, send their next requests together, and these leave in one system call
-        rather than one each (asyncio only: elsewhere it does nothing).
-        """
-        if not self._burst and self._call_soon is not None:
-            self._burst = True
-            # Runs after the callers just woken (they were scheduled first), before the writer.
-            self._call_soon(self._end_burst)
-
-    def _end_burst(self) -> None:
+    def new_wave(self) -> None:
+        """The reader has read: the next message may be written at once by its sender."""
         self._burst = False
 
     def wake_senders(self) -> None:
@@ -172,8 +161,6 @@ class Outbox:
         """The writer: send what has queued up, in one call, until closed and empty."""
         if isinstance(transport, NowIO):
             self._send_nowait = transport.send_nowait
-            if current_async_library() == "asyncio":
-                self._call_soon = asyncio.get_running_loop().call_soon
         try:
             with anyio.CancelScope(shield=True):
                 while True:
@@ -200,6 +187,7 @@ class Outbox:
                         return
                     finally:
                         self._writing = False
+                        self._burst = False
                         _written(entries)
         finally:
             self._send_nowait = None
