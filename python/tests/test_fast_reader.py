@@ -142,3 +142,51 @@ async def test_answers_and_requests_interleaved_in_one_read_all_go_through() -> 
                     replies[reply["id"]] = reply["result"]
         assert answers == {n: {"n": n} for n in range(10)}
         assert replies == {1000 + n: 2 * n for n in range(10)}
+
+
+_PLAIN_ASYNCIO = """
+import asyncio, socket, sys
+import msgpack
+from aspect_ipc import ChannelBuilder, SocketTransport
+
+def frame(message):
+    body = msgpack.packb(message)
+    return len(body).to_bytes(4, "big") + body
+
+async def main():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    channel = ChannelBuilder().with_transport(SocketTransport(ours)).build()
+    channel.on_request("double", lambda params: params["n"] * 2)
+    theirs.setblocking(False)
+    loop = asyncio.get_running_loop()
+    async with channel:
+        request = {"jsonrpc": "2.0", "id": 1, "method": "double", "params": {"n": 21}}
+        await loop.sock_sendall(theirs, frame(request))
+        data = b""
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            data += await loop.sock_recv(theirs, 65536)
+        print(msgpack.unpackb(data[4:]))
+    theirs.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("without_sniffio", [False, True])
+def test_a_plain_asyncio_program_gets_its_requests_answered(without_sniffio: bool) -> None:
+    # asyncio.run (not anyio.run) sets no async-library context: the reader's callback, which
+    # starts the request's handler, must still let anyio find asyncio. anyio needs no sniffio,
+    # so neither may the library.
+    import subprocess
+    import sys
+
+    prelude = "import sys; sys.modules['sniffio'] = None\n" if without_sniffio else ""
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + _PLAIN_ASYNCIO],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'jsonrpc': '2.0', 'id': 1, 'result': 42}"
+    assert "reader failed" not in result.stderr

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FastReader"]
 
+try:
+    from sniffio import current_async_library_cvar as _LIBRARY
+except ImportError:  # anyio then finds asyncio by its running loop, in callbacks too
+    _LIBRARY = None  # type: ignore[assignment]
+
 _RECEIVE_SIZE = 256 * 1024
 
 
@@ -129,12 +134,18 @@ class FastReader:
         self._unwatch()
 
     def _on_readable(self) -> None:
+        # A loop callback runs in no task, where sniffio cannot tell the library; anyio asks it
+        # when a task or a cancel scope is made (a request started here). Say it.
+        token = _LIBRARY.set("asyncio") if _LIBRARY is not None else None
         try:
             self._read_and_answer()
         except Exception as exc:  # a bug must not leave a callback spinning on the selector
             logger.exception("%s: the reader failed", self._channel.name)
             self._end = ChannelClosed(f"{self._channel.name}: the reader failed: {exc!r}")
             self._hand_over()
+        finally:
+            if token is not None and _LIBRARY is not None:
+                _LIBRARY.reset(token)
 
     def _read_and_answer(self) -> None:
         channel = self._channel

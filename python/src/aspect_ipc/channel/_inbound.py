@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sniffio import current_async_library
+import asyncio
 
 from ..errors import ChannelClosed, FramingError, IpcError, TransportError
 from ..framing import InPlaceDecoder
@@ -18,7 +18,7 @@ class Inbound(Dispatch):
 
     async def _read_loop(self) -> None:
         transport = self.transport
-        if isinstance(transport, NowIO) and current_async_library() == "asyncio":
+        if isinstance(transport, NowIO) and _on_asyncio():
             reason: IpcError = ChannelClosed(f"{self.name}: the channel was closed")
             try:
                 reason = await FastReader(self, transport).run()
@@ -76,3 +76,12 @@ class Inbound(Dispatch):
             reason = ChannelClosed(f"{self.name}: {exc}")
         finally:
             self.close(reason)
+
+
+def _on_asyncio() -> bool:
+    """Whether this runs on asyncio (an asyncio loop runs in this thread; under trio, none)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
