@@ -25,6 +25,7 @@ import {
   type WireError,
 } from "./handlers.js";
 import type { IncomingRequests, RunningRequest } from "./incoming.js";
+import { WRITTEN } from "./outbox.js";
 import type { Emit } from "../streams/endpoints.js";
 import { ResponderStreams, type RequestStreams } from "../streams/responder.js";
 import { driveOutput, inputOf, isAsyncIterable, missingStream } from "../streams/run.js";
@@ -32,7 +33,9 @@ import { isStreamMethod } from "../streams/wire.js";
 
 /** How the dispatcher answers and reports, through its channel. */
 export interface DispatchOutput {
+  /** Sends a response; never rejects; returns `WRITTEN` (outbox.ts) when it was written at once. */
   sendResult(id: RequestId, result: unknown): Promise<void>;
+  /** Sends an error response, as `sendResult`. */
   sendError(id: RequestId | null, error: WireError): Promise<void>;
   report(error: IpcError): void;
   /** Sends a stream notification: encodes at once (throwing if it cannot), resolves once written. */
@@ -174,7 +177,7 @@ export class Dispatcher {
     try {
       outcome = handler(params, context);
     } catch (error) {
-      void this.answer(request, false, error, method);
+      this.answer(request, false, error, method);
       return;
     }
     if (isAsyncIterable(outcome) && !isThenable(outcome)) {
@@ -187,7 +190,7 @@ export class Dispatcher {
         (error: unknown) => this.answer(request, false, error, method),
       );
     } else {
-      void this.answer(request, true, outcome, method);
+      this.answer(request, true, outcome, method);
     }
   }
 
@@ -211,24 +214,33 @@ export class Dispatcher {
     this.notifications = current;
   }
 
-  /** Sends the response of a finished handler (unless one was sent already) and stops tracking it. */
-  private async answer(request: RunningRequest, succeeded: boolean, value: unknown, method: string): Promise<void> {
+  /**
+   * Sends the response of a finished handler (unless one was sent already) and stops tracking it
+   * once the response was written: at once when the writer took it at once (no promise, no tick).
+   */
+  private answer(request: RunningRequest, succeeded: boolean, value: unknown, method: string): void {
+    let sent: Promise<void> = WRITTEN;
     try {
       if (!request.answered) {
         request.answered = true;
         if (request.streams !== undefined) this.streams.finish(request.id);
         if (succeeded) {
-          await this.target.sendResult(request.id, value);
+          sent = this.target.sendResult(request.id, value);
         } else {
           const wire: WireError = request.aborted
             ? { code: ErrorCodes.RequestCancelled, message: "request cancelled" }
             : errorToWire(value, this.handlerErrors.sendTraceback);
           if (wire.code === ErrorCodes.HandlerError) this.handlerErrors.onFailure?.(method, value); // not a typed error: a bug
-          await this.target.sendError(request.id, wire);
+          sent = this.target.sendError(request.id, wire);
         }
       }
+    } catch (error) {
+      // Only a failure hook of the program's own can throw here: reported, the reader goes on.
+      this.target.report(new IpcError(`${this.target.name} channel: answering ${method} failed: ${describeError(error)}`, { cause: error }));
     } finally {
-      this.target.incoming.end(request);
+      const { incoming } = this.target;
+      if (sent === WRITTEN) incoming.end(request);
+      else void sent.then(() => incoming.end(request));
     }
   }
 }

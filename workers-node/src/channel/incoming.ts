@@ -20,7 +20,14 @@ export class RunningRequest {
   private abortReason: unknown = undefined;
   private isAborted = false;
 
-  constructor(readonly id: RequestId) {}
+  /**
+   * @param id the request's id
+   * @param key its key in {@link IncomingRequests} (made once, not again when it ends)
+   */
+  constructor(
+    readonly id: RequestId,
+    readonly key: string = idKey(id),
+  ) {}
 
   /** Aborted on `$/cancelRequest`, shutdown or close; already aborted if asked for afterwards. */
   get signal(): AbortSignal {
@@ -53,7 +60,7 @@ export class IncomingRequests {
   begin(id: RequestId): RunningRequest | null {
     const key = idKey(id);
     if (this.running.has(key)) return null;
-    const request = new RunningRequest(id);
+    const request = new RunningRequest(id, key);
     this.running.set(key, request);
     return request;
   }
@@ -65,7 +72,7 @@ export class IncomingRequests {
 
   /** Stops tracking a request once its response went out. */
   end(request: RunningRequest): void {
-    const key = idKey(request.id);
+    const key = request.key;
     if (this.running.get(key) === request) this.running.delete(key);
     if (this.idleWaiters.length > 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }

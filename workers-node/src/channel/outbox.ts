@@ -1,10 +1,14 @@
 /**
- * The outbound half of a channel: encodes messages into frames, and writes frames one at a time.
+ * The outbound half of a channel: encodes messages into frames, and writes frames in order.
  *
- * Every frame goes to the transport in a single `write`, and each write starts only after the
- * previous one was accepted, so frames from concurrent senders never interleave (PROTOCOL.md 2.6).
- * The transport's `write` waits for `'drain'` when the stream is full, so senders that await their
- * write are slowed down by a slow reader instead of filling memory.
+ * Every frame goes to the transport in a single write, in the order `write` was called, so frames
+ * from concurrent senders never interleave (PROTOCOL.md 2.6, 4.6). A frame goes to the transport
+ * at once, in the caller's tick (no promise chain, no microtask per frame), unless the transport is
+ * over its buffer limit or frames already wait: then it waits here, in order, until `'drain'`. The
+ * promise of a frame that waits (or that took the transport over its limit) resolves once it was
+ * taken without going over, so senders that await their write are slowed down by a slow reader
+ * instead of filling memory; a frame taken at once gets {@link WRITTEN}, already resolved, which a
+ * sender may compare against to skip an `await` (a stream's producer does: PROTOCOL.md 13.3).
  */
 import type { Codec } from "../codecs/types.js";
 import { ErrorCodes, FramingError, IpcError, describeError } from "../errors.js";
@@ -22,24 +26,59 @@ import type { WireError } from "./handlers.js";
  */
 export const OUTBOX_HIGH_WATER_MARK = 1024 * 1024;
 
+/** What {@link Outbox.write} returns for a frame the transport took at once: nothing to wait for. */
+export const WRITTEN: Promise<void> = Promise.resolve();
+
+/**
+ * Frames whose memory may be big enough for the codec to reuse (its spare buffers are far larger):
+ * only these are handed back through `release`. Small frames live in Node's shared pool.
+ */
+const RELEASE_MIN_BUFFER = 64 * 1024;
+
+/** Where frames go: a transport's promise-free write, or an adapter over its `write`. */
+interface FrameSink {
+  writeNow(chunk: Uint8Array, onWritten?: () => void): boolean;
+  whenDrained(): Promise<void>;
+}
+
+/** A frame waiting for the transport, and its sender's promise. */
+interface Waiting {
+  readonly frame: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** Serializes a channel's writes. */
 export class Outbox {
-  private tail: Promise<void> = Promise.resolve();
+  private readonly sink: FrameSink;
+  /** Frames waiting for the transport, oldest first (from `head` on). */
+  private waiting: Waiting[] = [];
+  private head = 0;
   private waitingBytes = 0;
+  /** The transport is over its limit: frames wait until it drains. */
+  private blocked = false;
+  /** Resolves once the last frame that waited (or blocked) was taken; never rejects. */
+  private lastWait: Promise<void> = WRITTEN;
   private full = false;
   /** Frames whose memory goes back to the codec once written (made here, seen by no one else). */
   private readonly reusable = new WeakSet<Uint8Array>();
+  private readonly onDrained = (): void => {
+    this.blocked = false;
+    this.pump();
+  };
 
   /**
    * @param onFull called with true when the frames waiting here exceed
    *   {@link OUTBOX_HIGH_WATER_MARK}, and with false once every one of them was handed over.
    */
   constructor(
-    private readonly transport: Transport,
+    transport: Transport,
     private readonly framing: Framing,
     private readonly codec: Codec,
     private readonly onFull: (full: boolean) => void = () => undefined,
-  ) {}
+  ) {
+    this.sink = frameSink(transport);
+  }
 
   /** True while more than {@link OUTBOX_HIGH_WATER_MARK} bytes wait to be handed to the transport. */
   get isFull(): boolean {
@@ -56,7 +95,7 @@ export class Outbox {
     if (framing.headerSize !== undefined && framing.encodeInPlace !== undefined && codec.encodeWithRoom !== undefined) {
       // The codec leaves room for the header and the framing fills it in: the payload is not copied.
       const frame = framing.encodeInPlace(codec.encodeWithRoom(message, framing.headerSize));
-      if (codec.release !== undefined) this.reusable.add(frame);
+      if (codec.release !== undefined && frame.buffer.byteLength >= RELEASE_MIN_BUFFER) this.reusable.add(frame);
       return frame;
     }
     return framing.encode(codec.encode(message));
@@ -100,36 +139,86 @@ export class Outbox {
     }
   }
 
-  /** Queues one frame; resolves once the transport accepted it. */
+  /**
+   * Writes one frame, in order after every frame before it: at once when nothing waits and the
+   * transport has room ({@link WRITTEN} is returned), else once the transport drains. Resolves
+   * once the transport took the frame without going over its limit; rejects if it is closed.
+   */
   write(frame: Uint8Array): Promise<void> {
-    const size = frame.byteLength;
-    this.waitingBytes += size;
-    if (!this.full && this.waitingBytes > OUTBOX_HIGH_WATER_MARK) {
-      this.full = true;
-      this.onFull(true);
-    }
-    const written = this.tail.then(() => {
-      this.waitingBytes -= size;
-      const accepted = this.transport.write(frame);
-      if (this.reusable.has(frame)) {
-        // flush() resolves once this write (the latest) reached the operating system.
-        const release = (): void => this.codec.release?.(frame);
-        accepted.then(() => this.transport.flush()).then(release, () => undefined);
-      }
-      if (this.full && this.waitingBytes === 0) {
-        this.full = false;
-        this.onFull(false);
-      }
-      return accepted;
-    });
-    this.tail = written.catch(() => undefined);
-    return written;
+    if (this.blocked || this.head < this.waiting.length) return this.enqueue(frame);
+    return this.hand(frame);
   }
 
   /** Resolves once every frame queued so far was handed to the transport. */
   idle(): Promise<void> {
-    return this.tail;
+    return this.blocked || this.head < this.waiting.length ? this.lastWait : WRITTEN;
   }
+
+  /** Hands a frame to the transport now; the promise waits for `'drain'` if that took it over its limit. */
+  private hand(frame: Uint8Array): Promise<void> {
+    let accepted: boolean;
+    try {
+      const reusable = frame.buffer.byteLength >= RELEASE_MIN_BUFFER && this.reusable.has(frame);
+      accepted = this.sink.writeNow(frame, reusable ? () => this.codec.release?.(frame) : undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (accepted) return WRITTEN;
+    this.blocked = true;
+    const drained = this.sink.whenDrained();
+    // Whether it drained or failed, the next frame is tried (and fails on its own if closed).
+    const unblocked = drained.then(this.onDrained, this.onDrained);
+    if (this.head === this.waiting.length) this.lastWait = unblocked;
+    return drained;
+  }
+
+  private enqueue(frame: Uint8Array): Promise<void> {
+    this.waitingBytes += frame.byteLength;
+    if (!this.full && this.waitingBytes > OUTBOX_HIGH_WATER_MARK) {
+      this.full = true;
+      this.onFull(true);
+    }
+    const promise = new Promise<void>((resolve, reject) => this.waiting.push({ frame, resolve, reject }));
+    this.lastWait = promise.catch(() => undefined);
+    return promise;
+  }
+
+  /** Hands waiting frames to the transport, oldest first, until it is over its limit again. */
+  private pump(): void {
+    const waiting = this.waiting;
+    while (!this.blocked && this.head < waiting.length) {
+      const entry = waiting[this.head] as Waiting;
+      waiting[this.head] = undefined as unknown as Waiting; // let the frame go once written
+      this.head++;
+      this.waitingBytes -= entry.frame.byteLength;
+      this.hand(entry.frame).then(entry.resolve, entry.reject);
+    }
+    if (this.head === waiting.length) {
+      this.waiting = [];
+      this.head = 0;
+    }
+    if (this.full && this.waitingBytes === 0) {
+      this.full = false;
+      this.onFull(false);
+    }
+  }
+}
+
+/** The transport's promise-free write when it has one; else its `write`, one frame at a time. */
+function frameSink(transport: Transport): FrameSink {
+  if (transport.writeNow !== undefined && transport.whenDrained !== undefined) {
+    return { writeNow: transport.writeNow.bind(transport), whenDrained: transport.whenDrained.bind(transport) };
+  }
+  // A transport of the program's own: each frame waits for the previous one's promise, as before.
+  let last: Promise<void> = WRITTEN;
+  return {
+    writeNow: (chunk, onWritten) => {
+      last = transport.write(chunk);
+      if (onWritten !== undefined) last.then(() => transport.flush()).then(onWritten, () => undefined);
+      return false;
+    },
+    whenDrained: () => last,
+  };
 }
 
 /** The `-32005` that replaces a response over the peer's limit (PROTOCOL.md 4.9, D1, D17). */

@@ -9,8 +9,10 @@ export type PeerResponse = Extract<ClassifiedMessage, { kind: "response" | "erro
 
 interface PendingRequest {
   readonly method: string;
-  resolve(result: unknown): void;
-  reject(error: unknown): void;
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  /** Stops the timer and the abort listener, when the request has them. */
+  cleanup?: () => void;
 }
 
 /** The key under which an id is tracked: strings and integers never collide. */
@@ -35,42 +37,44 @@ export class OutgoingRequests {
   track(id: number, method: string, options: { signal?: AbortSignal; timeoutMs?: number }, cancel: () => void): Promise<unknown> {
     const key = idKey(id);
     return new Promise<unknown>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => abandon(new RequestCancelled(`request ${method} cancelled by the caller`));
-      const cleanup = (): void => {
-        this.pending.delete(key);
-        if (timer !== undefined) clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-      };
-      const abandon = (error: IpcError): void => {
-        if (!this.pending.has(key)) return;
-        cleanup();
-        reject(error);
-        cancel();
-      };
-      this.pending.set(key, {
-        method,
-        resolve: (result) => {
-          cleanup();
-          resolve(result);
-        },
-        reject: (error) => {
-          cleanup();
-          reject(error);
-        },
-      });
-      if (options.timeoutMs !== undefined) {
-        const timeoutMs = options.timeoutMs;
-        timer = setTimeout(() => abandon(new RequestTimeout(method, timeoutMs)), timeoutMs);
-      }
-      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const request: PendingRequest = { method, resolve, reject };
+      this.pending.set(key, request);
+      // Most requests have neither a signal nor a timeout: no closures are made for them.
+      if (options.signal !== undefined || options.timeoutMs !== undefined) this.watch(key, request, options, cancel);
     });
+  }
+
+  /** Abandons `request` when `options.signal` aborts or `options.timeoutMs` passes. */
+  private watch(key: string, request: PendingRequest, options: { signal?: AbortSignal; timeoutMs?: number }, cancel: () => void): void {
+    let timer: NodeJS.Timeout | undefined;
+    const { signal } = options;
+    const method = request.method;
+    const abandon = (error: IpcError): void => {
+      if (this.pending.get(key) !== request) return;
+      this.pending.delete(key);
+      request.cleanup?.();
+      request.reject(error);
+      cancel();
+    };
+    const onAbort = (): void => abandon(new RequestCancelled(`request ${method} cancelled by the caller`));
+    request.cleanup = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (options.timeoutMs !== undefined) {
+      const timeoutMs = options.timeoutMs;
+      timer = setTimeout(() => abandon(new RequestTimeout(method, timeoutMs)), timeoutMs);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
   }
 
   /** Completes the request with `id`; false if none is pending (unknown, answered or abandoned). */
   settle(id: RequestId, outcome: { result: unknown } | { error: unknown }): boolean {
-    const request = this.pending.get(idKey(id));
+    const key = idKey(id);
+    const request = this.pending.get(key);
     if (request === undefined) return false;
+    this.pending.delete(key);
+    request.cleanup?.();
     if ("result" in outcome) request.resolve(outcome.result);
     else request.reject(outcome.error);
     return true;
@@ -107,6 +111,11 @@ export class OutgoingRequests {
 
   /** Fails every pending request: the channel closed. */
   failAll(reason: string): void {
-    for (const request of [...this.pending.values()]) request.reject(new ChannelClosed(reason));
+    const requests = [...this.pending.values()];
+    this.pending.clear();
+    for (const request of requests) {
+      request.cleanup?.();
+      request.reject(new ChannelClosed(reason));
+    }
   }
 }

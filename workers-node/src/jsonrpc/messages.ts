@@ -68,22 +68,20 @@ export interface ClassifyOptions {
 /** Stands for a float id: not a string, not an integer. */
 const FLOAT_ID = Symbol("float id");
 
+/** An invalid message (a module-level function: no closure made per message classified). */
+function invalid(id: RequestId | null, reason: string, reply = true): ClassifiedMessage {
+  return { kind: "invalid", code: ErrorCodes.InvalidRequest, id, reply, reason };
+}
+
 /** Classifies a decoded value per PROTOCOL.md 4.2, steps 1 to 7 in order. */
-export function classifyMessage(value: unknown, options: ClassifyOptions = {}): ClassifiedMessage {
-  const invalid = (id: RequestId | null, reason: string, reply = true): ClassifiedMessage => ({
-    kind: "invalid",
-    code: ErrorCodes.InvalidRequest,
-    id,
-    reply,
-    reason,
-  });
+export function classifyMessage(value: unknown, options?: ClassifyOptions): ClassifiedMessage {
 
   // 1-2.
   if (Array.isArray(value)) return invalid(null, "batches are not supported");
   if (!isMap(value)) return invalid(null, "a message must be a map");
 
   // 3.
-  const rawId: unknown = options.floatId === true && has(value, "id") ? FLOAT_ID : value.id;
+  const rawId: unknown = options?.floatId === true && has(value, "id") ? FLOAT_ID : value.id;
   const id = isRequestId(rawId) ? rawId : null;
   const hasMethod = has(value, "method");
   const looksLikeResponse = !hasMethod && (has(value, "result") || has(value, "error"));

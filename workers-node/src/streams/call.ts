@@ -78,7 +78,9 @@ async function pump(requester: RequesterStreams, call: CallStreams, items: Strea
       return;
     }
     try {
-      await producer.send(step.value);
+      // With credit the item is handed over at once, and the next one is read without a wait.
+      const waiting = producer.trySend(step.value);
+      if (waiting !== null) await waiting;
     } catch (error) {
       if (!producer.closed) {
         // The item could not be sent (not encodable): the stream ends with that error.

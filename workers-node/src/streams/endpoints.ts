@@ -3,11 +3,16 @@
  * output stream (credit, seq, a send that waits with zero credit) and the consumer of an input
  * stream (a bounded buffer, the credit policy). Sans-IO: messages leave through `emit`.
  */
+import { WRITTEN } from "../channel/outbox.js";
 import { RemoteError } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import { MAX_WINDOW, type StreamDir } from "./wire.js";
 
-/** Sends one stream notification: encodes it now (throwing if it cannot be), resolves once written. */
+/**
+ * Sends one stream notification: encodes it now (throwing if it cannot be), resolves once written.
+ * The channel's emit returns `WRITTEN` (channel/outbox.ts) when the frame went to the transport at
+ * once, with room to spare: a producer then has nothing to wait for.
+ */
 export type Emit = (method: string, params: Record<string, unknown>) => Promise<void>;
 
 /** The error a stream's step raises once it is failed (-32010) or closed (-32011). */
@@ -15,7 +20,15 @@ export function streamError(code: number, id: RequestId, dir: StreamDir, message
   return new RemoteError(code, message, { stream: id, dir });
 }
 
-/** The producing end of an output stream: sends only with credit, waits without. */
+/**
+ * The producing end of a stream: sends only with credit, waits without.
+ *
+ * An item sent with credit goes to the channel's writer at once, and the producer goes on without
+ * waiting for the write: up to its credit, items queue in the writer, which gathers those of one
+ * tick into one system call. The credit bounds what is queued (13.3). The producer waits only for
+ * credit, and for the socket to drain when the writer reports it full (a frame that took the
+ * transport over its limit), so a peer that stops reading the socket stops the producer too.
+ */
 export class StreamProducer {
   private credit: number;
   private seq = 0;
@@ -42,18 +55,67 @@ export class StreamProducer {
   }
 
   /**
-   * Sends one item, once there is credit. Rejects with the stream's failure (-32002 cancelled,
-   * -32010, -32011) even while waiting; an item that cannot be encoded rejects and takes no credit.
+   * Sends one item, once there is credit; resolves once it was handed to the channel's writer (and,
+   * if that filled the socket, once it drained). Rejects with the stream's failure (-32002
+   * cancelled, -32010, -32011) even while waiting; an item that cannot be encoded rejects and takes
+   * no credit.
    */
-  async send(value: unknown): Promise<void> {
+  send(value: unknown): Promise<void> {
+    try {
+      return this.trySend(value) ?? WRITTEN;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * @internal {@link send} without a promise when there is nothing to wait for: with credit, the
+   * item is handed to the writer and null is returned; otherwise the promise to await (credit, or
+   * a full socket). Throws at once (the stream's failure, an item that cannot be encoded).
+   */
+  trySend(value: unknown): Promise<void> | null {
+    if (this.failure !== null) throw this.failure;
+    if (this.credit === 0) return this.sendWithCredit(value);
+    const written = this.emitItem(value);
+    return written === WRITTEN ? null : this.untilWritten(written);
+  }
+
+  /** Waits for credit (or the failure), then sends. */
+  private async sendWithCredit(value: unknown): Promise<void> {
     while (this.credit === 0 && this.failure === null) {
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
     if (this.failure !== null) throw this.failure;
+    const written = this.emitItem(value);
+    if (written !== WRITTEN) await this.untilWritten(written);
+  }
+
+  /** Emits the next item: encoded now (throwing if it cannot be), one credit taken. */
+  private emitItem(value: unknown): Promise<void> {
     const written = this.emit("$/stream/item", { stream: this.id, dir: this.dir, seq: this.seq, value });
     this.credit--;
     this.seq++;
-    await written;
+    return written;
+  }
+
+  /** Waits for a write the writer could not take at once (a full socket), or the stream's failure. */
+  private async untilWritten(written: Promise<void>): Promise<void> {
+    let outcome: { readonly error: unknown } | "written" | null = null;
+    written.then(
+      () => {
+        outcome = "written";
+        this.wakeUp();
+      },
+      (error: unknown) => {
+        outcome = { error };
+        this.wakeUp();
+      },
+    );
+    // Credit arriving meanwhile wakes this too: only the write or the failure ends the wait.
+    while (outcome === null && this.failure === null) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (outcome === "written") return;
+    if (outcome !== null) throw (outcome as { readonly error: unknown }).error;
+    throw this.failure;
   }
 
   /** Credit from the consumer; false when it would take the credit above {@link MAX_WINDOW} (a protocol error). */

@@ -47,6 +47,8 @@ export type OpenResult =
   | { readonly kind: "refused"; readonly error: WireError }
   | { readonly kind: "open"; readonly params: Record<string, unknown>; readonly streams: RequestStreams };
 
+const PLAIN: OpenResult = { kind: "plain" };
+
 /** The streams the peer opened on this channel, by request id. */
 export class ResponderStreams {
   private readonly requests = new Map<string, RequestStreams>();
@@ -72,7 +74,7 @@ export class ResponderStreams {
    */
   openRequest(id: RequestId, method: string, params: unknown, inWindow = DEFAULT_WINDOW): OpenResult {
     const opening = parseOpening(params);
-    if (opening.kind === "not_stream") return { kind: "plain" };
+    if (opening.kind === "not_stream") return PLAIN;
     if (opening.kind === "invalid_open") {
       return { kind: "refused", error: { code: ErrorCodes.InvalidParams, message: `Invalid params: ${method}: ${opening.reason} (PROTOCOL.md 13.1)` } };
     }

@@ -17,8 +17,10 @@ export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown>
 
 /**
  * Sends the yields of `iterable` through `producer`, each once there is credit, and resolves with
- * the iterable's return value (the request's result). When a send fails (cancelled, stream
- * failed, an item that cannot be encoded), the failure is thrown into the generator at its `yield`.
+ * the iterable's return value (the request's result). With credit, an item goes to the channel's
+ * writer and the next one is asked for at once, without waiting for the write (the writer gathers
+ * them). When a send fails (cancelled, stream failed, an item that cannot be encoded), the failure
+ * is thrown into the generator at its `yield`.
  */
 export async function driveOutput(iterable: AsyncIterable<unknown>, producer: StreamProducer): Promise<unknown> {
   const iterator = iterable[Symbol.asyncIterator]();
@@ -26,7 +28,8 @@ export async function driveOutput(iterable: AsyncIterable<unknown>, producer: St
   for (;;) {
     if (step.done === true) return step.value;
     try {
-      await producer.send(step.value);
+      const waiting = producer.trySend(step.value);
+      if (waiting !== null) await waiting;
     } catch (error) {
       if (iterator.throw === undefined) {
         await iterator.return?.();

@@ -23,9 +23,11 @@ export type Opening =
   | { readonly kind: "invalid_open"; readonly reason: string }
   | { readonly kind: "open"; readonly params: Record<string, unknown>; readonly out?: { window: number }; readonly in?: Record<string, never> };
 
+const NOT_STREAM: Opening = { kind: "not_stream" };
+
 /** Reads the `$/stream` descriptor of a request's params (13.1). */
 export function parseOpening(params: unknown): Opening {
-  if (!isMap(params) || !Object.prototype.hasOwnProperty.call(params, STREAM_MEMBER)) return { kind: "not_stream" };
+  if (!isMap(params) || !Object.prototype.hasOwnProperty.call(params, STREAM_MEMBER)) return NOT_STREAM;
   const { [STREAM_MEMBER]: descriptor, ...rest } = params;
   const invalid = (reason: string): Opening => ({ kind: "invalid_open", reason });
   if (!isMap(descriptor)) return invalid("$/stream must be a map");
@@ -65,28 +67,27 @@ export function parseStreamMessage(method: string, params: unknown): StreamMessa
   if (!isMap(params)) return { kind: "unnamed" };
   const { stream, dir } = params;
   if (!isRequestId(stream) || (dir !== "out" && dir !== "in")) return { kind: "unnamed" };
-  const malformed = (reason: string): StreamMessage => ({ kind: "malformed", stream, dir, reason });
-  const has = (member: string): boolean => Object.prototype.hasOwnProperty.call(params, member);
+  // No closures here (one per message would be made): every item and credit passes through.
   switch (method) {
     case "$/stream/item": {
       const seq = params.seq;
-      if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) return malformed("seq must be an integer ≥ 0");
-      if (!has("value")) return malformed("an item needs a value");
+      if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) return malformed(stream, dir, "seq must be an integer ≥ 0");
+      if (!Object.prototype.hasOwnProperty.call(params, "value")) return malformed(stream, dir, "an item needs a value");
       return { kind: "item", stream, dir, seq, value: params.value };
     }
     case "$/stream/credit": {
       const add = params.add;
-      if (typeof add !== "number" || !Number.isInteger(add) || add < 1) return malformed("add must be an integer ≥ 1");
+      if (typeof add !== "number" || !Number.isInteger(add) || add < 1) return malformed(stream, dir, "add must be an integer ≥ 1");
       return { kind: "credit", stream, dir, add };
     }
     case "$/stream/end":
-      if (dir !== "in") return malformed("$/stream/end is sent for input streams only");
+      if (dir !== "in") return malformed(stream, dir, "$/stream/end is sent for input streams only");
       return { kind: "end", stream, dir };
     case "$/stream/error": {
-      if (dir !== "in") return malformed("$/stream/error is sent for input streams only");
+      if (dir !== "in") return malformed(stream, dir, "$/stream/error is sent for input streams only");
       const error = params.error;
       if (!isMap(error) || !isInteger(error.code) || typeof error.message !== "string") {
-        return malformed("error must be a map with an integer code and a string message");
+        return malformed(stream, dir, "error must be a map with an integer code and a string message");
       }
       const code = Number(error.code);
       return !Object.prototype.hasOwnProperty.call(error, "data")
@@ -96,6 +97,10 @@ export function parseStreamMessage(method: string, params: unknown): StreamMessa
     default:
       return { kind: "unnamed" };
   }
+}
+
+function malformed(stream: RequestId, dir: StreamDir, reason: string): StreamMessage {
+  return { kind: "malformed", stream, dir, reason };
 }
 
 /** The `-32009` answer to an opening request over the limit (13.8). */

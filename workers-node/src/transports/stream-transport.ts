@@ -31,6 +31,9 @@ export interface StreamTransportOptions {
   readonly coalesce?: boolean;
 }
 
+/** What `write` returns for a chunk the stream took without going over its limit: nothing to wait for. */
+const WRITTEN: Promise<void> = Promise.resolve();
+
 interface DrainWaiter {
   resolve(): void;
   reject(error: TransportError): void;
@@ -41,7 +44,11 @@ export class StreamTransport implements Transport {
   private sink: TransportSink | null = null;
   private isClosed = false;
   private closing: Promise<void> | null = null;
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** Writes handed to the stream, and those whose callback ran (callbacks run in write order). */
+  private writesStarted = 0;
+  private writesDone = 0;
+  /** flush() callers, each waiting for the writes started before it, in order. */
+  private flushWaiters: Array<{ readonly upTo: number; readonly resolve: () => void }> = [];
   private drainWaiters: DrainWaiter[] = [];
   private readonly writeFunction: WriteFunction;
   private failure: TransportError | null = null;
@@ -49,6 +56,12 @@ export class StreamTransport implements Transport {
   private readonly uncork = (): void => {
     this.corked = false;
     this.options.writable.uncork();
+  };
+  /** The callback of every write (one function for all: no closure per frame). */
+  private readonly onWritten = (error?: Error | null): void => {
+    this.writesDone++;
+    if (this.flushWaiters.length > 0) this.releaseFlushWaiters();
+    if (error) this.fail(error);
   };
 
   constructor(private readonly options: StreamTransportOptions) {
@@ -59,7 +72,11 @@ export class StreamTransport implements Transport {
     readable.on("error", (error: Error) => this.fail(error));
     if ((writable as unknown) !== readable) writable.on("error", (error: Error) => this.fail(error));
     writable.on("drain", () => this.releaseWriters());
-    writable.on("close", () => this.rejectWriters(`${options.description} closed`));
+    writable.on("close", () => {
+      this.rejectWriters(`${options.description} closed`);
+      // Nothing more will be written: no flush() waits for a callback that may never come.
+      for (const waiter of this.flushWaiters.splice(0)) waiter.resolve();
+    });
   }
 
   get closed(): boolean {
@@ -87,36 +104,59 @@ export class StreamTransport implements Transport {
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    if (this.isClosed) {
-      return Promise.reject(new TransportError(`cannot write: ${this.options.description} is closed`));
+    try {
+      return this.writeNow(chunk) ? WRITTEN : this.whenDrained();
+    } catch (error) {
+      return Promise.reject(error);
     }
-    let written!: () => void;
-    this.lastWrite = new Promise<void>((resolve) => (written = resolve));
+  }
+
+  /**
+   * @internal Writes `chunk` now, whole, without a promise: true while the stream is under its
+   * high-water mark, false once it is over it (wait for {@link whenDrained} before writing more).
+   * `onWritten` runs once the chunk was handed to the operating system (not after a failed write).
+   * @throws {TransportError} if the transport is closed or the write fails at once.
+   */
+  writeNow(chunk: Uint8Array, onWritten?: () => void): boolean {
+    if (this.isClosed) throw new TransportError(`cannot write: ${this.options.description} is closed`);
     if (this.options.coalesce === true && !this.corked) {
-      // Responses that become ready in the same tick (a batch of requests read in one chunk) leave
+      // Frames that become ready in the same tick (a batch of responses, a stream's items) leave
       // in one writev instead of one write each. Order is kept: the stream queues them in order.
       this.corked = true;
       this.options.writable.cork();
       process.nextTick(this.uncork);
     }
-    let accepted: boolean;
+    this.writesStarted++;
+    const callback =
+      onWritten === undefined
+        ? this.onWritten
+        : (error?: Error | null): void => {
+            this.onWritten(error);
+            if (!error) onWritten();
+          };
     try {
-      accepted = this.writeFunction(chunk, (error) => {
-        written();
-        if (error) this.fail(error);
-      });
+      return this.writeFunction(chunk, callback);
     } catch (error) {
-      written();
+      this.onWritten();
       this.fail(error);
-      return Promise.reject(new TransportError(`write to ${this.options.description} failed: ${describeError(error)}`));
+      throw new TransportError(`write to ${this.options.description} failed: ${describeError(error)}`, { cause: error });
     }
-    if (accepted) return Promise.resolve();
+  }
+
+  /**
+   * @internal Resolves once the stream took back everything it buffered ('drain'), at once if it
+   * is not over its high-water mark. Rejects if the transport closes or breaks first.
+   */
+  whenDrained(): Promise<void> {
+    if (this.isClosed) return Promise.reject(this.failure ?? new TransportError(`cannot write: ${this.options.description} is closed`));
+    if (!this.options.writable.writableNeedDrain) return WRITTEN;
     // The stream is over its high-water mark: the caller waits for 'drain' (backpressure).
     return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
   }
 
   flush(): Promise<void> {
-    return this.lastWrite;
+    if (this.writesDone >= this.writesStarted) return Promise.resolve();
+    return new Promise<void>((resolve) => this.flushWaiters.push({ upTo: this.writesStarted, resolve }));
   }
 
   pause(): void {
@@ -153,6 +193,13 @@ export class StreamTransport implements Transport {
     for (const waiter of this.drainWaiters.splice(0)) waiter.reject(failure);
     this.closing = this.options.shutdown().catch(() => undefined);
     this.sink?.error(failure);
+  }
+
+  private releaseFlushWaiters(): void {
+    let released = 0;
+    const waiters = this.flushWaiters;
+    while (released < waiters.length && (waiters[released] as { upTo: number }).upTo <= this.writesDone) released++;
+    for (const waiter of waiters.splice(0, released)) waiter.resolve();
   }
 
   private releaseWriters(): void {

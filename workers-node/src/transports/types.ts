@@ -25,6 +25,16 @@ export interface Transport {
    * @throws {TransportError} (rejects) if the transport is closed or broken.
    */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * @internal Writes one chunk, whole, now: true while under the buffer limit, false once over it
+   * (then wait for {@link whenDrained} before writing more). `onWritten` runs once the chunk was
+   * handed to the operating system. No promise per chunk: the channel's writer uses it when the
+   * transport has it, and {@link write} otherwise.
+   * @throws {TransportError} if the transport is closed or broken.
+   */
+  writeNow?(chunk: Uint8Array, onWritten?: () => void): boolean;
+  /** @internal Resolves once the transport is under its buffer limit again; rejects if it closes first. */
+  whenDrained?(): Promise<void>;
   /** Resolves once everything written so far has been handed to the operating system. */
   flush(): Promise<void>;
   /** Stops reading until {@link resume} (backpressure on the peer). */
