@@ -204,10 +204,7 @@ class Dispatch(StreamIO):
             if opened is None:
                 return
             request, streams = opened
-        if self._receive_hooks:
-            hook = self._receive_hooks.get((False, request.method))
-            if hook is not None:
-                hook(request.params)
+        self._run_receive_hook(False, request.method, request.params)
         await self._slots.acquire()  # the reader waits for a free slot: nothing is dropped
         assert self._task_group is not None
         scope = anyio.CancelScope()
@@ -295,10 +292,7 @@ class Dispatch(StreamIO):
                 self._notifications_in.send_nowait((entry[0], entry[1], message.params))
             except anyio.WouldBlock:
                 return False
-        if self._receive_hooks:
-            hook = self._receive_hooks.get((True, method))
-            if hook is not None:
-                hook(message.params)
+        self._run_receive_hook(True, method, message.params)
         if entry is None and not method.startswith(RESERVED_PREFIX):
             logger.debug("%s: no handler for notification %r", self.name, method)
         return True
@@ -311,10 +305,14 @@ class Dispatch(StreamIO):
             return
         entry = self._notification_handlers[message.method]
         await self._notifications_in.send((entry[0], entry[1], message.params))  # backpressure
+        self._run_receive_hook(True, message.method, message.params)
+
+    def _run_receive_hook(self, notification: bool, method: str, params: Any) -> None:
+        """The reserved method's ``on_receive`` hook, if it has one (see ``_on_reserved_*``)."""
         if self._receive_hooks:
-            hook = self._receive_hooks.get((True, message.method))
+            hook = self._receive_hooks.get((notification, method))
             if hook is not None:
-                hook(message.params)
+                hook(params)
 
     async def _notification_loop(self) -> None:
         async for handler, is_async, params in self._notifications_out:

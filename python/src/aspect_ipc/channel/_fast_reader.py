@@ -181,20 +181,6 @@ class FastReader:
                 return
             if tracer is not None:
                 tracer.received(value, len(frame) + channel._frame_overhead)
-            if (
-                type(value) is dict
-                and len(value) == 3
-                and type(value.get("id")) is int
-                and "result" in value
-                and value["jsonrpc"] == "2.0"
-                and type(value["jsonrpc"]) is str
-            ):
-                # The common answer, {"jsonrpc", "id", "result"}: what parse() would make of it
-                # (a Response), without building one.
-                if recycle is not None:
-                    recycle(frame)
-                channel._complete(value["id"], value["result"], None)
-                continue
             message = JsonRpcProtocol.parse(value)
             if recycle is not None and type(message) is not InvalidMessage:
                 recycle(frame)  # decoded: nothing refers to the frame's bytes any more
