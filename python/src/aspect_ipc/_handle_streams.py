@@ -12,7 +12,7 @@ import anyio
 from ._calls import annotated
 from ._handle_core import HandleCore
 from ._stream_messages import DEFAULT_WINDOW, MAX_WINDOW
-from .errors import ChannelClosed, RemoteError, RequestTimeout, WorkerCrashed, fresh
+from .errors import ChannelClosed, IpcError, RemoteError, RequestTimeout, WorkerCrashed, fresh
 
 if TYPE_CHECKING:
     from .channel import Channel, StreamCall
@@ -30,7 +30,7 @@ async def translate_stream_error(
     if isinstance(exc, RemoteError):
         return annotated(exc, worker_id, via, method)
     if isinstance(exc, ChannelClosed) and not isinstance(exc, WorkerCrashed):
-        crashed = await crash()
+        crashed: BaseException | None = await crash()
         if crashed is not None:
             return fresh(crashed)
     return exc
@@ -148,8 +148,12 @@ class StreamCalls(HandleCore):
 
         return WorkerStream(open_channel, translate, method, params, window, input)
 
-    async def _crash(self, incarnation_done: anyio.Event) -> BaseException | None:
-        # As for a request: the channel often sees EOF before the exit status says "crashed".
+    async def _crash(self, incarnation_done: anyio.Event) -> IpcError | None:
+        """The verdict of the incarnation whose channel closed, once its exit status is in."""
+        # A channel often sees the end (EOF) before the exit status is in, and the status says
+        # what happened (WorkerCrashed, or a clean exit). The supervisor ends every incarnation
+        # whose channel closed within the shutdown grace (then SIGKILL), so this wait is
+        # bounded; the cap is a safety net for a busy event loop.
         with anyio.move_on_after(self._settings.shutdown_grace + 10.0):
             await incarnation_done.wait()
         return self._last_error

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from typing import Any, Protocol, runtime_checkable
 
 import msgpack
@@ -168,6 +169,7 @@ class MessagePackCodec:
         self.encode_hook = encode_hook
         self.decode_hook = decode_hook
         self._packer = msgpack.Packer(use_bin_type=True, default=refuse_msgpack, datetime=False)
+        self._pack_lock = threading.Lock()
         # Stands in for a large binary while the rest is packed: random, so no payload holds it.
         self._marker = secrets.token_bytes(16)
 
@@ -182,15 +184,18 @@ class MessagePackCodec:
         return self._pack(value)
 
     def _pack(self, value: Any) -> bytes:
-        try:
-            return self._packer.pack(value)
-        except CodecError as exc:
-            self._packer.reset()
-            raise encode_error(value, "MessagePack", exc) from None
-        except (BufferError, OverflowError, TypeError, ValueError) as exc:
-            self._packer.reset()
-            error = CodecError(f"cannot encode as MessagePack: {exc}")
-            raise encode_error(value, "MessagePack", error) from None
+        # One Packer, one buffer: a second thread (a blocking caller encodes its own requests)
+        # must not pack into it while Python code runs inside a pack (a dict subclass's items()).
+        with self._pack_lock:
+            try:
+                return self._packer.pack(value)
+            except CodecError as exc:
+                self._packer.reset()
+                failure = exc
+            except (BufferError, OverflowError, TypeError, ValueError) as exc:
+                self._packer.reset()
+                failure = CodecError(f"cannot encode as MessagePack: {exc}")
+        raise encode_error(value, "MessagePack", failure) from None
 
     def encode_parts(self, value: Any) -> list[Buffer]:
         """Like :meth:`encode`, as buffers to write in order, without copying large binaries.

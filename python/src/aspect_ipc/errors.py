@@ -6,7 +6,7 @@ at exactly one boundary, the transport.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AddressInUse",
@@ -39,7 +39,10 @@ class IpcError(Exception):
     """Base class of every error raised by aspect-ipc."""
 
 
-def fresh(error: BaseException) -> BaseException:
+_E = TypeVar("_E", bound=BaseException)
+
+
+def fresh(error: _E) -> _E:
     """A copy of ``error``, to raise in one of several callers that share one cause.
 
     Raising one instance in many tasks would chain every raise's traceback onto it: all their

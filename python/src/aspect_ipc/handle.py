@@ -343,26 +343,31 @@ class ProcessHandle(StreamCalls, Incarnations):
         incarnation_done = self._incarnation_done
         try:
             return await channel.request(method, params, timeout=remaining)
-        except RemoteError as exc:
-            error = annotated(exc, self.id, via, method)
-            raise error from error.__cause__  # the remote stack, or nothing
-        except RequestTimeout:
-            raise RequestTimeout(
+        except (RemoteError, RequestTimeout, ChannelClosed) as exc:
+            error = self._call_error(exc, via, method, limit)
+            error = await self._closed_verdict(error, incarnation_done)
+            raise error from error.__cause__  # a remote stack, or nothing
+
+    def _call_error(self, exc: IpcError, via: str, method: str, limit: float) -> IpcError:
+        """What a call whose channel raised ``exc`` raises: an error answer or a timeout named
+        after the worker, the channel and the method; ``exc`` itself otherwise."""
+        if isinstance(exc, RemoteError):
+            return annotated(exc, self.id, via, method)  # __cause__: the remote stack
+        if isinstance(exc, RequestTimeout):
+            return RequestTimeout(
                 f"worker {self.id}: no response to {method!r} on the {via} channel within "
                 f"{limit:g} s; the worker was sent $/cancelRequest"
-            ) from None
-        except WorkerCrashed:
-            raise
-        except ChannelClosed:
-            # A channel often sees the end (EOF) before the exit status is in, and the status
-            # says what happened (WorkerCrashed, or a clean exit). The supervisor ends every
-            # incarnation whose channel closed within the shutdown grace (then SIGKILL), so
-            # this wait is bounded; the cap is a safety net for a busy event loop.
-            with anyio.move_on_after(self._settings.shutdown_grace + 10.0):
-                await incarnation_done.wait()
-            if self._last_error is not None:
-                raise fresh(self._last_error) from None
-            raise
+            )
+        return exc
+
+    async def _closed_verdict(self, exc: IpcError, incarnation_done: anyio.Event) -> IpcError:
+        """For a closed channel: the incarnation's verdict (WorkerCrashed, say) once its exit
+        status is in (:meth:`_crash`); ``exc`` when there is none, or for any other error."""
+        if isinstance(exc, ChannelClosed) and not isinstance(exc, WorkerCrashed):
+            crashed = await self._crash(incarnation_done)
+            if crashed is not None:
+                return fresh(crashed)
+        return exc
 
     async def _channel_when_running(self, via: str) -> Channel:
         while True:

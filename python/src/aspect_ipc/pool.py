@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterable, Iterable
+import threading
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -47,6 +48,10 @@ or answered but not yet consumed). Four in flight per worker keeps a worker busy
 answers travel back; the factor 2 leaves room for answers waiting for an earlier, slower one."""
 
 _LIVE = (WorkerState.STARTING, WorkerState.RESTARTING, WorkerState.RUNNING)
+
+
+def _now(function: Callable[[], None]) -> None:
+    function()
 
 
 class _Member:
@@ -95,6 +100,7 @@ class WorkerPool:
         self._pending = 0  # replacements being spawned
         self._changed = anyio.Event()
         self._closed = False
+        self._counts = threading.Lock()  # in_flight and served: blocking callers count too
 
     def __repr__(self) -> str:
         return f"<WorkerPool {self.name!r} size={self.size}>"
@@ -343,17 +349,33 @@ class WorkerPool:
     async def _acquire(self, avoid: set[ProcessHandle]) -> _Member:
         """The member for the next request or stream, counted in flight until ``_release``."""
         member = await self._pick(avoid)
-        member.in_flight += 1
-        member.served += 1
+        with self._counts:
+            member.in_flight += 1
+            member.served += 1
         limit = self.max_requests_per_worker
         if limit is not None and member.served >= limit and not member.retiring:
             self._recycle(member)
         return member
 
-    def _release(self, member: _Member) -> None:
-        member.in_flight -= 1
-        if member.retiring and member.in_flight == 0:
-            self._notify()
+    def acquire_from_thread(self) -> _Member | None:
+        """``_acquire`` for a blocking caller's thread, without waiting: None when the loop must
+        choose (no member is running, or members are recycled)."""
+        if self._closed or self.max_requests_per_worker is not None:
+            return None
+        with self._counts:
+            member = self._least_loaded(set())
+            if member is not None:
+                member.in_flight += 1
+                member.served += 1
+        return member
+
+    def _release(self, member: _Member, on_loop: Callable[[Any], object] | None = None) -> None:
+        """Count a request or stream done; ``on_loop`` runs a function on the loop thread."""
+        with self._counts:
+            member.in_flight -= 1
+            idle = member.in_flight == 0
+        if member.retiring and idle:
+            (on_loop or _now)(self._notify)
 
     def _recycle(self, member: _Member) -> None:
         """Retire ``member`` now and start its replacement at once (in the background)."""

@@ -123,9 +123,9 @@ class ChannelCore:
         self._closed = True
         self._closed_event.set()
         self._close_reason = reason or ChannelClosed(f"{self.name}: the channel was closed")
-        pending = list(self._pending.values())
-        self._pending.clear()  # the same dict: the deadline task holds it
-        for waiter in pending:
+        pending = self._pending  # the same dict: the deadline task holds it
+        while pending:  # popped one by one: a blocking caller's thread may add to it meanwhile
+            waiter = pending.popitem()[1]
             waiter.error = self._close_reason
             waiter.event.set()
         if self._streams is not None:  # every stream's next step raises the reason (13.7)

@@ -8,6 +8,8 @@ reading holds up senders, never an ever longer queue.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
 
 import anyio
@@ -47,6 +49,8 @@ class Outbox:
     __slots__ = (
         "_burst",
         "_entries",
+        "_held",
+        "_lock",
         "_ready",
         "_send_nowait",
         "_taken",
@@ -76,6 +80,11 @@ class Outbox:
         # callers that one read's answers woke) queue, and leave together in one system call.
         self.waves = False
         self._burst = False
+        # A thread other than the loop's may write a message itself (send_from_thread); the
+        # lock keeps its write from meeting one of the loop's, and _held is set while the rest
+        # of a message it could not write whole is on its way to the head of the queue.
+        self._lock = threading.Lock()
+        self._held = False
 
     async def put(
         self, parts: list[Buffer], answered: anyio.Event | None = None, *, borrowed: bool = False
@@ -97,15 +106,17 @@ class Outbox:
             and not self._entries
             and not self._writing
             and not self._burst
+            and not self._held
         ):
             # Nothing is queued before it: the sender writes it now, from its own task, which
             # saves the writer's wake-up (a trip through the event loop) per message.
-            try:
-                written = self._send_nowait(parts)
-            except TransportError:
-                written = 0  # the writer meets the error again, and reports it
-            if self.metrics is not None:
-                self.metrics.bytes_out += written
+            with self._lock:
+                try:
+                    written = self._send_nowait(parts)
+                except TransportError:
+                    written = 0  # the writer meets the error again, and reports it
+                if self.metrics is not None:
+                    self.metrics.bytes_out += written
             self._burst = self.waves
             if written == sum(map(len, parts)):
                 return
@@ -142,6 +153,43 @@ class Outbox:
                 else:
                     self.size -= entry.size
 
+    def send_from_thread(
+        self, parts: list[Buffer], on_loop: Callable[[Callable[[], None]], object]
+    ) -> bool:
+        """Write one message from a thread other than the loop's, now, if nothing is queued.
+
+        True: it is written, or its first bytes are and ``on_loop`` (which runs a function on
+        the loop thread) puts the rest at the head of the queue, where nothing overtakes it.
+        False: nothing was written (a queue, a write in progress, a full or failed transport,
+        a closed outbox); the caller sends it the usual way, from the loop.
+        """
+        send = self._send_nowait
+        if send is None:
+            return False
+        with self._lock:
+            if self._entries or self._writing or self._held or self.close_reason is not None:
+                return False
+            try:
+                written = send(parts)
+            except TransportError:
+                return False  # the writer meets the error again, and reports it
+            if not written:
+                return False
+            if self.metrics is not None:
+                self.metrics.bytes_out += written
+            whole = written == sum(map(len, parts))
+            self._held = not whole
+        if not whole:  # outside the lock: on_loop may take its time, the loop may want the lock
+            on_loop(functools.partial(self._put_held, _Queued(_after(parts, written))))
+        return True
+
+    def _put_held(self, rest: _Queued) -> None:
+        """On the loop thread: the rest of a message a thread began to write goes first."""
+        self._entries.insert(0, rest)
+        self.size += rest.size
+        self._held = False
+        self._ready.set()
+
     def new_wave(self) -> None:
         """The reader has read: the next message may be written at once by its sender."""
         self._burst = False
@@ -164,21 +212,22 @@ class Outbox:
         try:
             with anyio.CancelScope(shield=True):
                 while True:
-                    if not self._entries:
-                        if self.close_reason is not None:
+                    if not self._entries or self._held:
+                        if self.close_reason is not None and not self._held:
                             return
                         await self._ready.wait()
                         self._ready = anyio.Event()
                         continue
-                    if self.metrics is not None:
-                        self.metrics.bytes_out += self.size
-                    entries, self._entries, self.size = self._entries, [], 0
+                    with self._lock:  # no thread is writing (send_from_thread) once it is ours
+                        if self.metrics is not None:
+                            self.metrics.bytes_out += self.size
+                        entries, self._entries, self.size = self._entries, [], 0
+                        self._writing = True
                     parts = []
                     for entry in entries:
                         entry.queued = False
                         parts += entry.parts
                     self.wake_senders()
-                    self._writing = True
                     try:
                         await transport.send_all(parts)
                     except TransportError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic, perf_counter_ns
 from typing import Any
@@ -15,7 +15,7 @@ from ..errors import IpcError, RequestTimeout, SizeLimitError, fresh
 from ..jsonrpc import MessageId
 from ._core import ChannelCore, logger
 from ._outbox import Buffer
-from ._pending import Pending
+from ._pending import Answered, Pending
 
 __all__ = ["Outgoing"]
 
@@ -65,6 +65,76 @@ class Outgoing(ChannelCore):
         if waiter.error is not None:
             raise fresh(waiter.error)
         return waiter.result
+
+    def request_from_thread(
+        self,
+        method: str,
+        params: Any,
+        answered: Answered,
+        on_loop: Callable[[Callable[[], None]], object],
+    ) -> Pending | None:
+        """Send a request from a thread other than the loop's (the blocking API), if it can be
+        written now; its :class:`Pending`, whose ``answered`` is set once it is answered or
+        fails (the channel closes). None: nothing was sent (the channel is closed, traced, or
+        its queue is not empty): send it with :meth:`request` on the loop.
+
+        No deadline is kept for it: the caller waits on ``answered`` with its timeout, then
+        takes the request back with :meth:`withdraw_from_thread`. ``on_loop`` runs a function
+        on the loop thread. Raises what :meth:`request` raises for a message it cannot encode.
+        """
+        if self._closed or self.tracer is not None:
+            return None
+        message = self.protocol.request(method, params)
+        with _named_size_error("request"):
+            parts = self._frame(message)
+        request_id = message["id"]
+        waiter = Pending(answered)  # type: ignore[arg-type]  # set() is all the channel calls
+        waiter.id = request_id
+        metrics = self.metrics
+        if metrics is not None:
+            waiter.sent = perf_counter_ns()
+        self._pending[request_id] = waiter  # before the send: the answer may beat the next line
+        if not self._outbox.send_from_thread(parts, on_loop):
+            if self._pending.pop(request_id, None) is not None:
+                return None
+            return waiter  # the channel closed meanwhile, and failed it
+        if metrics is not None:
+            metrics.requests_sent += 1
+        if self._closed and self._pending.pop(request_id, None) is not None:
+            waiter.error = self._close_reason  # it closed after the test above, before we added it
+            answered.set()
+        return waiter
+
+    def notify_from_thread(
+        self, method: str, params: Any, on_loop: Callable[[Callable[[], None]], object]
+    ) -> bool:
+        """Send a notification from a thread other than the loop's, if it can be written now
+        (as :meth:`request_from_thread`); False: nothing was sent, use :meth:`notify`. A
+        notification whose encode hook lent buffers is never sent from a thread: it returns
+        only once they are written, which the loop's writer tells."""
+        if self._closed or self.tracer is not None:
+            return False
+        with _named_size_error("notification"):
+            parts = self._frame(self.protocol.notification(method, params))
+        if len(parts) > 2 and _borrows(parts):
+            return False
+        if not self._outbox.send_from_thread(parts, on_loop):
+            return False
+        if self.metrics is not None:
+            self.metrics.notifications_sent += 1
+        return True
+
+    def withdraw_from_thread(self, waiter: Pending) -> bool:
+        """Take back a request of :meth:`request_from_thread` whose caller gave up waiting
+        (timeout, KeyboardInterrupt): True if it was still pending. Then, on the loop thread,
+        :meth:`cancel_withdrawn` tells the peer."""
+        return self._pending.pop(waiter.id, None) is not None
+
+    async def cancel_withdrawn(self, waiter: Pending, timed_out: bool) -> None:
+        """Send ``$/cancelRequest`` for a request withdrawn by its thread; count its timeout."""
+        if timed_out and self.metrics is not None:
+            self.metrics.timeouts += 1
+        self._cancel_remote(waiter.id)
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification (no answer is expected)."""

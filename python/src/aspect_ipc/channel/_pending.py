@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
 from ..jsonrpc import MessageId
 
-__all__ = ["Deadlines", "Pending", "event_class"]
+__all__ = ["Answered", "Deadlines", "Pending", "event_class"]
 
 
 def event_class() -> Callable[[], anyio.Event]:
@@ -19,10 +19,17 @@ def event_class() -> Callable[[], anyio.Event]:
     return type(anyio.Event())
 
 
+class Answered(Protocol):
+    """What a request's waiter is told by :meth:`set` once its answer is in, or it failed: an
+    ``anyio.Event``, or a blocking caller's thread-safe flag (the channel calls ``set`` only)."""
+
+    def set(self) -> None: ...
+
+
 class Pending:
     """One request of ours, until it is answered, fails or times out."""
 
-    __slots__ = ("error", "event", "result", "sent", "stream", "timed_out")
+    __slots__ = ("error", "event", "id", "result", "sent", "stream", "timed_out")
 
     def __init__(self, event: anyio.Event | None = None) -> None:
         self.event = anyio.Event() if event is None else event
@@ -31,6 +38,7 @@ class Pending:
         self.timed_out = False
         self.sent = 0  # perf_counter_ns() at the send, when the channel keeps metrics
         self.stream = False  # the request opened streams: its answer ends them (spec 13.2)
+        self.id: MessageId = 0  # of a request sent from a thread (request_from_thread)
 
 
 class Deadlines:

@@ -15,8 +15,12 @@ Theory of operation: ``with ProcessManager(...)`` starts one background thread, 
 ``aspect-ipc-loop`` (:data:`LOOP_THREAD`), running an event loop with an anyio blocking portal;
 the async :class:`aspect_ipc.ProcessManager` lives in a task there for the whole block. Every
 blocking call runs its async twin on that loop and waits for it, so errors, timeouts and events
-are those of the async API, and any number of threads may call at once. Event callbacks and
-request handlers run **on the loop thread**: they must not block or call this API.
+are those of the async API, and any number of threads may call at once. A plain request to a
+running worker is the exception (:mod:`._direct`): the calling thread writes it itself when
+nothing is queued on the channel, and the loop's reader wakes it with the answer, which saves
+the two thread wake-ups of a crossing; its errors are mapped to the async API's all the same.
+Event callbacks and request handlers run **on the loop thread**: they must not block or call
+this API.
 
 Streams (:mod:`._streams`): ``stream(...)`` returns a plain iterator fed by a task on the loop
 through a bounded buffer; ``request(..., input=items)`` reads ``items`` on the calling thread,

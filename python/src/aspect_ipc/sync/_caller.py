@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -14,6 +14,14 @@ from anyio.from_thread import BlockingPortal
 __all__ = ["Caller"]
 
 T = TypeVar("T")
+
+_ENDED = (
+    "the blocking manager's event loop has ended (its with block was left): nothing can be "
+    "called any more"
+)
+_LIVENESS = 1.0
+"""A waiting call looks this often (seconds) whether the loop still runs: a call handed over as
+the loop ends would otherwise wait for ever."""
 
 
 class Caller:
@@ -49,7 +57,15 @@ class Caller:
         self.on_other_thread()
         if self._loop is None:
             return self.portal.start_task_soon(function, *args)
-        return asyncio.run_coroutine_threadsafe(_coroutine(function, *args), self._loop)
+        return self._submit(_coroutine(function, *args))
+
+    def _submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        assert self._loop is not None
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the loop is closed
+            coroutine.close()  # never to run: no "never awaited" warning
+            raise RuntimeError(_ENDED) from None
 
     def on_loop_thread(self) -> bool:
         """Whether the calling thread is the loop thread."""
@@ -71,9 +87,20 @@ class Caller:
         self.on_other_thread()
         if self._loop is None:
             return self.portal.call(function, *args)
-        future = asyncio.run_coroutine_threadsafe(_coroutine(function, *args), self._loop)
+        coroutine = _coroutine(function, *args)
+        future = self._submit(coroutine)
         try:
-            return future.result()
+            while True:
+                try:
+                    return future.result(timeout=_LIVENESS)
+                except TimeoutError:
+                    if future.done():
+                        raise  # the call's own TimeoutError
+                    if not self._loop.is_running():
+                        # The manager closed after this call was handed over: it never runs.
+                        future.cancel()
+                        coroutine.close()  # never to run: no "never awaited" warning
+                        raise RuntimeError(_ENDED) from None
         except KeyboardInterrupt:
             future.cancel()
             raise

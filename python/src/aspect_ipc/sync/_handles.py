@@ -18,6 +18,7 @@ from ..handle import SpawnSpec
 from ..metrics import WorkerStats
 from ..options import WorkerState
 from ._caller import Caller
+from ._direct import NOT_SENT, direct_handle_call, direct_notify, direct_pool_call
 from ._pipe import Pipe
 from ._streams import PipeItems, StreamIterator, check_input, request_with_input
 
@@ -88,7 +89,7 @@ class ProcessHandle:
         thread** while it waits, as the worker grants credit (the loop never runs its code).
         The request ends as soon as the worker answers, even before ``input`` is exhausted.
         """
-        return self._request(self.aio.request, method, params, timeout, input)
+        return self._request("control", method, params, timeout, input)
 
     def request_via_data(
         self,
@@ -100,17 +101,22 @@ class ProcessHandle:
     ) -> Any:
         """Blocking :meth:`aspect_ipc.ProcessHandle.request_via_data` (``input`` as in
         :meth:`request`)."""
-        return self._request(self.aio.request_via_data, method, params, timeout, input)
+        return self._request("data", method, params, timeout, input)
 
     def _request(
         self,
-        call: Any,
+        via: str,
         method: str,
         params: Any,
         timeout: float | None,
         input: Iterable[Any] | None,
     ) -> Any:
+        call = self.aio.request if via == "control" else self.aio.request_via_data
         if input is None:
+            self._caller.on_other_thread()
+            result = direct_handle_call(self._caller, self.aio, via, method, params, timeout)
+            if result is not NOT_SENT:
+                return result
             return self._caller.call(functools.partial(call, method, params, timeout=timeout))
         check_input(input)
         send = functools.partial(call, method, params, timeout=timeout)
@@ -147,11 +153,17 @@ class ProcessHandle:
 
     def notify(self, method: str, params: Any = None) -> None:
         """Blocking :meth:`aspect_ipc.ProcessHandle.notify`."""
-        self._caller.call(self.aio.notify, method, params)
+        self._notify("control", method, params)
 
     def notify_via_data(self, method: str, params: Any = None) -> None:
         """Blocking :meth:`aspect_ipc.ProcessHandle.notify_via_data`."""
-        self._caller.call(self.aio.notify_via_data, method, params)
+        self._notify("data", method, params)
+
+    def _notify(self, via: str, method: str, params: Any) -> None:
+        self._caller.on_other_thread()
+        if not direct_notify(self._caller, self.aio, via, method, params):
+            notify = self.aio.notify if via == "control" else self.aio.notify_via_data
+            self._caller.call(notify, method, params)
 
     def stop(self, *, grace: float | None = None) -> None:
         """Blocking :meth:`aspect_ipc.ProcessHandle.stop`."""
@@ -280,7 +292,7 @@ class WorkerPool:
     ) -> Any:
         """Blocking :meth:`aspect_ipc.WorkerPool.request` (``input`` as in
         :meth:`ProcessHandle.request`: read on the calling thread)."""
-        return self._request(self.aio.request, method, params, timeout, retries, input)
+        return self._request("control", method, params, timeout, retries, input)
 
     def request_via_data(
         self,
@@ -292,19 +304,25 @@ class WorkerPool:
         input: Iterable[Any] | None = None,
     ) -> Any:
         """Blocking :meth:`aspect_ipc.WorkerPool.request_via_data`."""
-        return self._request(self.aio.request_via_data, method, params, timeout, retries, input)
+        return self._request("data", method, params, timeout, retries, input)
 
     def _request(
         self,
-        call: Any,
+        via: str,
         method: str,
         params: Any,
         timeout: float | None,
         retries: int,
         input: Iterable[Any] | None,
     ) -> Any:
+        call = self.aio.request if via == "control" else self.aio.request_via_data
         send = functools.partial(call, method, params, timeout=timeout, retries=retries)
         if input is None:
+            self._caller.on_other_thread()
+            caller, pool = self._caller, self.aio
+            result = direct_pool_call(caller, pool, via, method, params, timeout, retries)
+            if result is not NOT_SENT:
+                return result
             return self._caller.call(send)
         check_input(input)
         if retries:  # checked before any item is read

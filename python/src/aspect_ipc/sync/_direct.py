@@ -1,0 +1,156 @@
+"""Direct requests: a blocking caller's thread writes its request itself, and sleeps until the
+loop's reader hands it the answer.
+
+A call through the loop thread costs two wake-ups of a sleeping thread (the loop, to start the
+request; the caller, with the result) and two trips through the event loop; on a small request
+that is most of its cost. Here the caller frames the request and writes it to the worker's
+channel itself, when nothing is queued before it (:meth:`Channel.request_from_thread`), and the
+channel completes it from the reader as it completes any request: one wake-up, of the caller.
+
+Anything else goes through the loop as before: a worker not running, a traced or busy channel,
+a pool with ``max_requests_per_worker``, retries after a crash, and every failure's mapping to
+the async API's errors (:meth:`ProcessHandle._failed_call`), so both paths raise the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .._calls import check_timeout
+from ..errors import IpcError, RequestTimeout, fresh
+from ..options import WorkerState
+
+if TYPE_CHECKING:
+    from ..channel import Channel
+    from ..handle import ProcessHandle
+    from ..pool import WorkerPool
+    from ._caller import Caller
+
+__all__ = ["NOT_SENT", "direct_handle_call", "direct_notify", "direct_pool_call"]
+
+NOT_SENT: Any = object()
+"""Returned when the request was not sent directly: send it through the loop."""
+
+
+class Answer:
+    """Set once a direct request is answered or has failed; the caller sleeps on it."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        """Wake the caller (called by the channel, on the loop thread; once is enough)."""
+        if not self._set:
+            self._set = True
+            self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until set, at most ``timeout`` seconds (``math.inf``: no limit)."""
+        if math.isinf(timeout):
+            return self._lock.acquire()
+        return self._lock.acquire(timeout=min(timeout, threading.TIMEOUT_MAX))
+
+
+def direct_handle_call(
+    caller: Caller,
+    handle: ProcessHandle,
+    via: str,
+    method: str,
+    params: Any,
+    timeout: float | None,
+) -> Any:
+    """``handle.request`` (``via="control"``) or ``request_via_data``, sent from this thread;
+    NOT_SENT when it must go through the loop (the worker is not running, say)."""
+    check_timeout("timeout", timeout)
+    channel = _running_channel(handle, via)
+    if channel is None:
+        return NOT_SENT
+    limit = handle._settings.request_timeout if timeout is None else timeout
+    incarnation_done = handle._incarnation_done
+    answer = Answer()
+    waiter = channel.request_from_thread(method, params, answer, caller.call_soon)
+    if waiter is None:
+        return NOT_SENT
+    try:
+        answered = answer.wait(limit)
+    except BaseException:  # KeyboardInterrupt: the call is cancelled, as on the loop
+        if channel.withdraw_from_thread(waiter):
+            with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to tell
+                caller.start(channel.cancel_withdrawn, waiter, False)
+        raise
+    if not answered:
+        if channel.withdraw_from_thread(waiter):
+            with contextlib.suppress(RuntimeError):
+                caller.start(channel.cancel_withdrawn, waiter, True)
+            error: IpcError = RequestTimeout("")
+            return _fail(caller, handle, error, via, method, limit, incarnation_done)
+        answer.wait(math.inf)  # answered as the time ran out: the answer is being set
+    if waiter.error is None:
+        return waiter.result
+    return _fail(caller, handle, waiter.error, via, method, limit, incarnation_done)
+
+
+def _fail(
+    caller: Caller,
+    handle: ProcessHandle,
+    error: BaseException,
+    via: str,
+    method: str,
+    limit: float,
+    incarnation_done: Any,
+) -> Any:
+    """Raise what the async API raises for ``error``: for a closed channel, the verdict the
+    loop gives once the exit status is in (the error as it is if the loop has ended)."""
+    if not isinstance(error, IpcError):
+        raise error
+    failure = handle._call_error(fresh(error), via, method, limit)
+    with contextlib.suppress(RuntimeError):  # the loop has ended: the manager closed
+        failure = caller.call(handle._closed_verdict, failure, incarnation_done)
+    raise failure from failure.__cause__  # a remote stack, or nothing
+
+
+def direct_notify(
+    caller: Caller, handle: ProcessHandle, via: str, method: str, params: Any
+) -> bool:
+    """``handle.notify`` or ``notify_via_data`` written by this thread: False when it must go
+    through the loop (then nothing was sent)."""
+    channel = _running_channel(handle, via)
+    return channel is not None and channel.notify_from_thread(method, params, caller.call_soon)
+
+
+def _running_channel(handle: ProcessHandle, via: str) -> Channel | None:
+    """The worker's channel ``via``, if the worker runs and the channel is open; else None (the
+    loop's way waits for a (re)starting worker, or says why there is none)."""
+    channel = handle._control if via == "control" else handle._data
+    if handle._state is not WorkerState.RUNNING or channel is None or channel.closed:
+        return None
+    return channel
+
+
+def direct_pool_call(
+    caller: Caller,
+    pool: WorkerPool,
+    via: str,
+    method: str,
+    params: Any,
+    timeout: float | None,
+    retries: int,
+) -> Any:
+    """``pool.request`` or ``request_via_data`` sent from this thread to the least-loaded
+    running worker; NOT_SENT when it must go through the loop (then nothing was sent)."""
+    if retries or not isinstance(retries, int):
+        return NOT_SENT  # the loop path checks it, and retries after a crash
+    member = pool.acquire_from_thread()
+    if member is None:
+        return NOT_SENT
+    try:
+        return direct_handle_call(caller, member.handle, via, method, params, timeout)
+    finally:
+        pool._release(member, caller.call_soon)

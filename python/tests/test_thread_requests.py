@@ -1,0 +1,253 @@
+"""Requests sent by a thread other than the loop's (``Channel.request_from_thread``), over a
+real socket pair: what the blocking API's direct requests rest on.
+
+The thread writes its own frame when nothing is queued; a frame the socket cannot take whole is
+finished by the loop's writer before anything else. The loop's reader completes the request and
+sets the thread's flag; a close fails it; a request the thread gives up on is taken back, and
+the peer is told.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from anyio.from_thread import BlockingPortal
+
+from aspect_ipc import (
+    ChannelBuilder,
+    ChannelClosed,
+    CodecError,
+    LengthPrefixedFraming,
+    MessagePackCodec,
+    SocketTransport,
+)
+from aspect_ipc.channel import Channel
+from aspect_ipc.metrics import ChannelMetrics
+
+pytestmark = pytest.mark.anyio
+
+
+class Flag:
+    """A thread's answer flag, as the blocking API makes one."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        self.event.set()
+
+
+def _channel(sock: socket.socket, name: str) -> Channel:
+    return (
+        ChannelBuilder()
+        .with_transport(SocketTransport(sock))
+        .with_framing(LengthPrefixedFraming(64 * 1024 * 1024))
+        .with_codec(MessagePackCodec())
+        .with_options(name=name)
+        .build()
+    )
+
+
+@asynccontextmanager
+async def pair() -> AsyncIterator[tuple[Channel, Channel, Callable[[Callable[[], None]], None]]]:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    async with (
+        BlockingPortal() as portal,
+        _channel(a, "left") as left,
+        _channel(b, "right") as right,
+    ):
+
+        async def run(function: Callable[[], None]) -> None:
+            function()
+
+        def on_loop(function: Callable[[], None]) -> None:
+            portal.start_task_soon(run, function)
+
+        await anyio.sleep(0.01)  # the writers start
+        yield left, right, on_loop
+
+
+async def test_a_thread_request_is_answered_through_the_loops_reader() -> None:
+    async with pair() as (left, right, on_loop):
+        right.on_request("add", lambda p: p["a"] + p["b"])
+        left.metrics = ChannelMetrics()
+        left._outbox.metrics = left.metrics
+
+        def call() -> Any:
+            flag = Flag()
+            waiter = left.request_from_thread("add", {"a": 2, "b": 3}, flag, on_loop)
+            assert waiter is not None
+            assert flag.event.wait(10)
+            return waiter.result, waiter.error, flag.sets
+
+        assert await anyio.to_thread.run_sync(call) == (5, None, 1)
+        assert left.metrics.requests_sent == 1
+        assert left.metrics.bytes_out > 0
+        assert sum(left.metrics.latency) == 1
+        assert left.in_flight == 0
+
+
+async def test_a_frame_larger_than_the_socket_takes_is_finished_before_anything_else() -> None:
+    blob = bytes(range(256)) * (32 * 1024)  # 8 MiB: a socket takes a few hundred KiB at once
+    async with pair() as (left, right, on_loop):
+        right.on_request("echo", lambda p: p)
+        gate = threading.Event()
+
+        def call() -> Any:
+            flag = Flag()
+            waiter = left.request_from_thread("echo", [blob], flag, on_loop)
+            gate.set()
+            assert waiter is not None
+            assert flag.event.wait(30)
+            return waiter.result
+
+        results: dict[int, Any] = {}
+
+        async def small(n: int) -> None:
+            results[n] = await left.request("echo", [n])
+
+        outcome: list[Any] = []
+
+        async def thread_call() -> None:
+            outcome.append(await anyio.to_thread.run_sync(call))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(thread_call)
+            while not gate.is_set():
+                await anyio.sleep(0.001)
+            for n in range(50):  # queued behind the rest of the 8 MiB frame
+                tg.start_soon(small, n)
+        assert outcome == [[blob]]
+        assert results == {n: [n] for n in range(50)}
+
+
+async def test_a_thread_request_pending_when_the_channel_closes_fails() -> None:
+    async with pair() as (left, right, on_loop):
+        started = anyio.Event()
+
+        async def never(_: Any) -> None:
+            started.set()
+            await anyio.sleep_forever()
+
+        right.on_request("never", never)
+        flag = Flag()
+        waiter = await anyio.to_thread.run_sync(
+            lambda: left.request_from_thread("never", None, flag, on_loop)
+        )
+        assert waiter is not None
+        await started.wait()
+        left.close()
+        assert await anyio.to_thread.run_sync(flag.event.wait, 10)
+        assert isinstance(waiter.error, ChannelClosed)
+        assert flag.sets == 1
+        # A closed channel sends nothing from a thread: the caller goes the usual way.
+        assert left.request_from_thread("never", None, Flag(), on_loop) is None
+
+
+async def test_a_request_the_thread_gives_up_on_is_withdrawn_and_cancelled_in_the_peer() -> None:
+    async with pair() as (left, right, on_loop):
+        started, cancelled = anyio.Event(), anyio.Event()
+
+        async def slow(_: Any) -> None:
+            started.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                cancelled.set()
+
+        right.on_request("slow", slow)
+        flag = Flag()
+        waiter = await anyio.to_thread.run_sync(
+            lambda: left.request_from_thread("slow", None, flag, on_loop)
+        )
+        assert waiter is not None
+        await started.wait()
+        assert left.withdraw_from_thread(waiter) is True
+        assert left.withdraw_from_thread(waiter) is False  # taken back once
+        await left.cancel_withdrawn(waiter, timed_out=True)
+        with anyio.fail_after(10):
+            await cancelled.wait()
+        assert flag.sets == 0 and left.in_flight == 0
+        right.on_request("add", lambda p: p["a"] + p["b"])
+        assert await left.request("add", {"a": 1, "b": 1}) == 2
+
+
+async def test_the_rest_of_a_thread_frame_goes_before_what_the_loop_sends_meanwhile() -> None:
+    """The thread's frame is cut short by a full socket; the peer then reads a little, so a
+    loop sender could write at once, in the middle of it. It must queue until the rest of the
+    frame is out (the rest reaches the loop through ``on_loop``, run here only afterwards)."""
+    a, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    blob = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    deferred: list[Callable[[], None]] = []
+    peer.settimeout(10)  # a recv that never gets its bytes fails the test, never hangs it
+    with peer:
+        async with _channel(a, "left") as left:
+            await anyio.sleep(0.01)  # the writer starts
+            flag = Flag()
+            waiter = await anyio.to_thread.run_sync(
+                lambda: left.request_from_thread("echo", [blob], flag, deferred.append)
+            )
+            assert waiter is not None and len(deferred) == 1  # cut short: the rest is deferred
+            first = await anyio.to_thread.run_sync(peer.recv, 256 * 1024)  # room again
+            with anyio.fail_after(10):
+                await left.notify("after", [1])  # must not be written yet
+                deferred.pop()()  # now the rest goes first
+                frames = await anyio.to_thread.run_sync(_read_frames, peer, first, 2)
+            left.close()
+    codec = MessagePackCodec()
+    request, note = (codec.decode(frame) for frame in frames)
+    assert request["method"] == "echo" and request["params"] == [blob]
+    assert note == {"jsonrpc": "2.0", "method": "after", "params": [1]}
+
+
+def _read_frames(sock: socket.socket, data: bytes, count: int) -> list[bytes]:
+    """``count`` length-prefixed frames from ``data`` and then ``sock``."""
+    buffer, frames = bytearray(data), []
+    while len(frames) < count:
+        if len(buffer) >= 4 and len(buffer) >= 4 + int.from_bytes(buffer[:4], "big"):
+            size = int.from_bytes(buffer[:4], "big")
+            frames.append(bytes(buffer[4 : 4 + size]))
+            del buffer[: 4 + size]
+            continue
+        chunk = sock.recv(1 << 20)
+        assert chunk, "the connection ended"
+        buffer += chunk
+    return frames
+
+
+def test_one_codec_encodes_for_several_threads_at_once() -> None:
+    """Blocking callers encode their own requests, with the codec the loop uses too. A dict
+    subclass whose ``items()`` is Python code lets another thread run in the middle of a pack."""
+
+    class Slow(dict[str, Any]):
+        def items(self) -> Any:  # type: ignore[override]
+            time.sleep(0)  # let another thread in
+            return super().items()
+
+    codec = MessagePackCodec()
+    failures: list[str] = []
+
+    def encode(n: int) -> None:
+        for i in range(300):
+            value = Slow(n=n, i=i) if n % 2 else {"n": n, "i": i, "pad": "x" * n}
+            try:
+                if dict(codec.decode(codec.encode(value))) != dict(value):
+                    failures.append(f"thread {n}, value {i}: another value")
+            except CodecError as exc:
+                failures.append(f"thread {n}, value {i}: {exc}")
+
+    threads = [threading.Thread(target=encode, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
