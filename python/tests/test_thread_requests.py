@@ -10,6 +10,7 @@ the peer is told.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -251,3 +252,58 @@ def test_one_codec_encodes_for_several_threads_at_once() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+async def test_thread_and_loop_writes_never_interleave_whatever_the_thread_switches() -> None:
+    """Three threads and the loop write frames of up to 256 KiB to one socket while the peer
+    reads (so writes are often cut short), with the interpreter switching threads as often as
+    it can: every frame must arrive whole, each sender's in its order."""
+    a, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.settimeout(30)
+    blob = bytes(range(256)) * 1024  # 256 KiB
+    expected = 3 * 100 + 400
+    interval = sys.getswitchinterval()
+    with peer:
+        async with BlockingPortal() as portal, _channel(a, "left") as left:
+
+            async def run(function: Callable[[], None]) -> None:
+                function()
+
+            def on_loop(function: Callable[[], None]) -> None:
+                portal.start_task_soon(run, function)
+
+            def send(tag: int) -> None:
+                for i in range(100):
+                    params = [tag, i, blob[: 1024 * (1 + (i * 37) % 256)]]
+                    if left.request_from_thread("blob", params, Flag(), on_loop) is None:
+                        portal.call(left.notify, "blob", params)  # as the blocking API falls back
+
+            async def notes() -> None:
+                for n in range(400):
+                    await left.notify("note", [n, blob[: 1024 * (n % 3) * 50]])
+
+            await anyio.sleep(0.01)  # the writer starts
+            sys.setswitchinterval(1e-6)
+            try:
+                reading = anyio.to_thread.run_sync(_read_frames, peer, b"", expected)
+                async with anyio.create_task_group() as tg:
+                    for tag in range(3):
+                        tg.start_soon(anyio.to_thread.run_sync, send, tag)
+                    tg.start_soon(notes)
+                    frames = await reading
+            finally:
+                sys.setswitchinterval(interval)
+            left.close()
+    codec = MessagePackCodec()
+    seen: dict[Any, list[int]] = {}
+    for frame in frames:
+        message = codec.decode(frame)
+        params = message["params"]
+        key = "note" if message["method"] == "note" else params[0]
+        seen.setdefault(key, []).append(params[1] if key != "note" else params[0])
+    assert seen == {
+        0: list(range(100)),
+        1: list(range(100)),
+        2: list(range(100)),
+        "note": list(range(400)),
+    }

@@ -106,27 +106,14 @@ class Outbox:
             and not self._entries
             and not self._writing
             and not self._burst
-            and not self._held
         ):
             # Nothing is queued before it: the sender writes it now, from its own task, which
             # saves the writer's wake-up (a trip through the event loop) per message.
-            with self._lock:
-                try:
-                    written = self._send_nowait(parts)
-                except TransportError:
-                    written = 0  # the writer meets the error again, and reports it
-                if self.metrics is not None:
-                    self.metrics.bytes_out += written
-            self._burst = self.waves
-            if written == sum(map(len, parts)):
-                return
-            if written:  # the rest goes first in the queue, never taken back: half is out
-                rest = _Queued(_after(parts, written), anyio.Event() if borrowed else None)
-                self._entries.append(rest)
-                self.size += rest.size
-                self._ready.set()
-                if rest.written is not None:
-                    await rest.written.wait()
+            outcome = self._write_now(self._send_nowait, parts, borrowed)
+            if outcome is not False:
+                self._burst = self.waves
+                if isinstance(outcome, _Queued) and outcome.written is not None:
+                    await outcome.written.wait()
                 return
         entry = _Queued(parts, anyio.Event() if borrowed else None)
         self._entries.append(entry)
@@ -152,6 +139,35 @@ class Outbox:
                     pass
                 else:
                     self.size -= entry.size
+
+    def _write_now(
+        self, send: Callable[[list[Buffer]], int], parts: list[Buffer], borrowed: bool
+    ) -> _Queued | bool:
+        """On the loop thread: write what the transport takes now. True: all of it. The queued
+        rest of it, if only part went (first in the queue, never taken back: half is out). False:
+        nothing went, or a thread's message is being finished first: queue it as usual.
+
+        Under the lock, so that no thread writes between a test and a write, nor between a
+        partial write and the queueing of its rest.
+        """
+        with self._lock:
+            if self._held:
+                return False
+            try:
+                written = send(parts)
+            except TransportError:
+                written = 0  # the writer meets the error again, and reports it
+            if self.metrics is not None:
+                self.metrics.bytes_out += written
+            if not written:
+                return False
+            if written == sum(map(len, parts)):
+                return True
+            rest = _Queued(_after(parts, written), anyio.Event() if borrowed else None)
+            self._entries.append(rest)
+            self.size += rest.size
+        self._ready.set()
+        return rest
 
     def send_from_thread(
         self, parts: list[Buffer], on_loop: Callable[[Callable[[], None]], object]
