@@ -27,6 +27,7 @@ from ._codec_hooks import (
     without_large_binaries,
 )
 from ._codec_path import encode_error, refuse_json, refuse_msgpack
+from ._framing_split import SplitFrame
 from .constants import INT_MAX, INT_MIN, MAX_DEPTH
 from .errors import CodecError
 
@@ -237,9 +238,19 @@ class MessagePackCodec:
         return parts
 
     def decode(self, data: Buffer) -> Any:
-        """Decode exactly one MessagePack object under the spec's mapping."""
+        """Decode exactly one MessagePack object under the spec's mapping.
+
+        A :class:`~._framing_split.SplitFrame` (a frame whose large binary was received into a
+        ``bytes`` of its own) decodes to the same value as its frame, that ``bytes`` in place.
+        """
+        split = type(data) is SplitFrame
         try:
-            value = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
+            if isinstance(data, SplitFrame):
+                value = msgpack.unpackb(
+                    data, raw=False, strict_map_key=True, ext_hook=_placeholder(data)
+                )
+            else:
+                value = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
         except msgpack.ExtraData:
             raise CodecError(
                 "frame is not valid MessagePack: trailing bytes after the object "
@@ -253,7 +264,8 @@ class MessagePackCodec:
                 "(do both sides use MessagePackCodec?)"
             ) from None
         if isinstance(value, _CONTAINERS) and (
-            has_suspect(data)
+            split  # the binary's bin header is not there for has_suspect to see
+            or has_suspect(data)
             # 513 levels need 513 bytes and 513 container headers: counted in C, walked if so.
             or (len(data) > MAX_DEPTH and may_be_too_deep(value, data))
         ):
@@ -288,6 +300,21 @@ def _json_float(digits: str) -> float:
 
 def _no_constant(name: str) -> Any:
     raise CodecError(f"line is not valid JSON: {name} is not a JSON value")
+
+
+def decodes_split_frames(codec: Codec) -> bool:
+    """Whether ``codec`` decodes :class:`~._framing_split.SplitFrame` (see
+    :meth:`~.framing.LengthPrefixedDecoder.split_binaries`): a MessagePackCodec whose
+    ``decode`` is not overridden."""
+    return isinstance(codec, MessagePackCodec) and type(codec).decode is MessagePackCodec.decode
+
+
+def _placeholder(frame: SplitFrame) -> Any:
+    def ext_hook(code: int, data: bytes) -> Any:
+        blob = frame.resolve(code, data)
+        return _no_ext(code, data) if blob is None else blob
+
+    return ext_hook
 
 
 def _no_ext(code: int, data: bytes) -> Any:

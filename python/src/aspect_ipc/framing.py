@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from .constants import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LINE_LENGTH, MAX_FRAME_SIZE_LIMIT
+from ._framing_lines import LineDelimitedDecoder, LineDelimitedFraming
+from ._framing_split import Splitter, find_binary, new_bytes
+from .constants import DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT
 from .errors import FramingError, SizeLimitError
 
 __all__ = [
@@ -40,6 +42,12 @@ _DIRECT_FILL_FRACTION = 4
 # large payload up to this size: a fresh buffer is zero-filled and page-faulted in, byte by byte,
 # at a cost that exceeds the copy it avoids (a 16 MiB echo loop: twice the speed).
 _SPARE_LIMIT = 64 * 1024 * 1024
+# A split frame's binary (see LengthPrefixedDecoder.split_binaries) gets its bytes object as soon
+# as its header arrives in frames up to this size (above, once a fourth of the frame has): memory
+# nothing has written to costs address space, not RSS (the bytes are not zero-filled), and waiting
+# would copy a fourth of the frame through a growing buffer (a 16 MiB echo loop: one payload more
+# of RSS, the heap left with one more hole).
+_EAGER_LIMIT = 64 * 1024 * 1024
 # Consumed bytes are dropped from the front of the buffer once they are this many, so that a long
 # stream of small frames neither grows the buffer nor memmoves it on every frame.
 _COMPACT_AT = 64 * 1024
@@ -149,6 +157,19 @@ class LengthPrefixedDecoder:
         self._lent: bytearray | None = None  # the buffer behind the last large frame returned
         self._eof = False
         self._error: FramingError | None = None
+        # With split_binaries(): the frame's large binary, received into a bytes of its own.
+        self._splitter: Splitter | None = None
+        self._binary: tuple[int, int] | bool | None = False  # find_binary's answer; False: not yet
+        self._tail = False  # the binary is in: the rest of its frame is read as usual
+
+    def split_binaries(self) -> bool:
+        """From the next frame on, receive a large MessagePack ``bin`` near the start of a frame
+        into a ``bytes`` of its own, and return such frames as :class:`~._framing_split.
+        SplitFrame` (for a codec that decodes them: see :mod:`._framing_split`). False where
+        this cannot be done (the frames stay as they are)."""
+        if new_bytes is not None and self._splitter is None:
+            self._splitter = Splitter()
+        return self._splitter is not None
 
     def feed(self, data: Buffer) -> None:
         """Append received bytes."""
@@ -209,9 +230,13 @@ class LengthPrefixedDecoder:
                 if self._eof:
                     self._fail("truncated", "the stream ended inside a frame payload")
                 return None
-            self._target, self._filled, self._length = None, 0, None
-            self._lent = target.obj if type(target) is memoryview else target  # type: ignore[assignment]
-            return target
+            if self._splitter is not None and self._binary:
+                self._target, self._filled, self._binary = None, 0, False
+                self._length, self._tail = self._splitter.rest, True  # then the frame's end
+            else:
+                self._target, self._filled, self._length = None, 0, None
+                self._lent = target.obj if type(target) is memoryview else target  # type: ignore[assignment]
+                return target
         buffer, start = self._buffer, self._start
         available = len(buffer) - start
         if self._length is None:
@@ -230,7 +255,7 @@ class LengthPrefixedDecoder:
                     "bytes; closing the connection",
                     size=length,
                 )
-            self._length = length
+            self._length, self._binary = length, False
             start += 4
             available -= 4
             self._start = start
@@ -238,6 +263,8 @@ class LengthPrefixedDecoder:
         if available < length:
             if self._eof:
                 self._fail("truncated", "the stream ended inside a frame payload")
+            if self._tail or (length > _DIRECT_FILL_AT and self._split(available, length)):
+                return None
             spare = self._spare
             if length > _DIRECT_FILL_AT and spare is not None and len(spare) >= length:
                 # A recycled buffer: nothing to allocate, so no need to wait for bytes first.
@@ -258,7 +285,11 @@ class LengthPrefixedDecoder:
                 self._start = 0
             return None
         with memoryview(buffer) as view:
-            frame = bytes(view[start : start + length])
+            frame: bytes | bytearray = bytes(view[start : start + length])
+        if self._tail:
+            assert self._splitter is not None
+            self._tail = False
+            frame = self._splitter.finish(frame)
         self._length = None
         start += length
         if start == len(buffer):
@@ -270,6 +301,38 @@ class LengthPrefixedDecoder:
         self._start = start
         return frame
 
+    def _split(self, available: int, length: int) -> bool:
+        """Whether the frame (``available`` of its ``length`` bytes in) goes to a split frame
+        (see :meth:`split_binaries`): its binary's storage becomes the target as soon as the
+        binary's header is in (above _EAGER_LIMIT: once a fourth of the frame is)."""
+        splitter = self._splitter
+        if splitter is None:
+            return False
+        buffer, start = self._buffer, self._start
+        binary = self._binary
+        if binary is False:
+            with memoryview(buffer) as view, view[start:] as part:
+                binary = self._binary = find_binary(part, length)
+            if binary is False:
+                return True  # the binary's header has not arrived yet
+        if binary is None or binary is True:
+            return False
+        at, size = binary
+        if available * _DIRECT_FILL_FRACTION < length and length > _EAGER_LIMIT:
+            return True
+        begin = start + at + 5  # the binary's first byte
+        with memoryview(buffer) as view:
+            target = splitter.start(view[start : start + at], size, length)
+            arrived = min(available - at - 5, size)
+            target[:arrived] = view[begin : begin + arrived]
+        self._target, self._filled = target, arrived
+        if begin + arrived == len(buffer):
+            buffer.clear()
+        else:  # some of the frame's end has arrived too
+            del buffer[: begin + arrived]
+        self._start = 0
+        return True
+
     def _fail(self, kind: str, message: str, *, size: int | None = None) -> None:
         if size is None:
             self._error = FramingError(kind, message, fatal=True)
@@ -280,126 +343,7 @@ class LengthPrefixedDecoder:
         self._buffer = bytearray()
         self._start = 0
         self._target, self._filled = None, 0
+        self._binary, self._tail = False, False
+        if self._splitter is not None:
+            self._splitter.drop()
         raise self._error
-
-
-class LineDelimitedFraming:
-    """Control channel framing: one message per line ending in ``\\n`` (spec section 1)."""
-
-    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
-        if max_line_length < 1:
-            raise ValueError("max_line_length must be at least 1")
-        self.max_line_length = max_line_length
-
-    def encode(self, payload: Buffer) -> bytes:
-        """Return ``payload`` followed by ``\\n``; the payload must not contain a newline."""
-        payload = bytes(payload)
-        if b"\n" in payload:
-            raise FramingError(
-                "invalid_line", "a control message must not contain a raw newline", fatal=False
-            )
-        if len(payload) > self.max_line_length:
-            raise SizeLimitError(
-                "line_too_long",
-                f"line of {len(payload)} bytes exceeds max_line_length of "
-                f"{self.max_line_length} bytes; send large payloads on the data channel",
-                fatal=False,
-                size=len(payload),
-                limit=self.max_line_length,
-            )
-        return payload + b"\n"
-
-    def encode_parts(self, payload: Buffer) -> list[Buffer]:
-        """Like :meth:`encode`, as a list of buffers."""
-        return [self.encode(payload)]
-
-    def decoder(self) -> LineDelimitedDecoder:
-        """Return a fresh decoder with this framing's limit."""
-        return LineDelimitedDecoder(self.max_line_length)
-
-
-class LineDelimitedDecoder:
-    """Incremental decoder for :class:`LineDelimitedFraming`."""
-
-    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
-        self.max_line_length = max_line_length
-        self._buffer = bytearray()
-        self._start = 0
-        self._scanned = 0  # bytes after _start known to hold no newline
-        self._discarding = False  # inside an over-long line already reported
-        self._eof = False
-
-    def feed(self, data: Buffer) -> None:
-        """Append received bytes."""
-        self._buffer += data
-
-    def feed_eof(self) -> None:
-        """Mark the end of the stream."""
-        self._eof = True
-
-    def next_frame(self) -> bytes | None:
-        """Return the next non-blank line without its terminator, or ``None`` if incomplete."""
-        limit = self.max_line_length
-        while True:
-            buffer, start = self._buffer, self._start
-            newline = buffer.find(b"\n", start + self._scanned)
-            if newline < 0:
-                pending = len(buffer) - start
-                if self._discarding:
-                    self._reset()
-                    if self._eof:
-                        self._discarding = False
-                    return None
-                if pending > limit + 1:
-                    self._reset()
-                    self._discarding = not self._eof
-                    raise self._too_long(None if self._discarding else pending)
-                if self._eof and pending:
-                    tail = bytes(buffer[start:])
-                    self._reset()
-                    if not tail.strip(b" \t\r"):
-                        return None
-                    if len(tail) > limit:
-                        raise self._too_long(len(tail))
-                    raise FramingError(
-                        "truncated",
-                        f"the stream ended inside a line ({len(tail)} bytes without a newline)",
-                        fatal=True,
-                    )
-                self._scanned = pending
-                return None
-            end = newline
-            if end > start and buffer[end - 1] == 0x0D:
-                end -= 1
-            line = None if self._discarding or end - start > limit else bytes(buffer[start:end])
-            self._start = newline + 1
-            self._scanned = 0
-            if self._start >= _COMPACT_AT:
-                del buffer[: self._start]
-                self._start = 0
-            if self._discarding:
-                self._discarding = False
-                continue
-            if line is None:
-                raise self._too_long(end - start)
-            if not line.strip(b" \t\r"):
-                continue
-            return line
-
-    def _reset(self) -> None:
-        self._buffer = bytearray()
-        self._start = 0
-        self._scanned = 0
-
-    def _too_long(self, length: int | None) -> SizeLimitError:
-        """``length`` is the line's exact size, or None while its end has not been seen."""
-        limit = self.max_line_length
-        size = f"more than {limit}" if length is None else str(length)
-        return SizeLimitError(
-            "line_too_long",
-            f"line of {size} bytes exceeds max_line_length of {limit} bytes; skipped up to "
-            "the next newline",
-            fatal=False,
-            size=length,
-            limit=limit,
-        )

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from .._framing_split import whole_frame
 from .._handler_errors import handler_error
 from .._stream_messages import STREAM_KEY, STREAM_METHODS
 from ..constants import METHOD_CANCEL, RESERVED_PREFIX
@@ -62,7 +63,7 @@ class Dispatch(StreamIO):
         try:
             value = self.codec.decode(frame)
         except CodecError as exc:
-            await self._bad_input(frame, exc)
+            await self._bad_input(whole_frame(frame), exc)
             return
         if self.tracer is not None:
             self.tracer.received(value, len(frame) + self._frame_overhead)
@@ -146,7 +147,7 @@ class Dispatch(StreamIO):
                 self._complete(message.id, None, ProtocolError(f"{self.name}: {message.reason}"))
                 return
             hook = self.bad_input_hook
-            if hook is not None and hook(frame, ProtocolError(message.reason)):
+            if hook is not None and hook(whole_frame(frame), ProtocolError(message.reason)):
                 return
             if message.reply:
                 await self._reply_error(message.id, message.code, message.reason)

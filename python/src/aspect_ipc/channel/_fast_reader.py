@@ -21,6 +21,7 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..codecs import decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
 from ..framing import InPlaceDecoder
 from ..jsonrpc import InvalidMessage, JsonRpcProtocol, Notification, Request
@@ -55,6 +56,9 @@ class FastReader:
         self._chunk = memoryview(bytearray(_RECEIVE_SIZE))
         if isinstance(self._decoder, InPlaceDecoder) and self._receive_into is not None:
             self._in_place = self._decoder
+            split_binaries = getattr(self._decoder, "split_binaries", None)
+            if split_binaries is not None and decodes_split_frames(channel.codec):
+                split_binaries()  # a large binary goes straight into the bytes decoded
         self._fd = -1
         self._watching = False
         # For the task: (frame, message) to act on first, then whatever the decoder holds.

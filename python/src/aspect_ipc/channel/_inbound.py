@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..codecs import decodes_split_frames
 from ..errors import ChannelClosed, FramingError, IpcError, TransportError
 from ..framing import InPlaceDecoder
 from ..transports import NowIO, ReceivesInto
@@ -35,6 +36,9 @@ class Inbound(Dispatch):
         in_place: tuple[InPlaceDecoder, ReceivesInto] | None = None
         if isinstance(decoder, InPlaceDecoder) and isinstance(transport, ReceivesInto):
             in_place = (decoder, transport)
+            split_binaries = getattr(decoder, "split_binaries", None)
+            if split_binaries is not None and decodes_split_frames(self.codec):
+                split_binaries()  # a large binary goes straight into the bytes decoded
         metrics = self.metrics  # set before the channel runs; counted per read, not per frame
         reason: IpcError = ChannelClosed(f"{self.name}: the peer closed the channel")
         try:
