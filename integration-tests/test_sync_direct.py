@@ -191,3 +191,39 @@ def test_notifications_from_threads_arrive_in_each_threads_order(
         stats = handle.stats()
         assert stats.data is not None
         assert stats.control.notifications_sent == stats.data.notifications_sent == 200
+
+
+def test_a_pool_request_whose_worker_crashes_is_retried_on_the_other(
+    worker: dict[str, Any], namespace: str
+) -> None:
+    policy = RestartPolicy(enabled=True, max_restarts=3, backoff=0.05)
+    with ProcessManager(namespace) as manager:
+        pool = manager.spawn_pool(
+            "p", 2, **worker, data_channel=DATA, restart_policy=policy
+        )
+        for retries, expected in [(1, "done"), (0, WorkerCrashed)]:
+            _wait_for(lambda: all(h.state.value == "running" for h in pool.handles))
+            outcome: list[Any] = []
+
+            def call(retries: int = retries, outcome: list[Any] = outcome) -> None:
+                params = {"seconds": 1.0, "tag": "r"}
+                try:
+                    outcome.append(
+                        pool.request_via_data("sleep", params, retries=retries)
+                    )
+                except WorkerCrashed as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=call)
+            thread.start()
+            _wait_for(lambda: any(_in_flight(h) for h in pool.handles))
+            busy = next(h for h in pool.handles if _in_flight(h))
+            with pytest.raises(WorkerCrashed):
+                busy.request("crash", {"code": 3})
+            thread.join(timeout=30)
+            assert not thread.is_alive() and len(outcome) == 1
+            if expected == "done":
+                assert outcome == ["done"]
+            else:
+                assert isinstance(outcome[0], WorkerCrashed)
+        assert sum(h.restarts for h in pool.handles) == 2

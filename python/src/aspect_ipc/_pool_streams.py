@@ -36,8 +36,11 @@ async def pool_call(
     timeout: float | None,
     retries: int,
     input: Items | None = None,
+    failed: ProcessHandle | None = None,
 ) -> Any:
-    """One request through ``pool`` (see :meth:`WorkerPool.request`)."""
+    """One request through ``pool`` (see :meth:`WorkerPool.request`). ``failed``: the worker
+    whose crash failed a first attempt made elsewhere (a blocking caller's direct request);
+    this is then its first retry."""
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, not {retries!r}")
     if input is not None and retries:
@@ -47,6 +50,8 @@ async def pool_call(
         )
     tried: set[ProcessHandle] = set()
     attempt = 0
+    if failed is not None:
+        attempt = _retry(pool, method, failed, tried, attempt, retries)
     while True:
         member = await pool._acquire(tried)
         handle = member.handle
@@ -57,14 +62,30 @@ async def pool_call(
         except (WorkerCrashed, WorkerUnavailable):
             if attempt >= retries or pool._closed:
                 raise
-            attempt += 1
-            tried.add(handle)
-            logger.info(
-                "pool %s: %r failed on %s; retry %d of %d",
-                pool.name, method, handle.id, attempt, retries,
-            )  # fmt: skip
+            attempt = _retry(pool, method, handle, tried, attempt, retries)
         finally:
             pool._release(member)
+
+
+def _retry(
+    pool: WorkerPool,
+    method: str,
+    handle: ProcessHandle,
+    tried: set[ProcessHandle],
+    attempt: int,
+    retries: int,
+) -> int:
+    """Count a retry after ``handle``'s crash, and avoid ``handle`` from now on."""
+    tried.add(handle)
+    logger.info(
+        "pool %s: %r failed on %s; retry %d of %d",
+        pool.name,
+        method,
+        handle.id,
+        attempt + 1,
+        retries,
+    )
+    return attempt + 1
 
 
 class PoolStream:

@@ -15,12 +15,14 @@ the async API's errors (:meth:`ProcessHandle._failed_call`), so both paths raise
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from typing import TYPE_CHECKING, Any
 
 from .._calls import check_timeout
-from ..errors import IpcError, RequestTimeout, fresh
+from .._pool_streams import pool_call
+from ..errors import IpcError, RequestTimeout, WorkerCrashed, WorkerUnavailable, fresh
 from ..options import WorkerState
 
 if TYPE_CHECKING:
@@ -144,13 +146,19 @@ def direct_pool_call(
     retries: int,
 ) -> Any:
     """``pool.request`` or ``request_via_data`` sent from this thread to the least-loaded
-    running worker; NOT_SENT when it must go through the loop (then nothing was sent)."""
-    if retries or not isinstance(retries, int):
-        return NOT_SENT  # the loop path checks it, and retries after a crash
+    running worker; NOT_SENT when it must go through the loop (then nothing was sent). A crash
+    with ``retries`` left sends it again through the loop, to another worker."""
+    if not isinstance(retries, int) or retries < 0:
+        return NOT_SENT  # the loop's way raises the ValueError
     member = pool.acquire_from_thread()
     if member is None:
         return NOT_SENT
     try:
         return direct_handle_call(caller, member.handle, via, method, params, timeout)
+    except (WorkerCrashed, WorkerUnavailable):
+        if not retries or pool._closed:
+            raise
     finally:
         pool._release(member, caller.call_soon)
+    again = functools.partial(pool_call, pool, via, method, params, timeout, retries)
+    return caller.call(functools.partial(again, failed=member.handle))
