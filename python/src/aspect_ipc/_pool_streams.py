@@ -20,8 +20,9 @@ from ._stream_messages import MAX_WINDOW
 from .errors import WorkerCrashed, WorkerUnavailable
 
 if TYPE_CHECKING:
+    from ._pool_members import Member
     from .handle import ProcessHandle
-    from .pool import WorkerPool, _Member
+    from .pool import WorkerPool
 
 __all__ = ["PoolStream", "pool_call"]
 
@@ -109,7 +110,7 @@ class PoolStream:
             raise ValueError(f"window must be an integer in [1, {MAX_WINDOW}], not {window!r}")
         self._pool, self._via, self._method = pool, via, method
         self._params, self._window, self._input = params, window, input
-        self._member: _Member | None = None
+        self._member: Member | None = None
         self._stream: WorkerStream | None = None
         self._ended = False
         self.result: Any = None

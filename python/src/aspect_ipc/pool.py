@@ -4,8 +4,8 @@ Theory of operation: a pool keeps *members*, one per slot; each member is an ord
 :class:`ProcessHandle` (restart policy included) plus a count of the requests in flight on it.
 A request goes to the member with the fewest requests in flight among those that are running
 (one pass over the members: O(size)); failing that, to one that is (re)starting, whose handle
-makes the request wait until it runs. A member that has failed for good is skipped and listed in
-:attr:`WorkerPool.failed`.
+makes the request wait until it runs (:mod:`._pool_members`). A member that has failed for good
+is skipped and listed in :attr:`WorkerPool.failed`.
 
 Recycling (``max_requests_per_worker``): the request that reaches a member's quota retires it at
 once: it takes no new request, its replacement is spawned right away (id ``<name>-<slot>.<n>``,
@@ -22,13 +22,14 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ._handle_streams import Items
 from ._pool_map import PoolMap
+from ._pool_members import LIVE, Member, Members
 from ._pool_streams import PoolStream, pool_call
 from ._stream_messages import DEFAULT_WINDOW
 from .errors import WorkerUnavailable
@@ -47,27 +48,8 @@ MAP_DEPTH = 4
 or answered but not yet consumed). Four in flight per worker keeps a worker busy while its
 answers travel back; the factor 2 leaves room for answers waiting for an earlier, slower one."""
 
-_LIVE = (WorkerState.STARTING, WorkerState.RESTARTING, WorkerState.RUNNING)
 
-
-def _now(function: Callable[[], None]) -> None:
-    function()
-
-
-class _Member:
-    """One slot's worker and its load."""
-
-    __slots__ = ("handle", "in_flight", "retiring", "served", "slot")
-
-    def __init__(self, slot: int, handle: ProcessHandle) -> None:
-        self.slot = slot
-        self.handle = handle
-        self.in_flight = 0
-        self.served = 0
-        self.retiring = False
-
-
-class WorkerPool:
+class WorkerPool(Members):
     """``size`` workers of one kind, obtained from :meth:`ProcessManager.spawn_pool`.
 
     Requests go to the live worker with the fewest requests in flight. Every worker is
@@ -94,8 +76,8 @@ class WorkerPool:
         self.max_requests_per_worker = max_requests_per_worker
         self._manager = manager
         self._options = spawn_options
-        self._members: list[_Member | None] = []
-        self._retiring: set[_Member] = set()
+        self._members: list[Member | None] = []
+        self._retiring: set[Member] = set()
         self._generations: list[int] = []
         self._pending = 0  # replacements being spawned
         self._changed = anyio.Event()
@@ -276,7 +258,7 @@ class WorkerPool:
         worker_id = self._worker_id(slot)
         handle = await self._manager.spawn(worker_id, **self._options)
         if slot < len(self._members) and self._members[slot] is None and not self._closed:
-            self._members[slot] = _Member(slot, handle)
+            self._members[slot] = Member(slot, handle)
             handle.on("failed", self._report_failed)
             self._notify()  # requests waiting for a worker (a pool of one, recycling) go on
         else:  # the slot went away (a shrink, a stop) while its worker started
@@ -289,16 +271,6 @@ class WorkerPool:
             self.name, event.worker_id, self.size - len(self.failed), self.size,
         )  # fmt: skip
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise WorkerUnavailable(
-                f"pool {self.name!r} is stopped (stop() was called, or its manager closed)"
-            )
-
-    def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
-
     def _task_group_start(self, function: Any, what: str = "map") -> None:
         self._check_open()
         task_group = self._manager._task_group
@@ -306,47 +278,7 @@ class WorkerPool:
             raise WorkerUnavailable(f"pool {self.name!r}: its manager is closed")
         task_group.start_soon(function, name=f"{what} of pool {self.name}")
 
-    async def _pick(self, avoid: set[ProcessHandle]) -> _Member:
-        """The least-loaded running member (not in ``avoid`` when another is live)."""
-        while True:
-            self._check_open()
-            best = self._least_loaded(avoid) or self._least_loaded(set())
-            fallback = None
-            if best is None:  # none running: one (re)starting, whose handle waits for it
-                starting = [
-                    m
-                    for m in self._members
-                    if m is not None and not m.retiring and m.handle.state in _LIVE
-                ]
-                fresh = [m for m in starting if m.handle not in avoid]
-                fallback = (fresh or starting)[0] if starting else None
-            best = best or fallback
-            if best is not None:
-                return best
-            if self._pending == 0:
-                raise WorkerUnavailable(
-                    f"pool {self.name!r} has no live worker ({self._states()}); failed ones: "
-                    f"{[h.id for h in self.failed]}"
-                )
-            await self._changed.wait()
-
-    def _least_loaded(self, avoid: set[ProcessHandle]) -> _Member | None:
-        best: _Member | None = None
-        for member in self._members:
-            if (
-                member is not None
-                and not member.retiring
-                and member.handle.state is WorkerState.RUNNING
-                and member.handle not in avoid
-                and (best is None or member.in_flight < best.in_flight)
-            ):
-                best = member
-        return best
-
-    def _states(self) -> str:
-        return ", ".join(f"{h.id} {h.state.value}" for h in self.handles) or "no workers"
-
-    async def _acquire(self, avoid: set[ProcessHandle]) -> _Member:
+    async def _acquire(self, avoid: set[ProcessHandle]) -> Member:
         """The member for the next request or stream, counted in flight until ``_release``."""
         member = await self._pick(avoid)
         with self._counts:
@@ -357,27 +289,7 @@ class WorkerPool:
             self._recycle(member)
         return member
 
-    def acquire_from_thread(self) -> _Member | None:
-        """``_acquire`` for a blocking caller's thread, without waiting: None when the loop must
-        choose (no member is running, or members are recycled)."""
-        if self._closed or self.max_requests_per_worker is not None:
-            return None
-        with self._counts:
-            member = self._least_loaded(set())
-            if member is not None:
-                member.in_flight += 1
-                member.served += 1
-        return member
-
-    def _release(self, member: _Member, on_loop: Callable[[Any], object] | None = None) -> None:
-        """Count a request or stream done; ``on_loop`` runs a function on the loop thread."""
-        with self._counts:
-            member.in_flight -= 1
-            idle = member.in_flight == 0
-        if member.retiring and idle:
-            (on_loop or _now)(self._notify)
-
-    def _recycle(self, member: _Member) -> None:
+    def _recycle(self, member: Member) -> None:
         """Retire ``member`` now and start its replacement at once (in the background)."""
         member.retiring = True
         slot = member.slot
@@ -386,7 +298,7 @@ class WorkerPool:
         self._pending += 1
         self._task_group_start(lambda: self._replace(member), "recycling")
 
-    async def _replace(self, member: _Member) -> None:
+    async def _replace(self, member: Member) -> None:
         try:
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(self._retire, member, True)
@@ -399,12 +311,12 @@ class WorkerPool:
             self._pending -= 1
             self._notify()
 
-    async def _retire(self, member: _Member, recycled: bool) -> None:
+    async def _retire(self, member: Member, recycled: bool) -> None:
         """Let ``member`` finish what it accepted, then stop it."""
         member.retiring = True
         self._retiring.add(member)
         try:
-            while member.in_flight and member.handle.state in _LIVE:
+            while member.in_flight and member.handle.state in LIVE:
                 await self._changed.wait()
             await member.handle.stop()
         finally:

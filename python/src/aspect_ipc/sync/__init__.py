@@ -56,7 +56,8 @@ from .._events import Listener
 from ..metrics import ManagerStats
 from ._caller import Caller
 from ._events import EventIterator
-from ._handles import MapIterator, ProcessHandle, WorkerPool
+from ._handles import ProcessHandle
+from ._pool import MapIterator, WorkerPool
 from ._streams import INPUT_THREAD, StreamIterator
 
 __all__ = [
