@@ -235,6 +235,8 @@ class Outbox:
                         self._ready = anyio.Event()
                         continue
                     with self._lock:  # no thread is writing (send_from_thread) once it is ours
+                        if self._held:  # a thread began a message while we waited for the lock
+                            continue
                         if self.metrics is not None:
                             self.metrics.bytes_out += self.size
                         entries, self._entries, self.size = self._entries, [], 0
