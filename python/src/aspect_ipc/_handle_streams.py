@@ -17,16 +17,16 @@ from .errors import ChannelClosed, IpcError, RemoteError, RequestTimeout, Worker
 if TYPE_CHECKING:
     from .channel import Channel, StreamCall
 
-__all__ = ["StreamCalls", "WorkerStream", "translate_stream_error"]
+__all__ = ["StreamCalls", "WorkerStream", "translate_call_error"]
 
 Items = AsyncIterable[Any] | Iterable[Any]
 
 
-async def translate_stream_error(
+async def translate_call_error(
     exc: BaseException, worker_id: str, via: str, method: str, crash: Callable[[], Awaitable[Any]]
 ) -> BaseException:
-    """The error a stream step raises: annotated if remote; for a closed channel, what the
-    worker's end says (``crash()`` waits for it and returns WorkerCrashed, or None)."""
+    """The error a request or a stream step raises: annotated if remote; for a closed channel,
+    what the worker's end says (``crash()`` waits for it and returns WorkerCrashed, or None)."""
     if isinstance(exc, RemoteError):
         return annotated(exc, worker_id, via, method)
     if isinstance(exc, ChannelClosed) and not isinstance(exc, WorkerCrashed):
@@ -142,7 +142,7 @@ class StreamCalls(HandleCore):
             return channel
 
         async def translate(exc: BaseException) -> BaseException:
-            return await translate_stream_error(
+            return await translate_call_error(
                 exc, self.id, via, method, lambda: self._crash(done[0])
             )
 
@@ -170,7 +170,7 @@ class StreamCalls(HandleCore):
                 try:
                     return await channel.request_streaming(method, params, input=input)
                 except (RemoteError, ChannelClosed) as exc:
-                    error = await translate_stream_error(
+                    error = await translate_call_error(
                         exc, self.id, via, method, lambda: self._crash(done)
                     )
                     if error is exc:

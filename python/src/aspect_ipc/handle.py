@@ -24,10 +24,10 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from ._calls import annotated, check_grace, check_timeout
+from ._calls import check_grace, check_timeout
 from ._events import Listener
 from ._handle_core import Settings, SpawnSpec
-from ._handle_streams import Items, StreamCalls
+from ._handle_streams import Items, StreamCalls, translate_call_error
 from ._incarnation import TERM_WAIT, Incarnations
 from ._logging import crash_summary
 from ._outcome import Outcome
@@ -39,10 +39,8 @@ from .errors import (
     RemoteError,
     RequestTimeout,
     StartupError,
-    WorkerCrashed,
     WorkerHung,
     WorkerUnavailable,
-    fresh,
 )
 from .metrics import ChannelMetrics, WorkerStats
 from .options import WorkerState
@@ -343,31 +341,22 @@ class ProcessHandle(StreamCalls, Incarnations):
         incarnation_done = self._incarnation_done
         try:
             return await channel.request(method, params, timeout=remaining)
-        except (RemoteError, RequestTimeout, ChannelClosed) as exc:
-            error = self._call_error(exc, via, method, limit)
-            error = await self._closed_verdict(error, incarnation_done)
+        except RequestTimeout:
+            raise self._timeout_error(via, method, limit) from None
+        except (RemoteError, ChannelClosed) as exc:
+            error = await translate_call_error(
+                exc, self.id, via, method, lambda: self._crash(incarnation_done)
+            )
+            if error is exc:
+                raise
             raise error from error.__cause__  # a remote stack, or nothing
 
-    def _call_error(self, exc: IpcError, via: str, method: str, limit: float) -> IpcError:
-        """What a call whose channel raised ``exc`` raises: an error answer or a timeout named
-        after the worker, the channel and the method; ``exc`` itself otherwise."""
-        if isinstance(exc, RemoteError):
-            return annotated(exc, self.id, via, method)  # __cause__: the remote stack
-        if isinstance(exc, RequestTimeout):
-            return RequestTimeout(
-                f"worker {self.id}: no response to {method!r} on the {via} channel within "
-                f"{limit:g} s; the worker was sent $/cancelRequest"
-            )
-        return exc
-
-    async def _closed_verdict(self, exc: IpcError, incarnation_done: anyio.Event) -> IpcError:
-        """For a closed channel: the incarnation's verdict (WorkerCrashed, say) once its exit
-        status is in (:meth:`_crash`); ``exc`` when there is none, or for any other error."""
-        if isinstance(exc, ChannelClosed) and not isinstance(exc, WorkerCrashed):
-            crashed = await self._crash(incarnation_done)
-            if crashed is not None:
-                return fresh(crashed)
-        return exc
+    def _timeout_error(self, via: str, method: str, limit: float) -> RequestTimeout:
+        """What a call that got no answer within ``limit`` seconds raises."""
+        return RequestTimeout(
+            f"worker {self.id}: no response to {method!r} on the {via} channel within "
+            f"{limit:g} s; the worker was sent $/cancelRequest"
+        )
 
     async def _channel_when_running(self, via: str) -> Channel:
         while True:

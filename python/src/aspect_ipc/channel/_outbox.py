@@ -153,12 +153,7 @@ class Outbox:
         with self._lock:
             if self._held:
                 return False
-            try:
-                written = send(parts)
-            except TransportError:
-                written = 0  # the writer meets the error again, and reports it
-            if self.metrics is not None:
-                self.metrics.bytes_out += written
+            written = self._send_counted(send, parts)
             if not written:
                 return False
             if written == sum(map(len, parts)):
@@ -168,6 +163,17 @@ class Outbox:
             self.size += rest.size
         self._ready.set()
         return rest
+
+    def _send_counted(self, send: Callable[[list[Buffer]], int], parts: list[Buffer]) -> int:
+        """Write what the transport takes now (under the lock), counted in ``bytes_out``; 0
+        for a failed transport: the writer meets the error again, and reports it."""
+        try:
+            written = send(parts)
+        except TransportError:
+            return 0
+        if self.metrics is not None:
+            self.metrics.bytes_out += written
+        return written
 
     def send_from_thread(
         self, parts: list[Buffer], on_loop: Callable[[Callable[[], None]], object]
@@ -185,14 +191,9 @@ class Outbox:
         with self._lock:
             if self._entries or self._writing or self._held or self.close_reason is not None:
                 return False
-            try:
-                written = send(parts)
-            except TransportError:
-                return False  # the writer meets the error again, and reports it
+            written = self._send_counted(send, parts)
             if not written:
                 return False
-            if self.metrics is not None:
-                self.metrics.bytes_out += written
             whole = written == sum(map(len, parts))
             self._held = not whole
         if not whole:  # outside the lock: on_loop may take its time, the loop may want the lock

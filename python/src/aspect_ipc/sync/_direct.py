@@ -20,9 +20,10 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .._calls import check_timeout
+from .._calls import annotated, check_timeout
+from .._handle_streams import translate_call_error
 from .._pool_streams import pool_call
-from ..errors import IpcError, RequestTimeout, WorkerCrashed, WorkerUnavailable, fresh
+from ..errors import IpcError, RemoteError, WorkerCrashed, WorkerUnavailable, fresh
 from ..options import WorkerState
 
 if TYPE_CHECKING:
@@ -91,12 +92,11 @@ def direct_handle_call(
         if channel.withdraw_from_thread(waiter):
             with contextlib.suppress(RuntimeError):
                 caller.start(channel.cancel_withdrawn, waiter, True)
-            error: IpcError = RequestTimeout("")
-            return _fail(caller, handle, error, via, method, limit, incarnation_done)
+            raise handle._timeout_error(via, method, limit) from None
         answer.wait(math.inf)  # answered as the time ran out: the answer is being set
     if waiter.error is None:
         return waiter.result
-    return _fail(caller, handle, waiter.error, via, method, limit, incarnation_done)
+    return _fail(caller, handle, waiter.error, via, method, incarnation_done)
 
 
 def _fail(
@@ -105,16 +105,19 @@ def _fail(
     error: BaseException,
     via: str,
     method: str,
-    limit: float,
     incarnation_done: Any,
 ) -> Any:
-    """Raise what the async API raises for ``error``: for a closed channel, the verdict the
-    loop gives once the exit status is in (the error as it is if the loop has ended)."""
+    """Raise what the async API raises for ``error`` (:func:`translate_call_error`, on the
+    loop: for a closed channel it waits for the exit status there)."""
     if not isinstance(error, IpcError):
         raise error
-    failure = handle._call_error(fresh(error), via, method, limit)
-    with contextlib.suppress(RuntimeError):  # the loop has ended: the manager closed
-        failure = caller.call(handle._closed_verdict, failure, incarnation_done)
+    failure: BaseException = fresh(error)
+    try:
+        crash = functools.partial(handle._crash, incarnation_done)
+        failure = caller.call(translate_call_error, failure, handle.id, via, method, crash)
+    except RuntimeError:  # the loop has ended (the manager closed): no verdict to wait for
+        if isinstance(failure, RemoteError):
+            failure = annotated(failure, handle.id, via, method)
     raise failure from failure.__cause__  # a remote stack, or nothing
 
 
