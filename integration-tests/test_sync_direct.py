@@ -227,3 +227,15 @@ def test_a_pool_request_whose_worker_crashes_is_retried_on_the_other(
             else:
                 assert isinstance(outcome[0], WorkerCrashed)
         assert sum(h.restarts for h in pool.handles) == 2
+
+
+def test_a_call_after_the_block_is_left_says_the_loop_has_ended(
+    worker: dict[str, Any], namespace: str
+) -> None:
+    with ProcessManager(namespace) as manager:
+        handle = manager.spawn("w", **worker, data_channel=DATA)
+        pool = manager.spawn_pool("p", 2, **worker, data_channel=DATA)
+        assert handle.request_via_data("add", {"a": 1, "b": 1}) == 2
+    for call in (handle.request, handle.request_via_data, pool.request, handle.notify):
+        with pytest.raises(RuntimeError, match="event loop has ended"):
+            call("add", {"a": 1, "b": 1})
