@@ -321,8 +321,11 @@ class ProcessHandle(StreamCalls, Incarnations):
     # -- calls --------------------------------------------------------------------------------
 
     async def _call(self, via: str, method: str, params: Any, timeout: float | None) -> Any:
-        check_timeout("timeout", timeout)
-        limit = self._settings.request_timeout if timeout is None else timeout
+        if timeout is None:
+            limit = self._settings.request_timeout
+        else:
+            check_timeout("timeout", timeout)
+            limit = timeout
         finite = limit is not None and not math.isinf(limit)
         remaining = limit if finite else math.inf
         channel = self._control if via == "control" else self._data

@@ -165,6 +165,11 @@ class JsonRpcProtocol:
     @staticmethod
     def parse(value: Any) -> Message:
         """Classify a decoded value per spec 4.2."""
+        if type(value) is dict and len(value) == 3 and "result" in value:
+            # The commonest message, an answer: three members, so exactly these three.
+            version, answer_id = value.get("jsonrpc"), value.get("id", ABSENT)
+            if type(version) is str and version == "2.0" and _is_id(answer_id):
+                return Response(answer_id, value["result"])
         if isinstance(value, list):
             return InvalidMessage(
                 ErrorCode.INVALID_REQUEST, None, True, "Invalid Request: batches are not supported"

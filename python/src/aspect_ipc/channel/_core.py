@@ -20,7 +20,7 @@ from ..metrics import ChannelMetrics
 from ..transports import Transport
 from ._handlers import Handler, ping
 from ._outbox import Buffer, Outbox
-from ._pending import Deadlines, Pending, event_class
+from ._pending import Deadlines, Pending, waiter_factory
 
 __all__ = ["BadInputHook", "ChannelCore", "logger"]
 
@@ -74,7 +74,7 @@ class ChannelCore:
         self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
         self._receive_hooks: dict[tuple[bool, str], Callable[[Any], None]] = {}
         self._pending: dict[MessageId, Pending] = {}
-        self._new_event = event_class()  # for each request's Pending: no backend lookup
+        self._new_waiter = waiter_factory()  # for each request's Pending: no backend lookup
         self._running: dict[MessageId, anyio.CancelScope] = {}
         self._streams: StreamTable | None = None  # made by the first stream (spec 13)
         self._request_finished = anyio.Event()  # set, and replaced, as requests finish

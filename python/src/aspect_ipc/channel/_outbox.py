@@ -11,12 +11,16 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ..errors import IpcError, TransportError, fresh
 from ..metrics import ChannelMetrics
 from ..transports import NowIO, Transport
+
+if TYPE_CHECKING:
+    from ._pending import Waiter
 
 __all__ = ["OUTBOX_LIMIT", "Buffer", "Outbox"]
 
@@ -87,7 +91,7 @@ class Outbox:
         self._held = False
 
     async def put(
-        self, parts: list[Buffer], answered: anyio.Event | None = None, *, borrowed: bool = False
+        self, parts: list[Buffer], answered: Waiter | None = None, *, borrowed: bool = False
     ) -> None:
         """Queue one message's ``parts``; wait only while the queue is over its limit.
 

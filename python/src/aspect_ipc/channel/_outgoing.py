@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from time import monotonic, perf_counter_ns
 from typing import Any
 
@@ -41,7 +40,7 @@ class Outgoing(ChannelCore):
             raise fresh(self._close_reason)
         message = self.protocol.request(method, params)
         request_id = message["id"]
-        waiter = Pending(self._new_event())
+        waiter = Pending(self._new_waiter())
         if self.metrics is not None:
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
@@ -50,8 +49,10 @@ class Outgoing(ChannelCore):
             self._deadlines.add(monotonic() + limit, request_id)
         answered = False
         try:
-            with _named_size_error("request"):
+            try:
                 await self._send(message, waiter)
+            except SizeLimitError as exc:  # not a context manager: it costs ~1 µs per request
+                raise _named_size_error(exc, "request") from None
             await waiter.event.wait()
             answered = True
         finally:
@@ -85,8 +86,10 @@ class Outgoing(ChannelCore):
         if self._closed or self.tracer is not None:
             return None
         message = self.protocol.request(method, params)
-        with _named_size_error("request"):
+        try:
             parts = self._frame(message)
+        except SizeLimitError as exc:
+            raise _named_size_error(exc, "request") from None
         request_id = message["id"]
         waiter = Pending(answered)  # type: ignore[arg-type]  # set() is all the channel calls
         waiter.id = request_id
@@ -114,8 +117,10 @@ class Outgoing(ChannelCore):
         only once they are written, which the loop's writer tells."""
         if self._closed or self.tracer is not None:
             return False
-        with _named_size_error("notification"):
+        try:
             parts = self._frame(self.protocol.notification(method, params))
+        except SizeLimitError as exc:
+            raise _named_size_error(exc, "notification") from None
         if len(parts) > 2 and _borrows(parts):
             return False
         if not self._outbox.send_from_thread(parts, on_loop):
@@ -140,8 +145,10 @@ class Outgoing(ChannelCore):
         """Send a notification (no answer is expected)."""
         if self._closed:
             raise fresh(self._close_reason)
-        with _named_size_error("notification"):
+        try:
             await self._send(self.protocol.notification(method, params))
+        except SizeLimitError as exc:
+            raise _named_size_error(exc, "notification") from None
 
     async def _send(self, message: dict[str, Any], waiter: Pending | None = None) -> None:
         """Queue ``message`` for the writer; wait only while the queue is over its limit."""
@@ -215,19 +222,15 @@ def _borrows(parts: list[Buffer]) -> bool:
     return any(type(part) is memoryview and type(part.obj) is not bytes for part in parts)
 
 
-@contextmanager
-def _named_size_error(what: str) -> Iterator[None]:
+def _named_size_error(exc: SizeLimitError, what: str) -> SizeLimitError:
     """Say what could not be sent: "request of 5000 bytes exceeds max_frame_size of ..."."""
-    try:
-        yield
-    except SizeLimitError as exc:
-        limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
-        advice = "split the payload" if exc.kind == "frame_too_large" else "use the data channel"
-        raise SizeLimitError(
-            exc.kind,
-            f"{what} of {exc.size} bytes exceeds {limit} of {exc.limit} bytes; raise {limit} "
-            f"or {advice}",
-            fatal=False,
-            size=exc.size,
-            limit=exc.limit,
-        ) from None
+    limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
+    advice = "split the payload" if exc.kind == "frame_too_large" else "use the data channel"
+    return SizeLimitError(
+        exc.kind,
+        f"{what} of {exc.size} bytes exceeds {limit} of {exc.limit} bytes; raise {limit} "
+        f"or {advice}",
+        fatal=False,
+        size=exc.size,
+        limit=exc.limit,
+    )
