@@ -50,9 +50,10 @@ class Outgoing(ChannelCore):
         answered = False
         try:
             try:
-                await self._send(message, waiter)
+                parts = self._request_parts(message)
             except SizeLimitError as exc:  # not a context manager: it costs ~1 µs per request
                 raise _named_size_error(exc, "request") from None
+            await self._outbox.put(parts, waiter.event)  # its answer comes after its last byte
             await waiter.event.wait()
             answered = True
         finally:
@@ -150,24 +151,30 @@ class Outgoing(ChannelCore):
         except SizeLimitError as exc:
             raise _named_size_error(exc, "notification") from None
 
-    async def _send(self, message: dict[str, Any], waiter: Pending | None = None) -> None:
-        """Queue ``message`` for the writer; wait only while the queue is over its limit."""
+    def _request_parts(self, message: dict[str, Any]) -> list[Buffer]:
+        """A request's frame, counted and traced (its bytes are counted by the writer)."""
+        parts = self._frame(message)
+        if self.metrics is not None:
+            self.metrics.requests_sent += 1
+        if self.tracer is not None:
+            self.tracer.sent(message, sum(map(len, parts)))
+        return parts
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` (not a request: see :meth:`request`) for the writer; wait only
+        while the queue is over its limit."""
         parts = self._frame(message)
         metrics = self.metrics
         if metrics is not None:  # bytes out: counted by the writer, per batch
-            if waiter is not None:
-                metrics.requests_sent += 1
-            elif "error" in message:
+            if "error" in message:
                 code = message["error"]["code"]
                 metrics.errors_sent[code] = metrics.errors_sent.get(code, 0) + 1
             elif "method" in message:
                 metrics.notifications_sent += 1
         if self.tracer is not None:
             self.tracer.sent(message, sum(map(len, parts)))
-        if waiter is None:  # a notification: a borrowed buffer must be written before it returns
-            await self._outbox.put(parts, borrowed=len(parts) > 2 and _borrows(parts))
-        else:  # a request: its answer comes after its last byte
-            await self._outbox.put(parts, waiter.event)
+        # A borrowed buffer must be written before a notification's send returns.
+        await self._outbox.put(parts, borrowed=len(parts) > 2 and _borrows(parts))
 
     def _frame(self, message: dict[str, Any]) -> list[Buffer]:
         encode_parts = self._encode_parts
