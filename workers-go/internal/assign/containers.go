@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/structs"
 )
 
 func assignSlice(dst reflect.Value, src any, path *fieldPath) error {
@@ -81,24 +83,58 @@ func assignStruct(dst reflect.Value, src any, path *fieldPath) error {
 		return mismatch(path, dst.Type(), src)
 	}
 	fields := path.fields(dst.Type())
+	if n := len(fields.List); n >= len(m) && n <= 2*len(m) {
+		return assignStructByField(dst, m, fields, path)
+	}
 	for k, item := range m {
-		f := fields.Lookup(k)
-		if f == nil {
-			continue // unknown keys are ignored, as with encoding/json
-		}
-		fv, err := fieldByIndex(dst, f.Index)
-		if err != nil {
-			path.push(pathEntry, k, 0)
-			return fieldError(path, "%v", err)
-		}
-		path.push(pathField, k, 0)
-		err = assignValue(fv, item, path)
-		path.pop()
-		if err != nil {
-			return err
+		if f := fields.Lookup(k); f != nil {
+			if err := assignField(dst, f, k, item, path); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// assignStructByField is assignStruct for a struct with about as many fields as the map has keys
+// (the struct of each element of an array of maps, typically): each field's name is looked up in
+// the map, which costs less than iterating over the map; the map is iterated over only when keys
+// remain that match no name exactly, for those (unknown keys and case-insensitive matches).
+func assignStructByField(dst reflect.Value, m map[string]any, fields *structs.Set, path *fieldPath) error {
+	exact := 0
+	for i := range fields.List {
+		f := &fields.List[i]
+		if item, found := m[f.Name]; found {
+			exact++
+			if err := assignField(dst, f, f.Name, item, path); err != nil {
+				return err
+			}
+		}
+	}
+	if exact == len(m) {
+		return nil
+	}
+	for k, item := range m {
+		if f := fields.Lookup(k); f != nil && f.Name != k { // an exact match is done already
+			if err := assignField(dst, f, k, item, path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// assignField stores the value of key k into field f of dst.
+func assignField(dst reflect.Value, f *structs.Field, k string, item any, path *fieldPath) error {
+	fv, err := fieldByIndex(dst, f.Index)
+	if err != nil {
+		path.push(pathEntry, k, 0)
+		return fieldError(path, "%v", err)
+	}
+	path.push(pathField, k, 0)
+	err = assignValue(fv, item, path)
+	path.pop()
+	return err
 }
 
 // fieldByIndex walks to a (possibly promoted) field, allocating nil embedded pointers.
@@ -123,13 +159,25 @@ func fieldByIndex(v reflect.Value, index []int) (reflect.Value, error) {
 // predeclared types and unnamed non-struct types have no methods, and structs are answered from
 // the field cache.
 func mayUnmarshal(t reflect.Type, path *fieldPath) bool {
-	switch {
-	case t.Kind() == reflect.Interface:
+	switch k := t.Kind(); {
+	case int(k) < len(predeclared) && predeclared[k] == t:
+		return false // float64, int64, string...: the common case, answered without a name lookup
+	case k == reflect.Interface:
 		return false // an interface holds what it is given: it is never decoded through methods
-	case t.Kind() == reflect.Struct:
+	case k == reflect.Struct:
 		return path.fields(t).Unmarshals
 	case t.Name() == "":
 		return false // []T, map[K]V, *T, [N]T: no methods of their own
 	}
 	return t.PkgPath() != "" // int, string, float64... have none
+}
+
+// predeclared holds the predeclared type of each basic kind, indexed by kind.
+var predeclared = [...]reflect.Type{
+	reflect.Bool: reflect.TypeOf(false), reflect.String: reflect.TypeOf(""),
+	reflect.Int: reflect.TypeOf(0), reflect.Int8: reflect.TypeOf(int8(0)), reflect.Int16: reflect.TypeOf(int16(0)),
+	reflect.Int32: reflect.TypeOf(int32(0)), reflect.Int64: reflect.TypeOf(int64(0)),
+	reflect.Uint: reflect.TypeOf(uint(0)), reflect.Uint8: reflect.TypeOf(uint8(0)), reflect.Uint16: reflect.TypeOf(uint16(0)),
+	reflect.Uint32: reflect.TypeOf(uint32(0)), reflect.Uint64: reflect.TypeOf(uint64(0)), reflect.Uintptr: reflect.TypeOf(uintptr(0)),
+	reflect.Float32: reflect.TypeOf(float32(0)), reflect.Float64: reflect.TypeOf(float64(0)),
 }

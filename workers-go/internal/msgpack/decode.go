@@ -22,6 +22,7 @@ type decoder struct {
 	data []byte
 	pos  int
 	hook DecodeHook
+	keys keyCache
 }
 
 // Error is a decoding failure. Structural ones (truncation, invalid bytes, trailing data) are what
@@ -207,24 +208,10 @@ func (d *decoder) value(depth int) (any, error) {
 			return u, nil
 		}
 		return int64(u), nil
-	case 0xd0:
-		u, err := d.uintN(1)
-		return int64(int8(u)), err
-	case 0xd1:
-		u, err := d.uintN(2)
-		return int64(int16(u)), err
-	case 0xd2:
-		u, err := d.uintN(4)
-		return int64(int32(u)), err
-	case 0xd3:
-		u, err := d.uintN(8)
-		return int64(u), err
-	case 0xca:
-		u, err := d.uintN(4)
-		return float64(math.Float32frombits(uint32(u))), err
-	case 0xcb:
-		u, err := d.uintN(8)
-		return math.Float64frombits(u), err
+	case 0xd0, 0xd1, 0xd2, 0xd3: // int 8/16/32/64
+		return d.signed(c)
+	case 0xca, 0xcb: // float 32/64
+		return d.float(c)
 	case 0xd9, 0xda, 0xdb: // str 8/16/32
 		n, err := d.uintN(1 << (c - 0xd9))
 		if err != nil {
@@ -253,6 +240,33 @@ func (d *decoder) value(depth int) (any, error) {
 		return nil, d.ext(c)
 	}
 	return nil, structuralf("byte 0x%02x is never used in MessagePack", c)
+}
+
+// signed reads the int 8/16/32/64 that byte c starts.
+func (d *decoder) signed(c byte) (any, error) {
+	size := 1 << (c - 0xd0)
+	u, err := d.uintN(size)
+	if err != nil {
+		return nil, err
+	}
+	shift := 64 - 8*size // sign-extend from the size read
+	return int64(u<<shift) >> shift, nil
+}
+
+// float reads the float 32/64 that byte c starts: both are float64 values.
+func (d *decoder) float(c byte) (any, error) {
+	if c == 0xca {
+		u, err := d.uintN(4)
+		if err != nil {
+			return nil, err
+		}
+		return float64(math.Float32frombits(uint32(u))), nil
+	}
+	u, err := d.uintN(8)
+	if err != nil {
+		return nil, err
+	}
+	return math.Float64frombits(u), nil
 }
 
 // ext reads the ext type byte to name it in the error: ext types are outside the mapping.
@@ -324,13 +338,13 @@ func (d *decoder) key() (string, error) {
 	}
 	switch {
 	case c >= 0xa0 && c <= 0xbf:
-		return d.str(uint64(c & 0x1f))
+		return d.keyStr(uint64(c & 0x1f))
 	case c >= 0xd9 && c <= 0xdb:
 		n, err := d.uintN(1 << (c - 0xd9))
 		if err != nil {
 			return "", err
 		}
-		return d.str(n)
+		return d.keyStr(n)
 	}
 	d.pos--
 	return "", mappingf("map key of type %s: only string keys are allowed", typeName(c))
