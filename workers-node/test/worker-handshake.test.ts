@@ -157,27 +157,36 @@ test("before $/hello a first frame over 64 KiB (or max_frame_size) closes the co
 test("an oversized frame on the authenticated connection: one exact -32005, then the connection closes at once (nothing more is read)", async (t) => {
   const worker = startWorker(t, { ASPECT_IPC_MAX_FRAME_SIZE: "4096" });
   await worker.ready();
-  const parent = await worker.openData();
-  assert.deepEqual((await parent.request("echo", [new Uint8Array([1, 2, 3])])).result, [new Uint8Array([1, 2, 3])]);
   const header = Buffer.alloc(4);
   header.writeUInt32BE(0xffffffff);
+
+  // The header alone: the courtesy -32005 arrives, exact, then the close.
+  const parent = await worker.openData();
+  assert.deepEqual((await parent.request("echo", [new Uint8Array([1, 2, 3])])).result, [new Uint8Array([1, 2, 3])]);
   parent.writeRaw(header);
-  // Keep sending what the header announced: a worker that read on would take all of it.
-  let sent = 0;
-  const chunk = new Uint8Array(256 * 1024);
-  while (!parent.isClosed && sent < 512 * 1024 * 1024) {
-    if (!parent.socket.write(chunk)) await new Promise((resolve) => setTimeout(resolve, 5));
-    sent += chunk.length;
-  }
-  await parent.closed;
-  assert.ok(sent < 64 * 1024 * 1024, `the worker read on: ${sent} bytes sent before the close`);
   const tooLarge = await parent.waitFor((m) => m.id === null, "-32005 on the authenticated connection");
   assert.deepEqual(tooLarge.error, {
     code: ErrorCodes.MessageTooLarge,
     message: "frame of 4294967295 bytes exceeds max_frame_size of 4096 bytes",
     data: { size: 4294967295, limit: 4096 },
   });
+  await parent.closed;
   await worker.waitStderr("frame of 4294967295 bytes exceeds max_frame_size of 4096 bytes");
+
+  // The header, then what it announced, sent on and on: the worker reads none of it and closes.
+  // (The -32005 is not looked for here: a close that meets our writes resets the connection, and
+  // Node then drops what was not yet read, the courtesy message included; PROTOCOL.md 2.3 makes
+  // it a MAY for that reason.)
+  const flooding = await worker.openData();
+  flooding.writeRaw(header);
+  let sent = 0;
+  const chunk = new Uint8Array(256 * 1024);
+  while (!flooding.isClosed && sent < 512 * 1024 * 1024) {
+    if (!flooding.socket.write(chunk)) await new Promise((resolve) => setTimeout(resolve, 5));
+    sent += chunk.length;
+  }
+  await flooding.closed;
+  assert.ok(sent < 64 * 1024 * 1024, `the worker read on: ${sent} bytes sent before the close`);
 
   const again = await worker.openData();
   assert.deepEqual((await again.request("add", { a: 3, b: 4 })).result, 7);
