@@ -234,13 +234,7 @@ class LengthPrefixedDecoder:
             ):
                 # A slice, then a copy: for a small frame, faster than one copy through a view.
                 small = bytes(buffer[start + 4 : end])
-                if end == len(buffer):
-                    buffer.clear()
-                    end = 0
-                elif end >= _COMPACT_AT:
-                    del buffer[:end]
-                    end = 0
-                self._start = end
+                self._consumed(end)
                 return small
         if self._error is not None:
             raise self._error
@@ -311,15 +305,20 @@ class LengthPrefixedDecoder:
             self._tail = False
             frame = self._splitter.finish(frame)
         self._length = None
-        start += length
-        if start == len(buffer):
-            buffer.clear()
-            start = 0
-        elif start >= _COMPACT_AT:
-            del buffer[:start]
-            start = 0
-        self._start = start
+        self._consumed(start + length)
         return frame
+
+    def _consumed(self, end: int) -> None:
+        """The buffer's bytes before ``end`` are taken: drop them once all are, or once they
+        are many (not after every frame: a deletion at the front moves what follows)."""
+        buffer = self._buffer
+        if end == len(buffer):
+            buffer.clear()
+            end = 0
+        elif end >= _COMPACT_AT:
+            del buffer[:end]
+            end = 0
+        self._start = end
 
     def _split(self, available: int, length: int) -> bool:
         """Whether the frame (``available`` of its ``length`` bytes in) goes to a split frame

@@ -328,8 +328,8 @@ class ProcessHandle(StreamCalls, Incarnations):
             limit = timeout
         finite = limit is not None and not math.isinf(limit)
         remaining = limit if finite else math.inf
-        channel = self._control if via == "control" else self._data
-        if self._state is not WorkerState.RUNNING or channel is None or channel.closed:
+        channel = self._running_channel(via)
+        if channel is None:
             started = anyio.current_time()
             try:
                 with anyio.fail_after(remaining if finite else None):
@@ -361,10 +361,17 @@ class ProcessHandle(StreamCalls, Incarnations):
             f"{limit:g} s; the worker was sent $/cancelRequest"
         )
 
+    def _running_channel(self, via: str) -> Channel | None:
+        """The channel ``via`` if the worker runs and the channel is open; else None."""
+        channel = self._control if via == "control" else self._data
+        if self._state is not WorkerState.RUNNING or channel is None or channel.closed:
+            return None
+        return channel
+
     async def _channel_when_running(self, via: str) -> Channel:
         while True:
-            channel = self._control if via == "control" else self._data
-            if self._state is WorkerState.RUNNING and channel is not None and not channel.closed:
+            channel = self._running_channel(via)
+            if channel is not None:
                 return channel
             if via == "data" and self.spec.data_path is None:
                 raise WorkerUnavailable(

@@ -24,10 +24,8 @@ from .._calls import annotated, check_timeout
 from .._handle_streams import translate_call_error
 from .._pool_streams import pool_call
 from ..errors import IpcError, RemoteError, WorkerCrashed, WorkerUnavailable, fresh
-from ..options import WorkerState
 
 if TYPE_CHECKING:
-    from ..channel import Channel
     from ..handle import ProcessHandle
     from ..pool import WorkerPool
     from ._caller import Caller
@@ -72,7 +70,7 @@ def direct_handle_call(
     """``handle.request`` (``via="control"``) or ``request_via_data``, sent from this thread;
     NOT_SENT when it must go through the loop (the worker is not running, say)."""
     check_timeout("timeout", timeout)
-    channel = _running_channel(handle, via)
+    channel = handle._running_channel(via)
     if channel is None:
         return NOT_SENT
     limit = handle._settings.request_timeout if timeout is None else timeout
@@ -126,17 +124,8 @@ def direct_notify(
 ) -> bool:
     """``handle.notify`` or ``notify_via_data`` written by this thread: False when it must go
     through the loop (then nothing was sent)."""
-    channel = _running_channel(handle, via)
+    channel = handle._running_channel(via)
     return channel is not None and channel.notify_from_thread(method, params, caller.call_soon)
-
-
-def _running_channel(handle: ProcessHandle, via: str) -> Channel | None:
-    """The worker's channel ``via``, if the worker runs and the channel is open; else None (the
-    loop's way waits for a (re)starting worker, or says why there is none)."""
-    channel = handle._control if via == "control" else handle._data
-    if handle._state is not WorkerState.RUNNING or channel is None or channel.closed:
-        return None
-    return channel
 
 
 def direct_pool_call(
