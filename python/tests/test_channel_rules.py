@@ -241,3 +241,36 @@ async def test_a_request_or_notification_too_large_to_send_says_which(codec: str
         assert str(info.value).startswith(
             f"{what} of {size} bytes exceeds {limit} of {LIMIT} bytes"
         )
+
+
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_an_oversized_request_or_notification_is_refused_by_name_and_nothing_is_sent(
+    codec: str,
+) -> None:
+    # The sender says what could not be sent, with the exact numbers and what to do (D17); the
+    # channel goes on: the next message is the first the peer sees.
+    limit, advice = (
+        ("max_line_length", "use the data channel")
+        if codec == "json"
+        else ("max_frame_size", "split the payload")
+    )
+    a, b = transport_pair()
+    async with _channel(b, codec) as parent:
+        big = {"blob": "x" * 2 * LIMIT}
+        for what, send in (
+            ("request", lambda: parent.request("echo", big)),
+            ("notification", lambda: parent.notify("note", big)),
+        ):
+            with pytest.raises(SizeLimitError) as refused:
+                await send()
+            size = refused.value.size
+            assert size is not None and size > LIMIT
+            assert str(refused.value) == (
+                f"{what} of {size} bytes exceeds {limit} of {LIMIT} bytes; raise {limit} or "
+                f"{advice}"
+            )
+            assert refused.value.data == {"size": size, "limit": LIMIT}
+        await parent.notify("note", {"small": True})
+        first = await _reply(a, codec)
+    await a.aclose()
+    assert first == {"jsonrpc": "2.0", "method": "note", "params": {"small": True}}

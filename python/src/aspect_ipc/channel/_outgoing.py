@@ -49,10 +49,7 @@ class Outgoing(ChannelCore):
             self._deadlines.add(monotonic() + limit, request_id)
         answered = False
         try:
-            try:
-                parts = self._request_parts(message)
-            except SizeLimitError as exc:  # not a context manager: it costs ~1 µs per request
-                raise _named_size_error(exc, "request") from None
+            parts = self._request_parts(message, "request")
             await self._outbox.put(parts, waiter.event)  # its answer comes after its last byte
             await waiter.event.wait()
             answered = True
@@ -87,10 +84,7 @@ class Outgoing(ChannelCore):
         if self._closed or self.tracer is not None:
             return None
         message = self.protocol.request(method, params)
-        try:
-            parts = self._frame(message)
-        except SizeLimitError as exc:
-            raise _named_size_error(exc, "request") from None
+        parts = self._frame(message, "request")
         request_id = message["id"]
         waiter = Pending(answered)  # type: ignore[arg-type]  # set() is all the channel calls
         waiter.id = request_id
@@ -118,10 +112,7 @@ class Outgoing(ChannelCore):
         only once they are written, which the loop's writer tells."""
         if self._closed or self.tracer is not None:
             return False
-        try:
-            parts = self._frame(self.protocol.notification(method, params))
-        except SizeLimitError as exc:
-            raise _named_size_error(exc, "notification") from None
+        parts = self._frame(self.protocol.notification(method, params), "notification")
         if len(parts) > 2 and _borrows(parts):
             return False
         if not self._outbox.send_from_thread(parts, on_loop):
@@ -146,24 +137,21 @@ class Outgoing(ChannelCore):
         """Send a notification (no answer is expected)."""
         if self._closed:
             raise fresh(self._close_reason)
-        try:
-            await self._send(self.protocol.notification(method, params))
-        except SizeLimitError as exc:
-            raise _named_size_error(exc, "notification") from None
+        await self._send(self.protocol.notification(method, params), "notification")
 
-    def _request_parts(self, message: dict[str, Any]) -> list[Buffer]:
+    def _request_parts(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
         """A request's frame, counted and traced (its bytes are counted by the writer)."""
-        parts = self._frame(message)
+        parts = self._frame(message, what)
         if self.metrics is not None:
             self.metrics.requests_sent += 1
         if self.tracer is not None:
             self.tracer.sent(message, sum(map(len, parts)))
         return parts
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: dict[str, Any], what: str | None = None) -> None:
         """Queue ``message`` (not a request: see :meth:`request`) for the writer; wait only
-        while the queue is over its limit."""
-        parts = self._frame(message)
+        while the queue is over its limit. ``what``: as for :meth:`_frame`."""
+        parts = self._frame(message, what)
         metrics = self.metrics
         if metrics is not None:  # bytes out: counted by the writer, per batch
             if "error" in message:
@@ -176,15 +164,22 @@ class Outgoing(ChannelCore):
         # A borrowed buffer must be written before a notification's send returns.
         await self._outbox.put(parts, borrowed=len(parts) > 2 and _borrows(parts))
 
-    def _frame(self, message: dict[str, Any]) -> list[Buffer]:
-        encode_parts = self._encode_parts
-        if encode_parts is not None:
-            body = encode_parts(message)  # large binaries are not copied
-            if len(body) > 1:
-                assert self._header is not None
-                return [self._header(sum(map(len, body))), *body]
-            return self.framing.encode_parts(body[0])
-        return self.framing.encode_parts(self.codec.encode(message))
+    def _frame(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
+        """``message``'s frame, as buffers to write in order. ``what`` ("request"...) names the
+        message in the SizeLimitError of one that is too large, with the limit to raise."""
+        try:
+            encode_parts = self._encode_parts
+            if encode_parts is not None:
+                body = encode_parts(message)  # large binaries are not copied
+                if len(body) > 1:
+                    assert self._header is not None
+                    return [self._header(sum(map(len, body))), *body]
+                return self.framing.encode_parts(body[0])
+            return self.framing.encode_parts(self.codec.encode(message))
+        except SizeLimitError as exc:
+            if what is None:
+                raise
+            raise _named_size_error(exc, what) from None
 
     async def _deadline_loop(self) -> None:
         deadlines, pending = self._deadlines, self._pending
