@@ -108,3 +108,49 @@ func TestStreamCallChannelClosed(t *testing.T) {
 		t.Fatal("Recv still waits after the channel closed")
 	}
 }
+
+// Send returns once its item is written, so a producer may refill one buffer for every item: each
+// item arrives as it was when sent, large ones (spliced into the frame, not copied) included.
+func TestStreamSendLetsTheProducerReuseItsBuffer(t *testing.T) {
+	for _, size := range []int{16, 300 << 10} {
+		refill := HandlerTable{"refill": StreamHandler(func(ctx context.Context, _ Params, _ *InStream, out *OutStream) (any, error) {
+			buf := make([]byte, size)
+			for i := 0; i < 20; i++ {
+				for j := range buf {
+					buf[j] = byte(i)
+				}
+				if err := out.Send(ctx, buf); err != nil {
+					return nil, err
+				}
+			}
+			for j := range buf { // after the last Send too: the caller must still see 19s
+				buf[j] = 0xff
+			}
+			return nil, nil
+		})}
+		caller, _ := channelPair(t, LengthPrefixedFraming{}, MessagePackCodec{}, HandlerTable{}, refill)
+		ctx := context.Background()
+		call, err := caller.RequestStream(ctx, "refill", nil, StreamOptions{OutWindow: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 20; i++ {
+			v, err := call.Out.Recv(ctx)
+			if err != nil {
+				t.Fatalf("size %d, item %d: %v", size, i, err)
+			}
+			b, ok := v.([]byte)
+			if !ok || len(b) != size {
+				t.Fatalf("size %d, item %d: got %T of %d bytes", size, i, v, len(b))
+			}
+			for j, c := range b {
+				if c != byte(i) {
+					t.Fatalf("size %d, item %d: byte %d is %d, the producer's later refill", size, i, j, c)
+				}
+			}
+		}
+		if _, err := call.Out.Recv(ctx); !errors.Is(err, io.EOF) {
+			t.Fatalf("size %d: want the end, got %v", size, err)
+		}
+	}
+}

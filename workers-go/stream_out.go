@@ -29,6 +29,10 @@ type OutStream struct {
 // if the handler returns it), on a stream protocol error (*Error, code -32010), or when the item
 // cannot be encoded or is over the peer's size limit (the stream stays open: the item was not
 // sent and a later one may be).
+//
+// When Send returns nil the item is written: its buffers are the caller's again, so a producer
+// may refill one []byte for every item (as with io.Writer). After an error they may still be
+// being written (a cancel that came in mid-write lets the write finish): leave them untouched.
 func (s *OutStream) Send(ctx context.Context, v any) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()

@@ -46,12 +46,15 @@ func countTo(ctx context.Context, p aspectipc.Params, _ *aspectipc.InStream, out
 	case out == nil:
 		return nil, aspectipc.MissingStream("countTo", "out")
 	}
+	var buf []byte // one buffer refilled for every binary item: Send returns once it is written
+	if size > 0 {
+		buf = make([]byte, size)
+	}
 	for i := int64(0); i < n; i++ {
 		var item any = i
 		if size > 0 {
-			b := make([]byte, size)
-			binary.BigEndian.PutUint64(b, uint64(i))
-			item = b
+			binary.BigEndian.PutUint64(buf, uint64(i))
+			item = buf
 		}
 		if err := out.Send(ctx, item); err != nil {
 			if ctx.Err() != nil && tag != "" {
