@@ -58,14 +58,19 @@ func (f LengthPrefixedFraming) NewDecoder() FrameDecoder {
 // read, and the rest of it is read straight into that buffer: it is never accumulated and then
 // copied.
 //
-// What a header declares is not reserved on trust, though (a peer can declare 4 GiB in 4 bytes):
-// a large frame's buffer starts at largeInitialSize at most and doubles as bytes arrive, until
-// 1/reserveRatio of the frame has arrived; then the buffer of the frame's exact size is allocated
-// and the rest is read in place. So the decoder never reserves more than reserveRatio times what
-// arrived (or largeInitialSize), and copies at most 2/reserveRatio of a frame.
+// What a header declares is not reserved on trust, though (a peer can declare 4 GiB in 4 bytes).
+// A frame of up to exactReserveSize gets its exact buffer at once: a header alone reserves that
+// much at most, and the frames of a busy channel (1 MiB, say) are allocated once and never copied
+// (starting them smaller cost a 256 KiB allocation and copy per frame, and a quarter more garbage
+// to collect). A bigger frame's buffer starts at largeInitialSize and doubles as bytes arrive,
+// until 1/reserveRatio of the frame has arrived; then the buffer of the frame's exact size is
+// allocated and the rest is read in place. So the decoder never reserves more than
+// exactReserveSize or reserveRatio times what arrived, and copies at most 2/reserveRatio of a
+// frame.
 const (
 	readBufferSize   = 32 << 10
 	largeFrameSize   = 16 << 10
+	exactReserveSize = 4 << 20
 	largeInitialSize = 256 << 10
 	reserveRatio     = 16
 	// headerReadSize bounds the read after a large frame, so that little of the next frame (if
@@ -81,6 +86,7 @@ type lengthPrefixedDecoder struct {
 	bufferSize   int // readBufferSize (tests use others)
 	largeFrame   int // largeFrameSize (tests use others)
 	largeInitial int // largeInitialSize, or less for tiny frames (tests)
+	exactReserve int // exactReserveSize, or less for tiny frames (tests)
 	headerRead   int // headerReadSize, or less for tiny buffers (tests)
 
 	buf  []byte // the read buffer: bytes read and not consumed yet are buf[r:w]
@@ -102,6 +108,7 @@ func newLengthPrefixedDecoder(limit int64, bufferSize, large int) *lengthPrefixe
 		bufferSize:   bufferSize,
 		largeFrame:   large,
 		largeInitial: max(1, min(largeInitialSize, 16*large)),
+		exactReserve: max(1, min(exactReserveSize, 256*large)),
 		headerRead:   max(1, min(headerReadSize, bufferSize/2)),
 	}
 }
@@ -179,7 +186,7 @@ func (d *lengthPrefixedDecoder) reserve(size int) {
 
 // largeReserve is the size of the buffer for a large frame of n bytes of which arrived are here.
 func (d *lengthPrefixedDecoder) largeReserve(n, arrived int) int {
-	if arrived >= n/reserveRatio {
+	if n <= d.exactReserve || arrived >= n/reserveRatio {
 		return n
 	}
 	return min(n, max(d.largeInitial, 2*arrived))

@@ -217,3 +217,37 @@ func TestLengthPrefixedOversizeHeaderLendsNothingForIt(t *testing.T) {
 		t.Fatalf("oversized header: %v", err)
 	}
 }
+
+// TestLengthPrefixedFrameUpToExactReserveIsAllocatedOnce: a 1 MiB frame whose header comes with
+// little of it (a read after a large frame is short) gets one buffer of its exact size at once,
+// filled in place: no smaller buffer first, no copy into a bigger one.
+func TestLengthPrefixedFrameUpToExactReserveIsAllocatedOnce(t *testing.T) {
+	const size = 1<<20 + 40 // an echo of 1 MiB: the binary and its envelope
+	frame := make([]byte, 4+size)
+	binary.BigEndian.PutUint32(frame, size)
+	for i := 4; i < len(frame); i++ {
+		frame[i] = byte(i)
+	}
+	dec := LengthPrefixedFraming{}.NewDecoder().(*lengthPrefixedDecoder)
+	var got []byte
+	allocated := bytesAllocated(func() {
+		n := copy(dec.readBuffer()[:1024], frame) // the header and 1020 bytes of the frame
+		dec.commit(n)
+		rest := frame[n:]
+		buf := dec.readBuffer()
+		if len(buf) != len(rest) {
+			t.Fatalf("lent %d bytes with %d of the frame to come", len(buf), len(rest))
+		}
+		dec.commit(copy(buf, rest))
+		var err error
+		if got, err = dec.Next(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !bytes.Equal(got, frame[4:]) {
+		t.Fatal("the frame came out altered")
+	}
+	if allocated > size+64<<10 {
+		t.Errorf("allocated %d bytes for a frame of %d", allocated, size)
+	}
+}
