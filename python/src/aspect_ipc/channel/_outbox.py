@@ -105,24 +105,13 @@ class Outbox:
         """
         if self.close_reason is not None:
             raise fresh(self.close_reason)
-        if (
-            self._send_nowait is not None
-            and not self._entries
-            and not self._writing
-            and not self._burst
-        ):
-            # Nothing is queued before it: the sender writes it now, from its own task, which
-            # saves the writer's wake-up (a trip through the event loop) per message.
-            outcome = self._write_now(self._send_nowait, parts, borrowed)
-            if outcome is not False:
-                self._burst = self.waves
-                if isinstance(outcome, _Queued) and outcome.written is not None:
-                    await outcome.written.wait()
-                return
+        outcome = self._write_first(parts, borrowed)
+        if outcome is not False:
+            if isinstance(outcome, _Queued) and outcome.written is not None:
+                await outcome.written.wait()
+            return
         entry = _Queued(parts, anyio.Event() if borrowed else None)
-        self._entries.append(entry)
-        self.size += entry.size
-        self._ready.set()
+        self._enqueue(entry)
         queued = True
         try:
             while self.size > OUTBOX_LIMIT and entry.queued:  # backpressure
@@ -143,6 +132,33 @@ class Outbox:
                     pass
                 else:
                     self.size -= entry.size
+
+    def offer(self, parts: list[Buffer]) -> bool:
+        """Write one message's ``parts`` now, or queue them, without waiting: for a sender
+        that cannot wait (a handler that ran in the reader's callback), which looks at
+        :attr:`size` first so that a peer that stops reading still stops it. False: the outbox
+        is closed, nothing was sent."""
+        if self.close_reason is not None:
+            return False
+        if self._write_first(parts, False) is False:
+            self._enqueue(_Queued(parts))
+        return True
+
+    def _write_first(self, parts: list[Buffer], borrowed: bool) -> _Queued | bool:
+        """Write ``parts`` now if nothing is queued before them (as :meth:`_write_now` says),
+        from the sender's own task or callback: that saves the writer's wake-up, a trip through
+        the event loop, per message. False: queue them."""
+        if self._send_nowait is None or self._entries or self._writing or self._burst:
+            return False
+        outcome = self._write_now(self._send_nowait, parts, borrowed)
+        if outcome is not False:
+            self._burst = self.waves
+        return outcome
+
+    def _enqueue(self, entry: _Queued) -> None:
+        self._entries.append(entry)
+        self.size += entry.size
+        self._ready.set()
 
     def _write_now(
         self, send: Callable[[list[Buffer]], int], parts: list[Buffer], borrowed: bool

@@ -16,7 +16,7 @@ from ._core import ChannelCore, logger
 from ._outbox import Buffer
 from ._pending import Answered, Pending
 
-__all__ = ["Outgoing"]
+__all__ = ["Outgoing", "borrows"]
 
 
 class Outgoing(ChannelCore):
@@ -113,7 +113,7 @@ class Outgoing(ChannelCore):
         if self._closed or self.tracer is not None:
             return False
         parts = self._frame(self.protocol.notification(method, params), "notification")
-        if len(parts) > 2 and _borrows(parts):
+        if len(parts) > 2 and borrows(parts):
             return False
         if not self._outbox.send_from_thread(parts, on_loop):
             return False
@@ -151,6 +151,12 @@ class Outgoing(ChannelCore):
     async def _send(self, message: dict[str, Any], what: str | None = None) -> None:
         """Queue ``message`` (not a request: see :meth:`request`) for the writer; wait only
         while the queue is over its limit. ``what``: as for :meth:`_frame`."""
+        parts = self._prepare(message, what)
+        # A borrowed buffer must be written before a notification's send returns.
+        await self._outbox.put(parts, borrowed=len(parts) > 2 and borrows(parts))
+
+    def _prepare(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
+        """``message``'s frame (see :meth:`_frame`), counted and traced as sent."""
         parts = self._frame(message, what)
         metrics = self.metrics
         if metrics is not None:  # bytes out: counted by the writer, per batch
@@ -161,8 +167,7 @@ class Outgoing(ChannelCore):
                 metrics.notifications_sent += 1
         if self.tracer is not None:
             self.tracer.sent(message, sum(map(len, parts)))
-        # A borrowed buffer must be written before a notification's send returns.
-        await self._outbox.put(parts, borrowed=len(parts) > 2 and _borrows(parts))
+        return parts
 
     def _frame(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
         """``message``'s frame, as buffers to write in order. ``what`` ("request"...) names the
@@ -218,7 +223,7 @@ class Outgoing(ChannelCore):
             logger.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
 
 
-def _borrows(parts: list[Buffer]) -> bool:
+def borrows(parts: list[Buffer]) -> bool:
     """Whether ``parts`` include a buffer of the caller's (from an encode hook), written from
     where it is; the codec's own parts are ``bytes`` or views of the ``bytes`` it packed."""
     return any(type(part) is memoryview and type(part.obj) is not bytes for part in parts)
