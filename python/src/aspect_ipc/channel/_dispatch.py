@@ -248,6 +248,9 @@ class Dispatch(StreamIO):
             request, streams = opened
         self._run_receive_hook(False, request.method, request.params)
         await self._slots.acquire()  # the reader waits for a free slot: nothing is dropped
+        if streams is None and not entry[1] and self._outbox.size <= OUTBOX_LIMIT:
+            self._run_plain(request, entry[0])
+            return
         assert self._task_group is not None
         scope = anyio.CancelScope()
         self._running[request.id] = scope
