@@ -8,7 +8,8 @@ Each check runs in C-level passes where it can, and only where it can fail.
 from __future__ import annotations
 
 import re
-from itertools import chain, repeat
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import msgpack
@@ -121,14 +122,11 @@ def _same_plain_records(records: Any, notable: set[type]) -> bool:
     and no value of a ``notable`` type. Column by column: 0.7x the time of a pass over all keys
     and one over all values (a record with other keys gives False: the caller looks closer)."""
     first = records[0]
-    size, count = len(first), len(records)
-    if not _STR_KEYS.issuperset(map(type, first)) or any(map(size.__ne__, map(len, records))):
+    if not _STR_KEYS.issuperset(map(type, first)) or set(map(len, records)) != {len(first)}:
         return False
     try:  # same size and every key of the first: the same keys
         for key in first:
-            if not notable.isdisjoint(
-                map(type, map(dict.__getitem__, records, repeat(key, count)))
-            ):
+            if not notable.isdisjoint(map(type, map(itemgetter(key), records))):
                 return False
     except KeyError:
         return False
