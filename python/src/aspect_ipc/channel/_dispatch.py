@@ -6,8 +6,7 @@ reader when it can), its notifications (in order, by one task).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from contextvars import ContextVar, copy_context
 from time import perf_counter_ns
 from typing import Any
@@ -15,11 +14,9 @@ from typing import Any
 import anyio
 
 from .._framing_split import whole_frame
-from .._handler_errors import handler_error
 from .._stream_messages import STREAM_KEY, STREAM_METHODS
 from ..constants import METHOD_CANCEL, RESERVED_PREFIX
 from ..errors import (
-    ChannelClosed,
     CodecError,
     IpcError,
     ProtocolError,
@@ -39,12 +36,11 @@ from ..jsonrpc import (
 )
 from ..metrics import BUCKET_SHIFT, BUCKETS
 from ..recovery import recover_id
+from ._answering import Answering
 from ._core import logger
 from ._handlers import Handler
 from ._outbox import OUTBOX_LIMIT, Buffer
-from ._outgoing import borrows
 from ._stream_ends import RequestStreams, set_current_streams
-from ._stream_io import StreamIO
 
 __all__ = ["Dispatch", "current_request"]
 
@@ -52,14 +48,8 @@ current_request: ContextVar[Request | None] = ContextVar("current_request", defa
 """The request whose handler is running in this task (None outside handlers)."""
 
 
-class Dispatch(StreamIO):
+class Dispatch(Answering):
     """Receiving, one decoded frame at a time (:meth:`_dispatch`)."""
-
-    send_tracebacks: bool = True
-    """Whether a ``-32000`` handler error carries ``data.traceback`` (spec 4.10, 5.3)."""
-    on_handler_error: Callable[[str, BaseException], None] | None = None
-    """Called with the method and the error when a request handler fails without a JSON-RPC
-    error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
     async def _dispatch(self, frame: Buffer) -> None:
         try:
@@ -148,17 +138,7 @@ class Dispatch(StreamIO):
                 return
             response = self.protocol.response(request.id, result)
         try:
-            try:
-                parts = self._prepare(response)
-            except (SizeLimitError, CodecError) as exc:
-                parts = self._prepare(self._unsendable(request, exc))
-            if len(parts) > 2 and borrows(parts):  # a buffer of the handler's, from a hook
-                assert self._task_group is not None
-                self._task_group.start_soon(self._put_borrowed, parts)
-            else:
-                self._outbox.offer(parts)  # False: closed, and the answer goes nowhere
-        except IpcError as exc:
-            logger.debug("%s: could not answer %r: %s", self.name, request.id, exc)
+            self._answer_now(request, response)
         finally:
             self._slots.release()
             self._request_done()
@@ -292,42 +272,10 @@ class Dispatch(StreamIO):
             self._slots.release()
             self._request_done()
 
-    async def _put_borrowed(self, parts: list[Buffer]) -> None:
-        """Queue an answer holding a buffer of the handler's, as :meth:`_send` would."""
-        with suppress(ChannelClosed):
-            await self._outbox.put(parts, borrowed=True)
-
     def _request_done(self) -> None:
         if self._request_watchers:
             finished, self._request_finished = self._request_finished, anyio.Event()
             finished.set()
-
-    def _failed_response(self, request: Request, exc: Exception) -> dict[str, Any]:
-        """The error response to a request whose handler raised ``exc``."""
-        code, text, data = handler_error(exc, send_traceback=self.send_tracebacks)
-        if self.on_handler_error is not None and code == ErrorCode.HANDLER_ERROR:
-            self.on_handler_error(request.method, exc)  # not a typed error: a bug
-        return self.protocol.error_response(request.id, code, text, data)
-
-    def _unsendable(self, request: Request, exc: IpcError) -> dict[str, Any]:
-        """The error response sent instead of a response that cannot be sent: too large
-        (any response, result or error: the caller is answered), or not encodable."""
-        if isinstance(exc, SizeLimitError):
-            limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
-            text = f"response of {exc.size} bytes exceeds {limit} of {exc.limit} bytes"
-            return self.protocol.error_response(
-                request.id, ErrorCode.MESSAGE_TOO_LARGE, text, exc.data
-            )
-        text = f"the result of {request.method!r} cannot be sent: {exc}"
-        return self.protocol.error_response(request.id, ErrorCode.INTERNAL_ERROR, text)
-
-    async def _send_response(self, request: Request, response: dict[str, Any]) -> None:
-        try:
-            await self._send(response)
-        except (SizeLimitError, CodecError) as exc:
-            await self._send_quietly(self._unsendable(request, exc))
-        except ChannelClosed:
-            pass
 
     def _notification_now(self, message: Notification) -> bool:
         """Act on ``message`` now if nothing has to wait (True). False: its handler's queue is

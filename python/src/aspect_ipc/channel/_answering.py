@@ -1,0 +1,77 @@
+"""Answering the peer's requests: the response to what a handler did, and its sending, from a
+task (which may wait for room in the write queue) or from the reader (which may not wait)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from .._handler_errors import handler_error
+from ..errors import ChannelClosed, CodecError, IpcError, SizeLimitError
+from ..jsonrpc import ErrorCode, Request
+from ._core import logger
+from ._outbox import Buffer
+from ._outgoing import borrows
+from ._stream_io import StreamIO
+
+__all__ = ["Answering"]
+
+
+class Answering(StreamIO):
+    """The responses to the peer's requests, and how they are sent."""
+
+    send_tracebacks: bool = True
+    """Whether a ``-32000`` handler error carries ``data.traceback`` (spec 4.10, 5.3)."""
+    on_handler_error: Callable[[str, BaseException], None] | None = None
+    """Called with the method and the error when a request handler fails without a JSON-RPC
+    error of its own, answered ``-32000`` (a worker writes it to stderr)."""
+
+    def _failed_response(self, request: Request, exc: Exception) -> dict[str, Any]:
+        """The error response to a request whose handler raised ``exc``."""
+        code, text, data = handler_error(exc, send_traceback=self.send_tracebacks)
+        if self.on_handler_error is not None and code == ErrorCode.HANDLER_ERROR:
+            self.on_handler_error(request.method, exc)  # not a typed error: a bug
+        return self.protocol.error_response(request.id, code, text, data)
+
+    def _unsendable(self, request: Request, exc: IpcError) -> dict[str, Any]:
+        """The error response sent instead of a response that cannot be sent: too large
+        (any response, result or error: the caller is answered), or not encodable."""
+        if isinstance(exc, SizeLimitError):
+            limit = "max_frame_size" if exc.kind == "frame_too_large" else "max_line_length"
+            text = f"response of {exc.size} bytes exceeds {limit} of {exc.limit} bytes"
+            return self.protocol.error_response(
+                request.id, ErrorCode.MESSAGE_TOO_LARGE, text, exc.data
+            )
+        text = f"the result of {request.method!r} cannot be sent: {exc}"
+        return self.protocol.error_response(request.id, ErrorCode.INTERNAL_ERROR, text)
+
+    async def _send_response(self, request: Request, response: dict[str, Any]) -> None:
+        """Send ``response`` from a task, waiting while the write queue is over its limit."""
+        try:
+            await self._send(response)
+        except (SizeLimitError, CodecError) as exc:
+            await self._send_quietly(self._unsendable(request, exc))
+        except ChannelClosed:
+            pass
+
+    def _answer_now(self, request: Request, response: dict[str, Any]) -> None:
+        """Send ``response`` without waiting: written now or queued (the caller looked at the
+        queue's size first); an answer that holds a buffer of the handler's (from an encode
+        hook) goes through a task, which waits until it is written, as :meth:`_send` does."""
+        try:
+            try:
+                parts = self._prepare(response)
+            except (SizeLimitError, CodecError) as exc:
+                parts = self._prepare(self._unsendable(request, exc))
+            if len(parts) > 2 and borrows(parts):
+                assert self._task_group is not None
+                self._task_group.start_soon(self._put_borrowed, parts)
+            else:
+                self._outbox.offer(parts)  # False: closed, and the answer goes nowhere
+        except IpcError as exc:
+            logger.debug("%s: could not answer %r: %s", self.name, request.id, exc)
+
+    async def _put_borrowed(self, parts: list[Buffer]) -> None:
+        with suppress(ChannelClosed):
+            await self._outbox.put(parts, borrowed=True)
