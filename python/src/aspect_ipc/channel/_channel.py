@@ -60,7 +60,7 @@ class Channel(Inbound):
         self, method: str, handler: Handler, *, on_receive: Callable[[Any], None] | None = None
     ) -> None:
         """Like :meth:`on_request`; ``on_receive(params)`` runs in the reader, as the request
-        is read, before anything after it is (the handler itself runs as a task)."""
+        is read, before anything after it is (the handler itself then runs as any handler does)."""
         self._request_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
         if on_receive is not None:
             self._receive_hooks[False, method] = on_receive
