@@ -24,8 +24,7 @@ Buffer = bytes | bytearray | memoryview
 _CONTAINERS = (dict, list, tuple)
 _IS_CONTAINER = frozenset(_CONTAINERS).__contains__
 _ONLY_DICTS: set[type] = {dict}
-_ONLY_STR: set[type] = {str}
-_STR_KEYS = frozenset({str})
+_ONLY_STR = frozenset({str})
 # Leaves no check looks at when integers are not checked (MessagePack refuses its own).
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _LARGE_BINARY = LARGE_BINARY
@@ -122,7 +121,7 @@ def _same_plain_records(records: Any, notable: set[type]) -> bool:
     and no value of a ``notable`` type. Column by column: 0.7x the time of a pass over all keys
     and one over all values (a record with other keys gives False: the caller looks closer)."""
     first = records[0]
-    if not _STR_KEYS.issuperset(map(type, first)) or set(map(len, records)) != {len(first)}:
+    if not _ONLY_STR.issuperset(map(type, first)) or set(map(len, records)) != {len(first)}:
         return False
     try:  # same size and every key of the first: the same keys
         for key in first:
@@ -136,7 +135,7 @@ def _same_plain_records(records: Any, notable: set[type]) -> bool:
 def _plain(value: Any) -> bool:
     """Whether ``value`` is a map of plain leaves, maps of plain leaves and lists of them (most
     messages: an envelope and its params): nothing to check, in half the time of the walk."""
-    if type(value) is not dict or not _STR_KEYS.issuperset(map(type, value)):
+    if type(value) is not dict or not _ONLY_STR.issuperset(map(type, value)):
         return False
     for item in value.values():
         kind = type(item)
@@ -144,7 +143,7 @@ def _plain(value: Any) -> bool:
             continue
         if kind is dict:
             if not (
-                _STR_KEYS.issuperset(map(type, item))
+                _ONLY_STR.issuperset(map(type, item))
                 and _PLAIN.issuperset(map(type, item.values()))
             ):
                 return False

@@ -64,7 +64,7 @@ class Answering(StreamIO):
                 parts = self._prepare(response)
             except (SizeLimitError, CodecError) as exc:
                 parts = self._prepare(self._unsendable(request, exc))
-            if len(parts) > 2 and borrows(parts):
+            if borrows(parts):
                 assert self._task_group is not None
                 self._task_group.start_soon(self._put_borrowed, parts)
             else:

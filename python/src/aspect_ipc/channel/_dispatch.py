@@ -109,13 +109,26 @@ class Dispatch(Answering):
             return False
         if self.metrics is not None:
             self.metrics.requests_received += 1
-        if not entry[1] and self._outbox.size <= OUTBOX_LIMIT:
+        self._run(request, entry, None)
+        return True
+
+    def _run(
+        self, request: Request, entry: tuple[Handler, bool], streams: RequestStreams | None
+    ) -> None:
+        """Run ``request``'s handler, its slot taken: a plain function here (:meth:`_run_plain`)
+        unless it has streams or the write queue is over its limit; otherwise as a task."""
+        if streams is None and not entry[1] and self._outbox.size <= OUTBOX_LIMIT:
             self._run_plain(request, entry[0])
-            return True
+        else:
+            self._start_task(request, entry, streams)
+
+    def _start_task(
+        self, request: Request, entry: tuple[Handler, bool], streams: RequestStreams | None
+    ) -> None:
+        assert self._task_group is not None
         scope = anyio.CancelScope()
         self._running[request.id] = scope
-        self._task_group.start_soon(self._run_request, request, entry, scope, None)
-        return True
+        self._task_group.start_soon(self._run_request, request, entry, scope, streams)
 
     def _run_plain(self, request: Request, handler: Handler) -> None:
         """Run a plain function's request here, in the reader, and write its answer without
@@ -130,11 +143,8 @@ class Dispatch(Answering):
             response = self._failed_response(request, exc)
         else:
             if inspect.isawaitable(result) or inspect.isasyncgen(result):
-                scope = anyio.CancelScope()
-                self._running[request.id] = scope
-                assert self._task_group is not None
-                entry = (lambda _params: result, False)
-                self._task_group.start_soon(self._run_request, request, entry, scope, None)
+                # A task awaits it, as it would the function's result (the slot goes with it).
+                self._start_task(request, (lambda _params: result, False), None)
                 return
             response = self.protocol.response(request.id, result)
         try:
@@ -228,13 +238,7 @@ class Dispatch(Answering):
             request, streams = opened
         self._run_receive_hook(False, request.method, request.params)
         await self._slots.acquire()  # the reader waits for a free slot: nothing is dropped
-        if streams is None and not entry[1] and self._outbox.size <= OUTBOX_LIMIT:
-            self._run_plain(request, entry[0])
-            return
-        assert self._task_group is not None
-        scope = anyio.CancelScope()
-        self._running[request.id] = scope
-        self._task_group.start_soon(self._run_request, request, entry, scope, streams)
+        self._run(request, entry, streams)
 
     async def _run_request(
         self,

@@ -49,7 +49,7 @@ class Outgoing(ChannelCore):
             self._deadlines.add(monotonic() + limit, request_id)
         answered = False
         try:
-            parts = self._request_parts(message, "request")
+            parts = self._prepare(message, "request")
             await self._outbox.put(parts, waiter.event)  # its answer comes after its last byte
             await waiter.event.wait()
             answered = True
@@ -113,7 +113,7 @@ class Outgoing(ChannelCore):
         if self._closed or self.tracer is not None:
             return False
         parts = self._frame(self.protocol.notification(method, params), "notification")
-        if len(parts) > 2 and borrows(parts):
+        if borrows(parts):
             return False
         if not self._outbox.send_from_thread(parts, on_loop):
             return False
@@ -139,21 +139,12 @@ class Outgoing(ChannelCore):
             raise fresh(self._close_reason)
         await self._send(self.protocol.notification(method, params), "notification")
 
-    def _request_parts(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
-        """A request's frame, counted and traced (its bytes are counted by the writer)."""
-        parts = self._frame(message, what)
-        if self.metrics is not None:
-            self.metrics.requests_sent += 1
-        if self.tracer is not None:
-            self.tracer.sent(message, sum(map(len, parts)))
-        return parts
-
     async def _send(self, message: dict[str, Any], what: str | None = None) -> None:
         """Queue ``message`` (not a request: see :meth:`request`) for the writer; wait only
         while the queue is over its limit. ``what``: as for :meth:`_frame`."""
         parts = self._prepare(message, what)
         # A borrowed buffer must be written before a notification's send returns.
-        await self._outbox.put(parts, borrowed=len(parts) > 2 and borrows(parts))
+        await self._outbox.put(parts, borrowed=borrows(parts))
 
     def _prepare(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
         """``message``'s frame (see :meth:`_frame`), counted and traced as sent."""
@@ -164,7 +155,10 @@ class Outgoing(ChannelCore):
                 code = message["error"]["code"]
                 metrics.errors_sent[code] = metrics.errors_sent.get(code, 0) + 1
             elif "method" in message:
-                metrics.notifications_sent += 1
+                if "id" in message:
+                    metrics.requests_sent += 1
+                else:
+                    metrics.notifications_sent += 1
         if self.tracer is not None:
             self.tracer.sent(message, sum(map(len, parts)))
         return parts
@@ -225,8 +219,11 @@ class Outgoing(ChannelCore):
 
 def borrows(parts: list[Buffer]) -> bool:
     """Whether ``parts`` include a buffer of the caller's (from an encode hook), written from
-    where it is; the codec's own parts are ``bytes`` or views of the ``bytes`` it packed."""
-    return any(type(part) is memoryview and type(part.obj) is not bytes for part in parts)
+    where it is; the codec's own parts are ``bytes`` or views of the ``bytes`` it packed. A frame
+    of a header and one body (most frames) has none."""
+    return len(parts) > 2 and any(
+        type(part) is memoryview and type(part.obj) is not bytes for part in parts
+    )
 
 
 def _named_size_error(exc: SizeLimitError, what: str) -> SizeLimitError:

@@ -183,7 +183,7 @@ class StreamIO(Outgoing):
         self._pending[request_id] = waiter
         call = self._stream_table().open(request_id, window, has_input)
         try:
-            await self._outbox.put(self._request_parts(message), waiter.event)
+            await self._outbox.put(self._prepare(message), waiter.event)
         except BaseException:
             self._pending.pop(request_id, None)
             self._stream_table().forget(request_id)
