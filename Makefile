@@ -22,18 +22,28 @@ help:
 	@echo "make integration  the cross-language integration suite alone"
 	@echo "make bench        benchmarks against a raw socket, multiprocessing.Pipe and gRPC"
 	@echo "make dist         the frozen parent binary (PyInstaller), the wheel and sdist, the npm tarball"
-	@echo "make lint         ruff + mypy --strict on the Python package, go vet, tsc"
+	@echo "make lint         ruff + mypy --strict on the Python package, cargo fmt + clippy on its core"
 	@echo "make docs         the documentation site (MkDocs, --strict) into .build/docs"
 	@echo "make fuzz         long fuzz runs (minutes): hypothesis, go test -fuzz, the Node fuzz test"
 
 # ---- set-up ---------------------------------------------------------------------------------
 setup: setup-python setup-node setup-go
 
-setup-python: $(VENV)/.installed
+setup-python: $(VENV)/.installed $(VENV)/.core-installed
 $(VENV)/.installed: python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e 'python[dev]'
+	touch $@
+
+# The compiled core (python/core, Rust and PyO3, built by maturin from crates.io): optional for
+# users (the package falls back to pure Python without it), built and tested here.
+CORE_SOURCES := $(wildcard python/core/*.toml python/core/Cargo.lock python/core/*.pyi python/core/src/*.rs)
+$(VENV)/.core-installed: $(VENV)/.installed $(CORE_SOURCES)
+	@command -v cargo >/dev/null || { echo "make: the compiled core (python/core) needs Rust's cargo: \
+	  install it (https://rustup.rs, or your system's cargo package) and run make again"; exit 1; }
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install -q --disable-pip-version-check \
+	  --no-build-isolation ./python/core
 	touch $@
 
 setup-node: workers-node/node_modules/.installed
@@ -61,11 +71,16 @@ lint: setup-python
 	$(VENV)/bin/ruff check python integration-tests examples bench
 	$(VENV)/bin/ruff format --check python integration-tests examples bench
 	cd python && ../$(VENV)/bin/mypy
+	cd python/core && cargo fmt --check && cargo clippy --quiet --release -- -D warnings
 
 test: lint test-python test-node test-go integration docs
 
+# The codec's tests once more without the compiled core: the pure-Python path users get without it.
+CODEC_TESTS := tests/test_compiled_core.py tests/test_codec_checks.py tests/test_codec_hooks.py \
+  tests/test_vectors.py tests/test_fuzz_codecs.py tests/test_borrowed_buffers.py
 test-python: setup-python
 	cd python && ../$(PYTEST) $(PYTEST_FLAGS)
+	cd python && ASPECT_IPC_PURE_PYTHON=1 ../$(PYTEST) $(PYTEST_FLAGS) $(CODEC_TESTS)
 
 test-node: build-node
 	cd workers-node && npm test --silent
@@ -98,7 +113,8 @@ demo-go: setup-python build-go
 FROZEN := $(BUILD)/dist/aspect-ipc-demo
 FROZEN_EXCLUDES := pytest _pytest hypothesis pygments pkg_resources setuptools trio
 dist: build $(FROZEN) dist-python dist-node
-$(FROZEN): examples/dual-channel/parent.py $(wildcard python/src/aspect_ipc/*.py) $(VENV)/.installed
+$(FROZEN): examples/dual-channel/parent.py $(wildcard python/src/aspect_ipc/*.py) $(VENV)/.installed \
+  $(VENV)/.core-installed
 	$(PY) -m PyInstaller --noconfirm --clean --log-level WARN --onefile --strip \
 	  $(addprefix --exclude-module ,$(FROZEN_EXCLUDES)) \
 	  --name aspect-ipc-demo --distpath $(BUILD)/dist --workpath $(BUILD)/pyinstaller \
@@ -114,6 +130,7 @@ NODE_DIST := $(BUILD)/dist/node
 dist-python: setup-python
 	rm -rf $(PY_DIST)
 	$(PY) -m build --outdir $(PY_DIST) python
+	$(PY) -m maturin build --quiet --release --out $(PY_DIST) --manifest-path python/core/Cargo.toml
 	$(PY) -m twine check --strict $(PY_DIST)/*
 	@ls -l $(PY_DIST)
 dist-node: setup-node

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from ._compiled import compiled_core
 from ._handle_streams import WorkerStream
 from ._pool_streams import PoolStream
 
 # Transports and channels
 from .channel import Channel, ChannelBuilder, current_streams
 
-# The sans-IO core: framing, codecs, JSON-RPC, paths
+# The sans-IO core: framing, codecs, JSON-RPC, paths (and the compiled core, if installed)
 from .codecs import Codec, JsonCodec, MessagePackCodec
 from .constants import PROTOCOL_VERSION
 
@@ -137,6 +138,7 @@ __all__ = [
     "WorkerStats",
     "WorkerStream",
     "WorkerUnavailable",
+    "compiled_core",
     "current_streams",
     "freeze_support",
 ]

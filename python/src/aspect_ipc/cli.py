@@ -16,6 +16,7 @@ from typing import Any
 
 from . import __version__
 from ._cli_run import Call, Common, Ping, decode_binary, run
+from ._compiled import compiled_core
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -127,7 +128,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         epilog=_EPILOG_COMMON.format(codes=_codes()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"aspect-ipc {__version__}")
+    core = compiled_core()
+    speed = f"compiled core {core}" if core else "pure Python"
+    version = f"aspect-ipc {__version__} ({speed})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", metavar="{call,ping}", required=True)
     call = commands.add_parser(
         "call",

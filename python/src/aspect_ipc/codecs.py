@@ -27,6 +27,7 @@ from ._codec_hooks import (
     without_large_binaries,
 )
 from ._codec_path import encode_error, refuse_json, refuse_msgpack
+from ._compiled import fast_pack
 from ._framing_split import SplitFrame
 from .constants import INT_MAX, INT_MIN, MAX_DEPTH
 from .errors import CodecError
@@ -178,6 +179,10 @@ class MessagePackCodec:
         """Encode ``value``; unsupported types and out-of-range integers raise CodecError."""
         if self.encode_hook is not None:
             value = convert(value, self.encode_hook, "MessagePack")
+        elif fast_pack is not None:
+            packed = fast_pack(value)  # None: not a plain message, the path below decides
+            if packed is not None:
+                return packed
         try:
             check_structure(value)
         except CodecError as exc:
@@ -207,6 +212,10 @@ class MessagePackCodec:
         usual, so that changing them after a send cannot change what is sent; buffers of 64 KiB
         or more returned by the encode hook are not (see the class).
         """
+        if self.encode_hook is None and fast_pack is not None:
+            packed = fast_pack(value)  # None for binaries of _LARGE_BINARY or more, too
+            if packed is not None:
+                return [packed]
         large: list[memoryview | bytes] | None = None
         if self.encode_hook is not None:
             large = []

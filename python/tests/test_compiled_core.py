@@ -1,0 +1,223 @@
+"""The compiled core writes the Python path's bytes, or leaves the message to it (spec 3.2, 3.4).
+
+``make setup`` builds the optional ``aspect-ipc-core`` package (``python/core``, Rust). The
+MessagePack codec asks it first, when no encode hook is set; it answers ``None`` for anything but
+exact plain types within the spec's limits, and the Python path decides. So for every value:
+either both paths write the same bytes, or the core declined and the Python path's bytes (or its
+error, which names the place) are what the codec gives. ``make test`` also runs the codec tests with
+``ASPECT_IPC_PURE_PYTHON=1``: then the codec does not use the core, and this module still holds the
+core to the Python path's bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import aspect_ipc_core
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aspect_ipc import CodecError, MessagePackCodec, codecs, compiled_core
+from aspect_ipc._codec_hooks import LARGE_BINARY
+from aspect_ipc._compiled import fast_pack as codec_fast_pack
+from aspect_ipc.constants import MAX_DEPTH
+
+PURE = os.environ.get("ASPECT_IPC_PURE_PYTHON", "") not in ("", "0")
+LARGE = bytes(LARGE_BINARY)  # one object shared by every example
+codec = MessagePackCodec()
+fast_pack = aspect_ipc_core.pack  # itself, whether the codec uses it or not (PURE)
+
+
+@contextmanager
+def python_path() -> Iterator[None]:
+    """The codec without the core, as when aspect-ipc-core is not installed."""
+    saved = codecs.fast_pack
+    codecs.fast_pack = None
+    try:
+        yield
+    finally:
+        codecs.fast_pack = saved
+
+
+def pure_encode(value: Any) -> bytes | CodecError:
+    with python_path():
+        try:
+            return codec.encode(value)
+        except CodecError as exc:
+            return exc
+
+
+def nested(levels: int) -> Any:
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+class Record(dict[str, Any]):
+    pass
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+def test_the_core_make_builds_is_in_use() -> None:
+    if PURE:
+        assert compiled_core() is None and codec_fast_pack is None
+    else:
+        assert compiled_core() == aspect_ipc_core.__version__
+        assert codec_fast_pack is aspect_ipc_core.pack
+
+
+def test_the_environment_variable_turns_it_off() -> None:
+    script = "import aspect_ipc; print(aspect_ipc.compiled_core())"
+    env = {**os.environ, "ASPECT_IPC_PURE_PYTHON": "1"}
+    output = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert output.stdout.strip() == "None"
+
+
+plain_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+    | st.binary(max_size=300)
+)
+plain_values = st.recursive(
+    plain_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=20)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=8)
+    ),
+    max_leaves=60,
+)
+odd_leaf = (
+    st.integers(2**64, 2**70)
+    | st.integers(-(2**70), -(2**63) - 1)
+    | st.just("\ud800")
+    | st.just(LARGE)
+    | st.binary(max_size=8).map(bytearray)
+    | st.binary(max_size=8).map(memoryview)
+    | st.just(Text("t"))
+    | st.just(Number(3))
+    | st.just(Record(a=1))
+    | st.just({1: "int key"})
+    | st.just({b"k": "bytes key"})
+    | st.just(object())
+    | st.just(nested(MAX_DEPTH - 2))
+)
+any_values = st.recursive(
+    plain_leaf | odd_leaf,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_values)
+def test_a_plain_value_is_packed_by_the_core_as_the_python_path_packs_it(value: Any) -> None:
+    packed = fast_pack(value)
+    assert packed is not None, "the core declined a plain value"
+    assert packed == pure_encode(value)
+    assert packed == msgpack.packb(value, use_bin_type=True)
+    assert codec.encode(value) == packed and codec.encode_parts(value) == [packed]
+
+
+@settings(max_examples=400, deadline=None)
+@given(any_values)
+def test_any_value_gets_the_python_paths_bytes_or_its_error(value: Any) -> None:
+    expected = pure_encode(value)
+    packed = fast_pack(value)
+    if packed is not None:
+        assert packed == expected
+    if isinstance(expected, CodecError):
+        with pytest.raises(CodecError) as raised:
+            codec.encode(value)
+        assert str(raised.value) == str(expected)
+    else:
+        assert codec.encode(value) == expected
+        assert b"".join(codec.encode_parts(value)) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "packed"),
+    [
+        (nested(MAX_DEPTH), True),
+        (nested(MAX_DEPTH + 1), False),
+        ({"n": 2**64 - 1}, True),
+        ({"n": 2**64}, False),
+        ({"n": -(2**63)}, True),
+        ({"n": -(2**63) - 1}, False),
+        ({"b": bytes(LARGE_BINARY - 1)}, True),
+        ({"b": bytes(LARGE_BINARY)}, False),
+        ({"s": "caf\u00e9 \U0001f600"}, True),
+        ({"s": "lone \udc80"}, False),
+        ({"k": {2: 3}}, False),
+        ({"r": Record(a=1)}, False),
+        ({"t": (1, "two", [3.0])}, True),
+    ],
+)
+def test_the_core_declines_exactly_past_the_spec_limits(value: Any, packed: bool) -> None:
+    assert (fast_pack(value) is not None) is packed
+    expected = pure_encode(value)
+    if packed:
+        assert fast_pack(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "place"),
+    [
+        (nested(MAX_DEPTH + 1), "nested deeper than 512 levels"),
+        ({"params": {"when": {2: 3}}}, "map key 2 at $.params.when is int"),
+        ({"params": {"n": 2**64}}, "$.params.n"),
+        ({"params": {"s": "\ud800"}}, "$.params.s"),
+    ],
+)
+def test_what_the_core_declines_is_refused_with_its_place(value: Any, place: str) -> None:
+    with pytest.raises(CodecError) as raised:
+        codec.encode(value)
+    assert place in str(raised.value)
+
+
+def test_a_large_binary_is_still_sent_uncopied() -> None:
+    blob = bytes(range(256)) * (LARGE_BINARY // 256)
+    parts = codec.encode_parts({"params": {"data": blob}})
+    assert any(part is blob for part in parts)
+    assert b"".join(parts) == msgpack.packb({"params": {"data": blob}}, use_bin_type=True)
+
+
+def test_threads_packing_at_once_get_their_own_bytes() -> None:
+    """The core keeps one scratch buffer per thread (the blocking API's callers encode)."""
+    rows = [[{"v": n * i} for i in range(200)] for n in range(8)]
+    messages = [{"id": n, "params": {"items": items}} for n, items in enumerate(rows)]
+    expected = [msgpack.packb(m, use_bin_type=True) for m in messages]
+    wrong: list[int] = []
+
+    def pack_many(n: int) -> None:
+        for _ in range(300):
+            if codec.encode(messages[n]) != expected[n]:
+                wrong.append(n)
+
+    threads = [threading.Thread(target=pack_many, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
