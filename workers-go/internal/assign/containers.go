@@ -83,17 +83,13 @@ func assignStruct(dst reflect.Value, src any, path *fieldPath) error {
 		return mismatch(path, dst.Type(), src)
 	}
 	fields := path.fields(dst.Type())
+	if done, err := path.keys.fill(dst, m, fields, path); done {
+		return err
+	}
 	if n := len(fields.List); n >= len(m) && n <= 2*len(m) {
 		return assignStructByField(dst, m, fields, path)
 	}
-	for k, item := range m {
-		if f := fields.Lookup(k); f != nil {
-			if err := assignField(dst, f, k, item, path); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return assignStructByWalk(dst, m, fields, path)
 }
 
 // assignStructByField is assignStruct for a struct with about as many fields as the map has keys

@@ -47,6 +47,7 @@ func FuzzIntoAgainstEncodingJSON(f *testing.F) {
 		`{"name":"a","count":3,"ratio":1,"ok":true,"tags":["x"],"pair":[1,2,3],"scores":{"a":1}}`,
 		`{"byId":{"1":"x","-2":"y"},"next":{"name":"b","next":null},"items":[{"id":1,"value":2.5}]}`,
 		`{"NAME":"case","Count":200,"big":18446744073709551615,"promoted":"p","Untagged":7}`,
+		`{"items":[{"id":1,"value":2.5,"x":1},{"id":2,"value":3.5,"x":1},{"ID":3,"value":1,"x":1},{"id":4,"x":1,"y":2}]}`,
 		`{"count":1.5}`, `{"big":-1}`, `{"tags":"x"}`, `{"nested":{"a":[1,2]}}`, `[1]`, `null`, `{"-":1}`,
 	} {
 		f.Add([]byte(seed))

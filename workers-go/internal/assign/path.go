@@ -12,11 +12,13 @@ import (
 // fieldPath is the state of one assign: where the value being decoded sits, for error messages
 // (items[3].value), as a stack of segments pushed and popped around each step down and rendered
 // only when an error is reported, so that decoding builds no strings; and the fields of the
-// struct type decoded last, so that the elements of a slice of structs skip the shared cache.
+// struct type decoded last, so that the elements of a slice of structs skip the shared cache, and
+// the keys of the map walked last to fill one.
 type fieldPath struct {
 	segs       []pathSegment
 	lastType   reflect.Type
 	lastFields *structs.Set
+	keys       keyMemos
 	opts       Options
 }
 

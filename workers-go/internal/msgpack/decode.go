@@ -68,18 +68,29 @@ func DecodeWith(payload []byte, hook DecodeHook) (any, error) {
 
 func (d *decoder) need(n uint64, what string) error {
 	if uint64(len(d.data)-d.pos) < n {
-		return structuralf("truncated %s: %d bytes declared, %d present", what, n, len(d.data)-d.pos)
+		return d.truncated(n, what)
 	}
 	return nil
 }
 
 func (d *decoder) byte1() (byte, error) {
 	if d.pos >= len(d.data) {
-		return 0, structuralf("truncated object")
+		return 0, errTruncatedObject
 	}
 	b := d.data[d.pos]
 	d.pos++
 	return b, nil
+}
+
+// errTruncatedObject is byte1's error, made once so that byte1, called for every object, is
+// small enough to be inlined. (An *Error is never modified once made.)
+var errTruncatedObject = structuralf("truncated object")
+
+// truncated is need's error, kept out of line so that need is small enough to be inlined.
+//
+//go:noinline
+func (d *decoder) truncated(n uint64, what string) error {
+	return structuralf("truncated %s: %d bytes declared, %d present", what, n, len(d.data)-d.pos)
 }
 
 // uintN reads a big-endian unsigned integer of size bytes.
@@ -315,7 +326,7 @@ func (d *decoder) mapping(n uint64, depth int) (any, error) {
 	}
 	out := make(map[string]any, n)
 	for i := uint64(0); i < n; i++ {
-		key, err := d.key()
+		key, err := d.key(i)
 		if err != nil {
 			return nil, err
 		}
@@ -329,25 +340,6 @@ func (d *decoder) mapping(n uint64, depth int) (any, error) {
 		return d.callHook(out)
 	}
 	return out, nil
-}
-
-func (d *decoder) key() (string, error) {
-	c, err := d.byte1()
-	if err != nil {
-		return "", err
-	}
-	switch {
-	case c >= 0xa0 && c <= 0xbf:
-		return d.keyStr(uint64(c & 0x1f))
-	case c >= 0xd9 && c <= 0xdb:
-		n, err := d.uintN(1 << (c - 0xd9))
-		if err != nil {
-			return "", err
-		}
-		return d.keyStr(n)
-	}
-	d.pos--
-	return "", mappingf("map key of type %s: only string keys are allowed", typeName(c))
 }
 
 // typeName names the MessagePack type that starts with byte c, for error messages.

@@ -7,15 +7,23 @@ import "unicode/utf8"
 // checked for UTF-8 once per payload rather than once per map.
 //
 // It belongs to one decoder, and a decoder to one Decode call: nothing is shared between
-// goroutines and nothing outlives the payload. Its size is fixed: a key hashes to a set of two
-// slots, which hold the last two keys that hashed there, so a peer sending many distinct keys only
-// makes it miss; it costs one hash and up to two comparisons per key, never memory. (Two ways
-// rather than one, so that two keys of the same maps that happen to share a set do not evict each
-// other on every map.)
-type keyCache [2 * keyCacheSets]string
+// goroutines and nothing outlives the payload. Its size is fixed, so a peer sending many distinct
+// keys only makes it miss; it never costs memory. Two levels:
+//
+//   - byPlace holds, for each of the first places of a map, the key read there last. The maps of
+//     an array usually have the same keys in the same order, so the key at place i is most often
+//     the one the map before had at place i: one comparison finds it, without hashing.
+//   - Otherwise a key hashes to a set of two slots, which hold the last two keys that hashed
+//     there; it costs one hash and up to two comparisons. (Two ways rather than one, so that two
+//     keys of the same maps that happen to share a set do not evict each other on every map.)
+type keyCache struct {
+	byPlace [keyCachePlaces]string
+	sets    [2 * keyCacheSets]string
+}
 
 const (
-	keyCacheSets = 16 // a power of two
+	keyCachePlaces = 8  // records are small maps
+	keyCacheSets   = 16 // a power of two
 	// maxCachedKeyLen: longer keys are rare, and hashing them costs about what copying does.
 	maxCachedKeyLen = 32
 )
@@ -27,7 +35,7 @@ func (c *keyCache) key(b []byte) (string, error) {
 	for _, x := range b {
 		h = (h ^ uint32(x)) * 16777619
 	}
-	set := c[2*((h^h>>16)&(keyCacheSets-1)):][:2]
+	set := c.sets[2*((h^h>>16)&(keyCacheSets-1)):][:2]
 	// The comparisons allocate nothing (the conversions are only compared), and a string found
 	// was checked for UTF-8 when it was stored (or is "", the empty slot's).
 	if set[0] == string(b) {
@@ -57,4 +65,40 @@ func (d *decoder) keyStr(n uint64) (string, error) {
 		return s, nil
 	}
 	return d.keys.key(b)
+}
+
+// key reads the key at place of its map.
+func (d *decoder) key(place uint64) (string, error) {
+	c, err := d.byte1()
+	if err != nil {
+		return "", err
+	}
+	var n uint64
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		n = uint64(c & 0x1f)
+	case c >= 0xd9 && c <= 0xdb:
+		if n, err = d.uintN(1 << (c - 0xd9)); err != nil {
+			return "", err
+		}
+	default:
+		d.pos--
+		return "", mappingf("map key of type %s: only string keys are allowed", typeName(c))
+	}
+	if place >= keyCachePlaces {
+		return d.keyStr(n)
+	}
+	// The comparison allocates nothing, and a string found was checked for UTF-8 when it was
+	// stored (or is "", an empty slot's).
+	if n <= uint64(len(d.data)-d.pos) {
+		if s := d.keys.byPlace[place]; s == string(d.data[d.pos:d.pos+int(n)]) {
+			d.pos += int(n)
+			return s, nil
+		}
+	}
+	s, err := d.keyStr(n)
+	if err == nil {
+		d.keys.byPlace[place] = s
+	}
+	return s, err
 }

@@ -25,7 +25,7 @@ func TopLevelMembers(payload []byte) (id any, methodIsString bool, ok bool) {
 	methodOK := false
 	for i := uint64(0); i < n; i++ {
 		keyStart := d.pos
-		key, err := d.key()
+		key, err := d.key(i)
 		if err != nil { // a refused key (not a string, invalid UTF-8): step over the member
 			d.pos = keyStart
 			key = ""
