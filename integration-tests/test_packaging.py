@@ -246,10 +246,12 @@ def test_sdist_carries_what_its_tests_read(python_dist: dict[str, Path]) -> None
     assert "tests/test_vectors.py" in names and "src/aspect_ipc/py.typed" in names
 
 
+@pytest.mark.parametrize("pure", [False, True], ids=["compiled core", "pure Python"])
 def test_wheel_runs_the_readme_example_outside_the_repository(
-    wheel_python: Path, tmp_path: Path, namespace: str
+    wheel_python: Path, tmp_path: Path, namespace: str, pure: bool
 ) -> None:
-    """The README's worker.py and parent.py, as they are, but for a namespace of this test's own."""
+    """The README's worker.py and parent.py, as they are, but for a namespace of this test's own;
+    with the compiled core this checkout built, and without it (``ASPECT_IPC_PURE_PYTHON=1``)."""
     for block in code_blocks(ROOT / "python/README.md", "python"):
         name = block.splitlines()[0].removeprefix("# ")
         (tmp_path / name).write_text(
@@ -258,7 +260,14 @@ def test_wheel_runs_the_readme_example_outside_the_repository(
     assert namespace in (tmp_path / "parent.py").read_text(), (
         "the README's parent changed"
     )
-    output = run([str(wheel_python), "parent.py"], tmp_path, bare_environment(tmp_path))
+    environment = bare_environment(tmp_path)
+    if pure:
+        environment["ASPECT_IPC_PURE_PYTHON"] = "1"
+    version = run(
+        [str(wheel_python), "-m", "aspect_ipc", "--version"], tmp_path, environment
+    )
+    assert ("(pure Python)" in version) is pure, version
+    output = run([str(wheel_python), "parent.py"], tmp_path, environment)
     assert output == PARENT_OUTPUT
 
 
