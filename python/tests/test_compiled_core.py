@@ -1,10 +1,13 @@
-"""The compiled core writes the Python path's bytes, or leaves the message to it (spec 3.2, 3.4).
+"""The compiled core gives the Python path's bytes and values, or leaves the work to it (spec 3.2,
+3.4).
 
 ``make setup`` builds the optional ``aspect-ipc-core`` package (``python/core``, Rust). The
-MessagePack codec asks it first, when no encode hook is set; it answers ``None`` for anything but
-exact plain types within the spec's limits, and the Python path decides. So for every value:
-either both paths write the same bytes, or the core declined and the Python path's bytes (or its
-error, which names the place) are what the codec gives. ``make test`` also runs the codec tests with
+MessagePack codec asks it first. To pack, when no encode hook is set: it answers ``None`` for
+anything but exact plain types within the spec's limits, and the Python path decides. To decode:
+it declines any frame it does not build or that breaks a rule, and the Python path decodes it
+again. So for every value and every frame: either both paths give the same bytes or value, or
+the core declined and the Python path's result (or its error, which says what and where) is what
+the codec gives. ``make test`` also runs the codec tests with
 ``ASPECT_IPC_PURE_PYTHON=1``: then the codec does not use the core, and this module still holds the
 core to the Python path's bytes.
 """
@@ -34,6 +37,11 @@ PURE = os.environ.get("ASPECT_IPC_PURE_PYTHON", "") not in ("", "0")
 LARGE = bytes(LARGE_BINARY)  # one object shared by every example
 codec = MessagePackCodec()
 fast_pack = aspect_ipc_core.pack  # itself, whether the codec uses it or not (PURE)
+DECLINED = object()
+
+
+def fast_unpack(data: Any) -> Any:
+    return aspect_ipc_core.unpack(data, DECLINED)
 
 
 @contextmanager
@@ -53,6 +61,38 @@ def pure_encode(value: Any) -> bytes | CodecError:
             return codec.encode(value)
         except CodecError as exc:
             return exc
+
+
+def pure_decode(data: Any) -> Any:
+    saved = codecs.fast_unpack
+    codecs.fast_unpack = None
+    try:
+        return codec.decode(data)
+    except CodecError as exc:
+        return exc
+    finally:
+        codecs.fast_unpack = saved
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal with the same types all the way down (``1 == 1.0 == True`` for ``==``); a loop,
+    not recursion: values nest 512 deep."""
+    pairs = [(a, b)]
+    while pairs:
+        x, y = pairs.pop()
+        if type(x) is not type(y):
+            return False
+        if type(x) is dict:
+            if list(x) != list(y):
+                return False
+            pairs.extend((x[k], y[k]) for k in x)
+        elif type(x) is list:
+            if len(x) != len(y):
+                return False
+            pairs.extend(zip(x, y, strict=True))
+        elif x != y:
+            return False
+    return True
 
 
 def nested(levels: int) -> Any:
@@ -154,6 +194,111 @@ def test_any_value_gets_the_python_paths_bytes_or_its_error(value: Any) -> None:
     else:
         assert codec.encode(value) == expected
         assert b"".join(codec.encode_parts(value)) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_values)
+def test_a_plain_frame_is_decoded_by_the_core_as_msgpack_decodes_it(value: Any) -> None:
+    data = msgpack.packb(value, use_bin_type=True)
+    decoded = fast_unpack(data)
+    assert decoded is not DECLINED, "the core declined a plain frame"
+    expected = msgpack.unpackb(data, raw=False)
+    assert same(decoded, expected)
+    assert same(pure_decode(data), expected) and same(codec.decode(data), expected)
+    assert same(fast_unpack(memoryview(data)), expected)
+    assert same(fast_unpack(bytearray(data)), expected)
+
+
+def mutations(data: bytes) -> st.SearchStrategy[bytes]:
+    """``data`` with a byte changed, cut short, or followed by more."""
+    if not data:
+        return st.binary(max_size=8)
+    place = st.integers(0, len(data) - 1)
+    return (
+        st.tuples(place, st.integers(0, 255)).map(
+            lambda change: data[: change[0]] + bytes([change[1]]) + data[change[0] + 1 :]
+        )
+        | place.map(lambda cut: data[:cut])
+        | st.binary(min_size=1, max_size=4).map(lambda more: data + more)
+    )
+
+
+odd_frames = st.sampled_from(
+    [b"\x81\x01\x02", b"\xd6\xff\x00\x00\x00\x00", b"\xd4\x05\x00", b"\xa2\xed\xa0", b"\xc1"]
+)
+frames = (
+    st.binary(max_size=64)
+    | plain_values.map(lambda v: msgpack.packb(v, use_bin_type=True)).flatmap(mutations)
+    | st.tuples(st.binary(max_size=8), odd_frames).map(
+        lambda pair: b"\x92" + msgpack.packb(pair[0]) + pair[1]
+    )
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(frames)
+def test_any_frame_gets_the_python_paths_value_or_its_error(data: bytes) -> None:
+    expected = pure_decode(data)
+    decoded = fast_unpack(data)
+    if decoded is not DECLINED:
+        assert not isinstance(expected, CodecError), expected
+        assert same(decoded, expected)
+    if isinstance(expected, CodecError):
+        with pytest.raises(CodecError) as raised:
+            codec.decode(data)
+        assert str(raised.value) == str(expected)
+    else:
+        assert same(codec.decode(data), expected)
+
+
+@pytest.mark.parametrize(
+    ("data", "decoded"),
+    [
+        (msgpack.packb(nested(MAX_DEPTH)), True),
+        (msgpack.packb(nested(MAX_DEPTH + 1)), False),
+        (b"\x81\x01\x02", False),  # {1: 2}
+        (b"\x81\xc4\x01k\x02", False),  # {b"k": 2}
+        (b"\xd6\xff\x00\x00\x00\x00", False),  # a timestamp
+        (b"\xd4\x05\x00", False),  # ext type 5
+        (b"\xa2\xed\xa0", False),  # a lone surrogate, as UTF-8 cannot hold it
+        (b"\xc1", False),  # never used
+        (b"\x91\x01\x02", False),  # trailing bytes
+        (b"\x92\x01", False),  # missing bytes
+        (b"\xdd\xff\xff\xff\xff\x01", False),  # 4 billion items announced, 1 byte there
+        (b"\xca\x3f\xc0\x00\x00", True),  # float 32: 1.5
+        (b"\x82\xa1a\x01\xa1a\x02", True),  # a repeated key: the last one wins
+    ],
+)
+def test_the_core_declines_exactly_what_breaks_a_rule(data: bytes, decoded: bool) -> None:
+    value = fast_unpack(data)
+    assert (value is not DECLINED) is decoded
+    expected = pure_decode(data)
+    assert isinstance(expected, CodecError) is not decoded
+    if decoded:
+        assert same(value, expected)
+
+
+def test_records_whose_keys_move_decode_with_their_own_keys() -> None:
+    """The core remembers keys by their place in a map: records that reorder, rename or drop
+    keys, or have a key that differs in one byte or in length, keep each its own keys."""
+    rows = [
+        {"id": 1, "value": 2.5},
+        {"id": 2, "value": 3.5},
+        {"value": 4.5, "id": 3},
+        {"id": 4, "valuf": 5.5},
+        {"id": 5, "value2": 6.5, "extra": None},
+        {"id": 6},
+        {"ID": 7, "value": 8.5},
+        {str(n): n for n in range(12)},
+        {"id": 8, "value": 9.5},
+    ]
+    data = msgpack.packb(rows)
+    assert same(fast_unpack(data), rows)
+
+
+def test_a_view_that_is_not_contiguous_is_left_to_the_python_path() -> None:
+    data = memoryview(msgpack.packb([1, 2, 3]) * 2)[::2]
+    assert fast_unpack(data) is DECLINED
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 //! The compiled core of aspect-ipc: the MessagePack encoding of plain messages, checked and
-//! packed in one pass over the value.
+//! packed in one pass over the value; and their decoding, checked in one pass over the bytes
+//! (`unpack.rs`).
 //!
 //! The Python codec (`aspect_ipc.codecs.MessagePackCodec`) walks a message once to check it (string
 //! keys, nesting, integer range: spec 3.2, 3.4) and msgpack walks it again to pack it. For the
@@ -14,19 +15,21 @@
 //! No Python code runs while a value is walked (exact built-in types only: no `__iter__`, no
 //! `__hash__`), so nothing can change the value under the walk while the GIL is held.
 
+mod unpack;
+
 use std::cell::RefCell;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// The spec's nesting limit (3.4): the outermost container is level 1, a 513th level is refused.
-const MAX_DEPTH: usize = 512;
+pub(crate) const MAX_DEPTH: usize = 512;
 /// Binaries from this size on go to the Python path, which writes them without copying them.
 const LARGE_BINARY: usize = 64 * 1024;
 /// The scratch buffer is kept between calls up to this size (a larger one is given back).
 const KEEP_SCRATCH: usize = 1024 * 1024;
 /// Bumped whenever a function's contract changes; the Python side refuses any other.
-const API_VERSION: u32 = 1;
+const API_VERSION: u32 = 2;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
@@ -214,5 +217,6 @@ fn aspect_ipc_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("API_VERSION", API_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(pack, m)?)?;
+    m.add_function(wrap_pyfunction!(unpack::unpack, m)?)?;
     Ok(())
 }

@@ -2,9 +2,10 @@
 
 It packs plain messages (exact ``dict``/``list``/``tuple``/``str``/``int``/``float``/``bool``/
 ``None``/``bytes`` values) as MessagePack in one pass, where the Python path walks a message to
-check it and msgpack walks it again to pack it. It answers ``None`` for anything it is not sure
-of, and the Python path decides, so that both paths write the same bytes and raise the same
-errors. Sans-IO.
+check it and msgpack walks it again to pack it; and it decodes a frame checking it as it goes,
+where the Python path unpacks it and then, often, walks the value to check it. It declines
+anything it is not sure of, and the Python path decides, so that both paths give the same bytes
+and values and raise the same errors. Sans-IO.
 
 ``ASPECT_IPC_PURE_PYTHON=1`` in the environment turns it off (read once, at import).
 """
@@ -16,14 +17,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["compiled_core", "fast_pack"]
+__all__ = ["DECLINED", "compiled_core", "fast_pack", "fast_unpack"]
 
 logger = logging.getLogger("aspect_ipc")
 
 # The contract of the functions used here; a core of another API version is not used.
-_API_VERSION = 1
+_API_VERSION = 2
 
 fast_pack: Callable[[Any], bytes | None] | None = None
+fast_unpack: Callable[[Any, Any], Any] | None = None
+DECLINED: Any = object()
+"""What ``fast_unpack(data, DECLINED)`` returns when the Python path must decode ``data``."""
 _version: str | None = None
 
 if os.environ.get("ASPECT_IPC_PURE_PYTHON", "") in ("", "0"):
@@ -33,7 +37,8 @@ if os.environ.get("ASPECT_IPC_PURE_PYTHON", "") in ("", "0"):
         pass
     else:
         if getattr(_core, "API_VERSION", None) == _API_VERSION:
-            fast_pack, _version = _core.pack, str(_core.__version__)
+            fast_pack, fast_unpack = _core.pack, _core.unpack
+            _version = str(_core.__version__)
         else:
             logger.warning(
                 "aspect-ipc-core %s speaks API %s, this aspect-ipc needs %s: using the pure-Python "

@@ -27,7 +27,7 @@ from ._codec_hooks import (
     without_large_binaries,
 )
 from ._codec_path import encode_error, refuse_json, refuse_msgpack
-from ._compiled import fast_pack
+from ._compiled import DECLINED, fast_pack, fast_unpack
 from ._framing_split import SplitFrame
 from .constants import INT_MAX, INT_MIN, MAX_DEPTH
 from .errors import CodecError
@@ -253,6 +253,12 @@ class MessagePackCodec:
         ``bytes`` of its own) decodes to the same value as its frame, that ``bytes`` in place.
         """
         split = type(data) is SplitFrame
+        if fast_unpack is not None and not split:
+            value = fast_unpack(data, DECLINED)  # checked as decoded; DECLINED: see below
+            if value is not DECLINED:
+                if self.decode_hook is not None:
+                    return apply_decode_hook(value, self.decode_hook, "MessagePack")
+                return value
         try:
             if isinstance(data, SplitFrame):
                 value = msgpack.unpackb(
