@@ -35,6 +35,7 @@ from aspect_ipc.constants import MAX_DEPTH
 
 PURE = os.environ.get("ASPECT_IPC_PURE_PYTHON", "") not in ("", "0")
 LARGE = bytes(LARGE_BINARY)  # one object shared by every example
+CORE_DEPTH = 32  # deeper, the core leaves a value to the Python path (its walks are loops)
 codec = MessagePackCodec()
 fast_pack = aspect_ipc_core.pack  # itself, whether the codec uses it or not (PURE)
 DECLINED = object()
@@ -254,8 +255,8 @@ def test_any_frame_gets_the_python_paths_value_or_its_error(data: bytes) -> None
 @pytest.mark.parametrize(
     ("data", "decoded"),
     [
-        (msgpack.packb(nested(MAX_DEPTH)), True),
-        (msgpack.packb(nested(MAX_DEPTH + 1)), False),
+        (msgpack.packb(nested(CORE_DEPTH)), True),
+        (msgpack.packb(nested(CORE_DEPTH + 1)), False),  # the Python path decodes it: see below
         (b"\x81\x01\x02", False),  # {1: 2}
         (b"\x81\xc4\x01k\x02", False),  # {b"k": 2}
         (b"\xd6\xff\x00\x00\x00\x00", False),  # a timestamp
@@ -265,6 +266,8 @@ def test_any_frame_gets_the_python_paths_value_or_its_error(data: bytes) -> None
         (b"\x91\x01\x02", False),  # trailing bytes
         (b"\x92\x01", False),  # missing bytes
         (b"\xdd\xff\xff\xff\xff\x01", False),  # 4 billion items announced, 1 byte there
+        (msgpack.packb(nested(MAX_DEPTH)), False),  # the Python path decodes it
+        (msgpack.packb(nested(MAX_DEPTH + 1)), False),  # the Python path refuses it
         (b"\xca\x3f\xc0\x00\x00", True),  # float 32: 1.5
         (b"\x82\xa1a\x01\xa1a\x02", True),  # a repeated key: the last one wins
     ],
@@ -273,9 +276,13 @@ def test_the_core_declines_exactly_what_breaks_a_rule(data: bytes, decoded: bool
     value = fast_unpack(data)
     assert (value is not DECLINED) is decoded
     expected = pure_decode(data)
-    assert isinstance(expected, CodecError) is not decoded
     if decoded:
         assert same(value, expected)
+    elif isinstance(expected, CodecError):
+        with pytest.raises(CodecError, match=r"^frame is not valid MessagePack"):
+            codec.decode(data)
+    else:  # deep, but within the spec: decoded by the Python path
+        assert same(codec.decode(data), expected)
 
 
 def test_records_whose_keys_move_decode_with_their_own_keys() -> None:
@@ -296,6 +303,31 @@ def test_records_whose_keys_move_decode_with_their_own_keys() -> None:
     assert same(fast_unpack(data), rows)
 
 
+@pytest.mark.parametrize("stack", [64 * 1024, 128 * 1024])
+def test_a_frame_nested_to_the_limit_is_decoded_on_a_thread_with_a_small_stack(stack: int) -> None:
+    """A peer's frame nested 512 deep (the spec's limit, so it must be decoded), decoded by the
+    codec on a thread with a 64 or 128 KiB stack: the core recursed 512 levels before and
+    overflowed both. In a child process, so that a crash fails this test instead of the run.
+    (Packing so deep a value on such a stack is msgpack's own limit: its packer recurses.)"""
+    frames = [msgpack.packb(nested(MAX_DEPTH)), msgpack.packb({"k": nested(MAX_DEPTH - 1)})]
+    script = f"""
+import threading
+import msgpack
+from aspect_ipc import MessagePackCodec
+codec = MessagePackCodec()
+frames = [bytes.fromhex(h) for h in {[frame.hex() for frame in frames]!r}]
+decoded = []
+threading.stack_size({stack})
+thread = threading.Thread(target=lambda: decoded.extend(map(codec.decode, frames)))
+thread.start()
+thread.join()
+assert [msgpack.packb(value) for value in decoded] == frames
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, "ok\n"), result.stderr
+
+
 def test_a_view_that_is_not_contiguous_is_left_to_the_python_path() -> None:
     data = memoryview(msgpack.packb([1, 2, 3]) * 2)[::2]
     assert fast_unpack(data) is DECLINED
@@ -304,8 +336,9 @@ def test_a_view_that_is_not_contiguous_is_left_to_the_python_path() -> None:
 @pytest.mark.parametrize(
     ("value", "packed"),
     [
-        (nested(MAX_DEPTH), True),
-        (nested(MAX_DEPTH + 1), False),
+        (nested(CORE_DEPTH), True),
+        (nested(CORE_DEPTH + 1), False),  # the Python path packs it: see below
+        (nested(MAX_DEPTH), False),
         ({"n": 2**64 - 1}, True),
         ({"n": 2**64}, False),
         ({"n": -(2**63)}, True),

@@ -7,10 +7,10 @@
 //! messages most programs send, exact `dict`/`list`/`str`/`int`/`float`/`bytes` values, this module
 //! does both at once. It answers only what it is sure of: anything else (a subclass, a value of
 //! another type, a key that is not a string, an integer out of range, a lone surrogate, nesting
-//! beyond the limit, a binary large enough to be sent uncopied) gives `None`, and the caller takes
-//! the Python path, which sends it or raises the error that names the problem. So the two paths
-//! cannot disagree on an error, and the bytes they write are the same (a property test holds them
-//! to it).
+//! deeper than 32 levels, a binary large enough to be sent uncopied) gives `None`, and the caller
+//! takes the Python path, which sends it or raises the error that names the problem. So the two
+//! paths cannot disagree on an error, and the bytes they write are the same (a property test holds
+//! them to it).
 //!
 //! No Python code runs while a value is walked (exact built-in types only: no `__iter__`, no
 //! `__hash__`), so nothing can change the value under the walk while the GIL is held.
@@ -22,8 +22,11 @@ use std::cell::RefCell;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-/// The spec's nesting limit (3.4): the outermost container is level 1, a 513th level is refused.
-pub(crate) const MAX_DEPTH: usize = 512;
+/// How deep the core itself goes: values nested deeper (the spec allows 512 levels, 3.4) go to
+/// the Python path, whose walks are loops. The core recurses, and a thread's stack can be small
+/// (`threading.stack_size` accepts 32 KiB): 512 levels of recursion overflowed a 128 KiB stack,
+/// 32 levels need a few KiB. Messages nest a few levels; nothing is lost but speed beyond 32.
+pub(crate) const MAX_DEPTH: usize = 32;
 /// Binaries from this size on go to the Python path, which writes them without copying them.
 const LARGE_BINARY: usize = 64 * 1024;
 /// The scratch buffer is kept between calls up to this size (a larger one is given back).
@@ -118,7 +121,8 @@ fn write_unsigned(out: &mut Vec<u8>, u: u64) -> Packed {
     Ok(())
 }
 
-/// A container inside `depth` others: a 513th level goes to the Python path, which names its place.
+/// A container inside `depth` others: past MAX_DEPTH, the Python path (which refuses a 513th
+/// level, naming its place).
 fn enter(depth: usize) -> Packed {
     if depth >= MAX_DEPTH {
         return Err(NotPlain);

@@ -5,7 +5,8 @@
 //! container headers), walks the value again to check it. This decoder builds the same value
 //! (`dict`, `list`, `str`, `int`, `float`, `bool`, `None`, `bytes`) and checks it as it goes. On
 //! anything it does not build, or anything wrong (an ext type, a key that is not a string, invalid
-//! UTF-8, nesting beyond 512, a truncated or over-long frame), it declines, and the Python path
+//! UTF-8, a truncated or over-long frame), and beyond 32 levels of nesting (`MAX_DEPTH`), it
+//! declines, and the Python path
 //! decodes the frame again and raises the error that says what is wrong.
 
 use pyo3::buffer::PyBuffer;
