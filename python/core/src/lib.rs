@@ -64,14 +64,23 @@ fn write_str(out: &mut Vec<u8>, s: &Bound<'_, PyString>) -> Packed {
     let n = text.len();
     if n < 32 {
         out.push(0xa0 | n as u8);
-    } else if n <= 0xff {
-        out.push(0xd9); // str 8: msgpack writes it with use_bin_type=True
-        out.push(n as u8);
     } else {
-        write_header(out, n, 0, 0, 0xda, 0xdb)?;
+        write_sized(out, n, [0xd9, 0xda, 0xdb])?; // str 8 too: msgpack's use_bin_type=True
     }
     out.extend_from_slice(text.as_bytes());
     Ok(())
+}
+
+/// The header of a `str` or `bin` of `n` bytes with an 8, 16 or 32-bit length: `types` are the
+/// three type bytes.
+fn write_sized(out: &mut Vec<u8>, n: usize, types: [u8; 3]) -> Packed {
+    if n <= 0xff {
+        out.push(types[0]);
+        out.push(n as u8);
+        Ok(())
+    } else {
+        write_header(out, n, 0, 0, types[1], types[2]) // fix_max 0: n is above it
+    }
 }
 
 /// The shortest form, as msgpack writes it: positive values as unsigned, negative as signed.
@@ -172,13 +181,7 @@ fn write_value(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> Packed 
         if data.len() >= LARGE_BINARY {
             return Err(NotPlain);
         }
-        if data.len() <= 0xff {
-            out.push(0xc4);
-            out.push(data.len() as u8);
-        } else {
-            out.push(0xc5); // below LARGE_BINARY: 16 bits are enough
-            out.extend_from_slice(&(data.len() as u16).to_be_bytes());
-        }
+        write_sized(out, data.len(), [0xc4, 0xc5, 0xc6])?;
         out.extend_from_slice(data);
         return Ok(());
     }

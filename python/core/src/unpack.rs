@@ -12,6 +12,7 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::IntoPyObjectExt;
 
 use crate::MAX_DEPTH;
 
@@ -62,51 +63,29 @@ impl<'a, 'py> Reader<'a, 'py> {
     fn value(&mut self, py: Python<'py>, depth: usize) -> Decoded<'py> {
         let c = self.byte()?;
         match c {
-            0x00..=0x7f => Ok(u64::from(c)
-                .into_pyobject(py)
-                .map_err(|_| Declined)?
-                .into_any()),
-            0xe0..=0xff => Ok((c as i8)
-                .into_pyobject(py)
-                .map_err(|_| Declined)?
-                .into_any()),
+            0x00..=0x7f => object(py, c),
+            0xe0..=0xff => object(py, c as i8),
             0xa0..=0xbf => self.str(py, usize::from(c & 0x1f)),
             0x90..=0x9f => self.array(py, usize::from(c & 0x0f), depth),
             0x80..=0x8f => self.map(py, usize::from(c & 0x0f), depth),
             0xc0 => Ok(py.None().into_bound(py)),
-            0xc2 => Ok(false
-                .into_pyobject(py)
-                .map_err(|_| Declined)?
-                .to_owned()
-                .into_any()),
-            0xc3 => Ok(true
-                .into_pyobject(py)
-                .map_err(|_| Declined)?
-                .to_owned()
-                .into_any()),
+            0xc2 => object(py, false),
+            0xc3 => object(py, true),
             0xc4..=0xc6 => {
                 let n = self.uint(1 << (c - 0xc4))? as usize;
                 Ok(PyBytes::new(py, self.take(n)?).into_any())
             }
             0xca => {
                 let bits = self.uint(4)? as u32;
-                let value = f64::from(f32::from_bits(bits));
-                Ok(value.into_pyobject(py).map_err(|_| Declined)?.into_any())
+                object(py, f64::from(f32::from_bits(bits)))
             }
-            0xcb => {
-                let value = f64::from_bits(self.uint(8)?);
-                Ok(value.into_pyobject(py).map_err(|_| Declined)?.into_any())
-            }
-            0xcc..=0xcf => {
-                let value = self.uint(1 << (c - 0xcc))?;
-                Ok(value.into_pyobject(py).map_err(|_| Declined)?.into_any())
-            }
+            0xcb => object(py, f64::from_bits(self.uint(8)?)),
+            0xcc..=0xcf => object(py, self.uint(1 << (c - 0xcc))?),
             0xd0..=0xd3 => {
                 let size = 1 << (c - 0xd0);
                 let raw = self.uint(size)?;
                 let shift = 64 - 8 * size as u32;
-                let value = ((raw << shift) as i64) >> shift; // sign-extended
-                Ok(value.into_pyobject(py).map_err(|_| Declined)?.into_any())
+                object(py, ((raw << shift) as i64) >> shift) // sign-extended
             }
             0xd9..=0xdb => {
                 let n = self.uint(1 << (c - 0xd9))? as usize;
@@ -126,8 +105,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     }
 
     fn str(&mut self, py: Python<'py>, n: usize) -> Decoded<'py> {
-        let text = std::str::from_utf8(self.take(n)?).map_err(|_| Declined)?;
-        Ok(PyString::new(py, text).into_any())
+        Ok(text(py, self.take(n)?)?.into_any())
     }
 
     fn array(&mut self, py: Python<'py>, n: usize, depth: usize) -> Decoded<'py> {
@@ -160,9 +138,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         }
         Ok(dict.into_any())
     }
-}
 
-impl<'a, 'py> Reader<'a, 'py> {
     /// The key of `len` bytes at `place` in its map: the one remembered there if the bytes are
     /// the same (it was checked as UTF-8 when it was decoded), else decoded and remembered.
     fn key(&mut self, py: Python<'py>, place: usize, len: usize) -> Decoded<'py> {
@@ -172,13 +148,24 @@ impl<'a, 'py> Reader<'a, 'py> {
                 return Ok(key.clone().into_any());
             }
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| Declined)?;
-        let key = PyString::new(py, text);
+        let key = text(py, bytes)?;
         if let Some(slot) = self.keys.get_mut(place) {
             *slot = Some((bytes, key.clone()));
         }
         Ok(key.into_any())
     }
+}
+
+/// A Python object for a decoded scalar (none of these conversions can fail: a failure is a
+/// decline all the same).
+fn object<'py>(py: Python<'py>, value: impl IntoPyObject<'py>) -> Decoded<'py> {
+    value.into_bound_py_any(py).map_err(|_| Declined)
+}
+
+/// The `str` of `bytes`, which must be UTF-8 (the Python path names a frame that is not).
+fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyString>, Declined> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Declined)?;
+    Ok(PyString::new(py, text))
 }
 
 /// The value `data` (any buffer of bytes) holds, or `declined` when the Python path must decode
