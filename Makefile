@@ -75,9 +75,11 @@ lint: setup-python
 
 test: lint test-python test-node test-go integration docs
 
-# The codec's tests once more without the compiled core: the pure-Python path users get without it.
+# The codec's and the channel's frame tests once more without the compiled core: the pure-Python
+# path users get without it.
 CODEC_TESTS := tests/test_compiled_core.py tests/test_codec_checks.py tests/test_codec_hooks.py \
-  tests/test_vectors.py tests/test_fuzz_codecs.py tests/test_borrowed_buffers.py
+  tests/test_vectors.py tests/test_fuzz_codecs.py tests/test_borrowed_buffers.py \
+  tests/test_fast_reader.py tests/test_channel_socket.py
 test-python: setup-python
 	cd python && ../$(PYTEST) $(PYTEST_FLAGS)
 	cd python && ASPECT_IPC_PURE_PYTHON=1 ../$(PYTEST) $(PYTEST_FLAGS) $(CODEC_TESTS)

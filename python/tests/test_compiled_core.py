@@ -15,12 +15,9 @@ core to the Python path's bytes.
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import msgpack
@@ -28,10 +25,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aspect_ipc import CodecError, MessagePackCodec, codecs, compiled_core
+from aspect_ipc import CodecError, MessagePackCodec, compiled_core
 from aspect_ipc._codec_hooks import LARGE_BINARY
 from aspect_ipc._compiled import fast_pack as codec_fast_pack
 from aspect_ipc.constants import MAX_DEPTH
+from compiled_kit import nested, outcome, plain_leaf, plain_values, python_path, same, same_outcome
 
 # make setup always builds the core; an environment without it (the package installed from its
 # sdist alone, say) has nothing here to test, and its codec tests cover the pure-Python path.
@@ -50,25 +48,6 @@ def fast_unpack(data: Any) -> Any:
     return aspect_ipc_core.unpack(data, DECLINED)
 
 
-@contextmanager
-def python_path() -> Iterator[None]:
-    """The codec without the core, as when aspect-ipc-core is not installed."""
-    saved = codecs.fast_pack, codecs.fast_unpack
-    codecs.fast_pack = codecs.fast_unpack = None
-    try:
-        yield
-    finally:
-        codecs.fast_pack, codecs.fast_unpack = saved
-
-
-def outcome(call: Callable[[], Any]) -> Any:
-    """What ``call`` returns, or the CodecError it raises."""
-    try:
-        return call()
-    except CodecError as exc:
-        return exc
-
-
 def pure_encode(value: Any) -> bytes | CodecError:
     with python_path():
         return outcome(lambda: codec.encode(value))
@@ -77,44 +56,6 @@ def pure_encode(value: Any) -> bytes | CodecError:
 def pure_decode(data: Any) -> Any:
     with python_path():
         return outcome(lambda: codec.decode(data))
-
-
-def same_outcome(got: Any, expected: Any) -> bool:
-    """The same value (see :func:`same`), or a CodecError with the same message."""
-    if isinstance(expected, CodecError):
-        return isinstance(got, CodecError) and str(got) == str(expected)
-    return same(got, expected)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal with the same types all the way down (``1 == 1.0 == True`` for ``==``); a loop,
-    not recursion: values nest 512 deep."""
-    pairs = [(a, b)]
-    while pairs:
-        x, y = pairs.pop()
-        if type(x) is not type(y):
-            return False
-        if type(x) is dict:
-            if list(x) != list(y):
-                return False
-            pairs.extend((x[k], y[k]) for k in x)
-        elif type(x) is list:
-            if len(x) != len(y):
-                return False
-            pairs.extend(zip(x, y, strict=True))
-        elif type(x) is float:  # bit for bit: a NaN the frame held is equal to itself
-            if struct.pack(">d", x) != struct.pack(">d", y):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
-def nested(levels: int) -> Any:
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    return value
 
 
 class Record(dict[str, Any]):
@@ -146,23 +87,6 @@ def test_the_environment_variable_turns_it_off() -> None:
     assert output.stdout.strip() == "None"
 
 
-plain_leaf = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
-    | st.binary(max_size=300)
-)
-plain_values = st.recursive(
-    plain_leaf,
-    lambda inner: (
-        st.lists(inner, max_size=20)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.dictionaries(st.text(max_size=8), inner, max_size=8)
-    ),
-    max_leaves=60,
-)
 odd_leaf = (
     st.integers(2**64, 2**70)
     | st.integers(-(2**70), -(2**63) - 1)

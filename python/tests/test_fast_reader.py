@@ -13,7 +13,7 @@ import anyio
 import msgpack
 import pytest
 
-from aspect_ipc import ChannelBuilder, SocketTransport
+from aspect_ipc import ChannelBuilder, RemoteError, SocketTransport
 from aspect_ipc.channel import Channel
 
 pytestmark = pytest.mark.anyio
@@ -147,7 +147,7 @@ async def test_answers_and_requests_interleaved_in_one_read_all_go_through() -> 
 _PLAIN_ASYNCIO = """
 import asyncio, socket, sys
 import msgpack
-from aspect_ipc import ChannelBuilder, SocketTransport
+from aspect_ipc import ChannelBuilder, RemoteError, SocketTransport
 
 def frame(message):
     body = msgpack.packb(message)
@@ -190,3 +190,52 @@ def test_a_plain_asyncio_program_gets_its_requests_answered(without_sniffio: boo
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'jsonrpc': '2.0', 'id': 1, 'result': 42}"
     assert "reader failed" not in result.stderr
+
+
+async def test_answers_read_with_other_frames_between_them_keep_their_order() -> None:
+    # One read: answers, which the reader takes straight from its buffer (with the compiled
+    # core), with everything that stops it between them: a notification, an error response, a
+    # frame that is not MessagePack, a large answer, an answer written unlike the SDKs write it.
+    async with _channel() as (channel, peer):
+        heard: list[Any] = []
+        channel.on_notification("tick", heard.append)
+        outcomes: dict[int, Any] = {}
+
+        async def ask(n: int) -> None:
+            try:
+                outcomes[n] = await channel.request("peer_echo", {"n": n})
+            except Exception as exc:
+                outcomes[n] = exc
+
+        async with anyio.create_task_group() as tasks:
+            for n in range(7):
+                tasks.start_soon(ask, n)
+            ids = {(r := await peer.read())["params"]["n"]: r["id"] for _ in range(7)}
+
+            def answer(n: int, result: Any) -> bytes:
+                return _frame({"jsonrpc": "2.0", "id": ids[n], "result": result})
+
+            str8_version = b"\x83\xa7jsonrpc\xd9\x032.0\xa2id" + msgpack.packb(ids[6])
+            await peer.send(
+                answer(0, [0]),
+                _note("tick", {"i": 1}),
+                answer(1, [1]),
+                _frame({"jsonrpc": "2.0", "id": ids[2], "error": {"code": 7, "message": "no"}}),
+                answer(3, [3]),
+                answer(4, bytes(100_000)),
+                answer(5, [5]),
+                _frame({"jsonrpc": "2.0", "method": "tick", "params": {"i": 2}}),
+                _framed(str8_version + b"\xa6result\x91\x06"),
+                _framed(b"\xc1"),
+            )
+            with anyio.fail_after(10):
+                complaint = await peer.read()  # the frame that is not MessagePack
+        assert complaint["error"]["code"] == -32700 and complaint["id"] is None
+        assert [outcomes[n] for n in (0, 1, 3, 5, 6)] == [[0], [1], [3], [5], [6]]
+        assert outcomes[4] == bytes(100_000)
+        assert isinstance(outcomes[2], RemoteError) and outcomes[2].code == 7
+        assert heard == [{"i": 1}, {"i": 2}]
+
+
+def _framed(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload

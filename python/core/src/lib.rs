@@ -1,6 +1,7 @@
 //! The compiled core of aspect-ipc: the MessagePack encoding of plain messages, checked and
 //! packed in one pass over the value; and their decoding, checked in one pass over the bytes
-//! (`unpack.rs`).
+//! (`unpack.rs`); and the answers to our requests, taken straight from the receive buffer
+//! (`answers.rs`).
 //!
 //! The Python codec (`aspect_ipc.codecs.MessagePackCodec`) walks a message once to check it (string
 //! keys, nesting, integer range: spec 3.2, 3.4) and msgpack walks it again to pack it. For the
@@ -15,6 +16,7 @@
 //! No Python code runs while a value is walked (exact built-in types only: no `__iter__`, no
 //! `__hash__`), so nothing can change the value under the walk while the GIL is held.
 
+mod answers;
 mod unpack;
 
 use std::cell::RefCell;
@@ -32,7 +34,7 @@ const LARGE_BINARY: usize = 64 * 1024;
 /// The scratch buffer is kept between calls up to this size (a larger one is given back).
 const KEEP_SCRATCH: usize = 1024 * 1024;
 /// Bumped whenever a function's contract changes; the Python side refuses any other.
-const API_VERSION: u32 = 2;
+const API_VERSION: u32 = 3;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
@@ -206,16 +208,45 @@ fn write_array<'py>(
 /// decide (see the module's documentation). The same bytes as the Python codec's `encode`.
 #[pyfunction]
 fn pack<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> Option<Bound<'py, PyBytes>> {
+    with_scratch(|out| {
+        write_value(out, value, 0).ok()?;
+        Some(PyBytes::new(py, out))
+    })
+}
+
+/// `value` packed as [`pack`] packs it, behind the 4-byte big-endian length of a data channel's
+/// frame (spec 2): the whole frame in one `bytes`. `None` where `pack` gives `None`, and for a
+/// payload longer than `limit` bytes (the Python path raises the error that names the limit).
+/// The limit comes first so that a caller may bind it once.
+#[pyfunction]
+fn pack_frame<'py>(
+    py: Python<'py>,
+    limit: usize,
+    value: &Bound<'py, PyAny>,
+) -> Option<Bound<'py, PyBytes>> {
+    with_scratch(|out| {
+        out.extend_from_slice(&[0; 4]);
+        write_value(out, value, 0).ok()?;
+        let length = out.len() - 4;
+        if length > limit {
+            return None;
+        }
+        out[..4].copy_from_slice(&(length as u32).to_be_bytes());
+        Some(PyBytes::new(py, out))
+    })
+}
+
+/// `write` run on this thread's scratch buffer, emptied first; the buffer is kept for the next
+/// call unless it grew large.
+fn with_scratch<R>(write: impl FnOnce(&mut Vec<u8>) -> Option<R>) -> Option<R> {
     SCRATCH.with(|scratch| {
         let mut out = scratch.borrow_mut();
         out.clear();
-        let packed = write_value(&mut out, value, 0)
-            .ok()
-            .map(|()| PyBytes::new(py, &out));
+        let written = write(&mut out);
         if out.capacity() > KEEP_SCRATCH {
             *out = Vec::with_capacity(4096);
         }
-        packed
+        written
     })
 }
 
@@ -224,6 +255,8 @@ fn aspect_ipc_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("API_VERSION", API_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(pack, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_frame, m)?)?;
     m.add_function(wrap_pyfunction!(unpack::unpack, m)?)?;
+    m.add_function(wrap_pyfunction!(answers::take_answers, m)?)?;
     Ok(())
 }

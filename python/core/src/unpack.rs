@@ -17,29 +17,42 @@ use pyo3::IntoPyObjectExt;
 use crate::MAX_DEPTH;
 
 /// Why a frame goes to the Python path. Not an error: the Python path decides.
-struct Declined;
+pub(crate) struct Declined;
 
-type Decoded<'py> = Result<Bound<'py, PyAny>, Declined>;
+pub(crate) type Decoded<'py> = Result<Bound<'py, PyAny>, Declined>;
 
 /// Keys remembered by their place in a map: the maps of an array of records mostly have the same
 /// keys in the same order, and a key found here is neither decoded nor hashed again.
 const KEY_PLACES: usize = 8;
 
-struct Reader<'a, 'py> {
+pub(crate) struct Reader<'a, 'py> {
     data: &'a [u8],
     pos: usize,
     keys: [Option<(&'a [u8], Bound<'py, PyString>)>; KEY_PLACES],
 }
 
 impl<'a, 'py> Reader<'a, 'py> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Declined> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Reader {
+            data,
+            pos: 0,
+            keys: Default::default(),
+        }
+    }
+
+    /// Whether every byte was read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.data.len()
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Declined> {
         let end = self.pos.checked_add(n).ok_or(Declined)?;
         let bytes = self.data.get(self.pos..end).ok_or(Declined)?;
         self.pos = end;
         Ok(bytes)
     }
 
-    fn byte(&mut self) -> Result<u8, Declined> {
+    pub(crate) fn byte(&mut self) -> Result<u8, Declined> {
         Ok(self.take(1)?[0])
     }
 
@@ -60,7 +73,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(n)
     }
 
-    fn value(&mut self, py: Python<'py>, depth: usize) -> Decoded<'py> {
+    pub(crate) fn value(&mut self, py: Python<'py>, depth: usize) -> Decoded<'py> {
         let c = self.byte()?;
         match c {
             0x00..=0x7f => object(py, c),
@@ -194,14 +207,10 @@ pub fn unpack<'py>(
     decoded.unwrap_or_else(|Declined| declined.clone())
 }
 
-fn decode<'py>(py: Python<'py>, data: &[u8]) -> Decoded<'py> {
-    let mut reader = Reader {
-        data,
-        pos: 0,
-        keys: Default::default(),
-    };
+pub(crate) fn decode<'py>(py: Python<'py>, data: &[u8]) -> Decoded<'py> {
+    let mut reader = Reader::new(data);
     let value = reader.value(py, 0)?;
-    if reader.pos != data.len() {
+    if !reader.at_end() {
         return Err(Declined); // trailing bytes: the Python path says so
     }
     Ok(value)

@@ -17,15 +17,24 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DECLINED", "compiled_core", "fast_pack", "fast_unpack"]
+__all__ = [
+    "DECLINED",
+    "compiled_core",
+    "fast_pack",
+    "fast_unpack",
+    "pack_frame",
+    "take_answers",
+]
 
 logger = logging.getLogger("aspect_ipc")
 
 # The contract of the functions used here; a core of another API version is not used.
-_API_VERSION = 2
+_API_VERSION = 3
 
 fast_pack: Callable[[Any], bytes | None] | None = None
 fast_unpack: Callable[[Any, Any], Any] | None = None
+pack_frame: Callable[[int, Any], bytes | None] | None = None
+take_answers: Callable[[list[Any], Any, Any, int, int], tuple[int, Any]] | None = None
 DECLINED: Any = object()
 """What ``fast_unpack(data, DECLINED)`` returns when the Python path must decode ``data``."""
 _version: str | None = None
@@ -38,6 +47,7 @@ if os.environ.get("ASPECT_IPC_PURE_PYTHON", "") in ("", "0"):
     else:
         if getattr(_core, "API_VERSION", None) == _API_VERSION:
             fast_pack, fast_unpack = _core.pack, _core.unpack
+            pack_frame, take_answers = _core.pack_frame, _core.take_answers
             _version = str(_core.__version__)
         else:
             logger.warning(

@@ -10,12 +10,15 @@ raised once, and the next call goes on with the next line.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ._framing_lines import LineDelimitedDecoder, LineDelimitedFraming
 from ._framing_split import Splitter, find_binary, new_bytes
 from .constants import DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT
 from .errors import FramingError, SizeLimitError
+
+_Said = TypeVar("_Said")
 
 __all__ = [
     "FrameDecoder",
@@ -219,6 +222,22 @@ class LengthPrefixedDecoder:
                 frame.release()
             if len(lent) <= _SPARE_LIMIT and (self._spare is None or len(lent) > len(self._spare)):
                 self._spare = lent
+
+    def take_small(
+        self, read: Callable[[bytearray, int, int], tuple[int, _Said]], otherwise: _Said
+    ) -> _Said:
+        """Let ``read`` take complete frames where they lie in the buffer, without copying
+        them out: ``read(buffer, start, limit)`` reads frames (header included) from ``start``,
+        none longer than ``limit`` bytes, and returns the offset it took them up to and what it
+        reports. Between frames only: ``otherwise`` while a large frame is being assembled or
+        after a failure, where :meth:`next_frame` says what comes next."""
+        if self._length is not None or self._target is not None or self._error is not None:
+            return otherwise
+        start = self._start
+        end, said = read(self._buffer, start, min(_DIRECT_FILL_AT, self.max_frame_size))
+        if end != start:
+            self._consumed(end)
+        return said
 
     def next_frame(self) -> bytes | bytearray | memoryview | None:
         """Return the next complete payload, or ``None`` if more bytes are needed."""

@@ -9,12 +9,13 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from .._compiled import pack_frame
 from .._streams import StreamTable
 from .._trace import Tracer
-from ..codecs import Codec, PartsCodec
+from ..codecs import Codec, MessagePackCodec, PartsCodec
 from ..constants import METHOD_PING
 from ..errors import ChannelClosed, IpcError
-from ..framing import FrameDecoder, Framing, HeaderFraming
+from ..framing import FrameDecoder, Framing, HeaderFraming, LengthPrefixedFraming
 from ..jsonrpc import JsonRpcProtocol, MessageId
 from ..metrics import ChannelMetrics
 from ..transports import Transport
@@ -70,6 +71,16 @@ class ChannelCore:
         self._header: Callable[[int], bytes] | None = None
         if isinstance(codec, PartsCodec) and isinstance(framing, HeaderFraming):
             self._encode_parts, self._header = codec.encode_parts, framing.header
+        # A plain message's whole frame comes from the compiled core in one call, where the
+        # codec would pack it exactly so: MessagePack without an encode hook, length-prefixed.
+        self._pack_frame: Callable[[int, Any], bytes | None] | None = None
+        self._frame_limit_of: LengthPrefixedFraming | None = None  # max_frame_size, read per use
+        if (
+            type(codec) is MessagePackCodec
+            and codec.encode_hook is None
+            and type(framing) is LengthPrefixedFraming
+        ):
+            self._pack_frame, self._frame_limit_of = pack_frame, framing
         self._request_handlers: dict[str, tuple[Handler, bool]] = {METHOD_PING: (ping, False)}
         self._notification_handlers: dict[str, tuple[Handler, bool]] = {}
         self._receive_hooks: dict[tuple[bool, str], Callable[[Any], None]] = {}

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..codecs import decodes_split_frames
+from .._compiled import DECLINED, take_answers
+from ..codecs import MessagePackCodec, decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
-from ..framing import InPlaceDecoder
+from ..framing import InPlaceDecoder, LengthPrefixedDecoder
 from ..jsonrpc import InvalidMessage, JsonRpcProtocol, Notification, Request
 from ._core import logger
 from ._outbox import Buffer
@@ -66,6 +69,21 @@ class FastReader:
         self._failure: FramingError | None = None  # a framing error met by the callback
         self._end: IpcError | None = None  # the end of input (EOF or a transport error)
         self._wake: asyncio.Future[None] | None = None
+        # The compiled core takes the answers among small frames straight from the decoder's
+        # buffer (cut, decoded and classified in one call), where the codec would decode them
+        # exactly so: MessagePack, no decode hook.
+        self._answers: list[Any] = []
+        self._take_answers: Callable[[bytearray, int, int], tuple[int, Any]] | None = None
+        self._small: LengthPrefixedDecoder | None = None  # the decoder, when it does
+        codec, decoder = channel.codec, self._decoder
+        if (
+            take_answers is not None
+            and type(decoder) is LengthPrefixedDecoder
+            and type(codec) is MessagePackCodec
+            and codec.decode_hook is None
+        ):
+            self._take_answers = partial(take_answers, self._answers, DECLINED)
+            self._small = decoder
 
     async def run(self) -> IpcError:
         """Read until the input ends; return why it ended (the channel closes with it)."""
@@ -168,7 +186,18 @@ class FastReader:
         codec = channel.codec
         tracer = channel.tracer
         recycle = channel._recycle
+        small = self._small if tracer is None else None  # a tracer sees every message
+        take = self._take_answers
         while True:
+            known = DECLINED
+            if small is not None and take is not None:
+                known = small.take_small(take, DECLINED)
+                answers = self._answers
+                if answers:
+                    complete = channel._complete
+                    for index in range(0, len(answers), 2):
+                        complete(answers[index], answers[index + 1], None)
+                    answers.clear()
             try:
                 frame = decoder.next_frame()
             except FramingError as exc:
@@ -178,7 +207,8 @@ class FastReader:
             if frame is None:
                 return
             try:
-                value = codec.decode(frame)
+                # The core decoded the frame it stopped at, unless it declined it.
+                value = codec.decode(frame) if known is DECLINED else known
             except CodecError:  # rare: the task decodes it again, and answers the error
                 self._handed.append((frame, _UNDECODED))
                 self._hand_over()

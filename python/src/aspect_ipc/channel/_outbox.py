@@ -133,6 +133,16 @@ class Outbox:
                 else:
                     self.size -= entry.size
 
+    def put_nowait(self, parts: list[Buffer]) -> bool:
+        """Do what :meth:`put` does for ``parts`` (not borrowed) when it need not wait: the queue
+        is open and stays within its limit. False: nothing was done, call :meth:`put`. A
+        request's sender saves a coroutine per request."""
+        if self.close_reason is not None or self.size + sum(map(len, parts)) > OUTBOX_LIMIT:
+            return False
+        if self._write_first(parts, False) is False:
+            self._enqueue(_Queued(parts))
+        return True
+
     def offer(self, parts: list[Buffer]) -> bool:
         """Write one message's ``parts`` now, or queue them, without waiting: for a sender
         that cannot wait (a handler that ran in the reader's callback), which looks at

@@ -50,7 +50,8 @@ class Outgoing(ChannelCore):
         answered = False
         try:
             parts = self._prepare(message, "request")
-            await self._outbox.put(parts, waiter.event)  # its answer comes after its last byte
+            if not self._outbox.put_nowait(parts):
+                await self._outbox.put(parts, waiter.event)  # its answer comes after its last byte
             await waiter.event.wait()
             answered = True
         finally:
@@ -167,6 +168,11 @@ class Outgoing(ChannelCore):
         """``message``'s frame, as buffers to write in order. ``what`` ("request"...) names the
         message in the SizeLimitError of one that is too large, with the limit to raise."""
         try:
+            pack_frame, prefixed = self._pack_frame, self._frame_limit_of
+            if pack_frame is not None and prefixed is not None:
+                frame = pack_frame(prefixed.max_frame_size, message)
+                if frame is not None:
+                    return [frame]
             encode_parts = self._encode_parts
             if encode_parts is not None:
                 body = encode_parts(message)  # large binaries are not copied
