@@ -353,7 +353,7 @@ func BenchmarkProcessItemsRequest(b *testing.B) {
 	b.ResetTimer()
 	cpu := startCPU()
 	for i := 0; i < b.N; i++ {
-		v, err := MessagePackCodec{}.Decode(payload)
+		v, err := decodeMessage(MessagePackCodec{}, payload) // as the channel does
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -363,7 +363,7 @@ func BenchmarkProcessItemsRequest(b *testing.B) {
 				Value float64 `json:"value"`
 			} `json:"items"`
 		}
-		if err := (Params{value: msg.Params, present: msg.HasParams}).Decode(&args); err != nil {
+		if err := msg.params().Decode(&args); err != nil {
 			b.Fatal(err)
 		}
 		sum := 0.0

@@ -253,10 +253,15 @@ func (c *Channel) dispatchFrames(dec FrameDecoder) error {
 // dispatchPayload decodes, classifies and dispatches one payload. It returns false when the gate
 // refused the connection.
 func (c *Channel) dispatchPayload(payload []byte) bool {
-	value, err := c.codec.Decode(payload)
+	value, err := decodeMessage(c.codec, payload)
 	var msg Message
 	if err == nil {
 		msg = c.rpc.Classify(value)
+		// Lazy params stay bytes only on their way to a handler, which decodes them into its
+		// own type; the gate, the reserved methods and streams read the generic value.
+		if msg.lazy != nil && (c.gate != nil || isReserved(msg.Method) || msg.lazy.Watched) {
+			msg.materialize()
+		}
 	}
 	if c.gate != nil {
 		if !c.gate(gateEvent{msg: msg, err: err}) {

@@ -167,8 +167,7 @@ func (c *Channel) runHandler(f *inflight, h Handler, msg Message) {
 	defer c.finish(f)
 	defer f.cancel(nil)
 	var ctx context.Context = f
-	params := Params{value: msg.Params, present: msg.HasParams}
-	result, err := callHandler(ctx, h, params)
+	result, err := callHandler(ctx, h, msg.params())
 	if !f.isRequest {
 		if err != nil { // nobody to answer: the log is the failure's only trace
 			c.failures.logFailure(c.name, "notification", msg.Method, err)

@@ -35,6 +35,9 @@ type JSONCodec struct {
 	// message envelope last: return a map you do not recognise unchanged), and its result
 	// replaces the map. An error it returns fails the decoding with a *CodecError.
 	DecodeHook func(m map[string]any) (any, error)
+	// DecodeHookKeys, when set, are the keys by which DecodeHook recognises its objects: it is
+	// then given only the objects holding one of them, as MessagePackCodec's.
+	DecodeHookKeys []string
 }
 
 // Name returns "json".
@@ -86,7 +89,7 @@ func (c JSONCodec) Decode(payload []byte) (any, error) {
 		return nil, err
 	}
 	if c.DecodeHook != nil {
-		return applyDecodeHook(v, c.DecodeHook)
+		return applyDecodeHook(v, c.DecodeHook, c.DecodeHookKeys)
 	}
 	return v, nil
 }

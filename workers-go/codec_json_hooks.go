@@ -88,9 +88,10 @@ func jsonEncodeError(err error) error {
 	return err
 }
 
-// applyDecodeHook passes every map of v, a decoded value, through hook, innermost first.
-func applyDecodeHook(v any, hook func(map[string]any) (any, error)) (any, error) {
-	v, err := walkDecodeHook(v, hook)
+// applyDecodeHook passes every map of v, a decoded value, through hook, innermost first (only
+// the maps holding one of keys, when there are keys).
+func applyDecodeHook(v any, hook func(map[string]any) (any, error), keys []string) (any, error) {
+	v, err := walkDecodeHook(v, hook, keys)
 	var he *msgpack.HookError
 	if errors.As(err, &he) {
 		return nil, &CodecError{Codec: "json", Message: he.Error(), Path: he.Path(), recoverable: true, cause: he.Err}
@@ -98,22 +99,38 @@ func applyDecodeHook(v any, hook func(map[string]any) (any, error)) (any, error)
 	return v, err
 }
 
-func walkDecodeHook(v any, hook msgpack.DecodeHook) (any, error) {
+func walkDecodeHook(v any, hook msgpack.DecodeHook, keys []string) (any, error) {
 	var err error
 	switch x := v.(type) {
 	case []any:
 		for i, item := range x {
-			if x[i], err = walkDecodeHook(item, hook); err != nil {
+			if x[i], err = walkDecodeHook(item, hook, keys); err != nil {
 				return nil, msgpack.HookErrorAt(err, i, "")
 			}
 		}
 	case map[string]any:
 		for k, item := range x {
-			if x[k], err = walkDecodeHook(item, hook); err != nil {
+			if x[k], err = walkDecodeHook(item, hook, keys); err != nil {
 				return nil, msgpack.HookErrorAt(err, -1, k)
 			}
+		}
+		if !hasAnyKey(x, keys) {
+			return x, nil
 		}
 		return msgpack.CallHook(hook, x)
 	}
 	return v, nil
+}
+
+// hasAnyKey reports whether m holds one of keys; true when there are none (every map matches).
+func hasAnyKey(m map[string]any, keys []string) bool {
+	if len(keys) == 0 {
+		return true
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
 }

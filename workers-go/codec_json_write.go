@@ -92,7 +92,7 @@ func (w *jsonWriter) write(v any, depth int) error {
 		}
 		w.buf = append(w.buf, '}')
 	case Params:
-		return w.write(x.value, depth)
+		return w.write(x.Value(), depth)
 	case Result:
 		return w.write(x.value, depth)
 	default:

@@ -32,6 +32,12 @@ type MessagePackCodec struct {
 	// map. An error it returns fails the decoding with a *CodecError. Like object_hook of
 	// Python's json.loads.
 	DecodeHook func(m map[string]any) (any, error)
+	// DecodeHookKeys, when set, are the keys by which DecodeHook recognises its maps (the
+	// "__ndarray__" of the numpy recipe): it is then given only the maps holding one of them,
+	// the others being left as they are without a call. This also lets the params of a request
+	// that hold no such map reach the handler undecoded, so that Params.Decode fills its type
+	// straight from the bytes (without it, a codec with a hook decodes every params whole).
+	DecodeHookKeys []string
 }
 
 // Name returns "msgpack".
@@ -77,7 +83,28 @@ func (c MessagePackCodec) encodeInto(f *outframe.Frame, value any) error {
 // Decode returns the generic value of one MessagePack object filling payload exactly, each map
 // passed through DecodeHook when it is set.
 func (c MessagePackCodec) Decode(payload []byte) (any, error) {
-	v, err := msgpack.DecodeWith(payload, c.DecodeHook)
+	v, err := msgpack.DecodeHooked(payload, c.DecodeHook, c.DecodeHookKeys)
+	if err != nil {
+		return nil, mpDecodeError(err)
+	}
+	return v, nil
+}
+
+// lazyDepth is the depth of a message's params: inside the message map.
+const lazyDepth = 1
+
+// decodeMessage decodes a payload with codec. The SDK's MessagePack codec without a decode hook
+// (or with DecodeHookKeys, when the params hold no map with one of them) leaves the top-level
+// "params" member checked but not decoded, a *msgpack.Lazy (Classify puts it in Message.lazy):
+// accepted and refused exactly as Decode accepts and refuses it, with the same error, so that
+// the answer to a malformed message does not change. Whether a "$/stream" member is present is
+// noted, for the stream descriptor must be read from the generic value.
+func decodeMessage(codec Codec, payload []byte) (any, error) {
+	mp, ok := codec.(MessagePackCodec)
+	if !ok || mp.DecodeHook != nil && len(mp.DecodeHookKeys) == 0 { // the hook sees every map, the params' too
+		return codec.Decode(payload)
+	}
+	v, err := msgpack.DecodeLazyHooked(payload, "params", streamMember, mp.DecodeHook, mp.DecodeHookKeys)
 	if err != nil {
 		return nil, mpDecodeError(err)
 	}

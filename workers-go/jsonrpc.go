@@ -143,6 +143,22 @@ type Message struct {
 	Reply bool
 	// Reason says why a message is invalid, for the error reply's message.
 	Reason string
+
+	// lazy holds the params of a message the channel decoded itself from MessagePack: checked,
+	// not decoded, Params nil until materialize (see Channel.dispatchPayload).
+	lazy *msgpack.Lazy
+}
+
+// materialize builds the generic value of lazy params into Params, for the code that reads them.
+func (m *Message) materialize() {
+	if m.lazy != nil {
+		m.Params, m.lazy = m.lazy.Value(), nil
+	}
+}
+
+// params returns what a handler is given.
+func (m *Message) params() Params {
+	return Params{value: m.Params, present: m.HasParams, lazy: m.lazy}
 }
 
 // JSONRPCProtocol is the JSON-RPC 2.0 profile of the protocol (PROTOCOL.md section 4): it
@@ -196,10 +212,14 @@ func classifyCall(m map[string]any, rawMethod any, hasID bool, extracted ID) Mes
 		return invalid(ID{}, true, `"id" must be a string or an integer`)
 	}
 	params, hasParams := m["params"]
-	if hasParams && !isArray(params) && !isMap(params) {
+	lazy, isLazy := params.(*msgpack.Lazy)
+	if isLazy && !lazy.IsArray() && !lazy.IsMap() || !isLazy && hasParams && !isArray(params) && !isMap(params) {
 		return invalid(extracted, true, `"params" must be an array or a map`)
 	}
 	msg := Message{Kind: KindNotification, Method: method, Params: params, HasParams: hasParams}
+	if isLazy {
+		msg.Params, msg.lazy = nil, lazy
+	}
 	if hasID {
 		msg.Kind, msg.ID = KindRequest, extracted
 	}

@@ -13,6 +13,10 @@ import (
 type Params struct {
 	value   any
 	present bool
+	// lazy, when set, holds the params as they arrived on the data channel, checked but not
+	// decoded: Decode fills the caller's type straight from the bytes, and the generic value is
+	// built only if Value is called (or Decode has to fall back to it).
+	lazy *msgpack.Lazy
 }
 
 // Decode stores the params into target, a pointer to your own type (a struct with `json` tags, a
@@ -25,24 +29,36 @@ func (p Params) Decode(target any) error {
 	if !p.present {
 		return nil
 	}
-	if err := assign.Into(target, p.value, assignOptions(true)); err != nil {
+	// Straight from the bytes when the direct decoder gives what assigning the generic value
+	// gives; otherwise (and for every error, whose text assign writes) through the generic value.
+	if p.lazy != nil && !p.lazy.FoldDups && msgpack.DecodeInto(p.lazy.Raw, lazyDepth, target) {
+		return nil
+	}
+	if err := assign.Into(target, p.Value(), assignOptions(true)); err != nil {
 		return &Error{Code: CodeInvalidParams, Message: "Invalid params: " + err.Error(), cause: err}
 	}
 	return nil
 }
 
 // Value returns the generic value of the params: []any or map[string]any, or nil when absent.
-func (p Params) Value() any { return p.value }
+// Params that arrived on the data channel are decoded into it on the first call, once, whichever
+// goroutines call it.
+func (p Params) Value() any {
+	if p.lazy != nil {
+		return p.lazy.Value()
+	}
+	return p.value
+}
 
 // Present reports whether the message had a params member.
 func (p Params) Present() bool { return p.present }
 
 // MarshalJSON encodes the generic value, so that Params can be forwarded as a value.
-func (p Params) MarshalJSON() ([]byte, error) { return marshalGeneric(p.value) }
+func (p Params) MarshalJSON() ([]byte, error) { return marshalGeneric(p.Value()) }
 
 // AppendMsgpack writes the generic value, so that Params can be forwarded as a value.
 func (p Params) AppendMsgpack(buf []byte, refs *[]outframe.Ref, depth int) ([]byte, error) {
-	return appendGeneric(buf, refs, p.value, depth)
+	return appendGeneric(buf, refs, p.Value(), depth)
 }
 
 // Result holds the result of a request made to the peer. Decode it into your own type with

@@ -10,7 +10,9 @@ import (
 // wire_cases), the $/hello verdict (handshake.json) and the size variables (environment.json).
 
 // runWireCases decodes each input with its codec: a failure must give the id of the -32700
-// answer (recovered or null), a success the classification expected.
+// answer (recovered or null), a success the classification expected. Each input is decoded both
+// by the codec's Decode and as the channel decodes it (decodeMessage: MessagePack params left
+// undecoded), which must give the same error text.
 func runWireCases(t *testing.T, list []map[string]any) {
 	codecs := map[string]Codec{"json": JSONCodec{}, "msgpack": MessagePackCodec{}}
 	for _, c := range list {
@@ -20,6 +22,10 @@ func runWireCases(t *testing.T, list []map[string]any) {
 			input := unhex(t, c["input"])
 			want := tagged(t, c["expect"]).(map[string]any)
 			value, err := codec.Decode(input)
+			lazyValue, lazyErr := decodeMessage(codec, input)
+			if (err == nil) != (lazyErr == nil) || err != nil && err.Error() != lazyErr.Error() {
+				t.Fatalf("Decode fails with %v, decodeMessage with %v", err, lazyErr)
+			}
 			if want["kind"] == "parse_error" {
 				if err == nil {
 					t.Fatalf("decoded %#v, want a codec error", value)
@@ -33,6 +39,9 @@ func runWireCases(t *testing.T, list []map[string]any) {
 				t.Fatalf("decode: %v", err)
 			}
 			checkClassification(t, JSONRPCProtocol{}.Classify(value), want)
+			msg := JSONRPCProtocol{}.Classify(lazyValue)
+			msg.materialize()
+			checkClassification(t, msg, want)
 		})
 	}
 }

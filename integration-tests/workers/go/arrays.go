@@ -25,8 +25,9 @@ func dataMethods() aspectipc.HandlerTable {
 	return data
 }
 
-// dataCodec is the data channel's codec: the plain one, plus the decode hook.
-var dataCodec = aspectipc.MessagePackCodec{DecodeHook: ndarrayHook}
+// dataCodec is the data channel's codec: the plain one, plus the decode hook, which is given only
+// the maps it converts (so that the params of the other methods stay on the SDK's fast path).
+var dataCodec = aspectipc.MessagePackCodec{DecodeHook: ndarrayHook, DecodeHookKeys: []string{"__ndarray__"}}
 
 func ndarrayHook(m map[string]any) (any, error) {
 	if _, ok := m["__ndarray__"]; !ok || len(m) != 1 {

@@ -309,7 +309,32 @@ func info(_ context.Context, _ aspectipc.Params) (any, error) {
 	return map[string]any{"language": "go", "pid": os.Getpid()}, nil
 }
 
+// processItems decodes its params into the struct a Go user would write. A zero Value may stand
+// for an absent or null "value", which every worker refuses: params with one, and those Decode
+// refuses, go to checkedItems, which gives every worker's messages (and accepts, as every worker
+// does, an "id" that is not an integer: no worker reads it).
 func processItems(_ context.Context, p aspectipc.Params) (any, error) {
+	var args struct {
+		Items []struct {
+			ID    int64   `json:"id"`
+			Value float64 `json:"value"`
+		} `json:"items"`
+	}
+	if err := p.Decode(&args); err != nil || args.Items == nil {
+		return checkedItems(p)
+	}
+	sum := 0.0
+	for _, item := range args.Items { // in order: every language must return the same bits
+		if item.Value == 0 {
+			return checkedItems(p)
+		}
+		sum += item.Value
+	}
+	return map[string]any{"processed": len(args.Items), "sum": sum}, nil
+}
+
+// checkedItems is processItems on the generic value, for the params Decode does not take as they are.
+func checkedItems(p aspectipc.Params) (any, error) {
 	if err := require("processItems", "items", "an array of {id, value} maps", p); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,10 @@ type decoder struct {
 	data []byte
 	pos  int
 	hook DecodeHook
-	keys keyCache
+	// hookKeys, when not empty: the hook is given only the maps holding one of them.
+	hookKeys []string
+	keys     keyCache
+	lazy     lazyState
 }
 
 // Error is a decoding failure. Structural ones (truncation, invalid bytes, trailing data) are what
@@ -52,7 +55,18 @@ func Decode(payload []byte) (any, error) { return DecodeWith(payload, nil) }
 // DecodeWith is Decode with a hook given every map once it is read, innermost first; what the
 // hook returns replaces the map. A hook's error fails the decoding with a *HookError.
 func DecodeWith(payload []byte, hook DecodeHook) (any, error) {
-	d := decoder{data: payload, hook: hook}
+	return DecodeHooked(payload, hook, nil)
+}
+
+// DecodeHooked is DecodeWith with the hook given only the maps that hold one of keys (every map
+// when keys is empty).
+func DecodeHooked(payload []byte, hook DecodeHook, keys []string) (any, error) {
+	d := decoder{data: payload, hook: hook, hookKeys: keys}
+	return d.whole()
+}
+
+// whole decodes the one object that must fill d.data exactly.
+func (d *decoder) whole() (any, error) {
 	if len(d.data) == 0 {
 		return nil, structuralf("empty payload")
 	}
@@ -255,10 +269,19 @@ func (d *decoder) value(depth int) (any, error) {
 
 // signed reads the int 8/16/32/64 that byte c starts.
 func (d *decoder) signed(c byte) (any, error) {
+	n, err := d.signedInt(c)
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// signedInt is signed unboxed (boxing allocates), for DecodeInto.
+func (d *decoder) signedInt(c byte) (int64, error) {
 	size := 1 << (c - 0xd0)
 	u, err := d.uintN(size)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	shift := 64 - 8*size // sign-extend from the size read
 	return int64(u<<shift) >> shift, nil
@@ -266,16 +289,25 @@ func (d *decoder) signed(c byte) (any, error) {
 
 // float reads the float 32/64 that byte c starts: both are float64 values.
 func (d *decoder) float(c byte) (any, error) {
+	f, err := d.float64(c)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// float64 is float unboxed (boxing allocates), for DecodeInto.
+func (d *decoder) float64(c byte) (float64, error) {
 	if c == 0xca {
 		u, err := d.uintN(4)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		return float64(math.Float32frombits(uint32(u))), nil
 	}
 	u, err := d.uintN(8)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	return math.Float64frombits(u), nil
 }
@@ -330,13 +362,18 @@ func (d *decoder) mapping(n uint64, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := d.value(depth + 1)
+		var v any
+		if depth == 0 && d.lazy.key != "" && key == d.lazy.key {
+			v, err = d.lazyValue(depth + 1)
+		} else {
+			v, err = d.value(depth + 1)
+		}
 		if err != nil {
 			return nil, HookErrorAt(err, -1, key)
 		}
 		out[key] = v
 	}
-	if d.hook != nil {
+	if d.hook != nil && d.hookWants(out) {
 		return d.callHook(out)
 	}
 	return out, nil

@@ -26,6 +26,29 @@ func (e *HookError) Path() string { return (&EncodeError{reversed: e.reversed}).
 
 func (d *decoder) callHook(m map[string]any) (any, error) { return CallHook(d.hook, m) }
 
+// hookWants reports whether the hook is given m: always, or when m holds one of the hook's keys.
+func (d *decoder) hookWants(m map[string]any) bool {
+	if len(d.hookKeys) == 0 {
+		return true
+	}
+	for _, k := range d.hookKeys {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// isHookKey reports whether a key of a checked map is one of the hook's keys.
+func (d *decoder) isHookKey(key []byte) bool {
+	for _, k := range d.hookKeys {
+		if k == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
 // CallHook gives m to hook, turning its error into a *HookError.
 func CallHook(hook DecodeHook, m map[string]any) (any, error) {
 	v, err := hook(m)

@@ -67,23 +67,27 @@ func (d *decoder) keyStr(n uint64) (string, error) {
 	return d.keys.key(b)
 }
 
-// key reads the key at place of its map.
-func (d *decoder) key(place uint64) (string, error) {
+// keyLength reads a key's str header and returns its length; a key of another type is refused.
+func (d *decoder) keyLength() (uint64, error) {
 	c, err := d.byte1()
 	if err != nil {
-		return "", err
+		return 0, err
 	}
-	var n uint64
 	switch {
 	case c >= 0xa0 && c <= 0xbf:
-		n = uint64(c & 0x1f)
+		return uint64(c & 0x1f), nil
 	case c >= 0xd9 && c <= 0xdb:
-		if n, err = d.uintN(1 << (c - 0xd9)); err != nil {
-			return "", err
-		}
-	default:
-		d.pos--
-		return "", mappingf("map key of type %s: only string keys are allowed", typeName(c))
+		return d.uintN(1 << (c - 0xd9))
+	}
+	d.pos--
+	return 0, mappingf("map key of type %s: only string keys are allowed", typeName(c))
+}
+
+// key reads the key at place of its map.
+func (d *decoder) key(place uint64) (string, error) {
+	n, err := d.keyLength()
+	if err != nil {
+		return "", err
 	}
 	if place >= keyCachePlaces {
 		return d.keyStr(n)
