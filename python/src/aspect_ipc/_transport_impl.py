@@ -233,13 +233,19 @@ async def _ready(
 
 
 async def _write_gathered(
-    write: Callable[[list[memoryview]], int],
+    write: Callable[[list[Buffer]], int],
     wait: Callable[[], Awaitable[None]],
     parts: Sequence[bytes | bytearray | memoryview],
     name: str,
 ) -> None:
     # writev/sendmsg may take only part of what they are given: go on from where they stopped.
-    views = [memoryview(part).cast("B") for part in parts if len(part)]
+    # Whole bytes objects are given as they are (a view of each cost as much as the rest of a
+    # small message's write); one is viewed only when a write stops inside it.
+    views: list[Buffer]
+    if all(type(part) is bytes for part in parts):
+        views = [part for part in parts if part]
+    else:
+        views = [memoryview(part).cast("B") for part in parts if len(part)]
     first = 0
     while first < len(views):
         try:
@@ -254,7 +260,7 @@ async def _write_gathered(
                 written -= len(views[first])
                 first += 1
             else:
-                views[first] = views[first][written:]
+                views[first] = memoryview(views[first]).cast("B")[written:]
                 written = 0
 
 

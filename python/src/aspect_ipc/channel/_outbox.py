@@ -166,9 +166,11 @@ class Outbox:
         return outcome
 
     def _enqueue(self, entry: _Queued) -> None:
-        self._entries.append(entry)
+        entries = self._entries
+        entries.append(entry)
         self.size += entry.size
-        self._ready.set()
+        if len(entries) == 1:  # the writer waits only for an empty queue (or a held one)
+            self._ready.set()
 
     def _write_now(
         self, send: Callable[[list[Buffer]], int], parts: list[Buffer], borrowed: bool
