@@ -48,6 +48,7 @@ type Channel struct {
 
 	mu       sync.Mutex
 	handlers map[string]Handler
+	inline   map[string]bool // the methods whose handlers run on the read loop (Inline)
 	nextID   int64
 	pending  map[ID]chan outcome
 	running  map[ID]*inflight       // requests by id, for $/cancelRequest
@@ -106,18 +107,18 @@ func (c *Channel) Done() <-chan struct{} { return c.done }
 
 // Handle registers h for method, replacing any previous handler (and its options); a nil h
 // removes it. Names starting with "$/" are reserved for the protocol and rejected with
-// ErrReservedMethod. opts configure the handler (InputWindow); an invalid one is an error naming
-// the handler, and nothing is registered.
+// ErrReservedMethod. opts configure the handler (InputWindow, Inline); an invalid one is an error
+// naming the handler, and nothing is registered.
 func (c *Channel) Handle(method string, h Handler, opts ...HandlerOption) error {
 	if isReserved(method) {
 		return reservedError(method)
 	}
-	window, err := inputWindowOf(method, opts)
+	o, err := optionsOf(method, opts)
 	if err != nil {
 		return err
 	}
-	c.handle(method, h)
-	c.streams.setWindow(method, window)
+	c.handle(method, h, o.inline && h != nil)
+	c.streams.setWindow(method, o.inputWindow)
 	return nil
 }
 
@@ -125,13 +126,18 @@ func isReserved(method string) bool { return strings.HasPrefix(method, "$/") }
 
 func reservedError(method string) error { return fmt.Errorf("%w: %q", ErrReservedMethod, method) }
 
-func (c *Channel) handle(method string, h Handler) {
+func (c *Channel) handle(method string, h Handler, inline bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h == nil {
 		delete(c.handlers, method)
 	} else {
 		c.handlers[method] = h
+	}
+	if inline {
+		c.inline[method] = true
+	} else {
+		delete(c.inline, method)
 	}
 }
 

@@ -25,13 +25,14 @@ type ChannelBuilder struct {
 	codec     Codec
 	handlers  map[string]Handler
 	windows   map[string]int64 // InputWindow of handlers, by method
+	inline    map[string]bool  // the handlers given Inline, by method
 	logger    *slog.Logger
 	err       error
 }
 
 // NewChannelBuilder returns an empty builder.
 func NewChannelBuilder() *ChannelBuilder {
-	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}, windows: map[string]int64{}}
+	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}, windows: map[string]int64{}, inline: map[string]bool{}}
 }
 
 // WithName names the channel in errors and logs ("control", "data").
@@ -46,23 +47,27 @@ func (b *ChannelBuilder) WithFraming(f Framing) *ChannelBuilder { b.framing = f;
 // WithCodec sets the codec (required): JSONCodec or MessagePackCodec.
 func (b *ChannelBuilder) WithCodec(c Codec) *ChannelBuilder { b.codec = c; return b }
 
-// WithHandler registers h for method (see Channel.Handle), with its options (InputWindow). A
-// reserved "$/" name makes Build fail with ErrReservedMethod, an invalid option with an error
-// naming the handler.
+// WithHandler registers h for method (see Channel.Handle), with its options (InputWindow,
+// Inline). A reserved "$/" name makes Build fail with ErrReservedMethod, an invalid option with an
+// error naming the handler.
 func (b *ChannelBuilder) WithHandler(method string, h Handler, opts ...HandlerOption) *ChannelBuilder {
 	if isReserved(method) {
 		b.err = errors.Join(b.err, reservedError(method))
 		return b
 	}
-	window, err := inputWindowOf(method, opts)
+	o, err := optionsOf(method, opts)
 	if err != nil {
 		b.err = errors.Join(b.err, err)
 		return b
 	}
 	b.handlers[method] = h
 	delete(b.windows, method)
-	if window > 0 {
-		b.windows[method] = window
+	if o.inputWindow > 0 {
+		b.windows[method] = o.inputWindow
+	}
+	delete(b.inline, method)
+	if o.inline {
+		b.inline[method] = true
 	}
 	return b
 }
@@ -112,6 +117,7 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 		logger:    b.logger,
 		failures:  failurePolicy{log: b.logger},
 		handlers:  make(map[string]Handler, len(b.handlers)),
+		inline:    make(map[string]bool, len(b.inline)),
 		pending:   map[ID]chan outcome{},
 		running:   map[ID]*inflight{},
 		active:    map[*inflight]struct{}{},
@@ -121,6 +127,9 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 	}
 	for method, h := range b.handlers {
 		c.handlers[method] = h
+	}
+	for method := range b.inline {
+		c.inline[method] = true
 	}
 	c.streams = newStreamTable(c.name, DefaultStreamWindow, streamHooks{notify: c.notifyStream, fail: c.failStream})
 	for method, window := range b.windows {

@@ -19,6 +19,9 @@ type inflight struct {
 	done      chan struct{} // closed once the handler returned and its response was written
 	answered  bool          // guarded by Channel.mu: the one response has been claimed
 	streams   *streamReq    // the streams the request opened, or nil
+	// inline is the method when the handler runs on the read loop (Inline), "" otherwise: what
+	// Request checks to refuse a wait that would never end.
+	inline string
 }
 
 type contextKey int
@@ -54,6 +57,7 @@ func (c *Channel) dispatchRequest(msg Message) {
 		return
 	}
 	h := c.handlers[msg.Method]
+	inline := c.inline[msg.Method]
 	c.mu.Unlock()
 	if isReserved(msg.Method) && c.reserved != nil && c.reserved(msg) {
 		return
@@ -63,7 +67,11 @@ func (c *Channel) dispatchRequest(msg Message) {
 		return
 	}
 	if msg.HasParams {
-		c.startWithStreams(msg, h)
+		c.startWithStreams(msg, h, inline)
+		return
+	}
+	if inline {
+		c.runInline(msg, h)
 		return
 	}
 	c.start(msg, h)
@@ -85,6 +93,11 @@ func (c *Channel) dispatchNotification(msg Message) {
 	if h == nil {
 		c.mu.Unlock()
 		c.log("dropped notification %q: no handler", msg.Method)
+		return
+	}
+	if c.inline[msg.Method] && c.notificationsIdle() { // else it waits its turn in the queue
+		c.mu.Unlock()
+		c.runInline(msg, h)
 		return
 	}
 	f := c.startLocked(ID{}, false)

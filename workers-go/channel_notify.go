@@ -50,3 +50,12 @@ func (c *Channel) runNotifications() {
 		c.runHandler(t.f, t.h, t.msg)
 	}
 }
+
+// notificationsIdle reports whether no notification handler is queued or running, so that one run
+// inline now keeps the arrival order: only the read loop queues notifications.
+func (c *Channel) notificationsIdle() bool {
+	q := &c.notifications
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.running
+}

@@ -18,8 +18,12 @@ import (
 // ctx ends is taken back out, unsent; one already (partly) written is completed in the background
 // and the peer is sent $/cancelRequest, so a peer that stops reading cannot hold the call past
 // its deadline. Binaries of 8 KiB or more in params are written from where they are: do not
-// modify them until the peer has answered or ctx has ended.
+// modify them until the peer has answered or ctx has ended. From an Inline handler of this
+// channel (its ctx), it fails at once with an *Error wrapping ErrInlineWait, sending nothing.
 func (c *Channel) Request(ctx context.Context, method string, params any) (Result, error) {
+	if err := c.inlineWait(ctx, "request", method); err != nil {
+		return Result{}, err
+	}
 	params, err := checkParams(params)
 	if err != nil {
 		return Result{}, err

@@ -15,7 +15,11 @@
 //
 // Handlers receive a context.Context, cancelled on $/cancelRequest, shutdown and loss of the
 // parent, and Params to Decode into their own struct. ChannelFrom and WorkerFrom reach the peer
-// from inside a handler, to call or notify it on either channel. A request may open streams
+// from inside a handler, to call or notify it on either channel. Handlers run concurrently, each
+// on a goroutine; a handler registered with the Inline option runs on its channel's read loop
+// instead, in arrival order, which saves a goroutine hand-over per request: for handlers that are
+// short, never block and never wait for the peer (Request from one fails with ErrInlineWait
+// rather than hang). A request may open streams
 // (PROTOCOL.md 13): a handler wrapped in StreamHandler gets an InStream to read the caller's items
 // and an OutStream to send items before its result, with credit-based flow control.
 //

@@ -56,6 +56,9 @@ var (
 	ErrShuttingDown = errors.New("aspectipc: shutting down")
 	// ErrParentLost reports handlers cancelled because the parent closed the channel.
 	ErrParentLost = errors.New("aspectipc: parent closed the channel")
+	// ErrInlineWait reports a call from an inline handler (Inline) that would wait for the peer on
+	// the channel whose read loop runs the handler: its answer could never be read.
+	ErrInlineWait = errors.New("aspectipc: an inline handler cannot wait for the peer")
 	// ErrReservedMethod reports an attempt to register a handler for a "$/" method.
 	ErrReservedMethod = errors.New("aspectipc: method names starting with $/ are reserved for the protocol")
 	// ErrEmptyName reports an empty namespace or worker id given to PipePath.ForModule.

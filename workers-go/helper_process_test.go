@@ -61,6 +61,12 @@ func helperWorkerMain() {
 		off := false
 		cfg.LogHandlerErrors = &off
 	}
+	if names := os.Getenv("HELPER_INLINE"); names != "" { // these methods run Inline
+		cfg.HandlerOptions = map[string][]HandlerOption{}
+		for _, name := range strings.Split(names, ",") {
+			cfg.HandlerOptions[name] = []HandlerOption{Inline()}
+		}
+	}
 	if ms, err := strconv.Atoi(os.Getenv("HELPER_HELLO_TIMEOUT_MS")); err == nil {
 		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
 	}
@@ -173,6 +179,20 @@ var helperHandlers = HandlerTable{
 		}
 		go func() { _ = cmd.Wait() }()
 		return map[string]any{"pid": cmd.Process.Pid}, nil
+	},
+	// announceSleep tells the parent on control that it started, then sleeps ignoring its context.
+	"announceSleep": func(ctx context.Context, p Params) (any, error) {
+		var args struct {
+			Seconds float64 `json:"seconds"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		if err := WorkerFrom(ctx).Control().Notify(ctx, "started", nil); err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Duration(args.Seconds * float64(time.Second)))
+		return "done", nil
 	},
 	"panic": helperPanic,
 	"fail":  func(context.Context, Params) (any, error) { return nil, errors.New("plain failure") },

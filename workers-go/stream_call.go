@@ -40,8 +40,12 @@ type StreamCall struct {
 // with "$/stream" added to params (a map, or nil), and returns at once. ctx bounds the whole call:
 // when it ends first the request is cancelled ($/cancelRequest), its streams fail and later
 // items and the answer are dropped. At most 64 streams are open at a time on the channel from
-// this side; over that RequestStream fails with -32009 and sends nothing.
+// this side; over that RequestStream fails with -32009 and sends nothing. From an Inline handler
+// of this channel (its ctx) it fails at once, like Request.
 func (c *Channel) RequestStream(ctx context.Context, method string, params map[string]any, opts StreamOptions) (*StreamCall, error) {
+	if err := c.inlineWait(ctx, "stream request", method); err != nil {
+		return nil, err
+	}
 	o := &streamOpen{in: opts.In}
 	desc := map[string]any{}
 	if opts.OutWindow != 0 {

@@ -38,11 +38,17 @@ func MissingStream(method, dir string) *Error {
 }
 
 // startWithStreams starts the handler of a request whose params may open streams: an invalid
-// descriptor is answered -32602 and one over the limit -32009, without running the handler.
-func (c *Channel) startWithStreams(msg Message, h Handler) {
+// descriptor is answered -32602 and one over the limit -32009, without running the handler. A
+// request that opens no stream runs inline when its handler does (Inline); one that opens streams
+// never does, for its handler waits for items and credit that only the read loop delivers.
+func (c *Channel) startWithStreams(msg Message, h Handler, inline bool) {
 	clean, open, invalid := parseStreamOpen(msg.Params)
 	if open == nil && invalid == "" {
-		c.start(msg, h)
+		if inline {
+			c.runInline(msg, h)
+		} else {
+			c.start(msg, h)
+		}
 		return
 	}
 	if invalid != "" {

@@ -3,12 +3,14 @@ package aspectipc
 import "fmt"
 
 // HandlerOption configures a handler where it is registered: Channel.Handle,
-// ChannelBuilder.WithHandler, or Config.HandlerOptions for a worker's handler tables.
+// ChannelBuilder.WithHandler, or Config.HandlerOptions for a worker's handler tables. The options
+// are InputWindow and Inline.
 type HandlerOption func(*handlerOptions)
 
 type handlerOptions struct {
 	inputWindow    int64
 	hasInputWindow bool
+	inline         bool
 }
 
 // InputWindow sets the handler's input window (PROTOCOL.md 13.3): how many items of an input
@@ -19,9 +21,9 @@ func InputWindow(n int) HandlerOption {
 	return func(o *handlerOptions) { o.inputWindow, o.hasInputWindow = int64(n), true }
 }
 
-// inputWindowOf returns the input window opts give the handler of method, 0 when they give none,
-// or an error naming the handler when the window is out of range.
-func inputWindowOf(method string, opts []HandlerOption) (int64, error) {
+// optionsOf applies opts for the handler of method: its input window is 0 when they give none.
+// An input window out of range is an error naming the handler.
+func optionsOf(method string, opts []HandlerOption) (handlerOptions, error) {
 	var o handlerOptions
 	for _, opt := range opts {
 		if opt != nil {
@@ -29,13 +31,14 @@ func inputWindowOf(method string, opts []HandlerOption) (int64, error) {
 		}
 	}
 	if !o.hasInputWindow {
-		return 0, nil
+		o.inputWindow = 0
+		return o, nil
 	}
 	if o.inputWindow < 1 || o.inputWindow > MaxStreamWindow {
-		return 0, fmt.Errorf("aspectipc: handler %q: InputWindow(%d) is out of range: an input window is 1 to %d items (default %d)",
+		return o, fmt.Errorf("aspectipc: handler %q: InputWindow(%d) is out of range: an input window is 1 to %d items (default %d)",
 			method, o.inputWindow, MaxStreamWindow, DefaultStreamWindow)
 	}
-	return o.inputWindow, nil
+	return o, nil
 }
 
 // checkHandlerOptions checks a worker's Config.HandlerOptions: every method names a handler of
@@ -51,7 +54,7 @@ func checkHandlerOptions(options map[string][]HandlerOption, tables ...HandlerTa
 		if !found {
 			return fmt.Errorf("aspectipc: Config.HandlerOptions names %q, which is not a handler of Control or Data", method)
 		}
-		if _, err := inputWindowOf(method, opts); err != nil {
+		if _, err := optionsOf(method, opts); err != nil {
 			return err
 		}
 	}

@@ -39,7 +39,7 @@ func main() {
 		os.Exit(0)
 	}
 	err := aspectipc.Serve(context.Background(), aspectipc.Config{
-		Control: methods, Data: dataMethods(), DataCodec: dataCodec,
+		Control: methods, Data: dataMethods(), DataCodec: dataCodec, HandlerOptions: inline,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -73,6 +73,14 @@ var methods = aspectipc.HandlerTable{
 	"countTo":       aspectipc.StreamHandler(countTo),
 	"sumStream":     aspectipc.StreamHandler(sumStream),
 	"echoStream":    aspectipc.StreamHandler(echoStream),
+}
+
+// inline are the methods that only compute for a moment and never block, log or call the parent:
+// they run on the read loop of their channel (aspectipc.Inline), which saves a hand-over to another
+// goroutine per request. Not fail and panic (they log), nor anything that sleeps, waits or does I/O.
+var inline = map[string][]aspectipc.HandlerOption{
+	"echo": {aspectipc.Inline()}, "add": {aspectipc.Inline()}, "info": {aspectipc.Inline()},
+	"getEnv": {aspectipc.Inline()}, "notes": {aspectipc.Inline()},
 }
 
 func echo(_ context.Context, p aspectipc.Params) (any, error) { return p.Value(), nil }
@@ -307,74 +315,6 @@ func freeze(_ context.Context, _ aspectipc.Params) (any, error) {
 
 func info(_ context.Context, _ aspectipc.Params) (any, error) {
 	return map[string]any{"language": "go", "pid": os.Getpid()}, nil
-}
-
-// processItems decodes its params into the struct a Go user would write. A zero Value may stand
-// for an absent or null "value", which every worker refuses: params with one, and those Decode
-// refuses, go to checkedItems, which gives every worker's messages (and accepts, as every worker
-// does, an "id" that is not an integer: no worker reads it).
-func processItems(_ context.Context, p aspectipc.Params) (any, error) {
-	var args struct {
-		Items []struct {
-			ID    int64   `json:"id"`
-			Value float64 `json:"value"`
-		} `json:"items"`
-	}
-	if err := p.Decode(&args); err != nil || args.Items == nil {
-		return checkedItems(p)
-	}
-	sum := 0.0
-	for _, item := range args.Items { // in order: every language must return the same bits
-		if item.Value == 0 {
-			return checkedItems(p)
-		}
-		sum += item.Value
-	}
-	return map[string]any{"processed": len(args.Items), "sum": sum}, nil
-}
-
-// checkedItems is processItems on the generic value, for the params Decode does not take as they are.
-func checkedItems(p aspectipc.Params) (any, error) {
-	if err := require("processItems", "items", "an array of {id, value} maps", p); err != nil {
-		return nil, err
-	}
-	items := p.Value().(map[string]any)["items"].([]any)
-	sum := 0.0
-	for i, item := range items { // in order: every language must return the same bits
-		m, _ := item.(map[string]any)
-		value, err := members{method: "processItems", m: m}.float("value")
-		if err != nil {
-			return nil, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: fmt.Sprintf("Invalid params: processItems: items[%d] must be a map with a number \"value\"", i)}
-		}
-		sum += value
-	}
-	return map[string]any{"processed": len(items), "sum": sum}, nil
-}
-
-func processMatrix(_ context.Context, p aspectipc.Params) (any, error) {
-	if err := require("processMatrix", "matrix", "an array of arrays of numbers", p); err != nil {
-		return nil, err
-	}
-	var args struct {
-		Matrix [][]float64 `json:"matrix"`
-	}
-	if err := p.Decode(&args); err != nil {
-		return nil, err
-	}
-	rows, columns := len(args.Matrix), 0
-	if rows > 0 {
-		columns = len(args.Matrix[0])
-	}
-	if rows*columns == 0 {
-		return nil, &aspectipc.Error{Code: aspectipc.CodeInvalidParams, Message: "Invalid params: matrix is empty"}
-	}
-	sum := 0.0
-	for _, row := range args.Matrix { // row by row, in order
-		for _, v := range row {
-			sum += v
-		}
-	}
-	return map[string]any{"sum": sum, "avg": sum / float64(rows*columns)}, nil
 }
 
 // spin keeps a CPU busy for microseconds, deaf to cancellation.
