@@ -239,3 +239,30 @@ async def test_answers_read_with_other_frames_between_them_keep_their_order() ->
 
 def _framed(payload: bytes) -> bytes:
     return len(payload).to_bytes(4, "big") + payload
+
+
+async def test_answers_that_arrive_a_few_bytes_at_a_time_are_all_taken() -> None:
+    # Chunks of 1 to 150 bytes: a header cut short, a payload cut short, a frame's end with whole
+    # frames after it in one chunk. Each read takes what is whole (with the compiled core, the
+    # answers straight from the buffer) and keeps the rest for the next.
+    async with _channel() as (channel, peer):
+        outcomes: dict[int, Any] = {}
+
+        async def ask(n: int) -> None:
+            outcomes[n] = await channel.request("peer_echo", {"n": n})
+
+        async with anyio.create_task_group() as tasks:
+            for n in range(30):
+                tasks.start_soon(ask, n)
+            requests = [await peer.read() for _ in range(30)]
+            stream = b"".join(
+                _frame({"jsonrpc": "2.0", "id": r["id"], "result": ["x" * r["params"]["n"]]})
+                for r in requests
+            )
+            sizes = [1, 2, 3, 5, 7, 11, 90, 150]
+            offset = step = 0
+            while offset < len(stream):  # one write at a time: the reader runs between them
+                size = sizes[step % len(sizes)]
+                await anyio.to_thread.run_sync(peer.sock.sendall, stream[offset : offset + size])
+                offset, step = offset + size, step + 1
+        assert outcomes == {n: ["x" * n] for n in range(30)}
