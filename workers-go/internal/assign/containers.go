@@ -1,7 +1,6 @@
 package assign
 
 import (
-	"fmt"
 	"reflect"
 	"strconv"
 
@@ -122,7 +121,7 @@ func assignStructByField(dst reflect.Value, m map[string]any, fields *structs.Se
 
 // assignField stores the value of key k into field f of dst.
 func assignField(dst reflect.Value, f *structs.Field, k string, item any, path *fieldPath) error {
-	fv, err := fieldByIndex(dst, f.Index)
+	fv, err := structs.FieldToFill(dst, f.Index)
 	if err != nil {
 		path.push(pathEntry, k, 0)
 		return fieldError(path, "%v", err)
@@ -131,23 +130,6 @@ func assignField(dst reflect.Value, f *structs.Field, k string, item any, path *
 	err = assignValue(fv, item, path)
 	path.pop()
 	return err
-}
-
-// fieldByIndex walks to a (possibly promoted) field, allocating nil embedded pointers.
-func fieldByIndex(v reflect.Value, index []int) (reflect.Value, error) {
-	for i, x := range index {
-		if i > 0 && v.Kind() == reflect.Pointer {
-			if v.IsNil() {
-				if !v.CanSet() {
-					return v, fmt.Errorf("cannot set an embedded pointer to an unexported struct %s", v.Type().Elem())
-				}
-				v.Set(reflect.New(v.Type().Elem()))
-			}
-			v = v.Elem()
-		}
-		v = v.Field(x)
-	}
-	return v, nil
 }
 
 // mayUnmarshal reports whether values of type t may bring their own decoding (a json.Unmarshaler

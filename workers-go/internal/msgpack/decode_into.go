@@ -5,6 +5,8 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/structs"
 )
 
 // DecodeInto decodes data, one object that Check or DecodeLazy accepted, straight into target (a
@@ -326,8 +328,8 @@ func (d *decoder) intoStruct(dst reflect.Value, p *plan, depth int) bool {
 			}
 			continue
 		}
-		fv, ok := fieldToFill(dst, f.index)
-		if !ok || !d.into(fv, f.plan, depth+1) {
+		fv, err := structs.FieldToFill(dst, f.index) // an error: assign refuses it too
+		if err != nil || !d.into(fv, f.plan, depth+1) {
 			return false
 		}
 	}
@@ -347,25 +349,4 @@ func (p *plan) lookup(key []byte) *fieldPlan {
 		}
 	}
 	return nil
-}
-
-// fieldToFill walks to a (possibly promoted) field, allocating nil embedded pointers; false
-// when one cannot be set (a pointer to an unexported struct), which assign refuses too.
-func fieldToFill(v reflect.Value, index []int) (reflect.Value, bool) {
-	if len(index) == 1 {
-		return v.Field(index[0]), true
-	}
-	for i, x := range index {
-		if i > 0 && v.Kind() == reflect.Pointer {
-			if v.IsNil() {
-				if !v.CanSet() {
-					return v, false
-				}
-				v.Set(reflect.New(v.Type().Elem()))
-			}
-			v = v.Elem()
-		}
-		v = v.Field(x)
-	}
-	return v, true
 }

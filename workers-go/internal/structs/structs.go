@@ -6,6 +6,7 @@ package structs
 import (
 	"encoding"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -106,4 +107,23 @@ func isStructOrPtrToStruct(t reflect.Type) bool {
 		t = t.Elem()
 	}
 	return t.Kind() == reflect.Struct
+}
+
+// FieldToFill walks v (a struct) to the field at index, a Field's Index, for decoding into it:
+// an embedded pointer on the way that is nil gets a new struct. It fails when such a pointer
+// cannot be set (a pointer to an unexported struct type).
+func FieldToFill(v reflect.Value, index []int) (reflect.Value, error) {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				if !v.CanSet() {
+					return v, fmt.Errorf("cannot set an embedded pointer to an unexported struct %s", v.Type().Elem())
+				}
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v, nil
 }
