@@ -137,11 +137,9 @@ class Outbox:
         """Do what :meth:`put` does for ``parts`` (not borrowed) when it need not wait: the queue
         is open and stays within its limit. False: nothing was done, call :meth:`put`. A
         request's sender saves a coroutine per request."""
-        if self.close_reason is not None or self.size + sum(map(len, parts)) > OUTBOX_LIMIT:
+        if self.size + sum(map(len, parts)) > OUTBOX_LIMIT:
             return False
-        if self._write_first(parts, False) is False:
-            self._enqueue(_Queued(parts))
-        return True
+        return self.offer(parts)
 
     def offer(self, parts: list[Buffer]) -> bool:
         """Write one message's ``parts`` now, or queue them, without waiting: for a sender
