@@ -375,3 +375,51 @@ async def test_drain_refuses_new_requests() -> None:
         with pytest.raises(RemoteError) as info:
             await left.request("ok")
         assert info.value.code == ErrorCode.SHUTTING_DOWN
+
+
+async def test_a_short_timeout_after_long_ones_fires_on_time() -> None:
+    # The deadline timer sleeps until the earliest deadline it knows; one that comes later but
+    # is earlier must wake it, and deadlines that are later must not hold it up.
+    async with pair() as (left, right):
+        right.on_request("forever", lambda p: anyio.sleep(math.inf))
+        outcomes: dict[str, BaseException] = {}
+
+        async def ask(name: str, timeout: float) -> None:
+            try:
+                await left.request("forever", timeout=timeout)
+            except RequestTimeout as exc:
+                outcomes[name] = exc
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(ask, "long", 60.0)
+                await anyio.wait_all_tasks_blocked()
+                tasks.start_soon(ask, "short", 0.05)
+                await anyio.wait_all_tasks_blocked()
+                start = anyio.current_time()
+                while "short" not in outcomes:
+                    await anyio.sleep(0.01)
+                assert anyio.current_time() - start < 5  # not the long one's 60 s
+                tasks.cancel_scope.cancel()
+        assert set(outcomes) == {"short"}
+
+
+async def test_answered_requests_leave_nothing_behind_whatever_their_timeout() -> None:
+    # Each request with a deadline is entered in the channel's deadline heap; the entries of
+    # answered requests must go long before their deadlines pass (here: 10 minutes), or the
+    # heap would grow with the request rate times the timeout.
+    import tracemalloc
+
+    async with pair() as (left, right):
+        right.on_request("echo", lambda p: p)
+        for _ in range(500):
+            await left.request("echo", [1], timeout=600)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(4000):
+                await left.request("echo", [1], timeout=600)
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert grown < 100_000, f"{grown} bytes kept after 4,000 answered requests"

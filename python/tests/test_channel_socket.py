@@ -138,3 +138,50 @@ def test_a_socket_transport_widens_the_send_buffer_and_never_narrows_it() -> Non
         wider = _send_buffer(big)
         SocketTransport(big)
         assert _send_buffer(big) == wider
+
+
+async def test_requests_the_socket_takes_only_part_of_arrive_whole_and_in_order() -> None:
+    # A request is written at once by its sender where nothing is queued before it. Here the
+    # peer reads nothing at first, so the socket takes only part of the first requests: the
+    # rest of each waits in the queue, and everything sent after it queues behind it.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    text = "x" * 40_000  # more than the socket holds; packed whole by the compiled core
+    try:
+        async with _channel(ours, "left") as left, anyio.create_task_group() as tasks:
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # narrowed again
+            answers: dict[int, object] = {}
+
+            async def ask(n: int) -> None:
+                answers[n] = await left.request("echo", {"n": n, "text": text})
+
+            for n in range(6):
+                tasks.start_soon(ask, n)
+                await anyio.wait_all_tasks_blocked()  # each one written or queued in turn
+            theirs.setblocking(False)
+            received = b""
+            requests: list[dict[str, object]] = []
+            with anyio.fail_after(10):
+                while len(requests) < 6:
+                    try:
+                        received += theirs.recv(1 << 20)
+                    except BlockingIOError:
+                        await anyio.sleep(0.001)
+                        continue
+                    whole = 0
+                    while len(received) - whole >= 4:
+                        length = int.from_bytes(received[whole : whole + 4], "big")
+                        if len(received) - whole - 4 < length:
+                            break
+                        whole += 4 + length
+                    requests += _frames(received[:whole])  # type: ignore[arg-type]
+                    received = received[whole:]
+            assert [r["params"]["n"] for r in requests] == list(range(6))  # type: ignore[index]
+            assert all(r["params"]["text"] == text for r in requests)  # type: ignore[index]
+            theirs.setblocking(True)
+            for r in requests:
+                result = r["params"]["n"]  # type: ignore[index]
+                body = msgpack.packb({"jsonrpc": "2.0", "id": r["id"], "result": result})
+                theirs.sendall(len(body).to_bytes(4, "big") + body)
+        assert answers == {n: n for n in range(6)}
+    finally:
+        theirs.close()

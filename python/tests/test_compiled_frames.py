@@ -168,3 +168,90 @@ def test_a_frame_over_the_limit_is_left_to_the_python_path() -> None:
     taken: list[Any] = []
     assert aspect_ipc_core.take_answers(taken, DECLINED, bytearray(big), 0, 50) == (0, DECLINED)
     assert taken == []
+
+
+def _events(decoder: LengthPrefixedDecoder, frame: Any, known: Any) -> tuple[str, Any]:
+    """What a reader makes of one frame the Python path cut: an answer, another message, or
+    bytes it cannot decode (``known``: the value the core decoded already, or DECLINED)."""
+    try:
+        value = codec.decode(frame) if known is DECLINED else known
+    except CodecError:
+        return ("undecodable", bytes(frame))
+    message = JsonRpcProtocol.parse(value)
+    if type(message) is Response:
+        return ("answer", [message.id, message.result])
+    return ("other", value)
+
+
+_INNER = framed(msgpack.packb({"jsonrpc": "2.0", "id": 2, "result": [2]}))
+_OUTER = framed(msgpack.packb({"jsonrpc": "2.0", "id": 1, "result": _INNER}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams, st.lists(st.integers(1, 80), min_size=1, max_size=40))
+# A read that ends where a frame's payload holds what looks like a whole answer: the next read
+# starts there, and must not be taken for a frame of its own.
+@example((_OUTER, 0), [_OUTER.index(_INNER), 1000])
+def test_bytes_taken_as_they_are_received_come_out_as_from_one_buffer(
+    case: tuple[bytes, int], sizes: list[int]
+) -> None:
+    # A reader whose decoder is idle (holds nothing) lets the core take the answers from the
+    # bytes it just received, where they lie, and feeds the decoder only the rest; otherwise it
+    # feeds them all and lets the core take from the buffer. Then it cuts what is left as
+    # usual: however the stream is cut into reads, it sees what one buffer of it all shows.
+    stream, _ = case
+    expected: list[tuple[str, Any]] = []
+    whole = LengthPrefixedDecoder(1 << 26)
+    whole.feed(stream)
+    with python_path():
+        while True:
+            try:
+                frame = whole.next_frame()
+            except FramingError:
+                expected.append(("failed", None))
+                break
+            if frame is None:
+                break
+            expected.append(_events(whole, frame, DECLINED))
+
+    seen: list[tuple[str, Any]] = []
+    decoder = LengthPrefixedDecoder(1 << 26)
+    taken: list[Any] = []
+
+    def take(buffer: Any, start: int, limit: int) -> tuple[int, Any]:
+        end, said = aspect_ipc_core.take_answers(taken, DECLINED, buffer, start, limit)
+        return end, said
+
+    def answers() -> None:
+        seen.extend(("answer", taken[i : i + 2]) for i in range(0, len(taken), 2))
+        taken.clear()
+
+    offset, index = 0, 0
+    failed = False
+    while offset < len(stream) and not failed:
+        size = sizes[index % len(sizes)]
+        index += 1
+        received = memoryview(stream[offset : offset + size])
+        offset += size
+        if decoder.idle():  # the reader's way: take the answers where they lie, keep the rest
+            end, known = take(received, 0, LIMIT)
+            left = end < len(received)
+            if left:
+                decoder.feed(received[end:])
+        else:
+            decoder.feed(received)
+            known, left = decoder.take_small(take, DECLINED), True
+        answers()
+        while left:
+            try:
+                frame = decoder.next_frame()
+            except FramingError:
+                seen.append(("failed", None))
+                failed = True
+                break
+            if frame is None:
+                break
+            seen.append(_events(decoder, frame, known))
+            known = decoder.take_small(take, DECLINED)
+            answers()
+    assert same(seen, expected)

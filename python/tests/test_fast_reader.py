@@ -13,7 +13,7 @@ import anyio
 import msgpack
 import pytest
 
-from aspect_ipc import ChannelBuilder, RemoteError, SocketTransport
+from aspect_ipc import ChannelBuilder, ChannelClosed, RemoteError, SocketTransport
 from aspect_ipc.channel import Channel
 
 pytestmark = pytest.mark.anyio
@@ -147,7 +147,7 @@ async def test_answers_and_requests_interleaved_in_one_read_all_go_through() -> 
 _PLAIN_ASYNCIO = """
 import asyncio, socket, sys
 import msgpack
-from aspect_ipc import ChannelBuilder, RemoteError, SocketTransport
+from aspect_ipc import ChannelBuilder, ChannelClosed, RemoteError, SocketTransport
 
 def frame(message):
     body = msgpack.packb(message)
@@ -266,3 +266,24 @@ async def test_answers_that_arrive_a_few_bytes_at_a_time_are_all_taken() -> None
                 await anyio.to_thread.run_sync(peer.sock.sendall, stream[offset : offset + size])
                 offset, step = offset + size, step + 1
         assert outcomes == {n: ["x" * n] for n in range(30)}
+
+
+async def test_a_connection_reset_fails_the_pending_requests_and_says_so() -> None:
+    # The peer closes with our request still unread in its buffer: the next read is refused
+    # (ECONNRESET), and every request waiting for an answer fails with the reason.
+    async with _channel() as (channel, peer):
+        outcome: list[BaseException] = []
+
+        async def ask() -> None:
+            try:
+                await channel.request("peer_echo", {"n": 1})
+            except Exception as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(ask)
+            await anyio.wait_all_tasks_blocked()
+            peer.sock.close()  # the request is still in its receive buffer, unread
+        assert len(outcome) == 1 and isinstance(outcome[0], ChannelClosed)
+        assert "receive failed" in str(outcome[0]) and "reset" in str(outcome[0]).lower()
+        assert channel.closed

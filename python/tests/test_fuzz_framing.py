@@ -207,3 +207,29 @@ def test_length_prefixed_headers_against_the_limit(lengths: list[int], limit: in
         assert found == [("error", "frame_too_large")]
     else:
         assert found == [("error", "truncated")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=300), max_size=6), st.data())
+def test_a_length_prefixed_decoder_is_idle_exactly_between_frames(
+    payloads: list[bytes], data: st.DataObject
+) -> None:
+    # idle() tells a reader that the next bytes it receives start a frame (it may then read
+    # frames from them before feeding them): true only with nothing buffered, whatever was cut.
+    stream = b"".join(len(p).to_bytes(4, "big") + p for p in payloads)
+    boundaries = set()
+    offset = 0
+    for p in payloads:
+        boundaries.add(offset)
+        offset += 4 + len(p)
+    boundaries.add(offset)
+    decoder = LengthPrefixedDecoder(1 << 20)
+    assert decoder.idle()
+    fed = 0
+    while fed < len(stream):
+        step = data.draw(st.integers(1, len(stream) - fed))
+        decoder.feed(stream[fed : fed + step])
+        fed += step
+        while decoder.next_frame() is not None:
+            pass
+        assert decoder.idle() == (fed in boundaries), fed

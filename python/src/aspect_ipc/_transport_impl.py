@@ -18,7 +18,7 @@ import anyio
 from ._socket_path import PeerCredentials
 from .errors import TransportError
 
-__all__ = ["Buffer", "FdTransport", "SocketTransport"]
+__all__ = ["Buffer", "FdTransport", "SocketTransport", "receive_failed"]
 
 
 _RECEIVE_SIZE = 256 * 1024
@@ -155,7 +155,7 @@ class SocketTransport:
             except BlockingIOError:
                 await self._wait(anyio.wait_readable, sock, "reading")
             except OSError as exc:
-                raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
+                raise receive_failed(self.name, exc) from exc
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``, waiting while the socket buffer is full (backpressure)."""
@@ -182,7 +182,7 @@ class SocketTransport:
         except BlockingIOError:
             return None
         except OSError as exc:
-            raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
+            raise receive_failed(self.name, exc) from exc
 
     def receive_into_nowait(self, buffer: memoryview) -> int | None:
         """Like :meth:`receive_into` without waiting: ``None`` if nothing is there yet."""
@@ -191,7 +191,7 @@ class SocketTransport:
         except BlockingIOError:
             return None
         except OSError as exc:
-            raise TransportError(f"{self.name}: receive failed: {_reason(exc)}") from exc
+            raise receive_failed(self.name, exc) from exc
 
     def send_nowait(self, parts: Sequence[Buffer]) -> int:
         """Send what the socket takes now, without waiting; return the byte count (0: full)."""
@@ -273,6 +273,11 @@ def _write_now(write: Callable[[list[memoryview]], int], parts: Sequence[Buffer]
         return 0
     except OSError as exc:
         raise TransportError(f"{name}: write failed: {_reason(exc)}") from exc
+
+
+def receive_failed(name: str, exc: OSError) -> TransportError:
+    """The error of a receive that failed (the connection was reset...), naming the transport."""
+    return TransportError(f"{name}: receive failed: {_reason(exc)}")
 
 
 def _run_close_callbacks(callbacks: list[Callable[[], None]]) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "LengthPrefixedFraming",
     "LineDelimitedDecoder",
     "LineDelimitedFraming",
+    "SMALL_FRAME",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -38,6 +39,9 @@ _COPY_LIMIT = 64 * 1024
 # A frame payload larger than this is assembled in a buffer of its own, which the transport can
 # receive into directly (see LengthPrefixedDecoder.writable) and which becomes the frame: no copy.
 _DIRECT_FILL_AT = 64 * 1024
+SMALL_FRAME = _DIRECT_FILL_AT
+"""The longest frame a reader takes where it lies (LengthPrefixedDecoder.take_small, idle):
+longer ones are assembled by the decoder, in place."""
 # ...once this fraction of it has arrived: a peer cannot make us allocate more than four times
 # what it has actually sent.
 _DIRECT_FILL_FRACTION = 4
@@ -234,10 +238,16 @@ class LengthPrefixedDecoder:
         if self._length is not None or self._target is not None or self._error is not None:
             return otherwise
         start = self._start
-        end, said = read(self._buffer, start, min(_DIRECT_FILL_AT, self.max_frame_size))
+        end, said = read(self._buffer, start, min(SMALL_FRAME, self.max_frame_size))
         if end != start:
             self._consumed(end)
         return said
+
+    def idle(self) -> bool:
+        """Whether the decoder holds nothing, so that the next bytes received start a frame: a
+        reader may take whole frames from them first, and :meth:`feed` only what it leaves."""
+        quiet = self._length is None and self._target is None and self._error is None
+        return quiet and self._start == len(self._buffer)
 
     def next_frame(self) -> bytes | bytearray | memoryview | None:
         """Return the next complete payload, or ``None`` if more bytes are needed."""

@@ -132,11 +132,12 @@ class JsonRpcProtocol:
         """Build a request; ``id`` defaults to the next allocated id."""
         message: dict[str, Any] = {
             "jsonrpc": "2.0",
-            "id": self.next_id() if id is None else id,
+            "id": next(self._ids) if id is None else id,
             "method": method,
         }
         if params is not None:
-            message["params"] = _params(params)
+            kind = type(params)  # a dict or a list goes as it is: no call for most requests
+            message["params"] = params if kind is dict or kind is list else _params(params)
         return message
 
     @staticmethod

@@ -90,7 +90,7 @@ class ChannelCore:
         self._streams: StreamTable | None = None  # made by the first stream (spec 13)
         self._request_finished = anyio.Event()  # set, and replaced, as requests finish
         self._request_watchers = 0
-        self._deadlines = Deadlines()
+        self._deadlines = Deadlines(self._pending)
         self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
         self._outbox = Outbox()
         self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[

@@ -40,6 +40,7 @@ from ._answering import Answering
 from ._core import logger
 from ._handlers import Handler
 from ._outbox import OUTBOX_LIMIT, Buffer
+from ._pending import FutureWaiter
 from ._stream_ends import RequestStreams, set_current_streams
 
 __all__ = ["Dispatch", "current_request"]
@@ -203,18 +204,34 @@ class Dispatch(Answering):
         await self._send_quietly(self.protocol.error_response(request_id, code, text, data))
 
     def _complete(self, request_id: MessageId, result: Any, error: BaseException | None) -> None:
-        waiter = self._pending.pop(request_id, None)
-        if waiter is None:
-            logger.debug("%s: dropped a response to unknown id %r", self.name, request_id)
-            return
-        if waiter.sent:  # set only when the channel keeps metrics; observe(), inline
-            assert self.metrics is not None
-            index = ((perf_counter_ns() - waiter.sent) >> BUCKET_SHIFT).bit_length()
-            self.metrics.latency[index if index < BUCKETS else BUCKETS - 1] += 1
-        waiter.result, waiter.error = result, error
-        waiter.event.set()
-        if waiter.stream and self._streams is not None:  # the answer ends its streams (13.2)
-            self._streams.on_response(request_id, result, error)
+        """Complete our request ``request_id`` with its result, or fail it with ``error``."""
+        self._complete_answers([request_id, result], error)
+
+    def _complete_answers(self, answers: list[Any], error: BaseException | None = None) -> None:
+        """Complete the requests ``answers`` answers (flat: id, result, id, result...), or fail
+        them with ``error``; then empty it. The reader gives it every answer one read brought,
+        in one call: a small answer's way to its caller is a handful of calls."""
+        pending, metrics = self._pending, self.metrics
+        for index in range(0, len(answers), 2):
+            request_id = answers[index]
+            waiter = pending.pop(request_id, None)
+            if waiter is None:
+                logger.debug("%s: dropped a response to unknown id %r", self.name, request_id)
+                continue
+            if waiter.sent:  # set only when the channel keeps metrics; observe(), inline
+                assert metrics is not None
+                bucket = ((perf_counter_ns() - waiter.sent) >> BUCKET_SHIFT).bit_length()
+                metrics.latency[bucket if bucket < BUCKETS else BUCKETS - 1] += 1
+            waiter.result, waiter.error = answers[index + 1], error
+            event = waiter.event
+            if type(event) is FutureWaiter:  # its set(), inline: one call fewer per answer
+                if not event.done():  # done: its caller was cancelled meanwhile
+                    event.set_result(None)
+            else:
+                event.set()
+            if waiter.stream and self._streams is not None:  # the answer ends its streams (13.2)
+                self._streams.on_response(request_id, waiter.result, error)
+        answers.clear()
 
     async def _start_request(self, request: Request) -> None:
         if self._draining:

@@ -18,15 +18,17 @@ pool) holds the peer back through the socket, exactly as the portable loop does.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._compiled import DECLINED, take_answers
+from .._transport_impl import receive_failed
 from ..codecs import MessagePackCodec, decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
-from ..framing import InPlaceDecoder, LengthPrefixedDecoder
+from ..framing import SMALL_FRAME, InPlaceDecoder, LengthPrefixedDecoder
 from ..jsonrpc import InvalidMessage, JsonRpcProtocol, Notification, Request
 from ._core import logger
 from ._outbox import Buffer
@@ -73,7 +75,7 @@ class FastReader:
         # buffer (cut, decoded and classified in one call), where the codec would decode them
         # exactly so: MessagePack, no decode hook.
         self._answers: list[Any] = []
-        self._take_answers: Callable[[bytearray, int, int], tuple[int, Any]] | None = None
+        self._take_answers: Callable[[Buffer, int, int], tuple[int, Any]] | None = None
         self._small: LengthPrefixedDecoder | None = None  # the decoder, when it does
         codec, decoder = channel.codec, self._decoder
         if (
@@ -84,13 +86,23 @@ class FastReader:
         ):
             self._take_answers = partial(take_answers, self._answers, DECLINED)
             self._small = decoder
+        # With them, over a socket, a read of answers only is one call to the socket and one to
+        # the core (see _on_readable): the socket's own recv_into, no transport between.
+        self._recv_into: Callable[[memoryview], int] | None = None
+        sock = getattr(transport, "raw_socket", None) if self._small is not None else None
+        if isinstance(sock, socket.socket):  # once closed it raises: never a reused descriptor
+            self._recv_into = sock.recv_into
+        self._transport_name: str = getattr(transport, "name", channel.name)
+        # Whether the decoder holds nothing (LengthPrefixedDecoder.idle), as last seen: then
+        # the next read's bytes start a frame, and the core may take them where they lie.
+        self._idle = self._recv_into is not None and self._small is not None and self._small.idle()
 
     async def run(self) -> IpcError:
         """Read until the input ends; return why it ended (the channel closes with it)."""
         channel = self._channel
         self._fd = self._transport.readable_fd()
         self._transport.add_close_callback(self._on_close)
-        channel._outbox.waves = True  # this reader reports each read: see Outbox.new_wave
+        channel._outbox.waves = True  # this reader clears burst at each read: see Outbox
         try:
             while True:
                 # The slow lane: what the callback handed over, then every frame left.
@@ -156,32 +168,80 @@ class FastReader:
         self._unwatch()
 
     def _on_readable(self) -> None:
-        # A loop callback runs in no task, where sniffio cannot tell the library; anyio asks it
-        # when a task or a cancel scope is made (a request started here). Say it.
-        token = _LIBRARY.set("asyncio") if _LIBRARY is not None else None
+        # Most reads of a parent's data channel bring answers only, and find the decoder idle
+        # (nothing buffered): the core takes the answers from the bytes received, where they
+        # lie, and their callers are woken, in a handful of calls. What is left (anything else,
+        # a frame cut short) goes to the decoder, and on as any read does.
         try:
-            self._read_and_answer()
+            known: Any = DECLINED
+            received = False  # read already, and the core took what it could
+            recv_into, small, take = self._recv_into, self._small, self._take_answers
+            if self._idle and recv_into is not None and self._channel.tracer is None:
+                assert small is not None and take is not None  # _idle is never set without them
+                channel = self._channel
+                channel._outbox.burst = False  # a new read: see Outbox.waves
+                try:
+                    count = recv_into(self._chunk)
+                except BlockingIOError:  # a spurious wake-up
+                    return
+                except OSError as exc:
+                    failure = receive_failed(self._transport_name, exc)
+                    self._end = ChannelClosed(f"{channel.name}: {failure}")
+                    self._hand_over()
+                    return
+                if not count:
+                    self._at_end()
+                    self._hand_over()
+                    return
+                if channel.metrics is not None:
+                    channel.metrics.bytes_in += count
+                chunk = self._chunk[:count]
+                end, known = take(chunk, 0, min(SMALL_FRAME, small.max_frame_size))
+                if self._answers:
+                    channel._complete_answers(self._answers)
+                if end == count:
+                    return
+                small.feed(chunk[end:])  # the rest: from the frame the core stopped at
+                received = True
+            self._idle = False  # until the decoder says so again, below
+            # A loop callback runs in no task, where sniffio cannot tell the library; anyio
+            # asks it when a task or a cancel scope is made (a request started here). Say it.
+            token = _LIBRARY.set("asyncio") if _LIBRARY is not None else None
+            try:
+                if not received and not self._read():
+                    return
+                self._answer_buffered(known, received)
+                self._idle = small is not None and take is not None and small.idle()
+            finally:
+                if token is not None and _LIBRARY is not None:
+                    _LIBRARY.reset(token)
         except Exception as exc:  # a bug must not leave a callback spinning on the selector
             logger.exception("%s: the reader failed", self._channel.name)
             self._end = ChannelClosed(f"{self._channel.name}: the reader failed: {exc!r}")
             self._hand_over()
-        finally:
-            if token is not None and _LIBRARY is not None:
-                _LIBRARY.reset(token)
 
-    def _read_and_answer(self) -> None:
+    def _read(self) -> bool:
+        """Read what is there into the decoder; False: nothing to do (nothing was there, or
+        the input ended: the task takes over)."""
         channel = self._channel
-        channel._outbox.new_wave()
+        channel._outbox.burst = False  # a new read: see Outbox.waves
         try:
             if not self._receive():
-                return
+                return False
         except TransportError as exc:
             self._end = ChannelClosed(f"{channel.name}: {exc}")
             self._hand_over()
-            return
+            return False
         if self._end is not None:  # end of input: the task drains what is left
             self._hand_over()
-            return
+            return False
+        return True
+
+    def _answer_buffered(self, known: Any, taken: bool) -> None:
+        """Act on the frames in the decoder, answers first. ``taken``: the core has taken the
+        answers in front already, and ``known`` is the value of the frame it stopped at, if
+        it decoded it (else DECLINED)."""
+        channel = self._channel
         decoder = self._decoder
         codec = channel.codec
         tracer = channel.tracer
@@ -189,15 +249,11 @@ class FastReader:
         small = self._small if tracer is None else None  # a tracer sees every message
         take = self._take_answers
         while True:
-            known = DECLINED
-            if small is not None and take is not None:
+            if small is not None and take is not None and not taken:
                 known = small.take_small(take, DECLINED)
-                answers = self._answers
-                if answers:
-                    complete = channel._complete
-                    for index in range(0, len(answers), 2):
-                        complete(answers[index], answers[index + 1], None)
-                    answers.clear()
+                if self._answers:
+                    channel._complete_answers(self._answers)
+            taken = False
             try:
                 frame = decoder.next_frame()
             except FramingError as exc:
@@ -213,6 +269,7 @@ class FastReader:
                 self._handed.append((frame, _UNDECODED))
                 self._hand_over()
                 return
+            known = DECLINED
             if tracer is not None:
                 tracer.received(value, len(frame) + channel._frame_overhead)
             message = JsonRpcProtocol.parse(value)
@@ -266,9 +323,13 @@ class FastReader:
                     metrics.bytes_in += len(data)
                 self._decoder.feed(data)
                 return True
+        self._at_end()
+        return True
+
+    def _at_end(self) -> None:
+        """The peer closed its end: the decoder says whether a frame was cut short."""
         self._decoder.feed_eof()
         self._end = ChannelClosed(f"{self._channel.name}: the peer closed the channel")
-        return True
 
 
 class _Undecoded:

@@ -9,6 +9,7 @@ reading holds up senders, never an ever longer queue.
 from __future__ import annotations
 
 import functools
+import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -51,14 +52,15 @@ class Outbox:
     """The queue of frames to write, and its writer (:meth:`run`)."""
 
     __slots__ = (
-        "_burst",
         "_entries",
         "_held",
         "_lock",
         "_ready",
+        "_send_frame",
         "_send_nowait",
         "_taken",
         "_writing",
+        "burst",
         "close_reason",
         "done",
         "failed",
@@ -78,12 +80,15 @@ class Outbox:
         self.metrics: ChannelMetrics | None = None  # bytes_out, counted per batch written
         # Set by run() for a transport that can write without waiting: see put().
         self._send_nowait: Callable[[list[Buffer]], int] | None = None
+        # And, over a socket, its own send, for one whole frame: see write_frame().
+        self._send_frame: Callable[[bytes], int] | None = None
         self._writing = False  # the writer holds a batch it has not finished sending
-        # With a reader that reports each read (new_wave), a sender writes at once only the
-        # first message after each read; the messages sent after it until the next read (the
-        # callers that one read's answers woke) queue, and leave together in one system call.
+        # With a reader that reports each read (``waves``: it clears ``burst`` as it reads), a
+        # sender writes at once only the first message after each read; the messages sent
+        # after it until the next read (the callers that one read's answers woke) queue, and
+        # leave together in one system call.
         self.waves = False
-        self._burst = False
+        self.burst = False
         # A thread other than the loop's may write a message itself (send_from_thread); the
         # lock keeps its write from meeting one of the loop's, and _held is set while the rest
         # of a message it could not write whole is on its way to the head of the queue.
@@ -141,6 +146,40 @@ class Outbox:
             return False
         return self.offer(parts)
 
+    def write_frame(self, frame: bytes) -> bool:
+        """:meth:`put_nowait` for one whole frame over a socket, in one call: on the loop
+        thread, written now if nothing is queued or being written before it (the rest of it
+        queued if the socket takes only part), or else queued. False: nothing was done (not a
+        socket, the outbox is closed, or the queue is over its limit): call :meth:`put_nowait`
+        or :meth:`put`.
+
+        Most requests go out this way: :meth:`put_nowait` takes four more calls (offer, the
+        write, its count, the transport), and a round trip waits for each of them.
+        """
+        send = self._send_frame
+        if send is None or self.close_reason is not None or self.size + len(frame) > OUTBOX_LIMIT:
+            return False
+        if not (self._entries or self._writing or self.burst):
+            with self._lock:
+                written = 0
+                if not self._held:
+                    try:
+                        written = send(frame)
+                    except OSError:  # full (EAGAIN), or failed: the writer meets it, says it
+                        written = 0
+                if written:
+                    if self.metrics is not None:
+                        self.metrics.bytes_out += written
+                    self.burst = self.waves
+                    if written == len(frame):
+                        return True
+                    self._queue_rest([frame], written, None)
+            if written:
+                self._ready.set()
+                return True
+        self._enqueue(_Queued([frame]))
+        return True
+
     def offer(self, parts: list[Buffer]) -> bool:
         """Write one message's ``parts`` now, or queue them, without waiting: for a sender
         that cannot wait (a handler that ran in the reader's callback), which looks at
@@ -156,11 +195,11 @@ class Outbox:
         """Write ``parts`` now if nothing is queued before them (as :meth:`_write_now` says),
         from the sender's own task or callback: that saves the writer's wake-up, a trip through
         the event loop, per message. False: queue them."""
-        if self._send_nowait is None or self._entries or self._writing or self._burst:
+        if self._send_nowait is None or self._entries or self._writing or self.burst:
             return False
         outcome = self._write_now(self._send_nowait, parts, borrowed)
         if outcome is not False:
-            self._burst = self.waves
+            self.burst = self.waves
         return outcome
 
     def _enqueue(self, entry: _Queued) -> None:
@@ -188,10 +227,16 @@ class Outbox:
                 return False
             if written == sum(map(len, parts)):
                 return True
-            rest = _Queued(_after(parts, written), anyio.Event() if borrowed else None)
-            self._entries.append(rest)
-            self.size += rest.size
+            rest = self._queue_rest(parts, written, anyio.Event() if borrowed else None)
         self._ready.set()
+        return rest
+
+    def _queue_rest(self, parts: list[Buffer], written: int, event: anyio.Event | None) -> _Queued:
+        """Queue what is left of ``parts`` after a write of ``written`` bytes (under the lock,
+        first in the queue); the caller sets ``_ready`` once it has let go of the lock."""
+        rest = _Queued(_after(parts, written), event)
+        self._entries.append(rest)
+        self.size += rest.size
         return rest
 
     def _send_counted(self, send: Callable[[list[Buffer]], int], parts: list[Buffer]) -> int:
@@ -237,10 +282,6 @@ class Outbox:
         self._held = False
         self._ready.set()
 
-    def new_wave(self) -> None:
-        """The reader has read: the next message may be written at once by its sender."""
-        self._burst = False
-
     def wake_senders(self) -> None:
         """Let waiting senders look again (a request of theirs may have timed out)."""
         taken, self._taken = self._taken, anyio.Event()
@@ -256,6 +297,7 @@ class Outbox:
         """The writer: send what has queued up, in one call, until closed and empty."""
         if isinstance(transport, NowIO):
             self._send_nowait = transport.send_nowait
+            self._send_frame = _socket_send(transport)
         try:
             with anyio.CancelScope(shield=True):
                 while True:
@@ -285,13 +327,23 @@ class Outbox:
                         return
                     finally:
                         self._writing = False
-                        self._burst = False
+                        self.burst = False
                         _written(entries)
         finally:
-            self._send_nowait = None
+            self._send_nowait = self._send_frame = None
             _written(self._entries)  # nobody waits for what will never be written
             self._entries.clear()
             self.done.set()
+
+
+def _socket_send(transport: Transport) -> Callable[[bytes], int] | None:
+    """The ``send`` of the socket under ``transport``, if it is one. Once the socket is closed
+    its ``send`` raises (its descriptor is -1): it never writes to a number reused since."""
+    try:
+        sock = getattr(transport, "raw_socket", None)
+    except TransportError:  # closed already
+        return None
+    return sock.send if isinstance(sock, socket.socket) else None
 
 
 def _written(entries: list[_Queued]) -> None:

@@ -14,7 +14,7 @@ from ..errors import IpcError, RequestTimeout, SizeLimitError, fresh
 from ..jsonrpc import MessageId
 from ._core import ChannelCore, logger
 from ._outbox import Buffer
-from ._pending import Answered, Pending
+from ._pending import Answered, FutureWaiter, Pending
 
 __all__ = ["Outgoing", "borrows"]
 
@@ -45,14 +45,30 @@ class Outgoing(ChannelCore):
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
-        if limit is not None and not math.isinf(limit):
-            self._deadlines.add(monotonic() + limit, request_id)
         answered = False
         try:
-            parts = self._prepare(message, "request")
-            if not self._outbox.put_nowait(parts):
-                await self._outbox.put(parts, waiter.event)  # its answer comes after its last byte
-            await waiter.event.wait()
+            # Most requests: the whole frame from the compiled core, written (or queued behind
+            # what is) in one more call.
+            frame = None
+            if self._pack_frame is not None and self.tracer is None:
+                assert self._frame_limit_of is not None  # set together
+                frame = self._pack_frame(self._frame_limit_of.max_frame_size, message)
+            sent = frame is not None and self._outbox.write_frame(frame)
+            # Once written, the peer is already at it: what is left here keeps nobody waiting.
+            if limit is not None and not math.isinf(limit):
+                self._deadlines.add(monotonic() + limit, request_id)
+            if frame is not None and self.metrics is not None:
+                self.metrics.requests_sent += 1
+            if not sent:
+                if frame is None:  # counted and traced as it is framed
+                    tried = self._pack_frame is not None and self.tracer is None
+                    parts = self._prepare(message, "request", compiled=not tried)
+                else:
+                    parts = [frame]
+                if not self._outbox.put_nowait(parts):
+                    await self._outbox.put(parts, waiter.event)  # its answer after its last byte
+            event = waiter.event
+            await (event if type(event) is FutureWaiter else event.wait())  # a future: itself
             answered = True
         finally:
             if not answered and self._pending.pop(request_id, None) is not None:
@@ -147,9 +163,11 @@ class Outgoing(ChannelCore):
         # A borrowed buffer must be written before a notification's send returns.
         await self._outbox.put(parts, borrowed=borrows(parts))
 
-    def _prepare(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
+    def _prepare(
+        self, message: dict[str, Any], what: str | None = None, *, compiled: bool = True
+    ) -> list[Buffer]:
         """``message``'s frame (see :meth:`_frame`), counted and traced as sent."""
-        parts = self._frame(message, what)
+        parts = self._frame(message, what, compiled=compiled)
         metrics = self.metrics
         if metrics is not None:  # bytes out: counted by the writer, per batch
             if "error" in message:
@@ -164,12 +182,15 @@ class Outgoing(ChannelCore):
             self.tracer.sent(message, sum(map(len, parts)))
         return parts
 
-    def _frame(self, message: dict[str, Any], what: str | None = None) -> list[Buffer]:
+    def _frame(
+        self, message: dict[str, Any], what: str | None = None, *, compiled: bool = True
+    ) -> list[Buffer]:
         """``message``'s frame, as buffers to write in order. ``what`` ("request"...) names the
-        message in the SizeLimitError of one that is too large, with the limit to raise."""
+        message in the SizeLimitError of one that is too large, with the limit to raise.
+        ``compiled=False``: the compiled core declined it already, do not ask again."""
         try:
             pack_frame, prefixed = self._pack_frame, self._frame_limit_of
-            if pack_frame is not None and prefixed is not None:
+            if compiled and pack_frame is not None and prefixed is not None:
                 frame = pack_frame(prefixed.max_frame_size, message)
                 if frame is not None:
                     return [frame]
@@ -189,18 +210,17 @@ class Outgoing(ChannelCore):
     async def _deadline_loop(self) -> None:
         deadlines, pending = self._deadlines, self._pending
         while True:
-            earliest = deadlines.next(pending)
-            if earliest is None:
-                await deadlines.wake.wait()
-                deadlines.wake = anyio.Event()
-                continue
-            deadline, request_id = earliest
+            earliest = deadlines.next()
+            deadline = math.inf if earliest is None else earliest[0]
             delay = deadline - monotonic()
             if delay > 0:
+                deadlines.sleeping_until = deadline  # an earlier one wakes it (Deadlines.add)
                 with anyio.move_on_after(delay):
                     await deadlines.wake.wait()
-                    deadlines.wake = anyio.Event()
+                deadlines.wake = anyio.Event()
                 continue
+            assert earliest is not None
+            request_id = earliest[1]
             deadlines.pop()
             waiter = pending.pop(request_id)
             waiter.timed_out = True

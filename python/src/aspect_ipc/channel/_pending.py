@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -25,39 +27,36 @@ class Waiter(Protocol):
     def wait(self) -> Awaitable[Any]: ...
 
 
-class FutureWaiter:
-    """A request's waiter on asyncio: one loop future.
+class FutureWaiter(asyncio.Future[None]):
+    """A request's waiter on asyncio: a loop future, with the waiter's three methods.
 
     An ``anyio.Event`` on asyncio is three objects (the anyio event, an ``asyncio.Event``, its
     deque of futures) and a future per wait, set through two layers; a request waits once, so
-    the future alone does (cProfile: a tenth of a pipelined request went to the events).
+    one future does (cProfile: a tenth of a pipelined request went to the events). It is the
+    future itself, made by the C constructor: nothing in Python runs to make it.
     """
 
-    __slots__ = ("_future",)
-
-    def __init__(self, future: asyncio.Future[None]) -> None:
-        self._future = future
+    __slots__ = ()
 
     def set(self) -> None:
-        if not self._future.done():  # done: set already, or its waiter was cancelled
-            self._future.set_result(None)
+        if not self.done():  # done: set already, or its waiter was cancelled
+            self.set_result(None)
 
     def is_set(self) -> bool:
-        future = self._future
-        return future.done() and not future.cancelled()
+        return self.done() and not self.cancelled()
 
     def wait(self) -> asyncio.Future[None]:
-        return self._future
+        return self
 
 
 def waiter_factory() -> Callable[[], Waiter]:
     """What makes each request's waiter, looked up once per channel (``anyio.Event()`` looks up
     the backend each time: sniffio, and on asyncio two ``getpid`` system calls)."""
     try:
-        create_future = asyncio.get_running_loop().create_future
+        loop = asyncio.get_running_loop()
     except RuntimeError:  # no asyncio loop in this thread: trio
         return type(anyio.Event())
-    return lambda: FutureWaiter(create_future())
+    return functools.partial(FutureWaiter, loop=loop)
 
 
 class Answered(Protocol):
@@ -88,30 +87,39 @@ class Deadlines:
     A cancel scope per request costs more than the rest of a small request together; one timer
     task that sleeps until the earliest deadline costs nothing per request. Entries hold ids
     only (ids are never reused on a channel), so an answered request leaves behind three
-    numbers, not its result, until the heap is rebuilt: once it holds twice as many entries as
-    there are pending requests.
+    numbers, not its result, until the heap is rebuilt: as an entry is added, once the heap
+    holds more than twice as many entries as there are pending requests (and 64). So it stays
+    as small as the requests in flight, whatever the rate and the timeout.
     """
 
-    __slots__ = ("_heap", "_sequence", "wake")
+    __slots__ = ("_heap", "_pending", "_sequence", "sleeping_until", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, pending: dict[MessageId, Pending]) -> None:
         self._heap: list[tuple[float, int, MessageId]] = []
+        self._pending = pending
         self._sequence = 0
         self.wake = anyio.Event()
+        # Until when the timer sleeps (set by it): an earlier deadline wakes it, none other.
+        self.sleeping_until = math.inf
+
+    def __len__(self) -> int:
+        return len(self._heap)
 
     def add(self, deadline: float, request_id: MessageId) -> None:
         heap = self._heap
-        if not heap or deadline < heap[0][0]:
-            self.wake.set()  # the timer sleeps until a later deadline, or for ever
+        if len(heap) > 2 * len(self._pending) + 64:
+            self._rebuild()
+        if deadline < self.sleeping_until:
+            self.sleeping_until = deadline
+            self.wake.set()
         self._sequence += 1
         heapq.heappush(heap, (deadline, self._sequence, request_id))
 
-    def next(self, pending: dict[MessageId, Pending]) -> tuple[float, MessageId] | None:
+    def next(self) -> tuple[float, MessageId] | None:
         """The earliest deadline of a request still pending, or None."""
-        heap = self._heap
+        heap, pending = self._heap, self._pending
         if len(heap) > 2 * len(pending) + 64:
-            heap[:] = [entry for entry in heap if entry[2] in pending]
-            heapq.heapify(heap)
+            self._rebuild()
         while heap:
             deadline, _, request_id = heap[0]
             if request_id in pending:
@@ -121,3 +129,9 @@ class Deadlines:
 
     def pop(self) -> None:
         heapq.heappop(self._heap)
+
+    def _rebuild(self) -> None:
+        """Drop the entries of the requests no longer pending (answered, failed, withdrawn)."""
+        pending = self._pending
+        self._heap[:] = [entry for entry in self._heap if entry[2] in pending]
+        heapq.heapify(self._heap)
