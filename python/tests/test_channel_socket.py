@@ -11,7 +11,7 @@ import anyio
 import msgpack
 import pytest
 
-from aspect_ipc import ChannelBuilder, ChannelClosed, SocketTransport
+from aspect_ipc import ChannelBuilder, ChannelClosed, CodecError, SocketTransport
 from aspect_ipc._transport_impl import SEND_BUFFER
 from aspect_ipc.channel import Channel
 from aspect_ipc.channel._outbox import OUTBOX_LIMIT
@@ -183,5 +183,23 @@ async def test_requests_the_socket_takes_only_part_of_arrive_whole_and_in_order(
                 body = msgpack.packb({"jsonrpc": "2.0", "id": r["id"], "result": result})
                 theirs.sendall(len(body).to_bytes(4, "big") + body)
         assert answers == {n: n for n in range(6)}
+    finally:
+        theirs.close()
+
+
+async def test_a_request_that_cannot_be_encoded_sends_nothing() -> None:
+    # CodecError before anything is written: the peer never saw the request, so it must not be
+    # sent a $/cancelRequest for it either. The next thing on the wire is the next message.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        async with _channel(ours, "left") as left:
+            with pytest.raises(CodecError):
+                await left.request("echo", {"value": object()})
+            await anyio.wait_all_tasks_blocked()
+            await left.notify("after", {"n": 1})
+            theirs.settimeout(5)
+            header = theirs.recv(4, socket.MSG_WAITALL)
+            first = msgpack.unpackb(theirs.recv(int.from_bytes(header, "big"), socket.MSG_WAITALL))
+            assert first == {"jsonrpc": "2.0", "method": "after", "params": {"n": 1}}
     finally:
         theirs.close()

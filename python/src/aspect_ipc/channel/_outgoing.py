@@ -45,7 +45,7 @@ class Outgoing(ChannelCore):
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
-        answered = False
+        answered = framed = False
         try:
             # Most requests: the whole frame from the compiled core, written (or queued behind
             # what is) in one more call.
@@ -53,6 +53,7 @@ class Outgoing(ChannelCore):
             if self._pack_frame is not None and self.tracer is None:
                 assert self._frame_limit_of is not None  # set together
                 frame = self._pack_frame(self._frame_limit_of.max_frame_size, message)
+            framed = frame is not None
             sent = frame is not None and self._outbox.write_frame(frame)
             # Once written, the peer is already at it: what is left here keeps nobody waiting.
             if limit is not None and not math.isinf(limit):
@@ -63,6 +64,7 @@ class Outgoing(ChannelCore):
                 if frame is None:  # counted and traced as it is framed
                     tried = self._pack_frame is not None and self.tracer is None
                     parts = self._prepare(message, "request", compiled=not tried)
+                    framed = True
                 else:
                     parts = [frame]
                 if not self._outbox.put_nowait(parts):
@@ -71,8 +73,10 @@ class Outgoing(ChannelCore):
             await (event if type(event) is FutureWaiter else event.wait())  # a future: itself
             answered = True
         finally:
-            if not answered and self._pending.pop(request_id, None) is not None:
-                self._cancel_remote(request_id)  # the caller was cancelled, or the send failed
+            # The caller was cancelled, or the send failed: the peer may have the request, so
+            # it is told; not when the request could not even be encoded.
+            if not answered and self._pending.pop(request_id, None) is not None and framed:
+                self._cancel_remote(request_id)
         if waiter.timed_out:
             raise RequestTimeout(
                 f"{self.name}: no response to {method!r} (id {request_id}) within {limit:g} s; "
