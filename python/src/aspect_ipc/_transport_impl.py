@@ -18,7 +18,7 @@ import anyio
 from ._socket_path import PeerCredentials
 from .errors import TransportError
 
-__all__ = ["Buffer", "FdTransport", "SocketTransport", "receive_failed"]
+__all__ = ["Buffer", "FdTransport", "SocketTransport", "receive_failed", "socket_of"]
 
 
 _RECEIVE_SIZE = 256 * 1024
@@ -273,6 +273,17 @@ def _write_now(write: Callable[[list[memoryview]], int], parts: Sequence[Buffer]
         return 0
     except OSError as exc:
         raise TransportError(f"{name}: write failed: {_reason(exc)}") from exc
+
+
+def socket_of(transport: object) -> socket.socket | None:
+    """The open socket under ``transport``, if it is one, for its own ``send``/``recv_into``
+    on a hot path. Once the socket is closed those raise (its descriptor is -1): they never
+    reach a descriptor number reused since."""
+    try:
+        sock = getattr(transport, "raw_socket", None)
+    except TransportError:  # closed already
+        return None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def receive_failed(name: str, exc: OSError) -> TransportError:

@@ -18,14 +18,13 @@ pool) holds the peer back through the socket, exactly as the portable loop does.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._compiled import DECLINED, take_answers
-from .._transport_impl import receive_failed
+from .._transport_impl import receive_failed, socket_of
 from ..codecs import MessagePackCodec, decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
 from ..framing import SMALL_FRAME, InPlaceDecoder, LengthPrefixedDecoder
@@ -88,10 +87,8 @@ class FastReader:
             self._small = decoder
         # With them, over a socket, a read of answers only is one call to the socket and one to
         # the core (see _on_readable): the socket's own recv_into, no transport between.
-        self._recv_into: Callable[[memoryview], int] | None = None
-        sock = getattr(transport, "raw_socket", None) if self._small is not None else None
-        if isinstance(sock, socket.socket):  # once closed it raises: never a reused descriptor
-            self._recv_into = sock.recv_into
+        sock = socket_of(transport) if self._small is not None else None
+        self._recv_into: Callable[[memoryview], int] | None = sock.recv_into if sock else None
         self._transport_name: str = getattr(transport, "name", channel.name)
         # Whether the decoder holds nothing (LengthPrefixedDecoder.idle), as last seen: then
         # the next read's bytes start a frame, and the core may take them where they lie.
@@ -185,13 +182,11 @@ class FastReader:
                 except BlockingIOError:  # a spurious wake-up
                     return
                 except OSError as exc:
-                    failure = receive_failed(self._transport_name, exc)
-                    self._end = ChannelClosed(f"{channel.name}: {failure}")
-                    self._hand_over()
+                    self._stop_reading(receive_failed(self._transport_name, exc))
                     return
                 if not count:
                     self._at_end()
-                    self._hand_over()
+                    self._stop_reading(None)
                     return
                 if channel.metrics is not None:
                     channel.metrics.bytes_in += count
@@ -229,13 +224,19 @@ class FastReader:
             if not self._receive():
                 return False
         except TransportError as exc:
-            self._end = ChannelClosed(f"{channel.name}: {exc}")
-            self._hand_over()
+            self._stop_reading(exc)
             return False
         if self._end is not None:  # end of input: the task drains what is left
-            self._hand_over()
+            self._stop_reading(None)
             return False
         return True
+
+    def _stop_reading(self, failure: TransportError | None) -> None:
+        """The input failed (``failure``) or ended (None, ``_end`` set): the task takes over,
+        drains what is left and returns why it ended."""
+        if failure is not None:
+            self._end = ChannelClosed(f"{self._channel.name}: {failure}")
+        self._hand_over()
 
     def _answer_buffered(self, known: Any, taken: bool) -> None:
         """Act on the frames in the decoder, answers first. ``taken``: the core has taken the

@@ -9,13 +9,13 @@ reading holds up senders, never an ever longer queue.
 from __future__ import annotations
 
 import functools
-import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
 
+from .._transport_impl import socket_of
 from ..errors import IpcError, TransportError, fresh
 from ..metrics import ChannelMetrics
 from ..transports import NowIO, Transport
@@ -297,7 +297,8 @@ class Outbox:
         """The writer: send what has queued up, in one call, until closed and empty."""
         if isinstance(transport, NowIO):
             self._send_nowait = transport.send_nowait
-            self._send_frame = _socket_send(transport)
+            sock = socket_of(transport)
+            self._send_frame = sock.send if sock is not None else None
         try:
             with anyio.CancelScope(shield=True):
                 while True:
@@ -334,16 +335,6 @@ class Outbox:
             _written(self._entries)  # nobody waits for what will never be written
             self._entries.clear()
             self.done.set()
-
-
-def _socket_send(transport: Transport) -> Callable[[bytes], int] | None:
-    """The ``send`` of the socket under ``transport``, if it is one. Once the socket is closed
-    its ``send`` raises (its descriptor is -1): it never writes to a number reused since."""
-    try:
-        sock = getattr(transport, "raw_socket", None)
-    except TransportError:  # closed already
-        return None
-    return sock.send if isinstance(sock, socket.socket) else None
 
 
 def _written(entries: list[_Queued]) -> None:

@@ -50,8 +50,9 @@ class Outgoing(ChannelCore):
             # Most requests: the whole frame from the compiled core, written (or queued behind
             # what is) in one more call.
             frame = None
-            if self._pack_frame is not None and self.tracer is None:
-                assert self._frame_limit_of is not None  # set together
+            compiled = self._pack_frame is not None and self.tracer is None
+            if compiled:
+                assert self._pack_frame is not None and self._frame_limit_of is not None
                 frame = self._pack_frame(self._frame_limit_of.max_frame_size, message)
             framed = frame is not None
             sent = frame is not None and self._outbox.write_frame(frame)
@@ -62,8 +63,7 @@ class Outgoing(ChannelCore):
                 self.metrics.requests_sent += 1
             if not sent:
                 if frame is None:  # counted and traced as it is framed
-                    tried = self._pack_frame is not None and self.tracer is None
-                    parts = self._prepare(message, "request", compiled=not tried)
+                    parts = self._prepare(message, "request", compiled=not compiled)
                     framed = True
                 else:
                     parts = [frame]

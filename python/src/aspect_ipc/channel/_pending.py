@@ -102,9 +102,6 @@ class Deadlines:
         # Until when the timer sleeps (set by it): an earlier deadline wakes it, none other.
         self.sleeping_until = math.inf
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def add(self, deadline: float, request_id: MessageId) -> None:
         heap = self._heap
         if len(heap) > 2 * len(self._pending) + 64:
