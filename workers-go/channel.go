@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,11 @@ type Channel struct {
 	// preGateLimit, when set, is the frame size limit while the gate is set (the data channel's
 	// 64 KiB before $/hello); the framing's own limit applies once the gate has passed.
 	preGateLimit int64
+	// Read-loop state, touched by Run's goroutine only: inlineRuns counts the handlers run
+	// inline, handedOver says whether a message read since the last read was left to another
+	// goroutine (see Run).
+	inlineRuns int
+	handedOver bool
 	// reserved, when set, sees the "$/" requests and notifications other than $/ping and
 	// $/cancelRequest in the read loop and reports whether it handled them ($/shutdown,
 	// $/hello after authentication).
@@ -188,6 +194,16 @@ func (c *Channel) Run(ctx context.Context) error {
 		buf = make([]byte, 64<<10)
 	}
 	for {
+		if c.handedOver {
+			c.handedOver = false
+			if _, parks := c.transport.(blocker); parks {
+				// The read may park this thread in the kernel, where the goroutine this loop
+				// just woke would wait for it: let it run first (conn_blocking_unix.go). Only
+				// then, for a yield also wakes a spare thread, which costs more than it saves
+				// when nothing is waiting.
+				runtime.Gosched()
+			}
+		}
 		var n int
 		var readErr error
 		if lends {
@@ -231,8 +247,12 @@ func (c *Channel) dispatchFrames(dec FrameDecoder) error {
 		frame, err := dec.Next()
 		switch {
 		case err == nil:
+			inline := c.inlineRuns
 			if !c.dispatchPayload(frame) {
 				return errGateClosed
+			}
+			if c.inlineRuns == inline { // not answered inline: another goroutine has it
+				c.handedOver = true
 			}
 			continue
 		case errors.Is(err, ErrIncomplete), errors.Is(err, io.EOF):

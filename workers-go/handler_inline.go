@@ -40,6 +40,7 @@ func (c *Channel) runInline(msg Message, h Handler) {
 	c.mu.Lock()
 	c.active[f] = struct{}{}
 	c.mu.Unlock()
+	c.inlineRuns++ // read loop state (Channel.Run): nothing was handed to another goroutine
 	c.runHandler(f, h, msg)
 }
 

@@ -239,7 +239,7 @@ func (w *Worker) acceptLoop() {
 // serveConnection runs one data connection: $/hello first, then ordinary traffic.
 func (w *Worker) serveConnection(conn net.Conn) {
 	ch, _ := NewChannelBuilder().WithName("data").
-		WithTransport(conn).
+		WithTransport(newDataConn(conn)).
 		WithFraming(LengthPrefixedFraming{MaxFrameSize: w.env.maxFrameSize}).
 		WithCodec(w.cfg.DataCodec).
 		WithHandlers(w.cfg.Data).withOptions(w.cfg.HandlerOptions).

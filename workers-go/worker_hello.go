@@ -124,6 +124,9 @@ func (w *Worker) hello(ch *Channel, ev gateEvent, onAuthenticated func()) bool {
 		return false
 	}
 	onAuthenticated()
+	if b, ok := ch.transport.(blocker); ok {
+		b.block() // authenticated: its reads and writes park in the kernel (conn_blocking_unix.go)
+	}
 	w.hook("OnDataReady", w.cfg.Hooks.OnDataReady)
 	w.ready()
 	ch.respond(v.id, v.result)

@@ -118,6 +118,81 @@ async def test_stream_items_read_with_their_response_all_arrive_before_the_end()
         assert items == list(range(40)) and result == [{"count": 40}]
 
 
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"seq": 3, "value": 3}, "item seq 3 is not the next one (2)"),
+        ({"seq": 2}, "malformed $/stream/item"),  # no value
+        ({"seq": True, "value": 2}, "malformed $/stream/item"),  # a bool is not a seq
+        ({"seq": 2, "value": 2, "extra": 1}, "exceeds the window of 2"),  # the credit is spent
+    ],
+)
+async def test_a_bad_item_after_good_ones_in_one_read_fails_the_stream(
+    bad: dict[str, Any], reason: str
+) -> None:
+    """The reader's short way takes only the next item in the window (the good ones: the reasons
+    count them); whatever else comes in the same read fails the stream as spec 13.5 says."""
+    from aspect_ipc._streams import StreamError
+
+    window = 2 if "extra" in bad else 16
+    async with _channel() as (channel, peer):
+        items: list[Any] = []
+        failure: list[StreamError] = []
+
+        async def consume() -> None:
+            try:
+                async with channel.stream("countTo", {}, window=window) as stream:
+                    async for item in stream:
+                        items.append(item)
+            except StreamError as exc:
+                failure.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume)
+            request = await peer.read()
+            msg_id = request["id"]
+            named = {"stream": msg_id, "dir": "out"}
+            frames = [_note("$/stream/item", {**named, "seq": n, "value": n}) for n in range(2)]
+            frames.insert(1, _note("$/stream/item", {**named, "stream": msg_id + 1, "seq": 0}))
+            if "extra" in bad:
+                bad = {"seq": 2, "value": 2}
+            frames.append(_note("$/stream/item", {**named, **bad}))
+            # One write: good items, one for no stream (dropped), then the bad one.
+            await peer.send(*frames)
+            with anyio.fail_after(5):
+                cancel = await peer.read()
+        assert items == []  # failing a stream discards its buffered items (13.5)
+        assert failure and failure[0].code == -32010 and reason in failure[0].message
+        assert cancel == {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": msg_id}}
+
+
+async def test_a_request_named_like_an_item_is_a_request_not_an_item() -> None:
+    """Only a notification is a stream message: a request with an id and the method
+    ``$/stream/item`` is answered (method not found), and the stream's items go on."""
+    async with _channel() as (channel, peer):
+        items: list[Any] = []
+
+        async def consume() -> None:
+            async with channel.stream("countTo", {}) as stream:
+                async for item in stream:
+                    items.append(item)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume)
+            msg_id = (await peer.read())["id"]
+            named = {"stream": msg_id, "dir": "out"}
+            await peer.send(
+                _note("$/stream/item", {**named, "seq": 0, "value": "a"}),
+                _request(99, "$/stream/item", {**named, "seq": 1, "value": "not an item"}),
+                _note("$/stream/item", {**named, "seq": 1, "value": "b"}),
+                _frame({"jsonrpc": "2.0", "id": msg_id, "result": None}),
+            )
+            with anyio.fail_after(5):
+                answer = await peer.read()
+        assert answer["id"] == 99 and answer["error"]["code"] == -32601
+        assert items == ["a", "b"]
+
+
 async def test_answers_and_requests_interleaved_in_one_read_all_go_through() -> None:
     async with _channel() as (channel, peer):
         channel.on_request("double", lambda params: params["n"] * 2)

@@ -24,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._compiled import DECLINED, take_answers
+from .._stream_messages import ITEM
 from .._transport_impl import receive_failed, socket_of
 from ..codecs import MessagePackCodec, decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
@@ -249,6 +250,7 @@ class FastReader:
         recycle = channel._recycle
         small = self._small if tracer is None else None  # a tracer sees every message
         take = self._take_answers
+        streams = channel._streams  # None until a stream is made: its items go the general way
         while True:
             if small is not None and take is not None and not taken:
                 known = small.take_small(take, DECLINED)
@@ -273,6 +275,21 @@ class FastReader:
             known = DECLINED
             if tracer is not None:
                 tracer.received(value, len(frame) + channel._frame_overhead)
+            if (
+                type(value) is dict
+                and len(value) == 3  # so exactly jsonrpc, method and params: a notification
+                and value.get("method") == ITEM
+                and value.get("jsonrpc") == "2.0"
+                and streams is not None
+                and streams.feed_item(value.get("params"))
+            ):
+                # An output stream's next item, the commonest message after answers: taken
+                # without a message object (anything else about it goes the general way).
+                if recycle is not None:
+                    recycle(frame)
+                if channel.metrics is not None:
+                    channel.metrics.notifications_received += 1
+                continue
             message = JsonRpcProtocol.parse(value)
             if recycle is not None and type(message) is not InvalidMessage:
                 recycle(frame)  # decoded: nothing refers to the frame's bytes any more

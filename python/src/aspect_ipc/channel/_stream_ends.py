@@ -61,7 +61,8 @@ class StreamReader:
                 await _cancelled_first()
                 raise
             if value is not WAIT:
-                await self._flush()  # the credit grant, if this take made one
+                if self._table.outbox:
+                    await self._flush()  # the credit grant this take made
                 return value
             await _wait(self._stream)
 
