@@ -3,7 +3,10 @@
 - **echo**: ``handle.request_via_data("echo", [payload])`` with a ``bytes`` payload (MessagePack
   bin), one call at a time, or ``in_flight`` tasks each calling in a loop;
 - **latency**: a small request (``echo`` of ``{"n": 1}``) timed one by one, on the data channel
-  (the headline) and on the control channel (``control_p50``...);
+  (the headline) and on the control channel (``control_p50``...); with the parent on asyncio,
+  then the floor (``floor_p50``...): the same request from a bare asyncio client to a second
+  worker of the same language, started and authenticated by hand (floor.py), what any asyncio
+  parent pays;
 - **rps**: the same small request on the data channel from ``in_flight`` tasks;
 - **seed**: processItems(1000) / processMatrix(100x100) timed one by one, MessagePack on the data
   channel (the headline) and JSON on the control channel (``control_p50``...);
@@ -18,6 +21,7 @@ Every cell checks an answer after its timed part; a wrong answer stops the run.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +30,7 @@ import anyio
 from aspect_ipc import DataChannelOptions, ProcessHandle, ProcessManager
 from cells import MEMORY_SIZE, Cell
 from contenders import Contender
+from floor import BareWorker, asyncio_round
 from measure import Budget, Latency, Throughput, payload
 from seed import seed_payloads
 from stream_cells import measure_stream
@@ -85,6 +90,8 @@ class AspectDriver:
                 await run_latency(call, budget.warmup())
                 figures |= (await run_latency(call, budget)).figures(prefix)
                 await self._check(call, expected, f"{method} on {prefix or 'data_'}channel")
+            if kind == "latency" and self._contender.backend == "asyncio":
+                figures |= (await _floor_latency(self._contender, budget)).figures("floor_")
             return figures
         if kind == "memory":
             return await _memory_loop(handle, cell["echoes"])
@@ -153,6 +160,23 @@ async def run_latency(call: Call, budget: Budget) -> Latency:
         samples.append(end - start)
         if len(samples) >= budget.min_samples and end >= deadline:
             break
+    return Latency(tuple(samples))
+
+
+async def _floor_latency(contender: Contender, budget: Budget) -> Latency:
+    """The small request's round trips from a bare asyncio client (floor.py) to a worker of
+    ``contender``'s language: the warm-up, then rounds of 200 until the budget is spent."""
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="floor-") as directory:
+        worker = BareWorker(directory, [contender.executable, *contender.args])
+        try:
+            if budget.warm_up:
+                await asyncio_round(worker, 200)
+            deadline = time.perf_counter() + budget.seconds
+            while len(samples) < budget.min_samples or time.perf_counter() < deadline:
+                samples += await asyncio_round(worker, 200)
+        finally:
+            worker.close()
     return Latency(tuple(samples))
 
 

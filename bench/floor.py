@@ -134,9 +134,10 @@ class PipeEcho:
 
 
 class BareWorker(FramedClient):
-    """The Go test worker, started and authenticated by hand (PROTOCOL.md 5 and 7)."""
+    """A worker (by default the Go test worker), started and authenticated by hand
+    (PROTOCOL.md 5 and 7)."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, command: list[str] | None = None) -> None:
         path = os.path.join(directory, "data.sock")
         token = secrets.token_hex(32)
         env = {
@@ -150,7 +151,7 @@ class BareWorker(FramedClient):
             "ASPECT_IPC_MAX_FRAME_SIZE": str(64 * 1024 * 1024),
         }
         self.process = subprocess.Popen(
-            [str(WORKER)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            command or [str(WORKER)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert self.process.stdout is not None
         ready = json.loads(self.process.stdout.readline())

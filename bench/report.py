@@ -15,7 +15,7 @@ from ratios import format_stat
 from report_seed import wire_json, wire_table
 from results import CellResult, RunResults
 from stream_cells import STREAM_CASES
-from targets import Verdict, format_value, summary_lines, verdicts_json
+from targets import Verdict, floor_lines, format_value, summary_lines, verdicts_json
 
 __all__ = ["format_report", "json_report", "markdown_summary"]
 
@@ -29,7 +29,7 @@ _HEADINGS = {
     "stream": "Streams (data channel, window 16) beside one request per item (echo), same worker "
     "and turn; ratio = stream / request in MB/s (1 MiB) or items/s (64 B), median of the rounds",
 }
-_NAME = 24
+_NAME = 30
 
 
 def format_report(run: RunResults, verdicts: list[Verdict]) -> str:
@@ -51,6 +51,7 @@ def format_report(run: RunResults, verdicts: list[Verdict]) -> str:
     wire_table(lines, run)
     _memory_table(lines, run)
     lines.extend(summary_lines(verdicts, run.fresh))
+    lines.extend(floor_lines(run))
     return "\n".join(lines)
 
 
@@ -82,7 +83,8 @@ def markdown_summary(run: RunResults, verdicts: list[Verdict], heading: str) -> 
         lines.append(
             f"| {verdict.target.text} | {format_value(verdict)} | {verdict.where} | {met} |"
         )
-    return "\n".join(lines) + "\n"
+    floor = floor_lines(run)
+    return "\n".join(lines + (["", *floor[:1]] if floor else [])) + "\n"
 
 
 def _cell_table(lines: list[str], run: RunResults, cell: CellResult) -> None:
@@ -99,6 +101,8 @@ def _cell_table(lines: list[str], run: RunResults, cell: CellResult) -> None:
         rows = [("", "")]
         if kind in ("latency", "seed") and contender.is_aspect:
             rows.append(("control_", ", control"))  # the same request on the control channel
+            if cell.figure(contender.key, "floor_p50") is not None:
+                rows.append(("floor_", ", asyncio floor"))  # a bare client (aspect_cells.py)
         for prefix, suffix in rows:
             figures = "".join(
                 _number(cell.figure(contender.key, prefix + name), scale, digits)

@@ -94,12 +94,13 @@ class CellResult:
                     for base in bases
                     if (stat := self.ratio(contender.key, base))
                 }
-                if "control_p50" in names:
-                    item["control_ratios"] = {
-                        base: stat.as_json()
-                        for base in bases
-                        if (stat := self.ratio(contender.key, base, "control_p50"))
-                    }
+                for prefix in ("control_", "floor_"):  # other rows of the cell (report.py)
+                    if f"{prefix}p50" in names:
+                        item[f"{prefix}ratios"] = {
+                            base: stat.as_json()
+                            for base in bases
+                            if (stat := self.ratio(contender.key, base, f"{prefix}p50"))
+                        }
             entry["contenders"][contender.key] = item
         return entry
 

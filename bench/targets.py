@@ -27,6 +27,7 @@ __all__ = [
     "Target",
     "Verdict",
     "evaluate",
+    "floor_lines",
     "summary_lines",
     "verdicts_json",
 ]
@@ -212,6 +213,34 @@ def summary_lines(verdicts: list[Verdict], fresh: bool) -> list[str]:
     lines.append(f"{met_count} of {measured_count} measured targets met ({len(verdicts)} in all)")
     lines.append("")
     return lines
+
+
+def floor_lines(run: RunResults) -> list[str]:
+    """The small round trip's floor beside the first target: what a bare asyncio client
+    (floor.py) got from each worker language in the same turns, over mp.Pipe, and aspect-ipc
+    over it. Empty when no floor was measured (a long-lived run on trio only, say)."""
+    cell = run.cell(kind="latency")
+    if cell is None:
+        return []
+    parts = []
+    for contender in run.aspect:
+        over_pipe = cell.ratio(contender.key, "mp_pipe", "floor_p50")
+        rounds = cell.rounds.get(contender.key, ())
+        ours = [r["p50"] / r["floor_p50"] for r in rounds if r.get("floor_p50") and r.get("p50")]
+        if over_pipe is None or not ours:
+            continue
+        spread = f" [{min(ours):.2f}-{max(ours):.2f}]" if len(ours) > 1 else ""
+        parts.append(
+            f"{contender.key} {over_pipe.median:.2f}x mp.Pipe {_spread(over_pipe)}, "
+            f"aspect-ipc {statistics.median(ours):.2f}x the floor{spread}"
+        )
+    if not parts:
+        return []
+    return [
+        "Floor of the small round trip (a bare asyncio client, bench/floor.py, to a worker of "
+        "the same language, in the same turns): " + "; ".join(parts),
+        "",
+    ]
 
 
 def verdicts_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
