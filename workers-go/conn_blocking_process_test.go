@@ -17,16 +17,23 @@ import (
 
 func TestWorkerExitsWhileItsDataReadIsParked(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(shortTempDir(t), "w.sock")
-	w := startWorker(t, workerOptions{dataPath: path, drainStderr: true})
-	w.ready()
-	d := w.connect()
+	w, d, path := connectedWorker(t, nil)
 	if r := d.call(2, "echo", []any{"x"}); !sameValue(r["result"], []any{"x"}) {
 		t.Fatalf("echo: %v", r)
 	}
 	time.Sleep(50 * time.Millisecond) // the reader is parked in read(2): nothing more comes
 	endAndExpectExit(t, w, path)
 	d.expectEOF()
+}
+
+// connectedWorker starts a worker with env added to its environment and opens an authenticated
+// data connection to it; it returns the worker, the connection and the socket's path.
+func connectedWorker(t *testing.T, env map[string]string) (*workerProcess, *dataConn, string) {
+	t.Helper()
+	path := filepath.Join(shortTempDir(t), "w.sock")
+	w := startWorker(t, workerOptions{dataPath: path, drainStderr: true, env: env})
+	w.ready()
+	return w, w.connect(), path
 }
 
 // endAndExpectExit closes the worker's stdin (it shuts down, PROTOCOL.md 8.3) and expects it to
@@ -46,11 +53,7 @@ func TestWorkerExitsWhileItsDataWriteIsParked(t *testing.T) {
 	for _, inline := range []string{"", "repeat"} {
 		t.Run("inline="+inline, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(shortTempDir(t), "w.sock")
-			w := startWorker(t, workerOptions{dataPath: path, drainStderr: true,
-				env: map[string]string{"HELPER_INLINE": inline}})
-			w.ready()
-			d := w.connect()
+			w, d, path := connectedWorker(t, map[string]string{"HELPER_INLINE": inline})
 			// 16 answers of 1 MiB, never read: far more than both sockets' buffers hold, so
 			// the worker's write parks in write(2) until something wakes it.
 			for id := 2; id < 18; id++ {
@@ -70,11 +73,7 @@ func TestWorkerHandlersRunWhileItsDataReadIsParked(t *testing.T) {
 	for _, procs := range []string{"1", "2"} {
 		t.Run("GOMAXPROCS="+procs, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(shortTempDir(t), "w.sock")
-			w := startWorker(t, workerOptions{dataPath: path, drainStderr: true,
-				env: map[string]string{"GOMAXPROCS": procs, "HELPER_INLINE": "echo"}})
-			w.ready()
-			d := w.connect()
+			w, d, _ := connectedWorker(t, map[string]string{"GOMAXPROCS": procs, "HELPER_INLINE": "echo"})
 			d.send(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "sleep", "params": map[string]any{"seconds": 0.2}})
 			d.send(map[string]any{"jsonrpc": "2.0", "id": 3, "method": "sleep", "params": map[string]any{"seconds": 60}})
 			d.send(map[string]any{"jsonrpc": "2.0", "id": 4, "method": "echo", "params": []any{"inline"}})

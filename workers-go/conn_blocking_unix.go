@@ -45,19 +45,12 @@ func newDataConn(conn net.Conn) net.Conn {
 // kernel until the peer sends or reads, or the connection is shut down. Refused, it stays on
 // the poller (slower, not wrong): reads and writes work in either mode.
 func (c *blockingConn) block() {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = raw.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), false) })
+	withFD(c.UnixConn, func(fd int) { _ = syscall.SetNonblock(fd, false) })
 }
 
 // Close shuts the socket down, which wakes whatever is parked on it, then closes it.
 func (c *blockingConn) Close() error {
-	raw, err := c.SyscallConn()
-	if err == nil {
-		_ = raw.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
-	}
+	withFD(c.UnixConn, func(fd int) { _ = syscall.Shutdown(fd, syscall.SHUT_RDWR) })
 	return c.UnixConn.Close()
 }
 

@@ -114,17 +114,23 @@ func widenSendBuffer(conn net.Conn) {
 	if !ok {
 		return
 	}
-	raw, err := unix.SyscallConn()
+	withFD(unix, func(fd int) {
+		// Linux reports twice what was set: its bookkeeping share.
+		size, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+		if err == nil && size < 2*sendBuffer {
+			_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, sendBuffer)
+		}
+	})
+}
+
+// withFD runs f with conn's descriptor, held open meanwhile; nothing if conn has none any more
+// (closed): each caller's step is best effort.
+func withFD(conn *net.UnixConn, f func(fd int)) {
+	raw, err := conn.SyscallConn()
 	if err != nil {
 		return
 	}
-	_ = raw.Control(func(fd uintptr) {
-		// Linux reports twice what was set: its bookkeeping share.
-		size, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
-		if err == nil && size < 2*sendBuffer {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, sendBuffer)
-		}
-	})
+	_ = raw.Control(func(fd uintptr) { f(int(fd)) })
 }
 
 // Close stops listening and removes the socket file if it is still the one this server
