@@ -30,10 +30,18 @@ func TestWorkerExitsWhileItsDataReadIsParked(t *testing.T) {
 // data connection to it; it returns the worker, the connection and the socket's path.
 func connectedWorker(t *testing.T, env map[string]string) (*workerProcess, *dataConn, string) {
 	t.Helper()
+	w, path := readyWorker(t, env)
+	return w, w.connect(), path
+}
+
+// readyWorker starts a worker with env added to its environment and reads its $/ready; it
+// returns the worker and its socket's path.
+func readyWorker(t *testing.T, env map[string]string) (*workerProcess, string) {
+	t.Helper()
 	path := filepath.Join(shortTempDir(t), "w.sock")
 	w := startWorker(t, workerOptions{dataPath: path, drainStderr: true, env: env})
 	w.ready()
-	return w, w.connect(), path
+	return w, path
 }
 
 // endAndExpectExit closes the worker's stdin (it shuts down, PROTOCOL.md 8.3) and expects it to

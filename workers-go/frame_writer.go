@@ -56,11 +56,9 @@ const gatherLimit = 64 << 10
 
 func newFrameWriter(w io.Writer) *frameWriter {
 	vectored := false
-	switch c := w.(type) {
+	switch w.(type) {
 	case *net.UnixConn, *net.TCPConn:
 		vectored = true
-	case *blockingConn:
-		w, vectored = c.UnixConn, true // its own writev; Close is the channel's to call
 	}
 	return &frameWriter{w: w, vectored: vectored}
 }

@@ -1,0 +1,138 @@
+//go:build unix
+
+package aspectipc
+
+import (
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// blockedPair returns a blocking data connection (after block) and its peer, over a real Unix
+// socket.
+func blockedPair(t *testing.T) (*blockingConn, *net.UnixConn) {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(shortTempDir(t), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	accepted, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newDataConn(accepted).(*blockingConn)
+	c.block()
+	if c.fd < 0 {
+		t.Fatal("block left the connection on the poller")
+	}
+	return c, peer.(*net.UnixConn)
+}
+
+// within waits for done, failing the test after a bound meant only to stop a hang.
+func within[T any](t *testing.T, done <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: still waiting after 10 s", what)
+		panic("unreachable")
+	}
+}
+
+// expectPeerEOF reads what the peer has left and expects the end of the stream: the socket was
+// really closed, not only shut down.
+func expectPeerEOF(t *testing.T, peer *net.UnixConn) {
+	t.Helper()
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, peer); err != nil {
+		t.Fatalf("the peer's read: %v, not the end of the stream", err)
+	}
+}
+
+func TestBlockingConnReadsAndWrites(t *testing.T) {
+	t.Parallel()
+	c, peer := blockedPair(t)
+	if _, err := peer.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	big := make([]byte, 8<<20) // far more than the socket buffers: written in several calls
+	written := make(chan error, 1)
+	go func() { _, err := c.Write(big); written <- err }()
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.ReadFull(peer, make([]byte, len(big))); err != nil || n != len(big) {
+		t.Fatalf("the peer read %d bytes: %v", n, err)
+	}
+	if err := within(t, written, "the write"); err != nil {
+		t.Fatal(err)
+	}
+	peer.Close()
+	if n, err := c.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("after the peer closed: %d, %v; want io.EOF", n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBlockingConnCloseWakesAParkedRead(t *testing.T) {
+	t.Parallel()
+	c, peer := blockedPair(t)
+	read := make(chan error, 1)
+	go func() { _, err := c.Read(make([]byte, 16)); read <- err }()
+	time.Sleep(20 * time.Millisecond) // most likely parked in read(2) by now; either way it ends
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, read, "the parked read after Close"); err != io.EOF {
+		t.Fatalf("the parked read ended with %v, want io.EOF", err)
+	}
+	expectPeerEOF(t, peer)
+	if _, err := c.Read(make([]byte, 16)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a read after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a write after Close: %v, want net.ErrClosed", err)
+	}
+	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a second Close: %v, want net.ErrClosed", err)
+	}
+}
+
+func TestBlockingConnCloseWakesAParkedWrite(t *testing.T) {
+	t.Parallel()
+	c, peer := blockedPair(t)
+	type result struct {
+		n   int
+		err error
+	}
+	wrote := make(chan result, 1)
+	big := make([]byte, 64<<20) // the peer reads nothing: the write parks once the buffers fill
+	go func() { n, err := c.Write(big); wrote <- result{n, err} }()
+	time.Sleep(50 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := within(t, wrote, "the parked write after Close")
+	if r.err == nil || r.n >= len(big) {
+		t.Fatalf("the parked write ended with %d bytes written, %v; want an error, part written", r.n, r.err)
+	}
+	var op *net.OpError
+	if !errors.As(r.err, &op) || op.Op != "write" {
+		t.Fatalf("the write's error %v is not a *net.OpError for write", r.err)
+	}
+	expectPeerEOF(t, peer)
+}
