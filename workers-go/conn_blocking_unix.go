@@ -42,12 +42,15 @@ import (
 // whatever is parked on it, and closes fd once no read or write is using it any more, so that
 // the number is never reused under one.
 type blockingConn struct {
-	conn *net.UnixConn // until block; closed then. Not embedded: net would write to it directly
+	// conn is used until block, and closed once the reads and writes begun on it have ended. Not
+	// embedded: net would find its writev and write to it directly.
+	conn *net.UnixConn
 
-	mu      sync.Mutex
-	fd      int // the blocking descriptor; -1 before block (or if it was refused) and once closed
-	users   int // reads and writes in progress on fd
-	closing bool
+	mu         sync.Mutex
+	fd         int  // the blocking descriptor; -1 before block (or if it was refused) and once closed
+	users      int  // reads and writes in progress, on fd or on conn
+	connClosed bool // conn was closed after block
+	closing    bool
 }
 
 // newDataConn wraps an accepted data connection; any other net.Conn is returned as it is.
@@ -60,8 +63,9 @@ func newDataConn(conn net.Conn) Transport {
 
 // block moves the connection to a blocking descriptor of its own, out of the poller: from now
 // on a read or write parks its thread in the kernel until the peer sends or reads, or the
-// connection is shut down. It must not run during a read or write. Refused, the connection stays
-// on the poller (slower, not wrong).
+// connection is shut down. A write begun before (another goroutine may already hold the channel)
+// ends on the old descriptor, which is closed after it. Refused, the connection stays on the
+// poller (slower, not wrong).
 func (c *blockingConn) block() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,31 +88,39 @@ func (c *blockingConn) block() {
 		}
 		c.fd = own
 	})
-	if c.fd >= 0 {
-		_ = c.conn.Close() // takes the socket out of the epoll set; fd keeps it open
-	}
+	c.settle()
 }
 
-// acquire returns the blocking descriptor, counted as in use until release; ok is false before
-// block, and err set once the connection is closed.
-func (c *blockingConn) acquire() (fd int, ok bool, err error) {
+// acquire counts a read or write as in progress until release and returns the descriptor it
+// uses: fd, or -1 for conn (before block). It fails once the connection is closed.
+func (c *blockingConn) acquire() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.fd < 0 {
-		if c.closing {
-			return -1, true, net.ErrClosed
-		}
-		return -1, false, nil
+	if c.closing {
+		return -1, net.ErrClosed
 	}
 	c.users++
-	return c.fd, true, nil
+	return c.fd, nil
 }
 
 func (c *blockingConn) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.users--
-	if c.closing && c.users == 0 && c.fd >= 0 {
+	c.settle()
+}
+
+// settle closes what nothing uses any more: conn once the connection is blocked (which takes
+// the socket out of the epoll set; fd keeps it open), fd once it is closing.
+func (c *blockingConn) settle() {
+	if c.users > 0 || c.fd < 0 {
+		return
+	}
+	if !c.connClosed {
+		_ = c.conn.Close()
+		c.connClosed = true
+	}
+	if c.closing {
 		_ = syscall.Close(c.fd)
 		c.fd = -1
 	}
@@ -116,14 +128,14 @@ func (c *blockingConn) release() {
 
 // Read reads from the socket; io.EOF once the peer has closed it or it was shut down.
 func (c *blockingConn) Read(p []byte) (int, error) {
-	fd, ok, err := c.acquire()
-	if !ok {
-		return c.conn.Read(p)
-	}
+	fd, err := c.acquire()
 	if err != nil {
 		return 0, opError("read", err)
 	}
 	defer c.release()
+	if fd < 0 {
+		return c.conn.Read(p)
+	}
 	for {
 		n, err := syscall.Read(fd, p)
 		switch {
@@ -140,14 +152,14 @@ func (c *blockingConn) Read(p []byte) (int, error) {
 
 // Write writes all of p, unless the socket fails (the peer has gone, or it was shut down).
 func (c *blockingConn) Write(p []byte) (int, error) {
-	fd, ok, err := c.acquire()
-	if !ok {
-		return c.conn.Write(p)
-	}
+	fd, err := c.acquire()
 	if err != nil {
 		return 0, opError("write", err)
 	}
 	defer c.release()
+	if fd < 0 {
+		return c.conn.Write(p)
+	}
 	written := 0
 	for written < len(p) {
 		n, err := syscall.Write(fd, p[written:])
@@ -178,10 +190,7 @@ func (c *blockingConn) Close() error {
 		return c.conn.Close()
 	}
 	_ = syscall.Shutdown(fd, syscall.SHUT_RDWR)
-	if c.users == 0 {
-		_ = syscall.Close(fd)
-		c.fd = -1
-	}
+	c.settle()
 	c.mu.Unlock()
 	return nil
 }

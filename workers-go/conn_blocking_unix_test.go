@@ -3,6 +3,7 @@
 package aspectipc
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +15,17 @@ import (
 // blockedPair returns a blocking data connection (after block) and its peer, over a real Unix
 // socket.
 func blockedPair(t *testing.T) (*blockingConn, *net.UnixConn) {
+	t.Helper()
+	c, peer := connPair(t)
+	c.block()
+	if c.fd < 0 {
+		t.Fatal("block left the connection on the poller")
+	}
+	return c, peer
+}
+
+// connPair returns an accepted data connection, not blocked yet, and its peer.
+func connPair(t *testing.T) (*blockingConn, *net.UnixConn) {
 	t.Helper()
 	ln, err := net.Listen("unix", filepath.Join(shortTempDir(t), "s.sock"))
 	if err != nil {
@@ -29,12 +41,7 @@ func blockedPair(t *testing.T) (*blockingConn, *net.UnixConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newDataConn(accepted).(*blockingConn)
-	c.block()
-	if c.fd < 0 {
-		t.Fatal("block left the connection on the poller")
-	}
-	return c, peer.(*net.UnixConn)
+	return newDataConn(accepted).(*blockingConn), peer.(*net.UnixConn)
 }
 
 // within waits for done, failing the test after a bound meant only to stop a hang.
@@ -133,6 +140,51 @@ func TestBlockingConnCloseWakesAParkedWrite(t *testing.T) {
 	var op *net.OpError
 	if !errors.As(r.err, &op) || op.Op != "write" {
 		t.Fatalf("the write's error %v is not a *net.OpError for write", r.err)
+	}
+	expectPeerEOF(t, peer)
+}
+
+// A write begun before block (another goroutine may hold the channel as soon as $/hello has
+// passed) is not cut short by it: it ends on the descriptor it began on, which is closed after.
+func TestBlockingConnWriteBegunBeforeBlockEnds(t *testing.T) {
+	t.Parallel()
+	c, peer := connPair(t)
+	big := make([]byte, 32<<20) // more than the socket buffers: still being written at block
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	written := make(chan error, 1)
+	go func() { _, err := c.Write(big); written <- err }()
+	time.Sleep(50 * time.Millisecond)
+	c.block()
+	if c.fd < 0 {
+		t.Fatal("block left the connection on the poller")
+	}
+	got := make([]byte, len(big))
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatalf("the peer's read: %v", err)
+	}
+	if err := within(t, written, "the write begun before block"); err != nil {
+		t.Fatalf("the write begun before block failed: %v", err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("the peer read other bytes than were written")
+	}
+	c.mu.Lock()
+	closed := c.connClosed
+	c.mu.Unlock()
+	if !closed {
+		t.Fatal("the old descriptor is still open after the write on it ended")
+	}
+	if _, err := c.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(peer, got[:5]); err != nil || string(got[:5]) != "after" {
+		t.Fatalf("the write after block: %q, %v", got[:5], err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
 	}
 	expectPeerEOF(t, peer)
 }
