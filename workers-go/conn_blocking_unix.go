@@ -174,6 +174,45 @@ func (c *blockingConn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// writeVectors writes every slice of bufs, in order: with writev, in as few system calls as
+// the socket takes them. It may modify bufs.
+func (c *blockingConn) writeVectors(bufs [][]byte) error {
+	fd, err := c.acquire()
+	if err != nil {
+		return opError("write", err)
+	}
+	defer c.release()
+	if fd < 0 {
+		vec := net.Buffers(bufs)
+		_, err := vec.WriteTo(c.conn)
+		return err
+	}
+	for len(bufs) > 0 {
+		n, err := writev(fd, bufs)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return opError("write", os.NewSyscallError("writev", err))
+		}
+		bufs = advanceVectors(bufs, n)
+	}
+	return nil
+}
+
+// advanceVectors drops the first n bytes of bufs, which were written, and the empty slices
+// that follow them. A blocking socket takes a whole writev unless a signal interrupts it.
+func advanceVectors(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if n > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
+}
+
 // Close shuts the socket down, which wakes whatever is parked on it, then closes it (at once, or
 // as the last read or write on it returns).
 func (c *blockingConn) Close() error {

@@ -188,3 +188,51 @@ func TestBlockingConnWriteBegunBeforeBlockEnds(t *testing.T) {
 	}
 	expectPeerEOF(t, peer)
 }
+
+// writeVectors writes every slice in order: more slices than one writev takes, empty ones among
+// them, and a large one the socket takes in several pieces.
+func TestBlockingConnWritesVectors(t *testing.T) {
+	t.Parallel()
+	c, peer := blockedPair(t)
+	var bufs [][]byte
+	var want []byte
+	for i := range 3000 {
+		b := []byte{byte(i), byte(i >> 8)}
+		if i%7 == 0 {
+			b = nil
+		}
+		if i == 1500 {
+			b = bytes.Repeat([]byte("large"), 2<<20) // 10 MiB
+		}
+		bufs = append(bufs, b)
+		want = append(want, b...)
+	}
+	wrote := make(chan error, 1)
+	go func() { wrote <- c.writeVectors(bufs) }()
+	got := make([]byte, len(want))
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatalf("the peer's read: %v", err)
+	}
+	if err := within(t, wrote, "writeVectors"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the peer read other bytes than the slices, in order")
+	}
+}
+
+// A writev cut short (by a signal) goes on from the byte where it stopped.
+func TestAdvanceVectorsGoesOnWhereAWriteStopped(t *testing.T) {
+	t.Parallel()
+	vectors := func() [][]byte { return [][]byte{[]byte("ab"), nil, []byte("cde"), {}, []byte("f")} }
+	for n, want := range []string{"abcdef", "bcdef", "cdef", "def", "ef", "f", ""} {
+		got := advanceVectors(vectors(), n)
+		if string(bytes.Join(got, nil)) != want {
+			t.Errorf("after %d bytes: %q, want %q", n, bytes.Join(got, nil), want)
+		}
+		if len(got) > 0 && len(got[0]) == 0 {
+			t.Errorf("after %d bytes: an empty slice first (%q)", n, got)
+		}
+	}
+}

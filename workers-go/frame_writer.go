@@ -22,7 +22,8 @@ import (
 // returned to the frames of that batch and to every later write.
 type frameWriter struct {
 	w        io.Writer
-	vectored bool // w writes a net.Buffers with writev
+	vectored bool         // w writes a net.Buffers with writev
+	vectors  vectorWriter // or else w writes slices in one go itself, or nil
 	// Used by the sender in charge of writing only: the slices being written (kept here so that
 	// writing allocates nothing), and a buffer to gather small frames for a plain io.Writer.
 	vec     net.Buffers
@@ -60,7 +61,13 @@ func newFrameWriter(w io.Writer) *frameWriter {
 	case *net.UnixConn, *net.TCPConn:
 		vectored = true
 	}
-	return &frameWriter{w: w, vectored: vectored}
+	vectors, _ := w.(vectorWriter)
+	return &frameWriter{w: w, vectored: vectored, vectors: vectors}
+}
+
+// vectorWriter is a writer with its own writev (a blocking data connection).
+type vectorWriter interface {
+	writeVectors(bufs [][]byte) error
 }
 
 // write writes one frame given as consecutive slices, which must stay untouched until it returns.
@@ -171,6 +178,9 @@ func (fw *frameWriter) handOff(err error) {
 
 // flush writes the slices of one or more frames.
 func (fw *frameWriter) flush(bufs [][]byte) error {
+	if fw.vectors != nil {
+		return fw.vectors.writeVectors(bufs)
+	}
 	if fw.vectored || len(bufs) == 1 {
 		fw.vec = bufs
 		_, err := fw.vec.WriteTo(fw.w)
