@@ -152,52 +152,36 @@ func (c *blockingConn) Read(p []byte) (int, error) {
 
 // Write writes all of p, unless the socket fails (the peer has gone, or it was shut down).
 func (c *blockingConn) Write(p []byte) (int, error) {
+	return c.writeVectors([][]byte{p})
+}
+
+// writeVectors writes every slice of bufs, in order: with writev, in as few system calls as
+// the socket takes them. It returns the bytes written (all of them unless it fails), and may
+// modify bufs.
+func (c *blockingConn) writeVectors(bufs [][]byte) (int, error) {
 	fd, err := c.acquire()
 	if err != nil {
 		return 0, opError("write", err)
 	}
 	defer c.release()
 	if fd < 0 {
-		return c.conn.Write(p)
+		vec := net.Buffers(bufs)
+		n, err := vec.WriteTo(c.conn)
+		return int(n), err
 	}
 	written := 0
-	for written < len(p) {
-		n, err := syscall.Write(fd, p[written:])
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return written, opError("write", os.NewSyscallError("write", err))
-		}
-		written += n
-	}
-	return written, nil
-}
-
-// writeVectors writes every slice of bufs, in order: with writev, in as few system calls as
-// the socket takes them. It may modify bufs.
-func (c *blockingConn) writeVectors(bufs [][]byte) error {
-	fd, err := c.acquire()
-	if err != nil {
-		return opError("write", err)
-	}
-	defer c.release()
-	if fd < 0 {
-		vec := net.Buffers(bufs)
-		_, err := vec.WriteTo(c.conn)
-		return err
-	}
 	for len(bufs) > 0 {
 		n, err := writev(fd, bufs)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			return opError("write", os.NewSyscallError("writev", err))
+			return written, opError("write", os.NewSyscallError("writev", err))
 		}
+		written += n
 		bufs = advanceVectors(bufs, n)
 	}
-	return nil
+	return written, nil
 }
 
 // advanceVectors drops the first n bytes of bufs, which were written, and the empty slices

@@ -207,15 +207,19 @@ func TestBlockingConnWritesVectors(t *testing.T) {
 		bufs = append(bufs, b)
 		want = append(want, b...)
 	}
-	wrote := make(chan error, 1)
-	go func() { wrote <- c.writeVectors(bufs) }()
+	type result struct {
+		n   int
+		err error
+	}
+	wrote := make(chan result, 1)
+	go func() { n, err := c.writeVectors(bufs); wrote <- result{n, err} }()
 	got := make([]byte, len(want))
 	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(peer, got); err != nil {
 		t.Fatalf("the peer's read: %v", err)
 	}
-	if err := within(t, wrote, "writeVectors"); err != nil {
-		t.Fatal(err)
+	if r := within(t, wrote, "writeVectors"); r.err != nil || r.n != len(want) {
+		t.Fatalf("writeVectors: %d bytes of %d, %v", r.n, len(want), r.err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("the peer read other bytes than the slices, in order")

@@ -67,7 +67,7 @@ func newFrameWriter(w io.Writer) *frameWriter {
 
 // vectorWriter is a writer with its own writev (a blocking data connection).
 type vectorWriter interface {
-	writeVectors(bufs [][]byte) error
+	writeVectors(bufs [][]byte) (int, error)
 }
 
 // write writes one frame given as consecutive slices, which must stay untouched until it returns.
@@ -179,7 +179,8 @@ func (fw *frameWriter) handOff(err error) {
 // flush writes the slices of one or more frames.
 func (fw *frameWriter) flush(bufs [][]byte) error {
 	if fw.vectors != nil {
-		return fw.vectors.writeVectors(bufs)
+		_, err := fw.vectors.writeVectors(bufs)
+		return err
 	}
 	if fw.vectored || len(bufs) == 1 {
 		fw.vec = bufs
