@@ -282,6 +282,20 @@ def test_stray_stdout_goes_to_stderr(control: Via) -> None:
     assert worker.wait_stderr(text), worker.stderr()[-500:]
 
 
+def test_a_child_writing_to_the_inherited_stdout_reaches_stderr(control: Via) -> None:
+    # PROTOCOL.md 1.5: the SDKs point descriptor 1 at stderr. A child that inherits it and
+    # writes a line without a newline would otherwise glue itself to the worker's next message
+    # on the control channel, and that message (the answer below) would be lost.
+    worker = control.worker
+    text = f"child-{uuid.uuid4().hex} without a newline"
+    assert worker.call("childPrint", {"text": text})["result"] is None
+    assert worker.call("$/ping")["result"] == {}
+    assert not [item for item in worker.control.items if text.encode() in item.raw]
+    # The foreign parent reads stderr by lines: a newline of the worker's own ends the text's.
+    assert worker.call("stderr", {"text": " and its end"})["result"] is None
+    assert worker.wait_stderr(f"{text} and its end"), worker.stderr()[-500:]
+
+
 def test_the_token_is_not_left_in_the_environment(control: Via) -> None:
     worker = control.worker
     assert worker.call("getEnv", {"name": "ASPECT_IPC_TOKEN"})["result"] is None

@@ -58,6 +58,7 @@ var methods = aspectipc.HandlerTable{
 	"callParent":    callParent,
 	"notifyParent":  notifyParent,
 	"print":         printText,
+	"childPrint":    childPrint,
 	"stderr":        stderrText,
 	"getEnv":        getEnv,
 	"childEnv":      childEnv,
@@ -258,6 +259,18 @@ func printText(_ context.Context, p aspectipc.Params) (any, error) {
 	}
 	fmt.Println(text) // the SDK routes this to stderr
 	return nil, nil
+}
+
+// childPrint starts a child process that inherits the worker's stdout and writes text to it,
+// with no newline, and waits for it.
+func childPrint(ctx context.Context, p aspectipc.Params) (any, error) {
+	text, err := stringParam("childPrint", "text", p)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "printf", "%s", text)
+	cmd.Stdout = os.Stdout // descriptor 1, which the SDK pointed at stderr
+	return nil, cmd.Run()
 }
 
 func stderrText(_ context.Context, p aspectipc.Params) (any, error) {

@@ -98,6 +98,16 @@ async function main(): Promise<void> {
     return null;
   });
 
+  worker.onRequest("childPrint", (params: unknown) => {
+    // A child that inherits the worker's stdout (descriptor 1) writes the text, with no newline.
+    const text = member(params, "childPrint", "text", isString, "a string");
+    return new Promise<null>((resolve, reject) => {
+      const child = spawn("printf", ["%s", text], { stdio: "inherit" });
+      child.on("error", reject);
+      child.on("exit", (code) => (code === 0 ? resolve(null) : reject(new Error(`printf exited with ${code}`))));
+    });
+  });
+
   worker.onRequest("stderr", (params: unknown) => {
     process.stderr.write(`${member(params, "stderr", "text", isString, "a string")}\n`);
     return null;

@@ -127,6 +127,13 @@ def print_text(params: dict[str, str]) -> None:
     print(_member(params, "text", (str,), "a string"))
 
 
+def child_print(params: dict[str, str]) -> None:
+    """A child process that inherits the worker's stdout writes ``text``, with no newline."""
+    text = _member(params, "text", (str,), "a string")
+    # subprocess's defaults: the child inherits descriptor 1, which the SDK pointed at stderr.
+    subprocess.run(["printf", "%s", text], check=True)
+
+
 def stderr_text(params: dict[str, str]) -> None:
     print(_member(params, "text", (str,), "a string"), file=sys.stderr, flush=True)
 
@@ -250,6 +257,7 @@ METHODS = {
     "callParent": call_parent,
     "notifyParent": notify_parent,
     "print": print_text,
+    "childPrint": child_print,
     "stderr": stderr_text,
     "getEnv": get_env,
     "childEnv": child_env,
