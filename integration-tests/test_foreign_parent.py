@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+import time
 import uuid
 from typing import Any
 
@@ -294,6 +296,47 @@ def test_a_child_writing_to_the_inherited_stdout_reaches_stderr(control: Via) ->
     # The foreign parent reads stderr by lines: a newline of the worker's own ends the text's.
     assert worker.call("stderr", {"text": " and its end"})["result"] is None
     assert worker.wait_stderr(f"{text} and its end"), worker.stderr()[-500:]
+
+
+# A child that reads its stdin as interactive tools do (ffmpeg polls it for keyboard commands):
+# it waits until descriptor 0 is readable and reads, for the seconds it is given, and prints how
+# many bytes it read. It stops at end of file.
+STDIN_READER = """
+import os, select, sys, time
+end, taken = time.monotonic() + float(sys.argv[1]), 0
+while (left := end - time.monotonic()) > 0:
+    if select.select([0], [], [], left)[0]:
+        try:
+            data = os.read(0, 65536)
+        except BlockingIOError:  # the worker read it first
+            continue
+        if not data:
+            break
+        taken += len(data)
+print(taken)
+"""
+
+
+def test_a_child_reading_the_inherited_stdin_takes_no_message(control: Via) -> None:
+    # PROTOCOL.md 1.5: the SDKs point descriptor 0 at /dev/null. A child that inherits the
+    # worker's stdin would otherwise read the parent's messages: the requests sent while it runs.
+    worker = control.worker
+    child_id = worker.new_id()
+    argv = [sys.executable, "-c", STDIN_READER, "1.5"]
+    worker.send(
+        {
+            "jsonrpc": "2.0",
+            "id": child_id,
+            "method": "childStdin",
+            "params": {"argv": argv},
+        }
+    )
+    time.sleep(
+        0.3
+    )  # the child is running, reading: each request below would be its to take
+    for n in range(5):
+        assert worker.call("add", {"a": n, "b": 1})["result"] == n + 1
+    assert worker.control.response(child_id, timeout=10.0)["result"].strip() == "0"
 
 
 def test_the_token_is_not_left_in_the_environment(control: Via) -> None:

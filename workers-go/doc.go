@@ -29,7 +29,7 @@
 //   - framing (pure): LineDelimitedFraming, LengthPrefixedFraming and their FrameDecoder;
 //   - codecs (pure): JSONCodec, MessagePackCodec;
 //   - protocol (pure): JSONRPCProtocol classifies messages and builds them;
-//   - transports: StdioTransport, TakeOverStdout, ListenPipe, DialPipe; PipePath computes paths;
+//   - transports: StdioTransport, TakeOverStdout, TakeOverStdin, ListenPipe, DialPipe; PipePath computes paths;
 //   - channel: ChannelBuilder builds a Channel (requests, notifications, handlers);
 //   - worker: Serve, Config, Hooks, ShutdownReason, Worker.
 //

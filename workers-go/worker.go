@@ -140,8 +140,12 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &StartupError{Message: err.Error(), cause: err}
 	}
+	in, err := TakeOverStdin()
+	if err != nil {
+		return &StartupError{Message: err.Error(), cause: err}
+	}
 	w.control, _ = NewChannelBuilder().WithName("control").
-		WithTransport(StdioTransport(os.Stdin, out)).
+		WithTransport(StdioTransport(in, out)).
 		WithFraming(LineDelimitedFraming{MaxLineLength: lineLimit}).
 		WithCodec(cfg.ControlCodec).
 		WithHandlers(cfg.Control).withOptions(cfg.HandlerOptions).

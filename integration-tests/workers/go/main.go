@@ -59,6 +59,7 @@ var methods = aspectipc.HandlerTable{
 	"notifyParent":  notifyParent,
 	"print":         printText,
 	"childPrint":    childPrint,
+	"childStdin":    childStdin,
 	"stderr":        stderrText,
 	"getEnv":        getEnv,
 	"childEnv":      childEnv,
@@ -271,6 +272,26 @@ func childPrint(ctx context.Context, p aspectipc.Params) (any, error) {
 	cmd := exec.CommandContext(ctx, "printf", "%s", text)
 	cmd.Stdout = os.Stdout // descriptor 1, which the SDK pointed at stderr
 	return nil, cmd.Run()
+}
+
+// childStdin runs argv as a child process that inherits the worker's stdin and returns its stdout.
+func childStdin(ctx context.Context, p aspectipc.Params) (any, error) {
+	if err := require("childStdin", "argv", "a non-empty array of strings", p); err != nil {
+		return nil, err
+	}
+	var args struct {
+		Argv []string `json:"argv"`
+	}
+	if err := p.Decode(&args); err != nil {
+		return nil, err
+	}
+	if len(args.Argv) == 0 {
+		return nil, invalidParams("childStdin: 'argv' must be a non-empty array of strings")
+	}
+	cmd := exec.CommandContext(ctx, args.Argv[0], args.Argv[1:]...)
+	cmd.Stdin = os.Stdin // descriptor 0, which the SDK pointed at /dev/null
+	out, err := cmd.Output()
+	return string(out), err
 }
 
 func stderrText(_ context.Context, p aspectipc.Params) (any, error) {

@@ -108,6 +108,20 @@ async function main(): Promise<void> {
     });
   });
 
+  worker.onRequest("childStdin", (params: unknown) => {
+    // Runs argv as a child that inherits the worker's stdin (descriptor 0); answers its stdout.
+    const argv = member(params, "childStdin", "argv", Array.isArray, "an array of strings") as unknown[];
+    if (argv.length === 0 || !argv.every(isString)) throw invalid("childStdin: 'argv' must be a non-empty array of strings");
+    const [program, ...rest] = argv as string[];
+    return new Promise<string>((resolve, reject) => {
+      const child = spawn(program as string, rest, { stdio: ["inherit", "pipe", "inherit"] });
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+      child.on("error", reject);
+      child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${program} exited with ${code}`))));
+    });
+  });
+
   worker.onRequest("stderr", (params: unknown) => {
     process.stderr.write(`${member(params, "stderr", "text", isString, "a string")}\n`);
     return null;

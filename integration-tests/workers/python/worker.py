@@ -134,6 +134,15 @@ def child_print(params: dict[str, str]) -> None:
     subprocess.run(["printf", "%s", text], check=True)
 
 
+def child_stdin(params: dict[str, Any]) -> str:
+    """Runs ``argv`` as a child process that inherits the worker's stdin; returns its stdout."""
+    argv = _member(params, "argv", (list,), "an array of strings")
+    if not argv or not all(isinstance(arg, str) for arg in argv):
+        raise _invalid("'argv' must be a non-empty array of strings")
+    # subprocess's defaults: the child inherits descriptor 0, which the SDK pointed at /dev/null.
+    return subprocess.run(argv, stdout=subprocess.PIPE, check=True, text=True).stdout
+
+
 def stderr_text(params: dict[str, str]) -> None:
     print(_member(params, "text", (str,), "a string"), file=sys.stderr, flush=True)
 
@@ -258,6 +267,7 @@ METHODS = {
     "notifyParent": notify_parent,
     "print": print_text,
     "childPrint": child_print,
+    "childStdin": child_stdin,
     "stderr": stderr_text,
     "getEnv": get_env,
     "childEnv": child_env,

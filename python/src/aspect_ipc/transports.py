@@ -163,12 +163,16 @@ class TransportFactory:
     """Constructors for every transport (the design's ``TransportFactory``)."""
 
     @staticmethod
-    def create_stdio(*, protect_stdout: bool = True) -> FdTransport:
-        """The worker's control transport: its stdin, and its real stdout.
+    def create_stdio(*, protect_stdout: bool = True, protect_stdin: bool = True) -> FdTransport:
+        """The worker's control transport: its stdin, and its real stdout (PROTOCOL.md 1.5).
 
         With ``protect_stdout`` the protocol keeps a private duplicate of file descriptor 1, and
         fd 1 itself (and ``sys.stdout``) is pointed at stderr, so a stray ``print`` anywhere in the
-        process (also from C code or child processes) cannot corrupt the control channel.
+        process (also from C code or child processes) cannot corrupt the control channel. With
+        ``protect_stdin`` it keeps a private duplicate of file descriptor 0, and fd 0 is pointed at
+        ``/dev/null``: a child process started with subprocess's defaults inherits fd 0, and one
+        that reads it (a tool that polls its stdin for keyboard commands) would take the parent's
+        messages. The duplicates are not inherited by child processes (PEP 446).
         """
         out_fd = os.dup(1)
         if protect_stdout:
@@ -176,6 +180,10 @@ class TransportFactory:
             os.dup2(2, 1)
             sys.stdout = sys.stderr
         read_fd = os.dup(0)
+        if protect_stdin:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)  # sys.stdin reads fd 0: from now on it reads end of file
+            os.close(null)
         return FdTransport(read_fd, out_fd, name="control channel (stdio)")
 
     @staticmethod

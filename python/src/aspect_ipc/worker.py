@@ -227,8 +227,10 @@ class Worker(Stopping):
                 "channel that anyone could connect to"
             )
         guard = self._guard = self._guard or ExitGuard()
+        stdio = TransportFactory.create_stdio()
+        guard.watch_stdin(stdio.readable_fd())
         control = Channel(
-            EofFirst(TransportFactory.create_stdio(), self._stdin_closed),
+            EofFirst(stdio, self._stdin_closed),
             LineDelimitedFraming(limits.max_line_length),
             JsonCodec(),
             name="control channel",

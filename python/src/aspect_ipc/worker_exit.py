@@ -57,6 +57,7 @@ class ExitGuard:
         self._wake_loop.setblocking(False)
         self._cleanups: list[Callable[[], None]] = []
         self._parent = os.getppid()
+        self._stdin = 0  # watched for a hang-up; see watch_stdin
         self._thread: threading.Thread | None = None
         self._installed = False
         self._alarm = False  # SIGALRM is ours: the hard exit's second trigger
@@ -84,6 +85,13 @@ class ExitGuard:
         self.install_signals()
         self._thread = threading.Thread(target=self._watch, name="aspect-ipc-exit", daemon=True)
         self._thread.start()
+
+    def watch_stdin(self, fd: int) -> None:
+        """Watch ``fd``, the protocol's copy of stdin, for a hang-up instead of descriptor 0 (which
+        the control channel's transport points at /dev/null, PROTOCOL.md 1.5). Call it before
+        :meth:`start`. The guard keeps a duplicate of its own, open until the process ends, so
+        that the channel closing its copy at exit cannot put another file under the watch."""
+        self._stdin = os.dup(fd)
 
     def on_hard_exit(self, cleanup: Callable[[], None]) -> None:
         """Run ``cleanup`` (e.g. remove the socket file) if the watchdog has to end the process."""
@@ -136,7 +144,7 @@ class ExitGuard:
         poller = select.poll()
         stdin_open = True
         try:
-            poller.register(0, 0)  # no events asked: only a hang-up or an error is reported
+            poller.register(self._stdin, 0)  # no events asked: only a hang-up or an error
         except (OSError, ValueError):
             stdin_open = False
         while True:
@@ -147,7 +155,7 @@ class ExitGuard:
             events = poller.poll(timeout * 1000) if stdin_open else _sleep(timeout)
             for _, mask in events:
                 stdin_open = False  # a hang-up stays reported: stop asking
-                poller.unregister(0)
+                poller.unregister(self._stdin)
                 if mask & (select.POLLHUP | select.POLLERR):
                     self.exit_due("stdin closed", ShutdownReason.STDIN_EOF, parent_gone=True)
             if os.getppid() != self._parent:

@@ -3,7 +3,7 @@ import { connect, type Socket } from "node:net";
 
 import { TransportError, describeError } from "../errors.js";
 import { StreamTransport } from "./stream-transport.js";
-import { takeOverStdout } from "./stdout-guard.js";
+import { takeOverStdin, takeOverStdout } from "./stdio-guard.js";
 
 /** How long a closing socket may take to flush before it is destroyed. */
 const SOCKET_CLOSE_TIMEOUT_MS = 2_000;
@@ -32,20 +32,23 @@ export function socketTransport(socket: Socket, description: string): StreamTran
 }
 
 /**
- * The control channel's transport: stdin for reading, the real stdout for writing. Creating it
- * redirects the program's own stdout writes to stderr (see `takeOverStdout`).
+ * The control channel's transport: the real stdin for reading, the real stdout for writing.
+ * Creating it takes both over (see `stdio-guard.ts`): the program's own stdout writes go to
+ * stderr, and where descriptors can be moved, descriptor 0 reads `/dev/null` and descriptor 1
+ * writes to stderr.
  */
 export function stdioTransport(): StreamTransport {
+  const input = takeOverStdin();
   const write = takeOverStdout();
   return new StreamTransport({
-    readable: process.stdin,
+    readable: input,
     writable: process.stdout,
     write,
     description: "stdio",
     shutdown: async () => {
       // stdout stays open: it cannot be closed, and pending lines must still reach the parent.
-      process.stdin.pause();
-      process.stdin.destroy();
+      input.pause();
+      input.destroy();
     },
   });
 }

@@ -1,13 +1,13 @@
 /**
- * The worker moves the protocol off file descriptor 1 and points descriptor 1 at stderr
- * (PROTOCOL.md 1.5), on Linux when stdout and stderr are pipes, as under the Python parent.
+ * The worker moves the protocol off file descriptors 0 and 1 and points them at /dev/null and
+ * stderr (PROTOCOL.md 1.5), on Linux when they are pipes, as under the Python parent.
  *
  * Node's own `spawn` gives a child socket pairs, not pipes, so these tests hand the worker FIFOs
- * (named pipes, which are pipes) for stdout and stderr, and read them as the parent would.
+ * (named pipes, which are pipes) for stdin, stdout and stderr, and use them as the parent would.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { constants, openSync, readdirSync, readlinkSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, readlinkSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -18,26 +18,27 @@ interface PipedWorker {
   readonly child: ChildProcess;
   readonly lines: string[];
   /** The FIFOs of the worker's stdout and stderr, as /proc shows them. */
-  readonly paths: { readonly out: string; readonly err: string };
+  readonly paths: { readonly input: string; readonly out: string; readonly err: string };
   stderr(): string;
   request(method: string, params: unknown): Promise<Record<string, unknown>>;
 }
 
 async function pipedWorker(t: TestContext): Promise<PipedWorker> {
   const directory = tempDirectory();
-  const [out, err] = [join(directory.path, "out"), join(directory.path, "err")];
-  execFileSync("mkfifo", [out, err]);
+  const [input, out, err] = ["in", "out", "err"].map((name) => join(directory.path, name)) as [string, string, string];
+  execFileSync("mkfifo", [input, out, err]);
   // Read and write: opening a FIFO so does not wait for the other end.
-  const [outFd, errFd] = [openSync(out, constants.O_RDWR), openSync(err, constants.O_RDWR)];
+  const [inFd, outFd, errFd] = [input, out, err].map((path) => openSync(path, constants.O_RDWR)) as [number, number, number];
   const env: NodeJS.ProcessEnv = { ...process.env, ASPECT_IPC_PROTOCOL: "1", ASPECT_IPC_WORKER_ID: "worker-1", ASPECT_IPC_NAMESPACE: "tests" };
   for (const name of Object.keys(env)) if (name.startsWith("ASPECT_IPC_TOKEN") || name.startsWith("ASPECT_IPC_DATA") || name.startsWith("TEST_")) delete env[name];
-  const child = spawn(process.execPath, [TEST_WORKER], { env, stdio: ["pipe", outFd, errFd] });
+  const child = spawn(process.execPath, [TEST_WORKER], { env, stdio: [inFd, outFd, errFd] });
   const stdout = new Socket({ fd: outFd, readable: true, writable: false });
   const stderr = new Socket({ fd: errFd, readable: true, writable: false });
   t.after(() => {
     child.kill("SIGKILL");
     stdout.destroy();
     stderr.destroy();
+    closeSync(inFd);
     directory.remove();
   });
   const lines: string[] = [];
@@ -69,11 +70,11 @@ async function pipedWorker(t: TestContext): Promise<PipedWorker> {
   return {
     child,
     lines,
-    paths: { out, err },
+    paths: { input, out, err },
     stderr: () => errText,
     async request(method, params) {
       const id = nextId++;
-      child.stdin?.write(`${JSON.stringify({ jsonrpc: "2.0", id, method, params })}\n`);
+      writeSync(inFd, `${JSON.stringify({ jsonrpc: "2.0", id, method, params })}\n`);
       let answer: Record<string, unknown> | undefined;
       await until(`the answer to ${method}`, () => {
         for (const line of lines) {
@@ -127,4 +128,32 @@ test("the protocol's own descriptor is not inherited: a child holds no descripto
   assert.equal(readlinkSync(`/proc/${workerPid}/fd/1`), worker.paths.err, "descriptor 1 points at stderr's pipe");
   assert.ok(links(workerPid).includes(worker.paths.out), "the worker keeps the stdout pipe on a descriptor of its own");
   assert.ok(!links(pid).includes(worker.paths.out), `the child holds the protocol's pipe: ${JSON.stringify(links(pid))}`);
+});
+
+// A child that reads its stdin as interactive tools do: waits until it is readable, reads, for
+// the seconds it is given; prints how many bytes it read. It stops at end of file.
+const STDIN_READER = `
+import os, select, sys, time
+end, taken = time.monotonic() + float(sys.argv[1]), 0
+while (left := end - time.monotonic()) > 0:
+    if select.select([0], [], [], left)[0]:
+        try:
+            data = os.read(0, 65536)
+        except BlockingIOError:
+            continue
+        if not data:
+            break
+        taken += len(data)
+print(taken)
+`;
+
+test("a child that inherits stdin reads end of file, not the parent's messages", async (t) => {
+  const worker = await pipedWorker(t);
+  const workerPid = worker.child.pid as number;
+  assert.equal(readlinkSync(`/proc/${workerPid}/fd/0`), "/dev/null", "descriptor 0 reads /dev/null");
+  // The child runs while the requests below are sent: each would be its to take.
+  const child = worker.request("childStdin", { argv: ["python3", "-c", STDIN_READER, "1.5"] });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (let n = 0; n < 5; n++) assert.equal((await worker.request("add", { a: n, b: 1 })).result, n + 1);
+  assert.equal(String((await child).result).trim(), "0");
 });
