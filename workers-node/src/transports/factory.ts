@@ -6,9 +6,10 @@ import type { Transport } from "./types.js";
 /** Entry point for transports. */
 export const TransportFactory = {
   /**
-   * The control channel's transport: reads stdin, writes the real stdout. From this call on, the
-   * program's own writes to `process.stdout` (`console.log` included) go to stderr, so they cannot
-   * corrupt the channel.
+   * The control channel's transport: reads the real stdin, writes the real stdout. From this call
+   * on, the program's own writes to `process.stdout` (`console.log` included) go to stderr, so they
+   * cannot corrupt the channel; on Linux, with pipes, descriptor 1 writes to stderr and descriptor 0
+   * reads `/dev/null`, for child processes and native code too (PROTOCOL.md 1.5).
    */
   createStdio(): Transport {
     return stdioTransport();
