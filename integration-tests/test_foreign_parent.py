@@ -13,6 +13,7 @@ import stat
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,23 +299,8 @@ def test_a_child_writing_to_the_inherited_stdout_reaches_stderr(control: Via) ->
     assert worker.wait_stderr(f"{text} and its end"), worker.stderr()[-500:]
 
 
-# A child that reads its stdin as interactive tools do (ffmpeg polls it for keyboard commands):
-# it waits until descriptor 0 is readable and reads, for the seconds it is given, and prints how
-# many bytes it read. It stops at end of file.
-STDIN_READER = """
-import os, select, sys, time
-end, taken = time.monotonic() + float(sys.argv[1]), 0
-while (left := end - time.monotonic()) > 0:
-    if select.select([0], [], [], left)[0]:
-        try:
-            data = os.read(0, 65536)
-        except BlockingIOError:  # the worker read it first
-            continue
-        if not data:
-            break
-        taken += len(data)
-print(taken)
-"""
+# A child that reads the stdin it inherits as interactive tools do; prints the bytes it read.
+STDIN_READER = Path(__file__).parent / "workers" / "stdin_reader.py"
 
 
 def test_a_child_reading_the_inherited_stdin_takes_no_message(control: Via) -> None:
@@ -322,7 +308,7 @@ def test_a_child_reading_the_inherited_stdin_takes_no_message(control: Via) -> N
     # worker's stdin would otherwise read the parent's messages: the requests sent while it runs.
     worker = control.worker
     child_id = worker.new_id()
-    argv = [sys.executable, "-c", STDIN_READER, "1.5"]
+    argv = [sys.executable, str(STDIN_READER), "1.5"]
     worker.send(
         {
             "jsonrpc": "2.0",

@@ -30,7 +30,7 @@ export function tempDirectory(): { path: string; remove(): void } {
 }
 
 /** Waits for `predicate` to hold over a growing list, re-checked whenever the list changes. */
-class Inbox<T> {
+export class Inbox<T> {
   readonly items: T[] = [];
   private waiters: Array<() => void> = [];
 
@@ -61,6 +61,18 @@ class Inbox<T> {
       });
     }
   }
+}
+
+/**
+ * The environment a parent gives a worker without a data channel (PROTOCOL.md 5): this process's,
+ * with no token, data path or test switch (`TEST_*`) of its own.
+ */
+export function workerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ASPECT_IPC_PROTOCOL: "1", ASPECT_IPC_WORKER_ID: "worker-1", ASPECT_IPC_NAMESPACE: "tests" };
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("ASPECT_IPC_TOKEN") || name.startsWith("ASPECT_IPC_DATA") || name.startsWith("TEST_")) delete env[name];
+  }
+  return env;
 }
 
 /** The result of a worker process. */
@@ -94,8 +106,7 @@ export class WorkerProcess {
   ) {
     this.token = options.token ?? randomBytes(32).toString("hex");
     this.dataPath = options.dataPath ?? null;
-    const env: NodeJS.ProcessEnv = { ...process.env, ASPECT_IPC_PROTOCOL: "1", ASPECT_IPC_WORKER_ID: "worker-1", ASPECT_IPC_NAMESPACE: "tests" };
-    for (const name of Object.keys(env)) if (name.startsWith("ASPECT_IPC_TOKEN") || name.startsWith("TEST_")) delete env[name];
+    const env = workerEnv();
     if (this.dataPath !== null) {
       env.ASPECT_IPC_DATA_PATH = this.dataPath;
       env.ASPECT_IPC_TOKEN = this.token;
