@@ -106,3 +106,36 @@ async def test_fail_carries_a_stack_except_from_go(
         else:
             assert isinstance(info.value.__cause__, RemoteTraceback)
             assert "boom" in (info.value.remote_traceback or "")
+
+
+# `fail` with "notUnicode": its message ends in what the language cannot send as it is (a lone
+# surrogate in Python and JavaScript, the byte 0xff in Go); the remote type of a `fail` error.
+FAIL_TYPE = {"python": "RuntimeError", "node": "Error", "go": "errors.errorString"}
+
+
+async def test_a_failure_whose_text_is_not_unicode_is_answered_with_its_type(
+    worker: dict[str, Any], language: str, namespace: str
+) -> None:
+    # Spec 4.10, "Text that is not Unicode": the text becomes U+FFFD where it is not Unicode, and
+    # the failure keeps its type and stack; a typed error keeps its code and data.
+    async with ProcessManager(namespace=namespace) as manager:
+        handle = await manager.spawn(
+            "tb", **worker, data_channel=DataChannelOptions(enabled=True)
+        )
+        for call in (handle.request, handle.request_via_data):
+            with pytest.raises(RemoteError) as info:
+                # A request must be answered: with no answer it would end in RequestTimeout.
+                await call("fail", {"message": "boom", "notUnicode": True}, timeout=20)
+            error = info.value
+            assert (error.code, error.message) == (-32000, "boom \ufffd")
+            assert error.remote_type == FAIL_TYPE[language]
+            if language != "go":  # a Go error has no stack (4.10)
+                assert "boom \ufffd" in (error.remote_traceback or "")
+            typed = {"message": "boom", "code": 4001, "data": [1], "notUnicode": True}
+            with pytest.raises(RemoteError) as info:
+                await call("fail", typed, timeout=20)
+            assert (info.value.code, info.value.message, info.value.data) == (
+                4001,
+                "boom \ufffd",
+                [1],
+            )

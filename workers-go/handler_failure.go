@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"unicode/utf8"
 )
 
 // A handler fails by returning an error or by panicking. Unless the error is an *Error (an answer
@@ -50,21 +51,34 @@ func callHandler(ctx context.Context, h Handler, params Params) (result any, err
 func (p failurePolicy) wireError(ctx context.Context, err error) (e *Error, failed bool) {
 	var pe *panicError
 	if errors.As(err, &pe) {
-		data := map[string]any{"type": typeName(pe.value)}
+		data := map[string]any{"type": unicodeText(typeName(pe.value))}
 		if !p.noTraceback {
-			data["traceback"] = pe.traceback()
+			data["traceback"] = unicodeText(pe.traceback())
 		}
-		return &Error{Code: CodeHandlerError, Message: pe.Error(), Data: data}, true
+		return &Error{Code: CodeHandlerError, Message: unicodeText(pe.Error()), Data: data}, true
 	}
 	var rpcErr *Error
 	if errors.As(err, &rpcErr) {
-		return rpcErr, false
+		if !utf8.ValidString(rpcErr.Message) { // a copy: the handler's *Error may be shared
+			typed := *rpcErr
+			typed.Message = unicodeText(typed.Message)
+			return &typed, false
+		}
+		return rpcErr, false // its Data is sent as given, or answered -32603 (4.9)
 	}
 	if ctx.Err() != nil {
 		return cancelledError(), false
 	}
-	return &Error{Code: CodeHandlerError, Message: err.Error(), Data: map[string]any{"type": typeName(err)}}, true
+	data := map[string]any{"type": unicodeText(typeName(err))}
+	return &Error{Code: CodeHandlerError, Message: unicodeText(err.Error()), Data: data}, true
 }
+
+// unicodeText replaces each run of invalid UTF-8 bytes in s with U+FFFD (PROTOCOL.md 4.10, "Text
+// that is not Unicode"). Applied to the message, data.type and data.traceback of the error
+// response built for a handler's failure, so that an error quoting raw bytes still reaches the
+// caller with its text, type and stack instead of failing to encode (-32603). Never applied to a
+// typed error's Data nor to results: those are sent as given.
+func unicodeText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // logFailure writes a handler failure to the policy's logger: what failed where, and the
 // traceback of a panic on the following lines (one record, so that it reads as Go prints panics).

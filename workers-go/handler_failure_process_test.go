@@ -1,6 +1,7 @@
 package aspectipc
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,5 +100,42 @@ func TestWorkerTracebackSwitches(t *testing.T) {
 				t.Fatalf("exit code %d, stderr:\n%s", code, w.stderrText())
 			}
 		})
+	}
+}
+
+// A worker answers failures whose text is not Unicode on both channels, with the request's id
+// (PROTOCOL.md 4.9, 4.10): the text sanitized, or -32603 for a typed error's Data.
+func TestWorkerFailureNotUnicode(t *testing.T) {
+	t.Parallel()
+	w := startWorker(t, workerOptions{dataPath: filepath.Join(shortTempDir(t), "w.sock"), drainStderr: true})
+	w.ready()
+	d := w.connect()
+	for name, call := range map[string]func(int, string, any) map[string]any{"control": w.call, "data": d.call} {
+		answer := func(id int, kind string) (map[string]any, map[string]any) {
+			t.Helper()
+			r := call(id, "failBytes", map[string]any{"kind": kind})
+			e, _ := r["error"].(map[string]any)
+			if !sameValue(r["id"], id) || e == nil {
+				t.Fatalf("%s %s: %v", name, kind, r)
+			}
+			data, _ := e["data"].(map[string]any)
+			return e, data
+		}
+		if e, data := answer(10, "plain"); !sameValue(e["code"], CodeHandlerError) || e["message"] != "bad \uFFFD" ||
+			!sameValue(data, map[string]any{"type": "errors.errorString"}) {
+			t.Errorf("%s plain: %v", name, e)
+		}
+		if e, data := answer(11, "panic"); !sameValue(e["code"], CodeHandlerError) || e["message"] != "bad \uFFFD" ||
+			data["type"] != "string" || !strings.HasPrefix(fmt.Sprint(data["traceback"]), "panic: bad \uFFFD\n\ngoroutine ") {
+			t.Errorf("%s panic: %v", name, e)
+		}
+		if e, data := answer(12, "typed"); !sameValue(e["code"], 42) || e["message"] != "bad \uFFFD" ||
+			!sameValue(data, map[string]any{"k": "v"}) {
+			t.Errorf("%s typed: %v", name, e)
+		}
+		if e, _ := answer(13, "data"); !sameValue(e["code"], CodeInternalError) || e["data"] != nil ||
+			!strings.HasPrefix(fmt.Sprint(e["message"]), "Internal error: the error response cannot be encoded: ") {
+			t.Errorf("%s typed data: %v", name, e)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 )
 
 // panicOutOfRange is a named handler, so that its name can be looked for in the traceback.
@@ -78,6 +80,61 @@ func TestHandlerFailureData(t *testing.T) {
 			if e := remoteError(t, client, "string", nil); e.Code != CodeHandlerError || e.Message != "boom" ||
 				!sameValue(e.Data, map[string]any{"type": "string"}) {
 				t.Fatalf("panic without traceback: %#v", e)
+			}
+		})
+	}
+}
+
+// A failure whose text is not Unicode still reaches the caller, each run of invalid UTF-8 bytes
+// replaced with U+FFFD, in the message, type and traceback, and in a typed error's message; a
+// typed error's Data is sent as given, so one that cannot be encoded is answered -32603
+// (PROTOCOL.md 4.9, 4.10).
+func TestHandlerFailureNotUnicode(t *testing.T) {
+	t.Parallel()
+	badData := "raw \xfe"
+	for _, c := range bothCodecs {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			typed := &Error{Code: 42, Message: "bad \xff\xfe", Data: map[string]any{"k": "v"}}
+			handlers := HandlerTable{
+				"plain": func(context.Context, Params) (any, error) { return nil, errors.New("bad \xff") },
+				"panic": func(context.Context, Params) (any, error) { panic("bad \xff") },
+				"typed": func(context.Context, Params) (any, error) { return nil, typed },
+				"data": func(context.Context, Params) (any, error) {
+					return nil, &Error{Code: 42, Message: "mine", Data: badData}
+				},
+			}
+			client, _ := channelPair(t, c.framing, c.codec, nil, handlers)
+			call := func(method string) *Error { // bounded: a request left unanswered fails, not hangs
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, err := client.Request(ctx, method, nil)
+				var rpcErr *Error
+				if !errors.As(err, &rpcErr) || errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("%s: %v, want an answer", method, err)
+				}
+				return rpcErr
+			}
+			if e := call("plain"); e.Code != CodeHandlerError || e.Message != "bad \uFFFD" ||
+				!sameValue(e.Data, map[string]any{"type": "errors.errorString"}) {
+				t.Errorf("plain error: %#v", e)
+			}
+			if e := call("typed"); e.Code != 42 || e.Message != "bad \uFFFD" || !sameValue(e.Data, map[string]any{"k": "v"}) {
+				t.Errorf("typed error: %#v", e)
+			}
+			if typed.Message != "bad \xff\xfe" {
+				t.Errorf("the handler's error was changed: %q", typed.Message)
+			}
+			if e := call("data"); e.Code != CodeInternalError || e.Data != nil ||
+				!strings.HasPrefix(e.Message, "Internal error: the error response cannot be encoded: ") {
+				t.Errorf("typed error with data not Unicode: %#v", e)
+			}
+			e := call("panic")
+			checkTraceback(t, e, "bad \uFFFD", "string", "workers-go.TestHandlerFailureNotUnicode.")
+			if tb := e.Data.(map[string]any)["traceback"].(string); !utf8.ValidString(tb) {
+				t.Errorf("traceback not valid UTF-8: %q", tb)
 			}
 		})
 	}

@@ -199,6 +199,25 @@ var helperHandlers = HandlerTable{
 	"typed": func(context.Context, Params) (any, error) {
 		return nil, &Error{Code: 42, Message: "typed failure", Data: map[string]any{"k": "v"}}
 	},
+	// failBytes fails with text that is not Unicode (PROTOCOL.md 4.10): a plain error, a panic, a
+	// typed error whose message holds it, or one whose Data does.
+	"failBytes": func(_ context.Context, p Params) (any, error) {
+		var args struct {
+			Kind string `json:"kind"`
+		}
+		if err := p.Decode(&args); err != nil {
+			return nil, err
+		}
+		switch args.Kind {
+		case "panic":
+			panic("bad \xff")
+		case "typed":
+			return nil, &Error{Code: 42, Message: "bad \xff", Data: map[string]any{"k": "v"}}
+		case "data":
+			return nil, &Error{Code: 42, Message: "typed failure", Data: "raw \xfe"}
+		}
+		return nil, errors.New("bad \xff")
+	},
 	// failBig fails with an error message of n bytes.
 	"failBig": func(_ context.Context, p Params) (any, error) {
 		var args struct {

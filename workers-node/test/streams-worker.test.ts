@@ -3,25 +3,13 @@
  * (input), echoStream (both), credit with a slow consumer, cancellation, protocol errors, limits.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 
 import { ErrorCodes } from "@aspect-ipc/worker";
 
-import { TEST_WORKER, WorkerProcess, tempDirectory, type DataConnection } from "./helpers/parent.js";
+import { connectedWorker, type DataConnection } from "./helpers/parent.js";
 
 type Message = Record<string, unknown>;
-
-async function connectedWorker(t: TestContext): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
-  const directory = tempDirectory();
-  const worker = new WorkerProcess(TEST_WORKER, { dataPath: join(directory.path, "d.sock") });
-  t.after(() => {
-    worker.kill();
-    directory.remove();
-  });
-  await worker.ready();
-  return { worker, parent: await worker.openData() };
-}
 
 const params = (message: Message): Message => message.params as Message;
 const streamMessages = (parent: DataConnection, method: string, id: unknown, dir: string): Message[] =>

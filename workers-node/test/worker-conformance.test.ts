@@ -4,23 +4,11 @@
  * (D11) and the test worker's own contract (D18).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 
 import { ErrorCodes, LengthPrefixedFraming } from "@aspect-ipc/worker";
 
-import { TEST_WORKER, WorkerProcess, tempDirectory, type DataConnection } from "./helpers/parent.js";
-
-async function connectedWorker(t: TestContext): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
-  const directory = tempDirectory();
-  const worker = new WorkerProcess(TEST_WORKER, { dataPath: join(directory.path, "d.sock") });
-  t.after(() => {
-    worker.kill();
-    directory.remove();
-  });
-  await worker.ready();
-  return { worker, parent: await worker.openData() };
-}
+import { connectedWorker, type WorkerProcess } from "./helpers/parent.js";
 
 /** The raw control line the worker wrote for `id` (the helper's JSON.parse would round big integers). */
 async function rawLine(worker: WorkerProcess, id: number): Promise<string> {

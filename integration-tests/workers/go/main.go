@@ -160,6 +160,9 @@ func fail(_ context.Context, p aspectipc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if args.m["notUnicode"] == true {
+		message += " \xff" // not UTF-8: the SDK sends it as U+FFFD (PROTOCOL.md 4.10)
+	}
 	if _, hasCode := args.m["code"]; !hasCode {
 		return nil, errors.New(message)
 	}

@@ -67,8 +67,10 @@ async function main(): Promise<void> {
   });
 
   worker.onRequest("fail", (params: unknown) => {
-    const message = member(params, "fail", "message", isString, "a string");
-    const { code, data } = params as { code?: unknown; data?: unknown };
+    let message = member(params, "fail", "message", isString, "a string");
+    const { code, data, notUnicode } = params as { code?: unknown; data?: unknown; notUnicode?: unknown };
+    // A lone surrogate, which no codec sends: the SDK answers with U+FFFD in its place (PROTOCOL.md 4.10).
+    if (notUnicode === true) message += " " + "😀".slice(0, 1);
     if (code === undefined) throw new Error(message);
     throw new RemoteError(Number(member(params, "fail", "code", isInteger, "an integer")), message, data);
   });

@@ -97,11 +97,13 @@ async def sleep(params: dict[str, Any]) -> str:
 
 
 def fail(params: dict[str, Any]) -> None:
-    _member(params, "message", (str,), "a string")
+    message = _member(params, "message", (str,), "a string")
+    if params.get("notUnicode") is True:
+        message += " \ud83d"  # half of an emoji: a str may hold it, no codec sends it
     if "code" in params:
         _member(params, "code", (int,), "an integer")
-        raise RemoteError(params["code"], params["message"], params.get("data"))
-    raise RuntimeError(params["message"])
+        raise RemoteError(params["code"], message, params.get("data"))
+    raise RuntimeError(message)
 
 
 def crash(params: dict[str, int]) -> None:

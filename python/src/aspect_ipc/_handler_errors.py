@@ -9,6 +9,7 @@ A handler failure without a JSON-RPC error of its own is answered ``-32000`` wit
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ __all__ = [
     "TracebackSettingError",
     "handler_error",
     "read_tracebacks",
+    "unicode_text",
     "write_failure",
 ]
 
@@ -52,11 +54,32 @@ def read_tracebacks(environ: Mapping[str, str]) -> bool:
 
 def handler_error(exc: BaseException, *, send_traceback: bool) -> tuple[int, str, Any]:
     """``(code, message, data)`` for ``exc``, raised by a handler; with its traceback when
-    ``send_traceback`` and the error has no JSON-RPC error of its own."""
+    ``send_traceback`` and the error has no JSON-RPC error of its own.
+
+    The text built here is made Unicode (spec 4.10): a surrogate in the message, the type or the
+    traceback (a ``str`` may hold one, which no codec sends) becomes U+FFFD, so that the failure
+    still reaches the caller. A typed error's ``data`` is the handler's own: it is left alone.
+    """
     code, text, data = error_for_exception(exc)
-    if send_traceback and code == ErrorCode.HANDLER_ERROR and not isinstance(exc, RemoteError):
-        data = {**data, "traceback": "".join(traceback.format_exception(exc))}
-    return code, text, data
+    if code == ErrorCode.HANDLER_ERROR and not isinstance(exc, RemoteError):
+        data = {"type": unicode_text(data["type"])}
+        if send_traceback:
+            data["traceback"] = unicode_text("".join(traceback.format_exception(exc)))
+    return code, unicode_text(text), data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with each surrogate code point (not Unicode text, spec 3.4) replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def write_failure(which: str, method: str, error: BaseException) -> None:

@@ -259,7 +259,7 @@ export class Channel implements RpcPeer, HandlerTarget {
     return this.writeQuietly(this.outbox.resultFrame(this.protocol, id, result));
   }
 
-  /** @internal Sends an error response. Never throws: undeliverable `data` is dropped. */
+  /** @internal Sends an error response. Never throws: one that cannot be sent becomes -32005 or -32603 (4.9). */
   sendError(id: RequestId | null, error: WireError): Promise<void> {
     return this.writeQuietly(this.outbox.errorFrame(this.protocol, id, error));
   }

@@ -185,19 +185,31 @@ export interface HandlerErrorPolicy {
 /**
  * Maps a handler's failure to its wire error: RemoteError keeps its code and data, anything else is
  * -32000 with `data: {type, traceback}` (`traceback`: the error's `stack`, when `sendTraceback`).
+ * Lone surrogates in the message, the type and the traceback become U+FFFD ({@link unicodeText}).
  */
 export function errorToWire(error: unknown, sendTraceback = true): WireError {
+  // The text built here is made Unicode; a typed error's `data` is the handler's own and is left
+  // alone: if it cannot be encoded, the outbox answers -32603 (PROTOCOL.md 4.9).
   if (error instanceof RemoteError) {
-    return error.data === undefined
-      ? { code: error.code, message: error.message }
-      : { code: error.code, message: error.message, data: error.data };
+    const message = unicodeText(error.message);
+    return error.data === undefined ? { code: error.code, message } : { code: error.code, message, data: error.data };
   }
   if (error instanceof Error) {
-    const type = errorTypeName(error);
-    const data = sendTraceback && typeof error.stack === "string" ? { type, traceback: error.stack } : { type };
-    return { code: ErrorCodes.HandlerError, message: error.message, data };
+    const type = unicodeText(errorTypeName(error));
+    const data = sendTraceback && typeof error.stack === "string" ? { type, traceback: unicodeText(error.stack) } : { type };
+    return { code: ErrorCodes.HandlerError, message: unicodeText(String(error.message)), data };
   }
-  return { code: ErrorCodes.HandlerError, message: String(error), data: { type: typeof error } };
+  return { code: ErrorCodes.HandlerError, message: unicodeText(String(error)), data: { type: typeof error } };
+}
+
+/**
+ * `text` with each lone UTF-16 surrogate replaced by U+FFFD. A JavaScript string may hold one
+ * (`"😀".slice(0, 1)`), which no codec sends (PROTOCOL.md 3.4): the error response built for a
+ * handler's failure is made Unicode this way, so that the failure still reaches the caller with
+ * its type and stack instead of going unanswered (PROTOCOL.md 4.10, "Text that is not Unicode").
+ */
+export function unicodeText(text: string): string {
+  return text.toWellFormed();
 }
 
 function errorTypeName(error: Error): string {

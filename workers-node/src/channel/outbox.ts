@@ -16,7 +16,7 @@ import type { Framing } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import type { Transport } from "../transports/types.js";
-import type { WireError } from "./handlers.js";
+import { unicodeText, type WireError } from "./handlers.js";
 
 /**
  * How many bytes of frames may wait in the outbox, not yet handed to the transport, before the
@@ -119,20 +119,26 @@ export class Outbox {
   }
 
   /**
-   * Frames an error response. `data` the codec cannot carry is dropped (and said so in the
-   * message); an error response over the peer's limit becomes the small `-32005` (D1), so that
-   * the request is answered whatever happens.
+   * Frames an error response, so that the request is answered whatever happens (PROTOCOL.md 4.9,
+   * 4.10): one over the peer's limit becomes the small `-32005` (D1); one the codec cannot encode
+   * (a typed error's `data` with a lone surrogate or a bigint out of range...) becomes `-32603`
+   * with the same id, as a result does: its `data` is sent as given or not at all.
    */
   errorFrame(protocol: JsonRpcProtocol, id: RequestId | null, error: WireError): Uint8Array | IpcError {
     try {
       return this.encode(protocol.errorResponse(id, error.code, error.message, error.data));
     } catch (problem) {
       try {
-        if (problem instanceof FramingError) {
-          const replacement = tooLargeResponse(problem);
-          return this.encode(protocol.errorResponse(id, replacement.code, replacement.message, replacement.data));
-        }
-        return this.encode(protocol.errorResponse(id, error.code, `${error.message} (error data dropped: ${describeError(problem)})`));
+        const replacement: WireError =
+          problem instanceof FramingError
+            ? tooLargeResponse(problem)
+            : {
+                code: ErrorCodes.InternalError,
+                // The reason may quote an encode hook's own error, which may not be Unicode either.
+                message: unicodeText(`error response (code ${error.code}) cannot be sent: ${describeError(problem)}`),
+                data: { type: "CodecError" },
+              };
+        return this.encode(protocol.errorResponse(id, replacement.code, replacement.message, replacement.data));
       } catch (fatal) {
         return fatal instanceof IpcError ? fatal : new IpcError(describeError(fatal), { cause: fatal });
       }

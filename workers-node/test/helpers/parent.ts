@@ -275,3 +275,15 @@ export class DataConnection {
     this.socket.end();
   }
 }
+
+/** The test worker started with a data channel, its connection open; killed when `t` ends. */
+export async function connectedWorker(t: { after(fn: () => void): void }): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
+  const directory = tempDirectory();
+  const worker = new WorkerProcess(TEST_WORKER, { dataPath: join(directory.path, "d.sock") });
+  t.after(() => {
+    worker.kill();
+    directory.remove();
+  });
+  await worker.ready();
+  return { worker, parent: await worker.openData() };
+}
