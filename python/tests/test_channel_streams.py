@@ -92,6 +92,36 @@ async def test_both_directions_echo() -> None:
         assert call.result == {"count": 40}
 
 
+async def test_a_second_task_reading_the_same_stream_is_refused_not_left_hanging() -> None:
+    # Two readers of one stream: the second would wait for a wake-up the first takes, forever.
+    async with pair() as (left, right):
+        _serve(right)
+        more = anyio.Event()
+
+        async def source() -> AsyncIterator[int]:
+            yield 1
+            await more.wait()
+            yield 2
+
+        call = left.stream("echoStream", {}, input=source())
+        got_first, items = anyio.Event(), []
+
+        async def first_reader() -> None:
+            async for item in call:
+                items.append(item)
+                got_first.set()  # no await between this and the next __anext__
+
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(first_reader)
+            with anyio.fail_after(10):  # a hang guard
+                await got_first.wait()
+            # The first reader is inside __anext__, waiting for item 2.
+            with anyio.fail_after(10), pytest.raises(RuntimeError, match="already being read"):
+                await call.__anext__()
+            more.set()
+        assert items == [1, 2] and call.result == {"count": 2}
+
+
 async def test_stopped_consumer_blocks_the_producer_at_the_window() -> None:
     log: list[int] = []
     async with pair() as (left, right):

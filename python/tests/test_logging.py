@@ -14,6 +14,7 @@ import pytest
 
 from aspect_ipc import ChannelClosed, ProcessManager, RestartPolicy
 from aspect_ipc._logging import log_stderr_line
+from supervisor_kit import launcher
 from workers import namespace, python_worker
 
 pytestmark = pytest.mark.anyio
@@ -112,6 +113,53 @@ async def test_stderr_goes_to_the_worker_logger_structured_lines_keep_their_leve
         ("INFO", "plain text"),
         ("INFO", '{"not": "closed"'),
     ]
+
+
+async def test_every_record_about_a_worker_carries_its_id(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    # parent-guide.md, Logging: a format with %(worker_id)s works for every record about a
+    # worker, whichever logger writes it. Stray stdout, a notification nobody handles, an event
+    # callback that raises and a restart that fails each write one.
+    mark = tmp_path / "started-once"
+    worker = launcher(
+        tmp_path,
+        "ids",
+        f"""
+        if [ -e {mark} ]; then echo 'exiting early' >&2; exit 3; fi
+        touch {mark}
+        echo 'noise on stdout before the SDK'
+        """,
+    )
+
+    def broken_callback(event: object) -> None:
+        raise RuntimeError("a callback bug")
+
+    caplog.set_level(logging.DEBUG, logger="aspect_ipc")
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        manager.on("crash", broken_callback)
+        handle = await manager.spawn("log-ids", **worker)
+        params = {"method": "nobodyListens", "params": None, "via": "control"}
+        await handle.request("notifyParent", params)
+        await handle.request("echo", [1])  # after the notification, on the same channel
+        with pytest.raises(ChannelClosed):
+            await handle.request("crash", {"code": 5})
+        with anyio.fail_after(20):  # a hang guard
+            await handle.wait()
+    records = [r for r in caplog.records if r.name.startswith("aspect_ipc.")]
+    formatter = logging.Formatter("%(worker_id)s %(name)s %(message)s")
+    lines = [formatter.format(r) for r in records]  # a record without the attribute raises
+    assert all(line.startswith("log-ids ") for line in lines), lines
+    expected = [
+        "aspect_ipc.worker.log-ids stdout (not a protocol message): noise on stdout",
+        "aspect_ipc.channel worker log-ids control channel: no handler for notification "
+        "'nobodyListens'",
+        "aspect_ipc.manager worker log-ids: the crash event callback",
+        "aspect_ipc.worker.log-ids restart failed: worker log-ids exited during start-up",
+    ]
+    for start in expected:
+        assert any(line.startswith(f"log-ids {start}") for line in lines), (start, lines)
 
 
 def test_structured_lines_as_a_pure_function(caplog: pytest.LogCaptureFixture) -> None:

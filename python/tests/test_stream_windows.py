@@ -154,3 +154,20 @@ async def test_end_with_dir_out_naming_none_of_ours_is_dropped() -> None:
         )
         assert await raw.read() == _note("$/stream/item", stream=5, dir="out", seq=0, value=0)
         assert await raw.read() == {"jsonrpc": "2.0", "id": 5, "result": {"count": 1}}
+
+
+@pytest.mark.parametrize("bad", [0, 1025, True, 1.5, 2.0, "4"])
+async def test_a_bad_output_window_is_refused_before_anything_is_sent(bad: Any) -> None:
+    # A worker would answer -32602, or (a lax one) take 2.0 as 2: the parent decides, at once.
+    from aspect_ipc import DataChannelOptions, ProcessManager
+    from workers import namespace, python_worker
+
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn(
+            "w", **python_worker(), data_channel=DataChannelOptions(enabled=True)
+        )
+        for open_stream in (handle.stream, handle.stream_via_data):
+            with pytest.raises(ValueError, match=r"^window must be an integer from 1 to 1024"):
+                open_stream("countTo", {"n": 2}, window=bad)
+        # Raised by the call itself, before a loop could await anything: nothing was sent.
+        assert await handle.request("echo", [1]) == [1]

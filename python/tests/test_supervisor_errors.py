@@ -6,14 +6,17 @@ import errno
 import math
 import os
 import resource
+import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from aspect_ipc import (
     ControlChannelOptions,
     DataChannelOptions,
     DataChannelTimeout,
+    ExecutableNotFound,
     ProcessManager,
     RemoteError,
     RestartPolicy,
@@ -107,8 +110,77 @@ async def test_a_failed_worker_says_why() -> None:
         with pytest.raises(WorkerUnavailable) as info:
             await handle.request("info")
     message = str(info.value)
-    assert "worker w has failed for good after 1 restart(s) of at most 1" in message
-    assert "its last crash: worker w crashed (exit code 5)" in message
+    assert (
+        "worker w has failed for good after 1 restart(s) in a row, the most its policy allows "
+        "(max_restarts=1); its last crash: worker w crashed (exit code 5)"
+    ) in message
+
+
+async def test_a_failed_worker_counts_the_restarts_its_policy_counted() -> None:
+    # Two crashes after reset_after of uptime: each starts the count over, and is restarted. A
+    # crash at once after the second restart is one in a row: failed for good, 2 restarts in all.
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01, reset_after=0.3)
+    async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
+        handle = await manager.spawn("w", **python_worker())
+        for _ in range(2):
+            await anyio.sleep(0.5)  # beyond reset_after: the worker counts as stable again
+            with pytest.raises(WorkerCrashed):
+                await handle.request("crash", {"code": 5})
+        with pytest.raises(WorkerCrashed):
+            await handle.request("crash", {"code": 6})
+        with anyio.fail_after(10):  # a hang guard
+            await handle.wait()
+        with pytest.raises(WorkerUnavailable) as info:
+            await handle.request("info")
+    assert handle.restarts == 2
+    expected = "after 1 restart(s) in a row, the most its policy allows (max_restarts=1), 2 in all;"
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+async def test_a_working_directory_that_is_not_one_is_named_not_the_executable(
+    tmp_path: Path, kind: str
+) -> None:
+    cwd = tmp_path / "app"
+    if kind == "a file":
+        cwd.write_text("")
+    async with ProcessManager(namespace=namespace()) as manager:
+        with pytest.raises(StartupError) as info:
+            await manager.spawn("w", **python_worker(), cwd=str(cwd))
+        with pytest.raises(KeyError):
+            manager.get("w")  # nothing was left behind
+    what = "does not exist" if kind == "missing" else "is not a directory"
+    assert not isinstance(info.value, ExecutableNotFound)
+    expected = f"cannot start {sys.executable}: its working directory {cwd} {what}"
+    assert str(info.value).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_restarts", -1),
+        ("max_restarts", 1.5),
+        ("max_restarts", True),
+        ("backoff", -1.0),
+        ("backoff", math.nan),
+        ("backoff", math.inf),
+        ("backoff", "1"),
+        ("max_backoff", -1),
+        ("max_backoff", math.inf),
+        ("reset_after", -1),
+        ("reset_after", math.nan),
+    ],
+)
+def test_a_restart_policy_with_a_bad_value_is_refused_when_made(name: str, value: object) -> None:
+    # Not at the first crash, where it failed the supervisor and with it the manager's block.
+    with pytest.raises(ValueError, match=f"^RestartPolicy {name} must be .*, not {value!r}$"):
+        RestartPolicy(enabled=True, **{name: value})  # type: ignore[arg-type]
+
+
+def test_a_restart_policy_takes_zeros_and_an_endless_reset_after() -> None:
+    policy = RestartPolicy(max_restarts=0, backoff=0, max_backoff=0, reset_after=0)
+    assert policy.delay(1) == 0.0
+    assert RestartPolicy(reset_after=math.inf).reset_after == math.inf
 
 
 async def test_running_out_of_descriptors_is_a_start_up_error() -> None:

@@ -24,6 +24,7 @@ from aspect_ipc import (
     RestartPolicy,
     StartupError,
     WorkerCrashed,
+    WorkerExitedDuringStartup,
     WorkerState,
     WorkerUnavailable,
 )
@@ -196,6 +197,10 @@ async def test_a_start_up_crash_keeps_its_exit_code(tmp_path: Path) -> None:
             code = await handle.wait()
     crashes = [(e.exit_code, e.signal) for e in recorder.events if e.kind == "crash"]
     assert crashes == [(None, signal.SIGKILL), (3, None)]
+    # The crash event's error: a WorkerCrashed, then the failed restart's StartupError (the
+    # parent guide's events table).
+    errors = [type(e.error) for e in recorder.events if e.kind == "crash"]
+    assert errors == [WorkerCrashed, WorkerExitedDuringStartup]
     assert handle.state is WorkerState.FAILED
     assert (code, handle.exit_code, handle.signal) == (3, 3, None)
     failed = [e for e in recorder.events if e.kind == "failed"]

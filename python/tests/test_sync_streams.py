@@ -212,6 +212,50 @@ def test_input_is_read_lazily_on_the_calling_thread(backend: str) -> None:
         assert threads == {INPUT_THREAD}
 
 
+_IGNORING_WORKER = """
+import anyio
+from aspect_ipc.worker import Worker
+
+worker = Worker()
+
+
+@worker.data("ignoreInput", input_window=2)
+async def ignore_input(params):
+    await anyio.sleep(0.5)  # without reading: a parent that read ahead would have by now
+    return "done"
+
+
+worker.run()
+"""
+
+
+@BACKENDS
+def test_input_is_read_no_further_than_the_worker_grants(backend: str, tmp_path: Any) -> None:
+    # docs/streams.md: items are read only as the worker grants credit; here 2, and the one
+    # item the sender holds while it waits for more (as the async API does). An item taken
+    # from the iterable and never sent is lost to the caller's iterator.
+    script = tmp_path / "ignoring.py"
+    script.write_text(_IGNORING_WORKER)
+    taken = 0
+
+    def numbers() -> Iterator[bytes]:
+        nonlocal taken
+        while True:
+            taken += 1
+            yield bytes(1024)
+
+    with ProcessManager(namespace(), backend=backend) as manager:
+        handle = manager.spawn(
+            "w", executable=sys.executable, args=[str(script)], data_channel=DATA
+        )
+        assert handle.request_via_data("ignoreInput", {}, input=numbers()) == "done"
+        assert taken <= 3
+        taken = 0
+        stream = handle.stream_via_data("ignoreInput", {}, input=numbers())
+        assert list(stream) == [] and stream.result == "done"
+        assert taken <= 3
+
+
 @BACKENDS
 def test_a_blocking_input_does_not_stall_the_loop_and_timeouts_hold(backend: str) -> None:
     release = threading.Event()

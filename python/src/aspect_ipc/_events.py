@@ -206,6 +206,7 @@ def _call(callback: Listener, event: ProcessEvent, runner: CallbackRunner | None
             event.worker_id,
             event.kind,
             callback,
+            extra={"worker_id": event.worker_id, "event": event.kind.value},
         )
         return
     runner.start(result, callback, event)
@@ -213,5 +214,9 @@ def _call(callback: Listener, event: ProcessEvent, runner: CallbackRunner | None
 
 def _log_failure(callback: Listener, event: ProcessEvent) -> None:
     logger.exception(
-        "worker %s: the %s event callback %r failed", event.worker_id, event.kind, callback
+        "worker %s: the %s event callback %r failed",
+        event.worker_id,
+        event.kind,
+        callback,
+        extra={"worker_id": event.worker_id, "event": event.kind.value},
     )

@@ -89,6 +89,7 @@ class HandleCore:
         self.exit_code = None
         self.signal = None
         self.restarts = 0
+        self._restarts_in_a_row = 0  # when it failed for good: the restarts since the last reset
         self._settings = settings
         self._start_slots = start_slots
         self._manager_listeners = listeners
@@ -129,7 +130,13 @@ class HandleCore:
         if self._stop_requested and state not in _lifecycle.ENDED:
             return  # a stop is final: nothing but its end changes the state any more
         if not _lifecycle.allowed(self._state, state):
-            logger.debug("worker %s: no move from %s to %s", self.id, self._state, state)
+            logger.debug(
+                "worker %s: no move from %s to %s",
+                self.id,
+                self._state,
+                state,
+                extra={"worker_id": self.id},
+            )
             return
         self._state = state
         if state in (WorkerState.RESTARTING, WorkerState.FAILED, WorkerState.STOPPED):
@@ -151,6 +158,6 @@ class HandleCore:
 
     def _stray_output(self, frame: bytes | bytearray | memoryview | None, error: IpcError) -> bool:
         line = f"<{error}>" if frame is None else bytes(frame).decode("utf-8", "replace")
-        self._log.warning("stdout (not a protocol message): %s", line)
+        self._log.warning("stdout (not a protocol message): %s", line, extra={"worker_id": self.id})
         self._emit("output", stream="stdout", line=line)
         return True

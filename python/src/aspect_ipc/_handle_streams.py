@@ -11,7 +11,7 @@ import anyio
 
 from ._calls import annotated
 from ._handle_core import HandleCore
-from ._stream_messages import DEFAULT_WINDOW, MAX_WINDOW
+from ._stream_messages import DEFAULT_WINDOW, check_output_window
 from .errors import ChannelClosed, IpcError, RemoteError, RequestTimeout, WorkerCrashed, fresh
 
 if TYPE_CHECKING:
@@ -54,8 +54,7 @@ class WorkerStream:
         window: int,
         input: Items | None,
     ) -> None:
-        if not 1 <= window <= MAX_WINDOW:
-            raise ValueError(f"window must be in [1, {MAX_WINDOW}], not {window}")
+        check_output_window(window)
         self._open_channel, self._translate = open_channel, translate
         self._method, self._params, self._window, self._input = method, params, window, input
         self._call: StreamCall | None = None

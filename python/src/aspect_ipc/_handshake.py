@@ -102,6 +102,7 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
             LengthPrefixedFraming(startup.data.max_frame_size),
             startup.data.codec,
             name=f"worker {worker} data channel",
+            log_extra={"worker_id": worker},
         )
         startup.handlers.install(data, "data")
         await task_group.start(_run_channel, data)

@@ -145,6 +145,7 @@ class Incarnations(HandleCore):
             LineDelimitedFraming(spec.control.max_line_length),
             spec.control.codec,
             name=f"worker {self.id} control channel",
+            log_extra={"worker_id": self.id},
         )
         control.bad_input_hook = self._stray_output
         startup = Startup(

@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ._handle_streams import Items, WorkerStream
-from ._stream_messages import MAX_WINDOW
+from ._stream_messages import check_output_window
 from .errors import WorkerCrashed, WorkerUnavailable
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def _retry(
         handle.id,
         attempt + 1,
         retries,
+        extra={"worker_id": handle.id},
     )
     return attempt + 1
 
@@ -106,8 +107,7 @@ class PoolStream:
         window: int,
         input: Items | None,
     ) -> None:
-        if not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
-            raise ValueError(f"window must be an integer in [1, {MAX_WINDOW}], not {window!r}")
+        check_output_window(window)
         self._pool, self._via, self._method = pool, via, method
         self._params, self._window, self._input = params, window, input
         self._member: Member | None = None

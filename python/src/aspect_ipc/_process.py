@@ -68,7 +68,15 @@ def build_env(
 
 
 def resolve_executable(executable: str, env: Mapping[str, str], cwd: str | None) -> str:
-    """Find ``executable`` the way the child's ``PATH`` would, or raise ExecutableNotFound."""
+    """Find ``executable`` the way the child's ``PATH`` would, or raise ExecutableNotFound;
+    StartupError for a ``cwd`` that is not a directory (the OS would say "No such file or
+    directory" for it, which reads as if the executable were missing)."""
+    if cwd is not None and not os.path.isdir(cwd):
+        what = "does not exist" if not os.path.lexists(cwd) else "is not a directory"
+        raise StartupError(
+            f"cannot start {executable}: its working directory {cwd} {what}; give spawn() a cwd "
+            "that is an existing directory"
+        )
     if os.sep in executable:
         candidate = (
             executable if os.path.isabs(executable) else os.path.join(cwd or ".", executable)

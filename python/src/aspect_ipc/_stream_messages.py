@@ -27,6 +27,7 @@ __all__ = [
     "Opening",
     "StreamMessage",
     "check_input_window",
+    "check_output_window",
     "descriptor",
     "parse_opening",
     "parse_stream_message",
@@ -85,6 +86,17 @@ def parse_opening(params: Any) -> Opening | None:
     if "in" in desc and type(desc["in"]) is not dict:
         raise DescriptorError("$/stream.in must be a map")
     return Opening(rest, window, "in" in desc)
+
+
+def check_output_window(window: object) -> int:
+    """``window`` if it is a valid window for an output stream we open (13.1), else raise
+    ValueError before anything is sent (a peer would answer -32602, or worse, accept 2.0)."""
+    if type(window) is not int or not 1 <= window <= MAX_WINDOW:
+        raise ValueError(
+            f"window must be an integer from 1 to {MAX_WINDOW} (the items the stream may have "
+            f"in flight; default {DEFAULT_WINDOW}), not {window!r}"
+        )
+    return window
 
 
 def check_input_window(method: str, window: object) -> int:

@@ -269,7 +269,7 @@ class ProcessHandle(StreamCalls, Incarnations):
                     if status is not None and not self._stop_requested:
                         raise  # the first start fails spawn() itself
                     if not self._stop_requested:
-                        self._log.warning("restart failed: %s", exc)
+                        self._log.warning("restart failed: %s", exc, extra={"worker_id": self.id})
                     self._last_error = exc
                     outcome = Outcome(self.exit_code, self.signal, True, 0.0, exc)
                 if self._stop_requested:
@@ -294,6 +294,7 @@ class ProcessHandle(StreamCalls, Incarnations):
                 if outcome.uptime >= policy.reset_after:
                     attempts = 0
                 if not policy.enabled or attempts >= policy.max_restarts:
+                    self._restarts_in_a_row = attempts
                     self._set_state(WorkerState.FAILED)
                     self._emit("failed", error=outcome.error)
                     return
@@ -387,8 +388,11 @@ class ProcessHandle(StreamCalls, Incarnations):
         state = self._state.value
         if self._state is WorkerState.FAILED:
             policy = self.spec.restart_policy
+            # Counted since the last reset (reset_after), as the policy counts them.
+            in_all = f", {self.restarts} in all" if self.restarts != self._restarts_in_a_row else ""
             tried = (
-                f"after {self.restarts} restart(s) of at most {policy.max_restarts}"
+                f"after {self._restarts_in_a_row} restart(s) in a row, the most its policy allows "
+                f"(max_restarts={policy.max_restarts}){in_all}"
                 if policy.enabled
                 else "(no restart policy)"
             )

@@ -37,6 +37,11 @@ class RestartPolicy:
         max_backoff: ...up to this cap.
         reset_after: seconds of uptime after which a worker counts as stable again, so that the
             restart count starts over (a worker that crashes once a day is never given up on).
+
+    Raises:
+        ValueError: ``max_restarts`` is not a whole number >= 0, ``backoff`` or ``max_backoff``
+            is not a finite number of seconds >= 0, or ``reset_after`` is not a number of
+            seconds >= 0 (``math.inf``: never).
     """
 
     enabled: bool = False
@@ -50,9 +55,33 @@ class RestartPolicy:
     reset_after: float = 60.0
     """Seconds of uptime after which the restart count starts over."""
 
+    def __post_init__(self) -> None:
+        # Checked here, not at the first crash: there a bad value would fail the supervisor.
+        count = self.max_restarts
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(
+                f"RestartPolicy max_restarts must be a whole number >= 0, not {count!r}"
+            )
+        for name in ("backoff", "max_backoff"):
+            if not _seconds(getattr(self, name)) or math.isinf(getattr(self, name)):
+                raise ValueError(
+                    f"RestartPolicy {name} must be a finite number of seconds >= 0, "
+                    f"not {getattr(self, name)!r}"
+                )
+        if not _seconds(self.reset_after):
+            raise ValueError(
+                "RestartPolicy reset_after must be a number of seconds >= 0 (math.inf: never), "
+                f"not {self.reset_after!r}"
+            )
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait before restart number ``attempt`` (1-based)."""
         return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+
+
+def _seconds(value: object) -> bool:
+    """Whether ``value`` is a number of seconds >= 0 (not NaN, not a bool); inf included."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and value >= 0
 
 
 @dataclass(frozen=True)
@@ -206,7 +235,8 @@ class ProcessEvent:
     line: str | None = None
     """``output``: the line (a piece of it, for a line over 16 KiB: ``info["continues"]``)."""
     error: BaseException | None = None
-    """``crash``/``failed``: the error pending requests got (``WorkerCrashed``, ``WorkerHung``)."""
+    """``crash``/``failed``: the error pending requests got (``WorkerCrashed``, ``WorkerHung``), or
+    a restart's ``StartupError`` (e.g. ``WorkerExitedDuringStartup``) when it failed to start."""
     info: dict[str, Any] = field(default_factory=dict)
     """Kind-specific details: ``ready``: the worker's ``$/ready`` params; ``crash``: ``hung``;
     ``restart``/``stop``: ``requested``; ``output``: ``continues``."""

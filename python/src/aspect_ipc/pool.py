@@ -269,6 +269,7 @@ class WorkerPool(Members):
             "pool %s: worker %s has failed for good and is skipped (%d of %d live); see "
             "pool.failed, and resize() to replace it",
             self.name, event.worker_id, self.size - len(self.failed), self.size,
+            extra={"worker_id": event.worker_id},
         )  # fmt: skip
 
     def _task_group_start(self, function: Any, what: str = "map") -> None:
@@ -306,7 +307,8 @@ class WorkerPool(Members):
                     await self._fill(member.slot)
                 except Exception as exc:
                     logger.warning("pool %s: replacing %s failed: %s", self.name,
-                                   member.handle.id, exc)  # fmt: skip
+                                   member.handle.id, exc,
+                                   extra={"worker_id": member.handle.id})  # fmt: skip
         finally:
             self._pending -= 1
             self._notify()
@@ -322,4 +324,9 @@ class WorkerPool(Members):
         finally:
             self._retiring.discard(member)
             if recycled:
-                logger.debug("pool %s: recycled %s", self.name, member.handle.id)
+                logger.debug(
+                    "pool %s: recycled %s",
+                    self.name,
+                    member.handle.id,
+                    extra={"worker_id": member.handle.id},
+                )

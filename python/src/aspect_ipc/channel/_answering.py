@@ -10,7 +10,6 @@ from typing import Any
 from .._handler_errors import handler_error
 from ..errors import ChannelClosed, CodecError, IpcError, SizeLimitError
 from ..jsonrpc import ErrorCode, Request
-from ._core import logger
 from ._outbox import Buffer
 from ._outgoing import borrows
 from ._stream_io import StreamIO
@@ -70,7 +69,7 @@ class Answering(StreamIO):
             else:
                 self._outbox.offer(parts)  # False: closed, and the answer goes nowhere
         except IpcError as exc:
-            logger.debug("%s: could not answer %r: %s", self.name, request.id, exc)
+            self._log.debug("%s: could not answer %r: %s", self.name, request.id, exc)
 
     async def _put_borrowed(self, parts: list[Buffer]) -> None:
         with suppress(ChannelClosed):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -50,8 +50,14 @@ class ChannelCore:
         max_queued_notifications: int = 1024,
         default_timeout: float | None = None,
         decoder: FrameDecoder | None = None,
+        log_extra: Mapping[str, object] | None = None,
     ) -> None:
         self.name = name
+        # The channel's records on aspect_ipc.channel, with log_extra as their attributes (a
+        # worker's channels in the parent: its worker_id, as every record about it has).
+        self._log: logging.Logger | logging.LoggerAdapter[logging.Logger] = (
+            logger if log_extra is None else logging.LoggerAdapter(logger, dict(log_extra))
+        )
         self._decoder = decoder or framing.decoder()
         # Gives a decoded frame's buffer back to the decoder, for the next large frame.
         self._recycle: Callable[[Buffer], None] | None = getattr(self._decoder, "recycle", None)

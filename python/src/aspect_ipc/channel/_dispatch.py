@@ -37,7 +37,6 @@ from ..jsonrpc import (
 from ..metrics import BUCKET_SHIFT, BUCKETS
 from ..recovery import recover_id
 from ._answering import Answering
-from ._core import logger
 from ._handlers import Handler
 from ._outbox import OUTBOX_LIMIT, Buffer
 from ._pending import FutureWaiter
@@ -171,7 +170,7 @@ class Dispatch(Answering):
         elif kind is ErrorResponse:  # with id null: the peer could not tell which request
             assert isinstance(message, ErrorResponse)
             error = RemoteError(message.code, message.message, _data(message.data))
-            logger.warning("%s: the peer reported an error: %s", self.name, error)
+            self._log.warning("%s: the peer reported an error: %s", self.name, error)
         else:
             assert isinstance(message, InvalidMessage)
             if not message.reply and message.id is not None and message.id in self._pending:
@@ -184,19 +183,19 @@ class Dispatch(Answering):
             if message.reply:
                 await self._reply_error(message.id, message.code, message.reason)
             else:
-                logger.warning("%s: dropped an invalid response: %s", self.name, message.reason)
+                self._log.warning("%s: dropped an invalid response: %s", self.name, message.reason)
 
     async def _bad_input(self, frame: Buffer | None, error: IpcError) -> None:
         if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
             return
         if isinstance(error, CodecError):
-            logger.warning("%s: the peer sent an undecodable message: %s", self.name, error)
+            self._log.warning("%s: the peer sent an undecodable message: %s", self.name, error)
             request_id = None if frame is None else recover_id(self.codec.name, frame)
             await self._reply_error(request_id, ErrorCode.PARSE_ERROR, f"Parse error: {error}")
         elif isinstance(error, SizeLimitError):
             await self._reply_error(None, ErrorCode.MESSAGE_TOO_LARGE, str(error), error.data)
         else:
-            logger.warning("%s: %s", self.name, error)
+            self._log.warning("%s: %s", self.name, error)
 
     async def _reply_error(
         self, request_id: MessageId | None, code: int, text: str, data: Any = ABSENT
@@ -216,7 +215,7 @@ class Dispatch(Answering):
             request_id = answers[index]
             waiter = pending.pop(request_id, None)
             if waiter is None:
-                logger.debug("%s: dropped a response to unknown id %r", self.name, request_id)
+                self._log.debug("%s: dropped a response to unknown id %r", self.name, request_id)
                 continue
             if waiter.sent:  # set only when the channel keeps metrics; observe(), inline
                 assert metrics is not None
@@ -327,7 +326,7 @@ class Dispatch(Answering):
                 return False
         self._run_receive_hook(True, method, message.params)
         if entry is None and not method.startswith(RESERVED_PREFIX):
-            logger.debug("%s: no handler for notification %r", self.name, method)
+            self._log.debug("%s: no handler for notification %r", self.name, method)
         return True
 
     async def _queue_notification(self, message: Notification) -> None:
@@ -354,7 +353,7 @@ class Dispatch(Answering):
                 if not is_async and inspect.isawaitable(result):
                     await result
             except Exception:
-                logger.exception("%s: notification handler %r failed", self.name, handler)
+                self._log.exception("%s: notification handler %r failed", self.name, handler)
 
 
 def _data(data: Any) -> Any:

@@ -30,7 +30,6 @@ from ..codecs import MessagePackCodec, decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
 from ..framing import SMALL_FRAME, InPlaceDecoder, LengthPrefixedDecoder
 from ..jsonrpc import InvalidMessage, JsonRpcProtocol, Notification, Request
-from ._core import logger
 from ._outbox import Buffer
 
 if TYPE_CHECKING:
@@ -212,7 +211,7 @@ class FastReader:
                 if token is not None and _LIBRARY is not None:
                     _LIBRARY.reset(token)
         except Exception as exc:  # a bug must not leave a callback spinning on the selector
-            logger.exception("%s: the reader failed", self._channel.name)
+            self._channel._log.exception("%s: the reader failed", self._channel.name)
             self._end = ChannelClosed(f"{self._channel.name}: the reader failed: {exc!r}")
             self._hand_over()
 

@@ -12,7 +12,7 @@ import anyio
 from ..constants import METHOD_CANCEL
 from ..errors import IpcError, RequestTimeout, SizeLimitError, fresh
 from ..jsonrpc import MessageId
-from ._core import ChannelCore, logger
+from ._core import ChannelCore
 from ._outbox import Buffer
 from ._pending import Answered, FutureWaiter, Pending
 
@@ -244,7 +244,7 @@ class Outgoing(ChannelCore):
         try:
             await self._send(message)
         except IpcError as exc:
-            logger.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
+            self._log.debug("%s: could not send %s: %s", self.name, message.get("method"), exc)
 
 
 def borrows(parts: list[Buffer]) -> bool:

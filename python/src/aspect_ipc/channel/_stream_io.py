@@ -16,10 +16,10 @@ import anyio
 
 from .._stream_messages import (
     DEFAULT_WINDOW,
-    MAX_WINDOW,
     STREAM_KEY,
     DescriptorError,
     check_input_window,
+    check_output_window,
     descriptor,
     parse_opening,
 )
@@ -139,8 +139,7 @@ class StreamIO(Outgoing):
         complete loop, :attr:`StreamCall.result` is the final value. There is no deadline: wrap
         the loop in ``anyio.fail_after`` for one.
         """
-        if not 1 <= window <= MAX_WINDOW:
-            raise ValueError(f"window must be in [1, {MAX_WINDOW}], not {window}")
+        check_output_window(window)
         return StreamCall(self, method, params, window, input)
 
     async def request_streaming(
@@ -247,6 +246,7 @@ class StreamCall:
         self._reader: StreamReader | None = None
         self._pump: anyio.CancelScope | None = None
         self._finished = False
+        self._reading = False  # a task is in __anext__
         self.result: Any = None
         """The request's result, the stream's final value (13.2), once the loop has ended."""
 
@@ -254,20 +254,29 @@ class StreamCall:
         return self
 
     async def __anext__(self) -> Any:
+        if self._reading:  # a second task would wait for a wake-up that goes to the first
+            raise RuntimeError(
+                f"the stream of {self._method!r} is already being read by another task: read "
+                "a stream from one task (hand its items on through a memory object stream)"
+            )
         if self._finished:
             raise StopAsyncIteration
-        if self._reader is None:
-            await self._open()
-        assert self._reader is not None
+        self._reading = True
         try:
+            if self._reader is None:
+                await self._open()
+            assert self._reader is not None
             return await self._reader.__anext__()
         except StopAsyncIteration:
+            assert self._reader is not None
             self.result = self._reader.final
             self._finish(cancel=False)
             raise
         except BaseException:
             self._finish(cancel=True)  # an error end (nothing to cancel), or our caller's cancel
             raise
+        finally:
+            self._reading = False
 
     async def _open(self) -> None:
         channel = self._channel

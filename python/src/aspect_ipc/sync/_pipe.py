@@ -42,6 +42,7 @@ class Pipe:
         self._end: tuple[bool, Any] | None = None  # (True, final value) or (False, exception)
         self.closed = False
         self._loop_waiter: anyio.Event | None = None
+        self._wanted = False  # the loop waits in aget for an item: see wait_for_demand
         self.on_close: Callable[[], object] | None = None
         """Run on the loop thread once the pipe is closed (the loop side's cancel)."""
 
@@ -55,10 +56,21 @@ class Pipe:
             if self.closed:
                 return False
             self._items.append(item)
+            self._wanted = False
             self._cond.notify()  # a thread taking, if one waits
             waiter = self._take_waiter()
         self._wake(waiter)
         return True
+
+    def wait_for_demand(self) -> bool:
+        """Block until the loop's consumer waits for an item (or one is queued for it, or the
+        pipe is closed); False once closed. A producer that calls this before it reads its
+        next item reads no further ahead than the consumer asks (the async API's input pump
+        asks as the worker grants credit), whatever the capacity."""
+        with self._cond:
+            while not (self._wanted or self.closed or self._end is not None):
+                self._cond.wait()
+            return not self.closed
 
     async def aput(self, item: Any) -> bool:
         """:meth:`put` on the loop thread: waits for room without blocking the loop."""
@@ -121,6 +133,9 @@ class Pipe:
                     end = self._end
                     break
                 event = self._loop_waiter = anyio.Event()
+                if not self._wanted:
+                    self._wanted = True
+                    self._cond.notify_all()  # a producer waiting for demand
             await event.wait()
         if end is not None and end[0]:
             raise StopAsyncIteration  # StopIteration cannot leave a coroutine (PEP 479)

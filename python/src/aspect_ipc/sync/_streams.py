@@ -74,15 +74,25 @@ def check_input(input: Iterable[Any] | None) -> None:
 
 def feed(iterable: Iterable[Any], pipe: Pipe) -> None:
     """Read ``iterable`` into ``pipe`` until it ends or the pipe is closed (the request ended).
-    An exception raised by the iterable ends the input stream with ``$/stream/error``."""
+    An exception raised by the iterable ends the input stream with ``$/stream/error``.
+
+    Each item is read only once the stream asks for it, as the async API reads an async
+    iterable: an item taken from the iterable and never sent would be lost to the caller.
+    """
     try:
-        for item in iterable:
+        items = iter(iterable)
+        while pipe.wait_for_demand():
+            try:
+                item = next(items)
+            except StopIteration:
+                break
             if not pipe.put(item):
                 return
     except Exception as exc:
         pipe.fail(exc)
     else:
-        pipe.finish()
+        if not pipe.closed:
+            pipe.finish()
 
 
 def request_with_input(
