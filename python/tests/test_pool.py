@@ -18,6 +18,7 @@ from aspect_ipc import (
     WorkerIdInUse,
     WorkerPool,
     WorkerState,
+    WorkerUnavailable,
 )
 from workers import child_pids, namespace, python_worker
 
@@ -148,6 +149,12 @@ async def test_recycling_loses_nothing_and_resize() -> None:
                 await anyio.sleep(0.01)
         assert not first & {h.pid for h in pool.handles}
         assert all(h.id.startswith(("p-0.", "p-1.")) for h in pool.handles)
+        # The recycled workers (about 10) are gone from the manager once stopped; their
+        # requests stay in its totals. A long-lived pool does not keep every worker it had.
+        with anyio.fail_after(10):
+            while set(manager.handles) != {h.id for h in pool.handles}:
+                await anyio.sleep(0.01)
+        assert manager.stats().requests_sent >= 100
         await pool.resize(3)
         assert pool.size == 3 and len(pool.handles) == 3
         await pool.resize(1)
@@ -167,6 +174,22 @@ async def test_recycling_loses_nothing_and_resize() -> None:
         assert [r async for r in single.map("add", adds(10))] == [i + 1000 for i in range(10)]
         assert single.handles[0].id.startswith("s-0.")
     assert child_pids() == set()
+
+
+async def test_a_map_on_a_stopped_pool_raises_and_closes() -> None:
+    # It raised WorkerUnavailable, then waited forever (shielded) for a runner that never ran.
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool("p", 2, **python_worker())
+        await pool.stop()
+        with anyio.fail_after(10):  # a hang guard
+            results = pool.map("echo", [[1], [2]])
+            with pytest.raises(WorkerUnavailable, match="pool 'p' is stopped"):
+                async for _ in results:
+                    pass
+            await results.aclose()
+            async with pool.map("echo", [[1]]) as again:
+                with pytest.raises(WorkerUnavailable):
+                    await again.__anext__()
 
 
 async def test_an_input_that_fails_raises_after_what_it_gave() -> None:

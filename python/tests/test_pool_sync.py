@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from aspect_ipc import DataChannelOptions, ProcessEvent, RemoteError, RequestTimeout, WorkerState
+from aspect_ipc import (
+    DataChannelOptions,
+    ProcessEvent,
+    RemoteError,
+    RequestTimeout,
+    WorkerState,
+    WorkerUnavailable,
+)
 from aspect_ipc.sync import LOOP_THREAD, ProcessManager
 from workers import PYTHON_WORKER, child_pids, namespace, python_worker
 
@@ -68,6 +75,25 @@ def test_blocking_pool_map_from_eight_threads() -> None:
             break  # the dropped iterator cancels the rest
         assert pool.request("add", {"a": 1, "b": 1}) == 2
     assert child_pids() == set()
+
+
+def test_a_map_on_a_stopped_pool_raises_at_once() -> None:
+    with ProcessManager(namespace()) as manager:
+        pool = manager.spawn_pool("p", 2, **python_worker())
+        pool.stop()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                list(pool.map("echo", [[1], [2]]))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(30)  # a hang guard: it hung here, in the map's close
+        assert not thread.is_alive(), "pool.map on a stopped pool did not return"
+        assert [type(e) for e in outcome] == [WorkerUnavailable]
 
 
 def test_a_callback_calling_the_blocking_api_gets_an_error_not_a_deadlock() -> None:

@@ -153,12 +153,13 @@ class PoolMap:
         if self._closed:
             raise StopAsyncIteration
         if not self._started:
-            self._started = True
             try:
                 self._start(self._run.run)
-            except BaseException:
+            except BaseException:  # a stopped pool, a closed manager: no runner to wait for
+                self._closed = True
                 self._close_streams()
                 raise
+            self._started = True
         while True:
             ready = self._ready()
             if ready is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -94,6 +95,7 @@ class ProcessManager:
         self.socket_dir = socket_dir
         """Where data sockets are made (None: the platform default, ``/tmp``)."""
         self._handles: dict[str, ProcessHandle] = {}
+        self._retired: ManagerStats | None = None  # the counters of workers dropped (_forget)
         self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -143,7 +145,8 @@ class ProcessManager:
 
     @property
     def handles(self) -> dict[str, ProcessHandle]:
-        """The workers by id (stopped and failed ones stay until their id is reused)."""
+        """The workers by id (stopped and failed ones stay until their id is reused; a pool's
+        recycled and removed workers go)."""
         return dict(self._handles)
 
     def get(self, worker_id: str) -> ProcessHandle:
@@ -284,7 +287,17 @@ class ProcessManager:
 
     def stats(self) -> ManagerStats:
         """Every worker's :meth:`ProcessHandle.stats` by id (``.workers``), and their totals."""
-        return ManagerStats.of({worker_id: h.stats() for worker_id, h in self._handles.items()})
+        workers = {worker_id: h.stats() for worker_id, h in self._handles.items()}
+        return ManagerStats.of(workers, self._retired)
+
+    def _forget(self, handle: ProcessHandle) -> None:
+        """Drop ``handle``, stopped for good (a pool's recycled or removed worker), so that a
+        long-lived pool does not keep every worker it ever had; its counters stay in the
+        totals of :meth:`stats`."""
+        if self._handles.get(handle.id) is handle and handle.state.value in ("stopped", "failed"):
+            del self._handles[handle.id]
+            gone = ManagerStats.of({handle.id: handle.stats()}, self._retired)
+            self._retired = dataclasses.replace(gone, workers={}, in_flight=0, queued_bytes=0)
 
     async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker (see :meth:`ProcessHandle.stop`)."""

@@ -173,22 +173,28 @@ class ManagerStats:
     restarts: int
 
     @staticmethod
-    def of(workers: Mapping[str, WorkerStats]) -> ManagerStats:
-        """Sum ``workers``' channels into totals."""
+    def of(workers: Mapping[str, WorkerStats], retired: ManagerStats | None = None) -> ManagerStats:
+        """Sum ``workers``' channels into totals, plus the counters of ``retired`` (workers no
+        longer listed, whose counts the totals keep: they never go down)."""
         channels = [
             channel
             for worker in workers.values()
             for channel in (worker.control, worker.data)
             if channel is not None
         ]
+        past = retired or _NOTHING_RETIRED
         return ManagerStats(
             workers=dict(workers),
-            requests_sent=sum(c.requests_sent for c in channels),
-            requests_received=sum(c.requests_received for c in channels),
-            bytes_in=sum(c.bytes_in for c in channels),
-            bytes_out=sum(c.bytes_out for c in channels),
-            errors_received=sum(sum(c.errors_received.values()) for c in channels),
+            requests_sent=past.requests_sent + sum(c.requests_sent for c in channels),
+            requests_received=past.requests_received + sum(c.requests_received for c in channels),
+            bytes_in=past.bytes_in + sum(c.bytes_in for c in channels),
+            bytes_out=past.bytes_out + sum(c.bytes_out for c in channels),
+            errors_received=past.errors_received
+            + sum(sum(c.errors_received.values()) for c in channels),
             in_flight=sum(c.in_flight for c in channels),
             queued_bytes=sum(c.queued_bytes for c in channels),
-            restarts=sum(w.restarts for w in workers.values()),
+            restarts=past.restarts + sum(w.restarts for w in workers.values()),
         )
+
+
+_NOTHING_RETIRED = ManagerStats({}, 0, 0, 0, 0, 0, 0, 0, 0)

@@ -321,6 +321,7 @@ class WorkerPool(Members):
             while member.in_flight and member.handle.state in LIVE:
                 await self._changed.wait()
             await member.handle.stop()
+            self._manager._forget(member.handle)
         finally:
             self._retiring.discard(member)
             if recycled:
