@@ -205,6 +205,8 @@ async def test_too_many_open_streams() -> None:
                 async for _ in left.stream("hold"):
                     pass
             assert info.value.code == -32009 and info.value.data == {"limit": 64}
+            # Spec 13.8's words, whatever the channel's name ("right" here).
+            assert info.value.message == "too many open streams on data: 64 open, limit 64"
             release.set()
 
 

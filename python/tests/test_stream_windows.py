@@ -130,7 +130,7 @@ async def test_end_with_dir_out_fails_our_output_stream(method: str) -> None:
         sid = seen[1]
         assert info.value.code == -32010
         assert info.value.message == (
-            f"stream {sid} (out) on left: {method} is sent for input streams only"
+            f"stream {sid} (out) on control: {method} is sent for input streams only"
         )
         assert info.value.data == {"stream": sid, "dir": "out"}
         assert seen[0] == _note("$/cancelRequest", id=sid)

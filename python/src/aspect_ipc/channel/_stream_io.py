@@ -25,6 +25,7 @@ from .._stream_messages import (
 )
 from .._streams import Consumer, Producer, StreamError, StreamTable, _Call
 from ..errors import ChannelClosed, RemoteError, fresh
+from ..framing import LineDelimitedFraming
 from ..jsonrpc import ErrorCode, MessageId, Request
 from ._outgoing import Outgoing
 from ._pending import Pending
@@ -41,7 +42,10 @@ class StreamIO(Outgoing):
     def _stream_table(self) -> StreamTable:
         table = self._streams
         if table is None:
-            table = self._streams = StreamTable(self.name)
+            # Errors name the channel as spec 13.8 does ("on data"): control is the channel of
+            # lines, data the channel of frames.
+            kind = "control" if isinstance(self.framing, LineDelimitedFraming) else "data"
+            table = self._streams = StreamTable(kind)
             table.on_protocol_error = self._stream_protocol_error
         return table
 
