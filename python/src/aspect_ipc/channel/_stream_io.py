@@ -9,7 +9,7 @@ answers) before it reads on. Requests of ours that open streams are made here
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -209,10 +209,20 @@ class StreamIO(Outgoing):
     async def _pump(self, scope: anyio.CancelScope, producer: Producer, items: Items) -> None:
         table = self._stream_table()
         writer = StreamWriter(table, producer, self._send)
+        # An input that reads ahead on a thread of its own (the blocking API's) is told before
+        # each item how many the stream may send now, so that it reads no further than that.
+        want: Callable[[int], None] | None = getattr(items, "want", None)
         with scope:
             try:
                 if isinstance(items, AsyncIterable):
-                    async for item in items:
+                    iterator = aiter(items)
+                    while True:
+                        if want is not None:
+                            want(producer.credit)
+                        try:
+                            item = await anext(iterator)
+                        except StopAsyncIteration:
+                            break
                         await writer.send(item)
                 else:
                     for item in items:

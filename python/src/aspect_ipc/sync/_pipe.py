@@ -42,7 +42,7 @@ class Pipe:
         self._end: tuple[bool, Any] | None = None  # (True, final value) or (False, exception)
         self.closed = False
         self._loop_waiter: anyio.Event | None = None
-        self._wanted = False  # the loop waits in aget for an item: see wait_for_demand
+        self._demand = 0  # items the loop's consumer may take now: see wait_for_demand, want
         self.on_close: Callable[[], object] | None = None
         """Run on the loop thread once the pipe is closed (the loop side's cancel)."""
 
@@ -56,21 +56,30 @@ class Pipe:
             if self.closed:
                 return False
             self._items.append(item)
-            self._wanted = False
             self._cond.notify()  # a thread taking, if one waits
             waiter = self._take_waiter()
         self._wake(waiter)
         return True
 
     def wait_for_demand(self) -> bool:
-        """Block until the loop's consumer waits for an item (or one is queued for it, or the
-        pipe is closed); False once closed. A producer that calls this before it reads its
-        next item reads no further ahead than the consumer asks (the async API's input pump
-        asks as the worker grants credit), whatever the capacity."""
+        """Block until the loop's consumer wants more items than the pipe holds (it waits in
+        :meth:`aget`, or :meth:`want` said how many it can take); False once closed. A producer
+        that calls this before it reads its next item reads no further ahead than the consumer
+        can use (an input stream: the worker's credit, and the one item its sender waits with),
+        whatever the capacity, and still a batch at a time."""
         with self._cond:
-            while not (self._wanted or self.closed or self._end is not None):
+            while len(self._items) >= self._demand and not self.closed and self._end is None:
                 self._cond.wait()
             return not self.closed
+
+    def want(self, count: int) -> None:
+        """On the loop thread: the consumer can take ``count`` items now (at least the one it
+        is about to wait for)."""
+        with self._cond:
+            demand = max(count, 1)
+            if demand > self._demand:
+                self._cond.notify_all()  # a producer waiting for demand
+            self._demand = demand
 
     async def aput(self, item: Any) -> bool:
         """:meth:`put` on the loop thread: waits for room without blocking the loop."""
@@ -126,6 +135,7 @@ class Pipe:
             with self._cond:
                 if self._items:
                     item = self._items.popleft()
+                    self._demand = max(self._demand - 1, 0)
                     if len(self._items) <= self._capacity // 2:  # wake a waiting thread at half
                         self._cond.notify()
                     return item
@@ -133,8 +143,8 @@ class Pipe:
                     end = self._end
                     break
                 event = self._loop_waiter = anyio.Event()
-                if not self._wanted:
-                    self._wanted = True
+                if self._demand < 1:
+                    self._demand = 1
                     self._cond.notify_all()  # a producer waiting for demand
             await event.wait()
         if end is not None and end[0]:

@@ -55,6 +55,11 @@ class PipeItems:
     def __aiter__(self) -> PipeItems:
         return self
 
+    def want(self, count: int) -> None:
+        """The input pump can send ``count`` items now (the worker's credit): the reading
+        thread may read that many ahead (see Pipe.wait_for_demand)."""
+        self._pipe.want(count)
+
     async def __anext__(self) -> Any:
         try:
             return await self._pipe.aget()
