@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -226,3 +227,73 @@ async def test_spawn_options_reach_every_worker_of_the_pool() -> None:
             assert info.value.data == {"type": "RuntimeError"}
             assert info.value.remote_traceback is None
             assert await handle.request("getEnv", {"name": "POOL_MARK"}) == "m"
+
+
+async def test_resizes_called_together_run_one_after_the_other() -> None:
+    # A resize(2) that came while a resize(0) waited for a request in flight raised
+    # WorkerIdInUse and left the pool with a size and no worker, for good.
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool("p", 1, **python_worker(), data_channel=DATA)
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(pool.request, "sleep", {"seconds": 0.5, "tag": "busy"})
+            with anyio.fail_after(10):  # a hang guard
+                while not pool.handles[0].stats().control.in_flight:
+                    await anyio.sleep(0.01)
+                task_group.start_soon(pool.resize, 0)
+                while pool.size != 0:  # the first resize has the slots
+                    await anyio.sleep(0.01)
+                await pool.resize(2)
+        assert pool.size == 2 and len(pool.handles) == 2
+        assert len({h.id for h in pool.handles}) == 2
+        assert [r async for r in pool.map("add", adds(4))] == [1000, 1001, 1002, 1003]
+
+
+async def test_a_slot_regrown_while_its_recycled_worker_finishes_gets_a_new_id() -> None:
+    # Recycled workers still answering hold their slots' old ids; shrinking and growing again
+    # gave a new worker such an id (WorkerIdInUse), and the slot stayed empty.
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool(
+            "p", 2, **python_worker(), data_channel=DATA, max_requests_per_worker=1
+        )
+        async with anyio.create_task_group() as task_group:
+            for tag in ("a", "b"):  # each worker's one request: both are recycled
+                task_group.start_soon(pool.request, "sleep", {"seconds": 1.0, "tag": tag})
+            with anyio.fail_after(10):  # a hang guard
+                while {h.id for h in pool.handles} != {"p-0.1", "p-1.1"}:  # replacements run
+                    await anyio.sleep(0.01)
+            await pool.resize(1)
+            await pool.resize(2)
+            # p-0 and p-1 are still answering: slot 1's next worker is p-1.2, not p-1 again.
+            assert [h.id for h in pool.handles] == ["p-0.1", "p-1.2"]
+        assert [r async for r in pool.map("add", adds(4))] == [1000, 1001, 1002, 1003]
+
+
+async def test_resize_to_the_same_size_replaces_a_failed_worker() -> None:
+    # A failed worker in any slot but the last could not be replaced by shrinking, then growing.
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool("p", 2, **python_worker(), data_channel=DATA)
+        first = pool.handles[0]
+        with pytest.raises(WorkerCrashed):
+            await first.request("crash", {"code": 3})
+        with anyio.fail_after(10):  # a hang guard
+            await first.wait()
+        assert pool.failed == [first]
+        await pool.resize(pool.size)
+        assert pool.failed == [] and len(pool.handles) == 2
+        assert all(h.state is WorkerState.RUNNING for h in pool.handles)
+        assert first.id not in manager.handles
+        assert [r async for r in pool.map("add", adds(4))] == [1000, 1001, 1002, 1003]
+
+
+async def test_leaving_the_manager_while_a_replacement_starts_is_not_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Each request retires the worker: the manager closes with a replacement starting, which
+    # the pool logged as "replacing ... failed" (a WARNING for a normal end).
+    caplog.set_level(logging.WARNING, logger="aspect_ipc.pool")
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool(
+            "p", 1, **python_worker(), data_channel=DATA, max_requests_per_worker=1
+        )
+        assert [r async for r in pool.map("add", adds(4))] == [1000, 1001, 1002, 1003]
+    assert [r.getMessage() for r in caplog.records if r.name == "aspect_ipc.pool"] == []

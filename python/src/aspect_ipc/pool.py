@@ -78,7 +78,10 @@ class WorkerPool(Members):
         self._options = spawn_options
         self._members: list[Member | None] = []
         self._retiring: set[Member] = set()
+        # Per slot, how many workers it has had, so that every worker gets an id of its own:
+        # kept when the pool shrinks (a retiring worker may still hold a slot's last id).
         self._generations: list[int] = []
+        self._resizing = anyio.Lock()  # one resize at a time: each reads and changes the slots
         self._pending = 0  # replacements being spawned
         self._changed = anyio.Event()
         self._closed = False
@@ -102,7 +105,7 @@ class WorkerPool(Members):
     @property
     def failed(self) -> list[ProcessHandle]:
         """The workers that have failed for good (restart policy exhausted); the pool skips
-        them. Replace them with ``resize`` (shrink, then grow) or a new pool."""
+        them. ``await pool.resize(pool.size)`` replaces them."""
         return [h for h in self.handles if h.state is WorkerState.FAILED]
 
     async def request(
@@ -213,30 +216,44 @@ class WorkerPool(Members):
 
     async def resize(self, size: int) -> None:
         """Grow to ``size`` workers (spawned concurrently, returns once they run) or shrink
-        (the last slots' workers finish their requests in flight, then stop)."""
+        (the last slots' workers finish their requests in flight, then stop). Either way, the
+        workers of the slots kept that have failed for good are replaced: ``resize(pool.size)``
+        replaces them and nothing else. Calls run one at a time, in the order they came."""
         if not isinstance(size, int) or size < 0:
             raise ValueError(f"size must be a non-negative integer, not {size!r}")
         self._check_open()
-        if size > self.size:
-            start = self.size
+        async with self._resizing:
+            self._check_open()
+            leaving = [m for m in self._members[size:] if m is not None]
+            failed = [
+                m
+                for m in self._members[:size]
+                if m is not None and m.handle.state is WorkerState.FAILED
+            ]
+            del self._members[size:]
+            for member in failed:
+                self._members[member.slot] = None
+            start = len(self._members)
             self._members.extend([None] * (size - start))
-            self._generations.extend([0] * (size - start))
-            self._pending += size - start
+            slots = [m.slot for m in failed] + list(range(start, size))
+            for slot in slots:  # a new id for a slot that had a worker
+                if slot < len(self._generations):
+                    self._generations[slot] += 1
+                else:
+                    self._generations.append(0)
+            self._pending += len(slots)
+            self._notify()  # requests waiting for a worker look again (none may be left)
             try:
                 async with anyio.create_task_group() as task_group:
-                    for slot in range(start, size):
+                    for member in leaving:
+                        task_group.start_soon(self._retire, member, False)
+                    for member in failed:
+                        self._manager._forget(member.handle)
+                    for slot in slots:
                         task_group.start_soon(self._fill, slot)
             finally:
-                self._pending -= size - start
+                self._pending -= len(slots)
                 self._notify()
-            return
-        leaving = [m for m in self._members[size:] if m is not None]
-        del self._members[size:]
-        del self._generations[size:]
-        self._notify()
-        async with anyio.create_task_group() as task_group:
-            for member in leaving:
-                task_group.start_soon(self._retire, member, False)
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop every worker of the pool (see :meth:`ProcessHandle.stop`); requests and maps
@@ -267,7 +284,7 @@ class WorkerPool(Members):
     def _report_failed(self, event: ProcessEvent) -> None:
         logger.warning(
             "pool %s: worker %s has failed for good and is skipped (%d of %d live); see "
-            "pool.failed, and resize() to replace it",
+            "pool.failed; 'await pool.resize(pool.size)' replaces it",
             self.name, event.worker_id, self.size - len(self.failed), self.size,
             extra={"worker_id": event.worker_id},
         )  # fmt: skip
@@ -306,9 +323,10 @@ class WorkerPool(Members):
                 try:
                     await self._fill(member.slot)
                 except Exception as exc:
-                    logger.warning("pool %s: replacing %s failed: %s", self.name,
-                                   member.handle.id, exc,
-                                   extra={"worker_id": member.handle.id})  # fmt: skip
+                    if not (self._closed or self._manager._closed):  # not a failure: the end
+                        logger.warning("pool %s: replacing %s failed: %s", self.name,
+                                       member.handle.id, exc,
+                                       extra={"worker_id": member.handle.id})  # fmt: skip
         finally:
             self._pending -= 1
             self._notify()
