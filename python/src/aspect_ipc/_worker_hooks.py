@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,6 +24,11 @@ class Hooks:
         """Decorator: call ``callback(argument)`` each time ``event`` is emitted."""
 
         def register(callback: C) -> C:
+            if inspect.iscoroutinefunction(callback):  # its body would never run
+                raise TypeError(
+                    f"the {event} hook {callback!r} is async: lifecycle hooks are called, not "
+                    "awaited; register a plain function (it may start a task of its own)"
+                )
             self._listeners.setdefault(event, []).append(callback)
             return callback
 
@@ -36,6 +42,17 @@ class Hooks:
         """Call ``event``'s callbacks with ``argument``, in the order they were registered."""
         for callback in self._listeners.get(event, ()):
             try:
-                callback(argument)
+                result = callback(argument)
             except Exception:  # a hook's bug must not stop the worker, nor the other hooks
                 logger.exception("the %s hook %r failed", event, callback)
+                continue
+            if inspect.isawaitable(result):  # a plain function that returned a coroutine
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()  # never awaited: no RuntimeWarning, and said here instead
+                logger.error(
+                    "the %s hook %r returned an awaitable, which is not awaited: lifecycle "
+                    "hooks are called, not awaited",
+                    event,
+                    callback,
+                )

@@ -26,7 +26,7 @@ class Answering(StreamIO):
     """Called with the method and the error when a request handler fails without a JSON-RPC
     error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
-    def _failed_response(self, request: Request, exc: Exception) -> dict[str, Any]:
+    def _failed_response(self, request: Request, exc: BaseException) -> dict[str, Any]:
         """The error response to a request whose handler raised ``exc``."""
         code, text, data = handler_error(exc, send_traceback=self.send_tracebacks)
         if self.on_handler_error is not None and code == ErrorCode.HANDLER_ERROR:

@@ -5,6 +5,7 @@ reader when it can), its notifications (in order, by one task).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from contextlib import aclosing
 from contextvars import ContextVar, copy_context
@@ -139,7 +140,9 @@ class Dispatch(Answering):
         the function returned an awaitable or an async generator: a task finishes those."""
         try:
             result = copy_context().run(_call_plain, handler, request)
-        except Exception as exc:
+        except BaseException as exc:
+            if not handler_failed(exc, None):
+                raise
             response = self._failed_response(request, exc)
         else:
             if inspect.isawaitable(result) or inspect.isasyncgen(result):
@@ -279,7 +282,9 @@ class Dispatch(Answering):
                             await _send_yields(result)
                             result = None
                     response = self.protocol.response(request.id, result)
-                except Exception as exc:
+                except BaseException as exc:
+                    if not handler_failed(exc, scope):
+                        raise
                     response = self._failed_response(request, exc)
             if response is None:  # our scope caught the cancellation: $/cancelRequest or drain
                 response = self.protocol.error_response(
@@ -358,6 +363,27 @@ class Dispatch(Answering):
 
 def _data(data: Any) -> Any:
     return None if data is ABSENT else data
+
+
+def handler_failed(exc: BaseException, scope: anyio.CancelScope | None) -> bool:
+    """Whether ``exc``, raised by a request's handler, is the handler's failure, answered like
+    any exception (-32000): not KeyboardInterrupt or SystemExit (the process ends), nor the
+    request's cancellation (``scope``'s, or its task's). A handler may raise asyncio's
+    CancelledError of its own (it awaited a future that other code cancelled): that is a failure
+    of the handler, which would otherwise end the worker as if it had been told to stop. Another
+    BaseException of the handler's own is a failure too."""
+    if isinstance(exc, Exception):
+        return True
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return False
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        if not isinstance(exc, asyncio.CancelledError):  # trio's: only a real cancellation
+            return False
+        if scope is not None and scope.cancel_called:
+            return False
+        task = asyncio.current_task()
+        return task is None or task.cancelling() == 0  # nobody cancelled the task itself
+    return True
 
 
 def _call_plain(handler: Handler, request: Request) -> Any:
