@@ -242,6 +242,13 @@ def test_a_crash_during_the_call_exits_5(namespace: str) -> None:
         ["call", *WORKERS["go"], "echo"],
         ["ping"],
         ["launch", "--", *WORKERS["go"]],
+        # Not JSON, though Python's json module reads them; what the command prints must be.
+        ["call", "--", *WORKERS["go"], "echo", "[NaN]"],
+        ["call", "--", *WORKERS["go"], "echo", "[-Infinity]"],
+        ["call", "--", *WORKERS["go"], "echo", "[1e400]"],
+        # No method to send: empty, or the protocol's own ($/...).
+        ["call", "--", *WORKERS["go"], ""],
+        ["call", "--", *WORKERS["go"], "$/shutdown"],
     ],
 )
 def test_usage_errors_exit_2_before_starting_anything(args: list[str]) -> None:
@@ -310,3 +317,17 @@ def test_ctrl_c_stops_the_worker_and_leaves_nothing(
     assert not any(alive(pid) for pid in workers)
     assert not socket.exists()
     assert not [p for p in os.listdir("/tmp") if p.startswith(namespace)]
+
+
+def test_a_line_on_the_workers_stdout_is_marked_as_such(
+    namespace: str, tmp_path: Path
+) -> None:
+    # docs/cli.md: stderr lines are passed on as "worker: ", a stray stdout line as
+    # "worker stdout: " (it is not where a worker writes its diagnostics).
+    result = run(
+        script(),
+        "call", "--namespace", namespace, "--env", "TEST_JUNK_STDOUT=junk line, not JSON",
+        "--", *WORKERS["python"], "echo", "[1]",
+    )  # fmt: skip
+    assert ok(result) == "[1]\n"
+    assert "worker stdout: junk line, not JSON" in result.stderr.splitlines()

@@ -118,8 +118,10 @@ def _say(text: str, stream: Any = None) -> None:
 
 
 def _forward_output(event: ProcessEvent) -> None:
-    # The worker's stderr (and stray stdout) is its diagnostics: pass it on, marked as its own.
-    _say(f"worker: {event.line}", sys.stderr)
+    # The worker's stderr (and stray stdout) is its diagnostics: pass it on, marked as its own,
+    # and a line on its stdout as such (it is not where a worker writes its diagnostics).
+    prefix = "worker stdout" if event.stream == "stdout" else "worker"
+    _say(f"{prefix}: {event.line}", sys.stderr)
 
 
 async def _spawn(manager: ProcessManager, command: list[str], common: Common, data: bool) -> Any:

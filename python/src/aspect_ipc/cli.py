@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any
 from . import __version__
 from ._cli_run import Call, Common, Ping, decode_binary, run
 from ._compiled import compiled_core
+from .constants import RESERVED_PREFIX
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -186,9 +188,22 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, {"call": call, "ping": ping}
 
 
+def _not_json(token: str) -> Any:
+    # Python's json module reads NaN, Infinity and -Infinity, and 1e400 as infinity: none of
+    # them is JSON, and other parsers of what the command prints reject them.
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        _not_json(f"{text} (too large for a float)")
+    return value
+
+
 def _params(text: str, parser: argparse.ArgumentParser) -> Any:
     try:
-        params = json.loads(text)
+        params = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError as exc:
         parser.error(f"json-params {text!r} is not valid JSON: {exc}")
     if not isinstance(params, dict | list):
@@ -215,7 +230,15 @@ def split_call(
             "expected '-- <command...> <method> [json-params]': "
             + ("no worker command before the method" if words else "no method")
         )
-    return words[:-1], words[-1], params
+    method = words[-1]
+    if not method:
+        parser.error("the method is empty: name the worker's method after the worker command")
+    if method.startswith(RESERVED_PREFIX):
+        parser.error(
+            f"{method!r}: methods starting with {RESERVED_PREFIX!r} are the protocol's own "
+            "(PROTOCOL.md 4.3); ping checks that a worker starts"
+        )
+    return words[:-1], method, params
 
 
 def main(argv: Sequence[str] | None = None) -> int:
