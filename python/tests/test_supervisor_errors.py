@@ -23,9 +23,10 @@ from aspect_ipc import (
     StartupError,
     StartupTimeout,
     WorkerCrashed,
+    WorkerState,
     WorkerUnavailable,
 )
-from supervisor_kit import children
+from supervisor_kit import children, launcher
 from workers import namespace, python_worker
 
 pytestmark = pytest.mark.anyio
@@ -126,6 +127,9 @@ async def test_a_failed_worker_counts_the_restarts_its_policy_counted() -> None:
     async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
         handle = await manager.spawn("w", **python_worker())
         for _ in range(2):
+            with anyio.fail_after(30):  # a hang guard
+                while handle.state is not WorkerState.RUNNING:  # uptime counts from ready
+                    await anyio.sleep(0.01)
             await anyio.sleep(2.2)  # beyond reset_after: the worker counts as stable again
             with pytest.raises(WorkerCrashed):
                 await handle.request("crash", {"code": 5})
@@ -156,6 +160,24 @@ async def test_a_working_directory_that_is_not_one_is_named_not_the_executable(
     assert not isinstance(info.value, ExecutableNotFound)
     expected = f"cannot start {sys.executable}: its working directory {cwd} {what}"
     assert str(info.value).startswith(expected)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the supervisor's count, not the loop's
+async def test_a_worker_slow_to_start_that_crashes_at_once_is_not_stable(tmp_path: Path) -> None:
+    # reset_after counts from ready: counted from the spawn, each incarnation's start-up (2.2 s
+    # here, a model loading, say) made it "stable", and it was restarted for ever.
+    worker = launcher(tmp_path, "slow", "sleep 2.2")
+    policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01, reset_after=2.0)
+    async with ProcessManager(
+        namespace=namespace(), restart_policy=policy, startup_timeout=30
+    ) as manager:
+        handle = await manager.spawn("w", **worker)
+        for _ in range(2):
+            with pytest.raises(WorkerCrashed):
+                await handle.request("crash", {"code": 5}, timeout=30)
+        with anyio.fail_after(30):  # a hang guard: restarted for ever, it never ends
+            await handle.wait()
+    assert handle.state is WorkerState.FAILED and handle.restarts == 1
 
 
 @pytest.mark.parametrize(

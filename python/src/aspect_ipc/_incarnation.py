@@ -166,7 +166,6 @@ class Incarnations(HandleCore):
 
         control._on_reserved_notification(METHOD_READY, on_ready)
         self._handlers.install(control, "control")
-        started = anyio.current_time()
         failure: IpcError | None = None
         outcome: Outcome | None = None
         self._startup_scope = anyio.CancelScope()
@@ -189,7 +188,7 @@ class Incarnations(HandleCore):
                     failure = exc
                 else:
                     self._give_back_start_slot()
-                    outcome = await self._serve(status, control, data, startup, stderr, started)
+                    outcome = await self._serve(status, control, data, startup, stderr)
                 finally:
                     self._control = self._data = None
             task_group.cancel_scope.cancel()
@@ -277,13 +276,16 @@ class Incarnations(HandleCore):
         data: Channel | None,
         startup: Startup,
         stderr: StderrPump,
-        started: float,
     ) -> Outcome:
         """Run a ready worker until it exits or a channel breaks; return what happened."""
         exited = self._exited
         self._data = data
         self._serving = True
         stderr.drain_now()  # lines written before $/hello was answered come first
+        # Its uptime, which the restart policy's reset_after measures, counts from ready: a
+        # worker that takes longer than reset_after to start and then crashes at once is not
+        # stable (counted from the spawn, it was restarted for ever).
+        running_since = anyio.current_time()
         if not self._stop_requested:
             self._readies += 1  # before the state change wakes restart()
             self._set_state(WorkerState.RUNNING)
@@ -305,6 +307,7 @@ class Incarnations(HandleCore):
         if health is not None:
             waits.append(health_check)
         await _first_of(*waits)
+        uptime = anyio.current_time() - running_since  # not the verdict's waits below
         cause: str | None = None
         if hung:
             assert self._child is not None
@@ -326,7 +329,7 @@ class Incarnations(HandleCore):
         outcome = outcome_of(
             self.id,
             self._child.returncode,
-            anyio.current_time() - started,
+            uptime,
             stderr,
             cause,
             stopped=self._stop_requested or self._restart_requested,

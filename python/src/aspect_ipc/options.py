@@ -53,7 +53,8 @@ class RestartPolicy:
     max_backoff: float = 30.0
     """The longest wait before a restart, in seconds."""
     reset_after: float = 60.0
-    """Seconds of uptime after which the restart count starts over."""
+    """Seconds of uptime (from ready, not from the spawn) after which the restart count starts
+    over."""
 
     def __post_init__(self) -> None:
         # Checked here, not at the first crash: there a bad value would fail the supervisor.
