@@ -251,7 +251,9 @@ def _params(params: Any) -> list[Any] | dict[str, Any]:
 
 
 def error_for_exception(exc: BaseException) -> tuple[int, str, Any]:
-    """Return ``(code, message, data)`` for an exception raised by a handler (spec 4.5)."""
+    """Return ``(code, message, data)`` for an exception raised by a handler (spec 4.5); a
+    RemoteError without data (``data=None``) gives :data:`ABSENT`: its error is sent with
+    nothing added, not with ``"data": null``."""
     if isinstance(exc, RemoteError):
-        return exc.code, exc.message, exc.data
+        return exc.code, exc.message, ABSENT if exc.data is None else exc.data
     return ErrorCode.HANDLER_ERROR, str(exc) or type(exc).__name__, {"type": type(exc).__name__}
