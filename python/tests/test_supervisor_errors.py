@@ -17,6 +17,7 @@ from aspect_ipc import (
     DataChannelOptions,
     DataChannelTimeout,
     ExecutableNotFound,
+    ProtocolError,
     ProcessManager,
     RemoteError,
     RestartPolicy,
@@ -235,3 +236,33 @@ async def test_an_unusable_socket_directory_is_a_start_up_error(tmp_path: Path) 
         async with ProcessManager(namespace=namespace(), socket_dir=str(directory)) as manager:
             with pytest.raises(StartupError, match=f"socket directory .* {what}.*socket_dir="):
                 await manager.spawn("w", **python_worker(), data_channel=DATA)
+
+
+_BAD_ANSWERS = """
+import json, os, sys
+
+ready = {"protocol": 1, "sdk": "raw", "sdkVersion": "0", "language": "python",
+         "pid": os.getpid(), "dataPath": None}
+print(json.dumps({"jsonrpc": "2.0", "method": "$/ready", "params": ready}), flush=True)
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("method") == "$/shutdown":
+        print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}), flush=True)
+        break
+    if "id" in message and "method" in message and not message["method"].startswith("$/"):
+        # Neither result nor error: an answer to nothing, naming the request.
+        print(json.dumps({"jsonrpc": "2.0", "id": message["id"]}), flush=True)
+"""
+
+
+async def test_an_answer_with_neither_result_nor_error_fails_its_request_at_once(
+    tmp_path: Path,
+) -> None:
+    # Spec 1.5: a line that is not a valid message but names a pending request's id fails that
+    # request with a protocol error. This shape waited for the request's timeout instead.
+    script = tmp_path / "bad_answers.py"
+    script.write_text(_BAD_ANSWERS)
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", executable=sys.executable, args=[str(script)])
+        with pytest.raises(ProtocolError, match="neither a request, a notification nor a resp"):
+            await handle.request("echo", [1], timeout=20)  # RequestTimeout if it is not seen

@@ -9,7 +9,7 @@ same verdict on the same message.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any, Final
 
@@ -105,6 +105,9 @@ class InvalidMessage:
     id: MessageId | None
     reply: bool
     reason: str
+    no_method: bool = False
+    """It has no ``method``: not a request of the peer, so an ``id`` of ours names the request
+    it (badly) answers (spec 1.5)."""
 
 
 Message = Request | Notification | Response | ErrorResponse | InvalidMessage
@@ -184,12 +187,14 @@ class JsonRpcProtocol:
         if value.get("jsonrpc") != "2.0" or type(value.get("jsonrpc")) is not str:
             # Shaped like a response: an invalid response is never answered (4.3).
             reply = "method" in value or not ("result" in value or "error" in value)
-            return _invalid(msg_id, reply, 'the "jsonrpc" member must be the string "2.0"')
+            invalid = _invalid(msg_id, reply, 'the "jsonrpc" member must be the string "2.0"')
+            return replace(invalid, no_method="method" not in value)
         if "method" in value:
             return _parse_call(value, msg_id)
         if "result" in value or "error" in value:
             return _parse_response(value, msg_id)
-        return _invalid(msg_id, True, "neither a request, a notification nor a response")
+        invalid = _invalid(msg_id, True, "neither a request, a notification nor a response")
+        return replace(invalid, no_method=True)
 
 
 def _parse_call(value: dict[str, Any], msg_id: MessageId | None) -> Message:

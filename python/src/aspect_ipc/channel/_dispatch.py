@@ -176,7 +176,8 @@ class Dispatch(Answering):
             self._log.warning("%s: the peer reported an error: %s", self.name, error)
         else:
             assert isinstance(message, InvalidMessage)
-            if not message.reply and message.id is not None and message.id in self._pending:
+            answer = not message.reply or message.no_method  # not a request of the peer's
+            if answer and message.id is not None and message.id in self._pending:
                 # An invalid answer to a request of ours: that request fails now, with why.
                 self._complete(message.id, None, ProtocolError(f"{self.name}: {message.reason}"))
                 return
