@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -69,3 +70,31 @@ async def test_instruments_publish_the_managers_stats() -> None:
             assert name in points
         await handle.stop()
     provider.shutdown()
+
+
+async def test_a_pools_retired_workers_stay_counted_as_one_retired_series() -> None:
+    # Retired workers leave the manager (a pool recycling for months would keep them all); the
+    # export keeps their counts in a "(retired)" series, so that sums never go down.
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    async with ProcessManager(namespace=namespace()) as manager:
+        instrument(manager, meter_provider=provider)
+        pool = await manager.spawn_pool(
+            "p", 2, **python_worker(), data_channel=DataChannelOptions(enabled=True),
+            max_requests_per_worker=3,
+        )  # fmt: skip
+        sums: list[int] = []
+        for _ in range(3):
+            assert [r async for r in pool.map("echo", [[i] for i in range(6)])] == [
+                [i] for i in range(6)
+            ]
+            with anyio.fail_after(10):  # a hang guard
+                # the replacements run, and the retired workers have stopped and left
+                while len(pool.handles) < 2 or set(manager.handles) != {h.id for h in pool.handles}:
+                    await anyio.sleep(0.01)
+            points = _points(reader)
+            sums.append(sum(v for _, v in points["aspect_ipc.requests.sent"]))
+            assert sums[-1] == manager.stats().requests_sent
+            ids = {a["worker.id"] for a, _ in points["aspect_ipc.requests.sent"]}
+            assert ids == {h.id for h in pool.handles} | {"(retired)"}
+        assert sums == sorted(sums) and sums[0] < sums[-1]

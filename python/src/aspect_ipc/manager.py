@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -18,7 +17,7 @@ from ._events import CallbackRunner, EventStream, Listener, Listeners
 from ._trace import trace_mode
 from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
-from .metrics import ManagerStats
+from .metrics import ManagerStats, WorkerStats, retire
 from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
 from .paths import PipePath
 
@@ -95,7 +94,7 @@ class ProcessManager:
         self.socket_dir = socket_dir
         """Where data sockets are made (None: the platform default, ``/tmp``)."""
         self._handles: dict[str, ProcessHandle] = {}
-        self._retired: ManagerStats | None = None  # the counters of workers dropped (_forget)
+        self._retired: WorkerStats | None = None  # the counters of workers dropped (_forget)
         self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -296,8 +295,7 @@ class ProcessManager:
         totals of :meth:`stats`."""
         if self._handles.get(handle.id) is handle and handle.state.value in ("stopped", "failed"):
             del self._handles[handle.id]
-            gone = ManagerStats.of({handle.id: handle.stats()}, self._retired)
-            self._retired = dataclasses.replace(gone, workers={}, in_flight=0, queued_bytes=0)
+            self._retired = retire(self._retired, handle.stats())
 
     async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker (see :meth:`ProcessHandle.stop`)."""

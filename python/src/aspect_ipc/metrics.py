@@ -160,7 +160,12 @@ class WorkerStats:
 
 @dataclass(frozen=True)
 class ManagerStats:
-    """:meth:`ProcessManager.stats`: every worker's snapshot by id, and their totals."""
+    """:meth:`ProcessManager.stats`: every worker's snapshot by id, and their totals.
+
+    ``retired`` sums the workers the manager no longer lists (a pool's recycled or removed
+    workers, once stopped), under the id ``(retired)``: the totals include it, so they never go
+    down, and the OpenTelemetry export publishes it as a worker of its own.
+    """
 
     workers: Mapping[str, WorkerStats]
     requests_sent: int
@@ -171,30 +176,75 @@ class ManagerStats:
     in_flight: int
     queued_bytes: int
     restarts: int
+    retired: WorkerStats | None = None
 
     @staticmethod
-    def of(workers: Mapping[str, WorkerStats], retired: ManagerStats | None = None) -> ManagerStats:
-        """Sum ``workers``' channels into totals, plus the counters of ``retired`` (workers no
-        longer listed, whose counts the totals keep: they never go down)."""
+    def of(workers: Mapping[str, WorkerStats], retired: WorkerStats | None = None) -> ManagerStats:
+        """Sum ``workers``' channels, and ``retired``'s, into totals."""
+        every = [*workers.values(), *([retired] if retired is not None else [])]
         channels = [
             channel
-            for worker in workers.values()
+            for worker in every
             for channel in (worker.control, worker.data)
             if channel is not None
         ]
-        past = retired or _NOTHING_RETIRED
         return ManagerStats(
             workers=dict(workers),
-            requests_sent=past.requests_sent + sum(c.requests_sent for c in channels),
-            requests_received=past.requests_received + sum(c.requests_received for c in channels),
-            bytes_in=past.bytes_in + sum(c.bytes_in for c in channels),
-            bytes_out=past.bytes_out + sum(c.bytes_out for c in channels),
-            errors_received=past.errors_received
-            + sum(sum(c.errors_received.values()) for c in channels),
+            requests_sent=sum(c.requests_sent for c in channels),
+            requests_received=sum(c.requests_received for c in channels),
+            bytes_in=sum(c.bytes_in for c in channels),
+            bytes_out=sum(c.bytes_out for c in channels),
+            errors_received=sum(sum(c.errors_received.values()) for c in channels),
             in_flight=sum(c.in_flight for c in channels),
             queued_bytes=sum(c.queued_bytes for c in channels),
-            restarts=past.restarts + sum(w.restarts for w in workers.values()),
+            restarts=sum(w.restarts for w in every),
+            retired=retired,
         )
 
 
-_NOTHING_RETIRED = ManagerStats({}, 0, 0, 0, 0, 0, 0, 0, 0)
+RETIRED_ID = "(retired)"
+"""The id under which :attr:`ManagerStats.retired` sums the workers no longer listed."""
+
+
+def retire(prior: WorkerStats | None, worker: WorkerStats) -> WorkerStats:
+    """``prior`` (the workers retired so far, or None) with ``worker``'s counters added."""
+    if prior is None:
+        prior = WorkerStats(RETIRED_ID, "retired", None, 0, None, ChannelStats(), None)
+    return WorkerStats(
+        RETIRED_ID,
+        "retired",
+        None,
+        prior.restarts + worker.restarts,
+        None,
+        _plus(prior.control, worker.control),
+        worker.data if prior.data is None else _plus(prior.data, worker.data),
+    )
+
+
+def _plus(a: ChannelStats, b: ChannelStats | None) -> ChannelStats:
+    """The counters of ``a`` and ``b`` added (nothing in flight: they are stopped)."""
+    if b is None:
+        return a
+    histogram = tuple(x + y for x, y in zip(a.latency_histogram, b.latency_histogram, strict=True))
+    return ChannelStats(
+        requests_sent=a.requests_sent + b.requests_sent,
+        requests_received=a.requests_received + b.requests_received,
+        notifications_sent=a.notifications_sent + b.notifications_sent,
+        notifications_received=a.notifications_received + b.notifications_received,
+        bytes_in=a.bytes_in + b.bytes_in,
+        bytes_out=a.bytes_out + b.bytes_out,
+        timeouts=a.timeouts + b.timeouts,
+        errors_received=_add_counts(a.errors_received, b.errors_received),
+        errors_sent=_add_counts(a.errors_sent, b.errors_sent),
+        latency_histogram=histogram,
+        latency_p50=_percentile(histogram, 0.50),
+        latency_p90=_percentile(histogram, 0.90),
+        latency_p99=_percentile(histogram, 0.99),
+    )
+
+
+def _add_counts(a: Mapping[int, int], b: Mapping[int, int]) -> dict[int, int]:
+    counts = dict(a)
+    for code, count in b.items():
+        counts[code] = counts.get(code, 0) + count
+    return counts

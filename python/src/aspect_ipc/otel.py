@@ -2,7 +2,8 @@
 
 ``aspect_ipc.otel.instrument(manager)`` registers observable instruments on a meter of the given
 (or the global) meter provider; each collection reads :meth:`ProcessManager.stats`, so nothing
-is recorded on the hot path. Attributes: ``worker.id``, ``channel`` (``control`` or ``data``),
+is recorded on the hot path. Attributes: ``worker.id`` (``(retired)`` for the sum of a pool's
+retired workers, which the manager no longer lists), ``channel`` (``control`` or ``data``),
 ``code`` on errors, ``quantile`` on latency. OpenTelemetry has no asynchronous histogram: the
 round-trip latency is published as gauges of the p50, p90 and p99 (bucket upper bounds).
 
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
-from .metrics import ChannelStats, ManagerStats
+from .metrics import RETIRED_ID, ChannelStats, ManagerStats, WorkerStats
 
 __all__ = ["instrument"]
 
@@ -95,7 +96,7 @@ def instrument(manager: _HasStats, meter_provider: MeterProvider | None = None) 
         return observations
 
     def restarts(options: CallbackOptions) -> Iterable[Observation]:
-        workers = manager.stats().workers
+        workers = _with_retired(manager.stats())
         return [Observation(w.restarts, {"worker.id": i}) for i, w in workers.items()]
 
     def uptime(options: CallbackOptions) -> Iterable[Observation]:
@@ -120,10 +121,19 @@ def instrument(manager: _HasStats, meter_provider: MeterProvider | None = None) 
     )
 
 
+def _with_retired(stats: ManagerStats) -> dict[str, WorkerStats]:
+    """The workers, and the sum of those retired (``(retired)``): a pool's recycled worker's
+    counts stay in a series, so that the sums over series never go down."""
+    workers = dict(stats.workers)
+    if stats.retired is not None:
+        workers[RETIRED_ID] = stats.retired
+    return workers
+
+
 def _channels(stats: ManagerStats) -> list[tuple[ChannelStats, dict[str, Any]]]:
     return [
         (channel, {"worker.id": worker_id, "channel": name})
-        for worker_id, worker in stats.workers.items()
+        for worker_id, worker in _with_retired(stats).items()
         for name, channel in (("control", worker.control), ("data", worker.data))
         if channel is not None
     ]
