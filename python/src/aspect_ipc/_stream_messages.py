@@ -80,11 +80,14 @@ def parse_opening(params: Any) -> Opening | None:
         out = desc["out"]
         if type(out) is not dict or type(out.get("window")) is not int:
             raise DescriptorError("$/stream.out.window must be an integer")
+        if len(out) != 1:
+            extra = next(k for k in out if k != "window")
+            raise DescriptorError(f"$/stream.out has an unknown member {extra!r}")
         window = out["window"]
         if not 1 <= window <= MAX_WINDOW:
             raise DescriptorError(f"$/stream.out.window must be in [1, {MAX_WINDOW}], not {window}")
-    if "in" in desc and type(desc["in"]) is not dict:
-        raise DescriptorError("$/stream.in must be a map")
+    if "in" in desc and (type(desc["in"]) is not dict or desc["in"]):
+        raise DescriptorError("$/stream.in must be an empty map")
     return Opening(rest, window, "in" in desc)
 
 

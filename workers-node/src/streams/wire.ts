@@ -42,6 +42,8 @@ export function parseOpening(params: unknown): Opening {
     if (!isMap(spec) || typeof window !== "number" || !Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
       return invalid(`$/stream.out.window must be an integer from 1 to ${MAX_WINDOW}`);
     }
+    const extra = Object.keys(spec).find((member) => member !== "window");
+    if (extra !== undefined) return invalid(`$/stream.out has an unknown member ${JSON.stringify(extra)}`);
     out = { window };
   }
   if ("in" in descriptor && (!isMap(descriptor.in) || Object.keys(descriptor.in).length > 0)) return invalid("$/stream.in must be an empty map");
