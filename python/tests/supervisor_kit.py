@@ -66,3 +66,16 @@ def launcher(tmp_path: Path, name: str, shell: str) -> dict[str, object]:
     body = textwrap.dedent(shell).strip()
     script.write_text(f"{body}\nexec {sys.executable} {PYTHON_WORKER}\n")
     return {"executable": "/bin/sh", "args": [str(script)]}
+
+
+def starts_once(tmp_path: Path, name: str, then: str = "") -> dict[str, object]:
+    """A :func:`launcher` whose first run starts the worker (after ``then``, shell) and every
+    later run writes ``exiting early`` to stderr and exits 3 before ``$/ready``: a restart
+    that fails."""
+    mark = tmp_path / f"{name}-started-once"
+    return launcher(
+        tmp_path,
+        name,
+        f"if [ -e {mark} ]; then echo 'exiting early' >&2; exit 3; fi\ntouch {mark}\n"
+        + textwrap.dedent(then).strip(),
+    )

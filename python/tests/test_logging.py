@@ -14,7 +14,7 @@ import pytest
 
 from aspect_ipc import ChannelClosed, ProcessManager, RestartPolicy
 from aspect_ipc._logging import log_stderr_line
-from supervisor_kit import launcher
+from supervisor_kit import starts_once
 from workers import namespace, python_worker
 
 pytestmark = pytest.mark.anyio
@@ -121,16 +121,7 @@ async def test_every_record_about_a_worker_carries_its_id(
     # parent-guide.md, Logging: a format with %(worker_id)s works for every record about a
     # worker, whichever logger writes it. Stray stdout, a notification nobody handles, an event
     # callback that raises and a restart that fails each write one.
-    mark = tmp_path / "started-once"
-    worker = launcher(
-        tmp_path,
-        "ids",
-        f"""
-        if [ -e {mark} ]; then echo 'exiting early' >&2; exit 3; fi
-        touch {mark}
-        echo 'noise on stdout before the SDK'
-        """,
-    )
+    worker = starts_once(tmp_path, "ids", then="echo 'noise on stdout before the SDK'")
 
     def broken_callback(event: object) -> None:
         raise RuntimeError("a callback bug")

@@ -31,11 +31,17 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any]
     return found
 
 
-async def test_instruments_publish_the_managers_stats() -> None:
+def _instrumented(manager: ProcessManager) -> tuple[InMemoryMetricReader, MeterProvider]:
+    """``manager``'s instruments on a provider of their own, read by an in-memory reader."""
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
+    instrument(manager, meter_provider=provider)
+    return reader, provider
+
+
+async def test_instruments_publish_the_managers_stats() -> None:
     async with ProcessManager(namespace=namespace()) as manager:
-        instrument(manager, meter_provider=provider)
+        reader, provider = _instrumented(manager)
         handle = await manager.spawn(
             "w", **python_worker(), data_channel=DataChannelOptions(enabled=True)
         )
@@ -75,10 +81,8 @@ async def test_instruments_publish_the_managers_stats() -> None:
 async def test_a_pools_retired_workers_stay_counted_as_one_retired_series() -> None:
     # Retired workers leave the manager (a pool recycling for months would keep them all); the
     # export keeps their counts in a "(retired)" series, so that sums never go down.
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
     async with ProcessManager(namespace=namespace()) as manager:
-        instrument(manager, meter_provider=provider)
+        reader, provider = _instrumented(manager)
         pool = await manager.spawn_pool(
             "p", 2, **python_worker(), data_channel=DataChannelOptions(enabled=True),
             max_requests_per_worker=3,
@@ -98,3 +102,4 @@ async def test_a_pools_retired_workers_stay_counted_as_one_retired_series() -> N
             ids = {a["worker.id"] for a, _ in points["aspect_ipc.requests.sent"]}
             assert ids == {h.id for h in pool.handles} | {"(retired)"}
         assert sums == sorted(sums) and sums[0] < sums[-1]
+    provider.shutdown()

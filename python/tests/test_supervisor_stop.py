@@ -29,7 +29,7 @@ from aspect_ipc import (
     WorkerUnavailable,
 )
 from aspect_ipc.handle import TERM_WAIT
-from supervisor_kit import children, launcher, socket_files
+from supervisor_kit import children, socket_files, starts_once
 from workers import namespace, python_worker
 
 pytestmark = pytest.mark.anyio
@@ -178,15 +178,7 @@ async def test_a_stop_of_a_running_worker_that_ignores_everything_is_bounded() -
 
 async def test_a_start_up_crash_keeps_its_exit_code(tmp_path: Path) -> None:
     # The first run starts the worker; every later run exits 3 before $/ready.
-    mark = tmp_path / "started-once"
-    worker = launcher(
-        tmp_path,
-        "once",
-        f"""
-        if [ -e {mark} ]; then echo 'exiting early' >&2; exit 3; fi
-        touch {mark}
-        """,
-    )
+    worker = starts_once(tmp_path, "once")
     policy = RestartPolicy(enabled=True, max_restarts=1, backoff=0.01)
     async with ProcessManager(namespace=namespace(), restart_policy=policy) as manager:
         recorder = Recorder(manager)

@@ -26,7 +26,7 @@ from .._stream_messages import (
 from .._streams import Consumer, Producer, StreamError, StreamTable, _Call
 from ..errors import ChannelClosed, RemoteError, fresh
 from ..framing import LineDelimitedFraming
-from ..jsonrpc import ABSENT, ErrorCode, MessageId, Request
+from ..jsonrpc import ErrorCode, MessageId, Request, error_for_exception
 from ._outgoing import Outgoing
 from ._pending import Pending
 from ._stream_ends import RequestStreams, StreamReader, StreamWriter
@@ -105,9 +105,7 @@ class StreamIO(Outgoing):
             return None
         except RemoteError as exc:
             await self._send_quietly(
-                self.protocol.error_response(
-                    request.id, exc.code, exc.message, ABSENT if exc.data is None else exc.data
-                )
+                self.protocol.error_response(request.id, *error_for_exception(exc))
             )
             return None
         await self._flush_streams()  # the input window's grant, before the handler runs (13.3)
