@@ -15,7 +15,12 @@ how much of a round trip any parent pays, ours or not, by timing the bench's sma
   data connection themselves, from PROTOCOL.md sections 5 and 7 (environment, ``$/ready``,
   ``$/hello``).
 
-Usage: ``python bench/floor.py [requests per round] [rounds]``; ``make build-go`` first.
+With ``--same-cpu`` this process and every process it starts run on one CPU (the lowest this
+process may use): nobody waits for another CPU to wake up, so the figures are what each path
+costs in CPU, without what a sleeping CPU of a virtual machine adds to a wake-up.
+
+Usage: ``python bench/floor.py [requests per round] [rounds] [--same-cpu]``; ``make build-go``
+first.
 """
 
 from __future__ import annotations
@@ -263,5 +268,9 @@ async def main(requests: int, rounds: int) -> None:
 if __name__ == "__main__":
     if not os.access(WORKER, os.X_OK):
         sys.exit(f"{WORKER} is not built: run make build-go")
-    arguments = [int(a) for a in sys.argv[1:3]]
+    if "--same-cpu" in sys.argv[1:]:
+        # Inherited by the children (the worker, the servers, mp.Pipe's echo process).
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        print(f"every process on CPU {min(os.sched_getaffinity(0))}")
+    arguments = [int(a) for a in sys.argv[1:] if a != "--same-cpu"][:2]
     asyncio.run(main(*(arguments + [5000, 5][len(arguments) :])))
