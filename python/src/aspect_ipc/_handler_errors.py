@@ -1,4 +1,5 @@
-"""What a failed handler is answered with (spec 4.5, 4.10), and whether the stack goes along.
+"""Which of a handler's exceptions are its failures, what a failure is answered with (spec 4.5,
+4.10), and whether the stack goes along.
 
 A handler failure without a JSON-RPC error of its own is answered ``-32000`` with
 ``data: {"type": ..., "traceback": ...}``: the traceback is the text
@@ -8,12 +9,15 @@ A handler failure without a JSON-RPC error of its own is answered ``-32000`` wit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
+
+import anyio
 
 from .errors import RemoteError
 from .jsonrpc import ErrorCode, error_for_exception
@@ -22,6 +26,7 @@ __all__ = [
     "ENV_TRACEBACKS",
     "TracebackSettingError",
     "handler_error",
+    "handler_failed",
     "read_tracebacks",
     "unicode_text",
     "write_failure",
@@ -86,3 +91,24 @@ def write_failure(which: str, method: str, error: BaseException) -> None:
     """Write a failed handler's traceback to stderr (a worker's ``log_handler_errors``)."""
     text = "".join(traceback.format_exception(error)).rstrip("\n")
     print(f"aspect-ipc worker: {method!r} on the {which} channel failed:\n{text}", file=sys.stderr)
+
+
+def handler_failed(exc: BaseException, scope: anyio.CancelScope | None) -> bool:
+    """Whether ``exc``, raised by a request's handler, is the handler's failure, answered like
+    any exception (-32000): not KeyboardInterrupt or SystemExit (the process ends), nor the
+    request's cancellation (``scope``'s, or its task's). A handler may raise asyncio's
+    CancelledError of its own (it awaited a future that other code cancelled): that is a failure
+    of the handler, which would otherwise end the worker as if it had been told to stop. Another
+    BaseException of the handler's own is a failure too."""
+    if isinstance(exc, Exception):
+        return True
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return False
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        if not isinstance(exc, asyncio.CancelledError):  # trio's: only a real cancellation
+            return False
+        if scope is not None and scope.cancel_called:
+            return False
+        task = asyncio.current_task()
+        return task is None or task.cancelling() == 0  # nobody cancelled the task itself
+    return True

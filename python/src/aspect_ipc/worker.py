@@ -116,6 +116,7 @@ class Worker(Stopping):
         self._stopping = False
         self._ready_sent = False
         self._token = ""
+        self._handler_exit: SystemExit | None = None  # a handler's sys.exit()
         self._guard: ExitGuard | None = None
 
     # -- declaring handlers -------------------------------------------------------------------
@@ -210,7 +211,7 @@ class Worker(Stopping):
         self._guard.install_signals()  # before the loop: SIGINT is ours, not KeyboardInterrupt
         anyio.run(self.serve, backend=backend)
         self._guard.finish()
-        sys.exit(0)
+        sys.exit(0 if self._handler_exit is None else self._handler_exit.code)
 
     async def serve(self) -> None:
         """Serve until shut down or until stdin reaches EOF (the parent is gone)."""
@@ -259,6 +260,8 @@ class Worker(Stopping):
         try:
             async with anyio.create_task_group() as task_group, control:
                 self._task_group, self._control = task_group, control
+                if self._handler_exit is not None:  # a handler's sys.exit(), already
+                    task_group.cancel_scope.cancel()
                 if server is not None:
                     task_group.start_soon(self._accept_loop, server, limits.max_frame_size)
                 task_group.start_soon(self._watch_exit, guard)
@@ -342,10 +345,19 @@ class Worker(Stopping):
             if via == which:
                 channel.set_input_window(method, window)
         channel.send_tracebacks = self._send_tracebacks
+        channel.on_handler_exit = self._exit_from_handler
         if self.log_handler_errors:
             channel.on_handler_error = functools.partial(write_failure, which)
         if which == "data":
             self._data = channel
+
+    def _exit_from_handler(self, exc: SystemExit) -> None:
+        """A handler called sys.exit(): the worker stops at once and exits with its code, as a
+        script does (not with the task groups' traceback, nor, on trio, with code 1)."""
+        if self._handler_exit is None:
+            self._handler_exit = exc
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
 
     def _emit(self, event: str, **info: Any) -> None:
         self._hooks.emit(event, **info)

@@ -26,6 +26,18 @@ class Answering(StreamIO):
     """Called with the method and the error when a request handler fails without a JSON-RPC
     error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
+    on_handler_exit: Callable[[SystemExit], None] | None = None
+    """Called when a handler calls ``sys.exit()``, which is then not raised further (a worker
+    stops and exits with its code); None: it propagates (the parent's handlers)."""
+
+    def _handler_exited(self, exc: BaseException) -> bool:
+        """Whether ``exc``, a handler's, is its ``sys.exit()``, now in the hands of
+        :attr:`on_handler_exit`: its request is not answered (the process ends)."""
+        if isinstance(exc, SystemExit) and self.on_handler_exit is not None:
+            self.on_handler_exit(exc)
+            return True
+        return False
+
     def _failed_response(self, request: Request, exc: BaseException) -> dict[str, Any]:
         """The error response to a request whose handler raised ``exc``."""
         code, text, data = handler_error(exc, send_traceback=self.send_tracebacks)

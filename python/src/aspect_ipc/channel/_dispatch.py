@@ -5,7 +5,6 @@ reader when it can), its notifications (in order, by one task).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from contextlib import aclosing
 from contextvars import ContextVar, copy_context
@@ -15,6 +14,7 @@ from typing import Any
 import anyio
 
 from .._framing_split import whole_frame
+from .._handler_errors import handler_failed
 from .._stream_messages import STREAM_KEY, STREAM_METHODS
 from ..constants import METHOD_CANCEL, RESERVED_PREFIX
 from ..errors import (
@@ -142,7 +142,11 @@ class Dispatch(Answering):
             result = copy_context().run(_call_plain, handler, request)
         except BaseException as exc:
             if not handler_failed(exc, None):
-                raise
+                if not self._handler_exited(exc):
+                    raise
+                self._slots.release()  # the worker is ending: no answer
+                self._request_done()
+                return
             response = self._failed_response(request, exc)
         else:
             if inspect.isawaitable(result) or inspect.isasyncgen(result):
@@ -285,6 +289,8 @@ class Dispatch(Answering):
                     response = self.protocol.response(request.id, result)
                 except BaseException as exc:
                     if not handler_failed(exc, scope):
+                        if self._handler_exited(exc):
+                            return  # the worker is ending: no answer
                         raise
                     response = self._failed_response(request, exc)
             if response is None:  # our scope caught the cancellation: $/cancelRequest or drain
@@ -358,33 +364,16 @@ class Dispatch(Answering):
                 result = await handler(params) if is_async else handler(params)
                 if not is_async and inspect.isawaitable(result):
                     await result
+            except SystemExit as exc:
+                if self._handler_exited(exc):
+                    return
+                raise
             except Exception:
                 self._log.exception("%s: notification handler %r failed", self.name, handler)
 
 
 def _data(data: Any) -> Any:
     return None if data is ABSENT else data
-
-
-def handler_failed(exc: BaseException, scope: anyio.CancelScope | None) -> bool:
-    """Whether ``exc``, raised by a request's handler, is the handler's failure, answered like
-    any exception (-32000): not KeyboardInterrupt or SystemExit (the process ends), nor the
-    request's cancellation (``scope``'s, or its task's). A handler may raise asyncio's
-    CancelledError of its own (it awaited a future that other code cancelled): that is a failure
-    of the handler, which would otherwise end the worker as if it had been told to stop. Another
-    BaseException of the handler's own is a failure too."""
-    if isinstance(exc, Exception):
-        return True
-    if isinstance(exc, KeyboardInterrupt | SystemExit):
-        return False
-    if isinstance(exc, anyio.get_cancelled_exc_class()):
-        if not isinstance(exc, asyncio.CancelledError):  # trio's: only a real cancellation
-            return False
-        if scope is not None and scope.cancel_called:
-            return False
-        task = asyncio.current_task()
-        return task is None or task.cancelling() == 0  # nobody cancelled the task itself
-    return True
 
 
 def _call_plain(handler: Handler, request: Request) -> Any:
