@@ -16,20 +16,21 @@ import (
 // integers (int64/uint64) and floats floats, both ways: a float64 is written with a '.' or an
 // exponent (1.0 as 1.0, -0.0 as -0.0), and a number token with one decodes to a float64. It writes
 // <, > and & unescaped, and refuses what JSON cannot carry: NaN, ±Infinity, binary ([]byte),
-// invalid UTF-8, lone surrogates, integers outside [-2^63, 2^64-1] and nesting deeper than 512
-// are codec errors, never silently converted (encoding/json alone would base64 a []byte and
-// replace a lone surrogate by U+FFFD).
+// invalid UTF-8, lone surrogates, integers outside [-2^63, 2^64-1], maps whose keys are not
+// strings and nesting deeper than 512 are codec errors, never silently converted (encoding/json
+// alone would base64 a []byte, replace a lone surrogate by U+FFFD and write the integer keys of a
+// map[int]T as text).
 //
 // The zero value is ready to use. EncodeHook and DecodeHook work as MessagePackCodec's, with
 // what JSON cannot carry: see "Codec hooks" in the README.
 type JSONCodec struct {
 	// EncodeHook, when set, is called with each value whose type JSON has no form for: []byte
-	// and other binary, a chan or func, a complex number, a map with keys that are not strings,
-	// integers or TextMarshalers (a time.Time has one: encoding/json's RFC 3339 text, as have
-	// the types with their own MarshalJSON). It returns the value to write instead, encoded as
-	// usual (up to 64 applications deep); inside a struct too, whose fields are then written by
-	// the codec in encoding/json's way. An error it returns fails the encoding with a
-	// *CodecError naming the place of the value.
+	// and other binary, a chan or func, a complex number, a map whose keys are not strings (as
+	// with MessagePackCodec: integer and TextMarshaler keys too); a time.Time has a form,
+	// encoding/json's RFC 3339 text, as have the types with their own MarshalJSON. It returns
+	// the value to write instead, encoded as usual (up to 64 applications deep); inside a struct
+	// too, whose fields are then written by the codec in encoding/json's way. An error it
+	// returns fails the encoding with a *CodecError naming the place of the value.
 	EncodeHook func(value any) (any, error)
 	// DecodeHook, when set, is called with every decoded JSON object, innermost first (the
 	// message envelope last: return a map you do not recognise unchanged), and its result

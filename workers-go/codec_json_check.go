@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
 )
 
 var (
@@ -23,8 +25,9 @@ const maxCheckHops = 10000
 
 // checkJSONValue walks value the way encoding/json will and rejects what it would let through or
 // change: binary, non-finite floats, invalid UTF-8 (lone surrogates included), integers outside
-// [-2^63, 2^64-1] and nesting deeper than 512 containers (depth: the containers around v), with
-// an error that says what to do instead.
+// [-2^63, 2^64-1], maps whose keys are not strings (encoding/json writes integer and
+// TextMarshaler keys as text) and nesting deeper than 512 containers (depth: the containers
+// around v), with an error that says what to do instead.
 var bigIntType = reflect.TypeOf(big.Int{})
 
 func checkJSONValue(v reflect.Value, depth, hops int) error {
@@ -80,16 +83,20 @@ func checkJSONValue(v reflect.Value, depth, hops int) error {
 			}
 		}
 	case reflect.Map:
+		if t.Key().Kind() != reflect.String { // refused whole, as by the MessagePack codec
+			return msgpack.NonStringKeyError(v)
+		}
 		if depth >= maxNestingDepth {
 			return jsonDepthError()
 		}
 		iter := v.MapRange()
 		for iter.Next() {
-			if k := iter.Key(); k.Kind() == reflect.String && !utf8.ValidString(k.String()) {
-				return invalidStringError(k.String())
+			key := iter.Key().String()
+			if !utf8.ValidString(key) {
+				return invalidStringError(key)
 			}
 			if err := checkJSONValue(iter.Value(), depth+1, hops); err != nil {
-				return jsonAt(err, jsonKeyText(iter.Key()), -1)
+				return jsonAt(err, key, -1)
 			}
 		}
 	case reflect.Struct:

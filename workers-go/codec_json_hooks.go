@@ -2,7 +2,6 @@ package aspectipc
 
 import (
 	"errors"
-	"fmt"
 	"reflect"
 
 	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/msgpack"
@@ -13,8 +12,10 @@ import (
 // failed encoding and jsonEncodeError states the result.
 
 // jsonRefuses reports whether JSON has no form for values of type t, so that the encode hook is
-// asked for a replacement: binary, chan, func, complex, unsafe.Pointer, maps whose keys
-// encoding/json cannot write. A type with its own MarshalJSON or MarshalText decides for itself.
+// asked for a replacement: binary, chan, func, complex, unsafe.Pointer, maps whose keys are not
+// strings (encoding/json would write integer and TextMarshaler keys as text, but the protocol has
+// string keys only, as the MessagePack codec). A type with its own MarshalJSON or MarshalText
+// decides for itself.
 func jsonRefuses(t reflect.Type) bool {
 	if t == nil || implementsMarshaler(t) {
 		return false
@@ -25,12 +26,7 @@ func jsonRefuses(t reflect.Type) bool {
 	case reflect.Slice:
 		return t.Elem().Kind() == reflect.Uint8 && !implementsMarshaler(reflect.PointerTo(t.Elem()))
 	case reflect.Map:
-		switch t.Key().Kind() {
-		case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-			return false
-		}
-		return !t.Key().Implements(textMarshalerType)
+		return t.Key().Kind() != reflect.String
 	}
 	return false
 }
@@ -62,17 +58,6 @@ func jsonAt(err error, key string, i int) error {
 		return msgpack.AtIndex(err, i)
 	}
 	return msgpack.AtKey(err, key)
-}
-
-// jsonKeyText is a map key as encoding/json writes it, for a place: the string, or the number.
-func jsonKeyText(k reflect.Value) string {
-	switch {
-	case k.Kind() == reflect.String:
-		return k.String()
-	case k.CanInterface():
-		return fmt.Sprint(k.Interface())
-	}
-	return "?"
 }
 
 // jsonEncodeError states the failure of JSONCodec.Encode.

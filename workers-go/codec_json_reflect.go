@@ -1,7 +1,6 @@
 package aspectipc
 
 import (
-	"encoding"
 	"reflect"
 	"sort"
 	"strconv"
@@ -61,6 +60,9 @@ func (w *jsonWriter) writeTyped(v reflect.Value, depth, hops int) error {
 		}
 		return w.writeTypedList(v, depth, hops)
 	case reflect.Map:
+		if t.Key().Kind() != reflect.String { // reached through a value that cannot be handed to the hook
+			return &msgpack.EncodeError{Kind: msgpack.NonStringKey, Type: t.Key()}
+		}
 		if v.IsNil() {
 			w.buf = append(w.buf, "null"...)
 			return nil
@@ -91,8 +93,8 @@ func (w *jsonWriter) writeTypedList(v reflect.Value, depth, hops int) error {
 	return nil
 }
 
-// writeTypedMap writes a map with string, integer or TextMarshaler keys (jsonRefuses sent the
-// others to the hook), its members sorted by key as encoding/json does.
+// writeTypedMap writes a map with string keys (jsonRefuses sent the others to the hook), its
+// members sorted by key as encoding/json does.
 func (w *jsonWriter) writeTypedMap(v reflect.Value, depth, hops int) error {
 	if depth >= maxNestingDepth {
 		return jsonDepthError()
@@ -104,11 +106,7 @@ func (w *jsonWriter) writeTypedMap(v reflect.Value, depth, hops int) error {
 	members := make([]member, 0, v.Len())
 	iter := v.MapRange()
 	for iter.Next() {
-		key, err := jsonMapKey(iter.Key())
-		if err != nil {
-			return err
-		}
-		members = append(members, member{key, iter.Value()})
+		members = append(members, member{iter.Key().String(), iter.Value()})
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].key < members[j].key })
 	w.buf = append(w.buf, '{')
@@ -126,23 +124,6 @@ func (w *jsonWriter) writeTypedMap(v reflect.Value, depth, hops int) error {
 	}
 	w.buf = append(w.buf, '}')
 	return nil
-}
-
-// jsonMapKey is the text of a map key, as encoding/json writes it.
-func jsonMapKey(k reflect.Value) (string, error) {
-	if k.Kind() == reflect.String {
-		return k.String(), nil
-	}
-	if k.CanInterface() {
-		if tm, ok := k.Interface().(encoding.TextMarshaler); ok {
-			text, err := tm.MarshalText()
-			if err != nil {
-				return "", &msgpack.EncodeError{Kind: msgpack.Invalid, Subject: "map key of type " + k.Type().String(), Predicate: ": MarshalText failed: " + err.Error()}
-			}
-			return string(text), nil
-		}
-	}
-	return jsonKeyText(k), nil
 }
 
 func (w *jsonWriter) writeTypedStruct(v reflect.Value, depth, hops int) error {

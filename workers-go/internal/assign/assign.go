@@ -120,6 +120,14 @@ func assignGeneric(dst reflect.Value, src any, path *fieldPath) error {
 		dst.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := src.(int64)
+		if u, isUint := src.(uint64); isUint {
+			// The codecs decode an integer as uint64 only above math.MaxInt64: too large for
+			// any signed type, an overflow rather than a mismatch of kinds.
+			if u > math.MaxInt64 {
+				return fieldError(path, "%d overflows %s", u, dst.Type())
+			}
+			n, ok = int64(u), true
+		}
 		if !ok {
 			return mismatch(path, dst.Type(), src)
 		}

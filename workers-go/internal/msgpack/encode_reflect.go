@@ -156,11 +156,10 @@ func plainStruct(t reflect.Type) bool {
 func (e *Encoder) encodeMap(v reflect.Value, depth int) error {
 	t := v.Type()
 	if t.Key().Kind() != reflect.String {
-		fail := &EncodeError{Kind: NonStringKey, Type: t.Key()}
-		if e.Hook == nil && v.Len() > 0 {
-			fail.Key, fail.Type = keyText(v.MapKeys()[0])
+		if e.Hook == nil {
+			return NonStringKeyError(v)
 		}
-		return e.refuse(v, depth, fail)
+		return e.refuse(v, depth, &EncodeError{Kind: NonStringKey, Type: t.Key()})
 	}
 	if v.IsNil() {
 		e.Buf = append(e.Buf, 0xc0)
@@ -215,6 +214,17 @@ func (e *Encoder) encodeStruct(v reflect.Value, depth int) error {
 		}
 	}
 	return nil
+}
+
+// NonStringKeyError is the failure for map m, whose keys are not strings (of a kind other than
+// string): it names one of its keys, and that key's type, when m has one. The JSON codec, whose
+// encoding/json would write integer and TextMarshaler keys as text, refuses such maps with it too.
+func NonStringKeyError(m reflect.Value) *EncodeError {
+	fail := &EncodeError{Kind: NonStringKey, Type: m.Type().Key()}
+	if iter := m.MapRange(); iter.Next() {
+		fail.Key, fail.Type = keyText(iter.Key())
+	}
+	return fail
 }
 
 // keyText renders a map key for an error message (1, "a", true), with its dynamic type.
