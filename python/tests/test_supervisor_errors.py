@@ -8,6 +8,7 @@ import os
 import resource
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -17,6 +18,7 @@ from aspect_ipc import (
     DataChannelOptions,
     DataChannelTimeout,
     ExecutableNotFound,
+    MessagePackCodec,
     ProcessManager,
     ProtocolError,
     RemoteError,
@@ -244,25 +246,59 @@ import json, os, sys
 ready = {"protocol": 1, "sdk": "raw", "sdkVersion": "0", "language": "python",
          "pid": os.getpid(), "dataPath": None}
 print(json.dumps({"jsonrpc": "2.0", "method": "$/ready", "params": ready}), flush=True)
+ANSWERS = {
+    "noResult": '{"jsonrpc": "2.0", "id": %s}',  # neither result nor error
+    "bigInteger": '{"jsonrpc": "2.0", "id": %s, "result": [18446744073709551616]}',
+    "surrogate": '{"jsonrpc": "2.0", "result": "\\\\ud800", "id": %s}',
+    "tooDeep": '{"jsonrpc": "2.0", "id": %s, "error": {"code": 1, "message": "m", "data": '
+    + "[" * 600 + "]" * 600 + "}}",
+}
 for line in sys.stdin:
     message = json.loads(line)
     if message.get("method") == "$/shutdown":
         print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}), flush=True)
         break
-    if "id" in message and "method" in message and not message["method"].startswith("$/"):
-        # Neither result nor error: an answer to nothing, naming the request.
-        print(json.dumps({"jsonrpc": "2.0", "id": message["id"]}), flush=True)
+    if message.get("method") in ANSWERS:
+        print(ANSWERS[message["method"]] % json.dumps(message["id"]), flush=True)
 """
 
 
-async def test_an_answer_with_neither_result_nor_error_fails_its_request_at_once(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("method", "why"),
+    [
+        ("noResult", "neither a request, a notification nor a response"),
+        ("bigInteger", r"does not decode: .* integer 18446744073709551616 is outside"),
+        ("surrogate", r"does not decode: .* lone surrogate"),
+        ("tooDeep", "does not decode: containers are nested deeper than 512 levels"),
+    ],
+)
+async def test_an_answer_that_is_invalid_or_does_not_decode_fails_its_request_at_once(
+    tmp_path: Path, method: str, why: str
 ) -> None:
-    # Spec 1.5: a line that is not a valid message but names a pending request's id fails that
-    # request with a protocol error. This shape waited for the request's timeout instead.
+    # Spec 1.5 and 4.8: a line that is not a valid message, or does not decode, but names a
+    # pending request's id as an answer does fails that request with a protocol error. These
+    # waited for the request's timeout instead (logged as stray output).
     script = tmp_path / "bad_answers.py"
     script.write_text(_BAD_ANSWERS)
     async with ProcessManager(namespace=namespace()) as manager:
         handle = await manager.spawn("w", executable=sys.executable, args=[str(script)])
-        with pytest.raises(ProtocolError, match="neither a request, a notification nor a resp"):
-            await handle.request("echo", [1], timeout=20)  # RequestTimeout if it is not seen
+        with pytest.raises(ProtocolError, match=why):
+            await handle.request(method, [1], timeout=20)  # RequestTimeout if it is not seen
+        assert handle.state is WorkerState.RUNNING  # a bad answer is not fatal
+
+
+def _refuse_boom(value: dict[str, Any]) -> Any:
+    if "boom" in value:
+        raise ValueError("no booms here")
+    return value
+
+
+async def test_an_answer_the_decode_hook_refuses_fails_its_request_at_once() -> None:
+    codec = MessagePackCodec(decode_hook=_refuse_boom)
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn(
+            "w", **python_worker(), data_channel=DataChannelOptions(enabled=True, codec=codec)
+        )
+        with pytest.raises(ProtocolError, match=r"does not decode: .*no booms here"):
+            await handle.request_via_data("echo", {"boom": 1}, timeout=20)
+        assert await handle.request_via_data("echo", {"fine": 1}) == {"fine": 1}

@@ -1,9 +1,11 @@
-"""The id of a message that did not decode (spec 4.8), so that its ``-32700`` reaches the caller.
+"""The id of a message that did not decode (spec 4.8): a request's, so that its ``-32700`` reaches
+the caller; an answer's, so that the request it answers fails at once instead of timing out.
 
 Only on the failure path: a message is recovered when it is well-formed (syntactically valid JSON
 text, or exactly one well-formed MessagePack object) and failed for another reason (nesting too
 deep, a refused key, a lone surrogate, an out-of-range number, an ext type...), its top level is a
-map, its ``method`` member is a string and its ``id`` member a string or an integer in range.
+map, its ``method`` member is a string (an answer: it has none, and has ``result`` or ``error``) and
+its ``id`` member a string or an integer in range.
 MessagePack is read by msgpack's C unpacker first (it skips whole values at C speed); where that
 fails (nesting beyond its stack, a member that does not decode), and for JSON, an iterative
 pure-Python reader takes over: a value nested 100,000 deep costs time, not stack. That reader runs
@@ -21,16 +23,42 @@ import msgpack
 
 from .constants import INT_MAX, INT_MIN
 
-__all__ = ["PURE_SCAN_LIMIT", "recover_id"]
+__all__ = ["PURE_SCAN_LIMIT", "recover_answer_id", "recover_id"]
 
 PURE_SCAN_LIMIT = 1024 * 1024
 """The largest message (bytes) the pure-Python readers scan: about 0.1 s of CPU at worst."""
 
 Buffer = bytes | bytearray | memoryview
 
+_VALUED = ("id", "method")  # the members whose values are read
+_PRESENT = ("result", "error")  # the members whose presence is noted
+
 
 def recover_id(codec_name: str, data: Buffer) -> int | str | None:
     """The id to answer an undecodable ``data`` with, for codec ``"json"`` or ``"msgpack"``."""
+    members = _members(codec_name, data)
+    if members is None:
+        return None
+    method = members.get("method")
+    if type(method) is not str or not _is_text(method):
+        return None
+    return _valid_id(members.get("id"))
+
+
+def recover_answer_id(codec_name: str, data: Buffer) -> int | str | None:
+    """The id of an undecodable answer (spec 4.8): ``data`` is well-formed, and its top level a
+    map with ``result`` or ``error``, no ``method``, and a valid ``id``; else None."""
+    members = _members(codec_name, data)
+    if members is None or "method" in members:
+        return None
+    if "result" not in members and "error" not in members:
+        return None
+    return _valid_id(members.get("id"))
+
+
+def _members(codec_name: str, data: Buffer) -> dict[str, Any] | None:
+    """The top-level members of a well-formed message that matter here: ``id`` and ``method``
+    with their values, ``result`` and ``error`` present (their values are not read)."""
     if codec_name not in ("json", "msgpack"):
         return None
     try:
@@ -38,17 +66,15 @@ def recover_id(codec_name: str, data: Buffer) -> int | str | None:
             members = _msgpack_members_fast(data)
             if members is None and len(data) <= PURE_SCAN_LIMIT:
                 members = _msgpack_members(bytes(data))
-        elif len(data) <= PURE_SCAN_LIMIT:
-            members = _json_members(data)
-        else:
-            return None
+            return members
+        if len(data) <= PURE_SCAN_LIMIT:
+            return _json_members(data)
     except (ValueError, IndexError, UnicodeDecodeError):
-        return None
-    if members is None:
-        return None
-    method, request_id = members.get("method"), members.get("id")
-    if type(method) is not str or not _is_text(method):
-        return None
+        pass
+    return None
+
+
+def _valid_id(request_id: Any) -> int | str | None:
     if type(request_id) is int and INT_MIN <= request_id <= INT_MAX:
         return request_id
     if type(request_id) is str and _is_text(request_id):
@@ -79,7 +105,8 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def _json_members(data: Buffer) -> dict[str, Any] | None:
-    """The scalar members of the top-level map of a syntactically valid JSON text, else None."""
+    """The scalar ``id`` and ``method`` members of the top-level map of a syntactically valid JSON
+    text, and whether it has ``result`` and ``error``; else None."""
     text = bytes(data).decode("utf-8")
     position, end = 0, len(text)
     stack: list[str] = []  # "{" or "[" per open container
@@ -103,10 +130,12 @@ def _json_members(data: Buffer) -> dict[str, Any] | None:
             if kind != "string":
                 return None
             key, expect = json.loads(token), "colon"
+            if len(stack) == 1 and key in _PRESENT:
+                members[key] = None
             continue
         if expect not in ("value", "value_or_close"):
             return None
-        if top_level_value and key in ("id", "method"):
+        if top_level_value and key in _VALUED:
             members[key] = json.loads(token)
         elif not stack:
             return None  # a scalar at the top level: not a message
@@ -149,9 +178,11 @@ def _msgpack_members_fast(data: Buffer) -> dict[str, Any] | None:
     try:
         for _ in range(unpacker.read_map_header()):
             key = unpacker.unpack()
-            if key in ("id", "method"):
+            if key in _VALUED:
                 members[key] = unpacker.unpack()
             else:
+                if key in _PRESENT:
+                    members[key] = None
                 unpacker.skip()
     except Exception:  # too deep for its stack, a member that does not decode, not a map...
         return None
@@ -159,7 +190,8 @@ def _msgpack_members_fast(data: Buffer) -> dict[str, Any] | None:
 
 
 def _msgpack_members(data: bytes) -> dict[str, Any] | None:
-    """The str-keyed members of the top-level map of one well-formed MessagePack object."""
+    """The ``id`` and ``method`` members of the top-level map of one well-formed MessagePack
+    object, and whether it has ``result`` and ``error``; else None."""
     count, position = _map_header(data, 0)
     if count is None:
         return None
@@ -172,8 +204,10 @@ def _msgpack_members(data: bytes) -> dict[str, Any] | None:
         try:
             key = msgpack.unpackb(data[key_start:value_start], raw=False)
         except Exception:
-            continue  # a refused key: not id nor method
-        if key in ("id", "method"):
+            continue  # a refused key: none of ours
+        if key in _PRESENT:
+            members[key] = None
+        elif key in _VALUED:
             try:
                 members[key] = msgpack.unpackb(data[value_start:position], raw=False)
             except Exception:

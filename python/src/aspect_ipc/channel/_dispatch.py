@@ -36,11 +36,12 @@ from ..jsonrpc import (
     Response,
 )
 from ..metrics import BUCKET_SHIFT, BUCKETS
-from ..recovery import recover_id
+from ..recovery import recover_answer_id, recover_id
 from ._answering import Answering
 from ._handlers import Handler
 from ._outbox import OUTBOX_LIMIT, Buffer
 from ._pending import FutureWaiter
+from ._slots import HandlerSlot, current_slot
 from ._stream_ends import RequestStreams, set_current_streams
 
 __all__ = ["Dispatch", "current_request"]
@@ -194,6 +195,15 @@ class Dispatch(Answering):
                 self._log.warning("%s: dropped an invalid response: %s", self.name, message.reason)
 
     async def _bad_input(self, frame: Buffer | None, error: IpcError) -> None:
+        if isinstance(error, CodecError) and frame is not None and self._pending:
+            answer_id = recover_answer_id(self.codec.name, frame)
+            if answer_id is not None and answer_id in self._pending:
+                # The answer to a request of ours that does not decode (spec 4.8): that request
+                # fails now, with why, instead of waiting for its timeout.
+                text = f"{self.name}: the answer to request {answer_id!r} does not decode: {error}"
+                self._log.warning("%s", text)
+                self._complete(answer_id, None, ProtocolError(text))
+                return
         if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
             return
         if isinstance(error, CodecError):
@@ -274,6 +284,8 @@ class Dispatch(Answering):
         handler, is_async = entry
         response: dict[str, Any] | None = None
         current_request.set(request)
+        slot = HandlerSlot(self._slots)
+        current_slot.set(slot)
         if streams is not None:
             set_current_streams(streams)
         try:
@@ -301,7 +313,7 @@ class Dispatch(Answering):
                 await self._send_response(request, response)
         finally:
             self._running.pop(request.id, None)
-            self._slots.release()
+            slot.release()
             self._request_done()
 
     def _request_done(self) -> None:

@@ -15,6 +15,7 @@ from ..jsonrpc import MessageId
 from ._core import ChannelCore
 from ._outbox import Buffer
 from ._pending import Answered, FutureWaiter, Pending
+from ._slots import current_slot
 
 __all__ = ["Outgoing", "borrows"]
 
@@ -46,6 +47,9 @@ class Outgoing(ChannelCore):
         self._pending[request_id] = waiter
         limit = self.default_timeout if timeout is None else timeout
         answered = framed = False
+        slot = current_slot.get()  # in a handler of the peer's request: its place (spec 4.5)
+        if slot is not None:
+            slot.waiting()
         try:
             # Most requests: the whole frame from the compiled core, written (or queued behind
             # what is) in one more call.
@@ -73,6 +77,8 @@ class Outgoing(ChannelCore):
             await (event if type(event) is FutureWaiter else event.wait())  # a future: itself
             answered = True
         finally:
+            if slot is not None:
+                slot.answered()
             # The caller was cancelled, or the send failed: the peer may have the request, so
             # it is told; not when the request could not even be encoded.
             if not answered and self._pending.pop(request_id, None) is not None and framed:
