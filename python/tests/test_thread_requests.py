@@ -30,6 +30,7 @@ from aspect_ipc import (
     SocketTransport,
 )
 from aspect_ipc.channel import Channel
+from aspect_ipc.channel._outbox import THREAD_WRITE_LIMIT
 from aspect_ipc.metrics import ChannelMetrics
 
 pytestmark = pytest.mark.anyio
@@ -97,10 +98,32 @@ async def test_a_thread_request_is_answered_through_the_loops_reader() -> None:
         assert left.in_flight == 0
 
 
+async def test_a_thread_writes_a_message_of_at_most_4_kib_itself_and_no_larger() -> None:
+    # A larger one could be cut short, and a Ctrl-C between the write and its count would lose
+    # the rest (test_sync_ctrl_c.py): it goes through the loop (None: nothing sent).
+    async with pair() as (left, right, on_loop):
+        right.on_request("echo", lambda p: p)
+
+        def call(size: int) -> Any:
+            flag = Flag()
+            waiter = left.request_from_thread("echo", [bytes(size)], flag, on_loop)
+            if waiter is not None:
+                assert flag.event.wait(10)
+            return waiter
+
+        envelope = {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [bytes(1000)]}
+        overhead = 4 + len(MessagePackCodec().encode(envelope)) - 1000  # the same up to 64 KiB
+        fits = THREAD_WRITE_LIMIT - overhead  # a frame of exactly 4096 bytes
+        assert await anyio.to_thread.run_sync(call, fits) is not None
+        assert await anyio.to_thread.run_sync(call, fits + 1) is None
+        assert left.in_flight == 0
+
+
 async def test_a_frame_larger_than_the_socket_takes_is_finished_before_anything_else() -> None:
     blob = bytes(range(256)) * (32 * 1024)  # 8 MiB: a socket takes a few hundred KiB at once
     async with pair() as (left, right, on_loop):
         right.on_request("echo", lambda p: p)
+        left._outbox.thread_write_limit = 1 << 40  # as large a message as a thread may write
         gate = threading.Event()
 
         def call() -> Any:
@@ -193,6 +216,7 @@ async def test_the_rest_of_a_thread_frame_goes_before_what_the_loop_sends_meanwh
     with peer:
         async with _channel(a, "left") as left:
             await anyio.sleep(0.01)  # the writer starts
+            left._outbox.thread_write_limit = 1 << 40  # as large a message as a thread may write
             flag = Flag()
             waiter = await anyio.to_thread.run_sync(
                 lambda: left.request_from_thread("echo", [blob], flag, deferred.append)

@@ -20,10 +20,18 @@ from ..errors import IpcError, TransportError, fresh
 from ..metrics import ChannelMetrics
 from ..transports import NowIO, Transport
 
+THREAD_WRITE_LIMIT = 4096
+"""The largest message a thread writes itself (:meth:`Outbox.send_from_thread`). A write of at
+most PIPE_BUF (4096) bytes to a pipe, or of one socket buffer's worth to a Unix stream socket,
+is whole or nothing: never cut short. That matters because a thread may be interrupted
+(Ctrl-C: KeyboardInterrupt) between a write and the count it returns; after a part of a larger
+message, the count, and with it the rest of the message, would be lost, and the next message
+written into the middle of this one. Larger messages go through the loop's writer."""
+
 if TYPE_CHECKING:
     from ._pending import Waiter
 
-__all__ = ["OUTBOX_LIMIT", "Buffer", "Outbox"]
+__all__ = ["OUTBOX_LIMIT", "THREAD_WRITE_LIMIT", "Buffer", "Outbox"]
 
 Buffer = bytes | bytearray | memoryview
 
@@ -66,6 +74,7 @@ class Outbox:
         "failed",
         "metrics",
         "size",
+        "thread_write_limit",
         "waves",
     )
 
@@ -94,6 +103,7 @@ class Outbox:
         # of a message it could not write whole is on its way to the head of the queue.
         self._lock = threading.Lock()
         self._held = False
+        self.thread_write_limit = THREAD_WRITE_LIMIT
 
     async def put(
         self, parts: list[Buffer], answered: Waiter | None = None, *, borrowed: bool = False
@@ -257,11 +267,12 @@ class Outbox:
 
         True: it is written, or its first bytes are and ``on_loop`` (which runs a function on
         the loop thread) puts the rest at the head of the queue, where nothing overtakes it.
-        False: nothing was written (a queue, a write in progress, a full or failed transport,
-        a closed outbox); the caller sends it the usual way, from the loop.
+        False: nothing was written (a message over ``THREAD_WRITE_LIMIT``, a queue, a write in
+        progress, a full or failed transport, a closed outbox); the caller sends it the usual
+        way, from the loop.
         """
         send = self._send_nowait
-        if send is None:
+        if send is None or sum(map(len, parts)) > self.thread_write_limit:
             return False
         with self._lock:
             if self._entries or self._writing or self._held or self.close_reason is not None:
