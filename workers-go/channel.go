@@ -106,16 +106,29 @@ type outcome struct {
 }
 
 // Name returns the channel's name ("control", "data"), used in errors and logs.
-func (c *Channel) Name() string { return c.name }
+func (c *Channel) Name() string {
+	if c == nil {
+		return ""
+	}
+	return c.name
+}
 
-// Done is closed when the channel has closed.
-func (c *Channel) Done() <-chan struct{} { return c.done }
+// Done is closed when the channel has closed (at once for a nil *Channel).
+func (c *Channel) Done() <-chan struct{} {
+	if c == nil {
+		return closedChan
+	}
+	return c.done
+}
 
 // Handle registers h for method, replacing any previous handler (and its options); a nil h
 // removes it. Names starting with "$/" are reserved for the protocol and rejected with
 // ErrReservedMethod. opts configure the handler (InputWindow, Inline); an invalid one is an error
 // naming the handler, and nothing is registered.
 func (c *Channel) Handle(method string, h Handler, opts ...HandlerOption) error {
+	if c == nil {
+		return absentError(context.Background(), "handler for", method)
+	}
 	if isReserved(method) {
 		return reservedError(method)
 	}
@@ -150,6 +163,9 @@ func (c *Channel) handle(method string, h Handler, inline bool) {
 // Close closes the channel and its transport: pending requests fail with CodeChannelClosed and
 // running handlers are cancelled with cause ErrChannelClosed.
 func (c *Channel) Close() error {
+	if c == nil {
+		return nil
+	}
 	c.closeWith(ErrChannelClosed)
 	return nil
 }
@@ -179,6 +195,9 @@ func (c *Channel) closeWith(cause error) {
 // the stream breaks (a *FramingError or the transport's error), Close is called (nil) or ctx is
 // done (nil). The channel is closed when Run returns.
 func (c *Channel) Run(ctx context.Context) error {
+	if c == nil {
+		return &Error{Code: CodeChannelClosed, Message: "cannot run a nil *Channel: build one with ChannelBuilder", cause: ErrChannelClosed}
+	}
 	stop := context.AfterFunc(ctx, func() { c.closeWith(ErrChannelClosed) })
 	defer stop()
 	dec := c.framing.NewDecoder()
@@ -300,8 +319,7 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 		return true
 	}
 	if err != nil {
-		// The id is recovered when the bytes are well-formed and only their content failed.
-		c.sendError(parseErrorID(c.codec, payload, err), &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()})
+		c.dispatchUndecodable(payload, err)
 		return true
 	}
 	switch msg.Kind {

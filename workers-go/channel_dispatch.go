@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -243,22 +244,45 @@ func (c *Channel) completeRequest(msg Message) {
 	ch <- outcome{result: Result{value: msg.Result}}
 }
 
+// dispatchUndecodable handles a payload that failed to decode (PROTOCOL.md 4.8). When the bytes
+// are well-formed and only their content failed, the top level is recovered: an answer naming one
+// of our pending requests fails it at once, with nothing sent back (a response is never
+// answered); anything else is answered -32700, with a request's id or null.
+func (c *Channel) dispatchUndecodable(payload []byte, err error) {
+	env, _ := recoverEnvelopeOf(c.codec, payload, err)
+	if id, ok := env.answerID(); ok {
+		pe := &ProtocolError{Message: fmt.Sprintf("the answer to request %s on the %s channel cannot be decoded: %v", id, c.name, err), cause: err}
+		if c.failPending(id, pe) {
+			return
+		}
+	}
+	c.sendError(env.requestID(), &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()})
+}
+
+// failPending fails the pending request id, and the streams of its call, with err; it reports
+// whether such a request was pending.
+func (c *Channel) failPending(id ID, err error) bool {
+	c.mu.Lock()
+	ch := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	c.streams.failCall(id, err) // before the answer is seen, as for a response
+	ch <- outcome{err: err}
+	return true
+}
+
 func (c *Channel) dispatchInvalid(msg Message) {
 	if msg.Reply {
 		c.sendError(msg.ID, invalidRequestError(msg))
 		return
 	}
-	// An invalid response is never answered; it fails the request it claims to answer.
-	c.mu.Lock()
-	ch := c.pending[msg.ID]
-	if !msg.ID.IsNull() {
-		delete(c.pending, msg.ID)
-	} else {
-		ch = nil
-	}
-	c.mu.Unlock()
-	if ch != nil {
-		ch <- outcome{err: &ProtocolError{Message: "invalid response from the peer: " + msg.Reason}}
+	// An invalid response is never answered; it fails the request it claims to answer (and a
+	// stream call's streams with it).
+	err := &ProtocolError{Message: "invalid response from the peer: " + msg.Reason}
+	if !msg.ID.IsNull() && c.failPending(msg.ID, err) {
 		return
 	}
 	c.log("dropped invalid response: %s", msg.Reason)

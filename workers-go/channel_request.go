@@ -21,6 +21,9 @@ import (
 // modify them until the peer has answered or ctx has ended. From an Inline handler of this
 // channel (its ctx), it fails at once with an *Error wrapping ErrInlineWait, sending nothing.
 func (c *Channel) Request(ctx context.Context, method string, params any) (Result, error) {
+	if c == nil { // Worker.Data without a data channel: see channel_absent.go
+		return Result{}, absentError(ctx, "request", method)
+	}
 	if err := c.inlineWait(ctx, "request", method); err != nil {
 		return Result{}, err
 	}
@@ -86,6 +89,9 @@ func (c *Channel) requestEnded(ctx context.Context, method string) error {
 // unsent, and Notify returns an *Error with CodeRequestCancelled or CodeRequestTimeout wrapping
 // ctx.Err(); one already being written is completed in the background (the error says so).
 func (c *Channel) Notify(ctx context.Context, method string, params any) error {
+	if c == nil {
+		return absentError(ctx, "notification", method)
+	}
 	params, err := checkParams(params)
 	if err != nil {
 		return err

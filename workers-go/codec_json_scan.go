@@ -87,21 +87,21 @@ func hex4(b []byte, i int) int {
 	return v
 }
 
-// recoverID implements idRecoverer (PROTOCOL.md 4.8): for valid JSON text whose top level is an
-// object with a string or integer "id" and a string "method", it returns that id. The members
-// are read one by one from the text, so what made the decoding fail elsewhere (a lone surrogate,
-// an integer out of range, nesting of any depth in params) does not hide them. A repeated member
-// counts for its last value, as in the decoder.
-func (JSONCodec) recoverID(payload []byte) (ID, bool) {
+// recoverEnvelope implements envelopeRecoverer (PROTOCOL.md 4.8): for valid JSON text whose top
+// level is an object, it returns its "id" (a string or an integer), whether its "method" is a
+// string, and which of "method", "result" and "error" it has. The members are read one by one
+// from the text, so what made the decoding fail elsewhere (a lone surrogate, an integer out of
+// range, nesting of any depth in params or result) does not hide them; the values of "result"
+// and "error" are never decoded. A repeated member counts for its last value, as in the decoder.
+func (JSONCodec) recoverEnvelope(payload []byte) (envelope, bool) {
 	if !validJSON(payload) {
-		return ID{}, false
+		return envelope{}, false
 	}
 	i := skipJSONSpace(payload, 0)
 	if payload[i] != '{' {
-		return ID{}, false
+		return envelope{}, false
 	}
-	var id ID
-	idOK, methodOK := false, false
+	var env envelope
 	for i = skipJSONSpace(payload, i+1); payload[i] == '"'; {
 		keyEnd := jsonStringEnd(payload, i)
 		var key string
@@ -110,15 +110,18 @@ func (JSONCodec) recoverID(payload []byte) (ID, bool) {
 		end := jsonValueEnd(payload, start)
 		switch key {
 		case "id":
-			id, idOK = jsonRawID(payload[start:end])
+			env.id, env.idOK = jsonRawID(payload[start:end])
 		case "method":
-			methodOK = payload[start] == '"' && scanJSONText(payload[start:end]) == ""
+			env.hasMethod = true
+			env.methodOK = payload[start] == '"' && scanJSONText(payload[start:end]) == ""
+		case "result", "error":
+			env.hasAnswer = true
 		}
 		if i = skipJSONSpace(payload, end); payload[i] == ',' {
 			i = skipJSONSpace(payload, i+1)
 		}
 	}
-	return id, idOK && methodOK
+	return env, true
 }
 
 // jsonRawID returns the id a raw JSON value holds: a string without lone surrogates, or an
@@ -142,24 +145,4 @@ func jsonRawID(raw json.RawMessage) (ID, bool) {
 		return ID{}, false
 	}
 	return integerOf(n)
-}
-
-// idRecoverer is a Codec that can find the id of a message it failed to decode for a reason other
-// than broken syntax (PROTOCOL.md 4.8), so that the parse error answers the request.
-type idRecoverer interface {
-	recoverID(payload []byte) (ID, bool)
-}
-
-// parseErrorID returns the id for the -32700 answer to a payload that failed to decode with err.
-func parseErrorID(codec Codec, payload []byte, err error) ID {
-	ce, ok := err.(*CodecError)
-	r, can := codec.(idRecoverer)
-	if !ok || !ce.recoverable || !can {
-		return ID{}
-	}
-	id, ok := r.recoverID(payload)
-	if !ok {
-		return ID{}
-	}
-	return id
 }

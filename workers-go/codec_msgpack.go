@@ -124,15 +124,18 @@ func mpDecodeError(err error) error {
 	return ce
 }
 
-// recoverID implements idRecoverer (PROTOCOL.md 4.8): for a payload that is one readable
-// MessagePack map with string keys at the top level, whose "id" is a string or an integer and
-// whose "method" is a string, it returns that id, whatever made the decoding fail elsewhere.
-func (MessagePackCodec) recoverID(payload []byte) (ID, bool) {
-	v, methodIsString, ok := msgpack.TopLevelMembers(payload)
-	if !ok || !methodIsString {
-		return ID{}, false
+// recoverEnvelope implements envelopeRecoverer (PROTOCOL.md 4.8): for a payload that is one
+// readable MessagePack map at the top level, it returns its "id" (a string or an integer),
+// whether its "method" is a string, and which of "method", "result" and "error" it has, whatever
+// made the decoding fail elsewhere.
+func (MessagePackCodec) recoverEnvelope(payload []byte) (envelope, bool) {
+	m, ok := msgpack.TopLevelMembers(payload)
+	if !ok {
+		return envelope{}, false
 	}
-	return idOf(v)
+	env := envelope{methodOK: m.MethodIsString, hasMethod: m.HasMethod, hasAnswer: m.HasAnswer}
+	env.id, env.idOK = idOf(m.ID)
+	return env, true
 }
 
 // Unmarshal decodes one MessagePack object into target, a pointer to your own type (struct fields

@@ -199,14 +199,20 @@ func (e *CodecError) Error() string { return e.Codec + " codec: " + e.Message }
 func (e *CodecError) Unwrap() error { return e.cause }
 
 // ProtocolError reports a message that breaks JSON-RPC as profiled by the protocol, such as an
-// invalid response to one of our requests.
+// invalid response to one of our requests, or one that cannot be decoded (PROTOCOL.md 4.8).
 type ProtocolError struct {
 	// Message says what is wrong.
 	Message string
+	// cause is what broke, when it is an error of its own: the *CodecError of an answer that
+	// cannot be decoded.
+	cause error
 }
 
 // Error implements the error interface.
 func (e *ProtocolError) Error() string { return "protocol error: " + e.Message }
+
+// Unwrap returns the cause, if any: the *CodecError of an answer that cannot be decoded.
+func (e *ProtocolError) Unwrap() error { return e.cause }
 
 // StartupError reports a worker that cannot start: a bad environment, a data path in use. The
 // process should exit with ExitCode(err), which is 2.

@@ -35,6 +35,20 @@ func FuzzJSONDecode(f *testing.F) {
 		if !validJSON(input) {
 			t.Fatalf("decoded %q, which validJSON refuses", input)
 		}
+		// On text that decodes, recovery reads the top level as the decoder does.
+		env, read := codec.recoverEnvelope(input)
+		if m, isMap := value.(map[string]any); isMap {
+			_, hasMethod := m["method"]
+			_, hasResult := m["result"]
+			_, hasError := m["error"]
+			wantID, idOK := idOf(m["id"])
+			if !read || env.hasMethod != hasMethod || env.hasAnswer != (hasResult || hasError) ||
+				env.idOK != idOK || idOK && env.id != wantID {
+				t.Fatalf("recovered %+v (%v) from %q, which decodes to %v", env, read, input, m)
+			}
+		} else if read {
+			t.Fatalf("recovered %+v from a non-object %q", env, input)
+		}
 		out, err := codec.Encode(value)
 		if err != nil {
 			t.Fatalf("cannot re-encode %#v: %v", value, err)
@@ -56,20 +70,28 @@ func FuzzMessagePackRecoverID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		codec := MessagePackCodec{}
 		value, err := codec.Decode(input)
-		id, ok := codec.recoverID(input)
+		env, read := codec.recoverEnvelope(input)
 		if err != nil {
 			return
 		}
 		// On a payload that decodes, recovery finds what classification finds.
 		msg := JSONRPCProtocol{}.Classify(value)
+		id := env.requestID()
+		ok := !id.IsNull()
 		if m, isMap := value.(map[string]any); isMap {
 			_, methodIsString := m["method"].(string)
 			wantID, idOK := idOf(m["id"])
 			if ok != (idOK && methodIsString) || ok && id != wantID {
 				t.Fatalf("recovered %v (%v) from %x, classified %v", id, ok, input, msg)
 			}
-		} else if ok {
-			t.Fatalf("recovered %v from a non-map %x", id, input)
+			_, hasMethod := m["method"]
+			_, hasResult := m["result"]
+			_, hasError := m["error"]
+			if !read || env.hasMethod != hasMethod || env.hasAnswer != (hasResult || hasError) {
+				t.Fatalf("recovered %+v (%v) from %x, which decodes to %v", env, read, input, m)
+			}
+		} else if read {
+			t.Fatalf("recovered %+v from a non-map %x", env, input)
 		}
 		n, skipErr := msgpack.Skip(input)
 		if skipErr != nil || n != len(input) {

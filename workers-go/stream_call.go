@@ -43,6 +43,9 @@ type StreamCall struct {
 // this side; over that RequestStream fails with -32009 and sends nothing. From an Inline handler
 // of this channel (its ctx) it fails at once, like Request.
 func (c *Channel) RequestStream(ctx context.Context, method string, params map[string]any, opts StreamOptions) (*StreamCall, error) {
+	if c == nil {
+		return nil, absentError(ctx, "stream request", method)
+	}
 	if err := c.inlineWait(ctx, "stream request", method); err != nil {
 		return nil, err
 	}

@@ -228,6 +228,17 @@ func (t *streamTable) dropCall(r *streamReq, err error) {
 	r.stop(err)
 }
 
+// failCall fails the streams of call id, if it has any, with err: its answer broke the protocol.
+func (t *streamTable) failCall(id ID, err error) {
+	t.mu.Lock()
+	r := t.calls[id]
+	delete(t.calls, id)
+	t.mu.Unlock()
+	if r != nil {
+		r.stop(err)
+	}
+}
+
 // answered ends the streams of a call when its response arrives: the output stream ends after its
 // buffered items (with the result, or the error), the input stream is closed (13.2, 13.6).
 func (t *streamTable) answered(id ID, e *Error) {

@@ -82,7 +82,11 @@ func WorkerFrom(ctx context.Context) *Worker {
 // Control returns the control channel.
 func (w *Worker) Control() *Channel { return w.control }
 
-// Data returns the authenticated data channel, or nil when none is connected.
+// Data returns the authenticated data channel, or nil when none is connected: the worker has no
+// data channel (ASPECT_IPC_DATA_PATH is not set), or no parent connection has passed $/hello yet,
+// or it closed. Calls on that nil *Channel are safe: Request, Notify and RequestStream fail with
+// an *Error with CodeChannelClosed (wrapping ErrChannelClosed) whose message says which of these
+// it is when given the handler's ctx, so a handler may return the error as it is.
 func (w *Worker) Data() *Channel {
 	w.mu.Lock()
 	defer w.mu.Unlock()

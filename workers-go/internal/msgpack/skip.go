@@ -1,15 +1,28 @@
 package msgpack
 
-// TopLevelMembers reads the members "id" and "method" of a payload that failed to decode
-// (PROTOCOL.md 4.8): when payload is one readable map (ok), it returns the value of its "id" (nil
-// when absent or unreadable) and whether its "method" is a string. The other members are skipped
-// without being decoded, so what made the decoding fail in them (an ext type, a non-string key,
-// invalid UTF-8, deep nesting) does not hide the id.
-func TopLevelMembers(payload []byte) (id any, methodIsString bool, ok bool) {
+// Envelope is what TopLevelMembers finds at the top level of a payload that failed to decode.
+type Envelope struct {
+	// ID is the value of "id" (nil when absent or unreadable).
+	ID any
+	// MethodIsString says whether "method" is a (readable) string.
+	MethodIsString bool
+	// HasMethod says whether a "method" member is present, whatever its value.
+	HasMethod bool
+	// HasAnswer says whether a "result" or an "error" member is present; their values are never
+	// read, for they are what may have failed to decode.
+	HasAnswer bool
+}
+
+// TopLevelMembers reads the members "id" and "method" of a payload that failed to decode, and
+// notes whether it has a "method", "result" or "error" member (PROTOCOL.md 4.8): when payload is
+// one readable map (ok), it returns what it found. The other members, and the values of "result"
+// and "error", are skipped without being decoded, so what made the decoding fail in them (an ext
+// type, a non-string key, invalid UTF-8, deep nesting) does not hide the id.
+func TopLevelMembers(payload []byte) (env Envelope, ok bool) {
 	d := decoder{data: payload}
 	c, err := d.byte1()
 	if err != nil {
-		return nil, false, false
+		return Envelope{}, false
 	}
 	var n uint64
 	switch {
@@ -17,12 +30,11 @@ func TopLevelMembers(payload []byte) (id any, methodIsString bool, ok bool) {
 		n = uint64(c & 0x0f)
 	case c == 0xde || c == 0xdf:
 		if n, err = d.uintN(2 << (c - 0xde)); err != nil {
-			return nil, false, false
+			return Envelope{}, false
 		}
 	default:
-		return nil, false, false
+		return Envelope{}, false
 	}
-	methodOK := false
 	for i := uint64(0); i < n; i++ {
 		keyStart := d.pos
 		key, err := d.key(i)
@@ -30,12 +42,18 @@ func TopLevelMembers(payload []byte) (id any, methodIsString bool, ok bool) {
 			d.pos = keyStart
 			key = ""
 			if d.skip() != nil {
-				return nil, false, false
+				return Envelope{}, false
 			}
+		}
+		switch key {
+		case "method":
+			env.HasMethod = true
+		case "result", "error":
+			env.HasAnswer = true
 		}
 		if key != "id" && key != "method" {
 			if d.skip() != nil {
-				return nil, false, false
+				return Envelope{}, false
 			}
 			continue
 		}
@@ -44,20 +62,20 @@ func TopLevelMembers(payload []byte) (id any, methodIsString bool, ok bool) {
 		if err != nil {
 			d.pos = start
 			if d.skip() != nil {
-				return nil, false, false
+				return Envelope{}, false
 			}
 			v = nil
 		}
 		if key == "id" {
-			id = v
+			env.ID = v
 		} else {
-			_, methodOK = v.(string)
+			_, env.MethodIsString = v.(string)
 		}
 	}
 	if d.pos != len(d.data) {
-		return nil, false, false // trailing bytes: not one readable map
+		return Envelope{}, false // trailing bytes: not one readable map
 	}
-	return id, methodOK, true
+	return env, true
 }
 
 // Skip reads past the first object of data without decoding it, and returns its size.
