@@ -88,6 +88,13 @@ export class CodecError extends IpcError {
    * 4.8): the `-32700` answer carries it. Undefined otherwise.
    */
   recoveredId: string | number | bigint | undefined;
+
+  /**
+   * @internal The id of an ANSWER that failed to decode, recovered the same way: the top level was
+   * a map without `method`, with `result` or `error`, and a string or integer `id` (PROTOCOL.md
+   * 4.8). The receiver fails its pending request with that id, if any, and sends nothing.
+   */
+  answerId: string | number | bigint | undefined;
 }
 
 /** A message broke JSON-RPC rules in a way that has no wire answer (an invalid response, misuse of the API). */

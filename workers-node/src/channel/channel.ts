@@ -169,7 +169,7 @@ export class Channel implements RpcPeer, HandlerTarget {
   private send(method: string, params: unknown, options: RequestOptions): { id: number; answer: Promise<unknown> } {
     this.assertOpen();
     const id = this.outgoing.allocateId();
-    const frame = this.outbox.encode(this.protocol.request(id, method, params));
+    const frame = this.outbox.encodeOutgoing(this.protocol.request(id, method, params), "request");
     if (options.signal?.aborted) throw new RequestCancelled(`request ${method} cancelled by the caller before it was sent`);
     const answer = this.outgoing.track(id, method, options, () => {
       // The caller stopped waiting: tell the peer (PROTOCOL.md 9.2). Best effort.
@@ -186,7 +186,7 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   async notify(method: string, params?: unknown): Promise<void> {
     this.assertOpen();
-    const frame = this.outbox.encode(this.protocol.notification(method, params));
+    const frame = this.outbox.encodeOutgoing(this.protocol.notification(method, params), "notification");
     await this.outbox.write(frame);
   }
 
@@ -311,6 +311,10 @@ export class Channel implements RpcPeer, HandlerTarget {
       return;
     }
     if (item.kind === "parse_error") {
+      // An answer to one of our requests that does not decode fails that request now, instead of
+      // letting it wait for its timeout; a response is never answered (PROTOCOL.md 4.8).
+      const answerId = item.error.answerId;
+      if (answerId !== undefined && this.outgoing.failUndecodable(answerId, item.error, this.name)) return;
       this.report(item.error);
       // The id, when the message was readable but refused for its content (PROTOCOL.md 4.8, D10).
       void this.sendError(item.error.recoveredId ?? null, { code: ErrorCodes.ParseError, message: `Parse error: ${item.error.message}` });

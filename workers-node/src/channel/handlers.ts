@@ -26,7 +26,8 @@ export interface RpcPeer {
    * Sends a request and resolves with the peer's result.
    * @throws {RemoteError} (rejects) when the peer answers with an error; {@link RequestTimeout},
    *   {@link RequestCancelled}, {@link ChannelClosed} when the request is abandoned; CodecError,
-   *   FramingError or ProtocolError (nothing sent) when the request cannot be encoded.
+   *   FramingError or ProtocolError (nothing sent) when the request cannot be encoded; a
+   *   ProtocolError when the peer's answer is invalid or cannot be decoded (PROTOCOL.md 4.3, 4.8).
    */
   request<R = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<R>;
   /**

@@ -102,6 +102,21 @@ export class Outbox {
   }
 
   /**
+   * Encodes and frames a request or notification of ours, as {@link encode} does; one over the
+   * peer's limit is refused with a FramingError saying what it was (`request of N bytes exceeds
+   * max_frame_size of M bytes`, PROTOCOL.md 12.1) and what to do. Nothing is written.
+   * @throws {CodecError} if the message has no form in the codec.
+   * @throws {FramingError} if the frame breaks the framing's limits.
+   */
+  encodeOutgoing(message: unknown, what: "request" | "notification"): Uint8Array {
+    try {
+      return this.encode(message);
+    } catch (error) {
+      throw error instanceof FramingError ? namedSizeError(error, what) : error;
+    }
+  }
+
+  /**
    * Frames a response. A result that cannot be sent is answered with an error response instead
    * (PROTOCOL.md 4.9): `-32005` when it is over the peer's limit, `-32603` when the codec has no
    * form for it. Returns the error when not even that can be framed.
@@ -235,4 +250,16 @@ function tooLargeResponse(error: FramingError): WireError {
     message: `response of ${error.size} bytes exceeds ${limitName} of ${error.limit} bytes`,
     data: { size: error.size, limit: error.limit },
   };
+}
+
+/**
+ * A size error of the framing, told as the request or notification it refused (PROTOCOL.md 12.1):
+ * the framing only knows a frame or a line. Same kind, size and limit; other errors unchanged.
+ */
+function namedSizeError(error: FramingError, what: "request" | "notification"): FramingError {
+  const { kind, size, limit } = error;
+  if ((kind !== "frame_too_large" && kind !== "line_too_long") || size === undefined) return error;
+  const advice = kind === "frame_too_large" ? "raise max_frame_size or split the payload" : "raise max_line_length or use the data channel";
+  const limitName = kind === "frame_too_large" ? "max_frame_size" : "max_line_length";
+  return new FramingError(kind, `${what} of ${size} bytes exceeds ${limitName} of ${limit} bytes: ${advice}`, { size, limit });
 }

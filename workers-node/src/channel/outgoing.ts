@@ -104,6 +104,19 @@ export class OutgoingRequests {
     }
   }
 
+  /**
+   * Fails the pending request with `id` because its answer did not decode (PROTOCOL.md 4.8): a
+   * ProtocolError, as for an invalid response, naming the decoding failure. False if none is
+   * pending: the answer is then an undecodable message like any other.
+   * @param channel the channel's name, for messages
+   */
+  failUndecodable(id: RequestId, problem: IpcError, channel: string): boolean {
+    const method = this.methodOf(id);
+    if (method === undefined) return false;
+    const text = `${channel} channel: the answer to request ${method} (id ${String(id)}) cannot be decoded: ${problem.message}`;
+    return this.settle(id, { error: new ProtocolError(text, { cause: problem }) });
+  }
+
   /** The method of the pending request with `id`, if any. */
   methodOf(id: RequestId): string | undefined {
     return this.pending.get(idKey(id))?.method;

@@ -79,6 +79,19 @@ export function messageId(value: unknown): string | number | bigint | undefined 
   return undefined;
 }
 
+/**
+ * The id of an answer whose decode hook failed, when the top level is a map without `method`, with
+ * `result` or `error`, and a string or integer `id` (PROTOCOL.md 4.8): the request it names fails.
+ */
+export function answerId(value: unknown): string | number | bigint | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const has = (member: string): boolean => Object.prototype.hasOwnProperty.call(value, member);
+  if (has("method") || !(has("result") || has("error"))) return undefined;
+  const { id } = value as { id?: unknown };
+  if (typeof id === "string" || typeof id === "bigint" || (typeof id === "number" && Number.isInteger(id))) return id;
+  return undefined;
+}
+
 function describe(value: unknown): string {
   return value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
 }

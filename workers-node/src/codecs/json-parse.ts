@@ -12,15 +12,21 @@
  * [-2^63, 2^64 - 1], a float that overflows, a lone surrogate, nesting deeper than 512) are
  * remembered, and parsing goes on to the end, so that the message's `id` can be recovered when
  * the top level is a map with a string `method` (D10): the caller answers `-32700` with that id.
+ * The same pass notes an answer's id (a map without `method`, with `result` or `error`): its
+ * caller fails the request it names instead of letting it wait for its timeout (4.8).
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
 
-/** Why a line could not be decoded; `syntax` false means valid JSON whose content is refused. */
+/**
+ * Why a line could not be decoded; `syntax` false means valid JSON whose content is refused. Then
+ * `recoveredId` is a request's id (answered `-32700`), `answerId` an answer's (PROTOCOL.md 4.8).
+ */
 export class JsonParseError extends Error {
   constructor(
     message: string,
     readonly syntax: boolean,
     readonly recoveredId?: string | number | bigint,
+    readonly answerId?: string | number | bigint,
   ) {
     super(message);
   }
@@ -67,7 +73,8 @@ interface Container {
 /**
  * Parses one JSON text exactly.
  * @throws {JsonParseError} on a syntax error (`syntax` true, no id), or on refused content (with
- *   `recoveredId` when the top level is a map with a string `method` and a string or integer `id`).
+ *   `recoveredId` when the top level is a map with a string `method` and a string or integer `id`,
+ *   `answerId` when it is a map without `method`, with `result` or `error`, and such an `id`).
  */
 export function parseJsonExact(text: string): ParsedJson {
   return new Parser(text).parse();
@@ -83,6 +90,9 @@ class Parser {
   private floatId = false;
   private topId: { valid: boolean; value?: string | number | bigint } = { valid: false };
   private topMethod = false;
+  /** Whether the top level has a `method` member at all, and a `result` or `error` member (an answer). */
+  private topHasMethod = false;
+  private topAnswer = false;
 
   constructor(private readonly text: string) {}
 
@@ -146,8 +156,10 @@ class Parser {
   private finish(value: unknown): ParsedJson {
     if (this.problem === null) return { value, floatId: this.floatId };
     const isMap = value !== null && typeof value === "object" && !Array.isArray(value);
-    const recovered = isMap && this.topMethod && this.topId.valid ? this.topId.value : undefined;
-    throw new JsonParseError(this.problem, false, recovered);
+    const id = isMap && this.topId.valid ? this.topId.value : undefined;
+    const recovered = this.topMethod ? id : undefined;
+    const answer = !this.topHasMethod && this.topAnswer ? id : undefined;
+    throw new JsonParseError(this.problem, false, recovered, answer);
   }
 
   /** Reads `"key" :` into the container. */
@@ -171,6 +183,9 @@ class Parser {
         this.topId = valid ? { valid, value: value as string | number | bigint } : { valid: false };
       } else if (key === "method") {
         this.topMethod = this.lastKind === "string" && clean;
+        this.topHasMethod = true;
+      } else if (key === "result" || key === "error") {
+        this.topAnswer = true; // present is enough: its value is not looked at
       }
     }
     if (key === "__proto__") {

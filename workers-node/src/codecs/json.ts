@@ -10,7 +10,8 @@
  *
  * Decoding: valid UTF-8, exactly one JSON text. `JSON.parse` reads the lines it cannot get wrong;
  * the others (big integers, surrogate escapes, a float `id`, `-0`, deep nesting) go through the
- * exact parser of json-parse.ts, which also recovers the id of a refused message (D10).
+ * exact parser of json-parse.ts, which also recovers the id of a refused message (D10), or of a
+ * refused answer (4.8).
  *
  * Hooks (types.ts): the encode hook is called by `prepareValue` for what JSON cannot carry; the
  * decode hook runs over the parsed value (hooks.ts). Without hooks nothing of theirs runs.
@@ -19,7 +20,7 @@ import { isUtf8 } from "node:buffer";
 
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError } from "../errors.js";
-import { DecodeHookError, applyDecodeHook, checkHooks, messageId } from "./hooks.js";
+import { DecodeHookError, answerId, applyDecodeHook, checkHooks, messageId } from "./hooks.js";
 import { JsonParseError, needsExactParser, nestingDepth, parseJsonExact } from "./json-parse.js";
 import type { Codec, CodecOptions, DecodeHook, DecodedMessage } from "./types.js";
 import { prepareValue, type HookReplay, type ValuePolicy } from "./values.js";
@@ -88,6 +89,7 @@ function withDecodeHook(decoded: DecodedMessage, hook: DecodeHook): DecodedMessa
     if (!(error instanceof DecodeHookError)) throw error;
     const codecError = new CodecError(error.message, { cause: error.hookError, path: error.path });
     codecError.recoveredId = decoded.floatId ? undefined : messageId(decoded.value);
+    codecError.answerId = decoded.floatId ? undefined : answerId(decoded.value);
     throw codecError;
   }
 }
@@ -99,6 +101,7 @@ function exactly(text: string): DecodedMessage {
     if (!(error instanceof JsonParseError)) throw error;
     const codecError = new CodecError(`line is not valid JSON: ${error.message}`);
     codecError.recoveredId = error.recoveredId;
+    codecError.answerId = error.answerId;
     throw codecError;
   }
 }

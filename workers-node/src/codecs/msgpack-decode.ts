@@ -19,7 +19,7 @@
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { describeHookError } from "./advice.js";
-import { recoverMessagePackId } from "./msgpack-recover.js";
+import { recoverMessagePackIds } from "./msgpack-recover.js";
 import type { DecodeHook } from "./types.js";
 
 /**
@@ -66,7 +66,8 @@ export function decodeMessagePack(bytes: Uint8Array): unknown {
 
 /**
  * As {@link decodeMessagePack}, also telling whether the top-level `id` member was a float.
- * @throws {MessagePackDecodeError} with `recoveredId` set when the id could be recovered.
+ * @throws {MessagePackDecodeError} with `recoveredId` set when a request's id could be recovered,
+ *   `answerId` when an answer's could (PROTOCOL.md 4.8).
  */
 export function decodeMessagePackEnvelope(bytes: Uint8Array, decodeHook?: DecodeHook): DecodedEnvelope {
   if (bytes.byteLength === 0) throw new MessagePackDecodeError("empty payload: no MessagePack object");
@@ -76,7 +77,8 @@ export function decodeMessagePackEnvelope(bytes: Uint8Array, decodeHook?: Decode
     value = reader.value(0);
   } catch (error) {
     if (error instanceof MessagePackDecodeError && !error.syntax) {
-      throw Object.assign(error, { recoveredId: recoverMessagePackId(bytes) });
+      const { requestId, answerId } = recoverMessagePackIds(bytes);
+      throw Object.assign(error, { recoveredId: requestId, answerId });
     }
     throw error;
   }

@@ -7,14 +7,28 @@
  * `method` are read when they are a str or an int, every other item is skipped by its declared
  * size, with an explicit count of items still to skip instead of recursion, so depth costs no
  * stack. Anything unreadable (truncated, a never-used byte) means no id.
+ *
+ * An answer that breaks the mapping (PROTOCOL.md 4.8) is recovered by the same walk: whether the
+ * map has a `method` member and a `result` or `error` member is noted (their values skipped, not
+ * read), and the receiver fails the pending request its id names instead of letting it time out.
  */
 
-/** The recovered id, or undefined when the frame has no readable top-level map with a string `method` and a str/int `id`. */
-export function recoverMessagePackId(bytes: Uint8Array): string | number | bigint | undefined {
+/** The ids recovered from a frame: a request's (answered `-32700`) or an answer's. */
+export interface RecoveredIds {
+  /** The id of a top-level map with a string `method` and a str/int `id`. */
+  readonly requestId: string | number | bigint | undefined;
+  /** The id of a top-level map without `method`, with `result` or `error`, and a str/int `id`. */
+  readonly answerId: string | number | bigint | undefined;
+}
+
+const NONE: RecoveredIds = { requestId: undefined, answerId: undefined };
+
+/** The request's or the answer's id, as {@link RecoveredIds} says; both undefined when the frame is unreadable. */
+export function recoverMessagePackIds(bytes: Uint8Array): RecoveredIds {
   try {
     return new Skipper(bytes).topLevel();
   } catch {
-    return undefined;
+    return NONE;
   }
 }
 
@@ -32,15 +46,17 @@ class Skipper {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  topLevel(): string | number | bigint | undefined {
+  topLevel(): RecoveredIds {
     const head = this.byte();
     let count: number;
     if (head >= 0x80 && head <= 0x8f) count = head & 0x0f;
     else if (head === 0xde) count = this.uint(2);
     else if (head === 0xdf) count = this.uint(4);
-    else return undefined;
+    else return NONE;
     let id: string | number | bigint | undefined;
     let method = false;
+    let hasMethod = false;
+    let hasAnswer = false;
     for (let index = 0; index < count; index++) {
       const key = this.scalar();
       if (key === "id") {
@@ -48,11 +64,13 @@ class Skipper {
         id = typeof value === "string" || typeof value === "number" || typeof value === "bigint" ? value : undefined;
       } else if (key === "method") {
         method = typeof this.scalar() === "string";
+        hasMethod = true;
       } else {
+        if (key === "result" || key === "error") hasAnswer = true;
         this.skip(1);
       }
     }
-    return method ? id : undefined;
+    return { requestId: method ? id : undefined, answerId: !hasMethod && hasAnswer ? id : undefined };
   }
 
   /**

@@ -67,16 +67,23 @@ export class MessagePackCodec implements Codec {
     } catch (error) {
       if (error instanceof DecodeHookFailure) {
         const codecError = new CodecError(error.message, { cause: error.cause });
-        codecError.recoveredId = (error as { recoveredId?: string | number | bigint }).recoveredId;
+        recovered(codecError, error);
         throw codecError;
       }
       if (error instanceof MessagePackDecodeError) {
         const codecError = new CodecError(`frame is not valid MessagePack (${error.message}): ${MISMATCH_HINT}`);
-        codecError.recoveredId = (error as { recoveredId?: string | number | bigint }).recoveredId;
+        recovered(codecError, error);
         throw codecError;
       }
       // RangeError from a stack exhausted by a caller that was already deep: still the frame's fault.
       throw new CodecError(`frame is not valid MessagePack (${describeError(error)}): ${MISMATCH_HINT}`, { cause: error });
     }
   }
+}
+
+/** Copies the ids the decoder recovered (PROTOCOL.md 4.8) onto the error the channel sees. */
+function recovered(codecError: CodecError, error: MessagePackDecodeError): void {
+  const ids = error as { recoveredId?: string | number | bigint; answerId?: string | number | bigint };
+  codecError.recoveredId = ids.recoveredId;
+  codecError.answerId = ids.answerId;
 }
