@@ -27,6 +27,7 @@ __all__ = [
     "TracebackSettingError",
     "handler_error",
     "handler_failed",
+    "scope_cancellation",
     "read_tracebacks",
     "unicode_text",
     "write_failure",
@@ -112,3 +113,15 @@ def handler_failed(exc: BaseException, scope: anyio.CancelScope | None) -> bool:
         task = asyncio.current_task()
         return task is None or task.cancelling() == 0  # nobody cancelled the task itself
     return True
+
+
+def scope_cancellation(exc: BaseException, scope: anyio.CancelScope) -> bool:
+    """Whether ``exc``, escaping ``scope`` on asyncio, is the scope's own cancellation, which
+    anyio did not recognise: a future the handler awaited (``asyncio.gather`` whose children
+    swallowed their cancellation) ended with a CancelledError of its own making, so the scope
+    let it through. Its request is cancelled, nothing more: raised further, it would end the
+    task group, the channel's, and so the worker (exit code 0) or the parent's channel."""
+    if not isinstance(exc, asyncio.CancelledError) or not scope.cancel_called:
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0  # nobody cancels the task from outside

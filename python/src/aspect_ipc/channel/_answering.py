@@ -3,15 +3,20 @@ task (which may wait for room in the write queue) or from the reader (which may 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from .._handler_errors import handler_error
+import anyio
+
+from .._handler_errors import handler_error, handler_failed
 from ..errors import ChannelClosed, CodecError, IpcError, SizeLimitError
 from ..jsonrpc import ErrorCode, Request
+from ._handlers import Handler
 from ._outbox import Buffer
 from ._outgoing import borrows
+from ._stream_ends import send_yields
 from ._stream_io import StreamIO
 
 __all__ = ["Answering"]
@@ -37,6 +42,27 @@ class Answering(StreamIO):
             self.on_handler_exit(exc)
             return True
         return False
+
+    async def _handled(
+        self, request: Request, handler: Handler, is_async: bool, scope: anyio.CancelScope
+    ) -> dict[str, Any] | None:
+        """The response to ``request``, from its handler, run in ``scope``; None if the scope
+        caught its cancellation ($/cancelRequest or the drain)."""
+        with scope:
+            try:
+                result = await handler(request.params) if is_async else handler(request.params)
+                if not is_async:
+                    if inspect.isawaitable(result):
+                        result = await result
+                    elif inspect.isasyncgen(result):  # its yields are an output stream
+                        await send_yields(result)
+                        result = None
+                return self.protocol.response(request.id, result)
+            except BaseException as exc:
+                if not handler_failed(exc, scope):
+                    raise
+                return self._failed_response(request, exc)
+        return None
 
     def _failed_response(self, request: Request, exc: BaseException) -> dict[str, Any]:
         """The error response to a request whose handler raised ``exc``."""

@@ -6,7 +6,6 @@ reader when it can), its notifications (in order, by one task).
 from __future__ import annotations
 
 import inspect
-from contextlib import aclosing
 from contextvars import ContextVar, copy_context
 from time import perf_counter_ns
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import anyio
 
 from .._framing_split import whole_frame
-from .._handler_errors import handler_failed
+from .._handler_errors import handler_failed, scope_cancellation
 from .._stream_messages import STREAM_KEY, STREAM_METHODS
 from ..constants import METHOD_CANCEL, RESERVED_PREFIX
 from ..errors import (
@@ -282,29 +281,20 @@ class Dispatch(Answering):
         streams: RequestStreams | None = None,
     ) -> None:
         handler, is_async = entry
-        response: dict[str, Any] | None = None
         current_request.set(request)
         slot = HandlerSlot(self._slots)
         current_slot.set(slot)
         if streams is not None:
             set_current_streams(streams)
         try:
-            with scope:
-                try:
-                    result = await handler(request.params) if is_async else handler(request.params)
-                    if not is_async:
-                        if inspect.isawaitable(result):
-                            result = await result
-                        elif inspect.isasyncgen(result):  # its yields are an output stream
-                            await _send_yields(result)
-                            result = None
-                    response = self.protocol.response(request.id, result)
-                except BaseException as exc:
-                    if not handler_failed(exc, scope):
-                        if self._handler_exited(exc):
-                            return  # the worker is ending: no answer
-                        raise
-                    response = self._failed_response(request, exc)
+            try:
+                response = await self._handled(request, handler, is_async, scope)
+            except BaseException as exc:
+                if self._handler_exited(exc):
+                    return  # the worker is ending: no answer
+                if not scope_cancellation(exc, scope):  # asyncio: see scope_cancellation
+                    raise
+                response = None
             if response is None:  # our scope caught the cancellation: $/cancelRequest or drain
                 response = self.protocol.error_response(
                     request.id, ErrorCode.REQUEST_CANCELLED, "request cancelled"
@@ -392,13 +382,3 @@ def _call_plain(handler: Handler, request: Request) -> Any:
     """A plain function's call, in a context of its own (as a task would have)."""
     current_request.set(request)
     return handler(request.params)
-
-
-async def _send_yields(items: Any) -> None:
-    """An async generator handler: each yield is an item of the output stream; result null."""
-    from ._stream_ends import current_streams
-
-    async with aclosing(items):
-        writer = current_streams().output  # a request without one: -32602 before any item
-        async for item in items:
-            await writer.send(item)

@@ -5,6 +5,7 @@ iterator), :class:`StreamWriter` sends them; both wait on the stream's state in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,7 +16,7 @@ from .._stream_messages import STREAM_KEY
 from .._streams import WAIT, Consumer, EndOfStream, Producer, StreamTable
 from ..errors import RemoteError
 
-__all__ = ["RequestStreams", "StreamReader", "StreamWriter", "current_streams"]
+__all__ = ["RequestStreams", "StreamReader", "StreamWriter", "current_streams", "send_yields"]
 
 
 async def _wait(stream: Consumer | Producer) -> None:
@@ -166,3 +167,11 @@ def current_streams() -> RequestStreams:
 
 def set_current_streams(streams: RequestStreams) -> None:
     _current.set(streams)
+
+
+async def send_yields(items: Any) -> None:
+    """An async generator handler: each yield is an item of the output stream; result null."""
+    async with aclosing(items):
+        writer = current_streams().output  # a request without one: -32602 before any item
+        async for item in items:
+            await writer.send(item)
