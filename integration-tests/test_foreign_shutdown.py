@@ -151,6 +151,40 @@ def test_shutdown_answers_everything_in_flight_before_its_result(
     gone_cleanly(fresh, result.at, "the $/shutdown result")
 
 
+@pytest.mark.parametrize(
+    "cancel_the_shutdown", [False, True], ids=["plain", "cancelled"]
+)
+def test_a_handler_ignoring_its_cancellation_is_answered_on_its_behalf_before_the_result(
+    fresh: ForeignWorker, cancel_the_shutdown: bool
+) -> None:
+    # Step 3: the handlers (one per channel) wait on, deaf to their cancellation, without
+    # blocking the worker; it answers them -32002 after a short bound, then $/shutdown. A
+    # $/cancelRequest for the $/shutdown itself changes nothing. The Python SDK left them
+    # unanswered, and answered a cancelled $/shutdown -32002.
+    connection = fresh.open_data()
+    fresh.send(request("sleepStubborn", {"seconds": 30}, "c-stubborn"))
+    connection.send(request("sleepStubborn", {"seconds": 30}, "d-stubborn"))
+    assert (
+        fresh.call("$/ping")["result"] == {}
+        and connection.call("$/ping")["result"] == {}
+    )
+    fresh.send(request("$/shutdown", {"timeout": 0}, "stop"))
+    if cancel_the_shutdown:
+        fresh.send(
+            {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "stop"}}
+        )
+    result = fresh.control.take(is_response("stop"), timeout=10)
+    assert result.message == {"jsonrpc": "2.0", "id": "stop", "result": None}
+    before = [
+        i.message for i in fresh.control.items[: fresh.control.items.index(result)]
+    ]
+    answered = {m["id"]: m for m in before if "id" in m}
+    assert answered["c-stubborn"]["error"]["code"] == -32002, before
+    data_answer = connection.take(is_response("d-stubborn"), timeout=5).message
+    assert data_answer["error"]["code"] == -32002
+    gone_cleanly(fresh, result.at, "the $/shutdown result")
+
+
 def test_a_handler_waiting_for_the_parent_finishes_during_shutdown(
     fresh: ForeignWorker,
 ) -> None:

@@ -70,6 +70,7 @@ var methods = aspectipc.HandlerTable{
 	"spin":          spin,
 	"spawnChild":    spawnChild,
 	"sleepBusy":     sleepBusy,
+	"sleepStubborn": sleepBusy, // a goroutine blocks, not the worker: the same in Go
 	"note":          note,
 	"notes":         notes,
 	"countTo":       aspectipc.StreamHandler(countTo),

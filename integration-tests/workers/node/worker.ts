@@ -159,6 +159,13 @@ async function main(): Promise<void> {
     return { pid: child.pid ?? null };
   });
 
+  worker.onRequest("sleepStubborn", async (params: unknown) => {
+    // Waits without blocking the event loop, never looking at its abort signal.
+    const seconds = member(params, "sleepStubborn", "seconds", isNumber, "a number of seconds");
+    await sleep(Number(seconds) * 1000);
+    return "done";
+  });
+
   worker.onRequest("sleepBusy", (params: unknown) => {
     // Sleeps synchronously: the event loop is blocked and the handler never sees a cancellation.
     const seconds = member(params, "sleepBusy", "seconds", isNumber, "a number of seconds");

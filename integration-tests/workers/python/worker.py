@@ -205,6 +205,14 @@ def sleep_busy(params: Any) -> str:
     return "done"
 
 
+async def sleep_stubborn(params: Any) -> str:
+    """Waits without blocking the event loop, ignoring its cancellation (a shielded sleep)."""
+    seconds = float(_member(params, "seconds", NUMBER, "a number of seconds"))
+    with anyio.CancelScope(shield=True):
+        await anyio.sleep(seconds)
+    return "done"
+
+
 def process_items(params: dict[str, Any]) -> dict[str, Any]:
     items = _member(params, "items", (list,), "an array of {id, value} maps")
     total = 0.0
@@ -280,6 +288,7 @@ METHODS = {
     "spin": spin,
     "spawnChild": spawn_child,
     "sleepBusy": sleep_busy,
+    "sleepStubborn": sleep_stubborn,
 }
 for name, handler in METHODS.items():
     worker.control(name)(handler)

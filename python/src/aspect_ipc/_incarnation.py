@@ -34,6 +34,7 @@ from .errors import (
 )
 from .framing import LineDelimitedFraming
 from .options import HealthCheck, WorkerState
+from .shutdown import shutdown_timeout_for
 from .transports import FdTransport, remove_stale_socket
 
 __all__ = ["TERM_WAIT", "Incarnations"]
@@ -230,7 +231,9 @@ class Incarnations(HandleCore):
         if self._serving and not control.closed and not child.exited.is_set():
             with anyio.move_on_after(grace):
                 with contextlib.suppress(IpcError):
-                    await control.request(METHOD_SHUTDOWN, {"timeout": grace * 0.8}, timeout=grace)
+                    await control.request(
+                        METHOD_SHUTDOWN, {"timeout": shutdown_timeout_for(grace)}, timeout=grace
+                    )
                 await child.exited.wait()
             # The grace period is spent: SIGTERM is the last courtesy, not a second grace period
             # (SDK workers exit within 200 ms of it, spec 8.4), so the stop stays bounded.

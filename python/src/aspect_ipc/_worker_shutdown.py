@@ -71,7 +71,8 @@ class Stopping:
         timeout = shutdown_timeout(params, self.shutdown_timeout)  # -32602: no shutdown
         request = current_request.get()
         keep = request.id if request else None
-        await self._drain(timeout, keep=keep, reason=ShutdownReason.SHUTDOWN_REQUEST)
+        with anyio.CancelScope(shield=True):  # $/cancelRequest does not stop a shutdown (8.1)
+            await self._drain(timeout, keep=keep, reason=ShutdownReason.SHUTDOWN_REQUEST)
         assert self._task_group is not None
         self._task_group.start_soon(self._close_after, keep, ShutdownReason.SHUTDOWN_REQUEST)
 

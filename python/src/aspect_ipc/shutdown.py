@@ -9,7 +9,7 @@ from typing import Any
 from .errors import RemoteError
 from .jsonrpc import ErrorCode
 
-__all__ = ["ShutdownReason", "shutdown_timeout"]
+__all__ = ["ShutdownReason", "shutdown_timeout", "shutdown_timeout_for"]
 
 
 class ShutdownReason(StrEnum):
@@ -57,3 +57,11 @@ def shutdown_timeout(params: Any, default: float) -> float:
             f"(or null for the default), got {timeout!r}",
         )
     return float(timeout)
+
+
+def shutdown_timeout_for(grace: float) -> float:
+    """The ``timeout`` of the ``$/shutdown`` sent with ``grace`` seconds to go: 80% of it, and at
+    least 0.8 s less. After its timeout the worker waits up to half a second (the SDKs' bound)
+    for handlers that ignore their cancellation, answers theirs -32002, then exits (200 ms):
+    that must fit in the grace, or the requests in flight end unanswered, killed by SIGTERM."""
+    return max(0.0, min(grace * 0.8, grace - 0.8))

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from ..errors import ChannelClosed
-from ..jsonrpc import MessageId
+from ..jsonrpc import ErrorCode, MessageId
 from ._handlers import Handler, check_user_method
 from ._inbound import Inbound
 
@@ -120,9 +120,15 @@ class Channel(Inbound):
         for request_id, scope in list(self._running.items()):
             if request_id != keep:
                 scope.cancel()
-        # Handlers that ignore the cancellation are not waited for longer: their answers drop.
         with anyio.move_on_after(_CANCELLED_GRACE):
             await self.wait_requests(only_keep_runs)
+        # Handlers that ignore their cancellation are not waited for longer: their requests are
+        # answered -32002 on their behalf, now, before the $/shutdown result (spec 8.1, step 3),
+        # and whatever they produce later is dropped.
+        for request_id in [request_id for request_id in self._running if request_id != keep]:
+            self._running.pop(request_id)
+            self._abandoned.add(request_id)
+            await self._reply_error(request_id, ErrorCode.REQUEST_CANCELLED, "request cancelled")
 
     async def wait_requests(self, done: Callable[[], bool]) -> None:
         """Wait until ``done()`` is true, checking it each time an incoming request finishes."""

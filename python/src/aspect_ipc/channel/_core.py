@@ -93,6 +93,8 @@ class ChannelCore:
         self._pending: dict[MessageId, Pending] = {}
         self._new_waiter = waiter_factory()  # for each request's Pending: no backend lookup
         self._running: dict[MessageId, anyio.CancelScope] = {}
+        # Requests answered on their handler's behalf (drain): its own answer is dropped.
+        self._abandoned: set[MessageId] = set()
         self._streams: StreamTable | None = None  # made by the first stream (spec 13)
         self._request_finished = anyio.Event()  # set, and replaced, as requests finish
         self._request_watchers = 0

@@ -299,7 +299,9 @@ class Dispatch(Answering):
                 response = self.protocol.error_response(
                     request.id, ErrorCode.REQUEST_CANCELLED, "request cancelled"
                 )
-            if streams is None or self._stream_answered(request.id):
+            if self._abandoned and request.id in self._abandoned:
+                self._abandoned.discard(request.id)  # answered -32002 already (drain)
+            elif streams is None or self._stream_answered(request.id):
                 await self._send_response(request, response)
         finally:
             self._running.pop(request.id, None)
