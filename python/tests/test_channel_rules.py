@@ -170,9 +170,12 @@ async def test_an_undecodable_request_is_answered_with_its_id(
 
 
 @pytest.mark.parametrize("codec", ["json", "msgpack"])
-async def test_notification_handlers_run_one_at_a_time_in_order(codec: str) -> None:
+async def test_notification_handlers_run_one_at_a_time_in_order(
+    codec: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """A slow async notification handler holds up the next notification, never a request,
-    a response or a $/cancelRequest; a failing one does not stop the next."""
+    a response or a $/cancelRequest; a failing one does not stop the next, and is logged as a
+    WARNING naming the notification (the guide's logging table)."""
     events: list[str] = []
     a, b = transport_pair()
     async with _channel(b, codec) as worker:
@@ -212,6 +215,12 @@ async def test_notification_handlers_run_one_at_a_time_in_order(codec: str) -> N
         "start 2",
         "end 2",
     ]
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [(r.levelname, r.name) for r in failures] == [("WARNING", "aspect_ipc.channel")]
+    assert "notification 'note' failed: RuntimeError('a failing notification handler')" in (
+        failures[0].getMessage()
+    )
+    assert failures[0].exc_info is not None  # with its traceback
 
 
 @pytest.mark.parametrize("params", [{"id": [1]}, {"id": {"a": 1}}, {"id": 1.0}, [1], {}])

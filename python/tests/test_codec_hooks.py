@@ -178,6 +178,22 @@ def test_an_encode_hook_converts_what_the_wire_cannot_carry(
     assert value["params"]["tags"] == {"b", "a"}  # the caller's value is not changed
 
 
+def test_a_json_encode_hook_gets_the_binaries_json_cannot_carry() -> None:
+    # JSON has no binary: bytes, bytearray and memoryview go to the hook like any value it
+    # cannot carry, as in the Node and Go SDKs (they were refused without asking the hook).
+    def to_hex(value: Any) -> Any:
+        return {"$hex": bytes(value).hex()}
+
+    value = {"b": b"\x00\xff", "a": [bytearray(b"x")], "m": memoryview(b"y")}
+    assert JsonCodec(encode_hook=to_hex).encode(value) == JsonCodec().encode(
+        {"b": {"$hex": "00ff"}, "a": [{"$hex": "78"}], "m": {"$hex": "79"}}
+    )
+    with pytest.raises(CodecError, match=r"bytes cannot be sent on a JSON channel at \$\.b"):
+        JsonCodec().encode(value)  # without a hook: refused, as before
+    with pytest.raises(CodecError, match=r"returned a value it cannot encode: bytes at \$\.b"):
+        JsonCodec(encode_hook=lambda v: v).encode(value)  # a hook that gives bytes back
+
+
 @pytest.mark.parametrize("codec", CODECS)
 def test_what_an_encode_hook_returns_is_checked(codec: type[JsonCodec | MessagePackCodec]) -> None:
     cases: list[tuple[Any, str]] = [

@@ -52,6 +52,7 @@ _LEAVES = frozenset({type(None), bool, int, float, str, bytes, bytearray, memory
 # Subclasses of these are packed as their base class (msgpack without strict_types; json).
 _LEAF_BASES = (int, float, str, bytes, bytearray, memoryview)
 _BINARY = frozenset({bytes, bytearray, memoryview})
+_TEXT_BASES = (int, float, str)  # the same, for JSON: no binary
 
 
 class _Failure(Exception):
@@ -94,24 +95,28 @@ def convert(
 
 
 class _Converter:
-    __slots__ = ("codec", "hook", "large", "marker", "plain")
+    __slots__ = ("bases", "codec", "hook", "json", "large", "leaves", "marker", "plain")
 
     def __init__(
         self, hook: EncodeHook, codec: str, large: list[memoryview | bytes] | None, marker: bytes
     ) -> None:
         self.hook, self.codec, self.large, self.marker = hook, codec, large, marker
-        # Inside what the hook returned, binaries are the hook's: checked, and with ``large``,
-        # taken uncopied when large.
-        self.plain = _LEAVES - _BINARY if codec == "MessagePack" else _LEAVES
+        # JSON has no binary: a binary goes to the hook, as any value JSON cannot carry (Node's
+        # and Go's JSON hooks get theirs too). MessagePack: inside what the hook returned,
+        # binaries are the hook's: checked, and with ``large``, taken uncopied when large.
+        self.json = codec != "MessagePack"
+        self.leaves = _LEAVES - _BINARY if self.json else _LEAVES
+        self.plain = _LEAVES - _BINARY
+        self.bases = _TEXT_BASES if self.json else _LEAF_BASES
 
     def value(self, value: Any, depth: int, applied: int) -> Any:
         """``value`` converted; ``depth`` containers and ``applied`` hook calls above it."""
         kind = type(value)
-        leaves = self.plain if applied else _LEAVES
+        leaves = self.plain if applied else self.leaves
         if kind in leaves:
             return value
         if kind in _BINARY:
-            return self.binary(value)
+            return self.replaced(value, depth, applied) if self.json else self.binary(value)
         if isinstance(value, dict):
             if depth >= MAX_DEPTH or leaves.issuperset(map(type, value.values())):
                 return value  # nothing to convert (too deep: the structure check says so)
@@ -140,7 +145,7 @@ class _Converter:
                 items.append(new)
                 changed = changed or new is not item
             return items if changed else value
-        if isinstance(value, _LEAF_BASES):
+        if isinstance(value, self.bases):
             return value
         return self.replaced(value, depth, applied)
 

@@ -88,6 +88,8 @@ class Worker(Stopping):
         log_handler_errors: write a failed request handler's traceback to stderr (spec 4.10).
         data_codec: the data channel's codec (default ``MessagePackCodec()``): one with codec
             hooks, e.g. ``MessagePackCodec(decode_hook=...)`` (docs/codec-hooks.md).
+        control_codec: the control channel's codec (default ``JsonCodec()``): one with codec
+            hooks, ``JsonCodec(encode_hook=..., decode_hook=...)``.
     """
 
     def __init__(
@@ -98,12 +100,14 @@ class Worker(Stopping):
         shutdown_timeout: float = 5.0,
         log_handler_errors: bool = True,
         data_codec: Codec | None = None,
+        control_codec: JsonCodec | None = None,
     ) -> None:
         self.max_concurrent_handlers = max_concurrent_handlers
         self.hello_timeout = hello_timeout
         self.shutdown_timeout = shutdown_timeout
         self.log_handler_errors = log_handler_errors
         self.data_codec = data_codec
+        self.control_codec = control_codec
         self._send_tracebacks = True
         self.worker_id = os.environ.get(ENV_WORKER_ID, "")
         self.namespace = os.environ.get(ENV_NAMESPACE, "")
@@ -233,7 +237,7 @@ class Worker(Stopping):
         control = Channel(
             EofFirst(stdio, self._stdin_closed),
             LineDelimitedFraming(limits.max_line_length),
-            JsonCodec(),
+            self.control_codec or JsonCodec(),
             name="control channel",
             max_concurrent_handlers=self.max_concurrent_handlers,
         )

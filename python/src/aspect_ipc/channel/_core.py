@@ -102,7 +102,7 @@ class ChannelCore:
         self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
         self._outbox = Outbox()
         self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
-            tuple[Handler, bool, Any]
+            tuple[str, Handler, bool, Any]
         ](max_queued_notifications)
         self._task_group: TaskGroup | None = None
         self._task_scopes: set[anyio.CancelScope] = set()

@@ -337,7 +337,7 @@ class Dispatch(Answering):
             # A bounded queue to one task: the reader never waits on a notification handler,
             # and a handler may call the peer.
             try:
-                self._notifications_in.send_nowait((entry[0], entry[1], message.params))
+                self._notifications_in.send_nowait((method, entry[0], entry[1], message.params))
             except anyio.WouldBlock:
                 return False
         self._run_receive_hook(True, method, message.params)
@@ -352,7 +352,9 @@ class Dispatch(Answering):
         if self._notification_now(message):
             return
         entry = self._notification_handlers[message.method]
-        await self._notifications_in.send((entry[0], entry[1], message.params))  # backpressure
+        await self._notifications_in.send(  # backpressure
+            (message.method, entry[0], entry[1], message.params)
+        )
         self._run_receive_hook(True, message.method, message.params)
 
     def _run_receive_hook(self, notification: bool, method: str, params: Any) -> None:
@@ -363,7 +365,7 @@ class Dispatch(Answering):
                 hook(params)
 
     async def _notification_loop(self) -> None:
-        async for handler, is_async, params in self._notifications_out:
+        async for method, handler, is_async, params in self._notifications_out:
             try:
                 result = await handler(params) if is_async else handler(params)
                 if not is_async and inspect.isawaitable(result):
@@ -372,8 +374,14 @@ class Dispatch(Answering):
                 if self._handler_exited(exc):
                     return
                 raise
-            except Exception:
-                self._log.exception("%s: notification handler %r failed", self.name, handler)
+            except Exception as exc:  # logged, and the next one runs (spec 4.5)
+                self._log.warning(
+                    "%s: the handler of notification %r failed: %r",
+                    self.name,
+                    method,
+                    exc,
+                    exc_info=True,
+                )
 
 
 def _data(data: Any) -> Any:
