@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -192,6 +193,7 @@ class ProcessManager:
         health: HealthCheck | None = None,
         metrics: bool | None = None,
         trace: bool | str | None = None,
+        setup: Callable[[ProcessHandle], object] | None = None,
     ) -> ProcessHandle:
         """Start a worker and return once both channels are ready (spec section 7).
 
@@ -205,6 +207,11 @@ class ProcessManager:
         ``metrics``). ``trace=True`` logs every message of its channels at DEBUG on the
         ``aspect_ipc.trace`` logger, ``trace="payloads"`` with their params or results
         (truncated); default: ``ASPECT_IPC_TRACE`` (``1`` or ``payloads``).
+
+        ``setup(handle)`` is called before the process starts, on the event loop (in the
+        blocking API too, with this async handle): register there the handlers of what the
+        worker may send as soon as it runs (``handle.on_request``, ``on_notification``,
+        ``on``). A pool calls it for each worker it starts, replacements included.
 
         Cancelling the caller stops the worker being started and leaves nothing behind (no
         process, socket file or descriptor).
@@ -272,6 +279,10 @@ class ProcessManager:
             self, worker_id, spec, start_slots=self._start_slots, listeners=self._listeners
         )
         handle._observe(metrics=self.metrics if metrics is None else metrics, trace=tracing)
+        if setup is not None:
+            if inspect.iscoroutinefunction(setup):
+                raise TypeError(f"setup {setup!r} is async: give a plain function")
+            setup(handle)  # what it raises, spawn raises: nothing has started
         self._handles[worker_id] = handle
         try:
             await self._task_group.start(handle._supervise, name=f"supervisor of {worker_id}")
