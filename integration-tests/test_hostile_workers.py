@@ -89,6 +89,13 @@ def received_by_liar(output: list[ProcessEvent], via: str) -> list[Any]:
 
 START_UP_LIES = {
     "ready-protocol-2": (ProtocolVersionMismatch, "parent speaks 1, worker w speaks 2"),
+    "ready-protocol-float": (
+        ProtocolVersionMismatch,
+        "parent speaks 1, worker w speaks 1.0",
+    ),
+    "ready-not-a-map": (StartupError, "sent $/ready with params [1, 2], not a map"),
+    "hello-other-worker": (Unauthorized, "answered $/hello as worker 'somebody-else'"),
+    "hello-protocol-2": (ProtocolVersionMismatch, "w's data channel speaks 2"),
     "ready-no-data-path": (StartupError, "did not open the data channel"),
     "ready-parent-pid": (Unauthorized, "unauthorized peer on {path}"),
     "hello-refuse": (Unauthorized, "refused $/hello"),
@@ -122,6 +129,22 @@ async def test_lies_at_start_up_fail_the_spawn(namespace: str, start: str) -> No
     finally:
         if os.path.exists(path + ".x"):  # where ready-other-path listened
             os.unlink(path + ".x")
+
+
+async def test_a_second_ready_is_told_and_changes_nothing(
+    namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Spec 7.2: $/ready is the first message, once. A second one (with another dataPath) was
+    # ignored without a word; it is still ignored, and the user is told.
+    async with ProcessManager(namespace=namespace) as manager:
+        handle = await manager.spawn("w", **liar("ready-twice"), data_channel=DATA)
+        assert await handle.request_via_data("echo", [1]) == [1]
+        await wait_for(lambda: "a second $/ready" in caplog.text)
+    told = [r for r in caplog.records if "a second $/ready" in r.getMessage()]
+    assert (
+        told[0].levelname == "WARNING" and "/tmp/elsewhere.sock" in told[0].getMessage()
+    )
+    assert told[0].worker_id == "w"  # type: ignore[attr-defined]
 
 
 async def test_a_stranger_listening_on_the_data_path_gets_no_token(

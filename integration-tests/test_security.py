@@ -21,7 +21,6 @@ import anyio
 import pytest
 from aspect_ipc import (
     DataChannelOptions,
-    IpcError,
     MessagePackCodec,
     PipePath,
     ProcessEvent,
@@ -311,11 +310,17 @@ async def test_a_nul_in_a_name_is_refused_cleanly(
     one language is enough)."""
     go = WORKERS["go"]
     before = len(os.listdir("/proc/self/fd"))
-    async with ProcessManager(namespace=namespace + namespace_suffix) as manager:
-        with pytest.raises((ValueError, IpcError)) as info:
+    if namespace_suffix:  # refused by the manager itself
+        with pytest.raises(ValueError, match="namespace .* contains a NUL character"):
+            ProcessManager(namespace=namespace + namespace_suffix)
+        return
+    async with ProcessManager(namespace=namespace) as manager:
+        with pytest.raises(ValueError) as info:
             await manager.spawn(worker_id, executable=go[0], data_channel=DATA)
         assert worker_id not in manager.handles
-    assert "NUL" in str(info.value) or "null" in str(info.value)
+    assert "worker_id 'nul\\x00id' cannot be used: it contains a NUL character" in str(
+        info.value
+    )
     assert len(os.listdir("/proc/self/fd")) == before, (
         "the refused spawn leaked descriptors"
     )

@@ -8,6 +8,11 @@ START says how start-up goes (default ``honest``):
 |---|---|
 | ``honest`` | listens on ``ASPECT_IPC_DATA_PATH``, sends ``$/ready``, answers ``$/hello`` |
 | ``ready-protocol-2`` | announces protocol 2 in ``$/ready`` |
+| ``ready-protocol-float`` | announces protocol ``1.0`` (a float: not 1, spec 3.1) |
+| ``ready-not-a-map`` | sends ``$/ready`` with params ``[1, 2]`` |
+| ``ready-twice`` | sends a second ``$/ready`` (another ``dataPath``) once running |
+| ``hello-other-worker`` | answers ``$/hello`` as another worker (``workerId``) |
+| ``hello-protocol-2`` | answers ``$/hello`` with ``protocol`` 2 |
 | ``ready-no-data-path`` | does not listen; ``$/ready`` has ``dataPath`` null |
 | ``ready-other-path`` | listens on ``<ASPECT_IPC_DATA_PATH>.x`` instead, and announces that |
 | ``ready-not-listening`` | announces the data path it was given, but never listens on it |
@@ -133,15 +138,23 @@ class Liar:
             self.listen(DATA_PATH)
         if START == "ready-parent-pid":
             pid = os.getppid()
-        params = {
-            "protocol": 2 if START == "ready-protocol-2" else 1,
+        protocols = {"ready-protocol-2": 2, "ready-protocol-float": 1.0}
+        params: Any = {
+            "protocol": protocols.get(START, 1),
             "sdk": "liar",
             "sdkVersion": "0",
             "language": "python",
             "pid": pid,
             "dataPath": announced,
         }
+        if START == "ready-not-a-map":
+            params = [1, 2]
         self.send("control", {"jsonrpc": "2.0", "method": "$/ready", "params": params})
+        if START == "ready-twice":
+            again = {**params, "dataPath": "/tmp/elsewhere.sock"}
+            self.send(
+                "control", {"jsonrpc": "2.0", "method": "$/ready", "params": again}
+            )
 
     def hello(self, message: Any) -> None:
         request_id = message.get("id") if isinstance(message, dict) else None
@@ -165,10 +178,12 @@ class Liar:
             self.send("data", {"jsonrpc": "2.0", "id": request_id, "error": error})
             return
         result = {
-            "protocol": 1,
+            "protocol": 2 if START == "hello-protocol-2" else 1,
             "workerId": os.environ.get("ASPECT_IPC_WORKER_ID"),
             "pid": 0,
         }
+        if START == "hello-other-worker":
+            result["workerId"] = "somebody-else"
         self.greeted = True
         self.send("data", {"jsonrpc": "2.0", "id": request_id, "result": result})
         if START == "stdout-close":

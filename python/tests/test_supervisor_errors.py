@@ -81,6 +81,28 @@ def test_manager_settings_and_sizes_are_checked() -> None:
         DataChannelOptions(max_frame_size=2**32)
 
 
+_BAD_NAMES = [
+    ("", "must be a non-empty string"),
+    ("a\0b", "contains a NUL character"),
+    ("w\ud800", "not valid Unicode"),
+    ("w" * 200_000, "200,000 characters, more than 1,024"),
+]
+
+
+@pytest.mark.parametrize(("name", "why"), _BAD_NAMES)
+async def test_a_worker_id_that_cannot_reach_a_worker_is_refused_before_anything_starts(
+    name: str, why: str
+) -> None:
+    # They failed in the middle of the start, with the OS's words: "embedded null byte",
+    # "'utf-8' codec can't encode", "Argument list too long" (a StartupError).
+    async with ProcessManager(namespace=namespace()) as manager:
+        with pytest.raises(ValueError, match=f"worker_id .* cannot be used: it .*{why}"):
+            await manager.spawn(name, **python_worker())
+        assert manager.handles == {} and children() == (set(), set())
+    with pytest.raises(ValueError, match=f"namespace .* cannot be used: it .*{why}"):
+        ProcessManager(namespace=name)
+
+
 async def test_remote_errors_name_the_worker_the_channel_and_the_method() -> None:
     async with ProcessManager(namespace=namespace()) as manager:
         first = await manager.spawn("first", **python_worker(), data_channel=DATA)

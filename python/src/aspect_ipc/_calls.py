@@ -6,7 +6,30 @@ import math
 
 from .errors import IpcError, RemoteError, RemoteTraceback, fresh
 
-__all__ = ["annotated", "check_grace", "check_timeout"]
+__all__ = ["MAX_NAME_LENGTH", "annotated", "check_grace", "check_name", "check_timeout"]
+
+
+MAX_NAME_LENGTH = 1024
+"""The longest worker id or namespace, in characters (they travel in environment variables)."""
+
+
+def check_name(name: str, value: object) -> None:
+    """Refuse a worker id or namespace that cannot travel to a worker (environment variables,
+    socket names): not a non-empty string, too long, with a NUL or a lone surrogate."""
+    problem = None
+    if not isinstance(value, str) or not value:
+        problem = "it must be a non-empty string"
+    elif len(value) > MAX_NAME_LENGTH:
+        problem = f"it has {len(value):,} characters, more than {MAX_NAME_LENGTH:,}"
+    elif "\0" in value:
+        problem = "it contains a NUL character"
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "it is not valid Unicode (a lone surrogate)"
+    if problem is not None:
+        raise ValueError(f"{name} {value!r:.80} cannot be used: {problem}")
 
 
 def check_timeout(name: str, value: float | None) -> None:

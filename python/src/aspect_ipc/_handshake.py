@@ -72,12 +72,7 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
         if not startup.ready.is_set():
             scope.cancel()  # no $/ready in time: the timeout error below
             await anyio.lowlevel.checkpoint()
-        params = startup.ready_params
-        if params.get("protocol") != PROTOCOL_VERSION:
-            raise ProtocolVersionMismatch(
-                f"protocol version mismatch: parent speaks {PROTOCOL_VERSION}, "
-                f"worker {worker} speaks {params.get('protocol')!r}"
-            )
+        params = _ready_params(startup)
         if startup.data_path is None:
             return None
         if not params.get("dataPath"):
@@ -128,6 +123,24 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
     )
 
 
+def _ready_params(startup: Startup) -> dict[str, Any]:
+    """The params of ``$/ready`` (7.2), checked: a map whose ``protocol`` is the integer 1."""
+    worker, params = startup.worker_id, startup.ready_params.pop("$params", None)
+    if not isinstance(params, dict):
+        raise StartupError(
+            f"worker {worker} sent $/ready with params {params!r:.200}, not a map (spec 7.2): "
+            "does it use an aspect-ipc SDK?"
+        )
+    startup.ready_params.update(params)
+    protocol = params.get("protocol")
+    if type(protocol) is not int or protocol != PROTOCOL_VERSION:  # 1.0 is a float (3.1)
+        raise ProtocolVersionMismatch(
+            f"protocol version mismatch: parent speaks {PROTOCOL_VERSION}, "
+            f"worker {worker} speaks {protocol!r}"
+        )
+    return params
+
+
 async def _connect(startup: Startup, timeout: float) -> SocketTransport:
     assert startup.data_path is not None
     try:
@@ -141,7 +154,7 @@ async def _connect(startup: Startup, timeout: float) -> SocketTransport:
 async def _hello(startup: Startup, data: Channel) -> None:
     worker = startup.worker_id
     try:
-        await data.request(
+        result = await data.request(
             METHOD_HELLO,
             {"token": startup.token, "protocol": PROTOCOL_VERSION},
             timeout=math.inf,
@@ -156,6 +169,20 @@ async def _hello(startup: Startup, data: Channel) -> None:
         raise StartupError(
             f"worker {worker} closed the data channel during $/hello: {exc}"
         ) from None
+    # The result names who accepted the token (7.4): anything else is not this worker.
+    if not isinstance(result, dict) or type(result.get("protocol")) is not int:
+        raise StartupError(f"worker {worker} answered $/hello with {result!r:.200} (spec 7.4)")
+    if result["protocol"] != PROTOCOL_VERSION:
+        raise ProtocolVersionMismatch(
+            f"protocol version mismatch: parent speaks {PROTOCOL_VERSION}, worker {worker}'s "
+            f"data channel speaks {result['protocol']!r}"
+        )
+    if result.get("workerId") != worker:
+        raise Unauthorized(
+            ErrorCode.UNAUTHORIZED,
+            f"the data socket of worker {worker} answered $/hello as worker "
+            f"{result.get('workerId')!r}",
+        )
 
 
 async def _run_channel(channel: Channel, *, task_status: TaskStatus[None]) -> None:

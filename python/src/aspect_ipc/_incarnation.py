@@ -162,7 +162,15 @@ class Incarnations(HandleCore):
         )
 
         def on_ready(params: Any) -> None:
-            startup.ready_params.update(params if isinstance(params, dict) else {})
+            if startup.ready.is_set():  # the spec's once (7.2): told, not acted on
+                logger.warning(
+                    "worker %s: a second $/ready, ignored: %.200r",
+                    self.id,
+                    params,
+                    extra={"worker_id": self.id},
+                )
+                return
+            startup.ready_params["$params"] = params  # checked by handshake()
             startup.ready.set()
 
         control._on_reserved_notification(METHOD_READY, on_ready)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 from anyio.abc import TaskGroup
 
-from ._calls import check_grace, check_timeout
+from ._calls import check_grace, check_name, check_timeout
 from ._events import CallbackRunner, EventStream, Listener, Listeners
 from ._trace import trace_mode
 from .errors import WorkerIdInUse
@@ -67,8 +67,7 @@ class ProcessManager:
         max_concurrent_starts: int | None = None,
         metrics: bool = True,
     ) -> None:
-        if not namespace:
-            raise ValueError("namespace must not be empty")
+        check_name("namespace", namespace)
         check_timeout("request_timeout", request_timeout)
         check_timeout("startup_timeout", startup_timeout)
         check_grace("shutdown_grace", shutdown_grace)
@@ -240,6 +239,7 @@ class ProcessManager:
                 "the ProcessManager is not open: use it as 'async with ProcessManager(...) as "
                 "manager:' and spawn inside the block"
             )
+        check_name("worker_id", worker_id)
         check_timeout("startup_timeout", startup_timeout)
         tracing = trace_mode(trace)
         existing = self._handles.get(worker_id)
