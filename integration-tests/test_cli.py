@@ -249,6 +249,8 @@ def test_a_crash_during_the_call_exits_5(namespace: str) -> None:
         # No method to send: empty, or the protocol's own ($/...).
         ["call", "--", *WORKERS["go"], ""],
         ["call", "--", *WORKERS["go"], "$/shutdown"],
+        # A namespace that is not text (the byte 0xff): it was a traceback, exit code 1.
+        ["call", "--namespace", os.fsdecode(b"a\xffb"), "--", *WORKERS["go"], "echo"],
     ],
 )
 def test_usage_errors_exit_2_before_starting_anything(args: list[str]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from ._calls import check_name
 from ._cli_run import Call, Common, Ping, decode_binary, run
 from ._compiled import compiled_core
 from .constants import RESERVED_PREFIX
@@ -254,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = commands[args.command]
     if not rest:
         sub.error("the worker command must follow '--'")
+    if args.namespace is not None:
+        try:
+            check_name("--namespace", args.namespace)
+        except ValueError as exc:
+            sub.error(str(exc))
     common = Common(
         namespace=args.namespace or f"aspect-ipc-cli-{os.getpid()}",
         env=dict(args.env),
