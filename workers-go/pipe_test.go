@@ -6,11 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
-// The pipe tests are not parallel: ListenPipe changes the process umask for an instant, which
-// parallel tests creating files could observe.
+// The pipe tests are not parallel: some set the process umask (and, off Linux, ListenPipe
+// changes it for an instant), which parallel tests creating files could observe; some set
+// testHookAfterBind.
 
 func TestListenPipeCreatesA0600Socket(t *testing.T) {
 	path := filepath.Join(shortTempDir(t), "p.sock")
@@ -43,6 +46,91 @@ func TestListenPipeCreatesA0600Socket(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket left after Close: %v", err)
+	}
+}
+
+// withUmask runs f with the process umask set to mask.
+func withUmask(mask int, f func()) {
+	old := syscall.Umask(mask)
+	defer syscall.Umask(old)
+	f()
+}
+
+// withHookAfterBind runs f with testHookAfterBind set to hook.
+func withHookAfterBind(hook func(path string), f func()) {
+	testHookAfterBind = hook
+	defer func() { testHookAfterBind = nil }()
+	f()
+}
+
+// The socket file is 0600 the instant bind creates it, under a permissive umask: nothing has to
+// chmod it by path afterwards.
+func TestListenPipeSocketIs0600WhenCreated(t *testing.T) {
+	for _, mask := range []int{0, 0o022} {
+		path := filepath.Join(shortTempDir(t), "p.sock")
+		var atBind os.FileMode
+		var atBindErr error
+		var s *PipeServer
+		var err error
+		withUmask(mask, func() {
+			withHookAfterBind(func(p string) {
+				fi, err := os.Lstat(p)
+				if err == nil {
+					atBind = fi.Mode()
+				}
+				atBindErr = err
+			}, func() { s, err = ListenPipe(path) })
+		})
+		if err != nil {
+			t.Fatalf("umask %#o: %v", mask, err)
+		}
+		if atBindErr != nil || atBind.Type() != os.ModeSocket || atBind.Perm() != 0o600 {
+			t.Fatalf("umask %#o: mode right after bind %v, %v; want a 0600 socket", mask, atBind, atBindErr)
+		}
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("umask %#o: mode once listening %v, %v", mask, fi.Mode(), err)
+		}
+		s.Close()
+	}
+}
+
+// A local user who can write to the socket's directory swaps a symlink in for the fresh socket:
+// the symlink's target keeps its mode (nothing chmods by path), and ListenPipe fails instead of
+// announcing a path that is not its socket.
+func TestListenPipeSocketSwappedForASymlink(t *testing.T) {
+	dir := shortTempDir(t)
+	target := filepath.Join(dir, "victim")
+	if err := os.WriteFile(target, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(target, 0o644)
+	path := filepath.Join(dir, "p.sock")
+	var s *PipeServer
+	var err error
+	withUmask(0o022, func() {
+		withHookAfterBind(func(p string) {
+			tmp := p + ".lnk"
+			if err := os.Symlink(target, tmp); err != nil {
+				t.Error(err)
+			}
+			if err := os.Rename(tmp, p); err != nil {
+				t.Error(err)
+			}
+		}, func() { s, err = ListenPipe(path) })
+	})
+	if fi, statErr := os.Stat(target); statErr != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("the symlink's target: mode %v, %v; want 0644 untouched", fi.Mode(), statErr)
+	}
+	if err == nil {
+		s.Close()
+		t.Fatal("ListenPipe succeeded on a path that is now a symlink")
+	}
+	if !strings.Contains(err.Error(), "was replaced after bind") {
+		t.Fatalf("error %q", err)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Fatalf("the symlink is not ours to remove: %v, %v", fi, err)
 	}
 }
 

@@ -26,22 +26,25 @@ type PipeServer struct {
 // probeTimeout bounds the connection attempt that tells a live socket from a stale one.
 const probeTimeout = 2 * time.Second
 
-// umaskMu serializes the process-wide umask change around bind.
-var umaskMu sync.Mutex
+// socketMode is the data socket's mode (PROTOCOL.md 7.3): only the worker's user may connect.
+const socketMode = 0o600
+
+// testHookAfterBind, when set (by tests), runs right after the socket file is created, before it
+// is checked: a test can look at the file as bind left it, or swap something in its place.
+var testHookAfterBind func(path string)
 
 // ListenPipe listens on a Unix domain socket at path. If a file already exists there, it is
 // checked without following symlinks: a socket nobody listens on is stale and removed; a socket
 // that accepts a connection belongs to a live worker (ErrAddressInUse); anything else is never
-// removed (ErrNotSocket). The socket is created with mode 0600.
+// removed (ErrNotSocket). The socket file is created with mode 0600 by bind itself, whatever the
+// process umask; its mode is never changed by path afterwards (a chmod by path would follow a
+// symlink swapped in meanwhile). If the path no longer holds a socket of this user's with that
+// mode once listening, ListenPipe fails rather than let $/ready announce it.
 func ListenPipe(path string) (*PipeServer, error) {
 	if err := clearStaleSocket(path); err != nil {
 		return nil, err
 	}
-	umaskMu.Lock()
-	old := syscall.Umask(0o177) // no window in which others may connect
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
-	umaskMu.Unlock()
+	l, err := listenUnix0600(path)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("%w: %s", ErrAddressInUse, path)
@@ -50,19 +53,42 @@ func ListenPipe(path string) (*PipeServer, error) {
 	}
 	// Removal is ours to decide (only if the file is still the one we created), not net's.
 	l.SetUnlinkOnClose(false)
+	if testHookAfterBind != nil {
+		testHookAfterBind(path)
+	}
 	s := &PipeServer{path: path, listener: l}
-	fi, err := os.Lstat(path)
-	if err == nil {
-		err = os.Chmod(path, 0o600)
-	}
-	if err != nil {
+	if err := s.checkSocketFile(); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("cannot secure the socket %s: %w", path, err)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.dev, s.ino = uint64(st.Dev), uint64(st.Ino)
+		return nil, err
 	}
 	return s, nil
+}
+
+// checkSocketFile makes sure, with lstat, that the file at s.path is a socket owned by this
+// process's user with mode 0600, and records its identity for Close. Someone who can write to
+// the directory may have put something else there since bind: that fails start-up, and what is
+// there is left alone.
+func (s *PipeServer) checkSocketFile() error {
+	fi, err := os.Lstat(s.path)
+	if err != nil {
+		return fmt.Errorf("cannot inspect the socket %s after bind: %w", s.path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("cannot inspect the socket %s after bind: no stat data", s.path)
+	}
+	if fi.Mode().Type() != fs.ModeSocket || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("the socket file %s was replaced after bind (now %v, owner uid %d): refusing to start",
+			s.path, fi.Mode(), st.Uid)
+	}
+	if fi.Mode().Perm() != socketMode {
+		// Ours, but unusable: a umask that takes the owner's permissions away.
+		_ = os.Remove(s.path)
+		return fmt.Errorf("the socket %s was created with mode %#o, not %#o (does the umask remove the owner's permissions?)",
+			s.path, uint32(fi.Mode().Perm()), socketMode)
+	}
+	s.dev, s.ino = uint64(st.Dev), uint64(st.Ino)
+	return nil
 }
 
 func clearStaleSocket(path string) error {

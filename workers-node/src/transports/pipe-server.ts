@@ -5,10 +5,13 @@
  * Before listening it inspects the path with `lstat` (a symlink is never followed): nothing there
  * is fine; a socket nobody accepts on is stale and removed when `unlinkOnListen` is set; a socket
  * that accepts a connection belongs to a live worker and is left alone; anything else is never
- * touched. The socket is created with mode 0600 (umask around `listen`, then `chmod` to be sure),
- * and on close the file is removed only if it is still the one this server created.
+ * touched. The socket file is created with mode 0600 by bind() itself (the umask is narrowed around
+ * `listen`, which binds synchronously); its mode is never changed by path afterwards, since a chmod
+ * by path follows a symlink that someone able to write to the directory may have swapped in. Once
+ * listening, `lstat` must find a socket of this user's with that mode, or listening fails. On close
+ * the file is removed only if it is still the one this server created.
  */
-import { chmodSync, lstatSync, unlinkSync, type Stats } from "node:fs";
+import { lstatSync, unlinkSync, type Stats } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 
 import { StartupError, TransportError, describeError } from "../errors.js";
@@ -65,7 +68,9 @@ export class PipeServer {
   /**
    * Listens on `path`.
    * @throws {StartupError} if the path is in use by a live worker, exists and is not a socket, is a
-   *   stale socket while `unlinkOnListen` is off, or cannot be bound.
+   *   stale socket while `unlinkOnListen` is off, or cannot be bound; or if, once bound, the path
+   *   is not this user's socket with the requested mode (replaced meanwhile, or a umask that cannot
+   *   be narrowed in a worker thread).
    */
   async listen(path: string): Promise<void> {
     if (this.boundPath !== null) throw new TransportError(`already listening on ${this.boundPath}`);
@@ -73,6 +78,22 @@ export class PipeServer {
     if (!windows) await this.clearPath(path);
 
     const mode = this.options.mode ?? 0o600;
+    const umask = windows ? null : 0o777 & ~mode;
+    let previousUmask: number | null = null;
+    if (umask !== null) {
+      try {
+        previousUmask = process.umask(umask);
+      } catch {
+        // Worker threads cannot change the umask: go on only if the current one already gives `mode`.
+        const current = process.umask();
+        if (current !== umask) {
+          throw new StartupError(
+            `cannot create the socket ${path} with mode ${octal(mode)}: the umask (${octal(current)}) cannot be changed ` +
+              `in a worker thread; set it to ${octal(umask)} first, or listen from the main thread`,
+          );
+        }
+      }
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
         reject(
@@ -82,18 +103,11 @@ export class PipeServer {
         );
       };
       this.server.once("error", onError);
-      // The socket file is created by bind() inside listen(): a tight umask makes it 0600 from the
-      // first instant. process.umask() cannot be set in worker threads; chmod below covers that.
-      let previousUmask: number | null = null;
-      if (!windows) {
-        try {
-          previousUmask = process.umask(0o777 & ~mode);
-        } catch {
-          previousUmask = null;
-        }
-      }
+      // bind() runs synchronously inside listen() (exclusive: this process binds, even in a cluster
+      // worker), so the socket file is created under the narrowed umask; the previous umask is
+      // back before anything else in this process runs.
       try {
-        this.server.listen(path, () => {
+        this.server.listen({ path, exclusive: true }, () => {
           this.server.off("error", onError);
           resolve();
         });
@@ -102,17 +116,46 @@ export class PipeServer {
       }
     });
 
-    if (!windows) {
-      try {
-        chmodSync(path, mode);
-        const stats = lstatSync(path);
-        this.identity = { dev: stats.dev, ino: stats.ino };
-      } catch (error) {
-        await this.close();
-        throw new StartupError(`cannot secure socket ${path}: ${describeError(error)}`, { cause: error });
-      }
-    }
+    if (!windows) this.identity = await this.checkSocketFile(path, mode);
     this.boundPath = path;
+  }
+
+  /**
+   * Checks with `lstat` that `path` is the socket just bound: a socket, this user's, with `mode`.
+   * Returns its identity; otherwise stops listening and throws (whatever is at the path now, if
+   * not ours, is left there).
+   */
+  private async checkSocketFile(path: string, mode: number): Promise<{ dev: number; ino: number }> {
+    let stats: Stats;
+    try {
+      stats = lstatSync(path);
+    } catch (error) {
+      this.abandon();
+      throw new StartupError(`cannot inspect the socket ${path} after bind: ${describeError(error)}`, { cause: error });
+    }
+    const euid = process.geteuid?.();
+    if (!stats.isSocket() || (euid !== undefined && stats.uid !== euid)) {
+      this.abandon();
+      const kind = stats.isSymbolicLink() ? "a symlink" : stats.isSocket() ? `a socket of uid ${stats.uid}` : "not a socket";
+      throw new StartupError(`the socket file ${path} was replaced after bind (now ${kind}): refusing to start`);
+    }
+    if ((stats.mode & 0o777) !== mode) {
+      // Ours, but not as asked (the umask changed by another thread meanwhile...): closing removes it.
+      this.closed = true;
+      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      throw new StartupError(`the socket ${path} was created with mode ${octal(stats.mode & 0o777)}, not ${octal(mode)}`);
+    }
+    return { dev: stats.dev, ino: stats.ino };
+  }
+
+  /**
+   * Stops accepting without closing the listener: libuv unlinks the bound path when a listening pipe
+   * closes, whatever is there now, and what is there now is not ours. The listener stays open and
+   * idle until the process exits.
+   */
+  private abandon(): void {
+    this.closed = true;
+    this.server.unref();
   }
 
   /** Stops listening and removes the socket file if it is still ours. Open connections are not touched. */
@@ -184,6 +227,10 @@ export class PipeServer {
       }
     }
   }
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8).padStart(3, "0")}`;
 }
 
 /** Tries to connect: "live" if someone accepts, "stale" if refused, "gone" if the file vanished. */
