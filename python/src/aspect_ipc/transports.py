@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import socket
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
@@ -93,6 +94,8 @@ class PipeServer:
         self.path: str | None = None
         self._listener: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
+        # Tests only: called with the path right after bind, to swap the file for something else.
+        self._after_bind: Callable[[str], object] | None = None
 
     async def listen(self, path: str) -> None:
         """Bind ``path`` with mode 0600 and listen.
@@ -116,7 +119,24 @@ class PipeServer:
             raise TransportError(f"cannot listen on {path}: {exc.strerror}") from exc
         finally:
             os.umask(old_umask)
-        info = os.lstat(path)
+        if self._after_bind is not None:
+            self._after_bind(path)
+        try:
+            info = os.lstat(path)
+        except OSError as exc:
+            sock.close()
+            raise TransportError(f"cannot inspect the socket {path} after bind: {exc}") from exc
+        if (
+            not stat.S_ISSOCK(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or stat.S_IMODE(info.st_mode) != 0o600
+        ):
+            # Swapped for something else since bind (spec 7.3): whatever it is stays, untouched.
+            sock.close()
+            raise TransportError(
+                f"the socket file {path} was replaced after bind (now mode "
+                f"{stat.filemode(info.st_mode)}, uid {info.st_uid}): refusing to listen"
+            )
         self._inode = (info.st_dev, info.st_ino)
         self.path = path
         sock.setblocking(False)
