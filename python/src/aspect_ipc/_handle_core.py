@@ -4,6 +4,7 @@ its settings, its life cycle state (:mod:`._lifecycle`), its events and its outp
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,9 +80,11 @@ class HandleCore:
         *,
         start_slots: anyio.Semaphore | None = None,
         listeners: Listeners | None = None,
+        on_stopped: Callable[[Any], None] | None = None,
     ) -> None:
         """Made by the manager: ``settings`` are its live settings, ``start_slots`` limits
-        concurrent start-ups, ``listeners`` are its event listeners (called after the handle's).
+        concurrent start-ups, ``listeners`` are its event listeners (called after the handle's),
+        ``on_stopped`` is told when the worker is stopped for good (not failed).
         """
         self.id = worker_id
         self.spec = spec
@@ -93,6 +96,7 @@ class HandleCore:
         self._settings = settings
         self._start_slots = start_slots
         self._manager_listeners = listeners
+        self._on_stopped = on_stopped
         self._state = WorkerState.STARTING
         self._changed = anyio.Event()
         self._control: Channel | None = None

@@ -170,7 +170,12 @@ class MessagePackCodec:
     ) -> None:
         self.encode_hook = encode_hook
         self.decode_hook = decode_hook
-        self._packer = msgpack.Packer(use_bin_type=True, default=refuse_msgpack, datetime=False)
+        # A small first buffer (msgpack's default is 256 KiB, allocated at once): a codec per
+        # worker (DataChannelOptions' default) would cost every handle that much; it grows
+        # with the messages packed.
+        self._packer = msgpack.Packer(  # type: ignore[call-arg]  # the C Packer takes it
+            use_bin_type=True, default=refuse_msgpack, datetime=False, buf_size=4096
+        )
         self._pack_lock = threading.Lock()
         # Stands in for a large binary while the rest is packed: random, so no payload holds it.
         self._marker = secrets.token_bytes(16)

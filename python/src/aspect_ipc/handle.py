@@ -318,6 +318,8 @@ class ProcessHandle(StreamCalls, Incarnations):
                 if self._started:
                     self._emit("stop", info={"requested": self._stop_requested})
             self._done.set()
+            if self._state is WorkerState.STOPPED and self._on_stopped is not None:
+                self._on_stopped(self)
 
     # -- calls --------------------------------------------------------------------------------
 

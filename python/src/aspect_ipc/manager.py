@@ -144,8 +144,10 @@ class ProcessManager:
 
     @property
     def handles(self) -> dict[str, ProcessHandle]:
-        """The workers by id (stopped and failed ones stay until their id is reused; a pool's
-        recycled and removed workers go)."""
+        """The workers by id: a worker stopped for good (stop(), or it exited with code 0)
+        leaves once stopped, as a pool's recycled and removed workers do, its counters staying
+        in the totals of :meth:`stats`; a failed one stays until its id is reused. (At the
+        manager's exit, the workers it stops stay.)"""
         return dict(self._handles)
 
     def get(self, worker_id: str) -> ProcessHandle:
@@ -248,6 +250,8 @@ class ProcessManager:
                 f"worker id {worker_id!r} is already in use (state "
                 f"{existing.state.value}); stop it first or pick another id"
             )
+        if existing is not None:  # its counters stay in the totals, which never go down
+            self._forget(existing)
         data = data_channel or DataChannelOptions()
         data_path = None
         if data.enabled:
@@ -276,7 +280,12 @@ class ProcessManager:
             health=health,
         )
         handle = ProcessHandle(
-            self, worker_id, spec, start_slots=self._start_slots, listeners=self._listeners
+            self,
+            worker_id,
+            spec,
+            start_slots=self._start_slots,
+            listeners=self._listeners,
+            on_stopped=self._stopped,
         )
         handle._observe(metrics=self.metrics if metrics is None else metrics, trace=tracing)
         if setup is not None:
@@ -299,6 +308,13 @@ class ProcessManager:
         """Every worker's :meth:`ProcessHandle.stats` by id (``.workers``), and their totals."""
         workers = {worker_id: h.stats() for worker_id, h in self._handles.items()}
         return ManagerStats.of(workers, self._retired)
+
+    def _stopped(self, handle: ProcessHandle) -> None:
+        """``handle`` is stopped for good: while the manager is open it leaves ``handles`` (a
+        parent that gives each job a worker of its own must not keep them all), its counters
+        staying in the totals. A failed worker stays, for its verdict, until its id is reused."""
+        if not self._closed:
+            self._forget(handle)
 
     def _forget(self, handle: ProcessHandle) -> None:
         """Drop ``handle``, stopped for good (a pool's recycled or removed worker), so that a
@@ -348,6 +364,7 @@ class ProcessManager:
 
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive integer, not {size!r}")
+        self._pools = [pool for pool in self._pools if not pool._closed]  # stopped: gone
         if any(pool.name == name for pool in self._pools):
             raise WorkerIdInUse(f"a pool named {name!r} already exists in this manager")
         pool = WorkerPool(

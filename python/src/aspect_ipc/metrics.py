@@ -162,9 +162,10 @@ class WorkerStats:
 class ManagerStats:
     """:meth:`ProcessManager.stats`: every worker's snapshot by id, and their totals.
 
-    ``retired`` sums the workers the manager no longer lists (a pool's recycled or removed
-    workers, once stopped), under the id ``(retired)``: the totals include it, so they never go
-    down, and the OpenTelemetry export publishes it as a worker of its own.
+    ``retired`` sums the workers the manager no longer lists (stopped ones, a pool's recycled
+    or removed ones, a failed one whose id was spawned again), under the id ``(retired)``, or is
+    None while there are none: the totals include it, so they never go down, and the
+    OpenTelemetry export publishes it as a worker of its own.
     """
 
     workers: Mapping[str, WorkerStats]
