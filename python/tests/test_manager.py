@@ -187,7 +187,8 @@ async def test_worker_ignoring_sigterm_is_killed() -> None:
 
 
 async def test_worker_that_never_sends_ready() -> None:
-    async with ProcessManager(namespace=namespace(), startup_timeout=0.5) as manager:
+    # 2 s: room for the worker to start and say so on a loaded machine.
+    async with ProcessManager(namespace=namespace(), startup_timeout=2) as manager:
         with pytest.raises(DataChannelTimeout) as info:
             await manager.spawn(
                 "w", **python_worker(), env={"TEST_NO_READY": "1"}, data_channel=DATA

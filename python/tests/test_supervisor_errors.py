@@ -47,12 +47,14 @@ async def test_spawn_on_a_closed_manager_says_it_is_closed() -> None:
 
 
 async def test_a_control_only_worker_that_never_starts_gets_a_start_up_timeout() -> None:
-    async with ProcessManager(namespace=namespace(), startup_timeout=0.5) as manager:
+    # 2 s: room for the worker's interpreter to start and write its line on a loaded machine
+    # (0.5 s was not, with the suites side by side).
+    async with ProcessManager(namespace=namespace(), startup_timeout=2) as manager:
         with pytest.raises(StartupTimeout) as info:
             await manager.spawn("w", **python_worker(), env={"TEST_NO_READY": "1"})
     message = str(info.value)
     assert not isinstance(info.value, DataChannelTimeout)
-    assert message.startswith("start-up timeout: worker w did not send $/ready within 0.5 s")
+    assert message.startswith("start-up timeout: worker w did not send $/ready within 2 s")
     assert "ASPECT_IPC_DATA_PATH" not in message and "data channel" not in message
     assert "not starting" in info.value.stderr_tail
     assert children() == (set(), set())

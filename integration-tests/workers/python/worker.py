@@ -12,6 +12,12 @@ import sys
 import time
 from typing import Any
 
+if os.environ.get("TEST_NO_READY") == "1":  # before the imports below: said at once
+    print("not starting", file=sys.stderr, flush=True)
+    while sys.stdin.buffer.read(65536):
+        pass
+    sys.exit(0)
+
 import anyio
 from aspect_ipc import ErrorCode, MessagePackCodec, RemoteError
 from aspect_ipc.worker import Worker, current_streams
@@ -23,11 +29,6 @@ if "TEST_JUNK_STDOUT" in os.environ:
 if "TEST_EXIT_BEFORE_READY" in os.environ:
     print("exiting early", file=sys.stderr, flush=True)
     os._exit(int(os.environ["TEST_EXIT_BEFORE_READY"]))
-if os.environ.get("TEST_NO_READY") == "1":
-    print("not starting", file=sys.stderr, flush=True)
-    while sys.stdin.buffer.read(65536):
-        pass
-    sys.exit(0)
 
 
 def _float64_array(value: dict[str, Any]) -> Any:
