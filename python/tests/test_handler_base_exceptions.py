@@ -17,6 +17,7 @@ import pytest
 
 from aspect_ipc import (
     DataChannelOptions,
+    ProcessHandle,
     ProcessManager,
     RemoteError,
     RequestTimeout,
@@ -86,6 +87,18 @@ worker.run()
 """
 
 
+async def _spawn(manager: ProcessManager, tmp_path: Path, *, data: bool = True) -> ProcessHandle:
+    """The worker above, with or without a data channel."""
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    return await manager.spawn(
+        "w",
+        executable=sys.executable,
+        args=[str(script)],
+        data_channel=DataChannelOptions(enabled=data),
+    )
+
+
 @pytest.mark.parametrize(
     ("method", "remote_type"),
     [
@@ -98,15 +111,8 @@ worker.run()
 async def test_a_handler_raising_a_base_exception_is_answered_and_the_worker_goes_on(
     tmp_path: Path, method: str, remote_type: str
 ) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(_WORKER)
     async with ProcessManager(namespace=namespace()) as manager:
-        handle = await manager.spawn(
-            "w",
-            executable=sys.executable,
-            args=[str(script)],
-            data_channel=DataChannelOptions(enabled=True),
-        )
+        handle = await _spawn(manager, tmp_path)
         for call in (handle.request, handle.request_via_data):
             with pytest.raises(RemoteError) as info:
                 await call(method, None, timeout=20)  # no answer: RequestTimeout
@@ -132,15 +138,8 @@ async def test_a_cancelled_request_whose_gather_children_catch_their_cancellatio
     # On asyncio, gather re-raised the request's cancellation as a CancelledError of its own,
     # which the request's cancel scope let through: it ended the channel's task group, and the
     # worker exited with code 0 (so it was never restarted), nothing on stderr.
-    script = tmp_path / "worker.py"
-    script.write_text(_WORKER)
     async with ProcessManager(namespace=namespace()) as manager:
-        handle = await manager.spawn(
-            "w",
-            executable=sys.executable,
-            args=[str(script)],
-            data_channel=DataChannelOptions(enabled=True),
-        )
+        handle = await _spawn(manager, tmp_path)
         for call in (handle.request, handle.request_via_data):
             with pytest.raises(RequestTimeout):
                 await call("patientGather", None, timeout=0.5)
@@ -168,10 +167,8 @@ async def test_the_parents_handler_whose_gather_children_catch_their_cancellatio
 ) -> None:
     # The same in the parent: the worker gives up on its request ($/cancelRequest); the
     # parent's control channel used to end with it (its task group), and every request after.
-    script = tmp_path / "worker.py"
-    script.write_text(_WORKER)
     async with ProcessManager(namespace=namespace()) as manager:
-        handle = await manager.spawn("w", executable=sys.executable, args=[str(script)])
+        handle = await _spawn(manager, tmp_path, data=False)
         handle.on_request("patientGather", _patient_gather)
         params = {"method": "patientGather"}
         assert await handle.request("askParent", params, timeout=20) == "RequestTimeout"

@@ -52,7 +52,8 @@ class Startup:
     token: str | None
     handlers: HandlerTable
     ready: anyio.Event
-    ready_params: dict[str, Any]
+    ready_params: dict[str, Any]  # once checked by handshake()
+    announced: Any = None  # the params of $/ready, as sent
 
 
 async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
@@ -125,7 +126,7 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
 
 def _ready_params(startup: Startup) -> dict[str, Any]:
     """The params of ``$/ready`` (7.2), checked: a map whose ``protocol`` is the integer 1."""
-    worker, params = startup.worker_id, startup.ready_params.pop("$params", None)
+    worker, params = startup.worker_id, startup.announced
     if not isinstance(params, dict):
         raise StartupError(
             f"worker {worker} sent $/ready with params {params!r:.200}, not a map (spec 7.2): "

@@ -170,7 +170,7 @@ class Incarnations(HandleCore):
                     extra={"worker_id": self.id},
                 )
                 return
-            startup.ready_params["$params"] = params  # checked by handshake()
+            startup.announced = params  # checked by handshake()
             startup.ready.set()
 
         control._on_reserved_notification(METHOD_READY, on_ready)

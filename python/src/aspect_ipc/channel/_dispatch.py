@@ -138,16 +138,14 @@ class Dispatch(Answering):
         what a small request costs a worker. The reader looked at the outbox's size first, so a
         peer that stops reading still stops the reader. Releases the slot taken for it, unless
         the function returned an awaitable or an async generator: a task finishes those."""
+        response: dict[str, Any] | None = None  # None: the worker is ending, no answer
         try:
             result = copy_context().run(_call_plain, handler, request)
         except BaseException as exc:
-            if not handler_failed(exc, None):
-                if not self._handler_exited(exc):
-                    raise
-                self._slots.release()  # the worker is ending: no answer
-                self._request_done()
-                return
-            response = self._failed_response(request, exc)
+            if handler_failed(exc, None):
+                response = self._failed_response(request, exc)
+            elif not self._handler_exited(exc):
+                raise
         else:
             if inspect.isawaitable(result) or inspect.isasyncgen(result):
                 # A task awaits it, as it would the function's result (the slot goes with it).
@@ -155,7 +153,8 @@ class Dispatch(Answering):
                 return
             response = self.protocol.response(request.id, result)
         try:
-            self._answer_now(request, response)
+            if response is not None:
+                self._answer_now(request, response)
         finally:
             self._slots.release()
             self._request_done()
