@@ -297,3 +297,27 @@ async def test_responder_answers_protocol_error_and_drops_the_handler_answer() -
         await raw.send(json.dumps(ping).encode() + b"\n")
         assert await _read_json(raw) == {"jsonrpc": "2.0", "id": 6, "result": {}}  # no 2nd answer
     await raw.aclose()
+
+
+async def test_handlers_waiting_for_input_items_do_not_hold_the_dispatch_bound() -> None:
+    # Six requests with input streams against a bound of 3 handlers: the items come after all
+    # six openings. A handler waiting for items counted against the bound, so the three running
+    # ones stopped the reader before the items they waited for, for ever (spec 4.5).
+    async with pair(max_concurrent_handlers=3) as (left, right):
+        _serve(right)
+
+        async def items() -> AsyncIterator[int]:
+            await anyio.sleep(0.2)  # the openings first
+            for k in range(5):
+                yield k
+
+        sums: dict[int, Any] = {}
+
+        async def call(n: int) -> None:
+            sums[n] = await left.request_streaming("sumStream", input=items())
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                for n in range(6):
+                    group.start_soon(call, n)
+        assert sums == {n: 10 for n in range(6)}

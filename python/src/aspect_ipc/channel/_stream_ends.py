@@ -15,6 +15,7 @@ import anyio.lowlevel
 from .._stream_messages import STREAM_KEY
 from .._streams import WAIT, Consumer, EndOfStream, Producer, StreamTable
 from ..errors import RemoteError
+from ._slots import current_slot
 
 __all__ = ["RequestStreams", "StreamReader", "StreamWriter", "current_streams", "send_yields"]
 
@@ -22,10 +23,17 @@ __all__ = ["RequestStreams", "StreamReader", "StreamWriter", "current_streams", 
 async def _wait(stream: Consumer | Producer) -> None:
     event = anyio.Event()
     stream.on_change = event.set
+    # In a handler of the peer's request: waiting for the peer's items or credit, it gives its
+    # place among the running handlers up, as it does waiting for an answer (spec 4.5).
+    slot = current_slot.get()
+    if slot is not None:
+        slot.waiting()
     try:
         await event.wait()  # cancellable: a cancelled reader or writer stops at once (13.6)
     finally:
         stream.on_change = None
+        if slot is not None:
+            slot.answered()
 
 
 async def _cancelled_first() -> None:
