@@ -59,11 +59,42 @@ def check_unix_path(path: str) -> None:
         )
 
 
-def in_use_message(path: str) -> str:
+def in_use_message(path: str, owner: str = "") -> str:
     return (
         f"address in use by a live worker: {path} (another process is listening there; "
-        "stop it, or use another namespace or worker id)"
+        f"stop it, or use another namespace or worker id){owner}"
     )
+
+
+def _owner_note(path: str, info: os.stat_result) -> str:
+    """A sentence on the file's owner when it is another user: in a directory others may write
+    to (``/tmp``), anyone can take a predictable path first, and only another directory helps."""
+    if info.st_uid == os.geteuid():
+        return ""
+    try:
+        import pwd
+
+        name = f"{pwd.getpwuid(info.st_uid).pw_name} (uid {info.st_uid})"
+    except (ImportError, KeyError):
+        name = f"uid {info.st_uid}"
+    return (
+        f". It belongs to another user, {name}: in a directory others can write to, such as "
+        f"{os.path.dirname(path) or '.'}, anyone can take a predictable path first; give "
+        "ProcessManager(socket_dir=...) a directory only you can write to"
+    )
+
+
+def _removable(path: str, info: os.stat_result) -> bool:
+    """Whether this process may unlink ``path``: not another user's file in a sticky directory
+    (``/tmp``), unless it is root or owns the directory."""
+    euid = os.geteuid()
+    if euid == 0 or info.st_uid == euid:
+        return True
+    try:
+        directory = os.stat(os.path.dirname(path) or ".")
+    except OSError:
+        return True  # the unlink itself will say
+    return not (directory.st_mode & stat.S_ISVTX) or directory.st_uid == euid
 
 
 def probe_socket(path: str) -> bool:
@@ -82,24 +113,37 @@ def probe_socket(path: str) -> bool:
         return False
     except OSError as exc:
         raise TransportError(f"cannot inspect {path}: {exc.strerror}") from exc
+    owner = _owner_note(path, info)
     if not stat.S_ISSOCK(info.st_mode):
         raise AddressInUse(
             f"path exists and is not a socket: {path} (refusing to remove it; "
-            "choose another path or remove the file yourself)",
+            f"choose another path or remove the file yourself){owner}",
             path,
         )
     try:
         probe = connect_unix(path)
     except OSError as exc:
         if exc.errno == errno.EAGAIN:  # a listener whose backlog is full: alive
-            raise AddressInUse(in_use_message(path), path) from exc
+            raise AddressInUse(in_use_message(path, owner), path) from exc
         if exc.errno == errno.ENOENT:  # removed since lstat: nothing there
             return False
+        if exc.errno in (errno.EACCES, errno.EPERM) and owner:
+            raise AddressInUse(
+                f"another user's socket is at {path}, and this process may not connect to it "
+                f"to tell whether anyone listens{owner}",
+                path,
+            ) from exc
         if exc.errno != errno.ECONNREFUSED:
             raise TransportError(f"cannot probe {path}: {exc.strerror}") from exc
+        if not _removable(path, info):
+            raise AddressInUse(
+                f"a stale socket is at {path}: nobody listens on it, but this process may not "
+                f"remove it{owner}",
+                path,
+            ) from exc
         return True
     probe.close()
-    raise AddressInUse(in_use_message(path), path)
+    raise AddressInUse(in_use_message(path, owner), path)
 
 
 async def remove_stale_socket(path: str) -> None:

@@ -226,7 +226,8 @@ class ProcessManager:
             StartupTimeout: no ``$/ready`` within the start-up timeout (control only).
             StartupError: any other start-up failure; every start-up error carries the
                 worker's stderr tail, and an OS error (EMFILE, EACCES...) is chained as the cause.
-            AddressInUse: a live worker of another parent holds the data path.
+            AddressInUse: a live worker of another parent holds the data path, or a file
+                that is not a socket, or another user's file this process may not remove.
             Unauthorized: the worker refused the ``$/hello`` (or the peer check failed).
             ProtocolVersionMismatch: the worker speaks another protocol version.
             RuntimeError: the manager is closed.
