@@ -90,7 +90,11 @@ class AspectDriver:
                 await run_latency(call, budget.warmup())
                 figures |= (await run_latency(call, budget)).figures(prefix)
                 await self._check(call, expected, f"{method} on {prefix or 'data_'}channel")
-            if kind == "latency" and self._contender.backend == "asyncio":
+            if (
+                kind == "latency"
+                and self._contender.backend == "asyncio"
+                and not self._contender.busy_poll
+            ):
                 figures |= (await _floor_latency(self._contender, budget)).figures("floor_")
             return figures
         if kind == "memory":
@@ -106,7 +110,7 @@ class AspectDriver:
             f"{contender.key}-{self._spawned}",
             executable=contender.executable,
             args=contender.args,
-            data_channel=DataChannelOptions(enabled=True),
+            data_channel=DataChannelOptions(enabled=True, busy_poll=contender.busy_poll),
             startup_timeout=60,  # a loaded machine: the spawn cell measures, it does not judge
         )
 

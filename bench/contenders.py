@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class Contender:
     backend: str = "asyncio"
     executable: str = ""
     args: tuple[str, ...] = ()
+    busy_poll: float = 0.0
+    """The data channel's ``busy_poll`` (seconds): 0 for the plain rows."""
 
     @property
     def is_aspect(self) -> bool:
@@ -98,14 +101,21 @@ def baselines() -> list[Contender | str]:
     return found
 
 
-def find_worker(name: str, backend: str = "asyncio") -> Contender | str:
-    """aspect-ipc with the test worker ``name`` and the parent on ``backend``, or why it cannot
-    run (a note to print)."""
+BUSY_POLL = 50e-6
+"""The busy rows' ``DataChannelOptions.busy_poll``: 50 µs, a few small round trips."""
+
+
+def find_worker(name: str, backend: str = "asyncio", busy_poll: float = 0.0) -> Contender | str:
+    """aspect-ipc with the test worker ``name`` and the parent on ``backend`` (the data channel
+    busy polling for ``busy_poll`` seconds), or why it cannot run (a note to print)."""
     key = name if backend == "asyncio" else f"{name}_{backend}"
     label = f"{name} worker" + ("" if backend == "asyncio" else f" ({backend})")
+    if busy_poll:
+        key += "_busy"
+        label += f" (busy poll {busy_poll * 1e6:g} µs)"
 
     def contender(executable: str, *args: str) -> Contender:
-        return Contender(key, label, key, "aspect", name, backend, executable, args)
+        return Contender(key, label, key, "aspect", name, backend, executable, args, busy_poll)
 
     if backend not in ("asyncio", "trio"):
         return f"unknown event loop {backend!r} (known: asyncio, trio)"
@@ -129,13 +139,17 @@ def find_worker(name: str, backend: str = "asyncio") -> Contender | str:
     return f"unknown worker {name!r} (known: {', '.join(WORKER_NAMES)})"
 
 
-def available(workers: list[str], trio_workers: list[str]) -> tuple[list[Contender], list[str]]:
-    """The contenders of a run (baselines first), and a note for each one that was skipped."""
+def available(
+    workers: list[str], trio_workers: list[str], busy_workers: Sequence[str] = ()
+) -> tuple[list[Contender], list[str]]:
+    """The contenders of a run (baselines first), and a note for each one that was skipped.
+    ``busy_workers``: also measured on asyncio with the data channel busy polling."""
     contenders: list[Contender] = []
     notes: list[str] = []
-    wanted = [(name, "asyncio") for name in workers]
-    wanted += [(name, "trio") for name in trio_workers if name in workers]
-    found_workers = [(name, find_worker(name, backend)) for name, backend in wanted]
+    wanted = [(name, "asyncio", 0.0) for name in workers]
+    wanted += [(name, "trio", 0.0) for name in trio_workers if name in workers]
+    wanted += [(name, "asyncio", BUSY_POLL) for name in busy_workers if name in workers]
+    found_workers = [(name, find_worker(name, backend, poll)) for name, backend, poll in wanted]
     for label, found in [("", b) for b in baselines()] + found_workers:
         if isinstance(found, str):
             notes.append(f"{label} worker: {found}" if label else found)

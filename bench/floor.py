@@ -11,9 +11,10 @@ how much of a round trip any parent pays, ours or not, by timing the bench's sma
   socket registered once with ``loop.add_reader``, one future per request, completed by the
   read callback: the least an asyncio parent can do, the issue's "BufferedProtocol client");
 - **the Go test worker**, from the same two clients and from **aspect-ipc**
-  (``ProcessHandle.request_via_data``). The bare clients start the worker and authenticate the
-  data connection themselves, from PROTOCOL.md sections 5 and 7 (environment, ``$/ready``,
-  ``$/hello``).
+  (``ProcessHandle.request_via_data``), plain and with the data channel busy polling for 50 µs
+  (``DataChannelOptions(busy_poll=50e-6)``, a second worker). The bare clients start the worker
+  and authenticate the data connection themselves, from PROTOCOL.md sections 5 and 7
+  (environment, ``$/ready``, ``$/hello``).
 
 With ``--same-cpu`` this process and every process it starts run on one CPU (the lowest this
 process may use): nobody waits for another CPU to wake up, so the figures are what each path
@@ -45,6 +46,7 @@ import msgpack
 
 WORKER = Path(__file__).resolve().parent.parent / ".build/go/test-worker"
 PARAMS = {"n": 1}  # the bench's small request (aspect_cells.SMALL_PARAMS)
+BUSY_POLL = 50e-6  # the bench's busy rows' DataChannelOptions.busy_poll (contenders.BUSY_POLL)
 
 
 class FramedClient:
@@ -237,6 +239,8 @@ async def main(requests: int, rounds: int) -> None:
                 handle = await manager.spawn(
                     "floor", executable=str(WORKER), data_channel=DataChannelOptions(enabled=True)
                 )
+                polling = DataChannelOptions(enabled=True, busy_poll=BUSY_POLL)
+                busy = await manager.spawn("busy", executable=str(WORKER), data_channel=polling)
                 rounds_of: dict[str, Callable[[], Any]] = {
                     "mp.Pipe": lambda: pipe.round(requests),
                     "Python server, blocking": lambda: blocking_round(server, requests),
@@ -244,6 +248,7 @@ async def main(requests: int, rounds: int) -> None:
                     "Go worker, blocking": lambda: blocking_round(bare, requests),
                     "Go worker, asyncio": lambda: asyncio_round(bare, requests),
                     "Go worker, aspect-ipc": lambda: aspect_round(handle, requests),
+                    "Go worker, busy poll": lambda: aspect_round(busy, requests),
                 }
                 p50s: dict[str, list[float]] = {name: [] for name in rounds_of}
                 for _ in range(rounds + 1):  # the first round warms up, and is not counted

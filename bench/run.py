@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     memory_echoes = options.memory_echoes if options.memory_echoes is not None else (
         5 if quick else 10_000
     )  # fmt: skip
-    contenders, notes = available(options.workers, options.trio)
+    contenders, notes = available(options.workers, options.trio, options.busy_poll)
     for note in notes:
         print(f"note: skipping {note}", flush=True)
     run = RunResults(contenders, seed.seed_payloads(), rounds, options.fresh, skipped=notes)
@@ -149,6 +149,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         type=names,
         default=["go"],
         help="worker languages also measured with the parent on trio (default go; '' for none)",
+    )
+    parser.add_argument(
+        "--busy-poll",
+        type=names,
+        default=["go"],
+        help="worker languages also measured with the data channel busy polling for 50 µs "
+        "(DataChannelOptions.busy_poll; default go; '' for none)",
     )
     parser.add_argument(
         "--budget",

@@ -100,6 +100,7 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
             name=f"worker {worker} data channel",
             log_extra={"worker_id": worker},
         )
+        data.busy_poll = startup.data.busy_poll
         startup.handlers.install(data, "data")
         await task_group.start(_run_channel, data)
         await _hello(startup, data)

@@ -50,6 +50,8 @@ class ChannelMetrics:
     """The counters of one channel (kept by the handle across restarts); see the module."""
 
     __slots__ = (
+        "busy_poll_answered",
+        "busy_polls",
         "bytes_in",
         "bytes_out",
         "errors_received",
@@ -70,6 +72,10 @@ class ChannelMetrics:
         self.bytes_out = 0  # as taken by the writer, framing included
         self.bytes_in = 0
         self.timeouts = 0
+        # Requests that busy polled for their answer (DataChannelOptions.busy_poll), and those
+        # of them answered while polling: a low share says the poll is too short to pay.
+        self.busy_polls = 0
+        self.busy_poll_answered = 0
         # Error answers to our pending requests, by code (not late ones, after a timeout).
         self.errors_received: dict[int, int] = {}
         self.errors_sent: dict[int, int] = {}  # error responses we sent, by code
@@ -91,6 +97,8 @@ class ChannelMetrics:
             bytes_in=self.bytes_in,
             bytes_out=self.bytes_out,
             timeouts=self.timeouts,
+            busy_polls=self.busy_polls,
+            busy_poll_answered=self.busy_poll_answered,
             errors_received=dict(self.errors_received),
             errors_sent=dict(self.errors_sent),
             in_flight=0 if live is None else live.in_flight,
@@ -133,6 +141,10 @@ class ChannelStats:
     bytes_in: int = 0
     bytes_out: int = 0
     timeouts: int = 0
+    busy_polls: int = 0
+    """Requests that busy polled for their answer (``DataChannelOptions.busy_poll``)."""
+    busy_poll_answered: int = 0
+    """Of :attr:`busy_polls`, those answered while polling (the rest slept for it)."""
     errors_received: Mapping[int, int] = field(default_factory=dict)
     errors_sent: Mapping[int, int] = field(default_factory=dict)
     in_flight: int = 0
@@ -235,6 +247,8 @@ def _plus(a: ChannelStats, b: ChannelStats | None) -> ChannelStats:
         bytes_in=a.bytes_in + b.bytes_in,
         bytes_out=a.bytes_out + b.bytes_out,
         timeouts=a.timeouts + b.timeouts,
+        busy_polls=a.busy_polls + b.busy_polls,
+        busy_poll_answered=a.busy_poll_answered + b.busy_poll_answered,
         errors_received=_add_counts(a.errors_received, b.errors_received),
         errors_sent=_add_counts(a.errors_sent, b.errors_sent),
         latency_histogram=histogram,

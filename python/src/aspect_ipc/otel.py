@@ -11,7 +11,8 @@ Instruments (kind, unit): ``aspect_ipc.requests.sent``, ``aspect_ipc.requests.re
 ``aspect_ipc.notifications.sent``, ``aspect_ipc.notifications.received`` (counters, 1);
 ``aspect_ipc.bytes.sent``, ``aspect_ipc.bytes.received`` (counters, By: frames as written and
 read); ``aspect_ipc.errors`` (counter: error answers to our requests, by ``code``);
-``aspect_ipc.timeouts`` (counter); ``aspect_ipc.in_flight`` (gauge), ``aspect_ipc.queued_bytes``
+``aspect_ipc.timeouts``, ``aspect_ipc.busy_polls``, ``aspect_ipc.busy_polls.answered``
+(counters); ``aspect_ipc.in_flight`` (gauge), ``aspect_ipc.queued_bytes``
 (gauge, By); ``aspect_ipc.latency`` (gauge, s, by ``quantile``); ``aspect_ipc.restarts``
 (counter, per worker); ``aspect_ipc.uptime`` (gauge, s, per running worker).
 """
@@ -41,6 +42,8 @@ _CHANNEL_COUNTERS: tuple[tuple[str, str, str, str], ...] = (
     ("bytes.sent", "bytes_out", "By", "Frame bytes written to the worker"),
     ("bytes.received", "bytes_in", "By", "Frame bytes read from the worker"),
     ("timeouts", "timeouts", "1", "Requests that got no answer in time"),
+    ("busy_polls", "busy_polls", "1", "Requests that busy polled for their answer"),
+    ("busy_polls.answered", "busy_poll_answered", "1", "Requests answered while busy polling"),
 )
 _CHANNEL_GAUGES: tuple[tuple[str, str, str, str], ...] = (
     ("in_flight", "in_flight", "1", "Requests sent and not yet answered"),

@@ -71,6 +71,10 @@ class ChannelCore:
         # Set before the channel runs (the outbox gets the metrics when it starts).
         self.metrics: ChannelMetrics | None = None
         self.tracer: Tracer | None = None
+        # Busy polling (seconds): a lone request reads for its answer without sleeping for up
+        # to this long before it waits on the loop (asyncio only: see FastReader.spin). 0: off.
+        self.busy_poll = 0.0
+        self._spin: Callable[[Any, float], bool] | None = None  # FastReader.spin, while it runs
         self._frame_overhead = _frame_overhead(framing)  # bytes a frame adds to its payload
         # Large binaries go out uncopied where the codec and the framing both allow it.
         self._encode_parts: Callable[[Any], list[Buffer]] | None = None

@@ -18,9 +18,11 @@ pool) holds the peer back through the socket, exactly as the portable loop does.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable
 from functools import partial
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .._compiled import DECLINED, take_answers
@@ -100,6 +102,7 @@ class FastReader:
         self._fd = self._transport.readable_fd()
         self._transport.add_close_callback(self._on_close)
         channel._outbox.waves = True  # this reader clears burst at each read: see Outbox
+        channel._spin = self.spin
         try:
             while True:
                 # The slow lane: what the callback handed over, then every frame left.
@@ -123,7 +126,41 @@ class FastReader:
                 self._watch()
                 await self._wake
         finally:
+            channel._spin = None
             self._unwatch()
+
+    def spin(self, answered: asyncio.Future[None], seconds: float) -> bool:
+        """Busy polling: read without sleeping until ``answered`` is done, ``seconds`` have
+        passed, or the slow lane has the input; only while the loop has nothing else to run.
+
+        Waking a thread that sleeps in ``epoll_wait`` costs tens of microseconds on many
+        machines (more than a small round trip's CPU); a reader that never sleeps sees the
+        answer as it lands, and completes it in this call, so the caller's ``await`` does not
+        even yield. The price: this CPU stays busy meanwhile, and the loop runs nothing else.
+
+        True: the caller must yield once before it goes on. What this read woke (a handler of
+        a notification that came before the answer, another caller) would have run before
+        the caller without the poll, the loop running callbacks in the order they are made;
+        so it still does.
+        """
+        ready = getattr(self._loop, "_ready", None)  # asyncio's run queue (not on uvloop)
+        if ready is None or ready:
+            return False  # something else is waiting to run (or it cannot be told): sleep
+        metrics = self._channel.metrics
+        if metrics is not None:
+            metrics.busy_polls += 1
+        end = perf_counter() + seconds
+        on_readable, yield_cpu = self._on_readable, os.sched_yield
+        while self._watching and not answered.done():
+            on_readable()
+            if perf_counter() >= end or ready:
+                break
+            yield_cpu()  # a peer on this same CPU runs now, not when the time is up
+        if not answered.done():
+            return False  # the caller waits for it as usual, behind what is ready
+        if metrics is not None:
+            metrics.busy_poll_answered += 1
+        return bool(ready)
 
     async def _drain(self) -> IpcError | None:
         """Dispatch every whole frame in the decoder; a fatal framing error ends the read."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from time import monotonic, perf_counter_ns
@@ -74,6 +75,11 @@ class Outgoing(ChannelCore):
                 if not self._outbox.put_nowait(parts):
                     await self._outbox.put(parts, waiter.event)  # its answer after its last byte
             event = waiter.event
+            # Busy polling (asyncio): it may answer the request here, and then the await below
+            # does not yield, unless what the poll read woke must run first.
+            spin = self._spin if self.busy_poll and len(self._pending) == 1 else None
+            if spin is not None and spin(event, self.busy_poll):
+                await asyncio.sleep(0)
             await (event if type(event) is FutureWaiter else event.wait())  # a future: itself
             answered = True
         finally:
