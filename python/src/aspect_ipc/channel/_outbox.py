@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .._transport_impl import socket_of
+from .._transport_impl import frame_sender, socket_of
 from ..errors import IpcError, TransportError, fresh
 from ..metrics import ChannelMetrics
 from ..transports import NowIO, Transport
@@ -309,7 +309,7 @@ class Outbox:
         if isinstance(transport, NowIO):
             self._send_nowait = transport.send_nowait
             sock = socket_of(transport)
-            self._send_frame = sock.send if sock is not None else None
+            self._send_frame = frame_sender(sock) if sock is not None else None
         try:
             with anyio.CancelScope(shield=True):
                 while True:
