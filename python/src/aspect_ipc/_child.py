@@ -45,6 +45,8 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
+from . import _fork
+
 __all__ = ["ChildProcess", "returncode_text"]
 
 # include/uapi/linux/pidfd.h: signal the process group the pidfd's process leads (Linux 6.9).
@@ -63,6 +65,7 @@ class ChildProcess:
         self.returncode: int | None = None  # known at exit, before the reap
         self.reaped = False
         self.exited = anyio.Event()
+        self._generation = _fork.generation  # a forked child never signals it (see _fork)
 
     @classmethod
     async def start(
@@ -144,7 +147,10 @@ class ChildProcess:
     # -- signals ------------------------------------------------------------------------------
 
     def signal(self, sig: signals.Signals) -> None:
-        """Send ``sig`` to the worker process alone; nothing if it is gone."""
+        """Send ``sig`` to the worker process alone; nothing if it is gone, or from a forked
+        child of the parent (its clean-up must not stop the parent's workers)."""
+        if self._generation != _fork.generation:
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
             if self._pidfd is not None:
                 signals.pidfd_send_signal(self._pidfd, sig)
@@ -152,8 +158,9 @@ class ChildProcess:
                 os.kill(self.pid, sig)
 
     def signal_group(self, sig: signals.Signals) -> None:
-        """Send ``sig`` to the worker's process group, only while its leader is unreaped."""
-        if self.reaped:
+        """Send ``sig`` to the worker's process group, only while its leader is unreaped (and
+        never from a forked child of the parent)."""
+        if self.reaped or self._generation != _fork.generation:
             return
         if self._group_by_pidfd and self._pidfd is not None:
             try:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from . import _lifecycle
+from . import _fork, _lifecycle
 from ._child import ChildProcess
 from ._events import Listeners
 from ._logging import log_event, log_stderr_line
@@ -121,6 +121,7 @@ class HandleCore:
         self._handlers = HandlerTable()
         self._listeners = Listeners()
         self._log = logging.getLogger(f"aspect_ipc.worker.{worker_id}")
+        self._generation = _fork.generation  # see _fork: a forked child must leave it alone
 
     def __repr__(self) -> str:
         return f"<ProcessHandle {self.id!r} pid={self.pid} state={self._state.value}>"

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from . import _fork
 from ._calls import check_grace, check_timeout
 from ._events import Listener
 from ._handle_core import Settings, SpawnSpec
@@ -165,6 +166,8 @@ class ProcessHandle(StreamCalls, Incarnations):
             ValueError: ``grace`` is negative or not a number.
         """
         check_grace("grace", grace)
+        if self._generation != _fork.generation:
+            raise _fork.forked_error(f"worker {self.id}")
         if not self._stop_requested and not self._done.is_set():
             self._stop_grace = self._settings.shutdown_grace if grace is None else grace
             self._set_state(WorkerState.STOPPING)
@@ -192,6 +195,8 @@ class ProcessHandle(StreamCalls, Incarnations):
                 stopped or failed), or it was stopped, or failed for good, before the new
                 incarnation ran.
         """
+        if self._generation != _fork.generation:
+            raise _fork.forked_error(f"worker {self.id}")
         if self._state is not WorkerState.RUNNING or self._stop_requested:
             raise WorkerUnavailable(
                 f"worker {self.id} cannot be restarted: it is {self._state.value}, and "
@@ -365,7 +370,13 @@ class ProcessHandle(StreamCalls, Incarnations):
         )
 
     def _running_channel(self, via: str) -> Channel | None:
-        """The channel ``via`` if the worker runs and the channel is open; else None."""
+        """The channel ``via`` if the worker runs and the channel is open; else None.
+
+        Raises:
+            RuntimeError: this is a forked child of the process that made the handle.
+        """
+        if self._generation != _fork.generation:
+            raise _fork.forked_error(f"worker {self.id}")
         channel = self._control if via == "control" else self._data
         if self._state is not WorkerState.RUNNING or channel is None or channel.closed:
             return None

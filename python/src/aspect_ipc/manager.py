@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 from anyio.abc import TaskGroup
 
+from . import _fork
 from ._calls import check_grace, check_name, check_timeout
 from ._events import CallbackRunner, EventStream, Listener, Listeners
 from ._trace import trace_mode
@@ -100,6 +103,7 @@ class ProcessManager:
         self._closed = False
         self._start_slots: anyio.Semaphore | None = None
         self._pools: list[WorkerPool] = []
+        self._generation = _fork.generation  # a forked child must leave it alone
 
     def __enter__(self) -> NoReturn:
         raise TypeError(
@@ -115,6 +119,8 @@ class ProcessManager:
         if self._task_group is not None:
             raise RuntimeError("this ProcessManager is already open ('async with' it once)")
         self._closed = False
+        with contextlib.suppress(RuntimeError):  # trio: no asyncio loop
+            _fork.watch_loop(asyncio.get_running_loop())
         self._start_slots = anyio.Semaphore(self.max_concurrent_starts)
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
@@ -128,6 +134,10 @@ class ProcessManager:
         traceback: TracebackType | None,
     ) -> bool | None:
         assert self._task_group is not None
+        if self._generation != _fork.generation:
+            # A forked child leaving the block (sys.exit() in it): the workers, their sockets
+            # and the event loop's epoll set are the parent's, and stay as they are.
+            return None
         self._closed = True  # spawn() refuses from now on, and stop_all() sees every worker
         with anyio.CancelScope(shield=True):
             for pool in self._pools:
@@ -230,8 +240,11 @@ class ProcessManager:
                 that is not a socket, or another user's file this process may not remove.
             Unauthorized: the worker refused the ``$/hello`` (or the peer check failed).
             ProtocolVersionMismatch: the worker speaks another protocol version.
-            RuntimeError: the manager is closed.
+            RuntimeError: the manager is closed (or was made by the parent of this forked
+                process).
         """
+        if self._generation != _fork.generation:
+            raise _fork.forked_error(f"the ProcessManager {self.namespace!r}")
         if self._closed:
             raise RuntimeError(
                 f"the ProcessManager {self.namespace!r} is closed (its 'async with' block has "

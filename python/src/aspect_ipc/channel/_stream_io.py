@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from .. import _fork
 from .._stream_messages import (
     DEFAULT_WINDOW,
     STREAM_KEY,
@@ -261,6 +262,7 @@ class StreamCall:
         self._pump: anyio.CancelScope | None = None
         self._finished = False
         self._reading = False  # a task is in __anext__
+        self._generation = _fork.generation
         self.result: Any = None
         """The request's result, the stream's final value (13.2), once the loop has ended."""
 
@@ -326,4 +328,5 @@ class StreamCall:
         self._finish(cancel=True)
 
     def __del__(self) -> None:
-        self._finish(cancel=True)
+        if self._generation == _fork.generation:  # a forked child's copy: the parent's to end
+            self._finish(cancel=True)

@@ -51,6 +51,7 @@ import anyio
 from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from .. import _fork
 from .. import manager as _manager
 from .._events import Listener
 from ..metrics import ManagerStats
@@ -94,6 +95,7 @@ class ProcessManager:
         self._caller: Caller | None = None
         self._host: Future[None] | None = None
         self._release: anyio.Event | None = None
+        self._generation = _fork.generation
 
     def __enter__(self) -> ProcessManager:
         if self._portal_context is not None:
@@ -142,6 +144,12 @@ class ProcessManager:
         if context is None or portal is None or host is None:
             return
         self._portal = self._portal_context = self._host = self._caller = None
+        if self._generation != _fork.generation:
+            # A forked child: no loop thread here, and the workers are the parent's. The
+            # portal, once collected, would ask that thread to stop and wait for ever: told it
+            # is not running, it skips that (anyio keeps the loop thread's id in this field).
+            portal._event_loop_thread_id = None
+            return
         interrupted: list[KeyboardInterrupt] = []
         try:
             _uninterrupted(lambda: portal.start_task_soon(self._let_go), interrupted)

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
+from .. import _fork
+
 __all__ = ["Caller"]
 
 T = TypeVar("T")
@@ -34,6 +36,7 @@ class Caller:
     def __init__(self, portal: BlockingPortal, loop: asyncio.AbstractEventLoop | None) -> None:
         self.portal = portal
         self._loop = loop
+        self._generation = _fork.generation
         self._loop_thread = portal.call(threading.get_ident)
         # How any thread (the loop thread too) schedules a plain callable on the loop.
         self.task_group: TaskGroup | None = None
@@ -45,7 +48,10 @@ class Caller:
 
     def call_soon(self, function: Callable[[], object]) -> bool:
         """Run ``function()`` on the loop thread soon, without waiting; from any thread, a
-        finalizer included. False when the loop has already ended (nothing to do then)."""
+        finalizer included. False when the loop has already ended (nothing to do then), or
+        is another process's (a forked child's finalizers)."""
+        if self._generation != _fork.generation:
+            return False
         try:
             self._soon(function)
         except RuntimeError:  # asyncio: the loop is closed; trio: RunFinishedError
@@ -72,7 +78,10 @@ class Caller:
         return threading.get_ident() == self._loop_thread
 
     def on_other_thread(self) -> None:
-        """Raises RuntimeError on the loop thread, where a blocking call would wait forever."""
+        """Raises RuntimeError on the loop thread, where a blocking call would wait forever,
+        and in a forked child, which has no loop thread (it would wait for ever too)."""
+        if self._generation != _fork.generation:
+            raise _fork.forked_error("the blocking ProcessManager")
         if self.on_loop_thread():
             raise RuntimeError(
                 "the blocking API cannot be called from its own loop thread (an event callback "
