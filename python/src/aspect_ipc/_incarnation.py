@@ -20,20 +20,19 @@ from ._child import ChildProcess
 from ._handle_core import HandleCore, logger
 from ._handler_errors import ENV_TRACEBACKS
 from ._handshake import Startup, handshake
+from ._health import hung_outcome, ping_until_hung
 from ._outcome import Outcome, outcome_of, split, with_tail
 from ._stderr import StderrPump
 from .channel import Channel
-from .constants import METHOD_PING, METHOD_READY, METHOD_SHUTDOWN
+from .constants import METHOD_READY, METHOD_SHUTDOWN
 from .errors import (
     IpcError,
-    RequestTimeout,
     StartupError,
     WorkerExitedDuringStartup,
-    WorkerHung,
     WorkerUnavailable,
 )
 from .framing import LineDelimitedFraming
-from .options import HealthCheck, WorkerState
+from .options import WorkerState
 from .shutdown import shutdown_timeout_for
 from .transports import FdTransport, remove_stale_socket
 
@@ -107,13 +106,22 @@ class Incarnations(HandleCore):
             stderr = StderrPump(stderr_transport, self._stderr_line, spec.stderr_tail_lines)
             failure, outcome = await self._run(status, child, control_transport, stderr, token)
         finally:
+            # Neither a verdict nor a failure: the incarnation was cancelled from outside (the
+            # host cancelled every task, as asyncio.run does at its end), with no stop asked
+            # for. The worker still gets SIGTERM and a moment to exit cleanly (spec 8.4).
+            cut_short = child is not None and failure is None and outcome is None
             with anyio.CancelScope(shield=True):
-                await self._end(child, stderr, transports, fds)
+                await self._end(child, stderr, transports, fds, gently=cut_short)
+            if cut_short:
+                self._emit("exit", exit_code=self.exit_code, signal=self.signal)
         if failure is not None:
             assert stderr is not None and child is not None
             self._last_error = WorkerUnavailable(str(failure))
             raise with_tail(failure, stderr, child.returncode) from None
-        assert outcome is not None
+        if outcome is None:
+            # The cancellation was absorbed on its way out (anyio's task groups can take a
+            # native asyncio cancel for their own): it goes on as what it is.
+            raise anyio.get_cancelled_exc_class()()
         return outcome
 
     async def _start(self, executable: str, fds: list[int], env: dict[str, str]) -> ChildProcess:
@@ -259,11 +267,18 @@ class Incarnations(HandleCore):
         stderr: StderrPump | None,
         transports: list[FdTransport],
         fds: list[int],
+        *,
+        gently: bool = False,
     ) -> None:
-        """Leave nothing behind: the group killed, the exit awaited, the socket file, the reap."""
+        """Leave nothing behind: the group killed, the exit awaited, the socket file, the reap.
+        ``gently``: a worker still running gets SIGTERM and ``TERM_WAIT`` to exit first."""
         self._startup_scope = None
         self._give_back_start_slot()
         if child is not None:
+            if gently and not child.exited.is_set():
+                child.signal_group(signals.SIGTERM)
+                with anyio.move_on_after(TERM_WAIT):
+                    await child.watch()
             child.signal_group(signals.SIGKILL)  # stragglers in its group, or the worker itself
             with anyio.move_on_after(_KILL_WAIT):
                 await child.watch()
@@ -312,7 +327,12 @@ class Incarnations(HandleCore):
         async def health_check() -> None:
             nonlocal hung
             assert health is not None
-            await self._pinger(control, health)
+            await ping_until_hung(
+                self.id,
+                control,
+                health,
+                lambda: self._stop_event.is_set() or self._restart_event.is_set(),
+            )
             hung = True
 
         if health is not None:
@@ -346,59 +366,13 @@ class Incarnations(HandleCore):
             stopped=self._stop_requested or self._restart_requested,
         )
         if hung and health is not None and not self._stop_requested:
-            outcome = _hung(self.id, health, outcome, stderr.tail())
+            outcome = hung_outcome(self.id, health, outcome, stderr.tail())
         self.exit_code, self.signal = outcome.exit_code, outcome.signal
         self._last_error = outcome.error
         for channel in (control, data):
             if channel is not None:
                 channel.close(outcome.error)
         return outcome
-
-    async def _pinger(self, control: Channel, health: HealthCheck) -> None:
-        """Ping the worker every ``health.interval``; return when it missed a deadline (hung).
-        A stop or restart in progress, or a closed channel, is not a miss: it waits for the end.
-        """
-        while True:
-            await anyio.sleep(health.interval)
-            missed = False
-            # The channel's own timeout, and a local one in case the send itself is stuck (a
-            # worker that stopped reading fills its stdin pipe).
-            with anyio.move_on_after(health.timeout + 0.1) as scope:
-                try:
-                    await control.request(METHOD_PING, None, timeout=health.timeout)
-                except RequestTimeout:
-                    missed = True
-                except IpcError:
-                    pass  # it answered with an error (alive), or the channel closed
-            missed = missed or scope.cancelled_caught
-            if control.closed or self._stop_event.is_set() or self._restart_event.is_set():
-                await anyio.sleep_forever()
-            if missed:
-                logger.warning(
-                    "worker %s: hung: no answer to $/ping within %g s (health check every %g s); "
-                    "killing its process group",
-                    self.id,
-                    health.timeout,
-                    health.interval,
-                    extra={"worker_id": self.id, "event": "crash"},
-                )
-                return
-
-
-def _hung(worker_id: str, health: HealthCheck, outcome: Outcome, tail: str) -> Outcome:
-    """The outcome of a worker killed because it hung: a crash, whose error is WorkerHung."""
-    text = (
-        f"worker {worker_id} hung: it did not answer $/ping within {health.timeout:g} s "
-        f"(health check every {health.interval:g} s, timeout {health.timeout:g} s), so it was "
-        "killed (SIGKILL to its process group)"
-    )
-    error = WorkerHung(
-        f"{text}; last lines of its stderr:\n{tail}" if tail else text,
-        exit_code=outcome.exit_code,
-        signal=outcome.signal,
-        stderr_tail=tail,
-    )
-    return Outcome(outcome.exit_code, outcome.signal, True, outcome.uptime, error)
 
 
 async def _first_of(*waits: Callable[[], Awaitable[Any]]) -> None:
