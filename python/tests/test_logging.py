@@ -187,3 +187,46 @@ def test_a_crash_is_summed_up_in_one_line_with_its_last_stderr_line() -> None:
     )
     quiet = WorkerCrashed("worker w crashed (signal 9)", signal=9)
     assert crash_summary(quiet) == "worker w crashed (signal 9)"
+
+
+class _Raising(logging.Handler):
+    """A handler that breaks logging's rule (``emit`` must not raise; logging's own handlers
+    call ``handleError``), as a log shipper whose connection dropped might."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen += 1
+        raise OSError("log shipper: connection reset")
+
+
+async def test_a_logging_handler_that_raises_breaks_nothing_and_is_reported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It used to raise out of the library's own log calls: on the stop record the manager's
+    # exit hung for ever; on spawn or ready, spawn() raised it; on a worker's stderr line the
+    # reader stopped. Now each failure is reported on stderr, as logging reports its own.
+    raising = _Raising()
+    library = logging.getLogger("aspect_ipc")
+    library.addHandler(raising)
+    before = library.level
+    library.setLevel(logging.DEBUG)
+    try:
+        with anyio.fail_after(30):
+            async with ProcessManager(namespace=namespace()) as manager:
+                handle = await manager.spawn("w", **python_worker())
+                await handle.request("stderr", {"text": "a line on stderr"})
+                assert await handle.request("add", {"a": 1, "b": 2}) == 3
+                await handle.stop()
+                assert handle.state.value == "stopped"
+                again = await manager.spawn("w2", **python_worker())
+                assert await again.request("add", {"a": 2, "b": 2}) == 4
+    finally:
+        library.removeHandler(raising)
+        library.setLevel(before)
+    assert raising.seen >= 6  # spawn, ready, the stderr line, exit, stop... each one tried
+    err = capsys.readouterr().err
+    assert "--- Logging error: a handler of logger 'aspect_ipc.manager' raised ---" in err
+    assert "OSError: log shipper: connection reset" in err

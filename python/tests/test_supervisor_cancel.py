@@ -63,7 +63,9 @@ HOST_RETURNS = textwrap.dedent(
 
     async def holder(ready):
         async with ProcessManager(namespace=sys.argv[2]) as manager:
-            manager.on("*", lambda e: e.kind != "output" and events.append((str(e.kind), e.exit_code)))
+            manager.on(
+                "*", lambda e: e.kind != "output" and events.append((str(e.kind), e.exit_code))
+            )
             handle = await manager.spawn(
                 "w", executable=sys.executable, args=[sys.argv[1]],
                 data_channel=DataChannelOptions(enabled=True),

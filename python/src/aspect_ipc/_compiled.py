@@ -12,10 +12,11 @@ and values and raise the same errors. Sans-IO.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from typing import Any
+
+from ._loggers import library_logger
 
 __all__ = [
     "DECLINED",
@@ -26,7 +27,7 @@ __all__ = [
     "take_answers",
 ]
 
-logger = logging.getLogger("aspect_ipc")
+logger = library_logger("aspect_ipc")
 
 # The contract of the functions used here; a core of another API version is not used.
 _API_VERSION = 3

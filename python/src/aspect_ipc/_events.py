@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import inspect
-import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
@@ -21,11 +20,12 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._loggers import library_logger
 from .options import EventKind, ProcessEvent
 
 __all__ = ["WILDCARD", "CallbackRunner", "EventStream", "Listener", "Listeners", "check_kind"]
 
-logger = logging.getLogger("aspect_ipc.manager")
+logger = library_logger("aspect_ipc.manager")
 
 Listener = Callable[[ProcessEvent], Any]
 

@@ -3,7 +3,6 @@ its settings, its life cycle state (:mod:`._lifecycle`), its events and its outp
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,6 +12,7 @@ import anyio
 from . import _fork, _lifecycle
 from ._child import ChildProcess
 from ._events import Listeners
+from ._loggers import library_logger
 from ._logging import log_event, log_stderr_line
 from ._stderr import CONTINUED
 from .channel import Channel, HandlerTable
@@ -29,7 +29,7 @@ from .options import (
 
 __all__ = ["HandleCore", "Settings", "SpawnSpec", "logger"]
 
-logger = logging.getLogger("aspect_ipc.manager")
+logger = library_logger("aspect_ipc.manager")
 
 
 class Settings(Protocol):
@@ -120,7 +120,7 @@ class HandleCore:
         self._done = anyio.Event()
         self._handlers = HandlerTable()
         self._listeners = Listeners()
-        self._log = logging.getLogger(f"aspect_ipc.worker.{worker_id}")
+        self._log = library_logger(f"aspect_ipc.worker.{worker_id}")
         self._generation = _fork.generation  # see _fork: a forked child must leave it alone
 
     def __repr__(self) -> str:

@@ -3,11 +3,11 @@ worker that misses a deadline is hung; its outcome is a crash whose error is Wor
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import anyio
 
+from ._loggers import library_logger
 from ._outcome import Outcome
 from .channel import Channel
 from .constants import METHOD_PING
@@ -16,7 +16,7 @@ from .options import HealthCheck
 
 __all__ = ["hung_outcome", "ping_until_hung"]
 
-logger = logging.getLogger("aspect_ipc.manager")
+logger = library_logger("aspect_ipc.manager")
 
 
 async def ping_until_hung(

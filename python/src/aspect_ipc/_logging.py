@@ -21,11 +21,12 @@ import json
 import logging
 from typing import Any
 
+from ._loggers import library_logger
 from .options import EventKind, ProcessEvent
 
 __all__ = ["LEVELS", "log_event", "log_stderr_line", "manager_logger"]
 
-manager_logger = logging.getLogger("aspect_ipc.manager")
+manager_logger = library_logger("aspect_ipc.manager")
 
 LEVELS = {
     "trace": logging.DEBUG,

@@ -12,10 +12,10 @@ already consumed cannot be taken back.
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 from ._handle_streams import Items, WorkerStream
+from ._loggers import library_logger
 from ._stream_messages import check_output_window
 from .errors import WorkerCrashed, WorkerUnavailable
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PoolStream", "pool_call"]
 
-logger = logging.getLogger("aspect_ipc.pool")
+logger = library_logger("aspect_ipc.pool")
 
 
 async def pool_call(

@@ -13,11 +13,12 @@ import os
 import time
 from typing import Any
 
+from ._loggers import library_logger
 from .constants import METHOD_HELLO
 
 __all__ = ["ENV_TRACE", "PAYLOAD_LIMIT", "Tracer", "trace_mode", "trace_logger"]
 
-trace_logger = logging.getLogger("aspect_ipc.trace")
+trace_logger = library_logger("aspect_ipc.trace")
 
 ENV_TRACE = "ASPECT_IPC_TRACE"
 PAYLOAD_LIMIT = 200

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._loggers import library_logger
+
 __all__ = ["Hooks"]
 
-logger = logging.getLogger("aspect_ipc.worker")
+logger = library_logger("aspect_ipc.worker")
 
 C = TypeVar("C", bound=Callable[..., Any])
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -18,6 +17,7 @@ from anyio.abc import TaskGroup
 from . import _fork
 from ._calls import check_grace, check_name, check_timeout
 from ._events import CallbackRunner, EventStream, Listener, Listeners
+from ._loggers import library_logger
 from ._trace import trace_mode
 from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProcessManager"]
 
-logger = logging.getLogger("aspect_ipc.manager")
+logger = library_logger("aspect_ipc.manager")
 
 # When the manager closes, async event callbacks still running get this long to finish.
 _CALLBACK_GRACE = 5.0

@@ -20,7 +20,6 @@ request (retries, input streams) and the pool's streams are in :mod:`._pool_stre
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._handle_streams import Items
+from ._loggers import library_logger
 from ._pool_map import PoolMap
 from ._pool_members import LIVE, Member, Members
 from ._pool_streams import PoolStream, pool_call
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAP_DEPTH", "WorkerPool"]
 
-logger = logging.getLogger("aspect_ipc.pool")
+logger = library_logger("aspect_ipc.pool")
 
 MAP_DEPTH = 4
 """Default ``map`` window per worker: ``max_in_flight = 2 * MAP_DEPTH * size`` (requests sent
@@ -343,7 +343,7 @@ class WorkerPool(Members):
         finally:
             self._retiring.discard(member)
             if recycled:
-                logger.debug(
+                logger.info(  # as the docs say: what the pool does to its workers is INFO
                     "pool %s: recycled %s",
                     self.name,
                     member.handle.id,

@@ -10,6 +10,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._compiled import pack_frame
+from .._loggers import library_logger
 from .._streams import StreamTable
 from .._trace import Tracer
 from ..codecs import Codec, MessagePackCodec, PartsCodec
@@ -25,7 +26,7 @@ from ._pending import Deadlines, Pending, waiter_factory
 
 __all__ = ["BadInputHook", "ChannelCore", "logger"]
 
-logger = logging.getLogger("aspect_ipc.channel")
+logger = library_logger("aspect_ipc.channel")
 
 # How long a closing channel keeps trying to send what was queued before it closed.
 _FLUSH_TIMEOUT = 1.0
