@@ -307,3 +307,27 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path: Any) -> None:
         time.sleep(0.02)
     assert not pid_alive(worker_pid)
     assert not os.path.exists(path)
+
+
+async def test_a_relative_socket_dir_is_the_parents_even_for_a_worker_running_elsewhere(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was checked from the parent's directory and used from the worker's (cwd=), so the
+    # worker failed to listen ("bind: no such file or directory", "listen EACCES").
+    (tmp_path / "sockets").mkdir()
+    monkeypatch.chdir(tmp_path)
+    async with ProcessManager(namespace=namespace(), socket_dir="sockets") as manager:
+        assert manager.socket_dir == str(tmp_path / "sockets")
+        handle = await manager.spawn("w", **python_worker(), cwd="/", data_channel=DATA)
+        assert await handle.request_via_data("echo", [1]) == [1]
+        assert handle.spec.data_path is not None
+        assert handle.spec.data_path.startswith(str(tmp_path / "sockets") + "/")
+    assert DataChannelOptions(path="here.sock").path == str(tmp_path / "here.sock")
+
+
+def test_a_socket_dir_too_long_for_any_socket_is_a_value_error_at_once() -> None:
+    # It was a plain IpcError from the first spawn().
+    with pytest.raises(ValueError, match=r"socket_dir '/tmp/x+' is too long"):
+        ProcessManager(socket_dir="/tmp/" + "x" * 120)
+    with pytest.raises(ValueError, match="socket_dir must be a directory's path"):
+        ProcessManager(socket_dir="")

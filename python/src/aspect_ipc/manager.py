@@ -19,7 +19,7 @@ from ._calls import check_grace, check_name, check_timeout
 from ._events import CallbackRunner, EventStream, Listener, Listeners
 from ._loggers import library_logger
 from ._trace import trace_mode
-from .errors import WorkerIdInUse
+from .errors import IpcError, WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
 from .metrics import ManagerStats, WorkerStats, retire
 from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
@@ -94,8 +94,9 @@ class ProcessManager:
         """Seconds a stopping worker gets after ``$/shutdown`` before SIGTERM (spec 8.2)."""
         self.restart_policy = restart_policy or RestartPolicy()
         """The restart policy of workers spawned without one of their own."""
-        self.socket_dir = socket_dir
-        """Where data sockets are made (None: the platform default, ``/tmp``)."""
+        self.socket_dir = _socket_dir(socket_dir)
+        """Where data sockets are made (None: the platform default, ``/tmp``), made absolute:
+        a worker may run in another directory (``cwd=``) than the parent."""
         self._handles: dict[str, ProcessHandle] = {}
         self._retired: WorkerStats | None = None  # the counters of workers dropped (_forget)
         self._listeners = Listeners()
@@ -393,3 +394,18 @@ class ProcessManager:
             self._pools.remove(pool)
             raise
         return pool
+
+
+def _socket_dir(directory: str | None) -> str | None:
+    """``socket_dir`` made absolute; ValueError if even the shortest socket name would not fit
+    in it (the OS's limit on a socket path), said at once rather than at the first spawn."""
+    if directory is None:
+        return None
+    if not isinstance(directory, str) or not directory or "\0" in directory:
+        raise ValueError(f"socket_dir must be a directory's path, not {directory!r}")
+    absolute = os.path.abspath(directory)
+    try:
+        PipePath.for_module("n", "w", directory=absolute)
+    except IpcError as exc:
+        raise ValueError(f"socket_dir {absolute!r} is too long: {exc}") from None
+    return absolute

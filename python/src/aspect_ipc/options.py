@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -142,7 +143,8 @@ class DataChannelOptions:
     enabled: bool = False
     """Open the data channel (a Unix socket the worker listens on)."""
     path: str | None = None
-    """The socket path; None: ``PipePath.for_module(namespace, worker_id)``."""
+    """The socket path; None: ``PipePath.for_module(namespace, worker_id)``. A relative path is
+    made absolute (from the parent's working directory), since the worker may run elsewhere."""
     codec: Codec = field(default_factory=MessagePackCodec)
     """The codec of the data channel's frames (MessagePack: the spec's data codec)."""
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
@@ -158,6 +160,9 @@ class DataChannelOptions:
     def __post_init__(self) -> None:
         _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
         check_busy_poll(self.busy_poll)
+        path = self.path
+        if isinstance(path, str) and path and not path.startswith("\\\\.\\pipe\\"):
+            object.__setattr__(self, "path", os.path.abspath(path))
 
 
 MAX_BUSY_POLL = 0.01
