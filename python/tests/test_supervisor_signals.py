@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 from aspect_ipc import ProcessEvent, ProcessManager, WorkerCrashed
 from aspect_ipc._child import ChildProcess
 from supervisor_kit import launcher
-from workers import namespace, pid_alive
+from workers import PYTHON_WORKER, namespace, pid_alive
 
 pytestmark = pytest.mark.anyio
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
@@ -132,3 +134,45 @@ async def test_a_crashed_worker_pid_given_to_another_process_is_left_alone(
         for impostor in impostors:
             impostor.kill()
             impostor.wait()
+
+
+SIGCHLD_IGNORED = textwrap.dedent(
+    """
+    import signal, sys
+    import anyio
+    from aspect_ipc import ProcessManager, WorkerCrashed
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+    async def main():
+        async with ProcessManager(namespace=sys.argv[2]) as manager:
+            handle = await manager.spawn("w", executable=sys.executable, args=[sys.argv[1]])
+            try:
+                await handle.request("crash", {"code": 3})
+            except WorkerCrashed as exc:
+                print("crashed", exc.exit_code, exc.signal, str(exc).split("\\n")[0], flush=True)
+            again = await manager.spawn("w2", executable=sys.executable, args=[sys.argv[1]])
+            await again.stop()
+            print("stopped", again.state.value, again.exit_code, again.signal, flush=True)
+
+    anyio.run(main)
+    """
+)
+
+
+def test_with_sigchld_ignored_an_end_is_of_unknown_status_and_the_parent_says_why() -> None:
+    # The kernel reaps every child at once then: the parent made up "signal SIGKILL" for a
+    # worker that exited with code 3, and a clean exit read as a SIGKILL crash.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGCHLD_IGNORED, PYTHON_WORKER, namespace()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    crashed, stopped = done.stdout.splitlines()
+    assert crashed.startswith("crashed None None worker w crashed (exit status unknown: ")
+    assert "SIGCHLD is ignored, or a SIGCHLD handler waits for any child" in crashed
+    assert stopped == "stopped stopped None None"
+    assert done.stderr.count("SIGCHLD is ignored in this process (signal.SIG_IGN)") == 1

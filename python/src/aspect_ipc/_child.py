@@ -47,7 +47,12 @@ import anyio
 
 from . import _fork
 
-__all__ = ["ChildProcess", "returncode_text"]
+__all__ = ["UNKNOWN_STATUS", "ChildProcess", "returncode_text"]
+
+UNKNOWN_STATUS = -(1 << 16)
+"""The return code of a worker whose exit status nobody can know: another part of the program
+reaped it first (SIGCHLD ignored, which has the kernel reap every child at once, or a SIGCHLD
+handler that waits for any child). Neither an exit code nor a signal."""
 
 # include/uapi/linux/pidfd.h: signal the process group the pidfd's process leads (Linux 6.9).
 _PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
@@ -137,7 +142,7 @@ class ChildProcess:
             else:
                 result = os.waitid(os.P_PID, self.pid, flags)
         except ChildProcessError:  # somebody else reaped it: we cannot know the status
-            return -signals.SIGKILL if self.returncode is None else self.returncode
+            return UNKNOWN_STATUS if self.returncode is None else self.returncode
         if result is None or result.si_pid == 0:
             return None
         if result.si_code == os.CLD_EXITED:
@@ -189,8 +194,12 @@ class ChildProcess:
         self.reaped = True
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.pid, 0
+        except ChildProcessError:  # reaped by somebody else (see UNKNOWN_STATUS)
+            if self.returncode is None:
+                self.returncode = UNKNOWN_STATUS
+            self._popen.returncode = self.returncode  # nothing left for its __del__ to reap
+            self._close_pidfd()
+            return
         if pid == 0:
             threading.Thread(target=self._reap_later, daemon=True).start()
         else:
@@ -229,6 +238,12 @@ def _open_pidfd(pid: int) -> int | None:
 
 def returncode_text(code: int) -> str:
     """``exit code N`` or ``signal NAME`` for a Popen-style return code."""
+    if code == UNKNOWN_STATUS:
+        return (
+            "exit status unknown: another part of this program reaped the process first "
+            "(SIGCHLD is ignored, or a SIGCHLD handler waits for any child); give SIGCHLD its "
+            "default action back (signal.signal(signal.SIGCHLD, signal.SIG_DFL))"
+        )
     if code >= 0:
         return f"exit code {code}"
     try:

@@ -67,6 +67,7 @@ class Incarnations(HandleCore):
         if not spec.remote_tracebacks:
             env[ENV_TRACEBACKS] = "0"  # spec 5.3: handler errors come without their stack
         executable = _process.resolve_executable(spec.executable, env, spec.cwd)
+        _process.warn_if_exits_unknowable()
         if spec.data_path:
             _process.check_data_path_free(spec.data_path)
         fds: list[int] = []  # descriptors owned here until a transport takes them

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._child import returncode_text
+from ._child import UNKNOWN_STATUS, returncode_text
 from ._stderr import StderrPump
 from .errors import (
     ChannelClosed,
@@ -29,7 +29,9 @@ class Outcome:
 
 
 def split(returncode: int) -> tuple[int | None, int | None]:
-    """(exit code, signal) from a Popen-style return code."""
+    """(exit code, signal) from a Popen-style return code; neither for UNKNOWN_STATUS."""
+    if returncode == UNKNOWN_STATUS:
+        return None, None
     return (returncode, None) if returncode >= 0 else (None, -returncode)
 
 
@@ -45,7 +47,9 @@ def outcome_of(
     """The outcome of a worker that served; ``cause``: why the parent killed it, if it did.
 
     A non-zero exit, a signal or a broken channel is a crash (spec 8.5); its error is
-    ``WorkerCrashed`` with the stderr tail, unless the worker was being stopped.
+    ``WorkerCrashed`` with the stderr tail, unless the worker was being stopped. So is an end
+    whose status cannot be known (UNKNOWN_STATUS): whether it failed, nobody can tell, and a
+    restart policy had better act on it.
     """
     exit_code, signal = split(returncode)
     crashed = exit_code != 0 or cause is not None

@@ -6,8 +6,10 @@ import errno
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import Mapping
 
+from ._loggers import library_logger
 from ._socket_path import probe_socket
 from .constants import (
     ENV_DATA_PATH,
@@ -185,3 +187,22 @@ def startup_os_error(doing: str, exc: OSError) -> StartupError:
     reason = exc.strerror or str(exc)
     advice = _ADVICE.get(exc.errno or 0)
     return StartupError(f"{doing}: {reason}" + (f" ({advice})" if advice else ""))
+
+
+_warned_sigchld = False
+
+
+def warn_if_exits_unknowable() -> None:
+    """With SIGCHLD ignored the kernel reaps every child at once, and nobody can learn how a
+    worker ended: each end reads as a crash of unknown status. Said once, at the first spawn."""
+    global _warned_sigchld
+    sigchld = getattr(signal, "SIGCHLD", None)
+    if _warned_sigchld or sigchld is None or signal.getsignal(sigchld) != signal.SIG_IGN:
+        return
+    _warned_sigchld = True
+    library_logger("aspect_ipc.manager").warning(
+        "SIGCHLD is ignored in this process (signal.SIG_IGN): the kernel reaps workers as they "
+        "end, so their exit codes and signals cannot be known, and every end, a clean one "
+        "included, reads as a crash of unknown status; give SIGCHLD its default action back "
+        "(signal.signal(signal.SIGCHLD, signal.SIG_DFL)) before spawning workers"
+    )
