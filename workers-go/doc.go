@@ -13,6 +13,9 @@
 //	})
 //	os.Exit(aspectipc.ExitCode(err))
 //
+// A worker that cannot start (an invalid environment, a data path in use) exits with code 2:
+// Serve has written the reason on stderr as one line ("aspect-ipc worker: ..."), so main need not.
+//
 // Handlers receive a context.Context, cancelled on $/cancelRequest, shutdown and loss of the
 // parent, and Params to Decode into their own struct. ChannelFrom and WorkerFrom reach the peer
 // from inside a handler, to call or notify it on either channel. Handlers run concurrently, each

@@ -214,8 +214,9 @@ func (e *ProtocolError) Error() string { return "protocol error: " + e.Message }
 // Unwrap returns the cause, if any: the *CodecError of an answer that cannot be decoded.
 func (e *ProtocolError) Unwrap() error { return e.cause }
 
-// StartupError reports a worker that cannot start: a bad environment, a data path in use. The
-// process should exit with ExitCode(err), which is 2.
+// StartupError reports a worker that cannot start: a bad environment, a data path in use. Serve
+// writes its Message on stderr as one line ("aspect-ipc worker: " and the Message) before it
+// returns it; the process should then exit with ExitCode(err), which is 2.
 type StartupError struct {
 	// Message says what is wrong and what to do.
 	Message string

@@ -20,8 +20,12 @@ import (
 // minimal parent: they write lines to its stdin, read its stdout, connect to its socket.
 
 func TestMain(m *testing.M) {
-	if os.Getenv("GO_WANT_HELPER_PROCESS") == "1" {
+	switch os.Getenv("GO_WANT_HELPER_PROCESS") {
+	case "1":
 		helperWorkerMain()
+		return
+	case "documented":
+		documentedWorkerMain()
 		return
 	}
 	if signal.Ignored(syscall.SIGINT) {
@@ -71,9 +75,17 @@ func helperWorkerMain() {
 		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
 	}
 	err := Serve(context.Background(), cfg)
-	if err != nil {
+	var startup *StartupError
+	if err != nil && !errors.As(err, &startup) { // Serve wrote a start-up refusal itself
 		fmt.Fprintln(os.Stderr, err)
 	}
+	os.Exit(ExitCode(err))
+}
+
+// documentedWorkerMain is the worker of the README, to the letter: Serve, then
+// os.Exit(ExitCode(err)), printing nothing of its own.
+func documentedWorkerMain() {
+	err := Serve(context.Background(), Config{Control: helperHandlers, Data: helperHandlers})
 	os.Exit(ExitCode(err))
 }
 

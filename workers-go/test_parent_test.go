@@ -53,13 +53,18 @@ type workerOptions struct {
 	env         map[string]string // extra environment
 	drainStderr bool              // read stderr in the background (otherwise the test reads it)
 	newSession  bool              // start the worker as the leader of a new session, like the parent does
+	documented  bool              // run documentedWorkerMain (the README's main) instead of helperWorkerMain
 }
 
 func startWorker(t *testing.T, opts workerOptions) *workerProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	// GORACE: a race-detector child otherwise sleeps 1 s at exit.
-	cmd.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=1", "GORACE=atexit_sleep_ms=100", "ASPECT_IPC_PROTOCOL=1",
+	helper := "GO_WANT_HELPER_PROCESS=1"
+	if opts.documented {
+		helper = "GO_WANT_HELPER_PROCESS=documented"
+	}
+	cmd.Env = append(os.Environ(), helper, "GORACE=atexit_sleep_ms=100", "ASPECT_IPC_PROTOCOL=1",
 		"ASPECT_IPC_WORKER_ID=worker-1", "ASPECT_IPC_NAMESPACE=tests")
 	if opts.dataPath != "" {
 		cmd.Env = append(cmd.Env, "ASPECT_IPC_DATA_PATH="+opts.dataPath, "ASPECT_IPC_TOKEN="+testToken)

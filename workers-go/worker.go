@@ -2,10 +2,13 @@ package aspectipc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,7 +37,8 @@ type Config struct {
 	MaxLineLength int64
 	// Logger receives the SDK's diagnostics (dropped messages, refused connections, panicking
 	// hooks) and the handler failures. Nil keeps the SDK silent, so that stderr holds only what
-	// the program writes, except for the handler failures: those go to slog.Default() (stderr).
+	// the program writes, except for the handler failures: those go to slog.Default() (stderr);
+	// and a refusal to start is always written on stderr as one line (Serve), whatever Logger is.
 	Logger *slog.Logger
 	// LogHandlerErrors says whether each handler failure (a returned error answered
 	// CodeHandlerError, a panic with its stack, a failed notification) is logged, as an error
@@ -112,13 +116,40 @@ func (w *Worker) DataPath() string { return w.env.dataPath }
 // SIGTERM or SIGINT (unless the program ignores them); ctx done. Except after $/shutdown it does
 // not wait for handlers that ignore their cancelled context. When the parent is gone (the end of
 // stdin, a broken stdout, or a new parent pid), a worker that leads its process group (the parent
-// starts it so) also ends the other processes of the group: SIGTERM, then SIGKILL 100 ms later. It returns a *StartupError when the worker cannot start.
-// Exit with ExitCode(err).
+// starts it so) also ends the other processes of the group: SIGTERM, then SIGKILL 100 ms later.
+//
+// It returns a *StartupError when the worker cannot start (an invalid environment, a data path in
+// use): before returning, it writes the reason on stderr as one line, as every SDK does
+// (PROTOCOL.md 5), such as
+//
+//	aspect-ipc worker: invalid ASPECT_IPC_TRACEBACKS "yes": expected "0" (off) or "1" (on), or unset
+//
+// so the program need not print it again. Exit with ExitCode(err), which is 2 for it.
 //
 // Serve watches SIGPIPE (unless it is ignored), so that a write to a closed stdout or stderr fails
 // with EPIPE instead of killing the worker before its clean-up; processes it starts get the
 // default SIGPIPE back.
 func Serve(ctx context.Context, cfg Config) error {
+	err := serve(ctx, cfg)
+	var startup *StartupError
+	if errors.As(err, &startup) {
+		reportStartupError(os.Stderr, startup)
+	}
+	return err
+}
+
+// oneLine keeps a start-up refusal on one line of stderr.
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
+// reportStartupError writes the one line on stderr that PROTOCOL.md 5 asks of a worker that refuses
+// to start, in the other SDKs' words ("aspect-ipc worker: " and the reason), in one write. A
+// failed write (stderr closed) is ignored: the exit code still says it.
+func reportStartupError(stderr io.Writer, err *StartupError) {
+	_, _ = io.WriteString(stderr, "aspect-ipc worker: "+oneLine.Replace(err.Message)+"\n")
+}
+
+// serve is Serve without the report of a start-up refusal.
+func serve(ctx context.Context, cfg Config) error {
 	env, err := readEnvironment()
 	if err != nil {
 		return err

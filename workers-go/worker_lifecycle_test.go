@@ -188,6 +188,55 @@ func TestWorkerStartupRefusals(t *testing.T) {
 	})
 }
 
+// A worker written as the README says (Serve, then os.Exit(ExitCode(err)), nothing printed by the
+// program) that refuses to start exits with code 2 and one line on stderr naming the cause, written
+// by the SDK (PROTOCOL.md 5): the parent's WorkerExitedDuringStartup quotes it.
+func TestWorkerStartupRefusalLine(t *testing.T) {
+	t.Parallel()
+	dir := shortTempDir(t)
+	file := filepath.Join(dir, "file.sock")
+	if err := os.WriteFile(file, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		dataPath string
+		env      map[string]string
+		want     string
+	}{
+		{"tracebacks", "", map[string]string{"ASPECT_IPC_TRACEBACKS": "yes"},
+			`aspect-ipc worker: invalid ASPECT_IPC_TRACEBACKS "yes": expected "0" (off) or "1" (on), or unset`},
+		{"max frame size", "", map[string]string{"ASPECT_IPC_MAX_FRAME_SIZE": "12"},
+			`aspect-ipc worker: invalid ASPECT_IPC_MAX_FRAME_SIZE "12": expected 1 to 10 ASCII digits (no sign, no spaces) with a value from 1024 to 4294967295`},
+		{"max line length", "", map[string]string{"ASPECT_IPC_MAX_LINE_LENGTH": " 4096"},
+			`aspect-ipc worker: invalid ASPECT_IPC_MAX_LINE_LENGTH " 4096": expected 1 to 10 ASCII digits (no sign, no spaces) with a value from 1024 to 4294967295`},
+		{"missing token", "", map[string]string{"ASPECT_IPC_DATA_PATH": filepath.Join(dir, "a.sock")},
+			"aspect-ipc worker: ASPECT_IPC_DATA_PATH is set but ASPECT_IPC_TOKEN is missing or empty: refusing to open a data channel anyone could connect to"},
+		{"data path not a socket", file, nil,
+			"aspect-ipc worker: path exists and is not a socket: " + file},
+	}
+	for _, c := range cases {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := startWorker(t, workerOptions{documented: true, dataPath: c.dataPath, drainStderr: true, env: c.env})
+			code := w.waitExit()
+			if text := w.stderrText(); code != 2 || text != c.want+"\n" {
+				t.Fatalf("exit code %d (want 2), stderr %q; want exactly the line %q", code, text, c.want)
+			}
+		})
+	}
+}
+
+// The line stays one line whatever the message holds.
+func TestReportStartupErrorOneLine(t *testing.T) {
+	var out strings.Builder
+	reportStartupError(&out, &StartupError{Message: "first\nsecond\r\nthird"})
+	if got, want := out.String(), "aspect-ipc worker: first second third\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
 // readAvailable returns what a pipe holds now, without waiting for more.
 func readAvailable(t *testing.T, f *os.File) []byte {
 	t.Helper()

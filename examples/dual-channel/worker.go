@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -40,7 +41,8 @@ func main() {
 			OnReady:         func() { logLine("Worker: All channels ready") },
 		},
 	})
-	if err != nil {
+	var startup *aspectipc.StartupError
+	if err != nil && !errors.As(err, &startup) { // a refusal to start: Serve has said why
 		logLine("Worker: %v", err)
 	}
 	os.Exit(aspectipc.ExitCode(err))

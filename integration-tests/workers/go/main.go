@@ -41,7 +41,8 @@ func main() {
 	err := aspectipc.Serve(context.Background(), aspectipc.Config{
 		Control: methods, Data: dataMethods(), DataCodec: dataCodec, HandlerOptions: inline,
 	})
-	if err != nil {
+	var startup *aspectipc.StartupError
+	if err != nil && !errors.As(err, &startup) { // Serve wrote a start-up refusal on stderr itself
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(aspectipc.ExitCode(err))

@@ -338,7 +338,7 @@ export class Worker {
   }
 
   private failStartup(error: StartupError): never {
-    process.stderr.write(`aspect-ipc: cannot start worker: ${error.message}\n`);
+    process.stderr.write(`aspect-ipc worker: ${error.message}\n`); // the words of every SDK
     process.exit(2);
   }
 
