@@ -176,3 +176,53 @@ def test_with_sigchld_ignored_an_end_is_of_unknown_status_and_the_parent_says_wh
     assert "SIGCHLD is ignored, or a SIGCHLD handler waits for any child" in crashed
     assert stopped == "stopped stopped None None"
     assert done.stderr.count("SIGCHLD is ignored in this process (signal.SIG_IGN)") == 1
+
+
+SIGTERM_INHERITED = textwrap.dedent(
+    """
+    import os, signal, sys
+    import anyio
+    from aspect_ipc import ProcessManager
+
+    if sys.argv[3] == "ignore":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+    def term_bits(pid):
+        bits = {}
+        for line in open(f"/proc/{pid}/status"):
+            name, _, value = line.partition(":")
+            if name in ("SigBlk", "SigIgn"):
+                bits[name] = bool(int(value, 16) & (1 << (signal.SIGTERM - 1)))
+        return bits
+
+    async def main():
+        async with ProcessManager(namespace=sys.argv[2]) as manager:
+            handle = await manager.spawn("w", executable=sys.executable, args=[sys.argv[1]])
+            print(term_bits(handle.pid), flush=True)
+            os.kill(handle.pid, signal.SIGTERM)
+            with anyio.fail_after(20):  # a hang guard: it used to run on
+                await handle.wait()
+            print("exit", handle.exit_code, flush=True)
+
+    anyio.run(main)
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["ignore", "block"])
+def test_a_parent_that_ignores_or_blocks_sigterm_does_not_pass_that_to_its_workers(
+    how: str,
+) -> None:
+    # Both survive exec: a Python worker kept running after SIGTERM (spec 8.4), and stop()
+    # had to wait for the SIGKILL.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_INHERITED, PYTHON_WORKER, namespace(), how],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == ["{'SigBlk': False, 'SigIgn': False}", "exit 0"]

@@ -103,6 +103,7 @@ class ChildProcess:
                 env=dict(env),
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=_fresh_signals if _signals_inherited() else None,
             )
             try:
                 pidfd = _open_pidfd(popen.pid)
@@ -222,6 +223,25 @@ class ChildProcess:
         if fd is not None:
             anyio.notify_closing(fd)
             os.close(fd)
+
+
+def _signals_inherited() -> bool:
+    """Whether a worker started from this thread would inherit SIGTERM ignored, or signals
+    blocked: both survive exec, and a worker that ignores or blocks SIGTERM without asking for
+    it does not end on it (spec 8.4: a Python worker did not; Go's and Node's runtimes undo it).
+    Rare, so the usual start (vfork, no Python in the child) stays the rule."""
+    if not hasattr(signals, "pthread_sigmask"):
+        return False
+    return bool(signals.pthread_sigmask(signals.SIG_BLOCK, ())) or (
+        signals.getsignal(signals.SIGTERM) == signals.SIG_IGN
+    )
+
+
+def _fresh_signals() -> None:
+    # In the child, between fork and exec: SIGTERM's default action, nothing blocked, as a
+    # process started from a shell gets them.
+    signals.signal(signals.SIGTERM, signals.SIG_DFL)
+    signals.pthread_sigmask(signals.SIG_SETMASK, ())
 
 
 def _open_pidfd(pid: int) -> int | None:
