@@ -121,6 +121,44 @@ def test_works_from_a_thread_running_an_event_loop() -> None:
     assert child_pids() == set()
 
 
+TRIO_IN_TRIO = textwrap.dedent(
+    """
+    import sys
+    import trio
+    from aspect_ipc.sync import ProcessManager
+
+    async def in_trio():
+        try:
+            ProcessManager(sys.argv[2], backend="trio").__enter__()
+        except RuntimeError as exc:
+            print("refused:", exc, flush=True)
+        with ProcessManager(sys.argv[2], backend="asyncio") as manager:
+            handle = manager.spawn("w", executable=sys.executable, args=[sys.argv[1]])
+            print("asyncio backend:", handle.request("add", {"a": 1, "b": 2}), flush=True)
+
+    trio.run(in_trio)
+    """
+)
+
+
+def test_the_trio_backend_from_a_thread_running_trio_is_a_clear_error_not_a_deadlock() -> None:
+    # anyio's trio portal refuses calls from a trio thread, and its clean-up then waited for
+    # ever: `with ProcessManager(backend="trio")` inside trio.run hung. The asyncio backend
+    # works there (its loop has a thread of its own). In a process of its own: a hang fails.
+    pytest.importorskip("trio")
+    done = subprocess.run(
+        [sys.executable, "-c", TRIO_IN_TRIO, PYTHON_WORKER, namespace()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    refused, answered = done.stdout.splitlines()
+    assert refused.startswith("refused: the blocking ProcessManager with backend='trio' cannot")
+    assert answered == "asyncio backend: 3"
+
+
 def test_events_from_the_blocking_api_are_the_async_ones() -> None:
     events: list[ProcessEvent] = []
     with ProcessManager(namespace()) as manager:

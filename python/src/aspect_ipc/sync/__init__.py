@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -100,6 +101,15 @@ class ProcessManager:
     def __enter__(self) -> ProcessManager:
         if self._portal_context is not None:
             raise RuntimeError("this ProcessManager is already open ('with' it once)")
+        if self._backend == "trio" and _in_trio():
+            # anyio's trio portal refuses every call from a thread that runs trio, and its
+            # clean-up then waited for ever.
+            raise RuntimeError(
+                "the blocking ProcessManager with backend='trio' cannot be used from a thread "
+                "that runs trio: use the async API there ('async with "
+                "aspect_ipc.ProcessManager(...)'), or backend='asyncio' (its loop runs in a "
+                "thread of its own)"
+            )
         context = start_blocking_portal(self._backend, name=LOOP_THREAD)
         self._portal = context.__enter__()
         self._portal_context = context
@@ -250,3 +260,15 @@ async def _asyncio_loop() -> asyncio.AbstractEventLoop:
 
 async def _snapshot(function: Callable[[], ManagerStats]) -> ManagerStats:
     return function()
+
+
+def _in_trio() -> bool:
+    """Whether this thread runs trio (trio, if imported, knows)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
