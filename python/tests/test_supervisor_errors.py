@@ -26,6 +26,7 @@ from aspect_ipc import (
     StartupError,
     StartupTimeout,
     WorkerCrashed,
+    WorkerExitedDuringStartup,
     WorkerState,
     WorkerUnavailable,
 )
@@ -326,3 +327,43 @@ async def test_an_answer_the_decode_hook_refuses_fails_its_request_at_once() -> 
         with pytest.raises(ProtocolError, match=r"does not decode: .*no booms here"):
             await handle.request_via_data("echo", {"boom": 1}, timeout=20)
         assert await handle.request_via_data("echo", {"fine": 1}) == {"fine": 1}
+
+
+DIES_IN_HELLO = """
+import json, os, signal, socket
+path = os.environ["ASPECT_IPC_DATA_PATH"]
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+os.fchmod(listener.fileno(), 0o600)
+listener.bind(path)
+listener.listen(1)
+ready = {"protocol": 1, "sdk": "raw", "sdkVersion": "0", "language": "python",
+         "pid": os.getpid(), "dataPath": path}
+os.write(1, (json.dumps({"jsonrpc": "2.0", "method": "$/ready", "params": ready}) + "\\n").encode())
+connection, _ = listener.accept()
+connection.recv(4)  # the $/hello frame's header: it dies before answering
+os.unlink(path)
+kind, _, value = os.environ["DIE"].partition(":")
+if kind == "exit":
+    os._exit(int(value))
+os.kill(os.getpid(), getattr(signal, value))
+"""
+
+
+@pytest.mark.parametrize(
+    ("die", "exit_code", "signal"),
+    [("exit:7", 7, None), ("exit:0", 0, None), ("signal:SIGSEGV", None, 11)],
+)
+async def test_a_worker_that_dies_during_hello_exited_during_start_up(
+    die: str, exit_code: int | None, signal: int | None
+) -> None:
+    # Its data channel closed a moment before its exit was seen: spawn() raised "worker w closed
+    # the data channel during $/hello" (StartupError, no exit status), 60 times in 60.
+    async with ProcessManager(namespace=namespace()) as manager:
+        for _ in range(5):
+            with pytest.raises(WorkerExitedDuringStartup) as caught:
+                await manager.spawn(
+                    "w", executable=sys.executable, args=["-c", DIES_IN_HELLO], env={"DIE": die},
+                    data_channel=DataChannelOptions(enabled=True),
+                )  # fmt: skip
+            assert (caught.value.exit_code, caught.value.signal) == (exit_code, signal)
+            assert str(caught.value).startswith("worker w exited during start-up (")

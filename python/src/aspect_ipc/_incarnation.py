@@ -26,8 +26,10 @@ from ._stderr import StderrPump
 from .channel import Channel
 from .constants import METHOD_READY, METHOD_SHUTDOWN
 from .errors import (
+    DataChannelTimeout,
     IpcError,
     StartupError,
+    StartupTimeout,
     WorkerExitedDuringStartup,
     WorkerUnavailable,
 )
@@ -44,6 +46,7 @@ TERM_WAIT = 1.0
 # A start-up slot (ProcessManager's max_concurrent_starts) is given back when the handshake
 # ends, or after this long: a worker that waits for something must not hold up the others.
 _SLOT_HOLD = 2.0
+_EXIT_NEWS = 0.5  # a handshake lost with the worker: how long its exit may take to be seen
 
 
 class Incarnations(HandleCore):
@@ -203,7 +206,7 @@ class Incarnations(HandleCore):
                             f"worker {self.id} exited during start-up", exit_code=None, signal=None
                         )
                 except IpcError as exc:
-                    failure = exc
+                    failure = await self._exit_first(exc, child)
                 else:
                     self._give_back_start_slot()
                     outcome = await self._serve(status, control, data, startup, stderr)
@@ -211,6 +214,22 @@ class Incarnations(HandleCore):
                     self._control = self._data = None
             task_group.cancel_scope.cancel()
         return failure, outcome
+
+    async def _exit_first(self, failure: IpcError, child: ChildProcess) -> IpcError:
+        """A handshake that failed because the worker went away (its data channel closed, its
+        socket refused) is its exit, which the pidfd tells a moment after the socket does:
+        WorkerExitedDuringStartup with its exit code, not a closed channel without one."""
+        if not isinstance(failure, StartupError) or isinstance(
+            failure, (WorkerExitedDuringStartup, DataChannelTimeout, StartupTimeout)
+        ):
+            return failure
+        with anyio.move_on_after(_EXIT_NEWS):
+            await child.exited.wait()
+        if not child.exited.is_set():
+            return failure  # alive: the failure is what it says
+        return WorkerExitedDuringStartup(
+            f"worker {self.id} exited during start-up", exit_code=None, signal=None
+        )
 
     async def _take_start_slot(self) -> bool:
         """Wait for a start-up slot of the manager; False if a stop came first."""
