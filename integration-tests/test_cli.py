@@ -259,6 +259,28 @@ def test_usage_errors_exit_2_before_starting_anything(args: list[str]) -> None:
     assert "usage: aspect-ipc" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (
+            ["call", "--params", "42", "--", *WORKERS["go"], "echo"],
+            "--params '42' must be",
+        ),
+        (
+            ["call", "--params", "{oops", "--", *WORKERS["go"], "echo"],
+            "--params '{oops' is not",
+        ),
+        (["call", "--", *WORKERS["go"], "echo", "{oops"], "json-params '{oops' is not"),
+    ],
+)
+def test_params_usage_error_names_where_the_params_came_from(
+    args: list[str], named: str
+) -> None:
+    result = run(script(), *args)
+    assert result.returncode == 2, result
+    assert f"aspect-ipc call: error: {named}" in result.stderr
+
+
 def test_help_explains_every_option_and_exit_code() -> None:
     top = ok(run(script(), "--help"))
     assert "call" in top and "ping" in top

@@ -26,7 +26,7 @@ __all__ = ["EXIT_CODES", "main"]
 EXIT_CODES = {
     0: "success",
     1: "the worker answered with an error (a JSON-RPC error object)",
-    2: "usage error: bad options, method or json-params",
+    2: "usage error: bad options, method or params",
     3: "the worker could not be started (not found; exited, timed out or refused\n"
     "       during the start-up handshake)",
     4: "no answer within --timeout",
@@ -202,17 +202,19 @@ def _finite(text: str) -> float:
     return value
 
 
-def _params(text: str, parser: argparse.ArgumentParser) -> Any:
+def _params(text: str, parser: argparse.ArgumentParser, source: str) -> Any:
+    """Parse the params ``text``; ``source`` names where they came from in a usage error:
+    ``--params`` or ``json-params`` (the last argument after ``--``)."""
     try:
         params = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError as exc:
-        parser.error(f"json-params {text!r} is not valid JSON: {exc}")
+        parser.error(f"{source} {text!r} is not valid JSON: {exc}")
     if not isinstance(params, dict | list):
-        parser.error(f"json-params {text!r} must be a JSON object or array (JSON-RPC 2.0 params)")
+        parser.error(f"{source} {text!r} must be a JSON object or array (JSON-RPC 2.0 params)")
     try:
         return decode_binary(params)
     except ValueError as exc:
-        parser.error(f"json-params {text!r}: {exc}")
+        parser.error(f"{source} {text!r}: {exc}")
 
 
 def split_call(
@@ -223,9 +225,9 @@ def split_call(
     words = list(rest)
     params: Any = None
     if params_option is not None:
-        params = _params(params_option, parser)
+        params = _params(params_option, parser, "--params")
     elif words and words[-1].lstrip()[:1] in ("{", "["):
-        params = _params(words.pop(), parser)
+        params = _params(words.pop(), parser, "json-params")
     if len(words) < 2:
         parser.error(
             "expected '-- <command...> <method> [json-params]': "
