@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -331,3 +332,41 @@ def test_a_socket_dir_too_long_for_any_socket_is_a_value_error_at_once() -> None
         ProcessManager(socket_dir="/tmp/" + "x" * 120)
     with pytest.raises(ValueError, match="socket_dir must be a directory's path"):
         ProcessManager(socket_dir="")
+
+
+@pytest.mark.parametrize(
+    ("command", "error", "words"),
+    [
+        ({"executable": "/bin/tr\0ue"}, ValueError, "executable '/bin/tr\\x00ue' contains a NUL"),
+        ({"executable": ""}, ValueError, "executable must not be empty"),
+        ({"executable": 42}, TypeError, "executable must be a string, not int"),
+        ({"args": "--fast"}, TypeError, "args must be a list of strings (one per argument)"),
+        ({"args": ["ok", 3]}, TypeError, "args[1] must be a string, not int"),
+        ({"args": ["a\0b"]}, ValueError, "args[0] 'a\\x00b' contains a NUL"),
+        ({"env": {"": "1"}}, ValueError, "env: '' cannot be an environment variable's name"),
+        ({"env": {"A=B": "1"}}, ValueError, "env: 'A=B' cannot be an environment variable's"),
+        ({"env": {"A": 1}}, TypeError, "env must map strings to strings: 'A' -> 1 is not"),
+        ({"env": {"A": "x\0"}}, ValueError, "env: the value of 'A' contains a NUL"),
+        ({"env": ["A=1"]}, TypeError, "env must be a mapping of names to strings, not list"),
+        ({"cwd": b"/tmp"}, TypeError, "cwd must be a string, not bytes"),
+    ],
+)
+async def test_a_command_the_os_would_refuse_or_misread_is_refused_before_anything_starts(
+    command: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    # A NUL in the executable read as "executable not found: ... (no such file)"; args given as
+    # one string became one argument per letter; an empty variable name was let through.
+    async with ProcessManager(namespace=namespace()) as manager:
+        with pytest.raises(error) as caught:
+            await manager.spawn("w", **{**python_worker(), **command})
+        assert words in str(caught.value)
+        assert manager.handles == {} and child_pids() == set()
+
+
+async def test_paths_may_be_path_objects(tmp_path: Any) -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        worker = python_worker()
+        handle = await manager.spawn(
+            "w", executable=Path(worker["executable"]), args=[Path(worker["args"][0])], cwd=tmp_path
+        )
+        assert await handle.request("add", {"a": 1, "b": 2}) == 3

@@ -16,6 +16,7 @@ from anyio.abc import TaskGroup
 
 from . import _fork
 from ._calls import check_grace, check_name, check_timeout
+from ._command import checked_command
 from ._events import CallbackRunner, EventStream, Listener, Listeners
 from ._loggers import library_logger
 from ._trace import trace_mode
@@ -192,9 +193,9 @@ class ProcessManager:
         self,
         worker_id: str,
         *,
-        executable: str,
-        args: Sequence[str] = (),
-        cwd: str | None = None,
+        executable: str | os.PathLike[str],
+        args: Sequence[str | os.PathLike[str]] = (),
+        cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         control_channel: ControlChannelOptions | None = None,
         data_channel: DataChannelOptions | None = None,
@@ -258,6 +259,7 @@ class ProcessManager:
             )
         check_name("worker_id", worker_id)
         check_timeout("startup_timeout", startup_timeout)
+        executable, args, cwd, env = checked_command(executable, args, cwd, env)
         tracing = trace_mode(trace)
         existing = self._handles.get(worker_id)
         if existing is not None and existing.state.value not in ("stopped", "failed"):
@@ -282,9 +284,9 @@ class ProcessManager:
                 raise WorkerIdInUse(f"data path {data_path} is already used by another worker")
         spec = SpawnSpec(
             executable=executable,
-            args=tuple(args),
+            args=args,
             cwd=cwd,
-            env=dict(env) if env else None,
+            env=env,
             control=control_channel or ControlChannelOptions(),
             data=data,
             data_path=data_path,
