@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from aspect_ipc import ProcessEvent, ProcessManager, RequestTimeout
+from aspect_ipc import ProcessEvent, ProcessManager, RequestTimeout, WorkerCrashed
 from aspect_ipc._stderr import CONTINUED, MAX_LINE_BYTES, LineSplitter
 from supervisor_kit import launcher, reset_rss_peak, rss_peak_kib
 from workers import namespace, python_worker
@@ -92,3 +92,19 @@ def test_the_line_splitter_cuts_long_lines_between_characters() -> None:
     assert splitter.pending() == "éé"
     assert splitter.finish() == [("éé", False)]
     assert splitter.finish() == []
+
+
+async def test_the_line_naming_a_runtime_crash_stays_in_the_tail_after_a_long_dump() -> None:
+    # A Go runtime's fatal error is followed by goroutine and register dumps far longer than
+    # the tail: the crash message showed 20 lines of register values and not the cause.
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), stderr_tail_lines=5)
+        await handle.request("stderr", {"text": "starting"})
+        await handle.request("stderr", {"text": "fatal error: newosproc"})
+        for n in range(30):
+            await handle.request("stderr", {"text": f"r{n:02} 0x1ddc"})
+        with pytest.raises(WorkerCrashed) as caught:
+            await handle.request("crash", {"code": 2})
+    lines = caught.value.stderr_tail.splitlines()
+    assert lines[:2] == ["fatal error: newosproc", "[... 25 lines ...]"]
+    assert lines[2:] == [f"r{n:02} 0x1ddc" for n in range(25, 30)]

@@ -102,6 +102,12 @@ class StderrPump:
         self._on_line = on_line
         self._tail: collections.deque[str] = collections.deque(maxlen=keep)
         self._splitter = LineSplitter()
+        # The first line that names why a runtime died (a Go panic or fatal error, Node's
+        # fatal error): a crash dump that follows it (goroutines, registers) may push it out of
+        # the tail, and a tail of register values says nothing.
+        self._cause: str | None = None
+        self._lines = 0  # lines seen: whether the cause has left the tail
+        self._cause_at = 0
         self.closed = False
         self._closed_event = anyio.Event()
 
@@ -111,7 +117,11 @@ class StderrPump:
         pending = self._splitter.pending()
         if pending:
             lines.append(pending)
-        return "\n".join(_short(line) for line in lines[-(self._tail.maxlen or 1) :])
+        lines = lines[-(self._tail.maxlen or 1) :]
+        skipped = self._lines - len(self._tail) - self._cause_at  # between it and the tail
+        if self._cause is not None and skipped >= 0:  # it has left the tail: first, then
+            lines = [self._cause, *([f"[... {skipped:,} lines ...]"] if skipped else []), *lines]
+        return "\n".join(_short(line) for line in lines)
 
     async def run(self) -> None:
         """Forward until end of stream, yielding to the event loop after every chunk."""
@@ -148,6 +158,9 @@ class StderrPump:
         else:
             lines = self._splitter.feed(data)
         for line, continues in lines:
+            self._lines += 1
+            if self._cause is None and line.startswith(_CAUSES):
+                self._cause, self._cause_at = line, self._lines
             self._tail.append(line + CONTINUED if continues else line)
             self._on_line(line, continues)
 
@@ -156,6 +169,11 @@ class StderrPump:
         self.closed = True
         self._closed_event.set()
         await self._transport.aclose()
+
+
+_CAUSES = ("panic: ", "fatal error: ", "FATAL ERROR: ")
+"""How the Go runtime (a panic, a fatal error) and Node.js (out of memory...) start the line that
+says why they died, before a dump of stacks or registers."""
 
 
 def _short(line: str) -> str:
