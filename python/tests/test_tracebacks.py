@@ -3,6 +3,7 @@ raises, what the worker writes to its stderr, and what turns it off."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -176,3 +177,30 @@ async def test_events_output_have_the_worker_id() -> None:
             await handle.request("fail", {"message": "x"})
         await _stderr_until([event.line or "" for event in seen], "RuntimeError: x")
         assert {event.worker_id for event in seen} == {"tb-5"}
+
+
+@pytest.mark.parametrize("tracebacks", [True, False])
+async def test_the_parents_handler_errors_carry_its_stack_only_if_tracebacks_flow(
+    caplog: pytest.LogCaptureFixture, tracebacks: bool
+) -> None:
+    # remote_tracebacks=False kept the worker's stack out of the parent, but the parent still
+    # sent its own stack to the worker (which handles untrusted input) when a handler failed.
+    caplog.set_level(logging.DEBUG, logger="aspect_ipc.trace")
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn(
+            "w", **python_worker(), remote_tracebacks=tracebacks, trace="payloads"
+        )
+
+        def price(params: Any) -> Any:
+            raise ValueError("parent-side secret")
+
+        handle.on_request("price", price)
+        with pytest.raises(RemoteError):
+            await handle.request("callParent", {"method": "price", "params": {}, "via": "control"})
+    sent = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "aspect_ipc.trace" and r.direction == "send" and r.kind == "error"  # type: ignore[attr-defined]
+    ]
+    assert len(sent) == 1 and "ValueError" in sent[0]
+    assert ("Traceback (most recent call last)" in sent[0]) is tracebacks

@@ -254,6 +254,9 @@ class ProcessHandle(StreamCalls, Incarnations):
     def _observe_channel(self, channel: Channel, via: str) -> None:
         if via == "control":  # the first channel of an incarnation: it has just started
             self._running_since = anyio.current_time()
+        # Tracebacks flow both ways or neither: a worker not trusted with sending its stack
+        # (untrusted input) is not sent the parent's either, when a handler here fails.
+        channel.send_tracebacks = self.spec.remote_tracebacks
         if self._metrics is not None:
             channel.metrics = self._metrics[via]
         if self._trace is not None:

@@ -212,7 +212,8 @@ class ProcessManager:
 
         ``env`` is merged onto this process's environment (minus inherited ``ASPECT_IPC_*``).
         ``remote_tracebacks=False`` tells the worker not to send its stack with handler errors
-        (``ASPECT_IPC_TRACEBACKS=0``, spec 5.3), for workers that handle untrusted input.
+        (``ASPECT_IPC_TRACEBACKS=0``, spec 5.3), for workers that handle untrusted input; nor
+        does the parent send its own when one of its handlers fails on the worker's request.
         ``health`` pings the running worker and kills and restarts one that hangs
         (:class:`HealthCheck`).
 
