@@ -10,6 +10,8 @@ never polled would prove nothing).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import anyio
@@ -100,3 +102,53 @@ async def test_a_worker_that_exits_while_the_parent_polls_fails_the_request(
         with anyio.fail_after(60), pytest.raises(WorkerCrashed) as caught:
             await handle.request_via_data("crash", {"code": 7})
         assert "7" in str(caught.value)
+
+
+LOOPING = """
+import sys, anyio
+from aspect_ipc import DataChannelOptions, ProcessManager
+
+async def main():
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.001)
+            ticks += 1
+
+    async with ProcessManager(namespace=sys.argv[3]) as manager:
+        handle = await manager.spawn(
+            "w", executable=sys.argv[1], args=sys.argv[2:3] if sys.argv[2] else [],
+            data_channel=DataChannelOptions(enabled=True, busy_poll=0.01),
+        )
+        requests = 0
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            with anyio.move_on_after(0.3):  # a timer: the loop must get its turn to fire it
+                while True:
+                    await handle.request_via_data("echo", [requests])
+                    requests += 1
+            group.cancel_scope.cancel()
+        print("ended", requests > 0, ticks > 0, flush=True)
+
+anyio.run(main)
+"""
+
+
+def test_back_to_back_polled_requests_leave_the_loop_its_turn(
+    worker: dict[str, Any], namespace: str
+) -> None:
+    # Each answered while it polled, so none yielded: the loop never ran its timers, and a
+    # move_on_after around the loop never fired (a drill saw it run on for 5 s and more; a 1 ms
+    # ticker was up to 394 ms late). In a process of its own: a hang fails, by the timeout.
+    args = worker.get("args") or [""]
+    done = subprocess.run(
+        [sys.executable, "-c", LOOPING, worker["executable"], args[0], namespace],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ended True True"

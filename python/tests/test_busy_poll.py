@@ -70,3 +70,32 @@ def test_busy_poll_outside_0_to_10_ms_is_a_value_error_naming_it(value: Any) -> 
 def test_busy_poll_accepts_zero_to_ten_milliseconds() -> None:
     for value in (0, 0.0, 50e-6, 0.01):
         assert DataChannelOptions(busy_poll=value).busy_poll == value
+
+
+async def test_requests_answered_while_polling_still_give_the_loop_a_turn(
+    anyio_backend: str,
+) -> None:
+    # Each answer takes at least 2 ms and comes within the 10 ms poll: each request is answered
+    # while it polls, so without a turn given back the loop never ran its timers (a drill saw a
+    # 1 ms ticker 394 ms late, and a move_on_after never fire). Once busy_poll has passed since
+    # the loop's last turn the caller yields: at least every fifth request here, and each turn
+    # runs the ticker, whose timer is long due by then.
+    data_channel = DataChannelOptions(enabled=True, busy_poll=0.01)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.001)
+            ticks += 1
+
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=data_channel)
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            await anyio.sleep(0.01)
+            ticks = 0
+            for n in range(50):
+                await handle.request_via_data("sleep", {"seconds": 0.002, "tag": str(n)})
+            group.cancel_scope.cancel()
+    assert ticks >= 10

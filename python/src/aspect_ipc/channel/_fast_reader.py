@@ -67,6 +67,9 @@ class FastReader:
                 split_binaries()  # a large binary goes straight into the bytes decoded
         self._fd = -1
         self._watching = False
+        # When the loop last had a turn, if requests answered while polling have run since
+        # without yielding (see spin); None: it has had one since.
+        self._polling_since: float | None = None
         # For the task: (frame, message) to act on first, then whatever the decoder holds.
         self._handed: deque[tuple[Buffer, Any]] = deque()
         self._failure: FramingError | None = None  # a framing error met by the callback
@@ -138,10 +141,13 @@ class FastReader:
         answer as it lands, and completes it in this call, so the caller's ``await`` does not
         even yield. The price: this CPU stays busy meanwhile, and the loop runs nothing else.
 
-        True: the caller must yield once before it goes on. What this read woke (a handler of
-        a notification that came before the answer, another caller) would have run before
-        the caller without the poll, the loop running callbacks in the order they are made;
-        so it still does.
+        True: the caller must yield once before it goes on, for two reasons. What this read
+        woke (a handler of a notification that came before the answer, another caller) would
+        have run before the caller without the poll, the loop running callbacks in the order
+        they are made; so it still does. And the loop must get its turn (timers, cancel scopes'
+        deadlines, other descriptors, none of which shows in the run queue): a caller making
+        request after request, each answered while it polled, would never give it one. So once
+        ``seconds`` have passed since the loop last had a turn, the caller yields.
         """
         ready = getattr(self._loop, "_ready", None)  # asyncio's run queue (not on uvloop)
         if ready is None or ready:
@@ -149,7 +155,10 @@ class FastReader:
         metrics = self._channel.metrics
         if metrics is not None:
             metrics.busy_polls += 1
-        end = perf_counter() + seconds
+        start = perf_counter()
+        if self._polling_since is None:
+            self._polling_since = start  # the loop's last turn: before this poll
+        end = start + seconds
         on_readable, yield_cpu = self._on_readable, os.sched_yield
         while self._watching and not answered.done():
             on_readable()
@@ -157,10 +166,14 @@ class FastReader:
                 break
             yield_cpu()  # a peer on this same CPU runs now, not when the time is up
         if not answered.done():
-            return False  # the caller waits for it as usual, behind what is ready
+            self._polling_since = None  # the caller waits: the loop has its turn
+            return False
         if metrics is not None:
             metrics.busy_poll_answered += 1
-        return bool(ready)
+        if ready or perf_counter() - self._polling_since >= seconds:
+            self._polling_since = None  # the caller yields: the loop has its turn
+            return True
+        return False
 
     async def _drain(self) -> IpcError | None:
         """Dispatch every whole frame in the decoder; a fatal framing error ends the read."""
