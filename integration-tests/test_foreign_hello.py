@@ -138,8 +138,21 @@ REFUSED: list[
     ("protocol-string", lambda t: hello(t, "1"), -32602, 1, ""),
     ("protocol-float", lambda t: hello(t, 1.0), -32602, 1, ""),
     ("protocol-null", lambda t: hello(t, None), -32602, 1, ""),
-    ("protocol-2", lambda t: hello(t, 2), -32007, 1, "protocol version mismatch"),
-    ("protocol-0", lambda t: hello(t, 0), -32007, 1, "protocol version mismatch"),
+    # The spec asks only for the first words; the SDKs also agree on the rest.
+    (
+        "protocol-2",
+        lambda t: hello(t, 2),
+        -32007,
+        1,
+        "protocol version mismatch: worker speaks 1, parent speaks 2",
+    ),
+    (
+        "protocol-0",
+        lambda t: hello(t, 0),
+        -32007,
+        1,
+        "protocol version mismatch: worker speaks 1, parent speaks 0",
+    ),
     (
         "protocol-negative",
         lambda t: hello(t, -1),

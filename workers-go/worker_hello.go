@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
 )
@@ -72,10 +73,13 @@ func decideHello(in helloInput) helloVerdict {
 	}
 	if !supports(in.supported, version) {
 		supported := make([]any, len(in.supported))
+		spoken := make([]string, len(in.supported))
 		for i, v := range in.supported {
 			supported[i] = v
+			spoken[i] = fmt.Sprint(v)
 		}
-		return refuse(CodeProtocolMismatch, fmt.Sprintf("protocol version mismatch: worker speaks %v, parent speaks %s", in.supported, version),
+		// The words of every SDK: "worker speaks 1, parent speaks 2".
+		return refuse(CodeProtocolMismatch, fmt.Sprintf("protocol version mismatch: worker speaks %s, parent speaks %s", strings.Join(spoken, ", "), version),
 			map[string]any{"supported": supported})
 	}
 	if in.authenticated {

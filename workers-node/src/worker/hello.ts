@@ -63,7 +63,7 @@ export function helloVerdict(input: HelloInput): HelloVerdict {
     return refuse(
       id,
       ErrorCodes.ProtocolVersionMismatch,
-      `protocol version mismatch: worker speaks ${input.supported.join(", ")}, $/hello asked for ${String(protocol)}`,
+      `protocol version mismatch: worker speaks ${input.supported.join(", ")}, parent speaks ${String(protocol)}`,
       { supported: [...input.supported] },
     );
   }
