@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +24,15 @@ from anyio.abc import TaskGroup
 from ._loggers import library_logger
 from .options import EventKind, ProcessEvent
 
-__all__ = ["WILDCARD", "CallbackRunner", "EventStream", "Listener", "Listeners", "check_kind"]
+__all__ = [
+    "WILDCARD",
+    "CallbackRunner",
+    "EventStream",
+    "Listener",
+    "Listeners",
+    "check_kind",
+    "in_event_callback",
+]
 
 logger = library_logger("aspect_ipc.manager")
 
@@ -102,6 +111,14 @@ class EventStream:
         await self.aclose()
 
 
+_IN_CALLBACK: ContextVar[bool] = ContextVar("aspect_ipc_in_event_callback", default=False)
+
+
+def in_event_callback() -> bool:
+    """Whether this runs in an async event callback's task (or a task it started)."""
+    return _IN_CALLBACK.get()
+
+
 class CallbackRunner:
     """Runs async event callbacks as tasks of a task group, and knows when they have all ended."""
 
@@ -118,6 +135,7 @@ class CallbackRunner:
         self._task_group.start_soon(self._run, result, callback, event, name=f"{callback!r}")
 
     async def _run(self, result: Awaitable[Any], callback: Listener, event: ProcessEvent) -> None:
+        _IN_CALLBACK.set(True)  # this task's own context: see in_event_callback
         try:
             await result
         except Exception:

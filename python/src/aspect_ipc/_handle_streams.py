@@ -12,6 +12,7 @@ import anyio
 from ._calls import annotated
 from ._handle_core import HandleCore
 from ._stream_messages import DEFAULT_WINDOW, check_output_window
+from .channel import check_request_method, check_user_method
 from .errors import ChannelClosed, IpcError, RemoteError, RequestTimeout, WorkerCrashed, fresh
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class WorkerStream:
         self._open_channel, self._translate = open_channel, translate
         self._method, self._params, self._window, self._input = method, params, window, input
         self._call: StreamCall | None = None
+        self._closed = False  # aclose() before the first step: nothing is ever sent
         self.result: Any = None
         """The final value of the stream, once the loop has ended normally."""
 
@@ -65,6 +67,8 @@ class WorkerStream:
         return self
 
     async def __anext__(self) -> Any:
+        if self._closed and self._call is None:
+            raise StopAsyncIteration  # closed before it started, as a finished one ends
         try:
             if self._call is None:
                 channel = await self._open_channel()
@@ -84,7 +88,9 @@ class WorkerStream:
             raise error from error.__cause__
 
     async def aclose(self) -> None:
-        """Stop reading: the request is cancelled unless its stream has ended."""
+        """Stop reading: the request is cancelled unless its stream has ended (or, if the
+        stream has not started, it never is: iterating it afterwards ends at once)."""
+        self._closed = True
         if self._call is not None:
             await self._call.aclose()
 
@@ -133,6 +139,7 @@ class StreamCalls(HandleCore):
     def _stream(
         self, via: str, method: str, params: Any, window: int, input: Items | None
     ) -> WorkerStream:
+        check_user_method(method)
         done = [self._incarnation_done]
 
         async def open_channel() -> Channel:
@@ -160,6 +167,7 @@ class StreamCalls(HandleCore):
     async def _request_streaming(
         self, via: str, method: str, params: Any, input: Items, timeout: float | None
     ) -> Any:
+        check_request_method(method)
         limit = self._settings.request_timeout if timeout is None else timeout
         finite = limit is not None and limit != float("inf")
         try:

@@ -33,7 +33,7 @@ from ._incarnation import TERM_WAIT, Incarnations
 from ._logging import crash_summary
 from ._outcome import Outcome
 from ._trace import Tracer
-from .channel import Channel, Handler
+from .channel import Channel, Handler, check_request_method, check_user_method
 from .errors import (
     ChannelClosed,
     IpcError,
@@ -115,10 +115,12 @@ class ProcessHandle(StreamCalls, Incarnations):
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification on the control channel."""
+        check_user_method(method)
         await (await self._channel_when_running("control")).notify(method, params)
 
     async def notify_via_data(self, method: str, params: Any = None) -> None:
         """Send a notification on the data channel."""
+        check_user_method(method)
         await (await self._channel_when_running("data")).notify(method, params)
 
     def on_request(
@@ -332,6 +334,8 @@ class ProcessHandle(StreamCalls, Incarnations):
     # -- calls --------------------------------------------------------------------------------
 
     async def _call(self, via: str, method: str, params: Any, timeout: float | None) -> Any:
+        if type(method) is not str or method.startswith("$/"):
+            check_request_method(method)  # the library's own methods are not sent from here
         if timeout is None:
             limit = self._settings.request_timeout
         else:

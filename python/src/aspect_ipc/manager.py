@@ -17,8 +17,9 @@ from anyio.abc import TaskGroup
 from . import _fork
 from ._calls import check_grace, check_name, check_timeout
 from ._command import checked_command
-from ._events import CallbackRunner, EventStream, Listener, Listeners
+from ._events import CallbackRunner, EventStream, Listener, Listeners, in_event_callback
 from ._loggers import library_logger
+from ._option_checks import check_callable, check_flag, check_instance, check_lines
 from ._trace import trace_mode
 from .errors import IpcError, WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
@@ -75,6 +76,8 @@ class ProcessManager:
         check_timeout("request_timeout", request_timeout)
         check_timeout("startup_timeout", startup_timeout)
         check_grace("shutdown_grace", shutdown_grace)
+        check_instance("restart_policy", restart_policy, RestartPolicy)
+        check_flag("metrics", metrics)
         if max_concurrent_starts is None:
             max_concurrent_starts = max(8, 4 * (os.cpu_count() or 1))
         if not isinstance(max_concurrent_starts, int) or max_concurrent_starts < 1:
@@ -136,6 +139,12 @@ class ProcessManager:
         traceback: TracebackType | None,
     ) -> bool | None:
         assert self._task_group is not None
+        if in_event_callback():
+            # It would wait for the callback's task, which waits for it.
+            raise RuntimeError(
+                "a ProcessManager cannot be closed from one of its own event callbacks: cancel "
+                "the scope around its 'async with' block (or stop the workers) instead"
+            )
         if self._generation != _fork.generation:
             # A forked child leaving the block (sys.exit() in it): the workers, their sockets
             # and the event loop's epoll set are the parent's, and stay as they are.
@@ -164,7 +173,13 @@ class ProcessManager:
 
     def get(self, worker_id: str) -> ProcessHandle:
         """The handle of ``worker_id``; KeyError if there is none."""
-        return self._handles[worker_id]
+        try:
+            return self._handles[worker_id]
+        except KeyError:
+            raise KeyError(
+                f"no worker {worker_id!r} in this manager (a worker stopped for good leaves it; "
+                f"its workers: {', '.join(map(repr, sorted(self._handles))) or 'none'})"
+            ) from None
 
     def on(self, kind: str, callback: Listener) -> None:
         """Call ``callback(event)`` for every worker's events of ``kind`` (an :class:`EventKind`
@@ -186,7 +201,13 @@ class ProcessManager:
 
         Raises:
             ValueError: a kind is not an event kind, or ``buffer`` is not positive.
+            RuntimeError: the manager has closed (no event would ever come).
         """
+        if self._closed:
+            raise RuntimeError(
+                f"the ProcessManager {self.namespace!r} is closed: its events() ended with it "
+                "(subscribe inside its 'async with' block)"
+            )
         return self._listeners.subscribe(kinds, buffer)
 
     async def spawn(
@@ -261,6 +282,14 @@ class ProcessManager:
         check_name("worker_id", worker_id)
         check_timeout("startup_timeout", startup_timeout)
         executable, args, cwd, env = checked_command(executable, args, cwd, env)
+        check_instance("control_channel", control_channel, ControlChannelOptions)
+        check_instance("data_channel", data_channel, DataChannelOptions)
+        check_instance("restart_policy", restart_policy, RestartPolicy)
+        check_instance("health", health, HealthCheck)
+        check_lines("stderr_tail_lines", stderr_tail_lines)
+        check_flag("remote_tracebacks", remote_tracebacks)
+        check_flag("metrics", metrics, optional=True)
+        check_callable("setup", setup)
         tracing = trace_mode(trace)
         existing = self._handles.get(worker_id)
         if existing is not None and existing.state.value not in ("stopped", "failed"):
@@ -344,7 +373,7 @@ class ProcessManager:
 
     async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker (see :meth:`ProcessHandle.stop`)."""
-        await self._handles[worker_id].stop(grace=grace)
+        await self.get(worker_id).stop(grace=grace)
 
     async def stop_all(self, *, grace: float | None = None) -> None:
         """Stop every worker, concurrently."""
@@ -380,7 +409,8 @@ class ProcessManager:
         """
         from .pool import WorkerPool
 
-        if not isinstance(size, int) or size < 1:
+        check_name("name", name)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive integer, not {size!r}")
         self._pools = [pool for pool in self._pools if not pool._closed]  # stopped: gone
         if any(pool.name == name for pool in self._pools):

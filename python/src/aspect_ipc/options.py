@@ -59,6 +59,8 @@ class RestartPolicy:
 
     def __post_init__(self) -> None:
         # Checked here, not at the first crash: there a bad value would fail the supervisor.
+        if not isinstance(self.enabled, bool):
+            raise TypeError(f"RestartPolicy enabled must be True or False, not {self.enabled!r}")
         count = self.max_restarts
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(
@@ -130,7 +132,15 @@ class ControlChannelOptions:
     """The longest line either side may send, in bytes (1024..2^32-1); passed to the worker."""
 
     def __post_init__(self) -> None:
+        _check_codec("ControlChannelOptions", self.codec)
         _check_size("max_line_length", "ASPECT_IPC_MAX_LINE_LENGTH", self.max_line_length)
+
+
+def _check_codec(options: str, codec: object) -> None:
+    if not isinstance(codec, Codec):
+        raise TypeError(
+            f"{options} codec must be a Codec (JsonCodec, MessagePackCodec...), not {codec!r:.80}"
+        )
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,15 @@ class DataChannelOptions:
     meanwhile. The blocking API's calls, written by the calling thread, do not poll."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise TypeError(
+                f"DataChannelOptions enabled must be True or False, not {self.enabled!r}"
+            )
+        if self.path is not None and not isinstance(self.path, str | os.PathLike):
+            raise TypeError(f"DataChannelOptions path must be a string or None, not {self.path!r}")
+        if self.path is not None:
+            object.__setattr__(self, "path", os.fspath(self.path))
+        _check_codec("DataChannelOptions", self.codec)
         _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
         check_busy_poll(self.busy_poll)
         path = self.path

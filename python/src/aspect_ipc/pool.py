@@ -28,6 +28,7 @@ import anyio
 
 from ._handle_streams import Items
 from ._loggers import library_logger
+from ._option_checks import check_flag
 from ._pool_map import PoolMap
 from ._pool_members import LIVE, Member, Members
 from ._pool_streams import PoolStream, pool_call
@@ -203,6 +204,8 @@ class WorkerPool(Members):
         """
         if via not in ("data", "control"):
             raise ValueError(f"via must be 'data' or 'control', not {via!r}")
+        check_flag("ordered", ordered)
+        check_flag("return_exceptions", return_exceptions)
         if max_in_flight is None:
             max_in_flight = 2 * MAP_DEPTH * max(self.size, 1)
         if not isinstance(max_in_flight, int) or max_in_flight < 1:
@@ -251,6 +254,13 @@ class WorkerPool(Members):
                         self._manager._forget(member.handle)
                     for slot in slots:
                         task_group.start_soon(self._fill, slot)
+            except BaseExceptionGroup as group:
+                # The workers' start failed, most likely all of them for one reason: raised as
+                # spawn() raises it (WorkerIdInUse, ExecutableNotFound...), not in a group.
+                failure = _first_failure(group)
+                if failure is None:
+                    raise
+                raise failure from None
             finally:
                 self._pending -= len(slots)
                 self._notify()
@@ -349,3 +359,19 @@ class WorkerPool(Members):
                     member.handle.id,
                     extra={"worker_id": member.handle.id},
                 )
+
+
+def _first_failure(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first ordinary exception in ``group`` (None if there is a cancellation in it, or
+    only BaseExceptions: those go on as the group)."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, BaseExceptionGroup):
+            pending[:0] = list(item.exceptions)
+        else:
+            leaves.append(item)
+    if any(not isinstance(leaf, Exception) for leaf in leaves):
+        return None
+    return leaves[0] if leaves and isinstance(leaves[0], Exception) else None

@@ -13,7 +13,7 @@ from ._builder import ChannelBuilder
 from ._channel import Channel
 from ._core import BadInputHook
 from ._dispatch import current_request
-from ._handlers import Handler, HandlerTable
+from ._handlers import Handler, HandlerTable, check_request_method, check_user_method
 from ._stream_ends import RequestStreams, StreamReader, StreamWriter, current_streams
 from ._stream_io import StreamCall
 
@@ -27,6 +27,8 @@ __all__ = [
     "StreamCall",
     "StreamReader",
     "StreamWriter",
-    "current_streams",
+    "check_request_method",
+    "check_user_method",
     "current_request",
+    "current_streams",
 ]

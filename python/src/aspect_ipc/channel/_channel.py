@@ -22,7 +22,7 @@ import anyio
 
 from ..errors import ChannelClosed
 from ..jsonrpc import ErrorCode, MessageId
-from ._handlers import Handler, check_user_method
+from ._handlers import Handler, check_handler, check_user_method
 from ._inbound import Inbound
 
 __all__ = ["Channel"]
@@ -47,6 +47,7 @@ class Channel(Inbound):
         buffers for the handler, the credit it grants at once (spec 13.3).
         """
         check_user_method(method)
+        check_handler(method, handler)
         if input_window is not None or self._streams is not None:  # no stream table made idly
             self.set_input_window(method, input_window)
         self._request_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
@@ -54,6 +55,7 @@ class Channel(Inbound):
     def on_notification(self, method: str, handler: Handler) -> None:
         """Call ``handler(params)`` for each notification ``method``, in arrival order."""
         check_user_method(method)
+        check_handler(method, handler)
         self._notification_handlers[method] = (handler, inspect.iscoroutinefunction(handler))
 
     def _on_reserved_request(

@@ -3,16 +3,24 @@ for a worker's channels across the channels' lives."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._stream_messages import check_input_window
-from ..constants import RESERVED_PREFIX
+from ..constants import METHOD_PING, RESERVED_PREFIX
 
 if TYPE_CHECKING:
     from ._channel import Channel
 
-__all__ = ["Handler", "HandlerTable", "check_user_method", "ping"]
+__all__ = [
+    "Handler",
+    "HandlerTable",
+    "check_handler",
+    "check_request_method",
+    "check_user_method",
+    "ping",
+]
 
 Handler = Callable[[Any], Any]
 """A request or notification handler: ``handler(params)``, sync or async."""
@@ -53,6 +61,7 @@ class HandlerTable:
         handler's channel buffers for it (spec 13.3). A bad value raises ValueError naming it.
         """
         self.check(via, method)
+        check_handler(method, handler)
         if input_window is not None:
             self._input_windows[via, method] = check_input_window(method, input_window)
         else:
@@ -81,9 +90,39 @@ class HandlerTable:
 
 
 def check_user_method(method: str) -> None:
-    """Raise ValueError for a reserved (``$/``) method name: those are the SDK's."""
+    """Raise TypeError for a method name that is not a string, ValueError for an empty one or
+    a reserved (``$/``) one: those are the SDK's (registered, or sent, by the library)."""
+    if not isinstance(method, str):
+        raise TypeError(
+            f"a method name must be a string, not {type(method).__name__} {method!r:.80}"
+        )
+    if not method:
+        raise ValueError("a method name must not be empty")
     if method.startswith(RESERVED_PREFIX):
         raise ValueError(f"method names starting with {RESERVED_PREFIX!r} are reserved: {method!r}")
+
+
+def check_request_method(method: str) -> None:
+    """:func:`check_user_method` for a request the program sends, which may also be ``$/ping``
+    (a read-only check that the peer answers); the other ``$/`` methods are the library's to
+    send (``$/shutdown`` behind the supervisor's back would end the worker, say)."""
+    if method != METHOD_PING:
+        check_user_method(method)
+
+
+def check_handler(method: str, handler: object) -> None:
+    """Raise TypeError unless ``handler`` is a function (a coroutine object, made by calling an
+    async function, is not: it would run once, and fail every later call)."""
+    if inspect.iscoroutine(handler) or not callable(handler):
+        raise TypeError(
+            f"the handler of {method!r} must be a function or an async function, not "
+            f"{type(handler).__name__} {handler!r:.80}"
+            + (
+                " (pass the function itself, without calling it)"
+                if inspect.iscoroutine(handler)
+                else ""
+            )
+        )
 
 
 def ping(params: Any) -> dict[str, Any]:

@@ -153,6 +153,8 @@ class ProcessManager:
         context, portal, host = self._portal_context, self._portal, self._host
         if context is None or portal is None or host is None:
             return
+        if self._caller is not None and self._generation == _fork.generation:
+            self._caller.on_other_thread()  # a callback or handler: it would wait for itself
         self._portal = self._portal_context = self._host = self._caller = None
         if self._generation != _fork.generation:
             # A forked child: no loop thread here, and the workers are the parent's. The

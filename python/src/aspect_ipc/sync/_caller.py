@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -62,7 +63,8 @@ class Caller:
         """Start ``function(*args)`` on the loop thread; its future, not waited for."""
         self.on_other_thread()
         if self._loop is None:
-            return self.portal.start_task_soon(function, *args)
+            with _ended_portal():
+                return self.portal.start_task_soon(function, *args)
         return self._submit(_coroutine(function, *args))
 
     def _submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
@@ -95,7 +97,8 @@ class Caller:
         """
         self.on_other_thread()
         if self._loop is None:
-            return self.portal.call(function, *args)
+            with _ended_portal():
+                return self.portal.call(function, *args)
         coroutine = _coroutine(function, *args)
         future = self._submit(coroutine)
         try:
@@ -113,6 +116,18 @@ class Caller:
         except KeyboardInterrupt:
             future.cancel()
             raise
+
+
+@contextlib.contextmanager
+def _ended_portal() -> Iterator[None]:
+    """On trio, a call after the manager's loop has ended says so in the words the asyncio
+    path uses, not anyio's ("This portal is not running")."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if str(exc) == "This portal is not running":
+            raise RuntimeError(_ENDED) from None
+        raise
 
 
 async def _trio_soon() -> Callable[[Callable[[], object]], object]:

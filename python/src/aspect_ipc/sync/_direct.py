@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._calls import annotated, check_timeout
 from .._handle_streams import translate_call_error
 from .._pool_streams import pool_call
+from ..channel import check_request_method, check_user_method
 from ..errors import IpcError, RemoteError, WorkerCrashed, WorkerUnavailable, fresh
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ def direct_handle_call(
     """``handle.request`` (``via="control"``) or ``request_via_data``, sent from this thread;
     NOT_SENT when it must go through the loop (the worker is not running, say)."""
     check_timeout("timeout", timeout)
+    if type(method) is not str or method.startswith("$/"):
+        check_request_method(method)
     channel = handle._running_channel(via)
     if channel is None:
         return NOT_SENT
@@ -124,6 +127,7 @@ def direct_notify(
 ) -> bool:
     """``handle.notify`` or ``notify_via_data`` written by this thread: False when it must go
     through the loop (then nothing was sent)."""
+    check_user_method(method)
     channel = handle._running_channel(via)
     return channel is not None and channel.notify_from_thread(method, params, caller.call_soon)
 
