@@ -9,11 +9,9 @@ script run in a process of its own; it prints what the parent and the child saw.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
-from workers import PYTHON_WORKER, namespace
+from workers import run_parent
 
 ASYNC_PARENT = textwrap.dedent(
     """
@@ -94,18 +92,8 @@ BLOCKING_PARENT = textwrap.dedent(
 )
 
 
-def _run(script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script, PYTHON_WORKER, namespace()],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_a_forked_child_that_exits_leaves_the_parents_workers_alone_and_cannot_use_them() -> None:
-    done = _run(ASYNC_PARENT)
+    done = run_parent(ASYNC_PARENT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == [
         "child [True, True, True, True]",  # each a RuntimeError naming the forked child
@@ -115,7 +103,7 @@ def test_a_forked_child_that_exits_leaves_the_parents_workers_alone_and_cannot_u
 
 
 def test_a_forked_child_of_a_blocking_parent_neither_hangs_nor_harms_it() -> None:
-    done = _run(BLOCKING_PARENT)
+    done = run_parent(BLOCKING_PARENT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == ["child True", "parent 5 [b'x']", "closed"], done.stderr[
         -3000:

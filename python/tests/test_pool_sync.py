@@ -24,7 +24,7 @@ from aspect_ipc import (
     WorkerUnavailable,
 )
 from aspect_ipc.sync import LOOP_THREAD, ProcessManager
-from workers import PYTHON_WORKER, child_pids, namespace, python_worker
+from workers import PYTHON_WORKER, child_pids, namespace, python_worker, run_parent
 
 DATA = DataChannelOptions(enabled=True)
 
@@ -146,13 +146,7 @@ def test_the_trio_backend_from_a_thread_running_trio_is_a_clear_error_not_a_dead
     # ever: `with ProcessManager(backend="trio")` inside trio.run hung. The asyncio backend
     # works there (its loop has a thread of its own). In a process of its own: a hang fails.
     pytest.importorskip("trio")
-    done = subprocess.run(
-        [sys.executable, "-c", TRIO_IN_TRIO, PYTHON_WORKER, namespace()],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_parent(TRIO_IN_TRIO)
     assert done.returncode == 0, done.stderr[-3000:]
     refused, answered = done.stdout.splitlines()
     assert refused.startswith("refused: the blocking ProcessManager with backend='trio' cannot")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import ast
 import os
 import random
-import subprocess
-import sys
 import textwrap
 
 import anyio
@@ -17,7 +15,7 @@ import pytest
 
 from aspect_ipc import DataChannelOptions, ProcessManager
 from supervisor_kit import children, open_fds, socket_files
-from workers import PYTHON_WORKER, namespace, python_worker
+from workers import namespace, python_worker, run_parent
 
 pytestmark = pytest.mark.anyio
 DATA = DataChannelOptions(enabled=True)
@@ -95,13 +93,7 @@ def test_a_host_whose_event_loop_cancels_every_task_at_its_end_stops_workers_cle
     # internal AssertionError ("unhandled exception during asyncio.run() shutdown"), and the
     # worker got SIGKILL at once and no exit event. Now it gets SIGTERM (and exits 0), and the
     # events are exit then stop.
-    done = subprocess.run(
-        [sys.executable, "-c", HOST_RETURNS, PYTHON_WORKER, namespace()],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_parent(HOST_RETURNS)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "unhandled exception" not in done.stderr, done.stderr
     lines = done.stdout.splitlines()

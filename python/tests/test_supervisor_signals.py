@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from aspect_ipc import ProcessEvent, ProcessManager, WorkerCrashed
 from aspect_ipc._child import ChildProcess
 from supervisor_kit import launcher
-from workers import PYTHON_WORKER, namespace, pid_alive
+from workers import namespace, pid_alive, run_parent
 
 pytestmark = pytest.mark.anyio
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
@@ -163,13 +162,7 @@ SIGCHLD_IGNORED = textwrap.dedent(
 def test_with_sigchld_ignored_an_end_is_of_unknown_status_and_the_parent_says_why() -> None:
     # The kernel reaps every child at once then: the parent made up "signal SIGKILL" for a
     # worker that exited with code 3, and a clean exit read as a SIGKILL crash.
-    done = subprocess.run(
-        [sys.executable, "-c", SIGCHLD_IGNORED, PYTHON_WORKER, namespace()],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_parent(SIGCHLD_IGNORED)
     assert done.returncode == 0, done.stderr[-3000:]
     crashed, stopped = done.stdout.splitlines()
     assert crashed.startswith("crashed None None worker w crashed (exit status unknown: ")
@@ -217,12 +210,6 @@ def test_a_parent_that_ignores_or_blocks_sigterm_does_not_pass_that_to_its_worke
 ) -> None:
     # Both survive exec: a Python worker kept running after SIGTERM (spec 8.4), and stop()
     # had to wait for the SIGKILL.
-    done = subprocess.run(
-        [sys.executable, "-c", SIGTERM_INHERITED, PYTHON_WORKER, namespace(), how],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_parent(SIGTERM_INHERITED, how)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == ["{'SigBlk': False, 'SigIgn': False}", "exit 0"]

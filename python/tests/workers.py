@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -21,6 +22,19 @@ def namespace() -> str:
 
 def python_worker() -> dict[str, object]:
     return {"executable": sys.executable, "args": [PYTHON_WORKER]}
+
+
+def run_parent(script: str, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (a parent program's source) in a Python process of its own, its
+    arguments the Python test worker's path, a fresh namespace, then ``extra``: for what would
+    end or disturb the test run (signals, fork, the loop's last clean-up). A hang fails."""
+    return subprocess.run(
+        [sys.executable, "-c", script, PYTHON_WORKER, namespace(), *extra],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def child_pids() -> set[int]:
