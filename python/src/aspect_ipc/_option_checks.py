@@ -5,10 +5,21 @@ far from its cause (``health=5`` passed ``spawn()``, then ended the manager's su
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["check_callable", "check_flag", "check_instance", "check_lines"]
+from .errors import IpcError
+from .paths import PipePath
+
+__all__ = [
+    "check_callable",
+    "check_flag",
+    "check_instance",
+    "check_lines",
+    "check_spawn_options",
+    "checked_socket_dir",
+]
 
 
 def check_instance(name: str, value: object, kind: type, *, optional: bool = True) -> None:
@@ -44,3 +55,42 @@ def check_callable(name: str, value: Callable[..., Any] | None) -> None:
     """``value`` is a function (or None)."""
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be a function or None, not {type(value).__name__}")
+
+
+def check_spawn_options(
+    *,
+    control_channel: object,
+    data_channel: object,
+    restart_policy: object,
+    health: object,
+    stderr_tail_lines: object,
+    remote_tracebacks: object,
+    metrics: object,
+    setup: object,
+) -> None:
+    """The types of :meth:`ProcessManager.spawn`'s options (its command: ``_command``)."""
+    from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
+
+    check_instance("control_channel", control_channel, ControlChannelOptions)
+    check_instance("data_channel", data_channel, DataChannelOptions)
+    check_instance("restart_policy", restart_policy, RestartPolicy)
+    check_instance("health", health, HealthCheck)
+    check_lines("stderr_tail_lines", stderr_tail_lines)
+    check_flag("remote_tracebacks", remote_tracebacks)
+    check_flag("metrics", metrics, optional=True)
+    check_callable("setup", setup)  # type: ignore[arg-type]
+
+
+def checked_socket_dir(directory: str | None) -> str | None:
+    """``socket_dir`` made absolute; ValueError if even the shortest socket name would not fit
+    in it (the OS's limit on a socket path), said at once rather than at the first spawn."""
+    if directory is None:
+        return None
+    if not isinstance(directory, str) or not directory or "\0" in directory:
+        raise ValueError(f"socket_dir must be a directory's path, not {directory!r}")
+    absolute = os.path.abspath(directory)
+    try:
+        PipePath.for_module("n", "w", directory=absolute)
+    except IpcError as exc:
+        raise ValueError(f"socket_dir {absolute!r} is too long: {exc}") from None
+    return absolute

@@ -19,9 +19,14 @@ from ._calls import check_grace, check_name, check_timeout
 from ._command import checked_command
 from ._events import CallbackRunner, EventStream, Listener, Listeners, in_event_callback
 from ._loggers import library_logger
-from ._option_checks import check_callable, check_flag, check_instance, check_lines
+from ._option_checks import (
+    check_flag,
+    check_instance,
+    check_spawn_options,
+    checked_socket_dir,
+)
 from ._trace import trace_mode
-from .errors import IpcError, WorkerIdInUse
+from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
 from .metrics import ManagerStats, WorkerStats, retire
 from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
@@ -98,7 +103,7 @@ class ProcessManager:
         """Seconds a stopping worker gets after ``$/shutdown`` before SIGTERM (spec 8.2)."""
         self.restart_policy = restart_policy or RestartPolicy()
         """The restart policy of workers spawned without one of their own."""
-        self.socket_dir = _socket_dir(socket_dir)
+        self.socket_dir = checked_socket_dir(socket_dir)
         """Where data sockets are made (None: the platform default, ``/tmp``), made absolute:
         a worker may run in another directory (``cwd=``) than the parent."""
         self._handles: dict[str, ProcessHandle] = {}
@@ -282,14 +287,16 @@ class ProcessManager:
         check_name("worker_id", worker_id)
         check_timeout("startup_timeout", startup_timeout)
         executable, args, cwd, env = checked_command(executable, args, cwd, env)
-        check_instance("control_channel", control_channel, ControlChannelOptions)
-        check_instance("data_channel", data_channel, DataChannelOptions)
-        check_instance("restart_policy", restart_policy, RestartPolicy)
-        check_instance("health", health, HealthCheck)
-        check_lines("stderr_tail_lines", stderr_tail_lines)
-        check_flag("remote_tracebacks", remote_tracebacks)
-        check_flag("metrics", metrics, optional=True)
-        check_callable("setup", setup)
+        check_spawn_options(
+            control_channel=control_channel,
+            data_channel=data_channel,
+            restart_policy=restart_policy,
+            health=health,
+            stderr_tail_lines=stderr_tail_lines,
+            remote_tracebacks=remote_tracebacks,
+            metrics=metrics,
+            setup=setup,
+        )
         tracing = trace_mode(trace)
         existing = self._handles.get(worker_id)
         if existing is not None and existing.state.value not in ("stopped", "failed"):
@@ -427,18 +434,3 @@ class ProcessManager:
             self._pools.remove(pool)
             raise
         return pool
-
-
-def _socket_dir(directory: str | None) -> str | None:
-    """``socket_dir`` made absolute; ValueError if even the shortest socket name would not fit
-    in it (the OS's limit on a socket path), said at once rather than at the first spawn."""
-    if directory is None:
-        return None
-    if not isinstance(directory, str) or not directory or "\0" in directory:
-        raise ValueError(f"socket_dir must be a directory's path, not {directory!r}")
-    absolute = os.path.abspath(directory)
-    try:
-        PipePath.for_module("n", "w", directory=absolute)
-    except IpcError as exc:
-        raise ValueError(f"socket_dir {absolute!r} is too long: {exc}") from None
-    return absolute
