@@ -136,10 +136,14 @@ async def test_a_second_ready_is_told_and_changes_nothing(
 ) -> None:
     # Spec 7.2: $/ready is the first message, once. A second one (with another dataPath) was
     # ignored without a word; it is still ignored, and the user is told.
+    output: list[str] = []
     async with ProcessManager(namespace=namespace) as manager:
+        manager.on("output", lambda event: output.append(event.line or ""))
         handle = await manager.spawn("w", **liar("ready-twice"), data_channel=DATA)
         assert await handle.request_via_data("echo", [1]) == [1]
         await wait_for(lambda: "a second $/ready" in caplog.text)
+    # ... and reported as the worker's output, as the spec says (it was only logged).
+    assert any(line.startswith("<a second $/ready: ") for line in output), output
     told = [r for r in caplog.records if "a second $/ready" in r.getMessage()]
     assert (
         told[0].levelname == "WARNING" and "/tmp/elsewhere.sock" in told[0].getMessage()

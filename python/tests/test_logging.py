@@ -230,3 +230,36 @@ async def test_a_logging_handler_that_raises_breaks_nothing_and_is_reported(
     err = capsys.readouterr().err
     assert "--- Logging error: a handler of logger 'aspect_ipc.manager' raised ---" in err
     assert "OSError: log shipper: connection reset" in err
+
+
+@pytest.mark.parametrize(
+    ("tail", "telling"),
+    [
+        # Node's uncaught exception ends with its version: the summary said "Node.js v20.20.2".
+        (
+            "x.js:3\n  throw new Error('boom')\n  ^\n\nError: boom\n    at Timeout.f (x.js:3:9)\n\n"
+            "Node.js v20.20.2",
+            "Error: boom",
+        ),
+        # Go's abort ends with a register dump: the summary said "gs 0x0".
+        (
+            "runtime/cgo: pthread_create failed: Resource temporarily unavailable\n"
+            "SIGABRT: abort\nPC=0x47 m=3 sigcode=18446744073709551610\nrax 0x0\ngs 0x0",
+            "runtime/cgo: pthread_create failed: Resource temporarily unavailable",
+        ),
+        ("panic: boom\n\ngoroutine 7 [running]:\nmain.f()\n\t/x/main.go:9 +0x25", "panic: boom"),
+        (
+            "Traceback (most recent call last):\n  File 'w.py', line 3\nKeyError: 'k'",
+            "KeyError: 'k'",
+        ),
+        ("about to crash", "about to crash"),
+    ],
+)
+def test_a_crash_summary_quotes_the_line_that_says_why(tail: str, telling: str) -> None:
+    from aspect_ipc import WorkerCrashed
+    from aspect_ipc._logging import crash_summary
+
+    error = WorkerCrashed("worker w crashed (exit code 2)", exit_code=2, stderr_tail=tail)
+    assert (
+        crash_summary(error) == f"worker w crashed (exit code 2); its stderr ended with: {telling}"
+    )

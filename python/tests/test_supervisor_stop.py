@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,31 @@ async def test_a_request_cut_short_by_stop_says_the_worker_was_stopped() -> None
             task_group.start_soon(busy)
             await anyio.sleep(0.3)
             await handle.stop()
+
+
+REFUSES_SHUTDOWN = """
+import json, os, sys, time
+ready = {"protocol": 1, "sdk": "raw", "sdkVersion": "0", "language": "python",
+         "pid": os.getpid(), "dataPath": None}
+print(json.dumps({"jsonrpc": "2.0", "method": "$/ready", "params": ready}), flush=True)
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("method") == "$/shutdown":
+        error = {"code": -32603, "message": "I refuse"}
+        print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": error}), flush=True)
+        time.sleep(0.2)
+        sys.exit(0)
+"""
+
+
+async def test_a_worker_that_refuses_shutdown_is_told_about_and_still_stopped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An error answer to $/shutdown went unsaid: stop() waited the grace period in silence.
+    async with ProcessManager(namespace=namespace(), shutdown_grace=5) as manager:
+        handle = await manager.spawn("w", executable=sys.executable, args=["-c", REFUSES_SHUTDOWN])
+        with anyio.fail_after(30):
+            await handle.stop()
+    assert handle.state.value == "stopped"
+    told = [r for r in caplog.records if "answered $/shutdown with an error" in r.getMessage()]
+    assert len(told) == 1 and told[0].levelname == "WARNING" and "I refuse" in told[0].getMessage()

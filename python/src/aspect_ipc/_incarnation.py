@@ -21,15 +21,14 @@ from ._handle_core import HandleCore, logger
 from ._handler_errors import ENV_TRACEBACKS
 from ._handshake import Startup, handshake
 from ._health import hung_outcome, ping_until_hung
-from ._outcome import Outcome, outcome_of, split, with_tail
+from ._outcome import Outcome, exit_first, outcome_of, split, with_tail
 from ._stderr import StderrPump
 from .channel import Channel
 from .constants import METHOD_READY, METHOD_SHUTDOWN
 from .errors import (
-    DataChannelTimeout,
     IpcError,
+    RemoteError,
     StartupError,
-    StartupTimeout,
     WorkerExitedDuringStartup,
     WorkerUnavailable,
 )
@@ -46,7 +45,6 @@ TERM_WAIT = 1.0
 # A start-up slot (ProcessManager's max_concurrent_starts) is given back when the handshake
 # ends, or after this long: a worker that waits for something must not hold up the others.
 _SLOT_HOLD = 2.0
-_EXIT_NEWS = 0.5  # a handshake lost with the worker: how long its exit may take to be seen
 
 
 class Incarnations(HandleCore):
@@ -181,6 +179,8 @@ class Incarnations(HandleCore):
                     params,
                     extra={"worker_id": self.id},
                 )
+                # Spec 7.2: reported as the worker's output, as anything off the protocol is.
+                self._emit("output", stream="stdout", line=f"<a second $/ready: {params!r:.200}>")
                 return
             startup.announced = params  # checked by handshake()
             startup.ready.set()
@@ -206,7 +206,7 @@ class Incarnations(HandleCore):
                             f"worker {self.id} exited during start-up", exit_code=None, signal=None
                         )
                 except IpcError as exc:
-                    failure = await self._exit_first(exc, child)
+                    failure = await exit_first(self.id, exc, child)
                 else:
                     self._give_back_start_slot()
                     outcome = await self._serve(status, control, data, startup, stderr)
@@ -214,22 +214,6 @@ class Incarnations(HandleCore):
                     self._control = self._data = None
             task_group.cancel_scope.cancel()
         return failure, outcome
-
-    async def _exit_first(self, failure: IpcError, child: ChildProcess) -> IpcError:
-        """A handshake that failed because the worker went away (its data channel closed, its
-        socket refused) is its exit, which the pidfd tells a moment after the socket does:
-        WorkerExitedDuringStartup with its exit code, not a closed channel without one."""
-        if not isinstance(failure, StartupError) or isinstance(
-            failure, (WorkerExitedDuringStartup, DataChannelTimeout, StartupTimeout)
-        ):
-            return failure
-        with anyio.move_on_after(_EXIT_NEWS):
-            await child.exited.wait()
-        if not child.exited.is_set():
-            return failure  # alive: the failure is what it says
-        return WorkerExitedDuringStartup(
-            f"worker {self.id} exited during start-up", exit_code=None, signal=None
-        )
 
     async def _take_start_slot(self) -> bool:
         """Wait for a start-up slot of the manager; False if a stop came first."""
@@ -266,10 +250,20 @@ class Incarnations(HandleCore):
         grace = self._stop_grace if self._stop_requested else self._settings.shutdown_grace
         if self._serving and not control.closed and not child.exited.is_set():
             with anyio.move_on_after(grace):
-                with contextlib.suppress(IpcError):
+                try:
                     await control.request(
                         METHOD_SHUTDOWN, {"timeout": shutdown_timeout_for(grace)}, timeout=grace
                     )
+                except RemoteError as exc:  # it refused: said, and the escalation goes on
+                    logger.warning(
+                        "worker %s answered $/shutdown with an error (%s); waiting for it to "
+                        "exit, then SIGTERM",
+                        self.id,
+                        exc,
+                        extra={"worker_id": self.id},
+                    )
+                except IpcError:
+                    pass  # gone, or no answer in time: the escalation goes on
                 await child.exited.wait()
             # The grace period is spent: SIGTERM is the last courtesy, not a second grace period
             # (SDK workers exit within 200 ms of it, spec 8.4), so the stop stays bounded.

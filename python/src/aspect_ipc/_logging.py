@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from ._loggers import library_logger
+from ._stderr import CAUSES
 from .options import EventKind, ProcessEvent
 
 __all__ = ["LEVELS", "log_event", "log_stderr_line", "manager_logger"]
@@ -86,12 +88,32 @@ _TAIL_HEADING = "; last lines of its stderr:"
 
 
 def crash_summary(error: BaseException) -> str:
-    """One line for a crash: the error's first line and the last line the worker wrote to
-    stderr (the whole tail stays in the error's message and ``stderr_tail``)."""
+    """One line for a crash: the error's first line and the line of the worker's stderr that
+    says most about it (the whole tail stays in the error's message and ``stderr_tail``)."""
     first = str(error).split("\n", 1)[0].removesuffix(_TAIL_HEADING)
     tail = getattr(error, "stderr_tail", "") or ""
-    last = tail.rstrip("\n").rsplit("\n", 1)[-1] if tail.strip() else ""
-    return f"{first}; its stderr ended with: {last}" if last else first
+    telling = _telling_line([line for line in tail.splitlines() if line.strip()])
+    return f"{first}; its stderr ended with: {telling}" if telling else first
+
+
+# An exception's own line, as Python and Node.js print it last before a stack or a trailer
+# ("ValueError: x", "TypeError [ERR_X]: y"), and Node's closing trailer ("Node.js v20.20.2").
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b[^:]{0,60}: ")
+_NODE_TRAILER = re.compile(r"^Node\.js v\d")
+
+
+def _telling_line(lines: list[str]) -> str:
+    """The runtime's cause line if there is one (a Go panic or fatal error, Node's fatal
+    error), else the last exception line, else the last line but Node's version trailer."""
+    for line in lines:
+        if line.startswith(CAUSES):
+            return line
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line):
+            return line
+    while lines and _NODE_TRAILER.match(lines[-1]):
+        lines = lines[:-1]
+    return lines[-1] if lines else ""
 
 
 def _status(event: ProcessEvent) -> str:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._child import UNKNOWN_STATUS, returncode_text
+import anyio
+
+from ._child import UNKNOWN_STATUS, ChildProcess, returncode_text
 from ._stderr import StderrPump
 from .errors import (
     ChannelClosed,
+    DataChannelTimeout,
     IpcError,
     StartupError,
+    StartupTimeout,
     WorkerCrashed,
     WorkerExitedDuringStartup,
 )
 
-__all__ = ["Outcome", "outcome_of", "split", "with_tail"]
+__all__ = ["Outcome", "exit_first", "outcome_of", "split", "with_tail"]
 
 
 @dataclass
@@ -89,3 +93,23 @@ def with_tail(exc: IpcError, stderr: StderrPump, returncode: int | None) -> IpcE
             stderr_tail=stderr.tail(),
         )
     return type(exc)(text, stderr_tail=stderr.tail())
+
+
+_EXIT_NEWS = 0.5  # a handshake lost with the worker: how long its exit may take to be seen
+
+
+async def exit_first(worker_id: str, failure: IpcError, child: ChildProcess) -> IpcError:
+    """A handshake that failed because the worker went away (its data channel closed, its
+    socket refused) is its exit, which the pidfd tells a moment after the socket does:
+    WorkerExitedDuringStartup (its status added by :func:`with_tail`), not a closed channel."""
+    if not isinstance(failure, StartupError) or isinstance(
+        failure, (WorkerExitedDuringStartup, DataChannelTimeout, StartupTimeout)
+    ):
+        return failure
+    with anyio.move_on_after(_EXIT_NEWS):
+        await child.exited.wait()
+    if not child.exited.is_set():
+        return failure  # alive: the failure is what it says
+    return WorkerExitedDuringStartup(
+        f"worker {worker_id} exited during start-up", exit_code=None, signal=None
+    )

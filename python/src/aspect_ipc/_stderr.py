@@ -159,7 +159,7 @@ class StderrPump:
             lines = self._splitter.feed(data)
         for line, continues in lines:
             self._lines += 1
-            if self._cause is None and line.startswith(_CAUSES):
+            if self._cause is None and line.startswith(CAUSES):
                 self._cause, self._cause_at = line, self._lines
             self._tail.append(line + CONTINUED if continues else line)
             self._on_line(line, continues)
@@ -171,9 +171,9 @@ class StderrPump:
         await self._transport.aclose()
 
 
-_CAUSES = ("panic: ", "fatal error: ", "FATAL ERROR: ")
-"""How the Go runtime (a panic, a fatal error) and Node.js (out of memory...) start the line that
-says why they died, before a dump of stacks or registers."""
+CAUSES = ("panic: ", "fatal error: ", "runtime: ", "runtime/cgo: ", "FATAL ERROR: ")
+"""How the Go runtime (a panic, a fatal error, a failed thread or allocation) and Node.js (out of
+memory...) start the line that says why they died, before a dump of stacks or registers."""
 
 
 def _short(line: str) -> str:

@@ -171,7 +171,8 @@ class ExitGuard:
             os.write(
                 2,
                 f"aspect-ipc worker: still running {self.budget:g} s after {self.reason} "
-                "(a handler ignores cancellation or blocks the event loop); exiting now\n".encode(),
+                "(a handler ignores cancellation or blocks the event loop, or a thread that "
+                "is not a daemon is still running); exiting now\n".encode(),
             )
         for cleanup in self._cleanups:
             with contextlib.suppress(Exception):
