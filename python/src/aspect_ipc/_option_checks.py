@@ -6,10 +6,9 @@ far from its cause (``health=5`` passed ``spawn()``, then ended the manager's su
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
 
 from .errors import IpcError
+from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
 from .paths import PipePath
 
 __all__ = [
@@ -51,7 +50,7 @@ def check_lines(name: str, value: object) -> None:
         raise ValueError(f"{name} must be >= 0, not {value}")
 
 
-def check_callable(name: str, value: Callable[..., Any] | None) -> None:
+def check_callable(name: str, value: object) -> None:
     """``value`` is a function (or None)."""
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be a function or None, not {type(value).__name__}")
@@ -69,8 +68,6 @@ def check_spawn_options(
     setup: object,
 ) -> None:
     """The types of :meth:`ProcessManager.spawn`'s options (its command: ``_command``)."""
-    from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
-
     check_instance("control_channel", control_channel, ControlChannelOptions)
     check_instance("data_channel", data_channel, DataChannelOptions)
     check_instance("restart_policy", restart_policy, RestartPolicy)
@@ -78,7 +75,7 @@ def check_spawn_options(
     check_lines("stderr_tail_lines", stderr_tail_lines)
     check_flag("remote_tracebacks", remote_tracebacks)
     check_flag("metrics", metrics, optional=True)
-    check_callable("setup", setup)  # type: ignore[arg-type]
+    check_callable("setup", setup)
 
 
 def checked_socket_dir(directory: str | None) -> str | None:

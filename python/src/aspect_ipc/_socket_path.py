@@ -13,6 +13,7 @@ import socket
 import stat
 import sys
 
+from .constants import WINDOWS_PIPE_PREFIX
 from .errors import AddressInUse, TransportError
 
 __all__ = [
@@ -23,8 +24,6 @@ __all__ = [
     "probe_socket",
     "remove_stale_socket",
 ]
-
-_WINDOWS_PIPE_PREFIX = "\\\\.\\pipe\\"
 
 
 class PeerCredentials(tuple[int, int, int]):
@@ -46,7 +45,7 @@ class PeerCredentials(tuple[int, int, int]):
 
 
 def check_unix_path(path: str) -> None:
-    if path.startswith(_WINDOWS_PIPE_PREFIX):
+    if path.startswith(WINDOWS_PIPE_PREFIX):
         raise TransportError(
             f"{path} is a Windows named pipe; named pipes are not available on {sys.platform} "
             "with this SDK: use a Unix socket path"

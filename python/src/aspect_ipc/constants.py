@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "WINDOWS_PIPE_PREFIX",
     "INT_MAX",
     "INT_MIN",
     "DEFAULT_HELLO_TIMEOUT",
@@ -67,3 +68,7 @@ METHOD_CANCEL: Final = "$/cancelRequest"
 # Every integer the spec carries (3.2: MessagePack's range; ids, codes) lies within these.
 INT_MIN: Final = -(2**63)
 INT_MAX: Final = 2**64 - 1
+
+WINDOWS_PIPE_PREFIX: Final = "\\\\.\\pipe\\"
+"""How a Windows named pipe's name starts: not a path (never made absolute; this SDK refuses it
+on Unix)."""

@@ -14,6 +14,7 @@ from .constants import (
     DEFAULT_MAX_LINE_LENGTH,
     MAX_FRAME_SIZE_LIMIT,
     MIN_SIZE_SETTING,
+    WINDOWS_PIPE_PREFIX,
 )
 
 __all__ = [
@@ -172,16 +173,18 @@ class DataChannelOptions:
             raise TypeError(
                 f"DataChannelOptions enabled must be True or False, not {self.enabled!r}"
             )
-        if self.path is not None and not isinstance(self.path, str | os.PathLike):
-            raise TypeError(f"DataChannelOptions path must be a string or None, not {self.path!r}")
         if self.path is not None:
-            object.__setattr__(self, "path", os.fspath(self.path))
+            if not isinstance(self.path, str | os.PathLike):
+                raise TypeError(
+                    f"DataChannelOptions path must be a string or None, not {self.path!r}"
+                )
+            path = os.fspath(self.path)
+            if path and not path.startswith(WINDOWS_PIPE_PREFIX):
+                path = os.path.abspath(path)
+            object.__setattr__(self, "path", path)
         _check_codec("DataChannelOptions", self.codec)
         _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
         check_busy_poll(self.busy_poll)
-        path = self.path
-        if isinstance(path, str) and path and not path.startswith("\\\\.\\pipe\\"):
-            object.__setattr__(self, "path", os.path.abspath(path))
 
 
 MAX_BUSY_POLL = 0.01
