@@ -259,9 +259,15 @@ func (c *Channel) Run(ctx context.Context) error {
 // errGateClosed ends Run after the gate refused a connection.
 var errGateClosed = errors.New("connection refused by the gate")
 
-// dispatchFrames handles every complete frame buffered in dec. It returns an error when reading
-// must stop.
+// dispatchFrames handles every complete frame buffered in dec, then writes the responses held
+// back meanwhile (hold). It returns an error when reading must stop.
 func (c *Channel) dispatchFrames(dec FrameDecoder) error {
+	err := c.dispatchBuffered(dec)
+	c.releaseHeld()
+	return err
+}
+
+func (c *Channel) dispatchBuffered(dec FrameDecoder) error {
 	for {
 		frame, err := dec.Next()
 		switch {
@@ -302,6 +308,9 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 	var msg Message
 	if err == nil {
 		msg = c.rpc.Classify(value)
+		if isReserved(msg.Method) { // a reserved method's handling may wait: nothing stays held
+			c.releaseHeld()
+		}
 		// Lazy params stay bytes only on their way to a handler, which decodes them into its
 		// own type; the gate, the reserved methods and streams read the generic value.
 		if msg.lazy != nil && (c.gate != nil || isReserved(msg.Method) || msg.lazy.Watched) {
@@ -397,7 +406,30 @@ func (c *Channel) writeOr(cancel <-chan struct{}, f *outframe.Frame) error {
 		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
 	default:
 	}
-	err := c.writer.writeOr(f.Vectors(), cancel, f)
+	return c.checkWrite(c.writer.writeOr(f.Vectors(), cancel, f))
+}
+
+// hold is write for a response of the read loop's own (an inline handler's): held back to go out
+// with the other responses to what the same read brought (frameWriter.hold), written once the
+// read loop has handled them (releaseHeld).
+func (c *Channel) hold(f *outframe.Frame) error {
+	select {
+	case <-c.done:
+		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
+	default:
+	}
+	return c.checkWrite(c.writer.hold(f.Vectors()))
+}
+
+// releaseHeld writes the responses hold held back.
+func (c *Channel) releaseHeld() {
+	if err := c.checkWrite(c.writer.release()); err != nil {
+		c.log("cannot send the responses held for one write: %v", err)
+	}
+}
+
+// checkWrite ends the channel when a write failed.
+func (c *Channel) checkWrite(err error) error {
 	if err != nil && !errors.Is(err, errWithdrawn) && !errors.Is(err, errWriteStarted) {
 		// The stream is unusable (a frame may be half written, the peer may be gone: a broken
 		// stdout means the parent is): the channel ends, as when the peer closes it.

@@ -54,7 +54,7 @@ func (c *Channel) dispatchRequest(msg Message) {
 	}
 	if msg.Method == "$/ping" { // mandatory to answer, on both channels (PROTOCOL.md 8.6)
 		c.mu.Unlock()
-		c.respond(msg.ID, map[string]any{})
+		c.respond(msg.ID, map[string]any{}, false)
 		return
 	}
 	h := c.handlers[msg.Method]
@@ -203,7 +203,7 @@ func (c *Channel) runHandler(f *inflight, h Handler, msg Message) {
 		c.sendError(f.id, e)
 		return
 	}
-	c.respond(f.id, result)
+	c.respond(f.id, result, f.inline != "")
 }
 
 // cancelRequest handles $/cancelRequest: cancel the handler running the request with that id.
@@ -288,8 +288,9 @@ func (c *Channel) dispatchInvalid(msg Message) {
 	c.log("dropped invalid response: %s", msg.Reason)
 }
 
-// respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9).
-func (c *Channel) respond(id ID, result any) {
+// respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9);
+// held, from an inline handler on the read loop, until the read's other frames are handled.
+func (c *Channel) respond(id ID, result any, held bool) {
 	f, codecErr, framingErr := c.encodeFrame(wireResponse{id: id, result: result})
 	if codecErr != nil {
 		f.Release()
@@ -305,7 +306,12 @@ func (c *Channel) respond(id ID, result any) {
 		c.log("cannot frame the response to %s: %v", id, framingErr)
 		return
 	}
-	err := c.write(f)
+	var err error
+	if held {
+		err = c.hold(f)
+	} else {
+		err = c.write(f)
+	}
 	f.Release()
 	if err != nil {
 		c.log("cannot send the response to %s: %v", id, err)

@@ -33,16 +33,28 @@ type frameWriter struct {
 	writing bool        // a sender is in charge of writing
 	queue   *writeBatch // frames waiting for the write in progress to end
 	err     error       // sticky: a write failed
+	// held is frames the read loop held back (hold), copied end to end: they go out first in the
+	// next write, whoever makes it, so that frames still leave in the order their writes returned.
+	held []byte
 }
 
 // writeBatch is the frames queued during one write.
 type writeBatch struct {
-	bufs net.Buffers
-	live int           // frames in bufs that were not withdrawn
-	lead chan struct{} // receives once: the waiter that gets it writes the batch
-	done chan struct{} // closed once the batch is written, or has failed
-	err  error
+	bufs    net.Buffers
+	live    int           // frames in bufs that were not withdrawn
+	waiters int           // senders waiting for it: held frames have none, so a batch of them alone has 0
+	lead    chan struct{} // receives once: the waiter that gets it writes the batch
+	done    chan struct{} // closed once the batch is written, or has failed
+	err     error
 }
+
+// holdLimit bounds the bytes held back by hold; a frame that would go over it is written at once,
+// after what is held.
+const holdLimit = 64 << 10
+
+// holdFrameLimit is the largest frame hold copies: a larger one gains little from sharing a
+// system call, and is written at once.
+const holdFrameLimit = 8 << 10
 
 // errWithdrawn is returned by writeOr when the frame was taken back out of the queue, unsent.
 var errWithdrawn = errors.New("withdrawn before it was written")
@@ -88,9 +100,18 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 		fw.mu.Unlock()
 		return err
 	}
+	held := fw.held
+	fw.held = nil
+	if held == nil && len(frame) == 0 { // release with nothing held
+		fw.mu.Unlock()
+		return nil
+	}
 	if !fw.writing {
 		fw.writing = true
 		fw.mu.Unlock()
+		if held != nil {
+			frame = append([][]byte{held}, frame...)
+		}
 		if cancel == nil {
 			err := fw.flush(frame)
 			fw.handOff(err)
@@ -113,9 +134,16 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 		b = &writeBatch{lead: make(chan struct{}, 1), done: make(chan struct{})}
 		fw.queue = b
 	}
+	if held != nil { // a frame of its own, never withdrawn: its writes have returned
+		b.bufs = append(b.bufs, held)
+		b.live++
+	}
 	start := len(b.bufs)
-	b.bufs = append(b.bufs, frame...)
-	b.live++
+	if len(frame) > 0 {
+		b.bufs = append(b.bufs, frame...)
+		b.live++
+	}
+	b.waiters++
 	fw.mu.Unlock()
 	select {
 	case <-b.done:
@@ -127,6 +155,7 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 		if fw.queue == b { // nobody writes the batch yet: take the frame back out
 			clear(b.bufs[start : start+len(frame)]) // empty slices write nothing
 			b.live--
+			b.waiters--
 			fw.mu.Unlock()
 			return errWithdrawn
 		}
@@ -141,6 +170,35 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 	}
 }
 
+// hold is write for the read loop while it works through what one read brought: a small frame is
+// copied and held back, to go out with the next write (release at the end of the read's frames, or
+// any sender's write before that), so that the responses to a read's requests cost one system
+// call, not one each. It returns nil once the frame is held; a write failing later fails the
+// writer, and with it every later write, as any write does. A frame that would take what is held
+// over holdLimit is written at once, after it.
+func (fw *frameWriter) hold(frame [][]byte) error {
+	size := 0
+	for _, b := range frame {
+		size += len(b)
+	}
+	fw.mu.Lock()
+	if fw.err == nil && size <= holdFrameLimit && len(fw.held)+size <= holdLimit {
+		if fw.held == nil {
+			fw.held = make([]byte, 0, max(size, 4<<10))
+		}
+		for _, b := range frame {
+			fw.held = append(fw.held, b...)
+		}
+		fw.mu.Unlock()
+		return nil
+	}
+	fw.mu.Unlock()
+	return fw.write(frame)
+}
+
+// release writes what hold held back, if anything (nil when nothing is held).
+func (fw *frameWriter) release() error { return fw.write(nil) }
+
 // writeBatch writes b, the caller being in charge of writing.
 func (fw *frameWriter) writeBatch(b *writeBatch) error {
 	b.err = fw.flush(b.bufs)
@@ -154,6 +212,18 @@ func (fw *frameWriter) writeBatch(b *writeBatch) error {
 // batch queued meanwhile, or gives it up when there is none. A batch queued after a failure fails
 // at once.
 func (fw *frameWriter) handOff(err error) {
+	for b := fw.passOn(err); b != nil; b = fw.passOn(err) {
+		// A batch that only held frames are left in: its senders all withdrew, and no one else
+		// waits for it, so its writing stays with the caller.
+		err = fw.flush(b.bufs)
+		b.err = err
+		b.bufs = nil
+		close(b.done)
+	}
+}
+
+// passOn is handOff's step: it returns the batch the caller must write itself, or nil.
+func (fw *frameWriter) passOn(err error) *writeBatch {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if err != nil && fw.err == nil {
@@ -171,9 +241,12 @@ func (fw *frameWriter) handOff(err error) {
 		b.err = fw.err
 		close(b.done)
 		fw.writing = false
+	case b.waiters == 0:
+		return b
 	default:
 		b.lead <- struct{}{} // never blocks: one send per batch, into a buffer of one
 	}
+	return nil
 }
 
 // flush writes the slices of one or more frames.

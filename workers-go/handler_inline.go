@@ -27,7 +27,10 @@ import (
 // when no notification handler is queued or running (notifications keep their arrival order).
 // Otherwise an inline handler is like any other: the same ctx (cancelled on shutdown and when the
 // channel closes; ChannelFrom and WorkerFrom work), a panic or error answered and logged the same
-// way, its response written by the same writer, and shutdown waits for it.
+// way, its response written by the same writer, and shutdown waits for it. The responses of inline
+// handlers to the requests one read brought in are written together once the read loop has
+// handled them all (frameWriter.hold): one system call for a burst, and one more reason to be
+// short, since a slow inline handler also holds up the answers before it in that read.
 func Inline() HandlerOption { return func(o *handlerOptions) { o.inline = true } }
 
 // runInline runs h for msg on the read loop (the caller), with the bookkeeping of start. A

@@ -133,6 +133,6 @@ func (w *Worker) hello(ch *Channel, ev gateEvent, onAuthenticated func()) bool {
 	}
 	w.hook("OnDataReady", w.cfg.Hooks.OnDataReady)
 	w.ready()
-	ch.respond(v.id, v.result)
+	ch.respond(v.id, v.result, false)
 	return true
 }

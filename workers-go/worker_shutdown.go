@@ -141,4 +141,7 @@ func (w *Worker) drain(timeout time.Duration, self *inflight) {
 	if !waitHandlers(running, timeout) {
 		cancelHandlers(running, ErrShuttingDown, cancelGrace)
 	}
+	for _, ch := range w.channels() { // an inline handler's response may be held (Channel.hold)
+		ch.releaseHeld()
+	}
 }
