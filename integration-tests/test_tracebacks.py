@@ -139,3 +139,19 @@ async def test_a_failure_whose_text_is_not_unicode_is_answered_with_its_type(
                 "boom \ufffd",
                 [1],
             )
+
+
+async def test_a_failure_without_text_is_named_by_its_type(
+    worker: dict[str, Any], language: str, namespace: str
+) -> None:
+    # Spec 4.10: never an empty message; the parent names the type once.
+    async with ProcessManager(namespace=namespace) as manager:
+        handle = await manager.spawn("tb", **worker)
+        for method in ("fail", "panic") if language == "go" else ("fail",):
+            with pytest.raises(RemoteError) as info:
+                await handle.request(method, {"message": ""})
+            error = info.value
+            assert error.remote_type and error.message == error.remote_type, error.message
+            assert str(error) == (
+                f"worker tb: {method!r} on the control channel failed: {error.message} (code -32000)"
+            )

@@ -55,7 +55,7 @@ func (p failurePolicy) wireError(ctx context.Context, err error) (e *Error, fail
 		if !p.noTraceback {
 			data["traceback"] = unicodeText(pe.traceback())
 		}
-		return &Error{Code: CodeHandlerError, Message: unicodeText(pe.Error()), Data: data}, true
+		return &Error{Code: CodeHandlerError, Message: failureText(pe.Error(), data), Data: data}, true
 	}
 	var rpcErr *Error
 	if errors.As(err, &rpcErr) {
@@ -70,7 +70,16 @@ func (p failurePolicy) wireError(ctx context.Context, err error) (e *Error, fail
 		return cancelledError(), false
 	}
 	data := map[string]any{"type": unicodeText(typeName(err))}
-	return &Error{Code: CodeHandlerError, Message: unicodeText(err.Error()), Data: data}, true
+	return &Error{Code: CodeHandlerError, Message: failureText(err.Error(), data), Data: data}, true
+}
+
+// failureText is a -32000's message: the failure's text, or its type when it has none
+// (errors.New(""), panic("")), so that the message never says nothing (PROTOCOL.md 4.10).
+func failureText(text string, data map[string]any) string {
+	if text == "" {
+		return data["type"].(string)
+	}
+	return unicodeText(text)
 }
 
 // unicodeText replaces each run of invalid UTF-8 bytes in s with U+FFFD (PROTOCOL.md 4.10, "Text

@@ -67,6 +67,17 @@ async def test_the_remote_stack_is_the_cause_and_the_text_says_where() -> None:
         assert text.count("RuntimeError: boom") == 2
 
 
+async def test_an_exception_without_a_message_is_named_once() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("tb-5", **python_worker())
+        with pytest.raises(RemoteError) as info:
+            await handle.request("fail", {"message": ""})  # RuntimeError(): "MemoryError" alike
+        assert (info.value.message, info.value.remote_type) == ("RuntimeError", "RuntimeError")
+        assert str(info.value) == (
+            "worker tb-5: 'fail' on the control channel failed: RuntimeError (code -32000)"
+        )
+
+
 async def test_a_typed_error_crosses_unchanged_without_a_cause() -> None:
     stderr: list[str] = []
     async with ProcessManager(namespace=namespace()) as manager:

@@ -65,7 +65,9 @@ def annotated(error: RemoteError, worker_id: str, channel: str, method: str) -> 
     copy = fresh(error)
     assert isinstance(copy, RemoteError)
     copy.worker_id, copy.channel, copy.method = worker_id, channel, method
-    remote_type = f"{error.remote_type}: " if error.remote_type else ""
+    # An exception without a message is sent with its type's name for one (spec 4.10): say it once.
+    named = error.remote_type
+    remote_type = f"{named}: " if named and named != error.message else ""
     copy.args = (
         f"worker {worker_id}: {method!r} on the {channel} channel failed: "
         f"{remote_type}{error.message} (code {error.code})",

@@ -198,9 +198,15 @@ export function errorToWire(error: unknown, sendTraceback = true): WireError {
   if (error instanceof Error) {
     const type = unicodeText(errorTypeName(error));
     const data = sendTraceback && typeof error.stack === "string" ? { type, traceback: unicodeText(error.stack) } : { type };
-    return { code: ErrorCodes.HandlerError, message: unicodeText(String(error.message)), data };
+    return { code: ErrorCodes.HandlerError, message: failureText(String(error.message), type), data };
   }
-  return { code: ErrorCodes.HandlerError, message: unicodeText(String(error)), data: { type: typeof error } };
+  const type = typeof error;
+  return { code: ErrorCodes.HandlerError, message: failureText(String(error), type), data: { type } };
+}
+
+/** A -32000's message: the failure's text, or its type when it has none (`new Error()`, `throw ""`): never empty (PROTOCOL.md 4.10). */
+function failureText(text: string, type: string): string {
+  return text === "" ? type : unicodeText(text);
 }
 
 /**
