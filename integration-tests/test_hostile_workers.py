@@ -123,6 +123,10 @@ async def test_lies_at_start_up_fail_the_spawn(namespace: str, start: str) -> No
                 )
             assert type(info.value) is error_type, info.value
             assert text.format(path=path) in str(info.value)
+            # Whatever went wrong, a StartupError with the worker's stderr (parent guide).
+            assert isinstance(info.value, StartupError)
+            assert f"liar: starting as {start!r}" in info.value.stderr_tail
+            assert info.value.stderr_tail in str(info.value)
             assert "w" not in manager.handles
             assert _open_sockets() == sockets, "the failed spawn left a socket open"
             await assert_sibling_works(sibling)

@@ -364,4 +364,5 @@ DATA_GARBAGE = [
 
 
 if __name__ == "__main__":
+    log(f"liar: starting as {START!r}")  # what a start-up error's stderr tail must show
     Liar().run()

@@ -17,6 +17,8 @@ from aspect_ipc import (
     ControlChannelOptions,
     DataChannelOptions,
     HealthCheck,
+    JsonCodec,
+    MessagePackCodec,
     ProcessManager,
     RestartPolicy,
     WorkerIdInUse,
@@ -63,10 +65,21 @@ def test_option_objects_refuse_fields_of_the_wrong_type() -> None:
         DataChannelOptions(enabled="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="DataChannelOptions path must be a string or None"):
         DataChannelOptions(path=5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="DataChannelOptions codec must be a Codec"):
+    with pytest.raises(TypeError, match="DataChannelOptions codec must be a MessagePackCodec"):
         DataChannelOptions(codec=5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="ControlChannelOptions codec must be a Codec"):
+    with pytest.raises(TypeError, match="ControlChannelOptions codec must be a JsonCodec"):
         ControlChannelOptions(codec="json")  # type: ignore[arg-type]
+    # The codecs swapped: the start-up timed out ("did not send $/ready") instead.
+    with pytest.raises(ValueError) as info:
+        ControlChannelOptions(codec=MessagePackCodec())
+    assert str(info.value) == (
+        "ControlChannelOptions codec must be a JsonCodec (with hooks if you need them), not "
+        "MessagePackCodec ('msgpack'): the control channel carries JSON lines in every SDK "
+        "(spec sections 1 and 2)"
+    )
+    with pytest.raises(ValueError, match="the data channel carries MessagePack"):
+        DataChannelOptions(enabled=True, codec=JsonCodec(encode_hook=str))
+    DataChannelOptions(enabled=True, codec=MessagePackCodec(encode_hook=str))  # hooks are fine
     with pytest.raises(TypeError, match="RestartPolicy enabled must be True or False"):
         RestartPolicy(enabled="no")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="restart_policy must be a RestartPolicy or None"):
@@ -110,6 +123,16 @@ async def test_handlers_and_methods_of_the_wrong_kind_are_refused_before_anythin
         pool = await manager.spawn_pool("p", 1, **python_worker())
         with pytest.raises(TypeError, match="ordered must be True or False"):
             pool.map("add", [], ordered="no")  # type: ignore[arg-type]
+
+
+async def test_a_stream_call_with_params_that_cannot_carry_its_descriptor_is_refused() -> None:
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        with pytest.raises(ValueError, match=r"\('sumStream'\) must be a dict or None, not list"):
+            await handle.request_via_data("sumStream", [1], input=range(3))
+        with pytest.raises(ValueError, match="hold '\\$/stream' already"):
+            await handle.request_via_data("sumStream", {"$/stream": {}}, input=range(3))
+        assert await handle.request_via_data("sumStream", None, input=range(4)) == 6
 
 
 async def test_a_pool_whose_worker_id_is_taken_raises_worker_id_in_use_itself() -> None:

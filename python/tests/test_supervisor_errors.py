@@ -318,6 +318,25 @@ def _refuse_boom(value: dict[str, Any]) -> Any:
     return value
 
 
+def _refuse_hello(value: dict[str, Any]) -> Any:
+    if "workerId" in value:
+        raise ValueError("not this one")
+    return value
+
+
+async def test_a_hello_answer_the_decode_hook_refuses_is_a_startup_error() -> None:
+    # It was a plain ProtocolError out of spawn(), which the docs do not list for it.
+    codec = MessagePackCodec(decode_hook=_refuse_hello)
+    async with ProcessManager(namespace=namespace()) as manager:
+        with pytest.raises(StartupError) as info:
+            await manager.spawn(
+                "w", **python_worker(), data_channel=DataChannelOptions(enabled=True, codec=codec)
+            )
+        assert "worker w: the answer to $/hello is unusable:" in str(info.value)
+        assert "not this one" in str(info.value)
+        assert "w" not in manager.handles
+
+
 async def test_an_answer_the_decode_hook_refuses_fails_its_request_at_once() -> None:
     codec = MessagePackCodec(decode_hook=_refuse_boom)
     async with ProcessManager(namespace=namespace()) as manager:

@@ -138,6 +138,29 @@ async def _async_numbers() -> Any:
     yield 1
 
 
+def test_each_blocking_iterator_has_its_async_object_and_a_pool_stream_its_worker() -> None:
+    # docs/pools.md: ".aio on each object is the async object underneath".
+    from aspect_ipc import PoolStream, WorkerStream
+    from aspect_ipc._events import EventStream
+    from aspect_ipc._pool_map import PoolMap
+    from aspect_ipc.sync import ProcessHandle as BlockingHandle
+
+    with ProcessManager(namespace()) as manager:
+        pool = manager.spawn_pool("p", 2, **python_worker(), data_channel=DATA)
+        with manager.events("exit") as events:
+            assert type(events.aio) is EventStream
+        with pool.map("echo", [[1], [2]]) as results:
+            assert type(results.aio) is PoolMap and list(results) == [[1], [2]]
+        stream = pool.stream_via_data("countTo", {"n": 2, "size": 0})
+        assert type(stream.aio) is PoolStream and stream.worker is None  # no step yet
+        assert next(stream) == 0
+        assert isinstance(stream.worker, BlockingHandle)
+        assert stream.worker.id in ("p-0", "p-1") and stream.worker.aio is stream.aio.worker
+        assert list(stream) == [1]
+        handle_stream = pool.handles[0].stream("countTo", {"n": 1, "size": 0})
+        assert type(handle_stream.aio) is WorkerStream and list(handle_stream) == [0]
+
+
 @BACKENDS
 def test_break_close_and_garbage_collection_cancel_the_producer(backend: str) -> None:
     observed: list[Any] = []

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import aspect_ipc
-from aspect_ipc.worker import ShutdownReason
+from aspect_ipc.worker import ShutdownReason, Worker
 from worker_process import started
 
 __all__ = ["started"]  # the fixture
@@ -78,6 +78,17 @@ def test_shutdown_reason_values_are_the_shared_strings() -> None:
         "parent_exited",
         "signal",
     ]
+
+
+def test_an_unknown_event_is_refused_when_the_hook_is_registered() -> None:
+    worker = Worker()
+    with pytest.raises(ValueError) as info:
+        worker.on("readyy")  # type: ignore[arg-type]  # the typo a type checker also refuses
+    assert str(info.value) == (
+        "unknown worker event 'readyy': expected one of control_ready, data_setup, "
+        "data_listening, data_connected, data_ready, ready, shutting_down, stopped"
+    )
+    worker.on("ready")(lambda info: None)  # the known ones still register
 
 
 def test_hooks_run_once_each_in_order_and_a_failing_hook_does_not_stop_the_worker(

@@ -53,6 +53,7 @@ from .jsonrpc import (
 )
 from .manager import ProcessManager
 from .metrics import ChannelStats, ManagerStats, WorkerStats
+from .option_types import ManagerOptions, MapOptions, SpawnOptions
 from .options import (
     ControlChannelOptions,
     DataChannelOptions,
@@ -102,7 +103,9 @@ __all__ = [
     "JsonRpcProtocol",
     "LengthPrefixedFraming",
     "LineDelimitedFraming",
+    "ManagerOptions",
     "ManagerStats",
+    "MapOptions",
     "MessagePackCodec",
     "Notification",
     "PROTOCOL_VERSION",
@@ -123,6 +126,7 @@ __all__ = [
     "RestartPolicy",
     "ShutdownReason",
     "SocketTransport",
+    "SpawnOptions",
     "StartupError",
     "StartupTimeout",
     "Transport",

@@ -21,6 +21,7 @@ from .constants import METHOD_HELLO, PROTOCOL_VERSION
 from .errors import (
     ChannelClosed,
     DataChannelTimeout,
+    ProtocolError,
     ProtocolVersionMismatch,
     RemoteError,
     StartupError,
@@ -171,6 +172,8 @@ async def _hello(startup: Startup, data: Channel) -> None:
         raise StartupError(
             f"worker {worker} closed the data channel during $/hello: {exc}"
         ) from None
+    except ProtocolError as exc:  # an answer that does not decode (a decode hook that raised)
+        raise StartupError(f"worker {worker}: the answer to $/hello is unusable: {exc}") from exc
     # The result names who accepted the token (7.4): anything else is not this worker.
     if not isinstance(result, dict) or type(result.get("protocol")) is not int:
         raise StartupError(f"worker {worker} answered $/hello with {result!r:.200} (spec 7.4)")

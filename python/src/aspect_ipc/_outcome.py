@@ -9,13 +9,17 @@ import anyio
 from ._child import UNKNOWN_STATUS, ChildProcess, returncode_text
 from ._stderr import StderrPump
 from .errors import (
+    AddressInUse,
     ChannelClosed,
     DataChannelTimeout,
     IpcError,
+    ProtocolVersionMismatch,
     StartupError,
     StartupTimeout,
+    Unauthorized,
     WorkerCrashed,
     WorkerExitedDuringStartup,
+    with_stderr,
 )
 
 __all__ = ["Outcome", "exit_first", "outcome_of", "split", "with_tail"]
@@ -92,9 +96,22 @@ def with_tail(exc: IpcError, stderr: StderrPump, returncode: int | None) -> IpcE
             signal=signal,
             stderr_tail=stderr.tail(),
         )
-    return type(exc)(text, stderr_tail=stderr.tail())
+    # The error itself, so that its own attributes (a path, a code) and cause stay.
+    tail = stderr.tail()
+    exc.args = (with_stderr(text, tail),)
+    exc.stderr_tail = tail
+    return exc
 
 
+# Start-up errors that say why on their own, whether or not the worker then exits.
+_SAYS_WHY = (
+    WorkerExitedDuringStartup,
+    DataChannelTimeout,
+    StartupTimeout,
+    AddressInUse,
+    Unauthorized,
+    ProtocolVersionMismatch,
+)
 _EXIT_NEWS = 0.5  # a handshake lost with the worker: how long its exit may take to be seen
 
 
@@ -102,9 +119,7 @@ async def exit_first(worker_id: str, failure: IpcError, child: ChildProcess) -> 
     """A handshake that failed because the worker went away (its data channel closed, its
     socket refused) is its exit, which the pidfd tells a moment after the socket does:
     WorkerExitedDuringStartup (its status added by :func:`with_tail`), not a closed channel."""
-    if not isinstance(failure, StartupError) or isinstance(
-        failure, (WorkerExitedDuringStartup, DataChannelTimeout, StartupTimeout)
-    ):
+    if not isinstance(failure, StartupError) or isinstance(failure, _SAYS_WHY):
         return failure
     with anyio.move_on_after(_EXIT_NEWS):
         await child.exited.wait()

@@ -53,11 +53,34 @@ def fresh(error: _E) -> _E:
     return copy
 
 
+class StartupError(IpcError):
+    """A worker could not be started and brought to the ready state.
+
+    Every error ``spawn`` raises for a worker that did not start derives from it (the
+    ``AddressInUse``, ``Unauthorized`` and ``ProtocolVersionMismatch`` of a spawn too), with the
+    last lines of the worker's stderr in its message and in ``stderr_tail``.
+    """
+
+    stderr_tail: str = ""
+    """The last lines the worker wrote to stderr (empty if it wrote nothing)."""
+
+    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
+        super().__init__(with_stderr(message, stderr_tail))
+        self.stderr_tail = stderr_tail
+
+
+def with_stderr(message: str, stderr_tail: str) -> str:
+    """A start-up error's message, followed by the worker's stderr tail if there is one."""
+    if not stderr_tail:
+        return message
+    return f"{message}\n--- last lines of the worker's stderr ---\n{stderr_tail}"
+
+
 class TransportError(IpcError):
     """The byte stream underneath a channel failed (an OS error, a refused connection...)."""
 
 
-class AddressInUse(TransportError):
+class AddressInUse(TransportError, StartupError):
     """The data path is held by a live socket, or by a file that is not a socket."""
 
     def __init__(self, message: str, path: str) -> None:
@@ -102,7 +125,7 @@ class ProtocolError(IpcError):
     """The peer broke the JSON-RPC or aspect-ipc protocol."""
 
 
-class ProtocolVersionMismatch(ProtocolError):
+class ProtocolVersionMismatch(ProtocolError, StartupError):
     """The two sides speak different protocol versions."""
 
 
@@ -163,7 +186,7 @@ class RemoteTraceback(Exception):
         return f'\n"""\n{self.traceback.rstrip(chr(10))}\n"""'
 
 
-class Unauthorized(RemoteError):
+class Unauthorized(RemoteError, StartupError):
     """The worker refused the data connection (wrong token, or the peer check failed)."""
 
 
@@ -206,17 +229,6 @@ class WorkerUnavailable(ChannelClosed):
 
 class WorkerIdInUse(IpcError, ValueError):
     """``spawn`` was given an id (or data path) that a live worker of this manager already has."""
-
-
-class StartupError(IpcError):
-    """A worker could not be started and brought to the ready state."""
-
-    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
-        if stderr_tail:
-            message = f"{message}\n--- last lines of the worker's stderr ---\n{stderr_tail}"
-        super().__init__(message)
-        self.stderr_tail = stderr_tail
-        """The last lines the worker wrote to stderr (empty if it wrote nothing)."""
 
 
 class ExecutableNotFound(StartupError):

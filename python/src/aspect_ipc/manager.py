@@ -9,7 +9,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Unpack
 
 import anyio
 from anyio.abc import TaskGroup
@@ -29,6 +29,7 @@ from ._trace import trace_mode
 from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
 from .metrics import ManagerStats, WorkerStats, retire
+from .option_types import SpawnOptions
 from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
 from .paths import PipePath
 
@@ -400,7 +401,7 @@ class ProcessManager:
         size: int,
         *,
         max_requests_per_worker: int | None = None,
-        **spawn_options: Any,
+        **spawn_options: Unpack[SpawnOptions],
     ) -> WorkerPool:
         """Start ``size`` workers of one kind (ids ``<name>-0`` ... ``<name>-<size-1>``) as a
         :class:`WorkerPool`, returning once all run; ``spawn_options`` are those of

@@ -138,9 +138,18 @@ class ControlChannelOptions:
 
 
 def _check_codec(options: str, codec: object) -> None:
+    control = options == "ControlChannelOptions"
+    wanted, name = ("JsonCodec", "json") if control else ("MessagePackCodec", "msgpack")
     if not isinstance(codec, Codec):
-        raise TypeError(
-            f"{options} codec must be a Codec (JsonCodec, MessagePackCodec...), not {codec!r:.80}"
+        raise TypeError(f"{options} codec must be a {wanted}, not {codec!r:.80}")
+    if codec.name != name:
+        # The wire fixes each channel's serialization (spec 1, 2): a worker would not
+        # understand another one, and the start-up would time out without saying why.
+        channel, carries = ("control", "JSON lines") if control else ("data", "MessagePack")
+        raise ValueError(
+            f"{options} codec must be a {wanted} (with hooks if you need them), not "
+            f"{type(codec).__name__} ({codec.name!r}): the {channel} channel carries {carries} "
+            "in every SDK (spec sections 1 and 2)"
         )
 
 

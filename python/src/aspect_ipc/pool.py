@@ -35,6 +35,7 @@ from ._pool_streams import PoolStream, pool_call
 from ._stream_messages import DEFAULT_WINDOW
 from .errors import WorkerUnavailable
 from .handle import ProcessHandle
+from .option_types import SpawnOptions
 from .options import ProcessEvent, WorkerState
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class WorkerPool(Members):
         self,
         manager: ProcessManager,
         name: str,
-        spawn_options: dict[str, Any],
+        spawn_options: SpawnOptions,
         *,
         max_requests_per_worker: int | None = None,
     ) -> None:

@@ -29,7 +29,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar, get_args
 
 import anyio
 from anyio.abc import TaskGroup
@@ -68,12 +68,23 @@ __all__ = ["RequestStreams", "ShutdownReason", "Worker", "WorkerEvent", "current
 
 F = TypeVar("F", bound=Handler)
 
-WorkerEvent = str
+WorkerEvent = Literal[
+    "control_ready",
+    "data_setup",
+    "data_listening",
+    "data_connected",
+    "data_ready",
+    "ready",
+    "shutting_down",
+    "stopped",
+]
 """Lifecycle events, in order: ``control_ready``, ``data_setup``, ``data_listening``,
 ``data_connected``, ``data_ready``, ``ready``, then ``shutting_down`` and ``stopped``.
 
 Each callback is called with a dict of details, except ``shutting_down``'s, which is called once
 with the :class:`ShutdownReason`. A callback that raises is logged; the worker goes on."""
+
+WORKER_EVENTS: tuple[WorkerEvent, ...] = get_args(WorkerEvent)
 
 _EXIT_USAGE = 2
 
@@ -149,6 +160,10 @@ class Worker(Stopping):
     def on(self, event: WorkerEvent) -> Callable[[F], F]:
         """Decorator: call ``callback(info)`` on a lifecycle event (see :data:`WorkerEvent`);
         ``shutting_down`` callbacks are called as ``callback(reason)`` with a ShutdownReason."""
+        if event not in WORKER_EVENTS:  # a typo would be a hook that never runs
+            raise ValueError(
+                f"unknown worker event {event!r}: expected one of {', '.join(WORKER_EVENTS)}"
+            )
         return self._hooks.register(event)
 
     def _decorator(

@@ -177,8 +177,17 @@ class StreamIO(Outgoing):
     ) -> tuple[MessageId, Pending, _Call]:
         if self._closed:
             raise fresh(self._close_reason)
-        if params is not None and (not isinstance(params, dict) or STREAM_KEY in params):
-            raise ValueError(f"stream params must be a dict without {STREAM_KEY!r}")
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(
+                f"the params of a stream call ({method!r}) must be a dict or None, not "
+                f"{type(params).__name__}: the stream's descriptor travels in them as "
+                f"{STREAM_KEY!r} (spec 13.1); name positional values, e.g. {{'values': [...]}}"
+            )
+        if params is not None and STREAM_KEY in params:
+            raise ValueError(
+                f"the params of a stream call ({method!r}) hold {STREAM_KEY!r} already: that "
+                "member is the stream's descriptor, which the call adds itself (spec 13.1)"
+            )
         stream_params = {**(params or {}), STREAM_KEY: descriptor(window, has_input)}
         message = self.protocol.request(method, stream_params)
         request_id = message["id"]

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
@@ -56,6 +56,7 @@ from .. import _fork
 from .. import manager as _manager
 from .._events import Listener
 from ..metrics import ManagerStats
+from ..option_types import ManagerOptions, SpawnOptions
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import ProcessHandle
@@ -87,7 +88,13 @@ class ProcessManager:
         backend: the loop thread's event loop, ``"asyncio"`` or ``"trio"``.
     """
 
-    def __init__(self, namespace: str = "aspect-ipc", *, backend: str = "asyncio", **options: Any):
+    def __init__(
+        self,
+        namespace: str = "aspect-ipc",
+        *,
+        backend: str = "asyncio",
+        **options: Unpack[ManagerOptions],
+    ):
         self.aio = _manager.ProcessManager(namespace, **options)
         """The async manager underneath (use it only on the loop thread)."""
         self._backend = backend
@@ -186,16 +193,31 @@ class ProcessManager:
             )
         return self._caller
 
-    def spawn(self, worker_id: str, **options: Any) -> ProcessHandle:
+    def spawn(self, worker_id: str, **options: Unpack[SpawnOptions]) -> ProcessHandle:
         """Blocking :meth:`aspect_ipc.ProcessManager.spawn` (same options and errors)."""
         caller = self._open()
         handle = caller.call(functools.partial(self.aio.spawn, worker_id, **options))
         return ProcessHandle(caller, handle)
 
-    def spawn_pool(self, name: str, size: int, **options: Any) -> WorkerPool:
+    def spawn_pool(
+        self,
+        name: str,
+        size: int,
+        *,
+        max_requests_per_worker: int | None = None,
+        **options: Unpack[SpawnOptions],
+    ) -> WorkerPool:
         """Blocking :meth:`aspect_ipc.ProcessManager.spawn_pool` (same options and errors)."""
         caller = self._open()
-        pool = caller.call(functools.partial(self.aio.spawn_pool, name, size, **options))
+        pool = caller.call(
+            functools.partial(
+                self.aio.spawn_pool,
+                name,
+                size,
+                max_requests_per_worker=max_requests_per_worker,
+                **options,
+            )
+        )
         return WorkerPool(caller, pool)
 
     def get(self, worker_id: str) -> ProcessHandle:

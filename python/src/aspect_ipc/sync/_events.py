@@ -22,6 +22,8 @@ class EventIterator(Iterator[ProcessEvent]):
 
     def __init__(self, caller: Caller, stream: EventStream, is_open: Callable[[], bool]) -> None:
         self._caller = caller
+        self.aio = stream
+        """The async event stream underneath (use it only on the loop thread)."""
         self._stream = stream
         self._is_open = is_open  # whether the blocking manager (and its loop thread) still runs
         self._done = False

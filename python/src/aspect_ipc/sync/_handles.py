@@ -22,6 +22,7 @@ from ._streams import PipeItems, StreamIterator, check_input, request_with_input
 __all__ = ["ProcessHandle", "call_sync", "open_stream"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=StreamIterator)
 _BATCH = 256  # results fetched per crossing of threads, at most (only those already in)
 
 
@@ -135,7 +136,9 @@ class ProcessHandle:
         ``aspect-ipc-input``. No deadline, as for the async stream: ``close()`` the iterator
         (from any thread) to give up.
         """
-        return open_stream(self._caller, self.aio.stream, method, params, window, input)
+        return open_stream(
+            self._caller, self.aio.stream, method, params, window, input, StreamIterator
+        )
 
     def stream_via_data(
         self,
@@ -146,7 +149,9 @@ class ProcessHandle:
         input: Iterable[Any] | None = None,
     ) -> StreamIterator:
         """Like :meth:`stream`, on the data channel (binary items travel as is)."""
-        return open_stream(self._caller, self.aio.stream_via_data, method, params, window, input)
+        return open_stream(
+            self._caller, self.aio.stream_via_data, method, params, window, input, StreamIterator
+        )
 
     def notify(self, method: str, params: Any = None) -> None:
         """Blocking :meth:`aspect_ipc.ProcessHandle.notify`."""
@@ -200,16 +205,17 @@ def open_stream(
     params: dict[str, Any] | None,
     window: int,
     input: Iterable[Any] | None,
-) -> StreamIterator:
-    """A blocking stream (of a handle or a pool): ``opener`` is the async object's ``stream``
-    or ``stream_via_data``."""
+    kind: type[S],
+) -> S:
+    """A blocking stream (of a handle or a pool, ``kind``): ``opener`` is the async object's
+    ``stream`` or ``stream_via_data``."""
     # The async stream object is inert until its first step (on the loop): made here, it
     # checks its arguments in the caller's thread.
     check_input(input)
     pipe = None if input is None else Pipe(DEFAULT_WINDOW, caller.call_soon)
     items = None if pipe is None else PipeItems(pipe)
     stream = opener(method, params, window=window, input=items)
-    return StreamIterator(caller, stream, window, pipe, input)
+    return kind(caller, stream, window, pipe, input)
 
 
 async def call_sync(function: Callable[[], T]) -> T:

@@ -6,17 +6,19 @@ import contextlib
 import functools
 from collections.abc import AsyncIterable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from .. import pool as _pool
 from .._pool_map import PoolMap
+from .._pool_streams import PoolStream
 from .._stream_messages import DEFAULT_WINDOW
+from ..option_types import MapOptions
 from ._caller import Caller
 from ._direct import NOT_SENT, direct_pool_call
 from ._handles import ProcessHandle, call_sync, open_stream
 from ._streams import StreamIterator, check_input, request_with_input
 
-__all__ = ["MapIterator", "WorkerPool"]
+__all__ = ["MapIterator", "PoolStreamIterator", "WorkerPool"]
 
 _BATCH = 256  # results fetched per crossing of threads, at most (only those already in)
 
@@ -30,6 +32,8 @@ class MapIterator(Iterator[Any]):
 
     def __init__(self, caller: Caller, mapped: PoolMap, batch: int) -> None:
         self._caller = caller
+        self.aio = mapped
+        """The async map underneath (use it only on the loop thread)."""
         self._mapped = mapped
         self._batch = batch
         self._results: list[Any] = []
@@ -76,6 +80,19 @@ class MapIterator(Iterator[Any]):
             # RuntimeError: the portal is gone (its manager closed): nothing is left to cancel.
             with contextlib.suppress(RuntimeError):
                 self.close()
+
+
+class PoolStreamIterator(StreamIterator):
+    """The items of a blocking pool stream (:meth:`WorkerPool.stream`), as
+    :class:`StreamIterator`, and the worker serving it."""
+
+    @property
+    def worker(self) -> ProcessHandle | None:
+        """The worker serving the stream; None before the first step."""
+        stream = self.aio
+        assert isinstance(stream, PoolStream)
+        handle = stream.worker
+        return None if handle is None else ProcessHandle(self._caller, handle)
 
 
 class WorkerPool:
@@ -164,10 +181,12 @@ class WorkerPool:
         *,
         window: int = DEFAULT_WINDOW,
         input: Iterable[Any] | None = None,
-    ) -> StreamIterator:
+    ) -> PoolStreamIterator:
         """Blocking :meth:`aspect_ipc.WorkerPool.stream`: a plain iterator, as
         :meth:`ProcessHandle.stream`, on the least-loaded live worker; never retried."""
-        return open_stream(self._caller, self.aio.stream, method, params, window, input)
+        return open_stream(
+            self._caller, self.aio.stream, method, params, window, input, PoolStreamIterator
+        )
 
     def stream_via_data(
         self,
@@ -176,15 +195,23 @@ class WorkerPool:
         *,
         window: int = DEFAULT_WINDOW,
         input: Iterable[Any] | None = None,
-    ) -> StreamIterator:
+    ) -> PoolStreamIterator:
         """Like :meth:`stream`, on the data channel."""
-        return open_stream(self._caller, self.aio.stream_via_data, method, params, window, input)
+        return open_stream(
+            self._caller,
+            self.aio.stream_via_data,
+            method,
+            params,
+            window,
+            input,
+            PoolStreamIterator,
+        )
 
     def map(
         self,
         method: str,
         iterable: Iterable[Any] | AsyncIterable[Any],
-        **options: Any,
+        **options: Unpack[MapOptions],
     ) -> MapIterator:
         """Blocking :meth:`aspect_ipc.WorkerPool.map` (same options): a plain iterator.
 

@@ -141,6 +141,8 @@ class StreamIterator(Iterator[Any]):
         input: Iterable[Any] | None = None,
     ) -> None:
         self._caller = caller
+        self.aio = stream
+        """The async stream underneath (use it only on the loop thread)."""
         self._stream: AsyncStream | None = stream  # handed to the pump at the first step
         self._pipe = Pipe(window, caller.call_soon)
         self._input_pipe, self._input = input_pipe, input
