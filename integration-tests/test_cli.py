@@ -251,6 +251,9 @@ def test_a_crash_during_the_call_exits_5(namespace: str) -> None:
         ["call", "--", *WORKERS["go"], "$/shutdown"],
         # A namespace that is not text (the byte 0xff): it was a traceback, exit code 1.
         ["call", "--namespace", os.fsdecode(b"a\xffb"), "--", *WORKERS["go"], "echo"],
+        # Params that are one binary value, not an object or array: it was a traceback.
+        ["call", "--data", "--", *WORKERS["go"], "echo", '{"$bin": "00ff"}'],
+        ["call", "--data", "--params", '{"$bin": ""}', "--", *WORKERS["go"], "echo"],
     ],
 )
 def test_usage_errors_exit_2_before_starting_anything(args: list[str]) -> None:
@@ -271,6 +274,10 @@ def test_usage_errors_exit_2_before_starting_anything(args: list[str]) -> None:
             "--params '{oops' is not",
         ),
         (["call", "--", *WORKERS["go"], "echo", "{oops"], "json-params '{oops' is not"),
+        (
+            ["call", "--data", "--", *WORKERS["go"], "echo", '{"$bin": "00"}'],
+            'json-params \'{"$bin": "00"}\' is one binary value',
+        ),
     ],
 )
 def test_params_usage_error_names_where_the_params_came_from(
@@ -292,7 +299,7 @@ def test_help_explains_every_option_and_exit_code() -> None:
     for option in ["--no-data", "--json", *common]:
         assert option in ping
     for text in (top, call, ping):
-        for code in ("0", "1", "2", "3", "4", "5", "130", "143"):
+        for code in ("0", "1", "2", "3", "4", "5", "6", "130", "143"):
             assert re.search(rf"^\s+{code}\s+\S", text, re.MULTILINE), (code, text)
     assert "<command...> <method> [json-params]" in call
     assert "the last argument is the method" in call  # the rule that splits them
@@ -355,3 +362,88 @@ def test_a_line_on_the_workers_stdout_is_marked_as_such(
     )  # fmt: skip
     assert ok(result) == "[1]\n"
     assert "worker stdout: junk line, not JSON" in result.stderr.splitlines()
+
+
+def test_an_empty_namespace_is_the_default(namespace: str) -> None:
+    # docs/cli.md: "default, and for an empty NAME, aspect-ipc-cli-<pid>".
+    result = run(
+        script(), "call", "--namespace", "", "--", *WORKERS["go"], "echo", "[1]"
+    )
+    assert json.loads(ok(result)) == [1]
+
+
+def test_a_result_that_cannot_be_written_exits_6_and_says_so() -> None:
+    call = [*script(), "call", "--", *WORKERS["go"], "echo", "[1]"]
+    with open("/dev/full", "w") as full:  # every write fails: ENOSPC
+        result = subprocess.run(
+            call,
+            check=False,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 6, result.stderr
+    assert "error: the result cannot be written to stdout: No space left on device" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    closed = subprocess.run(  # stdout closed: the result was lost, and the code said 0
+        ["sh", "-c", '"$@" >&-', "sh", *call],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert closed.returncode == 6, closed.stderr
+    assert "error: the result cannot be written: stdout is closed" in closed.stderr
+
+
+def test_with_stderr_closed_nothing_but_the_result_goes_to_stdout() -> None:
+    # "On failure nothing goes to stdout": the error line went there when stderr was closed.
+    crash = [*script(), "call", "--", *WORKERS["python"], "crash", '{"code": 3}']
+    result = subprocess.run(
+        ["sh", "-c", '"$@" 2>&-', "sh", *crash],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 5
+    assert result.stdout == ""
+
+
+def test_a_second_ctrl_c_while_stopping_changes_nothing(namespace: str) -> None:
+    # It was a traceback (KeyboardInterrupt inside the event loop) and death by SIGINT.
+    cli = subprocess.Popen(
+        [
+            *script(),
+            "call",
+            "--namespace",
+            namespace,
+            "--",
+            *WORKERS["python"],
+            "freeze",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30  # a hang guard, not a timing assertion
+        while not children_of(cli.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [worker] = children_of(cli.pid)
+        time.sleep(1)  # the request is sent and the worker frozen (deaf to SIGTERM)
+        cli.send_signal(signal.SIGINT)
+        time.sleep(0.5)  # stopping: the worker takes its grace period, then SIGKILL
+        cli.send_signal(signal.SIGINT)
+        _, stderr = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    assert cli.returncode == 130, stderr
+    assert "aspect-ipc: still stopping the worker" in stderr
+    assert "Traceback" not in stderr
+    assert not alive(worker)

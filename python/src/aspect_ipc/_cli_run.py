@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 
@@ -112,9 +112,23 @@ def decode_binary(value: Any) -> Any:
     return value
 
 
-def _say(text: str, stream: Any = None) -> None:
+def _say(text: str, stream: TextIO | None) -> None:
+    """Write a line to ``stream``: nothing if it is closed (None), never to the other one."""
+    if stream is None:
+        return
     with contextlib.suppress(BrokenPipeError):  # the reader went away (| head)
-        print(text, file=stream or sys.stdout, flush=True)
+        print(text, file=stream, flush=True)
+
+
+def _output(text: str) -> None:
+    """Write a result to stdout; a stdout closed, or that fails, is an error (exit 6): the
+    result would be lost without a word. A reader that went away (``| head``) is not."""
+    if sys.stdout is None:
+        raise _Exit(6, "the result cannot be written: stdout is closed")
+    try:
+        _say(text, sys.stdout)
+    except OSError as exc:
+        raise _Exit(6, f"the result cannot be written to stdout: {exc.strerror or exc}") from None
 
 
 def _forward_output(event: ProcessEvent) -> None:
@@ -165,7 +179,7 @@ async def _call(job: Call) -> int:
             raise _Exit(5, str(exc)) from None
         except IpcError as exc:
             raise _Exit(5, f"{job.method!r} failed: {exc}") from None
-        _say(json.dumps(result, default=encode_binary, indent=2 if job.pretty else None))
+        _output(json.dumps(result, default=encode_binary, indent=2 if job.pretty else None))
         await handle.stop()
     return 0
 
@@ -185,11 +199,13 @@ async def _ping(job: Ping) -> int:
     ordered = {key: info[key] for key in READY_KEYS if key in info}
     ordered.update(sorted((key, value) for key, value in info.items() if key not in ordered))
     if job.as_json:
-        _say(json.dumps({**ordered, "spawnToReadyMs": round(elapsed_ms, 1)}))
+        _output(json.dumps({**ordered, "spawnToReadyMs": round(elapsed_ms, 1)}))
     else:
-        for key, value in ordered.items():
-            _say(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
-        _say(f"spawn to ready: {elapsed_ms:.1f} ms")
+        lines = [
+            f"{key}: {value if isinstance(value, str) else json.dumps(value)}"
+            for key, value in ordered.items()
+        ]
+        _output("\n".join([*lines, f"spawn to ready: {elapsed_ms:.1f} ms"]))
     return 0
 
 
@@ -199,23 +215,29 @@ async def _main(job: Call | Ping) -> int:
         (lambda: _call(job)) if isinstance(job, Call) else (lambda: _ping(job))
     )
     code = 0
+    job_scope = anyio.CancelScope()
     async with anyio.create_task_group() as task_group:
 
         async def watch_signals() -> None:
-            # Ctrl-C or SIGTERM: cancel the job; leaving the manager stops the worker.
+            # Ctrl-C or SIGTERM: cancel the job; leaving the manager stops the worker. The
+            # receiver stays open until then, so that a second Ctrl-C does not interrupt the
+            # stopping (a KeyboardInterrupt inside the event loop).
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
+                    if interrupted:
+                        _say("aspect-ipc: still stopping the worker", sys.stderr)
+                        continue
                     interrupted.append(128 + signum)
                     _say("aspect-ipc: interrupted, stopping the worker", sys.stderr)
-                    task_group.cancel_scope.cancel()
-                    return
+                    job_scope.cancel()
 
         task_group.start_soon(watch_signals)
-        try:
-            code = await work()
-        except _Exit as exc:
-            _say(f"error: {exc}", sys.stderr)
-            code = exc.code
+        with job_scope:
+            try:
+                code = await work()
+            except _Exit as exc:
+                _say(f"error: {exc}", sys.stderr)
+                code = exc.code
         task_group.cancel_scope.cancel()
     return interrupted[0] if interrupted else code
 

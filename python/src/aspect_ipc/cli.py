@@ -30,7 +30,10 @@ EXIT_CODES = {
     3: "the worker could not be started (not found; exited, timed out or refused\n"
     "       during the start-up handshake)",
     4: "no answer within --timeout",
-    5: "the worker crashed or closed its channel before answering",
+    5: "the worker crashed or closed its channel before answering, or its answer broke\n"
+    "       the protocol",
+    6: "the result could not be written: stdout closed or failing (a reader that went\n"
+    "       away, as in '| head', is not an error)",
     130: "interrupted by Ctrl-C (SIGINT); the worker was stopped",
     143: "terminated (SIGTERM); the worker was stopped",
 }
@@ -209,12 +212,18 @@ def _params(text: str, parser: argparse.ArgumentParser, source: str) -> Any:
         params = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError as exc:
         parser.error(f"{source} {text!r} is not valid JSON: {exc}")
-    if not isinstance(params, dict | list):
-        parser.error(f"{source} {text!r} must be a JSON object or array (JSON-RPC 2.0 params)")
     try:
-        return decode_binary(params)
+        params = decode_binary(params)
     except ValueError as exc:
         parser.error(f"{source} {text!r}: {exc}")
+    if isinstance(params, bytes):  # a $bin object is one value, not params
+        parser.error(
+            f"{source} {text!r} is one binary value, and params are a JSON object or array "
+            '(JSON-RPC 2.0): wrap it, e.g. [{"$bin": "..."}]'
+        )
+    if not isinstance(params, dict | list):
+        parser.error(f"{source} {text!r} must be a JSON object or array (JSON-RPC 2.0 params)")
+    return params
 
 
 def split_call(
@@ -257,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = commands[args.command]
     if not rest:
         sub.error("the worker command must follow '--'")
-    if args.namespace is not None:
+    if args.namespace:  # empty: the default, as --help says
         try:
             check_name("--namespace", args.namespace)
         except ValueError as exc:
