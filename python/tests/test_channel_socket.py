@@ -11,7 +11,13 @@ import anyio
 import msgpack
 import pytest
 
-from aspect_ipc import ChannelBuilder, ChannelClosed, CodecError, SocketTransport
+from aspect_ipc import (
+    ChannelBuilder,
+    ChannelClosed,
+    CodecError,
+    RequestTimeout,
+    SocketTransport,
+)
 from aspect_ipc._transport_impl import SEND_BUFFER
 from aspect_ipc.channel import Channel
 from aspect_ipc.channel._outbox import OUTBOX_LIMIT
@@ -93,6 +99,158 @@ async def test_a_peer_that_stops_reading_makes_senders_wait() -> None:
                         break
             assert sent > blocked_at
             tasks.cancel_scope.cancel()
+    finally:
+        theirs.close()
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS"))
+
+
+async def test_many_senders_to_a_peer_that_does_not_read_hold_one_frame_not_one_each() -> None:
+    # A hundred senders of one shared 1 MB string (encoded, a copy each) to a peer that reads
+    # nothing: each had encoded and queued its copy, and the writer had taken them all, so
+    # the parent grew by 100 MB with queued_bytes at 0. Now they wait before encoding.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    text = "a" * (1 << 20)
+    sent = 0
+
+    async def send(channel: Channel) -> None:
+        nonlocal sent
+        await channel.notify("data", {"text": text})
+        sent += 1
+
+    try:
+        async with _channel(ours, "left") as left, anyio.create_task_group() as tasks:
+            before = _rss()
+            for _ in range(100):
+                tasks.start_soon(send, left)
+            await anyio.wait_all_tasks_blocked()
+            grown = _rss() - before
+            assert sent < 10, sent  # what the socket's buffers took
+            assert left._outbox.size <= OUTBOX_LIMIT + len(text) + 64
+            assert grown < 20 * len(text), f"the parent grew by {grown} bytes"
+            tasks.cancel_scope.cancel()
+    finally:
+        theirs.close()
+
+
+async def test_a_large_frame_is_not_kept_once_written() -> None:
+    # The writer kept its last batch (here a 32 MB frame's only copy) until its next one.
+    import ctypes
+    import gc
+
+    trim = ctypes.CDLL("libc.so.6").malloc_trim
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    size = 32 << 20
+
+    envelope = {"jsonrpc": "2.0", "method": "data", "params": {"text": ""}}
+    frame = 4 + len(msgpack.packb(envelope)) + size + 4  # a str of `size` takes a 5-byte header
+    drained = anyio.Event()
+
+    async def drain() -> None:
+        theirs.setblocking(False)
+        got = 0
+        while got < frame:
+            try:
+                got += len(theirs.recv(1 << 22))
+            except BlockingIOError:
+                await anyio.sleep(0.01)
+        drained.set()
+
+    try:
+        async with _channel(ours, "left") as left, anyio.create_task_group() as tasks:
+            gc.collect()
+            trim(0)
+            before = _rss()
+            tasks.start_soon(drain)
+            await left.notify("data", {"text": "a" * size})  # the text is dropped at once
+            await drained.wait()  # every byte is read: the writer has written it all
+            await anyio.wait_all_tasks_blocked()
+            gc.collect()
+            trim(0)
+            assert _rss() - before < size // 4, "the written frame is still held"
+            tasks.cancel_scope.cancel()
+    finally:
+        theirs.close()
+
+
+async def test_requests_that_time_out_waiting_for_room_are_never_sent() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    big = bytes(1 << 20)
+    outcomes: list[str] = []
+
+    async def call(channel: Channel) -> None:
+        try:
+            await channel.request("m", [big], timeout=0.5)
+        except RequestTimeout as exc:
+            outcomes.append("not sent" if "was not sent" in str(exc) else "timed out")
+
+    try:
+        async with _channel(ours, "left") as left:
+            async with anyio.create_task_group() as tasks:
+                for _ in range(30):
+                    tasks.start_soon(call, left)
+            assert len(outcomes) == 30 and outcomes.count("not sent") > 20, outcomes
+            # What reached the peer: some of the requests queued before the queue filled (one
+            # queued and not yet taken is taken back when it times out); none of those that
+            # were not sent.
+            theirs.setblocking(False)
+            data = b""
+            with anyio.move_on_after(2):  # a hang guard, not a timing assertion
+                while True:
+                    try:
+                        chunk = theirs.recv(1 << 22)
+                    except BlockingIOError:
+                        await anyio.sleep(0.05)
+                        continue
+                    data += chunk
+            arrived = data.count(b"\xa6method\xa1m")
+            assert 0 < arrived <= outcomes.count("timed out"), (arrived, outcomes)
+    finally:
+        theirs.close()
+
+
+async def test_notifications_waiting_for_their_handler_are_bounded_in_bytes() -> None:
+    # Spec 4.5: 1,024 notifications or 16 MiB. A hundred of 2 MB each, sent faster than their
+    # handler runs, were all read and queued (200 MB); now the reader stops at the bound and the
+    # sender is held back by the socket, and none is dropped.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    text = "n" * (2 << 20)
+    frame = msgpack.packb({"jsonrpc": "2.0", "method": "note", "params": {"text": text}})
+    data = b"".join([len(frame).to_bytes(4, "big") + frame] * 100)
+    release, handled, written = anyio.Event(), [0], [0]
+
+    async def note(params: object) -> None:
+        await release.wait()
+        handled[0] += 1
+
+    async def send_all() -> None:
+        theirs.setblocking(False)
+        view = memoryview(data)
+        while written[0] < len(data):
+            try:
+                written[0] += theirs.send(view[written[0] :])
+            except BlockingIOError:
+                await anyio.sleep(0.01)
+
+    try:
+        async with _channel(ours, "left") as left, anyio.create_task_group() as tasks:
+            left.on_notification("note", note)
+            tasks.start_soon(send_all)
+            with anyio.move_on_after(2):  # the sender is held back: it stops progressing
+                while written[0] < len(data):
+                    before = written[0]
+                    await anyio.sleep(0.3)
+                    if written[0] == before:
+                        break
+            assert written[0] < 28 << 20, f"{written[0] >> 20} MiB taken by a blocked handler"
+            release.set()
+            with anyio.fail_after(30):  # a hang guard, not a timing assertion
+                while handled[0] < 100:
+                    await anyio.sleep(0.05)
+            assert written[0] == len(data)
     finally:
         theirs.close()
 

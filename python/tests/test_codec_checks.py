@@ -135,6 +135,14 @@ def test_records_nested_to_the_limit_are_refused_one_level_past_it() -> None:
         check_structure(nest(MAX_DEPTH + 1))
 
 
+@pytest.mark.parametrize("levels", [600, 1100, 100_000])
+def test_a_frame_nested_too_deep_says_so_however_deep(levels: int) -> None:
+    # Past msgpack's own limit (1024) it read "not valid MessagePack: StackError".
+    frame = b"\x91" * levels + b"\xc0"
+    with pytest.raises(CodecError, match="containers are nested deeper than 512 levels"):
+        MessagePackCodec().decode(frame)
+
+
 def test_a_large_binary_in_a_column_is_sent_uncopied() -> None:
     rows = [{"id": 1, "blob": b"x"}, {"id": 2, "blob": LARGE}]
     parts = MessagePackCodec().encode_parts({"jsonrpc": "2.0", "method": "put", "params": rows})

@@ -276,6 +276,11 @@ class MessagePackCodec:
                 "frame is not valid MessagePack: trailing bytes after the object "
                 "(do both sides use MessagePackCodec?)"
             ) from None
+        except msgpack.StackError:  # msgpack's own limit (1024 levels), past the spec's
+            raise CodecError(
+                f"frame is not valid MessagePack for aspect-ipc: containers are nested deeper "
+                f"than {MAX_DEPTH} levels"
+            ) from None
         except CodecError:
             raise
         except Exception as exc:  # ValueError, UnicodeDecodeError, msgpack's FormatError, ...

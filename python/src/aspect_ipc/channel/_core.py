@@ -107,8 +107,13 @@ class ChannelCore:
         self._slots = anyio.Semaphore(max_concurrent_handlers, fast_acquire=True)
         self._outbox = Outbox()
         self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
-            tuple[str, Handler, bool, Any]
+            tuple[str, Handler, bool, Any, int]
         ](max_queued_notifications)
+        # The bytes of the notifications queued for their handler (spec 4.5: at most
+        # QUEUED_NOTIFICATION_BYTES, one always accepted), and the event their handler sets as
+        # it takes them.
+        self._queued_notification_bytes = 0
+        self._notification_taken = anyio.Event()
         self._task_group: TaskGroup | None = None
         self._task_scopes: set[anyio.CancelScope] = set()
         self._closed = False

@@ -43,7 +43,11 @@ from ._pending import FutureWaiter
 from ._slots import HandlerSlot, current_slot
 from ._stream_ends import RequestStreams, set_current_streams
 
-__all__ = ["Dispatch", "current_request"]
+__all__ = ["QUEUED_NOTIFICATION_BYTES", "Dispatch", "current_request"]
+
+QUEUED_NOTIFICATION_BYTES = 16 << 20
+"""The most bytes of notifications that wait for their handler (spec 4.5); one is always
+taken when none waits, whatever its size."""
 
 current_request: ContextVar[Request | None] = ContextVar("current_request", default=None)
 """The request whose handler is running in this task (None outside handlers)."""
@@ -172,7 +176,7 @@ class Dispatch(Answering):
             assert isinstance(message, Notification)
             if metrics is not None:
                 metrics.notifications_received += 1
-            await self._queue_notification(message)
+            await self._queue_notification(message, len(frame))
         elif kind is ErrorResponse:  # with id null: the peer could not tell which request
             assert isinstance(message, ErrorResponse)
             error = RemoteError(message.code, message.message, _data(message.data))
@@ -312,7 +316,7 @@ class Dispatch(Answering):
             finished, self._request_finished = self._request_finished, anyio.Event()
             finished.set()
 
-    def _notification_now(self, message: Notification) -> bool:
+    def _notification_now(self, message: Notification, size: int) -> bool:
         """Act on ``message`` now if nothing has to wait (True). False: its handler's queue is
         full, and :meth:`_queue_notification` waits for room. Synchronous, like :meth:`_answer`.
         """
@@ -334,26 +338,38 @@ class Dispatch(Answering):
         entry = self._notification_handlers.get(method)
         if entry is not None:
             # A bounded queue to one task: the reader never waits on a notification handler,
-            # and a handler may call the peer.
+            # and a handler may call the peer. Bounded in bytes too (spec 4.5).
+            queued = self._queued_notification_bytes
+            if queued and queued + size > QUEUED_NOTIFICATION_BYTES:
+                return False
             try:
-                self._notifications_in.send_nowait((method, entry[0], entry[1], message.params))
+                self._notifications_in.send_nowait(
+                    (method, entry[0], entry[1], message.params, size)
+                )
             except anyio.WouldBlock:
                 return False
+            self._queued_notification_bytes = queued + size
         self._run_receive_hook(True, method, message.params)
         if entry is None and not method.startswith(RESERVED_PREFIX):
             self._log.debug("%s: no handler for notification %r", self.name, method)
         return True
 
-    async def _queue_notification(self, message: Notification) -> None:
+    async def _queue_notification(self, message: Notification, size: int) -> None:
         if message.method in STREAM_METHODS:  # flushed before the next message is read
             await self._on_stream_message(message.method, message.params)
             return
-        if self._notification_now(message):
+        if self._notification_now(message, size):
             return
         entry = self._notification_handlers[message.method]
-        await self._notifications_in.send(  # backpressure
-            (message.method, entry[0], entry[1], message.params)
+        while (  # backpressure: the bytes queued (the reader reads nothing meanwhile)
+            self._queued_notification_bytes
+            and self._queued_notification_bytes + size > QUEUED_NOTIFICATION_BYTES
+        ):
+            await self._notification_taken.wait()
+        await self._notifications_in.send(  # backpressure: their number
+            (message.method, entry[0], entry[1], message.params, size)
         )
+        self._queued_notification_bytes += size
         self._run_receive_hook(True, message.method, message.params)
 
     def _run_receive_hook(self, notification: bool, method: str, params: Any) -> None:
@@ -364,7 +380,10 @@ class Dispatch(Answering):
                 hook(params)
 
     async def _notification_loop(self) -> None:
-        async for method, handler, is_async, params in self._notifications_out:
+        async for method, handler, is_async, params, size in self._notifications_out:
+            self._queued_notification_bytes -= size
+            taken, self._notification_taken = self._notification_taken, anyio.Event()
+            taken.set()
             try:
                 result = await handler(params) if is_async else handler(params)
                 if not is_async and inspect.isawaitable(result):

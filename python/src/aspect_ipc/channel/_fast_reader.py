@@ -346,7 +346,7 @@ class FastReader:
                 continue
             if isinstance(message, Request) and channel._start_request_now(message):
                 continue
-            if isinstance(message, Notification) and channel._notification_now(message):
+            if isinstance(message, Notification) and channel._notification_now(message, len(frame)):
                 if channel.metrics is not None:
                     channel.metrics.notifications_received += 1
                 continue

@@ -1,9 +1,12 @@
 """The write queue of a channel: one writer task, backpressure for the senders.
 
-Outgoing frames queue here and one writer task sends whatever has queued up with one system call:
-the responses that arrive together produce requests that leave together. Senders wait while more
-than :data:`OUTBOX_LIMIT` bytes are queued and not yet taken by the writer, so a peer that stops
-reading holds up senders, never an ever longer queue.
+Outgoing frames queue here and one writer task sends what has queued up with one system call:
+the responses that arrive together produce requests that leave together. The writer takes at most
+:data:`OUTBOX_LIMIT` bytes at a time (or one larger frame), and senders wait while more than that
+is queued and not yet taken, so a peer that stops reading holds up senders, never an ever longer
+queue. Requests and notifications wait for room before they are even encoded (:meth:`Outbox.room`):
+a hundred senders of 5 MB each to a peer that reads nothing hold one frame in the queue, not a
+hundred.
 """
 
 from __future__ import annotations
@@ -293,6 +296,13 @@ class Outbox:
         self._held = False
         self._ready.set()
 
+    async def room(self) -> None:
+        """Wait until the queue is within its limit (or the outbox closes): a sender about to
+        encode a message waits here first, so that what waits for a peer that does not read is
+        its arguments, not their encoded copies."""
+        while self.size > OUTBOX_LIMIT and self.close_reason is None:
+            await self._taken.wait()
+
     def wake_senders(self) -> None:
         """Let waiting senders look again (a request of theirs may have timed out)."""
         taken, self._taken = self._taken, anyio.Event()
@@ -303,6 +313,19 @@ class Outbox:
         self.close_reason = reason
         self._ready.set()
         self._taken.set()
+
+    def _take(self) -> tuple[list[_Queued], int]:
+        """The next batch to write (under the lock), and its size: what is left stays queued
+        and counted, so that senders keep waiting while the peer does not read."""
+        entries = self._entries
+        count = _batch_size(entries)
+        if count == len(entries):
+            taken, self._entries, self.size = self.size, [], 0
+            return entries, taken
+        batch, self._entries = entries[:count], entries[count:]
+        taken = sum(entry.size for entry in batch)
+        self.size -= taken
+        return batch, taken
 
     async def run(self, transport: Transport, on_failure: Callable[[TransportError], None]) -> None:
         """The writer: send what has queued up, in one call, until closed and empty."""
@@ -322,14 +345,11 @@ class Outbox:
                     with self._lock:  # no thread is writing (send_from_thread) once it is ours
                         if self._held:  # a thread began a message while we waited for the lock
                             continue
+                        entries, taken = self._take()
                         if self.metrics is not None:
-                            self.metrics.bytes_out += self.size
-                        entries, self._entries, self.size = self._entries, [], 0
+                            self.metrics.bytes_out += taken
                         self._writing = True
-                    parts = []
-                    for entry in entries:
-                        entry.queued = False
-                        parts += entry.parts
+                    parts = _gather(entries)
                     self.wake_senders()
                     try:
                         await transport.send_all(parts)
@@ -341,11 +361,33 @@ class Outbox:
                         self._writing = False
                         self.burst = False
                         _written(entries)
+                        # Not kept until the next batch: it may be a large frame's only copy.
+                        entries, parts = [], []
         finally:
             self._send_nowait = self._send_frame = None
             _written(self._entries)  # nobody waits for what will never be written
             self._entries.clear()
             self.done.set()
+
+
+def _batch_size(entries: list[_Queued]) -> int:
+    """How many of ``entries`` one write takes: up to OUTBOX_LIMIT bytes, and at least one."""
+    total = 0
+    for count, entry in enumerate(entries):
+        total += entry.size
+        if total >= OUTBOX_LIMIT:
+            return count + 1
+    return len(entries)
+
+
+def _gather(entries: list[_Queued]) -> list[Buffer]:
+    """The buffers of ``entries``, taken by the writer (a function: its loop variable would
+    keep the last entry, and so a frame's only copy, alive in the writer)."""
+    parts: list[Buffer] = []
+    for entry in entries:
+        entry.queued = False
+        parts += entry.parts
+    return parts
 
 
 def _written(entries: list[_Queued]) -> None:

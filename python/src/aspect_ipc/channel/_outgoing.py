@@ -14,7 +14,7 @@ from ..constants import METHOD_CANCEL
 from ..errors import IpcError, RequestTimeout, SizeLimitError, fresh
 from ..jsonrpc import MessageId
 from ._core import ChannelCore
-from ._outbox import Buffer
+from ._outbox import OUTBOX_LIMIT, Buffer
 from ._pending import Answered, FutureWaiter, Pending
 from ._slots import current_slot
 
@@ -40,13 +40,15 @@ class Outgoing(ChannelCore):
         """
         if self._closed:
             raise fresh(self._close_reason)
+        limit = self.default_timeout if timeout is None else timeout
+        if self._outbox.size > OUTBOX_LIMIT:  # a peer that does not read: encode nothing yet
+            await self._wait_for_room(method, limit)
         message = self.protocol.request(method, params)
         request_id = message["id"]
         waiter = Pending(self._new_waiter())
         if self.metrics is not None:
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
-        limit = self.default_timeout if timeout is None else timeout
         answered = framed = False
         slot = current_slot.get()  # in a handler of the peer's request: its place (spec 4.5)
         if slot is not None:
@@ -166,6 +168,24 @@ class Outgoing(ChannelCore):
             self.metrics.timeouts += 1
         self._cancel_remote(waiter.id)
 
+    async def _wait_for_room(self, method: str, limit: float | None) -> None:
+        """Wait for room in the write queue within the request's ``limit``: a request that
+        finds none in time was never sent."""
+        if limit is None or math.isinf(limit):
+            await self._outbox.room()
+        else:
+            with anyio.move_on_after(limit):
+                await self._outbox.room()
+        if self._closed:
+            raise fresh(self._close_reason)
+        if self._outbox.size > OUTBOX_LIMIT:
+            if self.metrics is not None:
+                self.metrics.timeouts += 1
+            raise RequestTimeout(
+                f"{self.name}: {method!r} was not sent within {limit:g} s: the peer read none of "
+                f"the {self._outbox.size} bytes queued before it"
+            )
+
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification (no answer is expected)."""
         if self._closed:
@@ -175,6 +195,10 @@ class Outgoing(ChannelCore):
     async def _send(self, message: dict[str, Any], what: str | None = None) -> None:
         """Queue ``message`` (not a request: see :meth:`request`) for the writer; wait only
         while the queue is over its limit. ``what``: as for :meth:`_frame`."""
+        if self._outbox.size > OUTBOX_LIMIT:  # a peer that does not read: encode nothing yet
+            await self._outbox.room()
+            if self._closed:
+                raise fresh(self._close_reason)
         parts = self._prepare(message, what)
         # A borrowed buffer must be written before a notification's send returns.
         await self._outbox.put(parts, borrowed=borrows(parts))
