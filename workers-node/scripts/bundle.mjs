@@ -1,8 +1,10 @@
 // Writes what the package exports (package.json "exports") from the ES modules tsc wrote to dist/:
 // dist/bundle.js, every module of the SDK in one ES module, made by esbuild from dist/index.js,
 // with a source map back to src/ (esbuild follows tsc's per-module maps; the package ships src/);
-// and dist/require.cjs, what a CommonJS require() of the package gets: an error that says to use
-// import. scripts/check-bundle.mjs then checks that the bundle exports what dist/index.js exports.
+// dist/require.cjs, what a CommonJS require() of the package gets: an error that says to use
+// import; and dist/esm-only.d.mts, the types TypeScript gives that require(): none, so that it
+// fails to compile too. scripts/check-bundle.mjs then checks that the bundle exports what
+// dist/index.js exports.
 //
 // Why one file: Node 20 loads every ES module on its own (resolve the specifier, stat and read the
 // file, compile, link), about half a millisecond each on a small machine, and the SDK is 30
@@ -59,6 +61,25 @@ writeFileSync(
     `const error = new Error(${JSON.stringify(esmOnly)});`,
     'error.code = "ERR_REQUIRE_ESM";',
     "throw error;",
+    "",
+  ].join("\n"),
+);
+
+// ---- what TypeScript sees for that entry point: an ES module that exports nothing ----------------
+// package.json gives the "require" condition these types, so that a CommonJS file's
+// `import { Worker } from "@aspect-ipc/worker"` (which TypeScript compiles to require()) fails to
+// type-check instead of failing at run time. Under --module node16/node18 it is TS1479 (a CommonJS
+// file cannot require() an ES module: this file is one, .d.mts). Under nodenext and node20, where
+// TypeScript lets require() load an ES module (as Node >= 20.19 can, which this package refuses on
+// purpose: dist/require.cjs throws), it is TS2305 "has no exported member 'Worker'", as nothing is
+// exported here. `await import(...)` resolves with the "import" condition and is unaffected.
+writeFileSync(
+  resolve(dist, "esm-only.d.mts"),
+  [
+    "// What TypeScript sees for require(\"@aspect-ipc/worker\") (package.json \"exports\", \"require\"): nothing.",
+    `// ${esmOnly}.`,
+    "// A CommonJS file's `import { Worker } from \"@aspect-ipc/worker\"` compiles to require(), which throws.",
+    "export {};",
     "",
   ].join("\n"),
 );

@@ -1,6 +1,6 @@
-// npm's "prepare" script: builds what the package ships (dist/ by tsc, then dist/bundle.js and
-// dist/require.cjs by scripts/bundle.mjs, checked by scripts/check-bundle.mjs), so that a fresh
-// clone, which has no dist/, installs.
+// npm's "prepare" script: builds what the package ships (dist/ by tsc, then dist/bundle.js,
+// dist/require.cjs and dist/esm-only.d.mts by scripts/bundle.mjs, checked by
+// scripts/check-bundle.mjs), so that a fresh clone, which has no dist/, installs.
 //
 // npm runs "prepare" on `npm install` / `npm ci` here, before `npm pack` and `npm publish`, for a
 // git dependency (after installing this package's devDependencies) and for a directory dependency

@@ -57,7 +57,7 @@ export class FramingError extends IpcError {
   /** For a size error: the limit it broke, in bytes. */
   readonly limit: number | undefined;
 
-  constructor(kind: FramingErrorKind, message: string, sizes: { size?: number; limit?: number } = {}) {
+  constructor(kind: FramingErrorKind, message: string, sizes: { size?: number | undefined; limit?: number | undefined } = {}) {
     super(message);
     this.kind = kind;
     this.size = sizes.size;
@@ -77,7 +77,7 @@ export class CodecError extends IpcError {
    */
   readonly path: string | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; path?: string }) {
+  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.path = options?.path;
   }

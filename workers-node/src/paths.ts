@@ -12,9 +12,9 @@ export type PathPlatform = "linux" | "darwin" | "windows" | NodeJS.Platform;
 /** Options of {@link PipePath.forModule}. */
 export interface ForModuleOptions {
   /** Target platform; default `process.platform`. */
-  platform?: PathPlatform;
+  platform?: PathPlatform | undefined;
   /** Directory for the socket (Unix) or pipe namespace (Windows); default `/tmp` or `\\.\pipe`. */
-  directory?: string;
+  directory?: string | undefined;
 }
 
 const SAFE_CHARACTER = /^[A-Za-z0-9._-]$/u;

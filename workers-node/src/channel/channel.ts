@@ -51,11 +51,11 @@ export interface ChannelParts {
   readonly codec: Codec;
   readonly protocol: JsonRpcProtocol;
   /** For messages: "control", "data". */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** @internal Shared handlers (the data channel's successive connections). */
-  readonly handlers?: HandlerTable;
+  readonly handlers?: HandlerTable | undefined;
   /** What a failed request handler is answered with (PROTOCOL.md 4.10); default: the stack is sent, nothing logged. */
-  readonly handlerErrors?: HandlerErrorPolicy;
+  readonly handlerErrors?: HandlerErrorPolicy | undefined;
 }
 
 /** How long a courtesy `-32005` may take to leave before a connection that must close is cut. */

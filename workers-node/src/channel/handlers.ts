@@ -9,15 +9,15 @@ import type { StreamCall, StreamItems, StreamOptions } from "../streams/call.js"
 /** Options of an outgoing request. */
 export interface RequestOptions {
   /** Aborting it abandons the request: `$/cancelRequest` is sent and the promise rejects with RequestCancelled. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Abandons the request after this many milliseconds: `$/cancelRequest` is sent and the promise rejects with RequestTimeout. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Sends these items as the request's input stream (PROTOCOL.md 13), read lazily as the peer
    * grants credit, then `$/stream/end` (`$/stream/error` if the iterable throws). The params must
    * then be an object (or absent). The promise resolves with the result once the peer has answered.
    */
-  input?: StreamItems;
+  input?: StreamItems | undefined;
 }
 
 /** Something that can call and notify the peer: a {@link Channel}, or the worker's `control` / `data`. */
@@ -92,7 +92,7 @@ export interface RequestHandlerOptions {
    * may have buffered or on their way, granted as credit at once when a request opens one. An
    * integer from 1 to 1024; 16 when absent. Anything else throws a RangeError naming the handler.
    */
-  readonly inputWindow?: number;
+  readonly inputWindow?: number | undefined;
 }
 
 /** Where handlers are registered: a channel, or both channels of a worker. */
@@ -180,7 +180,7 @@ export interface HandlerErrorPolicy {
   /** Whether a `-32000` carries `data.traceback` (the error's `stack`); off with `ASPECT_IPC_TRACEBACKS=0`. */
   sendTraceback: boolean;
   /** Called with the method and the failure when it is answered -32000 (the worker writes it to stderr: `logHandlerErrors`). */
-  onFailure?: (method: string, error: unknown) => void;
+  onFailure?: ((method: string, error: unknown) => void) | undefined;
 }
 
 /**

@@ -34,7 +34,7 @@ export class OutgoingRequests {
    * Tracks request `id` and returns the promise its caller awaits. `cancel` is called (once) when
    * the caller stops waiting, by signal or timeout, so that `$/cancelRequest` can be sent.
    */
-  track(id: number, method: string, options: { signal?: AbortSignal; timeoutMs?: number }, cancel: () => void): Promise<unknown> {
+  track(id: number, method: string, options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }, cancel: () => void): Promise<unknown> {
     const key = idKey(id);
     return new Promise<unknown>((resolve, reject) => {
       const request: PendingRequest = { method, resolve, reject };
@@ -45,7 +45,7 @@ export class OutgoingRequests {
   }
 
   /** Abandons `request` when `options.signal` aborts or `options.timeoutMs` passes. */
-  private watch(key: string, request: PendingRequest, options: { signal?: AbortSignal; timeoutMs?: number }, cancel: () => void): void {
+  private watch(key: string, request: PendingRequest, options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }, cancel: () => void): void {
     let timer: NodeJS.Timeout | undefined;
     const { signal } = options;
     const method = request.method;

@@ -27,7 +27,7 @@ const BLOCK_SIZE = 64 * 1024;
 /** Options of {@link LengthPrefixedFraming}. */
 export interface LengthPrefixedFramingOptions {
   /** Largest payload accepted and sent, in bytes: 1 to 2^32 - 1, default 64 MiB. */
-  maxFrameSize?: number;
+  maxFrameSize?: number | undefined;
 }
 
 /** The data channel's framing: 4-byte big-endian length + payload. */

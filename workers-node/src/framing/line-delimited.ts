@@ -20,7 +20,7 @@ const TAB = 0x09;
 /** Options of {@link LineDelimitedFraming}. */
 export interface LineDelimitedFramingOptions {
   /** Longest line content accepted and sent, in bytes (terminator excluded): default 1 MiB. */
-  maxLineLength?: number;
+  maxLineLength?: number | undefined;
 }
 
 /** The control channel's framing: one UTF-8 line per message. */

@@ -62,7 +62,7 @@ function has(message: Record<string, unknown>, member: string): boolean {
 /** What a decoder knew about a message that its value cannot show. */
 export interface ClassifyOptions {
   /** The top-level `id` member was a float (`1.0` on the wire): never an id (D6). */
-  readonly floatId?: boolean;
+  readonly floatId?: boolean | undefined;
 }
 
 /** Stands for a float id: not a string, not an integer. */

@@ -15,7 +15,7 @@ export type StreamItems = AsyncIterable<unknown> | Iterable<unknown>;
 /** Options of {@link Channel.stream}. */
 export interface StreamOptions extends RequestOptions {
   /** The output stream's window: how many items may be on their way or buffered here, 1 to 1024 (default 16). */
-  window?: number;
+  window?: number | undefined;
 }
 
 /** How a channel sends a request and tracks its answer (the channel's own request path). */
@@ -150,7 +150,7 @@ export class StreamCall implements AsyncIterable<unknown> {
   }
 
   /** @internal Opens the call (the channel's side of `stream`). */
-  static of(caller: Caller, method: string, params: unknown, options: StreamOptions & { input?: StreamItems }): StreamCall {
+  static of(caller: Caller, method: string, params: unknown, options: StreamOptions & { input?: StreamItems | undefined }): StreamCall {
     return new StreamCall(() => openCall(caller, method, params, options.window ?? DEFAULT_WINDOW, options.input, options));
   }
 }

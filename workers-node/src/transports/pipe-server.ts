@@ -24,9 +24,9 @@ const PROBE_TIMEOUT_MS = 1_000;
 /** Options of {@link TransportFactory.createPipeServer}. */
 export interface PipeServerOptions {
   /** Remove a stale socket file (one nobody accepts connections on) before listening. Default false. */
-  unlinkOnListen?: boolean;
+  unlinkOnListen?: boolean | undefined;
   /** Permissions of the socket file (Unix). Default 0o600: only the same user can connect. */
-  mode?: number;
+  mode?: number | undefined;
 }
 
 /** A listening socket that hands each accepted connection over as a transport. */

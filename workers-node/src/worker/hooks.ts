@@ -21,20 +21,22 @@ export type ShutdownReason = "shutdown_request" | "shutdown_call" | "stdin_eof" 
  * waits for it (`stopped` for 50 ms at most: the process is exiting). A hook that throws is logged
  * and does not stop the worker. `dataReady` and `ready` run BEFORE the `$/hello` response is
  * written, so what they print reaches stderr before the parent learns that the channel is up.
+ * A hook given as `undefined` is as one not given (a program under `exactOptionalPropertyTypes`
+ * may pass `{ ready: options.onReady }` on); a method (`ready() {...}`) fits each member too.
  */
 export interface WorkerHooks {
   /** The control channel is reading stdin (handlers registered). */
-  controlReady?(): void | Promise<void>;
+  controlReady?: (() => void | Promise<void>) | undefined;
   /** The data channel listens on `path`. */
-  dataListening?(path: string): void | Promise<void>;
+  dataListening?: ((path: string) => void | Promise<void>) | undefined;
   /** A data connection was accepted (before its `$/hello`); runs for every connection. */
-  dataConnected?(): void | Promise<void>;
+  dataConnected?: (() => void | Promise<void>) | undefined;
   /** A data connection proved the token with `$/hello`. */
-  dataReady?(): void | Promise<void>;
+  dataReady?: (() => void | Promise<void>) | undefined;
   /** Every channel is up: after the first successful `$/hello`, or after `$/ready` for a control-only worker. */
-  ready?(): void | Promise<void>;
+  ready?: (() => void | Promise<void>) | undefined;
   /** Shutdown began, for `reason`; no new request is accepted from now on. */
-  shuttingDown?(reason: ShutdownReason): void | Promise<void>;
+  shuttingDown?: ((reason: ShutdownReason) => void | Promise<void>) | undefined;
   /** The channels are closed and the socket file removed; the process exits right after. */
-  stopped?(): void | Promise<void>;
+  stopped?: (() => void | Promise<void>) | undefined;
 }

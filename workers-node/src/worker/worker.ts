@@ -54,26 +54,26 @@ import { withTimeout } from "../timeouts.js";
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
-  hooks?: WorkerHooks;
+  hooks?: WorkerHooks | undefined;
   /** How long a data connection may stay silent before `$/hello`; default 10 s. */
-  helloTimeoutMs?: number;
+  helloTimeoutMs?: number | undefined;
   /** How long shutdown waits for in-flight handlers when `$/shutdown` gives no timeout; default 5 s. */
-  shutdownTimeoutMs?: number;
+  shutdownTimeoutMs?: number | undefined;
   /** Control channel line limit, both directions; default 1 MiB. */
-  maxLineLength?: number;
+  maxLineLength?: number | undefined;
   /** Where the SDK's own diagnostics go; default stderr, prefixed "aspect-ipc: ". */
-  log?: (message: string) => void;
+  log?: ((message: string) => void) | undefined;
   /** The environment to read (the token is removed from it); default `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv | undefined;
   /** Write a failed request handler's stack to `log` (stderr); default true (PROTOCOL.md 4.10). */
-  logHandlerErrors?: boolean;
+  logHandlerErrors?: boolean | undefined;
   /** The control channel's codec, e.g. a `JsonCodec` with hooks; default `new JsonCodec()`. */
-  controlCodec?: JsonCodec;
+  controlCodec?: JsonCodec | undefined;
   /**
    * The data channel's codec, e.g. `new MessagePackCodec({ encodeHook, decodeHook })`, used by
    * every data connection; default a plain `MessagePackCodec` per connection.
    */
-  dataCodec?: MessagePackCodec;
+  dataCodec?: MessagePackCodec | undefined;
 }
 
 /** `$/shutdown`: how long cancelled handlers get to end on their own before the worker answers for them. */
