@@ -8,22 +8,26 @@ closing the blocking manager from an event callback left its workers running.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import anyio
 import pytest
 
 from aspect_ipc import (
+    CodecError,
     ControlChannelOptions,
     DataChannelOptions,
     HealthCheck,
     JsonCodec,
     MessagePackCodec,
     ProcessManager,
+    RemoteError,
     RestartPolicy,
     WorkerIdInUse,
     sync,
 )
+from aspect_ipc.errors import SizeLimitError
 from workers import child_pids, namespace, python_worker
 
 pytestmark = pytest.mark.anyio
@@ -133,6 +137,25 @@ async def test_a_stream_call_with_params_that_cannot_carry_its_descriptor_is_ref
         with pytest.raises(ValueError, match="hold '\\$/stream' already"):
             await handle.request_via_data("sumStream", {"$/stream": {}}, input=range(3))
         assert await handle.request_via_data("sumStream", None, input=range(4)) == 6
+
+
+async def test_an_input_item_that_cannot_be_sent_raises_its_own_error() -> None:
+    # It came back as the worker's RemoteError ("input stream failed: SizeLimitError(...)"),
+    # which `except FramingError` / `except CodecError` did not catch.
+    data = DataChannelOptions(enabled=True, max_frame_size=1 << 20)
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=data)
+        with pytest.raises(
+            SizeLimitError, match="^notification of .* exceeds max_frame_size"
+        ) as info:
+            await handle.request_via_data("sumStream", {}, input=[1, "x" * (2 << 20)])
+        assert isinstance(info.value.__cause__, RemoteError)  # what the worker answered
+        with pytest.raises(CodecError, match="cannot encode datetime"):
+            await handle.request_via_data("sumStream", {}, input=[1, datetime.now()])
+        stream = handle.stream_via_data("echoStream", {}, input=["a", datetime.now()])
+        with pytest.raises(CodecError, match="cannot encode datetime"):
+            _ = [item async for item in stream]
+        assert await handle.request_via_data("sumStream", {}, input=[1, 2]) == 3
 
 
 async def test_a_pool_whose_worker_id_is_taken_raises_worker_id_in_use_itself() -> None:

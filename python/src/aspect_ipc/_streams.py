@@ -110,6 +110,9 @@ class Producer(_Stream):
 class _Call:
     streams: dict[str, Consumer | Producer]
     finished: bool = False  # mine: completed locally or answered; theirs: answered
+    # Mine: an input item this side could not send (its CodecError or FramingError), raised to
+    # the caller once the call has ended, whatever the peer answered.
+    send_failure: IpcError | None = None
 
 
 class StreamTable:

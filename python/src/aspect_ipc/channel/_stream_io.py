@@ -25,7 +25,7 @@ from .._stream_messages import (
     parse_opening,
 )
 from .._streams import Consumer, Producer, StreamError, StreamTable, _Call
-from ..errors import ChannelClosed, RemoteError, fresh
+from ..errors import ChannelClosed, CodecError, FramingError, RemoteError, fresh
 from ..framing import LineDelimitedFraming
 from ..jsonrpc import ErrorCode, MessageId, Request, error_for_exception
 from ._outgoing import Outgoing
@@ -118,7 +118,7 @@ class StreamIO(Outgoing):
         reader = (
             StreamReader(table, inp, self._flush_streams) if isinstance(inp, Consumer) else None
         )
-        writer = StreamWriter(table, out, self._send) if isinstance(out, Producer) else None
+        writer = StreamWriter(table, out, self._send_item) if isinstance(out, Producer) else None
         return RequestStreams(method, reader, writer)
 
     def _stream_answered(self, msg_id: MessageId) -> bool:
@@ -168,6 +168,8 @@ class StreamIO(Outgoing):
             if not answered:
                 self._abandon(request_id)
             self._stream_table().forget(request_id)
+        if call.send_failure is not None:  # the caller's item, not the peer's doing
+            raise fresh(call.send_failure) from waiter.error
         if waiter.error is not None:
             raise fresh(waiter.error)
         return waiter.result
@@ -209,16 +211,20 @@ class StreamIO(Outgoing):
             self._stream_table().cancel(request_id)
             self._flush_soon()
 
+    async def _send_item(self, message: dict[str, Any]) -> None:
+        """Send a stream item: a notification (spec 12.1: "notification of N bytes")."""
+        await self._send(message, "notification")
+
     def _start_pump(self, call: _Call, items: Items) -> anyio.CancelScope:
         scope = anyio.CancelScope()
-        producer = call.streams["in"]
-        assert isinstance(producer, Producer)
-        self._spawn(self._pump, scope, producer, items)
+        self._spawn(self._pump, scope, call, items)
         return scope
 
-    async def _pump(self, scope: anyio.CancelScope, producer: Producer, items: Items) -> None:
+    async def _pump(self, scope: anyio.CancelScope, call: _Call, items: Items) -> None:
+        producer = call.streams["in"]
+        assert isinstance(producer, Producer)
         table = self._stream_table()
-        writer = StreamWriter(table, producer, self._send)
+        writer = StreamWriter(table, producer, self._send_item)
         # An input that reads ahead on a thread of its own (the blocking API's) is told before
         # each item how many the stream may send now, so that it reads no further than that.
         want: Callable[[int], None] | None = getattr(items, "want", None)
@@ -239,6 +245,12 @@ class StreamIO(Outgoing):
                         await writer.send(item)
             except (StreamError, ChannelClosed):
                 return  # answered, cancelled or closed: nothing more goes out (13.6)
+            except (CodecError, FramingError) as exc:  # an item this side cannot send
+                call.send_failure = exc
+                error = RemoteError(
+                    ErrorCode.HANDLER_ERROR, f"input stream failed: an item cannot be sent: {exc}"
+                )
+                table.end_input(producer, error)
             except Exception as exc:
                 error = RemoteError(ErrorCode.HANDLER_ERROR, f"input stream failed: {exc!r}")
                 table.end_input(producer, error)
@@ -268,6 +280,7 @@ class StreamCall:
         self._window, self._input = window, input
         self._request_id: MessageId | None = None
         self._reader: StreamReader | None = None
+        self._call: _Call | None = None
         self._pump: anyio.CancelScope | None = None
         self._finished = False
         self._reading = False  # a task is in __anext__
@@ -296,9 +309,12 @@ class StreamCall:
             assert self._reader is not None
             self.result = self._reader.final
             self._finish(cancel=False)
+            self._raise_send_failure(None)
             raise
-        except BaseException:
+        except BaseException as exc:
             self._finish(cancel=True)  # an error end (nothing to cancel), or our caller's cancel
+            if isinstance(exc, Exception):
+                self._raise_send_failure(exc)
             raise
         finally:
             self._reading = False
@@ -308,12 +324,19 @@ class StreamCall:
         request_id, _, call = await channel._open_streams(
             self._method, self._params, self._window, self._input is not None
         )
-        self._request_id = request_id
+        self._request_id, self._call = request_id, call
         if self._input is not None:
             self._pump = channel._start_pump(call, self._input)
         out = call.streams["out"]
         assert isinstance(out, Consumer)
         self._reader = StreamReader(channel._stream_table(), out, channel._flush_streams)
+
+    def _raise_send_failure(self, answer: Exception | None) -> None:
+        """An input item that could not be sent is the caller's error, whatever the peer then
+        answered (``answer``, chained)."""
+        failure = self._call.send_failure if self._call is not None else None
+        if failure is not None:
+            raise fresh(failure) from answer
 
     def _finish(self, *, cancel: bool) -> None:
         if self._finished:
