@@ -63,13 +63,64 @@ func genParam(r *rand.Rand, depth int) any {
 	case k == 6:
 		return []any{int64(-129), int64(127), int64(70000), int64(math.MaxInt64), uint64(math.MaxUint64), int64(math.MinInt64)}[r.Intn(6)]
 	case k == 7:
-		return []any{1.5, -0.0, 1e300, 3.0, math.Inf(-1)}[r.Intn(5)]
+		// math.Copysign: the constant -0.0 is an exact zero, +0 (go.dev/ref/spec#Constant_expressions).
+		return []any{1.5, math.Copysign(0, -1), 0.0, 1e300, 3.0, math.Inf(-1)}[r.Intn(6)]
 	case k == 8:
 		return []any{"", "héllo", "12", nil, true, false}[r.Intn(6)]
 	case k == 9:
 		return []byte{byte(r.Intn(256)), 2}
 	}
 	return int64(r.Intn(300))
+}
+
+// sameSigned is reflect.DeepEqual, and the zeros of a and b have the same signs: DeepEqual
+// compares floats with ==, for which -0 equals +0, so a decoding that lost the sign of a -0 would
+// pass it.
+func sameSigned(a, b any) bool {
+	return reflect.DeepEqual(a, b) && sameZeroSigns(reflect.ValueOf(a), reflect.ValueOf(b))
+}
+
+func sameZeroSigns(a, b reflect.Value) bool {
+	if !a.IsValid() || !b.IsValid() {
+		return a.IsValid() == b.IsValid()
+	}
+	if a.Type() != b.Type() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return math.Signbit(a.Float()) == math.Signbit(b.Float())
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameZeroSigns(a.Elem(), b.Elem())
+	case reflect.Slice, reflect.Array:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := 0; i < a.Len(); i++ {
+			if !sameZeroSigns(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+	case reflect.Struct:
+		for i := 0; i < a.NumField(); i++ {
+			if !sameZeroSigns(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+	case reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for it := a.MapRange(); it.Next(); {
+			if w := b.MapIndex(it.Key()); !w.IsValid() || !sameZeroSigns(it.Value(), w) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // bothParams returns the params of one request as the channel gives them to a handler (lazy) and
@@ -107,11 +158,11 @@ func sameDecode(t *testing.T, lazy, eager Params, make func() any) {
 	}
 	if errA == nil {
 		// Two keys equal but for case fill one field: assign keeps the one it walks to last.
-		for i := 0; i < 5000 && !reflect.DeepEqual(a, b); i++ {
+		for i := 0; i < 5000 && !sameSigned(a, b); i++ {
 			b = make()
 			_ = eager.Decode(b)
 		}
-		if !reflect.DeepEqual(a, b) {
+		if !sameSigned(a, b) {
 			t.Fatalf("%#v:\nlazy  %#v\neager %#v", eager.Value(), a, b)
 		}
 		return
@@ -140,7 +191,7 @@ func TestLazyParamsDecodeAsTheGenericValue(t *testing.T) {
 		if lazy.lazy == nil {
 			t.Fatal("the channel's decoding left no params undecoded")
 		}
-		if !reflect.DeepEqual(lazy.Value(), eager.Value()) {
+		if !sameSigned(lazy.Value(), eager.Value()) {
 			t.Fatalf("Value: lazy %#v, eager %#v", lazy.Value(), eager.Value())
 		}
 		for _, make := range lazyTargets {
@@ -320,4 +371,37 @@ func FuzzLazyParams(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLazyParamsKeepNegativeZero: a -0 in the params is -0 in the handler, whichever way it reads
+// them (Value, or Decode into a float64, a float32, an any or a map of float64), lazily and eagerly.
+func TestLazyParamsKeepNegativeZero(t *testing.T) {
+	t.Parallel()
+	negZero := math.Copysign(0, -1)
+	params := map[string]any{
+		"items":  []any{map[string]any{"id": int64(1), "value": negZero}},
+		"byName": map[string]any{"a": negZero},
+		"extra":  negZero,
+	}
+	lazy, eager := bothParams(t, params)
+	for name, p := range map[string]Params{"lazy": lazy, "eager": eager} {
+		if !sameSigned(p.Value(), params) {
+			t.Errorf("%s Value: %#v, want %#v", name, p.Value(), params)
+		}
+		var record lazyRecord
+		if err := p.Decode(&record); err != nil {
+			t.Fatalf("%s Decode: %v", name, err)
+		}
+		extra, _ := record.Extra.(float64)
+		if len(record.Items) != 1 || !math.Signbit(record.Items[0].Value) || !math.Signbit(float64(record.ByName["a"])) || !math.Signbit(extra) {
+			t.Errorf("%s Decode lost the sign of a -0: %+v", name, record)
+		}
+	}
+	lazy, eager = bothParams(t, map[string]any{"x": negZero, "y": 0.0})
+	for name, p := range map[string]Params{"lazy": lazy, "eager": eager} {
+		var floats map[string]float64
+		if err := p.Decode(&floats); err != nil || !math.Signbit(floats["x"]) || math.Signbit(floats["y"]) {
+			t.Errorf("%s Decode into a map[string]float64: %v, %v", name, floats, err)
+		}
+	}
 }
