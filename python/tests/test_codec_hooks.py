@@ -178,6 +178,21 @@ def test_an_encode_hook_converts_what_the_wire_cannot_carry(
     assert value["params"]["tags"] == {"b", "a"}  # the caller's value is not changed
 
 
+@pytest.mark.parametrize("codec", CODECS)
+def test_an_encode_hook_gets_a_map_whose_keys_are_not_all_strings(
+    codec: type[JsonCodec | MessagePackCodec],
+) -> None:
+    # Node's hook gets such a map (a Map) and Go's (a map[int]T); Python's was never asked.
+    def keys_to_text(value: Any) -> Any:
+        return {str(key): item for key, item in value.items()}
+
+    value = request({"counts": {1: "a", "b": {2: 3}}})
+    encoded = codec(encode_hook=keys_to_text).encode(value)
+    assert encoded == codec().encode(request({"counts": {"1": "a", "b": {"2": 3}}}))
+    with pytest.raises(CodecError, match=r"map key 1 at \$\.params\.counts is int"):
+        codec().encode(value)  # without a hook: refused, as before
+
+
 def test_a_json_encode_hook_gets_the_binaries_json_cannot_carry() -> None:
     # JSON has no binary: bytes, bytearray and memoryview go to the hook like any value it
     # cannot carry, as in the Node and Go SDKs (they were refused without asking the hook).
@@ -197,7 +212,8 @@ def test_a_json_encode_hook_gets_the_binaries_json_cannot_carry() -> None:
 @pytest.mark.parametrize("codec", CODECS)
 def test_what_an_encode_hook_returns_is_checked(codec: type[JsonCodec | MessagePackCodec]) -> None:
     cases: list[tuple[Any, str]] = [
-        ({1: "a"}, "map key 1 at $.params.x[1] is int: keys must be strings"),
+        # A map with a key that is not a string goes to the hook again, which gives it back.
+        ({1: "a"}, "cannot encode: dict at $.params.x[1] is still not a value the wire carries"),
         (2**64, "cannot encode integer 18446744073709551616 at $.params.x[1]"),
         (object(), "encode hook returned a value it cannot encode: object at $.params.x[1]"),
     ]

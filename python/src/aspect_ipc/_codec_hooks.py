@@ -118,6 +118,9 @@ class _Converter:
         if kind in _BINARY:
             return self.replaced(value, depth, applied) if self.json else self.binary(value)
         if isinstance(value, dict):
+            if not all(isinstance(key, str) for key in value):
+                # A map the wire cannot carry, whole (Node's hook gets a Map, Go's a map[int]T).
+                return self.replaced(value, depth, applied)
             if depth >= MAX_DEPTH or leaves.issuperset(map(type, value.values())):
                 return value  # nothing to convert (too deep: the structure check says so)
             copy: dict[Any, Any] = {}
