@@ -151,7 +151,9 @@ async def test_a_failure_without_text_is_named_by_its_type(
             with pytest.raises(RemoteError) as info:
                 await handle.request(method, {"message": ""})
             error = info.value
-            assert error.remote_type and error.message == error.remote_type, error.message
+            assert error.remote_type and error.message == error.remote_type, (
+                error.message
+            )
             assert str(error) == (
                 f"worker tb: {method!r} on the control channel failed: {error.message} (code -32000)"
             )

@@ -146,7 +146,7 @@ async def test_an_input_item_that_cannot_be_sent_raises_its_own_error() -> None:
     async with ProcessManager(namespace=namespace()) as manager:
         handle = await manager.spawn("w", **python_worker(), data_channel=data)
         with pytest.raises(
-            SizeLimitError, match="^notification of .* exceeds max_frame_size"
+            SizeLimitError, match=r"^notification of .* exceeds max_frame_size"
         ) as info:
             await handle.request_via_data("sumStream", {}, input=[1, "x" * (2 << 20)])
         assert isinstance(info.value.__cause__, RemoteError)  # what the worker answered
