@@ -18,6 +18,7 @@ from aspect_ipc import (
     DataChannelOptions,
     DataChannelTimeout,
     ExecutableNotFound,
+    JsonCodec,
     MessagePackCodec,
     ProcessManager,
     ProtocolError,
@@ -335,6 +336,25 @@ async def test_a_hello_answer_the_decode_hook_refuses_is_a_startup_error() -> No
         assert "worker w: the answer to $/hello is unusable:" in str(info.value)
         assert "not this one" in str(info.value)
         assert "w" not in manager.handles
+
+
+def _refuse_ready(value: dict[str, Any]) -> Any:
+    if "dataPath" in value or "protocol" in value:
+        raise ValueError("not this one")
+    return value
+
+
+async def test_a_ready_line_the_control_decode_hook_refuses_fails_the_spawn_at_once() -> None:
+    # It waited out the start-up timeout, then said the worker sent no $/ready and probably
+    # does not use an SDK (the line was only logged as stray output).
+    control = ControlChannelOptions(codec=JsonCodec(decode_hook=_refuse_ready))
+    async with ProcessManager(namespace=namespace(), startup_timeout=60) as manager:
+        with anyio.fail_after(30):  # a hang guard, far below the start-up timeout
+            with pytest.raises(StartupError) as info:
+                await manager.spawn("w", **python_worker(), control_channel=control)
+        assert "worker w: a message on its control channel cannot be read" in str(info.value)
+        assert "decode hook failed on the map at $.params" in str(info.value)
+        assert "not this one" in str(info.value)
 
 
 async def test_an_answer_the_decode_hook_refuses_fails_its_request_at_once() -> None:

@@ -20,7 +20,9 @@ from .channel import Channel, HandlerTable
 from .constants import METHOD_HELLO, PROTOCOL_VERSION
 from .errors import (
     ChannelClosed,
+    CodecError,
     DataChannelTimeout,
+    IpcError,
     ProtocolError,
     ProtocolVersionMismatch,
     RemoteError,
@@ -34,7 +36,7 @@ from .jsonrpc import ErrorCode
 from .options import DataChannelOptions
 from .transports import SocketTransport, TransportFactory
 
-__all__ = ["Startup", "handshake"]
+__all__ = ["Startup", "handshake", "hook_failure"]
 
 # The scope gets a little slack beyond the deadline, so that a connection attempt that runs out
 # at the deadline reports why (spec 7.6) before the scope gives up on it.
@@ -55,6 +57,9 @@ class Startup:
     ready: anyio.Event
     ready_params: dict[str, Any]  # once checked by handshake()
     announced: Any = None  # the params of $/ready, as sent
+    # A line of the worker's stdout that the control codec's decode hook failed on, before
+    # $/ready: the parent cannot read what the worker says, $/ready included (it ends the wait).
+    unreadable: IpcError | None = None
 
 
 async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
@@ -74,6 +79,11 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
         if not startup.ready.is_set():
             scope.cancel()  # no $/ready in time: the timeout error below
             await anyio.lowlevel.checkpoint()
+        if startup.unreadable is not None:
+            raise StartupError(
+                f"worker {worker}: a message on its control channel cannot be read, so its "
+                f"$/ready cannot be seen: {startup.unreadable} (ControlChannelOptions' codec)"
+            )
         params = _ready_params(startup)
         if startup.data_path is None:
             return None
@@ -194,3 +204,9 @@ async def _run_channel(channel: Channel, *, task_status: TaskStatus[None]) -> No
     async with channel:
         task_status.started()
         await channel.wait_closed()
+
+
+def hook_failure(error: IpcError) -> bool:
+    """Whether a message failed to decode because the codec's decode hook failed on it (a
+    decoding error that names a place: only a hook's failure does)."""
+    return isinstance(error, CodecError) and error.path is not None

@@ -19,7 +19,7 @@ from . import _process
 from ._child import ChildProcess
 from ._handle_core import HandleCore, logger
 from ._handler_errors import ENV_TRACEBACKS
-from ._handshake import Startup, handshake
+from ._handshake import Startup, handshake, hook_failure
 from ._health import hung_outcome, ping_until_hung
 from ._outcome import Outcome, exit_first, outcome_of, split, with_tail
 from ._stderr import StderrPump
@@ -158,7 +158,6 @@ class Incarnations(HandleCore):
             name=f"worker {self.id} control channel",
             log_extra={"worker_id": self.id},
         )
-        control.bad_input_hook = self._stray_output
         startup = Startup(
             self.id,
             child.pid,
@@ -170,6 +169,14 @@ class Incarnations(HandleCore):
             anyio.Event(),
             {},
         )
+
+        def stray_output(frame: bytes | bytearray | memoryview | None, error: IpcError) -> bool:
+            if not startup.ready.is_set() and hook_failure(error):
+                startup.unreadable = error  # its $/ready may be what failed: no use waiting
+                startup.ready.set()
+            return self._stray_output(frame, error)
+
+        control.bad_input_hook = stray_output
 
         def on_ready(params: Any) -> None:
             if startup.ready.is_set():  # the spec's once (7.2): told, not acted on
