@@ -123,6 +123,14 @@ func failOnBad(m map[string]any) (any, error) {
 	return m, nil
 }
 
+// panicOnBad is a decode hook that panics on the maps holding "bad": the same failure.
+func panicOnBad(m map[string]any) (any, error) {
+	if _, ok := m["bad"]; ok {
+		panic("bad map")
+	}
+	return m, nil
+}
+
 type undecodableAnswer struct {
 	name   string
 	answer func(id int64) []byte
@@ -164,6 +172,20 @@ var undecodableAnswers = []struct {
 		{"decode hook error", func(id int64) []byte {
 			return mpAnswer(id, "result", append([]byte{0x81}, append(mpFixstr("bad"), 1)...))
 		}, "bad map"},
+	}},
+	{"data with a panicking decode hook", LengthPrefixedFraming{}, MessagePackCodec{DecodeHook: panicOnBad}, []undecodableAnswer{
+		{"decode hook panic", func(id int64) []byte {
+			return mpAnswer(id, "result", append([]byte{0x81}, append(mpFixstr("bad"), 1)...))
+		}, "decode hook failed at $.result: panic: bad map"},
+	}},
+	{"data with a panicking decode hook and its keys", LengthPrefixedFraming{}, MessagePackCodec{DecodeHook: panicOnBad, DecodeHookKeys: []string{"bad"}}, []undecodableAnswer{
+		{"decode hook panic", func(id int64) []byte {
+			return mpAnswer(id, "result", append([]byte{0x91, 0x81}, append(mpFixstr("bad"), 1)...))
+		}, "decode hook failed at $.result[0]: panic: bad map"},
+	}},
+	{"control with a panicking decode hook", LineDelimitedFraming{}, JSONCodec{DecodeHook: panicOnBad}, []undecodableAnswer{
+		{"decode hook panic", jsonAnswer(`{"jsonrpc":"2.0","id":ID,"result":{"x":[{"bad":1}]}}`), "decode hook failed at $.result.x[0]: panic: bad map"},
+		{"decode hook panic in an error's data", jsonAnswer(`{"jsonrpc":"2.0","id":ID,"error":{"code":1,"message":"m","data":{"bad":1}}}`), "panic: bad map"},
 	}},
 }
 

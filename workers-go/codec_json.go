@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/assign"
+	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/jsontext"
 )
 
 // JSONCodec is the control channel's codec: compact UTF-8 JSON (RFC 8259). It keeps integers
@@ -30,11 +31,11 @@ type JSONCodec struct {
 	// encoding/json's RFC 3339 text, as have the types with their own MarshalJSON. It returns
 	// the value to write instead, encoded as usual (up to 64 applications deep); inside a struct
 	// too, whose fields are then written by the codec in encoding/json's way. An error it
-	// returns fails the encoding with a *CodecError naming the place of the value.
+	// returns, or a panic, fails the encoding with a *CodecError naming the place of the value.
 	EncodeHook func(value any) (any, error)
 	// DecodeHook, when set, is called with every decoded JSON object, innermost first (the
 	// message envelope last: return a map you do not recognise unchanged), and its result
-	// replaces the map. An error it returns fails the decoding with a *CodecError.
+	// replaces the map. An error it returns, or a panic, fails the decoding with a *CodecError.
 	DecodeHook func(m map[string]any) (any, error)
 	// DecodeHookKeys, when set, are the keys by which DecodeHook recognises its objects: it is
 	// then given only the objects holding one of them, as MessagePackCodec's.
@@ -55,8 +56,11 @@ func (c JSONCodec) Encode(value any) ([]byte, error) {
 	}
 	if w.delegated {
 		// What a json.Marshaler or a struct wrote has not been checked for depth and escapes.
-		if problem := scanJSONText(w.buf); problem != "" {
+		if problem := jsontext.Scan(w.buf, maxNestingDepth); problem != "" {
 			return nil, &CodecError{Codec: "json", Message: "cannot encode value: " + problem}
+		}
+		if !utf8.Valid(w.buf) { // only a MarshalJSON can have written it: strings are checked
+			return nil, &CodecError{Codec: "json", Message: "cannot encode value: a MarshalJSON method returned text that is not valid UTF-8"}
 		}
 	}
 	return w.buf, nil
@@ -71,7 +75,7 @@ func (c JSONCodec) Decode(payload []byte) (any, error) {
 	// What encoding/json lets through (lone surrogates) or reports as a syntax error (nesting
 	// beyond 10000) is looked for first. In valid JSON text it is a failure of the content, and
 	// the id of a request can still be recovered (PROTOCOL.md 4.8).
-	problem := scanJSONText(payload)
+	problem := jsontext.Scan(payload, maxNestingDepth)
 	if problem != "" && validJSON(payload) {
 		return nil, &CodecError{Codec: "json", Message: problem, recoverable: true}
 	}

@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -18,6 +19,11 @@ var (
 	textMarshalerType = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
 	jsonNumberType    = reflect.TypeOf(json.Number(""))
 )
+
+// errWriteTyped is checkJSONValue's answer for a value encoding/json would write wrong (a big.Int
+// that is not addressable, as {}): the JSON writer writes it itself (writeTyped). jsonAt passes it
+// on as it is.
+var errWriteTyped = errors.New("written by the codec")
 
 // maxCheckHops bounds the pointers and interfaces followed by checkJSONValue; a chain that long is
 // a cycle, which encoding/json reports itself.
@@ -38,7 +44,10 @@ func checkJSONValue(v reflect.Value, depth, hops int) error {
 	switch {
 	case t == bigIntType:
 		b := v.Interface().(big.Int)
-		return checkBigInt(&b)
+		if err := checkBigInt(&b); err != nil || v.CanAddr() {
+			return err
+		}
+		return errWriteTyped // encoding/json would write {}
 	case t == reflect.PointerTo(bigIntType):
 		if !v.IsNil() {
 			return checkBigInt(v.Interface().(*big.Int))

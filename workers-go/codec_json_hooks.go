@@ -37,9 +37,9 @@ func (w *jsonWriter) applyHook(v any, depth int) error {
 	if w.hookDepth >= msgpack.MaxHookDepth {
 		return &msgpack.EncodeError{Kind: msgpack.HookLoop, Type: t}
 	}
-	replacement, err := w.hook(v)
+	replacement, err := msgpack.CallEncodeHook(w.hook, v) // a panic too is the hook's failure
 	if err != nil {
-		return &msgpack.EncodeError{Kind: msgpack.HookFailed, Type: t, Err: err}
+		return err
 	}
 	w.hookDepth++
 	err = w.write(replacement, depth)
@@ -49,10 +49,13 @@ func (w *jsonWriter) applyHook(v any, depth int) error {
 
 // jsonAt adds the key (or the index i, when i >= 0) around which err happened to its place.
 func jsonAt(err error, key string, i int) error {
+	if err == errWriteTyped {
+		return err
+	}
 	var ce *CodecError
 	if errors.As(err, &ce) {
 		// A check of the JSON writer: its message is kept, the place put in front.
-		err = &msgpack.EncodeError{Kind: msgpack.Invalid, Subject: "value", Predicate: ": " + ce.Message}
+		err = &msgpack.EncodeError{Kind: msgpack.Invalid, Subject: "value", Predicate: ": " + ce.Message, Err: ce.cause}
 	}
 	if i >= 0 {
 		return msgpack.AtIndex(err, i)

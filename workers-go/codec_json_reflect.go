@@ -1,6 +1,7 @@
 package aspectipc
 
 import (
+	"math/big"
 	"reflect"
 	"sort"
 	"strconv"
@@ -12,8 +13,9 @@ import (
 // With an encode hook, a typed value (a struct, a typed slice or map) that encoding/json refuses
 // in part is written by the codec itself, so that the hook reaches the values inside it: fields
 // by their `json` names in encoding/json's order, omitempty honoured, the types with their own
-// MarshalJSON or MarshalText still written by encoding/json. Without a hook, or when
-// encoding/json accepts the value, nothing of this runs.
+// MarshalJSON or MarshalText still written by encoding/json. So is a value holding a big.Int that
+// is not addressable, which encoding/json would write as {} (its methods are the pointer's): the
+// codec writes it as an integer, as the MessagePack codec does. Otherwise nothing of this runs.
 
 // writeTyped writes v field by field, giving the hook what JSON has no form for.
 func (w *jsonWriter) writeTyped(v reflect.Value, depth, hops int) error {
@@ -22,14 +24,29 @@ func (w *jsonWriter) writeTyped(v reflect.Value, depth, hops int) error {
 		return nil
 	}
 	t := v.Type()
+	if v.CanAddr() && v.CanInterface() && v.Kind() != reflect.Pointer && v.Kind() != reflect.Interface &&
+		implementsMarshaler(reflect.PointerTo(t)) && t != bigIntType {
+		// Addressable: the methods of its pointer apply, as encoding/json does.
+		return w.writeOther(v.Addr().Interface(), depth)
+	}
 	if v.CanInterface() && v.Kind() != reflect.Interface {
 		x := v.Interface()
 		switch {
 		case jsonRefuses(t):
+			if w.hook == nil { // here for a big.Int
+				return jsonRefusal(v, depth)
+			}
 			return w.applyHook(x, depth)
 		case isGenericJSON(x):
 			return w.write(x, depth)
-		case implementsMarshaler(t) || t == bigIntType || t == jsonNumberType:
+		case t == bigIntType: // encoding/json would write a big.Int that is not addressable as {}
+			b := x.(big.Int)
+			if err := checkBigInt(&b); err != nil {
+				return err
+			}
+			w.buf = b.Append(w.buf, 10)
+			return nil
+		case implementsMarshaler(t) || t == jsonNumberType:
 			return w.writeOther(x, depth) // the type's own form
 		}
 	}
@@ -174,4 +191,12 @@ func isGenericJSON(x any) bool {
 		return true
 	}
 	return false
+}
+
+// jsonRefusal is the failure for v, of a type JSON has no form for, when there is no hook.
+func jsonRefusal(v reflect.Value, depth int) error {
+	if err := checkJSONValue(v, depth, 0); err != nil { // binary, non-string keys: their own messages
+		return err
+	}
+	return &msgpack.EncodeError{Kind: msgpack.Unsupported, Type: v.Type()}
 }

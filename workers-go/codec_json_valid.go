@@ -1,5 +1,7 @@
 package aspectipc
 
+import "github.com/aspect-ipc/aspect-ipc/workers-go/internal/jsontext"
+
 // encoding/json refuses text nested deeper than 10000 levels as a syntax error, but such text is
 // valid JSON: its -32700 answer must still carry the request's id (PROTOCOL.md 4.8). validJSON
 // checks the syntax alone, iteratively, with no limit on nesting; jsonValueEnd then walks text
@@ -108,7 +110,7 @@ func jsonStringEnd(b []byte, i int) int {
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
-				if hex4(b, i+1) < 0 {
+				if jsontext.Hex4(b, i+1) < 0 {
 					return -1
 				}
 				i += 4

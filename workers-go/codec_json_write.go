@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -105,7 +106,7 @@ func (w *jsonWriter) write(v any, depth int) error {
 			}
 		}
 		err := w.writeOther(v, depth)
-		if err != nil && w.hook != nil { // encoding/json refuses a part: the hook may make it
+		if err != nil && (w.hook != nil || err == errWriteTyped) { // the hook may make what encoding/json refuses
 			return w.writeTyped(reflect.ValueOf(v), depth, 0)
 		}
 		return err
@@ -121,13 +122,31 @@ func (w *jsonWriter) writeOther(v any, depth int) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return JSONCodec{}.wrap("cannot encode value", err)
+	if err := encodeRecovering(enc, v); err != nil {
+		failure := JSONCodec{}.wrap("cannot encode value", err)
+		var me *json.MarshalerError
+		if ce, ok := failure.(*CodecError); ok && ce.cause == nil && errors.As(err, &me) {
+			ce.cause = me.Unwrap() // the error of a MarshalJSON or MarshalText method
+		}
+		return failure
 	}
 	out := buf.Bytes()
 	w.buf = append(w.buf, out[:len(out)-1]...) // json.Encoder ends every value with '\n'
 	w.delegated = true
 	return nil
+}
+
+// encodeRecovering has enc encode v. A MarshalJSON or MarshalText method that panics (encoding/json
+// lets the panic through) fails the encoding, as in the MessagePack codec: the application's
+// method, run by the codec, never takes the process down.
+func encodeRecovering(enc *json.Encoder, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cause, _ := p.(error)
+			err = &CodecError{Codec: "json", Message: fmt.Sprintf("cannot encode %T: a MarshalJSON or MarshalText method panicked: %v", v, p), cause: cause}
+		}
+	}()
+	return enc.Encode(v)
 }
 
 // writeFloat writes f so that it reads back as a float: with a '.' or an exponent.

@@ -24,13 +24,13 @@ type MessagePackCodec struct {
 	// EncodeHook, when set, is called with each value the mapping has no form for (time.Time, a
 	// chan or func, a complex number, a map with non-string keys) and returns the value to write
 	// instead, which is then encoded as usual: it may itself hold values that need the hook, up to
-	// 64 applications deep. An error it returns fails the encoding with a *CodecError naming the
-	// place of the value. Like the default function of Python's json.dumps.
+	// 64 applications deep. An error it returns, or a panic, fails the encoding with a *CodecError
+	// naming the place of the value. Like the default function of Python's json.dumps.
 	EncodeHook func(value any) (any, error)
 	// DecodeHook, when set, is called with every decoded map, innermost first (the message
 	// envelope last: return a map you do not recognise unchanged), and its result replaces the
-	// map. An error it returns fails the decoding with a *CodecError. Like object_hook of
-	// Python's json.loads.
+	// map. An error it returns, or a panic, fails the decoding with a *CodecError. Like
+	// object_hook of Python's json.loads.
 	DecodeHook func(m map[string]any) (any, error)
 	// DecodeHookKeys, when set, are the keys by which DecodeHook recognises its maps (the
 	// "__ndarray__" of the numpy recipe): it is then given only the maps holding one of them,
@@ -45,8 +45,12 @@ func (MessagePackCodec) Name() string { return "msgpack" }
 
 // Encode returns the MessagePack encoding of value. Structs are encoded as maps keyed by their
 // `json` tags (field name when untagged, omitempty honoured, embedded structs promoted), like
-// encoding/json does; a type that implements encoding.TextMarshaler is written as its text.
-// A value outside the mapping is a *CodecError whose Path names its place.
+// encoding/json does, and the types with an encoding of their own are written as JSONCodec writes
+// them, so that a value arrives as the same value on either channel: a json.Marshaler as the
+// value its JSON text holds (json.RawMessage too), else an encoding.TextMarshaler as its text, by
+// encoding/json's rules (MarshalJSON first; a pointer receiver's method for a pointer or an
+// addressable value only). time.Time is refused, for the EncodeHook. A value outside the mapping
+// is a *CodecError whose Path names its place.
 func (c MessagePackCodec) Encode(value any) ([]byte, error) {
 	if r, ok := value.(wireResponse); ok && c.EncodeHook != nil {
 		value = JSONRPCProtocol{}.Response(r.id, r.result) // its own writer has no hook

@@ -188,14 +188,16 @@ type CodecError struct {
 	// recoverable: the bytes are well-formed (valid JSON, a readable MessagePack map) and failed
 	// on their content, so the id of a request can be recovered from them (PROTOCOL.md 4.8).
 	recoverable bool
-	// cause is the error of a codec hook, if one failed.
+	// cause is the error of a codec hook, if one failed (or panicked with an error), or of a
+	// MarshalJSON or MarshalText method.
 	cause error
 }
 
 // Error implements the error interface.
 func (e *CodecError) Error() string { return e.Codec + " codec: " + e.Message }
 
-// Unwrap returns the error a codec hook returned, if a hook failed.
+// Unwrap returns the error a codec hook returned (or panicked with), if a hook failed, or the
+// error of a MarshalJSON or MarshalText method.
 func (e *CodecError) Unwrap() error { return e.cause }
 
 // ProtocolError reports a message that breaks JSON-RPC as profiled by the protocol, such as an

@@ -71,6 +71,17 @@ func helperWorkerMain() {
 			cfg.HandlerOptions[name] = []HandlerOption{Inline()}
 		}
 	}
+	if os.Getenv("HELPER_CODEC_HOOKS") == "panic" { // codec hooks that panic: the SDK fails the message
+		enc := func(any) (any, error) { panic("encode hook panic") }
+		dec := func(m map[string]any) (any, error) {
+			if _, ok := m["boom"]; ok {
+				panic("decode hook panic")
+			}
+			return m, nil
+		}
+		cfg.ControlCodec = JSONCodec{EncodeHook: enc, DecodeHook: dec}
+		cfg.DataCodec = MessagePackCodec{EncodeHook: enc, DecodeHook: dec}
+	}
 	if ms, err := strconv.Atoi(os.Getenv("HELPER_HELLO_TIMEOUT_MS")); err == nil {
 		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
 	}
@@ -205,6 +216,13 @@ var helperHandlers = HandlerTable{
 		}
 		time.Sleep(time.Duration(args.Seconds * float64(time.Second)))
 		return "done", nil
+	},
+	// complex returns what neither codec can carry, without an encode hook.
+	"complex": func(context.Context, Params) (any, error) { return complex(1, 2), nil },
+	// askComplex sends the parent what neither codec can carry, and fails with the error it got.
+	"askComplex": func(ctx context.Context, _ Params) (any, error) {
+		_, err := ChannelFrom(ctx).Request(ctx, "ask", []any{complex(1, 2)})
+		return nil, err
 	},
 	"panic": helperPanic,
 	"fail":  func(context.Context, Params) (any, error) { return nil, errors.New("plain failure") },

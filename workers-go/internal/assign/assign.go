@@ -38,6 +38,18 @@ func Into(target any, value any, opts Options) error {
 
 var bytesType = reflect.TypeOf([]byte(nil))
 
+// maxNesting bounds the containers assigned one inside another: a decoded value has at most 512
+// levels, but a decode hook may return a cyclic one, which would be walked until the stack is
+// exhausted.
+const maxNesting = 10000
+
+// tooDeep is the failure of a value nested deeper than maxNesting; its path, as long, is left out.
+func tooDeep(path *fieldPath) error {
+	first := path.segs[0]
+	return fmt.Errorf("%s...: value nested deeper than %d levels (a cyclic value made by a decode hook?)",
+		(&fieldPath{segs: []pathSegment{first}}).String(), maxNesting)
+}
+
 // isGeneric reports whether v is one of the values the codecs decode to.
 func isGeneric(v any) bool {
 	switch v.(type) {
@@ -180,6 +192,9 @@ func assignGeneric(dst reflect.Value, src any, path *fieldPath) error {
 		items, ok := src.([]any)
 		if !ok {
 			return mismatch(path, dst.Type(), src)
+		}
+		if len(path.segs) >= maxNesting {
+			return tooDeep(path)
 		}
 		for i := 0; i < dst.Len(); i++ {
 			if i >= len(items) {

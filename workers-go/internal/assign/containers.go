@@ -22,6 +22,9 @@ func assignSlice(dst reflect.Value, src any, path *fieldPath) error {
 	if !ok {
 		return mismatch(path, dst.Type(), src)
 	}
+	if len(path.segs) >= maxNesting {
+		return tooDeep(path)
+	}
 	out := reflect.MakeSlice(dst.Type(), len(items), len(items))
 	for i, item := range items {
 		path.push(pathIndex, "", i)
@@ -39,6 +42,9 @@ func assignMap(dst reflect.Value, src any, path *fieldPath) error {
 	m, ok := src.(map[string]any)
 	if !ok {
 		return mismatch(path, dst.Type(), src)
+	}
+	if len(path.segs) >= maxNesting {
+		return tooDeep(path)
 	}
 	t := dst.Type()
 	if dst.IsNil() {
@@ -80,6 +86,9 @@ func assignStruct(dst reflect.Value, src any, path *fieldPath) error {
 	m, ok := src.(map[string]any)
 	if !ok {
 		return mismatch(path, dst.Type(), src)
+	}
+	if len(path.segs) >= maxNesting {
+		return tooDeep(path)
 	}
 	fields := path.fields(dst.Type())
 	if done, err := path.keys.fill(dst, m, fields, path); done {

@@ -7,15 +7,18 @@ type DecodeHook func(map[string]any) (any, error)
 
 // HookError is a decode hook's failure, with the place of the map it was given.
 type HookError struct {
-	// Err is the hook's error.
+	// Err is the hook's error, or the value it panicked with when that is an error (nil for
+	// another panic value).
 	Err error
+	// failure is how the hook failed, for the message: its error, or its panic.
+	failure *HookFailure
 	// reversed holds the path segments innermost first, as EncodeError's.
 	reversed []string
 }
 
 // Error implements the error interface.
 func (e *HookError) Error() string {
-	return "decode hook failed at " + ShortPath(e.Path()) + ": " + e.Err.Error()
+	return "decode hook failed at " + ShortPath(e.Path()) + ": " + e.failure.text()
 }
 
 // Unwrap returns the hook's error.
@@ -49,11 +52,12 @@ func (d *decoder) isHookKey(key []byte) bool {
 	return false
 }
 
-// CallHook gives m to hook, turning its error into a *HookError.
+// CallHook gives m to hook, turning its failure (an error or a panic, see callHook) into a
+// *HookError.
 func CallHook(hook DecodeHook, m map[string]any) (any, error) {
-	v, err := hook(m)
-	if err != nil {
-		return nil, &HookError{Err: err}
+	v, failure := callHook(hook, m)
+	if failure != nil {
+		return nil, &HookError{Err: failure.Err, failure: failure}
 	}
 	return v, nil
 }

@@ -30,6 +30,9 @@ type Encoder struct {
 	hops int
 	// hookDepth counts the applications of Hook around the value being written.
 	hookDepth int
+	// lastType is the type ownOf looked up last, and lastEncoding its encoding.
+	lastType     reflect.Type
+	lastEncoding typeEncoding
 }
 
 // maxEncodeHops bounds hops: a chain of pointers that long is a cycle.

@@ -44,8 +44,11 @@ type EncodeError struct {
 	// Subject and Predicate say what failed, for IntegerRange and Invalid: the message is the
 	// subject, the place, then the predicate ("integer 2^70", " is outside [-2^63, 2^64-1]").
 	Subject, Predicate string
-	// Err is the hook's error (HookFailed).
+	// Err is the hook's error (HookFailed), or the value it panicked with when that is an error;
+	// the error of a MarshalJSON or MarshalText method (Invalid).
 	Err error
+	// failure is how the hook failed (HookFailed), for the message: its error, or its panic.
+	failure *HookFailure
 	// reversed holds the path segments innermost first: ".when", "[3]", ".rows", ".params".
 	reversed []string
 }
@@ -61,11 +64,19 @@ func (e *EncodeError) Error() string {
 		}
 		return "map key " + e.Key + " at " + e.place() + " is " + TypeName(e.Type) + ": keys must be strings"
 	case HookFailed:
-		return "encode hook failed on " + TypeName(e.Type) + " at " + e.place() + ": " + e.Err.Error()
+		return "encode hook failed on " + TypeName(e.Type) + " at " + e.place() + ": " + e.hookText()
 	case HookLoop:
 		return "encode hook returned a value it cannot encode (" + TypeName(e.Type) + " at " + e.place() + ", after " + strconv.Itoa(MaxHookDepth) + " applications)"
 	}
 	return e.Subject + " at " + e.place() + e.Predicate
+}
+
+// hookText states the hook's failure: its error, or its panic.
+func (e *EncodeError) hookText() string {
+	if e.failure != nil {
+		return e.failure.text()
+	}
+	return e.Err.Error()
 }
 
 // Unwrap returns the hook's error, if any.

@@ -1,42 +1,25 @@
 package msgpack
 
 import (
-	"encoding"
 	"fmt"
-	"math/big"
 	"reflect"
 	"sort"
-	"sync"
-	"time"
 
 	"github.com/aspect-ipc/aspect-ipc/workers-go/internal/structs"
 )
 
-var (
-	bigIntType        = reflect.TypeOf(big.Int{})
-	timeType          = reflect.TypeOf(time.Time{})
-	textMarshalerType = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
-	appenderType      = reflect.TypeOf((*Appender)(nil)).Elem()
-)
-
-// encodeReflect handles named and composite types by kind.
+// encodeReflect writes a value that Encode's switch does not know, by its type: the type's own
+// encoding if it has one (see Encoder.ownOf), else by its kind.
 func (e *Encoder) encodeReflect(v reflect.Value, depth int) error {
-	t := v.Type()
-	switch {
-	case t == bigIntType:
-		b := v.Interface().(big.Int)
-		return e.writeBig(&b)
-	case t == timeType:
-		// The timestamp is an ext type, outside the mapping (as on decode).
-		return e.refuse(v, depth, &EncodeError{Kind: Unsupported, Type: t})
-	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && t.Implements(textMarshalerType):
-		text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
-		if err != nil {
-			return invalid(t.String(), ": MarshalText failed: "+err.Error())
-		}
-		return e.writeString(string(text))
+	if k := v.Kind(); k == reflect.Pointer || k == reflect.Interface {
+		return e.encodeKind(v, depth) // nil, or the value it points to, by its own type
 	}
-	return e.encodeKind(v, depth)
+	switch own := e.ownOf(v, v.Type()); own {
+	case byKind, viaSwitch: // viaSwitch: a value Encode's switch cannot be given (see encodeElem)
+		return e.encodeKind(v, depth)
+	default:
+		return e.encodeOwn(v, own, depth)
+	}
 }
 
 // encodeKind writes v by its kind, the type having no encoding of its own.
@@ -103,9 +86,9 @@ func (e *Encoder) refuse(v reflect.Value, depth int, fail *EncodeError) error {
 	if e.hookDepth >= MaxHookDepth {
 		return &EncodeError{Kind: HookLoop, Type: v.Type()}
 	}
-	replacement, err := e.Hook(v.Interface())
+	replacement, err := CallEncodeHook(e.Hook, v.Interface())
 	if err != nil {
-		return &EncodeError{Kind: HookFailed, Type: v.Type(), Err: err}
+		return err
 	}
 	e.hookDepth++
 	err = e.Encode(replacement, depth)
@@ -113,9 +96,12 @@ func (e *Encoder) refuse(v reflect.Value, depth int, fail *EncodeError) error {
 	return err
 }
 
-// encodeElem writes an element or a field. A plain struct is written from its reflect.Value rather
-// than boxed into an interface first (which would copy it to the heap), and so are the values
-// that cannot give their Interface() (reached through unexported embedded structs).
+// encodeElem writes an element or a field. A value without an encoding of its own (a plain
+// struct, a named number or string) is written from its reflect.Value rather than boxed into an
+// interface first (which would copy it to the heap), and so are the values that cannot give their
+// Interface() (reached through unexported embedded structs). An addressable value (an element of
+// a slice, a field of a struct reached through a pointer) is written by the methods of its
+// pointer too, as encoding/json does.
 func (e *Encoder) encodeElem(v reflect.Value, depth int) error {
 	t := v.Type()
 	switch v.Kind() {
@@ -126,31 +112,29 @@ func (e *Encoder) encodeElem(v reflect.Value, depth int) error {
 			return e.encodeKind(v, depth)
 		}
 	case reflect.Slice, reflect.Array, reflect.Map:
-		if t.Name() == "" && t.Elem().Kind() != reflect.Interface { // unnamed: no methods
+		if t.Name() == "" { // unnamed: no methods, nor has its pointer
+			if t.Elem().Kind() == reflect.Interface && v.CanInterface() {
+				return e.Encode(v.Interface(), depth) // []any and map[string]any have cases of their own
+			}
 			return e.encodeKind(v, depth)
 		}
-	case reflect.Struct:
-		if plainStruct(t) {
-			return e.encodeKind(v, depth)
+	case reflect.Pointer, reflect.Interface:
+		if v.CanInterface() {
+			return e.Encode(v.Interface(), depth) // *big.Int, an Appender...
 		}
+		return e.encodeKind(v, depth)
 	}
-	if !v.CanInterface() {
-		return e.encodeReflect(v, depth)
+	switch own := e.ownOf(v, t); own {
+	case byKind:
+		return e.encodeKind(v, depth)
+	case viaSwitch:
+		if v.CanInterface() {
+			return e.Encode(v.Interface(), depth)
+		}
+		return e.encodeKind(v, depth)
+	default:
+		return e.encodeOwn(v, own, depth)
 	}
-	return e.Encode(v.Interface(), depth)
-}
-
-var plainStructs sync.Map // reflect.Type -> bool
-
-// plainStruct reports whether struct type t is written field by field: it is not one of the types
-// with their own encoding (an Appender, a TextMarshaler, big.Int, time.Time).
-func plainStruct(t reflect.Type) bool {
-	if plain, ok := plainStructs.Load(t); ok {
-		return plain.(bool)
-	}
-	plain := t != bigIntType && t != timeType && !t.Implements(appenderType) && !t.Implements(textMarshalerType)
-	plainStructs.Store(t, plain)
-	return plain
 }
 
 func (e *Encoder) encodeMap(v reflect.Value, depth int) error {
