@@ -170,12 +170,7 @@ class MessagePackCodec:
     ) -> None:
         self.encode_hook = encode_hook
         self.decode_hook = decode_hook
-        # A small first buffer (msgpack's default is 256 KiB, allocated at once): a codec per
-        # worker (DataChannelOptions' default) would cost every handle that much; it grows
-        # with the messages packed.
-        self._packer = msgpack.Packer(  # type: ignore[call-arg]  # the C Packer takes it
-            use_bin_type=True, default=refuse_msgpack, datetime=False, buf_size=4096
-        )
+        self._packer = _packer()
         self._pack_lock = threading.Lock()
         # Stands in for a large binary while the rest is packed: random, so no payload holds it.
         self._marker = secrets.token_bytes(16)
@@ -199,7 +194,12 @@ class MessagePackCodec:
         # must not pack into it while Python code runs inside a pack (a dict subclass's items()).
         with self._pack_lock:
             try:
-                return self._packer.pack(value)
+                packed: bytes = self._packer.pack(value)
+                if len(packed) > _PACKER_KEEPS:
+                    # Its buffer has grown to the message's size and would stay so: a large
+                    # message's worth of memory held for good. A new one starts small.
+                    self._packer = _packer()
+                return packed
             except CodecError as exc:
                 self._packer.reset()
                 failure = exc
@@ -300,6 +300,18 @@ class MessagePackCodec:
         if self.decode_hook is not None:
             return apply_decode_hook(value, self.decode_hook, "MessagePack")
         return value
+
+
+_PACKER_KEEPS = 1 << 20
+"""A Packer whose buffer grew past this is replaced by a new one (see ``_pack``)."""
+
+
+def _packer() -> msgpack.Packer:
+    # A small first buffer (msgpack's default is 256 KiB, allocated at once): a codec per worker
+    # (DataChannelOptions' default) would cost every handle that much; it grows as needed.
+    return msgpack.Packer(  # type: ignore[call-arg]  # the C Packer takes it
+        use_bin_type=True, default=refuse_msgpack, datetime=False, buf_size=4096
+    )
 
 
 def _json_int(digits: str) -> int:
