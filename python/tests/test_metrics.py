@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import anyio
 import pytest
 
@@ -68,6 +70,19 @@ async def test_errors_by_code_and_timeouts() -> None:
         with anyio.fail_after(2):  # the $/cancelRequest of the timed-out request, sent by a task
             while handle.stats().control.notifications_sent < 1:
                 await anyio.sleep(0.01)
+
+
+async def test_a_request_with_an_input_stream_that_times_out_is_counted() -> None:
+    async def slow() -> AsyncIterator[int]:
+        yield 1
+        await anyio.sleep(30)
+
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), data_channel=DATA)
+        with pytest.raises(RequestTimeout):
+            await handle.request_via_data("sumStream", {}, input=slow(), timeout=0.3)
+        data = handle.stats().data
+        assert data is not None and data.timeouts == 1  # it stayed at 0
 
 
 async def test_in_flight_counts_pending_requests() -> None:

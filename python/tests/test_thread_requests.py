@@ -31,7 +31,15 @@ from aspect_ipc import (
 )
 from aspect_ipc.channel import Channel
 from aspect_ipc.channel._outbox import THREAD_WRITE_LIMIT
+from aspect_ipc.channel._pending import Pending
 from aspect_ipc.metrics import ChannelMetrics
+
+
+def _from_thread(channel: Any, method: str, params: Any, flag: Any, on_loop: Any) -> Any:
+    """The request as the blocking API sends it: its Pending, or None when it was not sent."""
+    waiter = Pending(flag)
+    return waiter if channel.request_from_thread(method, params, waiter, on_loop) else None
+
 
 pytestmark = pytest.mark.anyio
 
@@ -86,7 +94,7 @@ async def test_a_thread_request_is_answered_through_the_loops_reader() -> None:
 
         def call() -> Any:
             flag = Flag()
-            waiter = left.request_from_thread("add", {"a": 2, "b": 3}, flag, on_loop)
+            waiter = _from_thread(left, "add", {"a": 2, "b": 3}, flag, on_loop)
             assert waiter is not None
             assert flag.event.wait(10)
             return waiter.result, waiter.error, flag.sets
@@ -106,7 +114,7 @@ async def test_a_thread_writes_a_message_of_at_most_4_kib_itself_and_no_larger()
 
         def call(size: int) -> Any:
             flag = Flag()
-            waiter = left.request_from_thread("echo", [bytes(size)], flag, on_loop)
+            waiter = _from_thread(left, "echo", [bytes(size)], flag, on_loop)
             if waiter is not None:
                 assert flag.event.wait(10)
             return waiter
@@ -128,7 +136,7 @@ async def test_a_frame_larger_than_the_socket_takes_is_finished_before_anything_
 
         def call() -> Any:
             flag = Flag()
-            waiter = left.request_from_thread("echo", [blob], flag, on_loop)
+            waiter = _from_thread(left, "echo", [blob], flag, on_loop)
             gate.set()
             assert waiter is not None
             assert flag.event.wait(30)
@@ -165,7 +173,7 @@ async def test_a_thread_request_pending_when_the_channel_closes_fails() -> None:
         right.on_request("never", never)
         flag = Flag()
         waiter = await anyio.to_thread.run_sync(
-            lambda: left.request_from_thread("never", None, flag, on_loop)
+            lambda: _from_thread(left, "never", None, flag, on_loop)
         )
         assert waiter is not None
         await started.wait()
@@ -174,7 +182,7 @@ async def test_a_thread_request_pending_when_the_channel_closes_fails() -> None:
         assert isinstance(waiter.error, ChannelClosed)
         assert flag.sets == 1
         # A closed channel sends nothing from a thread: the caller goes the usual way.
-        assert left.request_from_thread("never", None, Flag(), on_loop) is None
+        assert _from_thread(left, "never", None, Flag(), on_loop) is None
 
 
 async def test_a_request_the_thread_gives_up_on_is_withdrawn_and_cancelled_in_the_peer() -> None:
@@ -191,7 +199,7 @@ async def test_a_request_the_thread_gives_up_on_is_withdrawn_and_cancelled_in_th
         right.on_request("slow", slow)
         flag = Flag()
         waiter = await anyio.to_thread.run_sync(
-            lambda: left.request_from_thread("slow", None, flag, on_loop)
+            lambda: _from_thread(left, "slow", None, flag, on_loop)
         )
         assert waiter is not None
         await started.wait()
@@ -219,7 +227,7 @@ async def test_the_rest_of_a_thread_frame_goes_before_what_the_loop_sends_meanwh
             left._outbox.thread_write_limit = 1 << 40  # as large a message as a thread may write
             flag = Flag()
             waiter = await anyio.to_thread.run_sync(
-                lambda: left.request_from_thread("echo", [blob], flag, deferred.append)
+                lambda: _from_thread(left, "echo", [blob], flag, deferred.append)
             )
             assert waiter is not None and len(deferred) == 1  # cut short: the rest is deferred
             first = await anyio.to_thread.run_sync(peer.recv, 256 * 1024)  # room again
@@ -299,7 +307,7 @@ async def test_thread_and_loop_writes_never_interleave_whatever_the_thread_switc
             def send(tag: int) -> None:
                 for i in range(100):
                     params = [tag, i, blob[: 1024 * (1 + (i * 37) % 256)]]
-                    if left.request_from_thread("blob", params, Flag(), on_loop) is None:
+                    if _from_thread(left, "blob", params, Flag(), on_loop) is None:
                         portal.call(left.notify, "blob", params)  # as the blocking API falls back
 
             async def notes() -> None:

@@ -170,6 +170,7 @@ class StreamCalls(HandleCore):
         check_request_method(method)
         limit = self._settings.request_timeout if timeout is None else timeout
         finite = limit is not None and limit != float("inf")
+        channel = None
         try:
             with anyio.fail_after(limit if finite else None):
                 channel = await self._channel_when_running(via)
@@ -184,6 +185,8 @@ class StreamCalls(HandleCore):
                         raise
                     raise error from error.__cause__
         except TimeoutError:
+            if channel is not None and channel.metrics is not None:  # sent: counted as any
+                channel.metrics.timeouts += 1
             raise RequestTimeout(
                 f"worker {self.id}: no response to {method!r} with an input stream on the {via} "
                 f"channel within {limit:g} s; the worker was sent $/cancelRequest"

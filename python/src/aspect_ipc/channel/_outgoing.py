@@ -15,7 +15,7 @@ from ..errors import IpcError, RequestTimeout, SizeLimitError, fresh
 from ..jsonrpc import MessageId
 from ._core import ChannelCore
 from ._outbox import OUTBOX_LIMIT, Buffer
-from ._pending import Answered, FutureWaiter, Pending
+from ._pending import FutureWaiter, Pending
 from ._slots import current_slot
 
 __all__ = ["Outgoing", "borrows"]
@@ -104,39 +104,41 @@ class Outgoing(ChannelCore):
         self,
         method: str,
         params: Any,
-        answered: Answered,
+        waiter: Pending,
         on_loop: Callable[[Callable[[], None]], object],
-    ) -> Pending | None:
+    ) -> bool:
         """Send a request from a thread other than the loop's (the blocking API), if it can be
-        written now; its :class:`Pending`, whose ``answered`` is set once it is answered or
-        fails (the channel closes). None: nothing was sent (the channel is closed, traced, or
-        its queue is not empty): send it with :meth:`request` on the loop.
+        written now, as ``waiter`` (made by the caller, with the event to set once it is
+        answered or fails: the channel closes). False: nothing was sent (the channel is closed,
+        traced, or its queue is not empty): send it with :meth:`request` on the loop.
 
-        No deadline is kept for it: the caller waits on ``answered`` with its timeout, then
-        takes the request back with :meth:`withdraw_from_thread`. ``on_loop`` runs a function
-        on the loop thread. Raises what :meth:`request` raises for a message it cannot encode.
+        No deadline is kept for it: the caller waits on its event with its timeout, then takes
+        the request back with :meth:`withdraw_from_thread`, which the caller may call whenever
+        it gives up, even if this was interrupted (Ctrl-C) part way: ``waiter`` is the caller's
+        from the start, so nothing registered here can be left behind. ``on_loop`` runs a
+        function on the loop thread. Raises what :meth:`request` raises for a message it cannot
+        encode.
         """
         if self._closed or self.tracer is not None:
-            return None
+            return False
         message = self.protocol.request(method, params)
         parts = self._frame(message, "request")
         request_id = message["id"]
-        waiter = Pending(answered)  # type: ignore[arg-type]  # set() is all the channel calls
+        answered = waiter.event
         waiter.id = request_id
         metrics = self.metrics
         if metrics is not None:
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter  # before the send: the answer may beat the next line
         if not self._outbox.send_from_thread(parts, on_loop):
-            if self._pending.pop(request_id, None) is not None:
-                return None
-            return waiter  # the channel closed meanwhile, and failed it
+            # Not sent, unless the channel closed meanwhile and failed it (no longer pending).
+            return self._pending.pop(request_id, None) is None
         if metrics is not None:
             metrics.requests_sent += 1
         if self._closed and self._pending.pop(request_id, None) is not None:
             waiter.error = self._close_reason  # it closed after the test above, before we added it
             answered.set()
-        return waiter
+        return True
 
     def notify_from_thread(
         self, method: str, params: Any, on_loop: Callable[[Callable[[], None]], object]
@@ -160,6 +162,8 @@ class Outgoing(ChannelCore):
         """Take back a request of :meth:`request_from_thread` whose caller gave up waiting
         (timeout, KeyboardInterrupt): True if it was still pending. Then, on the loop thread,
         :meth:`cancel_withdrawn` tells the peer."""
+        if self._pending.get(waiter.id) is not waiter:  # never registered, or answered
+            return False
         return self._pending.pop(waiter.id, None) is not None
 
     async def cancel_withdrawn(self, waiter: Pending, timed_out: bool) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
 from anyio.abc import TaskGroup
@@ -94,28 +95,86 @@ class Caller:
         """``await function(*args)`` on the loop thread; its result, or its exception.
 
         A KeyboardInterrupt while waiting cancels the call, then propagates.
+
+        The calling thread waits on a ``queue.SimpleQueue`` (C code, which an interrupt leaves
+        cleanly), not on a ``concurrent.futures.Future``: an interrupt at the start of the
+        future's ``Condition.__exit__`` (Python code) left its lock held, and the loop thread,
+        setting the result, blocked on it for good.
         """
         self.on_other_thread()
-        if self._loop is None:
+        loop = self._loop
+        if loop is None:
             with _ended_portal():
                 return self.portal.call(function, *args)
         coroutine = _coroutine(function, *args)
-        future = self._submit(coroutine)
+        outcome: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        run = _Run(loop, coroutine, outcome)
+        try:
+            loop.call_soon_threadsafe(run.start)
+        except RuntimeError:  # the loop is closed
+            coroutine.close()  # never to run: no "never awaited" warning
+            raise RuntimeError(_ENDED) from None
         try:
             while True:
                 try:
-                    return future.result(timeout=_LIVENESS)
-                except TimeoutError:
-                    if future.done():
-                        raise  # the call's own TimeoutError
-                    if not self._loop.is_running():
+                    ok, value = outcome.get(timeout=_LIVENESS)
+                except queue.Empty:
+                    if not loop.is_running():
                         # The manager closed after this call was handed over: it never runs.
-                        future.cancel()
-                        coroutine.close()  # never to run: no "never awaited" warning
+                        run.abandon()
                         raise RuntimeError(_ENDED) from None
+                    continue
+                if ok:
+                    result: T = value
+                    return result
+                raise value
         except KeyboardInterrupt:
-            future.cancel()
+            with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to cancel
+                loop.call_soon_threadsafe(run.cancel)
             raise
+
+
+class _Run:
+    """One call's coroutine on the loop thread: started, cancelled, its outcome handed back."""
+
+    __slots__ = ("_cancelled", "_coroutine", "_loop", "_outcome", "_task")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coroutine: Coroutine[Any, Any, Any],
+        outcome: queue.SimpleQueue[tuple[bool, Any]],
+    ) -> None:
+        self._loop, self._coroutine, self._outcome = loop, coroutine, outcome
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
+
+    def start(self) -> None:
+        """On the loop thread."""
+        if self._cancelled:
+            self._coroutine.close()
+            return
+        self._task = self._loop.create_task(self._coroutine)
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._outcome.put((False, CancelledError()))
+        elif task.exception() is not None:
+            self._outcome.put((False, task.exception()))
+        else:
+            self._outcome.put((True, task.result()))
+
+    def cancel(self) -> None:
+        """On the loop thread: the caller gave up (Ctrl-C)."""
+        self._cancelled = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def abandon(self) -> None:
+        """The loop ended before the call ran: its coroutine never will."""
+        if self._task is None:
+            self._coroutine.close()  # never to run: no "never awaited" warning
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from .._calls import annotated, check_timeout
 from .._handle_streams import translate_call_error
 from .._pool_streams import pool_call
 from ..channel import check_request_method, check_user_method
+from ..channel._pending import Pending
 from ..errors import IpcError, RemoteError, WorkerCrashed, WorkerUnavailable, fresh
 
 if TYPE_CHECKING:
@@ -79,10 +80,10 @@ def direct_handle_call(
     limit = handle._settings.request_timeout if timeout is None else timeout
     incarnation_done = handle._incarnation_done
     answer = Answer()
-    waiter = channel.request_from_thread(method, params, answer, caller.call_soon)
-    if waiter is None:
-        return NOT_SENT
+    waiter = Pending(answer)  # type: ignore[arg-type]  # set() is all the channel calls
     try:
+        if not channel.request_from_thread(method, params, waiter, caller.call_soon):
+            return NOT_SENT
         answered = answer.wait(limit)
     except BaseException:  # KeyboardInterrupt: the call is cancelled, as on the loop
         if channel.withdraw_from_thread(waiter):

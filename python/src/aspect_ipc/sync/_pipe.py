@@ -2,11 +2,18 @@
 
 Theory of operation: one side puts items, the other takes them, in order; at most ``capacity``
 wait in between. One side runs on the loop thread (``aput``/``aget``, which await), the other on
-ordinary threads (``put``/``get``, which block). A thread waits on a ``threading.Condition``;
-the loop waits on an ``anyio.Event`` that a thread sets through ``call_soon`` (the one way to
-wake a loop from outside). Only a wait crosses threads: a side that finds room or an item goes
-on without waking anyone, so a busy stream moves many items per crossing; and a producer that
-waited for room is woken only once the buffer is half empty, not once per item taken.
+ordinary threads (``put``/``get``, which block). A thread sleeps on a ``queue.SimpleQueue`` of
+wake-up tokens; the loop waits on an ``anyio.Event`` that a thread sets through ``call_soon`` (the
+one way to wake a loop from outside). Only a wait crosses threads: a side that finds room or an
+item goes on without waking anyone, so a busy stream moves many items per crossing; and a
+producer that waited for room is woken only once the buffer is half empty, not once per item.
+
+Ctrl-C: the main thread may get a KeyboardInterrupt between any two bytecodes, and the loop thread
+takes the same lock. So the lock is only ever taken as ``with self._lock:`` (a C lock: a signal
+cannot split its enter or exit), and a thread never sleeps holding it: it sleeps in the token
+queue's ``get``, C code too, which an interrupt leaves cleanly. (A ``threading.Condition``, whose
+``wait`` and ``__exit__`` are Python code, could be left held by an interrupt, and the loop thread
+blocked on it for good: the whole manager hung.)
 
 The producer ends the items with :meth:`finish` (a final value) or :meth:`fail` (an exception,
 raised after the items before it). Either side may :meth:`close` the pipe: the consumer is gone
@@ -15,6 +22,7 @@ or the work is over. A producer then stops (``put`` returns False) and a consume
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -37,7 +45,9 @@ class Pipe:
         self._call_soon = call_soon  # runs a callable on the loop thread, from any thread
         # Reentrant: a finalizer (an abandoned iterator's, run by the garbage collector in the
         # middle of a step here on the same thread) may close the pipe.
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._sleepers = 0  # threads that will sleep or sleep in _sleep: one token each, to wake
         self._items: deque[Any] = deque()
         self._end: tuple[bool, Any] | None = None  # (True, final value) or (False, exception)
         self.closed = False
@@ -50,14 +60,17 @@ class Pipe:
 
     def put(self, item: Any) -> bool:
         """Block while the pipe is full; False (the item dropped) once it is closed."""
-        with self._cond:
-            while len(self._items) >= self._capacity and not self.closed:
-                self._cond.wait()
-            if self.closed:
-                return False
-            self._items.append(item)
-            self._cond.notify()  # a thread taking, if one waits
-            waiter = self._take_waiter()
+        while True:
+            with self._lock:
+                if self.closed:
+                    return False
+                if len(self._items) < self._capacity:
+                    self._items.append(item)
+                    self._wake_threads()  # a thread taking, if one waits
+                    waiter = self._take_waiter()
+                    break
+                self._sleepers += 1
+            self._sleep()
         self._wake(waiter)
         return True
 
@@ -67,29 +80,31 @@ class Pipe:
         that calls this before it reads its next item reads no further ahead than the consumer
         can use (an input stream: the worker's credit, and the one item its sender waits with),
         whatever the capacity, and still a batch at a time."""
-        with self._cond:
-            while len(self._items) >= self._demand and not self.closed and self._end is None:
-                self._cond.wait()
-            return not self.closed
+        while True:
+            with self._lock:
+                if self.closed or self._end is not None or len(self._items) < self._demand:
+                    return not self.closed
+                self._sleepers += 1
+            self._sleep()
 
     def want(self, count: int) -> None:
         """On the loop thread: the consumer can take ``count`` items now (at least the one it
         is about to wait for)."""
-        with self._cond:
+        with self._lock:
             demand = max(count, 1)
             if demand > self._demand:
-                self._cond.notify_all()  # a producer waiting for demand
+                self._wake_threads()  # a producer waiting for demand
             self._demand = demand
 
     async def aput(self, item: Any) -> bool:
         """:meth:`put` on the loop thread: waits for room without blocking the loop."""
         while True:
-            with self._cond:
+            with self._lock:
                 if self.closed:
                     return False
                 if len(self._items) < self._capacity:
                     self._items.append(item)
-                    self._cond.notify()
+                    self._wake_threads()
                     return True
                 event = self._loop_waiter = anyio.Event()
             await event.wait()
@@ -103,10 +118,10 @@ class Pipe:
         self._set_end((False, error))
 
     def _set_end(self, end: tuple[bool, Any]) -> None:
-        with self._cond:
+        with self._lock:
             if self._end is None:
                 self._end = end
-            self._cond.notify_all()
+            self._wake_threads()
             waiter = self._take_waiter()
         self._wake(waiter)
 
@@ -115,16 +130,19 @@ class Pipe:
     def get(self) -> Any:
         """The next item, blocking while there is none. At the end raises StopIteration (its
         ``value`` the final value), the producer's error, or :class:`PipeClosed`."""
-        waiter = None
-        with self._cond:
-            while not self._items and self._end is None and not self.closed:
-                self._cond.wait()
-            if not self._items:
-                return _raise_end(self._end)
-            item = self._items.popleft()
-            self._cond.notify()  # a thread putting, if one waits for room
-            if len(self._items) <= self._capacity // 2:  # wake a waiting loop at half only
-                waiter = self._take_waiter()
+        while True:
+            with self._lock:
+                if self._items:
+                    item = self._items.popleft()
+                    self._wake_threads()  # a thread putting, if one waits for room
+                    # A waiting loop is woken at half only.
+                    half = len(self._items) <= self._capacity // 2
+                    waiter = self._take_waiter() if half else None
+                    break
+                if self._end is not None or self.closed:
+                    return _raise_end(self._end)
+                self._sleepers += 1
+            self._sleep()
         self._wake(waiter)
         return item
 
@@ -132,12 +150,12 @@ class Pipe:
         """:meth:`get` on the loop thread: waits without blocking the loop; StopAsyncIteration
         at a normal end (the final value is dropped)."""
         while True:
-            with self._cond:
+            with self._lock:
                 if self._items:
                     item = self._items.popleft()
                     self._demand = max(self._demand - 1, 0)
                     if len(self._items) <= self._capacity // 2:  # wake a waiting thread at half
-                        self._cond.notify()
+                        self._wake_threads()
                     return item
                 if self._end is not None or self.closed:
                     end = self._end
@@ -145,11 +163,30 @@ class Pipe:
                 event = self._loop_waiter = anyio.Event()
                 if self._demand < 1:
                     self._demand = 1
-                    self._cond.notify_all()  # a producer waiting for demand
+                    self._wake_threads()  # a producer waiting for demand
             await event.wait()
         if end is not None and end[0]:
             raise StopAsyncIteration  # StopIteration cannot leave a coroutine (PEP 479)
         return _raise_end(end)
+
+    # -- threads asleep ----------------------------------------------------------------------
+
+    def _sleep(self) -> None:
+        """Sleep until woken (the caller counted itself in ``_sleepers`` under the lock, so
+        that no wake-up between its look and this sleep is lost). Interrupted (Ctrl-C), it
+        leaves nothing held; its count may stay, which only costs a later sleeper a spurious
+        wake-up, after which it looks again."""
+        try:
+            self._tokens.get()
+        finally:
+            with self._lock:
+                self._sleepers -= 1
+
+    def _wake_threads(self) -> None:
+        """Under the lock: wake every thread asleep (each looks again). Tokens not yet taken
+        count: a count left too high by an interrupt never piles tokens up."""
+        for _ in range(self._sleepers - self._tokens.qsize()):
+            self._tokens.put(None)
 
     # -- either side -------------------------------------------------------------------------
 
@@ -157,12 +194,12 @@ class Pipe:
         """The consumer is gone, or the work is over: a waiting producer or consumer stops, and
         ``on_close`` runs on the loop thread. Idempotent; callable from any thread, and from a
         finalizer (it never waits)."""
-        with self._cond:
+        with self._lock:
             if self.closed:
                 return
             self.closed = True
             self._items.clear()
-            self._cond.notify_all()
+            self._wake_threads()
             waiter = self._take_waiter()
         self._wake(waiter, self.on_close)
 
