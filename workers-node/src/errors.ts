@@ -148,8 +148,9 @@ export class RequestTimeout extends IpcError {
   /** `-32001` (PROTOCOL.md 12). */
   readonly code: number = ErrorCodes.RequestTimeout;
 
-  constructor(method: string, timeoutMs: number) {
-    super(`request ${method} timed out after ${timeoutMs} ms`);
+  /** @param message what happened, when not the default `request <method> timed out after <timeoutMs> ms` */
+  constructor(method: string, timeoutMs: number, message?: string) {
+    super(message ?? `request ${method} timed out after ${timeoutMs} ms`);
   }
 }
 

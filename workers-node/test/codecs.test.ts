@@ -3,6 +3,7 @@
  * must be refused on the sending side.
  */
 import assert from "node:assert/strict";
+import { constants } from "node:buffer";
 import { test } from "node:test";
 
 import { CodecError, JsonCodec, MessagePackCodec } from "@aspect-ipc/worker";
@@ -137,4 +138,17 @@ test("JSON decoding: strict UTF-8, exactly one value, no byte-order mark", () =>
   assert.throws(() => json.decode(fromHex("efbbbf7b7d")), CodecError);
   assert.throws(() => json.decode(new TextEncoder().encode("[1] [2]")), CodecError);
   assert.deepEqual(json.decode(new TextEncoder().encode('{"__proto__": 1}')), JSON.parse('{"__proto__": 1}'));
+});
+
+test("JSON: a line longer than a JavaScript string can be is a codec error that says so", () => {
+  const size = constants.MAX_STRING_LENGTH + 1;
+  const line = Buffer.alloc(size, 0x61);
+  line[0] = 0x22;
+  line[size - 1] = 0x22;
+  assert.throws(
+    () => json.decode(line),
+    (error: unknown) =>
+      error instanceof CodecError &&
+      error.message === `line of ${size} bytes is longer than a JavaScript string can be (at most ${constants.MAX_STRING_LENGTH} UTF-16 code units): send large data on the data channel`,
+  );
 });

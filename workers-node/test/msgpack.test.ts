@@ -4,6 +4,7 @@
  * cross-check against the reference JavaScript implementation (@msgpack/msgpack, a dev dependency).
  */
 import assert from "node:assert/strict";
+import { constants } from "node:buffer";
 import { test } from "node:test";
 
 import { Decoder as ReferenceDecoder, Encoder as ReferenceEncoder } from "@msgpack/msgpack";
@@ -155,4 +156,49 @@ test("cross-check with @msgpack/msgpack: each side reads what the other writes, 
     assert.deepEqual(normalize(referenceDecoder.decode(ours)), value, `reference reads ours, seed round ${round}`);
     assert.deepEqual(codec.decode(reference.encode(value)), value, `we read the reference's, round ${round}`);
   }
+});
+
+test("for a frame, a binary of 64 KiB or more is spliced in, not copied; smaller ones are copied; the bytes are encode()'s", () => {
+  // encodeWithRoom is the channel's (internal) way to encode a frame: room for the header in front.
+  const framed = codec as unknown as { encodeWithRoom(value: unknown, room: number): Uint8Array | Uint8Array[] };
+  const big = new Uint8Array(64 * 1024).fill(5);
+  const bigger = Buffer.alloc(100_000, 6);
+  const small = new Uint8Array(64 * 1024 - 1).fill(7);
+  const value = { a: big, b: [small, "x", bigger], c: 1 };
+  const parts = framed.encodeWithRoom(value, 4);
+  assert.ok(Array.isArray(parts));
+  assert.equal(parts.filter((part) => part === big).length, 1, "the caller's Uint8Array itself is a part");
+  assert.equal(parts.filter((part) => part === bigger).length, 1, "a Buffer too");
+  assert.ok(!parts.includes(small), "under 64 KiB: copied");
+  const joined = Buffer.concat(parts);
+  assert.deepEqual(joined.subarray(4), Buffer.from(codec.encode(value)), "the same bytes as encode()");
+  // Nothing spliced: one buffer, as before.
+  assert.ok(!Array.isArray(framed.encodeWithRoom({ small }, 4)));
+  // The next message keeps none of the caller's buffers (the room is the framing's to fill).
+  const next = framed.encodeWithRoom([1], 4);
+  assert.ok(!Array.isArray(next));
+  assert.deepEqual(next.subarray(4), new Uint8Array([0x91, 1]));
+});
+
+test("a str longer than a JavaScript string can be is a codec error that says so, with the request's id (not invalid UTF-8)", () => {
+  const { MAX_STRING_LENGTH } = constants;
+  const size = MAX_STRING_LENGTH + 1;
+  const head = codec.encode({ jsonrpc: "2.0", id: 42, method: "size", params: { data: "" } });
+  // The empty str (a0) at the end becomes a str 32 of `size` ASCII bytes.
+  const frame = Buffer.allocUnsafe(head.byteLength - 1 + 5 + size);
+  frame.set(head.subarray(0, head.byteLength - 1));
+  frame[head.byteLength - 1] = 0xdb;
+  frame.writeUInt32BE(size, head.byteLength);
+  frame.fill(0x61, head.byteLength + 4);
+  assert.throws(
+    () => codec.decode(frame),
+    (error: unknown) =>
+      error instanceof CodecError &&
+      (error as unknown as { recoveredId?: unknown }).recoveredId === 42 &&
+      error.message ===
+        `str at offset ${head.byteLength - 1} of ${size} bytes is longer than a JavaScript string can be ` +
+          `(at most ${MAX_STRING_LENGTH} UTF-16 code units): send it as binary, or in smaller strings`,
+  );
+  // Invalid UTF-8 is still said to be that.
+  assert.throws(() => codec.decode(Buffer.from("a1ff", "hex")), /str at offset 0 is not valid UTF-8/);
 });

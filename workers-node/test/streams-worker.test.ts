@@ -3,11 +3,12 @@
  * (input), echoStream (both), credit with a slow consumer, cancellation, protocol errors, limits.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { test } from "node:test";
 
 import { ErrorCodes } from "@aspect-ipc/worker";
 
-import { connectedWorker, type DataConnection } from "./helpers/parent.js";
+import { TEST_WORKER, WorkerProcess, connectedWorker, tempDirectory, type DataConnection } from "./helpers/parent.js";
 
 type Message = Record<string, unknown>;
 
@@ -138,4 +139,20 @@ test("64 open streams per channel: the 65th opening request is answered -32009",
   assert.deepEqual((await answerTo(parent, 1001)).result, { count: 2 });
   parent.send({ jsonrpc: "2.0", id: 1066, method: "countTo", params: { n: 1, size: 0, "$/stream": { out: { window: 1 } } } });
   assert.deepEqual((await answerTo(parent, 1066)).result, { count: 1 });
+});
+
+test("an output-stream item over the parent's max_frame_size is refused as the notification it is (PROTOCOL.md 12.1)", async (t) => {
+  const directory = tempDirectory();
+  const worker = new WorkerProcess(TEST_WORKER, { dataPath: join(directory.path, "d.sock"), env: { ASPECT_IPC_MAX_FRAME_SIZE: "1024" } });
+  t.after(() => {
+    worker.kill();
+    directory.remove();
+  });
+  await worker.ready();
+  const parent = await worker.openData();
+  parent.send({ jsonrpc: "2.0", id: 7, method: "countTo", params: { n: 1, size: 2000, "$/stream": { out: { window: 16 } } } });
+  const error = (await answerTo(parent, 7)).error as { code: number; message: string };
+  assert.equal(error.code, ErrorCodes.HandlerError);
+  assert.match(error.message, /^notification of \d+ bytes exceeds max_frame_size of 1024 bytes: raise max_frame_size or split the payload$/);
+  assert.equal(streamMessages(parent, "$/stream/item", 7, "out").length, 0, "the item was never sent");
 });

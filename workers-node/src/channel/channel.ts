@@ -8,14 +8,19 @@
  * (dispatch.ts), responses complete our pending requests. An inbound filter (the data channel's
  * `$/hello` gate) may hold the inbox while it works; the transport is paused meanwhile. After a
  * fatal framing error (a frame over the limit) nothing more is read: the connection is cut, after
- * at most one `-32005`. Outbound: every message is encoded and framed synchronously (so an
- * unencodable value fails before anything is written), then written through one promise chain that
- * waits for the transport, so frames never interleave and a slow reader slows the writers down.
- * A peer that sends without reading what we answer is stopped the same way: while more than
- * OUTBOX_HIGH_WATER_MARK bytes of frames wait in the outbox, the inbox is not drained and the
- * transport is not read, so the answers cannot pile up in memory; the peer's own writes block.
+ * at most one `-32005`. Notifications wait for their handler in a bounded queue (1,024 of them,
+ * 16 MiB of frames: dispatch.ts); while it is full, the inbox is not drained and the transport is
+ * not read either (PROTOCOL.md 4.5), so a peer that notifies faster than the handler runs is slowed
+ * down instead of filling memory. Outbound: every message is encoded and framed synchronously (so
+ * an unencodable value fails before anything is written), then written in order through the
+ * outbox, which waits for the transport, so frames never interleave and a slow reader slows the
+ * writers down. Our requests and notifications wait for room in the outbox before they are even
+ * encoded (PROTOCOL.md 2.6, 4.5). A peer that sends without reading what we answer is stopped the
+ * same way: while more than OUTBOX_HIGH_WATER_MARK bytes of frames wait in the outbox, the inbox
+ * is not drained and the transport is not read, so the answers cannot pile up in memory; the
+ * peer's own writes block.
  */
-import { ChannelClosed, ErrorCodes, FramingError, IpcError, RemoteError, RequestCancelled, describeError } from "../errors.js";
+import { ChannelClosed, ErrorCodes, FramingError, IpcError, RemoteError, RequestCancelled, RequestTimeout, describeError } from "../errors.js";
 import type { Codec } from "../codecs/types.js";
 import type { Framing, FrameDecoder } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
@@ -37,7 +42,7 @@ import {
 import { decodeFrame, sizeError, type InboundFilter, type InboundItem } from "./inbound.js";
 import { IncomingRequests } from "./incoming.js";
 import { OutgoingRequests } from "./outgoing.js";
-import { Outbox, WRITTEN } from "./outbox.js";
+import { Outbox, WRITTEN, type Frame } from "./outbox.js";
 import { withTimeout } from "../timeouts.js";
 import { StreamCall, requestWithInput, type Caller, type StreamOptions } from "../streams/call.js";
 import { RequesterStreams } from "../streams/requester.js";
@@ -84,6 +89,8 @@ export class Channel implements RpcPeer, HandlerTarget {
   /** The next item of the inbox to process (taken by index: a shift per item is quadratic in a batch). */
   private inboxHead = 0;
   private held = false;
+  /** The next inbox item is a notification that waits for room in its handler's queue (4.5). */
+  private notificationsFull = false;
   private readingPaused = false;
   private filter: InboundFilter | null = null;
   private state: "new" | "open" | "closed" = "new";
@@ -99,12 +106,19 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.dispatcher = new Dispatcher(this.name, this, this.incoming, this.handlers, {
       sendResult: (id, result) => this.sendResult(id, result),
       sendError: (id, error) => this.sendError(id, error),
-      emit: (method, params) => this.outbox.write(this.outbox.encode(this.protocol.notification(method, params))),
+      emit: (method, params) => this.emit(method, params),
       report: (error) => this.report(error),
+      notificationTaken: () => {
+        // The handler took one from its queue: the one that waited may fit now.
+        if (!this.notificationsFull) return;
+        this.notificationsFull = false;
+        this.updateReading();
+        this.drain();
+      },
     });
     if (parts.handlerErrors !== undefined) this.dispatcher.handlerErrors = parts.handlerErrors;
     const streams = new RequesterStreams(this.name, {
-      emit: (method, params) => this.outbox.write(this.outbox.encode(this.protocol.notification(method, params))),
+      emit: (method, params) => this.emit(method, params),
       failCall: (id, error) => this.outgoing.settle(id, { error }),
     });
     this.dispatcher.calls = streams;
@@ -158,15 +172,59 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   async request<R = unknown>(method: string, params?: unknown, options: RequestOptions = {}): Promise<R> {
     if (options.input !== undefined) return (await requestWithInput(this.caller, method, params, options.input, options)) as R;
+    if (!this.outbox.hasRoom) return (await this.sendWhenRoom(method, params, options)) as R;
     return (await this.send(method, params, options).answer) as R;
+  }
+
+  /**
+   * Sends a request once the outbox has room for it (PROTOCOL.md 2.6, 4.5): its params are encoded
+   * only then. Its timeout and signal count from the call: a request that finds no room in time is
+   * never sent, and fails saying so.
+   */
+  private async sendWhenRoom(method: string, params: unknown, options: RequestOptions): Promise<unknown> {
+    const { timeoutMs, signal } = options;
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    let giveUp: Promise<never> | undefined;
+    let onAbort: (() => void) | undefined;
+    if (timeoutMs !== undefined || signal !== undefined) {
+      giveUp = new Promise<never>((_, reject) => {
+        if (timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            const message = `request ${method} was not sent within ${timeoutMs} ms: the peer read none of the ${this.outbox.queuedBytes} bytes queued before it`;
+            reject(new RequestTimeout(method, timeoutMs, message));
+          }, timeoutMs);
+        }
+        onAbort = () => reject(new RequestCancelled(`request ${method} cancelled by the caller before it was sent`));
+        if (signal?.aborted === true) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      giveUp.catch(() => undefined);
+    }
+    try {
+      // Checked again right before the encode, with no await in between: every waiting sender is
+      // woken, and the first to encode may take the room.
+      while (!this.outbox.hasRoom) {
+        await (giveUp === undefined ? this.outbox.room() : Promise.race([this.outbox.room(), giveUp]));
+        this.assertOpen();
+      }
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+    }
+    const waited = Date.now() - started;
+    return this.send(method, params, timeoutMs === undefined ? options : { ...options, timeoutMs, waitedMs: waited }).answer;
   }
 
   stream(method: string, params?: Record<string, unknown>, options: StreamOptions = {}): StreamCall {
     return StreamCall.of(this.caller, method, params, options);
   }
 
-  /** Sends a request; its answer settles the returned promise (throws if it cannot be sent). */
-  private send(method: string, params: unknown, options: RequestOptions): { id: number; answer: Promise<unknown> } {
+  /**
+   * Sends a request; its answer settles the returned promise (throws if it cannot be sent).
+   * `waitedMs`: how long of its timeout it already spent waiting for room.
+   */
+  private send(method: string, params: unknown, options: RequestOptions & { waitedMs?: number }): { id: number; answer: Promise<unknown> } {
     this.assertOpen();
     const id = this.outgoing.allocateId();
     const frame = this.outbox.encodeOutgoing(this.protocol.request(id, method, params), "request");
@@ -186,8 +244,22 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   async notify(method: string, params?: unknown): Promise<void> {
     this.assertOpen();
+    // Encoded only once the outbox has room (PROTOCOL.md 4.5); checked again right before the
+    // encode, with no await in between (see sendWhenRoom).
+    while (!this.outbox.hasRoom) {
+      await this.outbox.room();
+      this.assertOpen();
+    }
     const frame = this.outbox.encodeOutgoing(this.protocol.notification(method, params), "notification");
     await this.outbox.write(frame);
+  }
+
+  /**
+   * Sends a stream notification (PROTOCOL.md 13.2): encoded now, throwing if it cannot be, with an
+   * item over the peer's limit told as the notification it is (12.1); resolves once written.
+   */
+  private emit(method: string, params: Record<string, unknown>): Promise<void> {
+    return this.outbox.write(this.outbox.encodeOutgoing(this.protocol.notification(method, params), "notification"));
   }
 
   /** Closes the channel: pending requests fail with ChannelClosed, running handlers are aborted. */
@@ -273,9 +345,12 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.drain();
   }
 
-  /** Reads from the transport unless the inbox is held by the filter or the outbox is full. */
+  /**
+   * Reads from the transport unless the inbox is held by the filter, the outbox is full, or a
+   * notification waits for room in its handler's queue.
+   */
   private updateReading(): void {
-    const pause = this.held || this.outbox.isFull;
+    const pause = this.held || this.outbox.isFull || this.notificationsFull;
     if (pause === this.readingPaused || this.state === "closed") return;
     this.readingPaused = pause;
     if (pause) this.transport.pause();
@@ -283,8 +358,14 @@ export class Channel implements RpcPeer, HandlerTarget {
   }
 
   private drain(): void {
-    while (!this.held && !this.outbox.isFull && this.inboxHead < this.inbox.length && this.state !== "closed") {
+    while (!this.held && !this.outbox.isFull && !this.notificationsFull && this.inboxHead < this.inbox.length && this.state !== "closed") {
       const item = this.inbox[this.inboxHead] as InboundItem;
+      if (item.kind === "message" && item.message.kind === "notification" && this.dispatcher.notificationMustWait(item.message.method, item.size)) {
+        // Its handler's queue is full: it stays first in the inbox, and nothing more is read (4.5).
+        this.notificationsFull = true;
+        this.updateReading();
+        return;
+      }
       this.inbox[this.inboxHead++] = undefined as unknown as InboundItem; // processed: not kept alive
       if (this.inboxHead === this.inbox.length) this.inboxHead = this.inbox.length = 0;
       // Framing errors are about the stream, not a message: no filter sees them.
@@ -326,7 +407,7 @@ export class Channel implements RpcPeer, HandlerTarget {
         this.dispatcher.request(message.id, message.method, message.params);
         return;
       case "notification":
-        this.dispatcher.notification(message.method, message.params);
+        this.dispatcher.notification(message.method, message.params, item.size);
         return;
       case "invalid":
         if (message.reply) {
@@ -362,7 +443,7 @@ export class Channel implements RpcPeer, HandlerTarget {
   // ---- outbound and lifecycle -----------------------------------------------------------------
 
   /** Writes a response; resolves (never rejects) once written, {@link WRITTEN} when that was at once. */
-  private writeQuietly(frame: Uint8Array | IpcError): Promise<void> {
+  private writeQuietly(frame: Frame | IpcError): Promise<void> {
     if (frame instanceof IpcError) {
       this.report(frame);
       return WRITTEN;
@@ -380,6 +461,7 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.state = "closed";
     this.inbox = [];
     this.inboxHead = 0;
+    this.outbox.close();
     const reason = error === undefined ? `${this.name} channel closed` : `${this.name} channel closed: ${error.message}`;
     this.outgoing.failAll(reason);
     for (const request of this.incoming.all()) {

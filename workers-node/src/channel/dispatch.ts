@@ -10,6 +10,12 @@
  * starts once the previous one has finished (awaited when it is async), so that a notification
  * "set x" followed by "use x" sees x set. A notification never waits behind a request, nor a
  * request or a response behind a notification.
+ *
+ * The notifications waiting for their handler are bounded (PROTOCOL.md 4.5): at most
+ * MAX_QUEUED_NOTIFICATIONS of them and QUEUED_NOTIFICATION_BYTES of their frames, one always
+ * accepted when none waits. The channel asks {@link Dispatcher.notificationMustWait} before it hands
+ * one over, and stops reading until the handler takes the next one (`notificationTaken`): never a
+ * notification dropped.
  */
 import { ErrorCodes, IpcError, RequestCancelled, describeError } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
@@ -31,6 +37,20 @@ import { ResponderStreams, type RequestStreams } from "../streams/responder.js";
 import { driveOutput, inputOf, isAsyncIterable, missingStream } from "../streams/run.js";
 import { isStreamMethod } from "../streams/wire.js";
 
+/** The most notifications that wait for their handler on one channel (PROTOCOL.md 4.5). */
+export const MAX_QUEUED_NOTIFICATIONS = 1024;
+
+/** The most bytes of notification frames that wait for their handler on one channel (PROTOCOL.md 4.5). */
+export const QUEUED_NOTIFICATION_BYTES = 16 * 1024 * 1024;
+
+/** A notification waiting for its handler, with the size of its frame. */
+interface QueuedNotification {
+  readonly method: string;
+  readonly params: unknown;
+  readonly handler: NotificationHandler;
+  readonly size: number;
+}
+
 /** How the dispatcher answers and reports, through its channel. */
 export interface DispatchOutput {
   /** Sends a response; never rejects; returns `WRITTEN` (outbox.ts) when it was written at once. */
@@ -40,12 +60,19 @@ export interface DispatchOutput {
   report(error: IpcError): void;
   /** Sends a stream notification: encodes at once (throwing if it cannot), resolves once written. */
   emit: Emit;
+  /** The notification handler took the next notification from its queue: there may be room for another. */
+  notificationTaken?: () => void;
 }
 
 /** Starts request handlers and answers them; queues notification handlers. */
 export class Dispatcher {
-  private notifications: Promise<void> | null = null;
-  private queuedNotifications = 0;
+  /** Whether a notification handler is running (the others wait in the queue). */
+  private notificationRunning = false;
+  /** The notifications waiting for their handler, oldest first (from `queueHead` on), and their bytes. */
+  private queue: Array<QueuedNotification | undefined> = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
+  private readonly notificationTaken: () => void;
   private readonly target: DispatchOutput & { name: string; peer: RpcPeer; incoming: IncomingRequests };
   private readonly reserved = new Map<string, RequestHandler>();
   private readonly reservedNotifications = new Map<string, NotificationHandler>();
@@ -71,6 +98,7 @@ export class Dispatcher {
     output: DispatchOutput,
   ) {
     this.target = { name, peer, incoming, sendResult: output.sendResult, sendError: output.sendError, report: output.report, emit: output.emit };
+    this.notificationTaken = output.notificationTaken ?? (() => undefined);
     this.streams = new ResponderStreams(name, {
       emit: output.emit,
       failRequest: (id, error, reason) => {
@@ -121,8 +149,24 @@ export class Dispatcher {
     else this.runRequest(id, method, params, handler);
   }
 
-  /** A notification from the peer: `$/cancelRequest` aborts a running request; others run their handler, if any. */
-  notification(method: string, params: unknown): void {
+  /**
+   * Whether a notification of `size` bytes for `method` must wait before it is handed over: its
+   * handler's queue is full (PROTOCOL.md 4.5). Stream messages and `$/cancelRequest` never wait,
+   * nor a notification without a handler (it is dropped), nor one that finds no other waiting.
+   */
+  notificationMustWait(method: string, size: number): boolean {
+    const waiting = this.queue.length - this.queueHead;
+    if (waiting === 0) return false;
+    if (waiting < MAX_QUEUED_NOTIFICATIONS && this.queuedBytes + size <= QUEUED_NOTIFICATION_BYTES) return false;
+    if (isStreamMethod(method) || method === "$/cancelRequest") return false;
+    return (isReservedMethod(method) ? this.reservedNotifications.get(method) : this.handlers.notificationHandler(method)) !== undefined;
+  }
+
+  /**
+   * A notification from the peer: `$/cancelRequest` aborts a running request; others run their
+   * handler, if any, once the handlers of those before them have finished. `size`: its frame's.
+   */
+  notification(method: string, params: unknown, size = 0): void {
     if (isStreamMethod(method)) {
       // At once, in arrival order, never behind a notification handler (PROTOCOL.md 13.4).
       this.streams.receive(method, params);
@@ -137,7 +181,14 @@ export class Dispatcher {
     // Unknown $/ notifications are ignored (PROTOCOL.md 11.2); so are notifications without a handler.
     const handler = isReservedMethod(method) ? this.reservedNotifications.get(method) : this.handlers.notificationHandler(method);
     if (handler === undefined) return;
-    this.runNotification(method, params, handler);
+    if (this.notificationRunning) {
+      this.queue.push({ method, params, handler, size });
+      this.queuedBytes += size;
+      return;
+    }
+    // With nothing running, the handler starts now (same tick).
+    this.notificationRunning = true;
+    void this.runNotifications(method, params, handler);
   }
 
   /**
@@ -194,24 +245,31 @@ export class Dispatcher {
     }
   }
 
-  /** Runs `handler` for a notification once every notification before it has been handled. */
-  private runNotification(method: string, params: unknown, handler: NotificationHandler): void {
-    const run = async (): Promise<void> => {
+  /** Runs `handler` for a notification, then those queued behind it, one at a time, in order. */
+  private async runNotifications(method: string, params: unknown, handler: NotificationHandler): Promise<void> {
+    for (;;) {
       try {
         await handler(params, { method, peer: this.target.peer });
       } catch (error) {
         // A local failure (notifications are never answered): reported, not a RemoteError.
         this.target.report(new IpcError(`${this.target.name} channel: notification handler for ${method} failed: ${describeError(error)}`, { cause: error }));
       }
-    };
-    this.queuedNotifications++;
-    const previous = this.notifications;
-    // With nothing queued, the handler starts now (same tick), as before; otherwise after the last one.
-    const current = (previous === null ? run() : previous.then(run)).finally(() => {
-      this.queuedNotifications--;
-      if (this.queuedNotifications === 0) this.notifications = null;
-    });
-    this.notifications = current;
+      const next = this.queue[this.queueHead];
+      if (next === undefined) {
+        this.notificationRunning = false;
+        this.queue = [];
+        this.queueHead = 0;
+        return;
+      }
+      this.queue[this.queueHead++] = undefined; // taken: not kept alive by the queue
+      this.queuedBytes -= next.size;
+      if (this.queueHead === this.queue.length) {
+        this.queue = [];
+        this.queueHead = 0;
+      }
+      ({ method, params, handler } = next);
+      this.notificationTaken();
+    }
   }
 
   /**

@@ -10,7 +10,13 @@ import type { WireError } from "./handlers.js";
 
 /** One inbound item, in stream order. */
 export type InboundItem =
-  | { readonly kind: "message"; readonly message: ClassifiedMessage; readonly floatProtocol?: boolean }
+  | {
+      readonly kind: "message";
+      readonly message: ClassifiedMessage;
+      readonly floatProtocol?: boolean;
+      /** The size of its frame or line, as received (what a queued notification counts: 4.5). */
+      readonly size: number;
+    }
   | { readonly kind: "parse_error"; readonly error: CodecError }
   | { readonly kind: "framing_error"; readonly error: FramingError };
 
@@ -22,9 +28,9 @@ export function decodeFrame(codec: Codec, protocol: JsonRpcProtocol, frame: Uint
   try {
     if (codec.decodeMessage !== undefined) {
       const { value, floatId, floatProtocol } = codec.decodeMessage(frame);
-      return { kind: "message", message: protocol.classify(value, { floatId }), floatProtocol: floatProtocol === true };
+      return { kind: "message", message: protocol.classify(value, { floatId }), floatProtocol: floatProtocol === true, size: frame.byteLength };
     }
-    return { kind: "message", message: protocol.classify(codec.decode(frame)) };
+    return { kind: "message", message: protocol.classify(codec.decode(frame)), size: frame.byteLength };
   } catch (error) {
     return { kind: "parse_error", error: error as CodecError };
   }

@@ -1,17 +1,27 @@
 /**
  * The outbound half of a channel: encodes messages into frames, and writes frames in order.
  *
- * Every frame goes to the transport in a single write, in the order `write` was called, so frames
- * from concurrent senders never interleave (PROTOCOL.md 2.6, 4.6). A frame goes to the transport
- * at once, in the caller's tick (no promise chain, no microtask per frame), unless the transport is
+ * Every frame goes to the transport whole, in the order `write` was called, so frames from
+ * concurrent senders never interleave (PROTOCOL.md 2.6, 4.6). A frame goes to the transport at
+ * once, in the caller's tick (no promise chain, no microtask per frame), unless the transport is
  * over its buffer limit or frames already wait: then it waits here, in order, until `'drain'`. The
  * promise of a frame that waits (or that took the transport over its limit) resolves once it was
  * taken without going over, so senders that await their write are slowed down by a slow reader
  * instead of filling memory; a frame taken at once gets {@link WRITTEN}, already resolved, which a
  * sender may compare against to skip an `await` (a stream's producer does: PROTOCOL.md 13.3).
+ *
+ * The queue is bounded in total, not per sender (PROTOCOL.md 2.6, 4.5): a request or notification
+ * waits for {@link Outbox.room} before it is even encoded, so that what waits for a peer that does
+ * not read is its arguments, not their encoded copies (a hundred requests sharing one 5 MB string
+ * queue one frame, not a hundred).
+ *
+ * A binary of 64 KiB or more is not copied into its frame: the codec returns the frame as parts
+ * (a {@link SplicedFrame}) and the caller's Uint8Array is written from where it is, header and
+ * parts in one writev. Such a frame's promise resolves once it was handed to the operating system,
+ * so that a sender may change its buffer once its send resolved.
  */
 import type { Codec } from "../codecs/types.js";
-import { ErrorCodes, FramingError, IpcError, describeError } from "../errors.js";
+import { ErrorCodes, FramingError, IpcError, TransportError, describeError } from "../errors.js";
 import type { Framing } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
@@ -26,6 +36,12 @@ import { unicodeText, type WireError } from "./handlers.js";
  */
 export const OUTBOX_HIGH_WATER_MARK = 1024 * 1024;
 
+/**
+ * A request or notification is encoded only while at most this many bytes of frames wait in the
+ * outbox (not yet handed to the transport); otherwise its sender waits for {@link Outbox.room}.
+ */
+export const OUTBOX_ROOM = 256 * 1024;
+
 /** What {@link Outbox.write} returns for a frame the transport took at once: nothing to wait for. */
 export const WRITTEN: Promise<void> = Promise.resolve();
 
@@ -35,15 +51,33 @@ export const WRITTEN: Promise<void> = Promise.resolve();
  */
 const RELEASE_MIN_BUFFER = 64 * 1024;
 
+/**
+ * A frame given as consecutive parts: the bytes the codec made, with the caller's large binaries
+ * spliced in between them (not copied). The first part starts with the frame's header.
+ */
+export class SplicedFrame {
+  constructor(
+    readonly parts: Uint8Array[],
+    /** The frame's size, header included. */
+    readonly byteLength: number,
+  ) {}
+}
+
+/** One frame to write: its bytes, or its parts. */
+export type Frame = Uint8Array | SplicedFrame;
+
+type WriteCallback = (error?: Error | null) => void;
+
 /** Where frames go: a transport's promise-free write, or an adapter over its `write`. */
 interface FrameSink {
-  writeNow(chunk: Uint8Array, onWritten?: () => void): boolean;
+  writeNow(chunk: Uint8Array, onWritten?: WriteCallback): boolean;
+  writePartsNow(parts: readonly Uint8Array[], onWritten?: WriteCallback): boolean;
   whenDrained(): Promise<void>;
 }
 
 /** A frame waiting for the transport, and its sender's promise. */
 interface Waiting {
-  readonly frame: Uint8Array;
+  readonly frame: Frame;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -60,6 +94,9 @@ export class Outbox {
   /** Resolves once the last frame that waited (or blocked) was taken; never rejects. */
   private lastWait: Promise<void> = WRITTEN;
   private full = false;
+  private closed = false;
+  /** Senders waiting for {@link room}. */
+  private roomWaiters: Array<() => void> = [];
   /** Frames whose memory goes back to the codec once written (made here, seen by no one else). */
   private readonly reusable = new WeakSet<Uint8Array>();
   private readonly onDrained = (): void => {
@@ -86,17 +123,52 @@ export class Outbox {
   }
 
   /**
+   * True while at most {@link OUTBOX_ROOM} bytes wait to be handed to the transport: a request or
+   * notification may be encoded now. Test it again after each {@link room}, right before encoding
+   * (no `await` in between): every waiting sender is woken, and the first to encode may fill it.
+   */
+  get hasRoom(): boolean {
+    return this.waitingBytes <= OUTBOX_ROOM;
+  }
+
+  /** Bytes of frames waiting to be handed to the transport. */
+  get queuedBytes(): number {
+    return this.waitingBytes;
+  }
+
+  /** Resolves once there may be room again (see {@link hasRoom}), or the outbox was closed. */
+  room(): Promise<void> {
+    if (this.closed || this.hasRoom) return WRITTEN;
+    return new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** The channel closed: senders waiting for room are let go (and find it closed). */
+  close(): void {
+    this.closed = true;
+    this.wakeSenders();
+  }
+
+  /**
    * Encodes and frames one message, without writing anything.
    * @throws {CodecError} if the message has no form in the codec.
    * @throws {FramingError} if the frame breaks the framing's limits.
    */
-  encode(message: unknown): Uint8Array {
+  encode(message: unknown): Frame {
     const { framing, codec } = this;
     if (framing.headerSize !== undefined && framing.encodeInPlace !== undefined && codec.encodeWithRoom !== undefined) {
       // The codec leaves room for the header and the framing fills it in: the payload is not copied.
-      const frame = framing.encodeInPlace(codec.encodeWithRoom(message, framing.headerSize));
-      if (codec.release !== undefined && frame.buffer.byteLength >= RELEASE_MIN_BUFFER) this.reusable.add(frame);
-      return frame;
+      const encoded = codec.encodeWithRoom(message, framing.headerSize);
+      if (!Array.isArray(encoded)) {
+        const frame = framing.encodeInPlace(encoded);
+        if (codec.release !== undefined && frame.buffer.byteLength >= RELEASE_MIN_BUFFER) this.reusable.add(frame);
+        return frame;
+      }
+      // Large binaries spliced in: the header goes in front of the first part, sized for all of them.
+      let size = 0;
+      for (const part of encoded) size += part.byteLength;
+      const first = framing.encodeInPlace(encoded[0] as Uint8Array, size);
+      if (codec.release !== undefined && first.buffer.byteLength >= RELEASE_MIN_BUFFER) this.reusable.add(first);
+      return new SplicedFrame(encoded, size);
     }
     return framing.encode(codec.encode(message));
   }
@@ -108,7 +180,7 @@ export class Outbox {
    * @throws {CodecError} if the message has no form in the codec.
    * @throws {FramingError} if the frame breaks the framing's limits.
    */
-  encodeOutgoing(message: unknown, what: "request" | "notification"): Uint8Array {
+  encodeOutgoing(message: unknown, what: "request" | "notification"): Frame {
     try {
       return this.encode(message);
     } catch (error) {
@@ -121,14 +193,14 @@ export class Outbox {
    * (PROTOCOL.md 4.9): `-32005` when it is over the peer's limit, `-32603` when the codec has no
    * form for it. Returns the error when not even that can be framed.
    */
-  resultFrame(protocol: JsonRpcProtocol, id: RequestId, result: unknown): Uint8Array | IpcError {
+  resultFrame(protocol: JsonRpcProtocol, id: RequestId, result: unknown): Frame | IpcError {
     try {
       return this.encode(protocol.response(id, result));
     } catch (error) {
       const wire: WireError =
         error instanceof FramingError
           ? tooLargeResponse(error)
-          : { code: ErrorCodes.InternalError, message: `result cannot be sent: ${describeError(error)}`, data: { type: "CodecError" } };
+          : { code: ErrorCodes.InternalError, message: `result cannot be sent: ${describeError(error)}` };
       return this.errorFrame(protocol, id, wire);
     }
   }
@@ -139,7 +211,7 @@ export class Outbox {
    * (a typed error's `data` with a lone surrogate or a bigint out of range...) becomes `-32603`
    * with the same id, as a result does: its `data` is sent as given or not at all.
    */
-  errorFrame(protocol: JsonRpcProtocol, id: RequestId | null, error: WireError): Uint8Array | IpcError {
+  errorFrame(protocol: JsonRpcProtocol, id: RequestId | null, error: WireError): Frame | IpcError {
     try {
       return this.encode(protocol.errorResponse(id, error.code, error.message, error.data));
     } catch (problem) {
@@ -151,7 +223,6 @@ export class Outbox {
                 code: ErrorCodes.InternalError,
                 // The reason may quote an encode hook's own error, which may not be Unicode either.
                 message: unicodeText(`error response (code ${error.code}) cannot be sent: ${describeError(problem)}`),
-                data: { type: "CodecError" },
               };
         return this.encode(protocol.errorResponse(id, replacement.code, replacement.message, replacement.data));
       } catch (fatal) {
@@ -163,9 +234,10 @@ export class Outbox {
   /**
    * Writes one frame, in order after every frame before it: at once when nothing waits and the
    * transport has room ({@link WRITTEN} is returned), else once the transport drains. Resolves
-   * once the transport took the frame without going over its limit; rejects if it is closed.
+   * once the transport took the frame without going over its limit (a {@link SplicedFrame}: once
+   * it was written, so that its sender may change its buffers); rejects if it is closed.
    */
-  write(frame: Uint8Array): Promise<void> {
+  write(frame: Frame): Promise<void> {
     if (this.blocked || this.head < this.waiting.length) return this.enqueue(frame);
     return this.hand(frame);
   }
@@ -175,25 +247,42 @@ export class Outbox {
     return this.blocked || this.head < this.waiting.length ? this.lastWait : WRITTEN;
   }
 
-  /** Hands a frame to the transport now; the promise waits for `'drain'` if that took it over its limit. */
-  private hand(frame: Uint8Array): Promise<void> {
+  /**
+   * Hands a frame to the transport now; the promise waits for `'drain'` if that took it over its
+   * limit, and for a spliced frame until it was written (the caller's buffers are free then).
+   */
+  private hand(frame: Frame): Promise<void> {
     let accepted: boolean;
+    let written: Promise<void> | undefined;
     try {
-      const reusable = frame.buffer.byteLength >= RELEASE_MIN_BUFFER && this.reusable.has(frame);
-      accepted = this.sink.writeNow(frame, reusable ? () => this.codec.release?.(frame) : undefined);
+      if (frame instanceof SplicedFrame) {
+        const first = frame.parts[0] as Uint8Array;
+        const reusable = first.buffer.byteLength >= RELEASE_MIN_BUFFER && this.reusable.has(first);
+        let settle!: WriteCallback;
+        written = new Promise<void>((resolve, reject) => {
+          settle = (error) => (error ? reject(new TransportError(`write failed: ${describeError(error)}`, { cause: error })) : resolve());
+        });
+        accepted = this.sink.writePartsNow(frame.parts, (error) => {
+          if (reusable) this.codec.release?.(first);
+          settle(error);
+        });
+      } else {
+        const reusable = frame.buffer.byteLength >= RELEASE_MIN_BUFFER && this.reusable.has(frame);
+        accepted = this.sink.writeNow(frame, reusable ? () => this.codec.release?.(frame) : undefined);
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    if (accepted) return WRITTEN;
+    if (accepted) return written ?? WRITTEN;
     this.blocked = true;
     const drained = this.sink.whenDrained();
     // Whether it drained or failed, the next frame is tried (and fails on its own if closed).
     const unblocked = drained.then(this.onDrained, this.onDrained);
     if (this.head === this.waiting.length) this.lastWait = unblocked;
-    return drained;
+    return written ?? drained;
   }
 
-  private enqueue(frame: Uint8Array): Promise<void> {
+  private enqueue(frame: Frame): Promise<void> {
     this.waitingBytes += frame.byteLength;
     if (!this.full && this.waitingBytes > OUTBOX_HIGH_WATER_MARK) {
       this.full = true;
@@ -222,24 +311,42 @@ export class Outbox {
       this.full = false;
       this.onFull(false);
     }
+    this.wakeSenders();
+  }
+
+  /** Lets the senders waiting for room look again, if there is room (or the outbox closed). */
+  private wakeSenders(): void {
+    if (this.roomWaiters.length === 0 || !(this.closed || this.hasRoom)) return;
+    for (const wake of this.roomWaiters.splice(0)) wake();
   }
 }
 
-/** The transport's promise-free write when it has one; else its `write`, one frame at a time. */
+/**
+ * The transport's promise-free write when it has one; else its `write`, one frame at a time. A
+ * transport that cannot write parts gets them joined into one chunk (a copy).
+ */
 function frameSink(transport: Transport): FrameSink {
   if (transport.writeNow !== undefined && transport.whenDrained !== undefined) {
-    return { writeNow: transport.writeNow.bind(transport), whenDrained: transport.whenDrained.bind(transport) };
+    const writeNow = transport.writeNow.bind(transport);
+    return {
+      writeNow,
+      writePartsNow: transport.writePartsNow?.bind(transport) ?? ((parts, onWritten) => writeNow(Buffer.concat(parts), onWritten)),
+      whenDrained: transport.whenDrained.bind(transport),
+    };
   }
   // A transport of the program's own: each frame waits for the previous one's promise, as before.
   let last: Promise<void> = WRITTEN;
-  return {
-    writeNow: (chunk, onWritten) => {
-      last = transport.write(chunk);
-      if (onWritten !== undefined) last.then(() => transport.flush()).then(onWritten, () => undefined);
-      return false;
-    },
-    whenDrained: () => last,
+  const writeNow = (chunk: Uint8Array, onWritten?: WriteCallback): boolean => {
+    last = transport.write(chunk);
+    if (onWritten !== undefined) {
+      last.then(() => transport.flush()).then(
+        () => onWritten(),
+        (error: unknown) => onWritten(error instanceof Error ? error : new Error(describeError(error))),
+      );
+    }
+    return false;
   };
+  return { writeNow, writePartsNow: (parts, onWritten) => writeNow(Buffer.concat(parts), onWritten), whenDrained: () => last };
 }
 
 /** The `-32005` that replaces a response over the peer's limit (PROTOCOL.md 4.9, D1, D17). */

@@ -15,6 +15,14 @@ interface PendingRequest {
   cleanup?: () => void;
 }
 
+/** How a request is watched: its caller's signal and timeout. */
+interface TrackOptions {
+  readonly signal?: AbortSignal | undefined;
+  readonly timeoutMs?: number | undefined;
+  /** How much of the timeout was spent before the request was sent (waiting for room to send it). */
+  readonly waitedMs?: number | undefined;
+}
+
 /** The key under which an id is tracked: strings and integers never collide. */
 export function idKey(id: RequestId): string {
   return typeof id === "string" ? `s:${id}` : `i:${String(id)}`;
@@ -34,7 +42,7 @@ export class OutgoingRequests {
    * Tracks request `id` and returns the promise its caller awaits. `cancel` is called (once) when
    * the caller stops waiting, by signal or timeout, so that `$/cancelRequest` can be sent.
    */
-  track(id: number, method: string, options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }, cancel: () => void): Promise<unknown> {
+  track(id: number, method: string, options: TrackOptions, cancel: () => void): Promise<unknown> {
     const key = idKey(id);
     return new Promise<unknown>((resolve, reject) => {
       const request: PendingRequest = { method, resolve, reject };
@@ -45,7 +53,7 @@ export class OutgoingRequests {
   }
 
   /** Abandons `request` when `options.signal` aborts or `options.timeoutMs` passes. */
-  private watch(key: string, request: PendingRequest, options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }, cancel: () => void): void {
+  private watch(key: string, request: PendingRequest, options: TrackOptions, cancel: () => void): void {
     let timer: NodeJS.Timeout | undefined;
     const { signal } = options;
     const method = request.method;
@@ -63,7 +71,7 @@ export class OutgoingRequests {
     };
     if (options.timeoutMs !== undefined) {
       const timeoutMs = options.timeoutMs;
-      timer = setTimeout(() => abandon(new RequestTimeout(method, timeoutMs)), timeoutMs);
+      timer = setTimeout(() => abandon(new RequestTimeout(method, timeoutMs)), Math.max(0, timeoutMs - (options.waitedMs ?? 0)));
     }
     signal?.addEventListener("abort", onAbort, { once: true });
   }

@@ -34,6 +34,25 @@ export function conversionAdvice(value: unknown, names: CodecNames): string {
   return convert === null ? `it has no ${names.codec} form: ${hook}` : `convert it first (${convert}) or ${hook}`;
 }
 
+/**
+ * What to do when the codec's encode hook was given the value and returned `undefined` (declined
+ * it): the hook is already there, so the advice is what it should return for such a value.
+ */
+export function declinedAdvice(value: unknown, names: CodecNames): string {
+  const declined = "the encodeHook returned undefined for it (declined it)";
+  if (value instanceof Uint8Array && names.codec === "JSON") {
+    return (
+      `${declined}: binary has no JSON form, so return a string for it from the hook (base64: ` +
+      "Buffer.from(bytes).toString('base64')) or an array of numbers (Array.from(bytes)), or send it on the data channel"
+    );
+  }
+  if (typeof value === "function") return `${declined}: functions cannot be sent; send the data it computes`;
+  const convert = conversionFor(value, names);
+  const carried = `null, a boolean, number, string, ${names.codec === "JSON" ? "" : "Uint8Array, "}array or plain object`;
+  const advice = `${declined}: have the hook return a value the wire carries for it (${carried})`;
+  return convert === null ? advice : `${advice}; for example, convert ${convert}`;
+}
+
 function conversionFor(value: unknown, names: CodecNames): string | null {
   if (typeof value === "symbol") return "a symbol to a string: symbol.description";
   if (typeof value !== "object" || value === null) return null;

@@ -16,7 +16,7 @@
  * Hooks (types.ts): the encode hook is called by `prepareValue` for what JSON cannot carry; the
  * decode hook runs over the parsed value (hooks.ts). Without hooks nothing of theirs runs.
  */
-import { isUtf8 } from "node:buffer";
+import { constants, isUtf8 } from "node:buffer";
 
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError } from "../errors.js";
@@ -67,7 +67,17 @@ export class JsonCodec implements Codec {
 
   private parse(bytes: Uint8Array): DecodedMessage {
     if (!isUtf8(bytes)) throw new CodecError("line is not valid UTF-8");
-    const text = this.textDecoder.decode(bytes);
+    let text: string;
+    try {
+      text = this.textDecoder.decode(bytes);
+    } catch (error) {
+      // Valid UTF-8 (checked above) that V8 cannot hold as one string (ERR_STRING_TOO_LONG).
+      throw new CodecError(
+        `line of ${bytes.byteLength} bytes is longer than a JavaScript string can be ` +
+          `(at most ${constants.MAX_STRING_LENGTH} UTF-16 code units): send large data on the data channel`,
+        { cause: error },
+      );
+    }
     if (!needsExactParser(text)) {
       let value: unknown;
       try {

@@ -17,8 +17,11 @@
  * A decode hook (types.ts) gets each map as soon as it is built and checked, so innermost first;
  * what it returns takes the map's place.
  */
+import { constants } from "node:buffer";
+
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { describeHookError } from "./advice.js";
+import { messagePackPath } from "./msgpack-path.js";
 import { recoverMessagePackIds } from "./msgpack-recover.js";
 import type { DecodeHook } from "./types.js";
 
@@ -38,8 +41,34 @@ export class MessagePackDecodeError extends Error {
   }
 }
 
-/** The decode hook threw (its error is the `cause`): the bytes themselves were fine. */
-export class DecodeHookFailure extends MessagePackDecodeError {}
+/**
+ * The decode hook threw (its error is the `cause`): the bytes themselves were fine. `path` is
+ * where the map it failed on sits in the message (`$.params`).
+ */
+export class DecodeHookFailure extends MessagePackDecodeError {
+  constructor(
+    readonly path: string,
+    hookError: unknown,
+  ) {
+    super(`decode hook failed on the map at ${path} (MessagePack): ${describeHookError(hookError)}`, false, { cause: hookError });
+  }
+}
+
+/**
+ * A str is valid but longer than a JavaScript string can be: the bytes are fine, this side cannot
+ * hold them as a string (its message says so; the frame is not malformed).
+ */
+export class StringTooLong extends MessagePackDecodeError {}
+
+/** Where the decode hook threw, inside the walk (the path is worked out after it, from the offset). */
+class HookThrew extends Error {
+  constructor(
+    readonly offset: number,
+    readonly hookError: unknown,
+  ) {
+    super("decode hook failed");
+  }
+}
 
 /** A decoded message, and whether the top-level map's `id` member was a float (never an id, D6). */
 export interface DecodedEnvelope {
@@ -52,6 +81,8 @@ export interface DecodedEnvelope {
 /** Strings up to this many bytes are decoded in JavaScript when they are ASCII; longer ones natively. */
 const SHORT_STRING = 8;
 const TWO_32 = 0x1_0000_0000;
+/** The longest string V8 makes, in UTF-16 code units (buffer.constants.MAX_STRING_LENGTH). */
+const MAX_STRING_LENGTH = constants.MAX_STRING_LENGTH;
 
 // ignoreBOM keeps a leading U+FEFF as part of the string: it is data, not a byte-order mark.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -74,7 +105,12 @@ export function decodeMessagePackEnvelope(bytes: Uint8Array, decodeHook?: Decode
   const reader = new Reader(bytes, decodeHook);
   let value: unknown;
   try {
-    value = reader.value(0);
+    try {
+      value = reader.value(0);
+    } catch (error) {
+      if (error instanceof HookThrew) throw new DecodeHookFailure(messagePackPath(bytes, error.offset), error.hookError);
+      throw error;
+    }
   } catch (error) {
     if (error instanceof MessagePackDecodeError && !error.syntax) {
       const { requestId, answerId } = recoverMessagePackIds(bytes);
@@ -232,7 +268,7 @@ class Reader {
       return (this.decodeHook as DecodeHook)(map);
     } catch (error) {
       // Not a syntax error: the message's id can still be recovered for the -32700 answer.
-      throw new DecodeHookFailure(`decode hook failed on the map at offset ${start} (MessagePack): ${describeHookError(error)}`, false, { cause: error });
+      throw new HookThrew(start, error);
     }
   }
 
@@ -292,7 +328,16 @@ class Reader {
   private decodeUtf8(from: number, to: number, start: number): string {
     try {
       return utf8.decode(this.bytes.subarray(from, to));
-    } catch {
+    } catch (error) {
+      // V8 refuses a string longer than its limit (ERR_STRING_TOO_LONG), however valid the bytes;
+      // it can only be that when there are more bytes than the limit (one unit takes a byte or more).
+      if (to - from > MAX_STRING_LENGTH && (error as { code?: unknown } | null)?.code !== "ERR_ENCODING_INVALID_ENCODED_DATA") {
+        throw new StringTooLong(
+          `str at offset ${start} of ${to - from} bytes is longer than a JavaScript string can be ` +
+            `(at most ${MAX_STRING_LENGTH} UTF-16 code units): send it as binary, or in smaller strings`,
+          false,
+        );
+      }
       throw new MessagePackDecodeError(`str at offset ${start} is not valid UTF-8`, false);
     }
   }

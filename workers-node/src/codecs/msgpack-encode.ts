@@ -8,6 +8,10 @@
  * from the caller's Uint8Array into the message, and `room` bytes can be left free in front for
  * the frame header, which the framing then writes in place instead of copying the payload again.
  *
+ * For a frame (`encodeParts`), a binary of SPLICE_MIN_SIZE bytes or more is not copied at all: its
+ * header is written, and the caller's Uint8Array itself is returned as a part of the frame, to be
+ * written from where it is (a writev of the parts). What is copied is then the message around it.
+ *
  * A buffer grown for a large message is reused for the next large one once its frame was written
  * (`release`): fresh memory of that size costs the kernel a page fault per 4 KiB on first touch,
  * a third of a 16 MiB echo. At most one such spare buffer is kept.
@@ -40,6 +44,11 @@ const SHORT_STRING = 32;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 const TWO_32 = 0x1_0000_0000;
+/**
+ * Binaries this large or larger are spliced into a frame (written from the caller's memory) rather
+ * than copied into it: below this, one copy costs less than one more buffer to write.
+ */
+export const SPLICE_MIN_SIZE = 64 * 1024;
 
 /** Thrown inside the walk when a value has no MessagePack form; `prepareValue` says why. */
 class Unencodable extends Error {}
@@ -59,6 +68,11 @@ export class MessagePackEncoder {
   /** Hook applications on the way to the value being written. */
   private hookDepth = 0;
   private inHook = false;
+  /** Whether the current encode splices large binaries in (encodeParts) instead of copying them. */
+  private splicing = false;
+  /** The binaries spliced in, and where (their offsets in the bytes written here). */
+  private spliced: Uint8Array[] = [];
+  private splicedAt: number[] = [];
 
   constructor(private readonly encodeHook?: EncodeHook) {}
 
@@ -67,11 +81,27 @@ export class MessagePackEncoder {
    * @throws {CodecError} naming the type and the path of the first unencodable part.
    */
   encode(value: unknown, room = 0): Uint8Array {
+    return this.run(value, room, false) as Uint8Array;
+  }
+
+  /**
+   * The encoding of `value` after `room` unused bytes, as {@link encode} makes it, except that
+   * binaries of {@link SPLICE_MIN_SIZE} bytes or more are not copied: the result is then the list
+   * of parts to write in order (the bytes made here, the caller's binaries themselves, ...), the
+   * first of which starts with the `room` bytes. A single Uint8Array when nothing was spliced.
+   * @throws {CodecError} as {@link encode} does.
+   */
+  encodeParts(value: unknown, room: number): Uint8Array | Uint8Array[] {
+    return this.run(value, room, true);
+  }
+
+  private run(value: unknown, room: number, splicing: boolean): Uint8Array | Uint8Array[] {
     if (this.inHook) {
       throw new CodecError("MessagePackCodec.encode was called from inside its own encodeHook: return the replacement value instead");
     }
     this.use(this.scratch);
     this.pos = room;
+    this.splicing = splicing;
     try {
       if (value === undefined) throw new Unencodable("undefined");
       this.write(value, 0);
@@ -80,6 +110,7 @@ export class MessagePackEncoder {
       const outcomes = this.hookOutcomes;
       this.hookOutcomes = null;
       this.hookDepth = 0;
+      this.unsplice();
       if (error instanceof Unencodable) {
         const hook = this.encodeHook;
         prepareValue(value, MSGPACK_POLICY, undefined, hook === undefined ? undefined : { hook, outcomes }); // throws the detailed error
@@ -91,16 +122,43 @@ export class MessagePackEncoder {
     // Replacements the hook made may be large: not kept past the message.
     if (this.hookOutcomes !== null) this.hookOutcomes = null;
     const length = this.pos;
+    let own: Uint8Array;
     // Plain Uint8Array views (not Buffers): what the codec has always returned.
     if (this.bytes !== this.scratch) {
-      const own = new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, length);
+      own = new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, length);
       if (this.bytes.byteLength >= SPARE_MIN_SIZE) this.handedOut.set(this.bytes.buffer, this.bytes);
       this.use(this.scratch);
-      return own;
+    } else {
+      const copy = Buffer.allocUnsafe(length);
+      this.scratch.copy(copy, 0, 0, length);
+      own = new Uint8Array(copy.buffer, copy.byteOffset, length);
     }
-    const copy = Buffer.allocUnsafe(length);
-    this.scratch.copy(copy, 0, 0, length);
-    return new Uint8Array(copy.buffer, copy.byteOffset, length);
+    return this.spliced.length === 0 ? own : this.parts(own);
+  }
+
+  /** `own` (the bytes written here) cut where binaries were spliced in, with them in between. */
+  private parts(own: Uint8Array): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    const { spliced, splicedAt } = this;
+    let from = 0;
+    for (let index = 0; index < spliced.length; index++) {
+      const at = splicedAt[index] as number;
+      if (at > from) parts.push(own.subarray(from, at));
+      parts.push(spliced[index] as Uint8Array);
+      from = at;
+    }
+    if (from < own.byteLength) parts.push(own.subarray(from));
+    this.unsplice();
+    return parts;
+  }
+
+  /** Forgets the binaries spliced in (they are the caller's: not kept past the message). */
+  private unsplice(): void {
+    this.splicing = false;
+    if (this.spliced.length > 0) {
+      this.spliced = [];
+      this.splicedAt = [];
+    }
   }
 
   /**
@@ -344,10 +402,17 @@ export class MessagePackEncoder {
       this.view.setUint16(this.pos + 1, length);
       this.pos += 3;
     } else if (length < TWO_32) {
-      this.ensure(5 + length);
+      const splice = this.splicing && length >= SPLICE_MIN_SIZE;
+      this.ensure(splice ? 5 : 5 + length);
       this.bytes[this.pos] = 0xc6;
       this.view.setUint32(this.pos + 1, length);
       this.pos += 5;
+      if (splice) {
+        // Written from where it is, after the header: see encodeParts.
+        this.spliced.push(value);
+        this.splicedAt.push(this.pos);
+        return;
+      }
     } else {
       throw new Unencodable(`binary of ${length} bytes is larger than bin 32 allows`);
     }

@@ -3,7 +3,8 @@
  *
  * The mapping is exactly the spec's, and this SDK's own code implements it (msgpack-encode.ts,
  * msgpack-decode.ts), so that each message is checked and converted in one pass each way, with one
- * copy of a binary payload when sending and none when receiving:
+ * copy of a binary payload when sending (none for one of 64 KiB or more in a frame: it is written
+ * from the caller's memory) and none when receiving:
  * - integers: the shortest int format; integers beyond ±(2^53 - 1) decode to `bigint` and `bigint`
  *   encodes to int 64 / uint 64, while every safe integer stays a `number` both ways;
  * - non-integral numbers are float 64, never float 32; float 32 is accepted and widened;
@@ -16,7 +17,7 @@
  */
 import { CodecError, describeError } from "../errors.js";
 import { checkHooks } from "./hooks.js";
-import { DecodeHookFailure, MessagePackDecodeError, decodeMessagePackEnvelope } from "./msgpack-decode.js";
+import { DecodeHookFailure, MessagePackDecodeError, StringTooLong, decodeMessagePackEnvelope } from "./msgpack-decode.js";
 import { MessagePackEncoder } from "./msgpack-encode.js";
 import type { Codec, CodecOptions, DecodeHook, DecodedMessage } from "./types.js";
 
@@ -43,9 +44,12 @@ export class MessagePackCodec implements Codec {
     return this.encoder.encode(value, 0);
   }
 
-  /** @internal The encoding after `room` unused bytes, for a frame header written in place. */
-  encodeWithRoom(value: unknown, room: number): Uint8Array {
-    return this.encoder.encode(value, room);
+  /**
+   * @internal The encoding after `room` unused bytes, for a frame header written in place; large
+   * binaries come back as parts of their own, not copied (MessagePackEncoder.encodeParts).
+   */
+  encodeWithRoom(value: unknown, room: number): Uint8Array | Uint8Array[] {
+    return this.encoder.encodeParts(value, room);
   }
 
   /** @internal `encoded` (from encodeWithRoom) was written: its memory may serve a later message. */
@@ -66,7 +70,13 @@ export class MessagePackCodec implements Codec {
       return decodeMessagePackEnvelope(bytes, this.decodeHook);
     } catch (error) {
       if (error instanceof DecodeHookFailure) {
-        const codecError = new CodecError(error.message, { cause: error.cause });
+        const codecError = new CodecError(error.message, { cause: error.cause, path: error.path });
+        recovered(codecError, error);
+        throw codecError;
+      }
+      if (error instanceof StringTooLong) {
+        // Well-formed MessagePack that this side cannot hold: no hint about codecs.
+        const codecError = new CodecError(error.message);
         recovered(codecError, error);
         throw codecError;
       }

@@ -29,9 +29,11 @@ export interface Codec {
   decodeMessage?(bytes: Uint8Array): DecodedMessage;
   /**
    * @internal Encodes one value after `room` unused bytes (for a frame header written in place).
-   * Absent when the codec cannot; same errors as {@link Codec.encode}.
+   * The result may be a list of parts to write in order, the first starting with the `room` bytes:
+   * large binaries are then the caller's own buffers, spliced in, not copied. Absent when the codec
+   * cannot; same errors as {@link Codec.encode}.
    */
-  encodeWithRoom?(value: unknown, room: number): Uint8Array;
+  encodeWithRoom?(value: unknown, room: number): Uint8Array | Uint8Array[];
   /**
    * @internal Says that bytes returned by `encodeWithRoom` were written and are read by no one
    * any more, so that the codec may reuse their memory.

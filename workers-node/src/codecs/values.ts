@@ -19,7 +19,7 @@
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { CodecError } from "../errors.js";
-import { INTEGER_RANGE_ADVICE, conversionAdvice, describeHookError, describeObject } from "./advice.js";
+import { INTEGER_RANGE_ADVICE, conversionAdvice, declinedAdvice, describeHookError, describeObject } from "./advice.js";
 import type { EncodeHook } from "./types.js";
 
 const INT64_MIN = -(2n ** 63n);
@@ -236,9 +236,7 @@ class ValueWalker {
       const detail = describeHookError(outcome.output);
       this.failWith((where) => `encode hook failed on ${what} at ${where} (${this.policy.codec}): ${detail}`, outcome.output);
     }
-    if (outcome.output === undefined) {
-      return this.fail(what, `${conversionAdvice(value, this.policy)} (the encodeHook returned undefined for it)`);
-    }
+    if (outcome.output === undefined) return this.fail(what, declinedAdvice(value, this.policy));
     this.hookDepth++;
     const prepared = this.walk(outcome.output, depth);
     this.hookDepth--;

@@ -4,12 +4,18 @@
  *
  * Theory of operation: the decoder is a two-state machine, HEADER (collecting up to 4 bytes) and
  * PAYLOAD (collecting N bytes). The header is checked in full before anything is done for the
- * payload, so a header over the limit costs nothing. Nor is a buffer of N bytes reserved when the
- * header arrives: the payload's pieces are kept as views of the chunks they came in, and joined
- * into one buffer (one copy) only once all N bytes are there, so the memory a peer can make us
- * hold is what it actually sent, even with a limit of 4 GiB. A payload inside a single chunk is
- * not copied at all. Every error here is fatal: the stream cannot be resynchronized, so the
- * decoder moves to FAILED and ignores the rest.
+ * payload, so a header over the limit costs nothing. A payload inside a single chunk is not copied
+ * at all: the frame is a view of the chunk (so is one that fills the next chunk exactly). A payload
+ * that spans chunks is received straight into one buffer of its exact size, each chunk copied into
+ * it as it arrives, so that a frame costs its size once, not twice (pieces kept, then joined).
+ *
+ * What a header declares is not reserved on trust, though (a peer can declare 4 GiB in 4 bytes): a
+ * payload of up to EXACT_RESERVE bytes gets its buffer with its first bytes, a larger one only once
+ * 1/RESERVE_RATIO of it has arrived. Until then its pieces are kept as views of the chunks they
+ * came in (small ones copied into blocks), then copied once into the buffer. So a peer can make us
+ * hold at most EXACT_RESERVE bytes or RESERVE_RATIO times what it actually sent, and a large frame
+ * is copied 1 + 1/RESERVE_RATIO times. Every error here is fatal: the stream cannot be
+ * resynchronized, so the decoder moves to FAILED and ignores the rest.
  */
 import { DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT } from "../constants.js";
 import { FramingError } from "../errors.js";
@@ -23,6 +29,10 @@ const HEADER_SIZE = 4;
  */
 const SMALL_PIECE = 4096;
 const BLOCK_SIZE = 64 * 1024;
+/** A payload of up to this many bytes gets its buffer as soon as its header is read. */
+const EXACT_RESERVE = 4 * 1024 * 1024;
+/** A larger payload gets its buffer once this fraction (1/RESERVE_RATIO) of it has arrived. */
+const RESERVE_RATIO = 16;
 
 /** Options of {@link LengthPrefixedFraming}. */
 export interface LengthPrefixedFramingOptions {
@@ -65,8 +75,8 @@ export class LengthPrefixedFraming implements Framing {
   }
 
   /** @internal */
-  encodeInPlace(room: Uint8Array): Uint8Array {
-    const size = room.byteLength - HEADER_SIZE;
+  encodeInPlace(room: Uint8Array, frameSize = room.byteLength): Uint8Array {
+    const size = frameSize - HEADER_SIZE;
     this.checkPayload(size);
     room[0] = size >>> 24;
     room[1] = (size >>> 16) & 0xff;
@@ -94,7 +104,9 @@ export function tooLarge(size: number, limit: number): FramingError {
 class LengthPrefixedDecoder implements FrameDecoder {
   private readonly header = new Uint8Array(HEADER_SIZE);
   private headerFill = 0;
-  /** The pieces of the current payload (views of pushed chunks), their total, the payload's size. */
+  /** The current payload's own buffer, once reserved: the chunks are copied into it as they come. */
+  private target: Uint8Array | null = null;
+  /** Until then, its pieces (views of pushed chunks); the bytes received, the payload's size. */
   private pieces: Uint8Array[] = [];
   private payloadFill = 0;
   private payloadSize = 0;
@@ -188,20 +200,46 @@ class LengthPrefixedDecoder implements FrameDecoder {
     this.state = "payload";
   }
 
+  /** Takes the next `piece` of the payload; `payloadFill` does not count it yet. */
   private addPiece(piece: Uint8Array): void {
+    if (this.target === null) {
+      if (this.payloadFill === 0 && piece.byteLength === this.payloadSize) {
+        this.pieces.push(piece); // the whole payload in one chunk: a view of it, no copy
+        return;
+      }
+      if (this.payloadSize <= EXACT_RESERVE) this.target = payloadBuffer(this.payloadSize);
+    }
+    if (this.target !== null) {
+      this.target.set(piece, this.payloadFill);
+      return;
+    }
     if (piece.byteLength >= SMALL_PIECE) {
       this.closeBlock();
       this.pieces.push(piece);
-      return;
+    } else {
+      if (this.block === null || this.block.byteLength - this.blockFill < piece.byteLength) {
+        this.closeBlock();
+        // What is left of the payload includes `piece`.
+        this.block = new Uint8Array(Math.min(this.nextBlockSize, this.payloadSize - this.payloadFill));
+        this.nextBlockSize = Math.min(this.nextBlockSize * 2, BLOCK_SIZE);
+      }
+      this.block.set(piece, this.blockFill);
+      this.blockFill += piece.byteLength;
     }
-    if (this.block === null || this.block.byteLength - this.blockFill < piece.byteLength) {
-      this.closeBlock();
-      // payloadFill does not count `piece` yet: what is left of the payload includes it.
-      this.block = new Uint8Array(Math.min(this.nextBlockSize, this.payloadSize - this.payloadFill));
-      this.nextBlockSize = Math.min(this.nextBlockSize * 2, BLOCK_SIZE);
+    if ((this.payloadFill + piece.byteLength) * RESERVE_RATIO >= this.payloadSize) this.reserve();
+  }
+
+  /** Enough of a large payload has arrived: its buffer, with the pieces so far copied in. */
+  private reserve(): void {
+    this.closeBlock();
+    const target = payloadBuffer(this.payloadSize);
+    let at = 0;
+    for (const piece of this.pieces) {
+      target.set(piece, at);
+      at += piece.byteLength;
     }
-    this.block.set(piece, this.blockFill);
-    this.blockFill += piece.byteLength;
+    this.pieces = [];
+    this.target = target;
   }
 
   private closeBlock(): void {
@@ -210,21 +248,19 @@ class LengthPrefixedDecoder implements FrameDecoder {
     this.blockFill = 0;
   }
 
-  /** The payload in one piece: the only piece as it is, or the pieces copied into one buffer. */
+  /** The complete payload: its buffer, or its only piece as it is. */
   private joinPieces(): Uint8Array {
-    this.closeBlock();
-    const pieces = this.pieces;
-    this.pieces = [];
-    if (pieces.length === 1) return pieces[0] as Uint8Array;
-    // Not zero-filled (every byte is written below), and not from Node's shared pool: binary
-    // values decoded from the frame are views of it, and must not reach other buffers' memory.
-    const buffer = Buffer.allocUnsafeSlow(this.payloadSize);
-    const payload = new Uint8Array(buffer.buffer, 0, this.payloadSize);
-    let at = 0;
-    for (const piece of pieces) {
-      payload.set(piece, at);
-      at += piece.byteLength;
+    if (this.target === null) {
+      this.closeBlock();
+      const pieces = this.pieces;
+      if (pieces.length === 1) {
+        this.pieces = [];
+        return pieces[0] as Uint8Array;
+      }
+      this.reserve();
     }
+    const payload = this.target as Uint8Array;
+    this.target = null;
     return payload;
   }
 
@@ -232,8 +268,18 @@ class LengthPrefixedDecoder implements FrameDecoder {
     this.state = "failed";
     this.pieces = [];
     this.block = null;
+    this.target = null;
     return { type: "error", error };
   }
+}
+
+/**
+ * A payload's own buffer: not zero-filled (every byte is written before it is handed out), and not
+ * from Node's shared pool: binary values decoded from the frame are views of it, and must not
+ * reach other buffers' memory.
+ */
+function payloadBuffer(size: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
 }
 
 function readUint32(bytes: Uint8Array, offset: number): number {

@@ -42,8 +42,10 @@ export interface Framing {
   readonly headerSize?: number;
   /**
    * @internal Frames in place a payload that was written after `headerSize` free bytes of `room`
-   * (a codec's `encodeWithRoom`): fills in the header and returns `room` itself, no copy.
+   * (a codec's `encodeWithRoom`): fills in the header and returns `room` itself, no copy. With
+   * `frameSize`, `room` is only the first part of a frame of that many bytes (header included),
+   * whose other parts follow it.
    * @throws {FramingError} as {@link Framing.encode} does.
    */
-  encodeInPlace?(room: Uint8Array): Uint8Array;
+  encodeInPlace?(room: Uint8Array, frameSize?: number): Uint8Array;
 }

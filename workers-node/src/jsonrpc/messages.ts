@@ -41,6 +41,17 @@ export function isMap(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * A map as received: a plain object (its prototype `Object.prototype` or null), as the decoders
+ * make them. What a decode hook put in a map's place (a Date, a Set, a class instance) is not one,
+ * where the protocol needs a map (the message, its params, an error: PROTOCOL.md 4.2).
+ */
+function isPlainMap(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
  * An integer in [-2^63, 2^64 - 1]. A decoded value cannot tell `1.0` from `1`: the decoders say
  * when a message's `id` was a float ({@link ClassifyOptions}).
  */
@@ -78,7 +89,7 @@ export function classifyMessage(value: unknown, options?: ClassifyOptions): Clas
 
   // 1-2.
   if (Array.isArray(value)) return invalid(null, "batches are not supported");
-  if (!isMap(value)) return invalid(null, "a message must be a map");
+  if (!isPlainMap(value)) return invalid(null, "a message must be a map");
 
   // 3.
   const rawId: unknown = options?.floatId === true && has(value, "id") ? FLOAT_ID : value.id;
@@ -121,7 +132,7 @@ export function classifyMessage(value: unknown, options?: ClassifyOptions): Clas
       return invalid(null, 'an error response "id" must be a string, an integer or null', false);
     }
     const error = value.error;
-    if (!isMap(error)) return invalid(id, 'member "error" must be a map', false);
+    if (!isPlainMap(error)) return invalid(id, 'member "error" must be a map', false);
     if (!isInteger(error.code)) return invalid(id, 'member "error.code" must be an integer', false);
     if (typeof error.message !== "string") return invalid(id, 'member "error.message" must be a string', false);
     const hasData = has(error, "data");
@@ -139,6 +150,7 @@ export function classifyMessage(value: unknown, options?: ClassifyOptions): Clas
   return invalid(id, 'neither "method" nor "result" nor "error"');
 }
 
+/** Params as received: an array or a map, not what a decode hook made of one (a Date, a Set...). */
 function isParams(value: unknown): value is Params {
-  return Array.isArray(value) || isMap(value);
+  return Array.isArray(value) || isPlainMap(value);
 }

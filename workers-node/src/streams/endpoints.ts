@@ -56,7 +56,8 @@ export class StreamProducer {
 
   /**
    * Sends one item, once there is credit; resolves once it was handed to the channel's writer (and,
-   * if that filled the socket, once it drained). Rejects with the stream's failure (-32002
+   * if that filled the socket, once it drained; an item holding a binary of 64 KiB or more, which
+   * is written from its own memory, once it was written). Rejects with the stream's failure (-32002
    * cancelled, -32010, -32011) even while waiting; an item that cannot be encoded rejects and takes
    * no credit.
    */

@@ -117,7 +117,7 @@ export class StreamTransport implements Transport {
    * `onWritten` runs once the chunk was handed to the operating system (not after a failed write).
    * @throws {TransportError} if the transport is closed or the write fails at once.
    */
-  writeNow(chunk: Uint8Array, onWritten?: () => void): boolean {
+  writeNow(chunk: Uint8Array, onWritten?: (error?: Error | null) => void): boolean {
     if (this.isClosed) throw new TransportError(`cannot write: ${this.options.description} is closed`);
     if (this.options.coalesce === true && !this.corked) {
       // Frames that become ready in the same tick (a batch of responses, a stream's items) leave
@@ -126,13 +126,46 @@ export class StreamTransport implements Transport {
       this.options.writable.cork();
       process.nextTick(this.uncork);
     }
+    return this.writeOne(chunk, onWritten);
+  }
+
+  /**
+   * @internal Writes one frame given as parts, in order, none of them copied: the stream holds
+   * them until they are written, in one writev when it is corked (here at least for the frame).
+   * `onWritten` runs with the last part's outcome.
+   * @throws {TransportError} if the transport is closed or the write fails at once.
+   */
+  writePartsNow(parts: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean {
+    if (this.isClosed) throw new TransportError(`cannot write: ${this.options.description} is closed`);
+    const { writable } = this.options;
+    // Corked for this tick (coalesce) or at least for the frame: its parts leave together.
+    const corkHere = this.options.write === undefined && !this.corked;
+    if (corkHere) {
+      if (this.options.coalesce === true) {
+        this.corked = true;
+        process.nextTick(this.uncork);
+      }
+      writable.cork();
+    }
+    let accepted = true;
+    try {
+      for (let index = 0; index < parts.length; index++) {
+        accepted = this.writeOne(parts[index] as Uint8Array, index === parts.length - 1 ? onWritten : undefined);
+      }
+    } finally {
+      if (corkHere && this.options.coalesce !== true) writable.uncork();
+    }
+    return accepted;
+  }
+
+  private writeOne(chunk: Uint8Array, onWritten?: (error?: Error | null) => void): boolean {
     this.writesStarted++;
     const callback =
       onWritten === undefined
         ? this.onWritten
         : (error?: Error | null): void => {
             this.onWritten(error);
-            if (!error) onWritten();
+            onWritten(error);
           };
     try {
       return this.writeFunction(chunk, callback);

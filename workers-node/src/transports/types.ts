@@ -28,11 +28,18 @@ export interface Transport {
   /**
    * @internal Writes one chunk, whole, now: true while under the buffer limit, false once over it
    * (then wait for {@link whenDrained} before writing more). `onWritten` runs once the chunk was
-   * handed to the operating system. No promise per chunk: the channel's writer uses it when the
-   * transport has it, and {@link write} otherwise.
+   * handed to the operating system, or with the error if that failed. No promise per chunk: the
+   * channel's writer uses it when the transport has it, and {@link write} otherwise.
    * @throws {TransportError} if the transport is closed or broken.
    */
-  writeNow?(chunk: Uint8Array, onWritten?: () => void): boolean;
+  writeNow?(chunk: Uint8Array, onWritten?: (error?: Error | null) => void): boolean;
+  /**
+   * @internal As {@link writeNow} for one frame given as consecutive parts, written in order and
+   * without copying them (in one writev where the stream gathers writes); `onWritten` runs once
+   * the last of them was handed to the operating system (or failed). The parts must stay
+   * unchanged until then. Absent: the channel's writer joins the parts into one chunk.
+   */
+  writePartsNow?(parts: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean;
   /** @internal Resolves once the transport is under its buffer limit again; rejects if it closes first. */
   whenDrained?(): Promise<void>;
   /** Resolves once everything written so far has been handed to the operating system. */

@@ -1,0 +1,128 @@
+/**
+ * The write queue is bounded in total (PROTOCOL.md 2.6, 4.5): a request or notification waits for
+ * room before it is encoded, its timeout and signal counting from the call; one that finds no room
+ * in time is never sent and says so. Large binaries go out as parts, written in order, whole.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import {
+  ChannelBuilder,
+  ChannelClosed,
+  JsonRpcProtocol,
+  LengthPrefixedFraming,
+  MessagePackCodec,
+  RequestCancelled,
+  RequestTimeout,
+  type Transport,
+  type TransportSink,
+} from "@aspect-ipc/worker";
+
+import { dataChannel, socketPair } from "./helpers/channels.js";
+
+const MiB = 1024 * 1024;
+
+/** A channel whose peer reads nothing (its end of the socket is never opened), with the outbox past its room. */
+async function channelToDeafPeer(t: { after(fn: () => Promise<void>): void }) {
+  const pair = await socketPair();
+  const channel = dataChannel(pair.server);
+  channel.start();
+  t.after(async () => {
+    await channel.close();
+    await pair.dispose();
+  });
+  // The first goes to the socket (and fills it), the second waits in the outbox: no room after it.
+  const sent = [channel.notify("n", { data: new Uint8Array(MiB) }), channel.notify("n", { data: new Uint8Array(MiB) })];
+  for (const promise of sent) promise.catch(() => undefined);
+  await sleep(50);
+  return channel;
+}
+
+test("a request that finds no room within its timeout is never sent, and says so", async (t) => {
+  const channel = await channelToDeafPeer(t);
+  let encoded = false;
+  const params = {
+    get data(): string {
+      encoded = true;
+      return "x";
+    },
+  };
+  const started = Date.now();
+  await assert.rejects(channel.request("m", params, { timeoutMs: 200 }), (error: unknown) => {
+    assert.ok(error instanceof RequestTimeout);
+    assert.match(error.message, /^request m was not sent within 200 ms: the peer read none of the \d+ bytes queued before it$/);
+    return true;
+  });
+  assert.ok(Date.now() - started >= 190);
+  assert.equal(encoded, false, "its params were never encoded");
+});
+
+test("a request waiting for room is cancelled by its signal, and by the channel closing", async (t) => {
+  const channel = await channelToDeafPeer(t);
+  const controller = new AbortController();
+  const cancelled = channel.request("m", {}, { signal: controller.signal });
+  const notification = channel.notify("n", {});
+  const closing = channel.request("m2", {});
+  await sleep(20);
+  controller.abort();
+  await assert.rejects(cancelled, (error: unknown) => error instanceof RequestCancelled && /cancelled by the caller before it was sent/.test(error.message));
+  void channel.close();
+  await assert.rejects(notification, ChannelClosed);
+  await assert.rejects(closing, ChannelClosed);
+});
+
+test("a transport of the program's own gets a frame with a large binary whole, in one write", async () => {
+  const chunks: Uint8Array[] = [];
+  const transport: Transport = {
+    closed: false,
+    open: (_sink: TransportSink) => undefined,
+    write: (chunk) => {
+      chunks.push(chunk);
+      return Promise.resolve();
+    },
+    flush: () => Promise.resolve(),
+    pause: () => undefined,
+    resume: () => undefined,
+    close: () => Promise.resolve(),
+  };
+  const framing = new LengthPrefixedFraming();
+  const codec = new MessagePackCodec();
+  const channel = new ChannelBuilder().withTransport(transport).withFraming(framing).withCodec(codec).withProtocol(new JsonRpcProtocol()).build();
+  channel.start();
+  const data = new Uint8Array(200_000).fill(4);
+  await channel.notify("big", { data });
+  assert.equal(chunks.length, 1);
+  const [event] = framing.createDecoder().push(chunks[0] as Uint8Array);
+  assert.ok(event?.type === "frame");
+  assert.deepEqual(codec.decode(event.frame), { jsonrpc: "2.0", method: "big", params: { data } });
+});
+
+test("over a real socket, frames with large binaries arrive whole and in order among small ones", async (t) => {
+  const pair = await socketPair();
+  const sender = dataChannel(pair.server);
+  const receiver = dataChannel(pair.client);
+  t.after(async () => {
+    await Promise.all([sender.close(), receiver.close()]);
+    await pair.dispose();
+  });
+  const received: unknown[] = [];
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  receiver.onNotification("n", (params: { i: number; data?: Uint8Array }) => {
+    received.push(params.data === undefined ? params.i : [params.i, params.data.byteLength, params.data[0], params.data.at(-1)]);
+    if (params.i === 29) done();
+  });
+  sender.start();
+  receiver.start();
+  const sends: Array<Promise<void>> = [];
+  for (let i = 0; i < 30; i++) {
+    sends.push(i % 3 === 0 ? sender.notify("n", { i, data: new Uint8Array(300_000 + i).fill(i) }) : sender.notify("n", { i }));
+  }
+  await Promise.all(sends);
+  await all;
+  assert.deepEqual(
+    received,
+    Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? [i, 300_000 + i, i, i] : i)),
+  );
+});
