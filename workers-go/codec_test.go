@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -213,6 +214,38 @@ func TestWireResponseEncodesLikeTheResponseMap(t *testing.T) {
 	for _, id := range ids {
 		for _, result := range results {
 			checkWireResponse(t, id, result)
+		}
+	}
+}
+
+// A nil *Params or *Result inside a value is null, as any nil pointer is (and as the JSON codec
+// writes it), on both codecs, with or without an encode hook; a non-nil one is its value. (The
+// MessagePack encoder called the value method through the nil pointer, and panicked.)
+func TestNilParamsAndResultPointersEncodeAsNull(t *testing.T) {
+	hook := func(v any) (any, error) { return v, nil }
+	params, result := &Params{value: []any{int64(1)}, present: true}, &Result{value: "r"}
+	for _, c := range []Codec{MessagePackCodec{}, MessagePackCodec{EncodeHook: hook}, JSONCodec{}, JSONCodec{EncodeHook: hook}} {
+		for _, v := range []any{
+			map[string]any{"p": (*Params)(nil), "r": (*Result)(nil), "q": params, "s": result},
+			struct {
+				P *Params `json:"p"`
+				R *Result `json:"r"`
+				Q *Params `json:"q"`
+				S *Result `json:"s"`
+			}{Q: params, S: result},
+		} {
+			out, err := c.Encode(v)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name(), err)
+			}
+			back, err := c.Decode(out)
+			want := map[string]any{"p": nil, "r": nil, "q": []any{int64(1)}, "s": "r"}
+			if err != nil || !reflect.DeepEqual(back, want) {
+				t.Fatalf("%s: %T encoded as %v (%v), want %v", c.Name(), v, back, err, want)
+			}
+		}
+		if out, err := c.Encode((*Params)(nil)); err != nil || (string(out) != "null" && !bytes.Equal(out, []byte{0xc0})) {
+			t.Fatalf("%s: a nil *Params alone encoded as %q, %v", c.Name(), out, err)
 		}
 	}
 }

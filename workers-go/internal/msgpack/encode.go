@@ -115,6 +115,10 @@ func (e *Encoder) Encode(v any, depth int) error {
 		}
 		return e.Encode(n, depth)
 	case Appender:
+		if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			e.Buf = append(e.Buf, 0xc0) // a nil *Params or *Result: null, as for any nil pointer
+			return nil
+		}
 		if v, ok := x.(valuer); ok && e.Hook != nil {
 			// Params and Result write their value with an Encoder of their own, without the hook.
 			return e.Encode(v.Value(), depth)
