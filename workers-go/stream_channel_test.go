@@ -2,6 +2,7 @@ package aspectipc
 
 import (
 	"context"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -285,5 +286,38 @@ func TestStreamStepsFailWhenTheChannelCloses(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("a stream step still waits after the channel closed")
 		}
+	}
+}
+
+// A stream item over the peer's limit is refused as a notification, which it is (PROTOCOL.md
+// 12.1), with the exact sizes, and the stream stays open (13). (The Go SDK said "frame of ...".)
+func TestStreamItemOverTheLimitIsANotificationTooLarge(t *testing.T) {
+	refusals := make(chan string, 1)
+	handlers := HandlerTable{"big": StreamHandler(func(ctx context.Context, _ Params, _ *InStream, out *OutStream) (any, error) {
+		err := out.Send(ctx, make([]byte, 5000))
+		if err == nil {
+			return nil, &Error{Code: CodeInternalError, Message: "an item over the limit was sent"}
+		}
+		refusals <- err.Error()
+		return nil, out.Send(ctx, "fine")
+	})}
+	a, b := socketPair(t)
+	ch, err := NewChannelBuilder().WithName("data").WithTransport(a).WithFraming(LengthPrefixedFraming{MaxFrameSize: 4096}).
+		WithCodec(MessagePackCodec{}).WithHandlers(handlers).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ch.Run(context.Background())
+	t.Cleanup(func() { ch.Close(); b.Close() })
+	p := wrapStreamPeer(t, b)
+	p.request(1, "big", map[string]any{"$/stream": streamDesc(1, false)})
+	if item := p.nextItem(1); item["seq"] != int64(0) || item["value"] != "fine" {
+		t.Fatalf("want seq 0 \"fine\", got %v", item)
+	}
+	if m := p.next(); m["id"] != int64(1) || m["error"] != nil {
+		t.Fatalf("want the result, got %v", m)
+	}
+	if refusal := <-refusals; !regexp.MustCompile(`^notification of \d+ bytes exceeds max_frame_size of 4096 bytes`).MatchString(refusal) {
+		t.Fatalf("the item's refusal says %q", refusal)
 	}
 }

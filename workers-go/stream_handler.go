@@ -69,9 +69,10 @@ func (c *Channel) startWithStreams(msg Message, h Handler, inline bool) {
 	startHandler(handlerTask{f: f, h: h, msg: msg})
 }
 
-// notifyStream writes a $/stream/* notification.
+// notifyStream writes a $/stream/* notification; one over the peer's limit is refused as a
+// notification ("notification of N bytes exceeds ...", PROTOCOL.md 12.1), which a stream item is.
 func (c *Channel) notifyStream(method string, params map[string]any) error {
-	return c.send(c.rpc.Notification(method, params))
+	return named(c.send(c.rpc.Notification(method, params)), "notification")
 }
 
 // failStream answers a request whose stream broke the protocol and cancels its handler, whose
