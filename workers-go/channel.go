@@ -31,10 +31,11 @@ import (
 type Handler func(ctx context.Context, params Params) (any, error)
 
 // Channel is one JSON-RPC connection over a transport, with a framing and a codec: it answers the
-// peer's requests with the registered handlers (concurrently) and sends requests and
-// notifications to the peer. Writes are serialized: frames from concurrent senders never
-// interleave (those ready together go out in one write). Build one with ChannelBuilder, then call
-// Run.
+// peer's requests with the registered handlers (concurrently, at most WithMaxConcurrentHandlers
+// at once) and sends requests and notifications to the peer. Writes are serialized: frames from
+// concurrent senders never interleave (those ready together go out in one write), and a sender
+// waits for room in the write queue before it encodes its message. Build one with ChannelBuilder,
+// then call Run.
 type Channel struct {
 	name      string
 	transport Transport
@@ -91,6 +92,12 @@ type Channel struct {
 	// failures says whether a failed handler's answer carries its traceback, and where the
 	// failure is logged.
 	failures failurePolicy
+	// The dispatch bound (channel_bound.go): at most maxHandlers request handlers are counted
+	// (guarded by mu); placeWanted when the read loop waits for a place, placeFreed wakes it.
+	maxHandlers int
+	counted     int
+	placeWanted bool
+	placeFreed  chan struct{}
 }
 
 // gateEvent is one incoming payload: a classified message or a decoding failure.
@@ -335,7 +342,7 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 	case KindRequest:
 		c.dispatchRequest(msg)
 	case KindNotification:
-		c.dispatchNotification(msg)
+		c.dispatchNotification(msg, len(payload))
 	case KindResponse, KindErrorResponse:
 		c.completeRequest(msg)
 	default:
@@ -347,11 +354,17 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 // send encodes and writes one message as a single frame.
 func (c *Channel) send(msg any) error { return c.sendOr(nil, msg) }
 
-// sendOr is send that stops waiting when cancel closes: the frame is then either withdrawn
-// unsent (errWithdrawn) or left to be written whole in the background (errWriteStarted).
+// sendOr is send that stops waiting when cancel closes: before the message is encoded (it waits
+// for room in the write queue first) or while its frame is queued, it is given up unsent
+// (errWithdrawn); once its frame is being written, that is left to finish in the background
+// (errWriteStarted).
 func (c *Channel) sendOr(cancel <-chan struct{}, msg any) error {
+	if err := c.room(cancel); err != nil {
+		return err
+	}
 	f, codecErr, framingErr := c.encodeFrame(msg)
 	if codecErr != nil || framingErr != nil {
+		c.writer.unreserve()
 		f.Release()
 		if codecErr != nil {
 			return codecErr
@@ -363,6 +376,30 @@ func (c *Channel) sendOr(cancel <-chan struct{}, msg any) error {
 		f.Release()
 	}
 	return err
+}
+
+// room waits for room in the write queue before a message is encoded (frameWriter.room), so that
+// a peer that does not read holds up senders, not encoded copies of their messages. On nil the
+// room is the caller's: it writes its frame with writeOr or hold, or gives it back
+// (c.writer.unreserve). errWithdrawn when cancel closes first.
+func (c *Channel) room(cancel <-chan struct{}) error {
+	select {
+	case <-c.done:
+		return c.closedError()
+	default:
+	}
+	err := c.writer.room(cancel, c.done)
+	switch {
+	case err == nil, errors.Is(err, errWithdrawn):
+		return err
+	case errors.Is(err, errRoomClosed):
+		return c.closedError()
+	}
+	return c.checkWrite(err)
+}
+
+func (c *Channel) closedError() error {
+	return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
 }
 
 // encodeFrame encodes msg and frames it, failing with the codec's error or else the framing's.
@@ -398,27 +435,31 @@ func (c *Channel) encodeFrame(msg any) (f *outframe.Frame, codecErr, framingErr 
 	return f, nil, inPlace.frameInPlace(f)
 }
 
+// write writes f, for a sender that got room (c.room).
 func (c *Channel) write(f *outframe.Frame) error { return c.writeOr(nil, f) }
 
+// writeOr is write that stops waiting when cancel closes (frameWriter.writeOr).
 func (c *Channel) writeOr(cancel <-chan struct{}, f *outframe.Frame) error {
 	select {
 	case <-c.done:
-		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
+		c.writer.unreserve()
+		return c.closedError()
 	default:
 	}
-	return c.checkWrite(c.writer.writeOr(f.Vectors(), cancel, f))
+	return c.checkWrite(c.writer.writeReserved(f.Vectors(), cancel, f))
 }
 
 // hold is write for a response of the read loop's own (an inline handler's): held back to go out
 // with the other responses to what the same read brought (frameWriter.hold), written once the
-// read loop has handled them (releaseHeld).
+// read loop has handled them (releaseHeld). The caller got room (c.room).
 func (c *Channel) hold(f *outframe.Frame) error {
 	select {
 	case <-c.done:
-		return &Error{Code: CodeChannelClosed, Message: c.name + " channel is closed", cause: ErrChannelClosed}
+		c.writer.unreserve()
+		return c.closedError()
 	default:
 	}
-	return c.checkWrite(c.writer.hold(f.Vectors()))
+	return c.checkWrite(c.writer.holdReserved(f.Vectors()))
 }
 
 // releaseHeld writes the responses hold held back.

@@ -1,6 +1,7 @@
 package aspectipc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -27,7 +28,9 @@ type ChannelBuilder struct {
 	windows   map[string]int64 // InputWindow of handlers, by method
 	inline    map[string]bool  // the handlers given Inline, by method
 	logger    *slog.Logger
-	err       error
+	// maxHandlers is WithMaxConcurrentHandlers' bound (0: DefaultMaxConcurrentHandlers).
+	maxHandlers int
+	err         error
 }
 
 // NewChannelBuilder returns an empty builder.
@@ -99,6 +102,22 @@ func (b *ChannelBuilder) WithLogger(logger *slog.Logger) *ChannelBuilder {
 	return b
 }
 
+// WithMaxConcurrentHandlers sets how many of the peer's requests the channel runs at once (at least
+// 1; DefaultMaxConcurrentHandlers, 256, when not set). With that many running, the channel stops
+// reading until one ends (backpressure: nothing is dropped). A handler waiting for the peer (for
+// the answer to its own Request, on either channel, or for its stream's items or credit) does not
+// count meanwhile, so handlers that call the peer back never stop both sides. Inline handlers and
+// notification handlers are not counted: notifications wait for their handler in a queue of their
+// own, of at most 1,024 notifications and 16 MiB (PROTOCOL.md 4.5).
+func (b *ChannelBuilder) WithMaxConcurrentHandlers(n int) *ChannelBuilder {
+	if err := checkMaxConcurrentHandlers(n); err != nil {
+		b.err = errors.Join(b.err, err)
+		return b
+	}
+	b.maxHandlers = n
+	return b
+}
+
 // Build returns the channel. Start it with Run.
 func (b *ChannelBuilder) Build() (*Channel, error) {
 	if b.err != nil {
@@ -124,6 +143,9 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 		base:      base,
 		cancel:    cancel,
 		done:      make(chan struct{}),
+
+		maxHandlers: cmp.Or(b.maxHandlers, DefaultMaxConcurrentHandlers),
+		placeFreed:  make(chan struct{}, 1),
 	}
 	for method, h := range b.handlers {
 		c.handlers[method] = h

@@ -104,10 +104,11 @@ func TestRequestDeadlineWithAPeerThatStopsReading(t *testing.T) {
 func queuedMethods(fw *frameWriter) int {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	if fw.queue == nil {
-		return 0
+	n := 0
+	for q := fw.queue; q != nil; q = q.next {
+		n += q.live
 	}
-	return fw.queue.live
+	return n
 }
 
 // writerBusy reports whether a sender is in charge of writing (blocked by the peer here).

@@ -23,6 +23,11 @@ type inflight struct {
 	// inline is the method when the handler runs on the read loop (Inline), "" otherwise: what
 	// Request checks to refuse a wait that would never end.
 	inline string
+	// The dispatch bound (channel_bound.go), guarded by owner.mu: bounded for a request handler
+	// started with a place, counted while it holds one, ended once it has returned; waits counts
+	// its waits for the peer going on.
+	bounded, counted, ended bool
+	waits                   int
 }
 
 type contextKey int
@@ -78,7 +83,8 @@ func (c *Channel) dispatchRequest(msg Message) {
 	c.start(msg, h)
 }
 
-func (c *Channel) dispatchNotification(msg Message) {
+// dispatchNotification dispatches a notification whose frame (or line) had size bytes.
+func (c *Channel) dispatchNotification(msg Message, size int) {
 	if isReserved(msg.Method) {
 		if strings.HasPrefix(msg.Method, "$/stream/") { // at once, in arrival order (13.4)
 			c.streams.handle(msg.Method, msg.Params)
@@ -90,24 +96,41 @@ func (c *Channel) dispatchNotification(msg Message) {
 		return // unknown $/ notifications are ignored (PROTOCOL.md 11.2)
 	}
 	c.mu.Lock()
-	h := c.handlers[msg.Method]
+	h, inline := c.handlers[msg.Method], c.inline[msg.Method]
+	c.mu.Unlock()
 	if h == nil {
-		c.mu.Unlock()
 		c.log("dropped notification %q: no handler", msg.Method)
 		return
 	}
-	if c.inline[msg.Method] && c.notificationsIdle() { // else it waits its turn in the queue
-		c.mu.Unlock()
+	if inline && c.notificationsIdle() { // else it waits its turn in the queue
 		c.runInline(msg, h)
 		return
 	}
+	if !c.notificationRoom(size) { // the read loop waits while the queue is full
+		return // closed meanwhile
+	}
+	c.mu.Lock()
 	f := c.startLocked(ID{}, false)
 	c.mu.Unlock()
-	c.enqueueNotification(handlerTask{f: f, h: h, msg: msg})
+	c.enqueueNotification(handlerTask{f: f, h: h, msg: msg, size: size})
 }
 
-// start runs h for a request or notification on a goroutine of its own, at once.
+// start runs h for a request on a goroutine of its own, once it has a place among the running
+// handlers (placeFor: the read loop waits for one).
 func (c *Channel) start(msg Message, h Handler) {
+	c.mu.Lock()
+	if !c.placeForLocked(msg.ID) {
+		c.mu.Unlock()
+		return
+	}
+	f := c.startCountedLocked(msg.ID)
+	c.mu.Unlock()
+	startHandler(handlerTask{f: f, h: h, msg: msg})
+}
+
+// startReserved runs h for a reserved method's request or notification ($/shutdown) on a goroutine
+// of its own, at once: it takes no place among the handlers, and is not refused.
+func (c *Channel) startReserved(msg Message, h Handler) {
 	c.mu.Lock()
 	f := c.startLocked(msg.ID, msg.Kind == KindRequest)
 	c.mu.Unlock()
@@ -154,6 +177,11 @@ func (f *inflight) Value(key any) any {
 
 func (c *Channel) finish(f *inflight) {
 	c.mu.Lock()
+	f.ended = true
+	if f.counted {
+		f.counted = false
+		c.freePlaceLocked()
+	}
 	delete(c.active, f)
 	if f.isRequest && c.running[f.id] == f {
 		delete(c.running, f.id)
@@ -291,7 +319,14 @@ func (c *Channel) dispatchInvalid(msg Message) {
 // respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9);
 // held, from an inline handler on the read loop, until the read's other frames are handled.
 func (c *Channel) respond(id ID, result any, held bool) {
+	if err := c.room(nil); err != nil { // encoded only once there is room for it (PROTOCOL.md 4.5)
+		c.log("cannot send the response to %s: %v", id, err)
+		return
+	}
 	f, codecErr, framingErr := c.encodeFrame(wireResponse{id: id, result: result})
+	if codecErr != nil || framingErr != nil {
+		c.writer.unreserve()
+	}
 	if codecErr != nil {
 		f.Release()
 		c.sendError(id, &Error{Code: CodeInternalError, Message: "Internal error: the result cannot be encoded: " + codecErr.Error()})

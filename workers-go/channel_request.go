@@ -14,10 +14,12 @@ import (
 // with CodeChannelClosed (wrapping ErrChannelClosed) when the channel closes first; a *CodecError
 // or *FramingError when the request cannot be sent (nothing is written then).
 //
-// ctx bounds the whole call, sending included: a request still queued behind other frames when
-// ctx ends is taken back out, unsent; one already (partly) written is completed in the background
-// and the peer is sent $/cancelRequest, so a peer that stops reading cannot hold the call past
-// its deadline. Binaries of 8 KiB or more in params are written from where they are: do not
+// ctx bounds the whole call, sending included: a request still waiting for room in the write queue
+// (it is encoded only once there is room: a peer that does not read holds up senders, not encoded
+// copies of their messages) or still queued behind other frames when ctx ends is never sent; one
+// already (partly) written is completed in the background and the peer is sent $/cancelRequest,
+// so a peer that stops reading cannot hold the call past its deadline. While it waits, a handler's
+// call does not count against its channel's MaxConcurrentHandlers. Binaries of 8 KiB or more in params are written from where they are: do not
 // modify them until the peer has answered or ctx has ended. From an Inline handler of this
 // channel (its ctx), it fails at once with an *Error wrapping ErrInlineWait, sending nothing.
 func (c *Channel) Request(ctx context.Context, method string, params any) (Result, error) {
@@ -31,6 +33,11 @@ func (c *Channel) Request(ctx context.Context, method string, params any) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	// A handler calling its peer does not count against its channel's dispatch bound until the
+	// answer is in (channel_bound.go).
+	waiter := inflightFrom(ctx)
+	waiter.waitingForPeer()
+	defer waiter.doneWaiting()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -85,8 +92,8 @@ func (c *Channel) requestEnded(ctx context.Context, method string) error {
 }
 
 // Notify sends the peer a notification. params follows the same rules as for Request. ctx bounds
-// the send: a notification still queued behind other frames when ctx ends is taken back out,
-// unsent, and Notify returns an *Error with CodeRequestCancelled or CodeRequestTimeout wrapping
+// the send: a notification still waiting for room in the write queue, or still queued behind other
+// frames, when ctx ends is never sent, and Notify returns an *Error with CodeRequestCancelled or CodeRequestTimeout wrapping
 // ctx.Err(); one already being written is completed in the background (the error says so).
 func (c *Channel) Notify(ctx context.Context, method string, params any) error {
 	if c == nil {

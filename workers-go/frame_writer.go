@@ -4,22 +4,28 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 )
 
 // frameWriter serializes frames onto a transport with group commit. A sender that finds no write
-// in progress writes its frame itself; frames sent while a write is in progress are queued into
-// one batch, which the first of their senders to be woken writes in one go (one writev on a
-// socket) once the write in progress ends. Every sender returns once its own frame is written,
-// with that write's outcome, so:
+// in progress writes its frame itself; frames sent while a write is in progress are queued, and
+// the first of their senders to be woken writes them in one go (one writev on a socket) once the
+// write in progress ends. Every sender returns once its own frame is written, with that write's
+// outcome, so:
 //   - frames never interleave, and go out in the order their senders queued them;
 //   - a frame is on the wire when write returns (what closes after a response relies on this);
-//   - what is queued is bounded by the senders waiting: a slow reader blocks the senders instead
-//     of letting memory grow;
 //   - frames that are ready together cost one system call, not one each.
 //
+// What waits is bounded in bytes, not only by the senders waiting (PROTOCOL.md 2.6, 4.5): a write
+// takes at most queueLimit bytes of the queue (or one larger frame), what is left stays queued
+// and counted, and a sender waits for room (room) before it even encodes its message, while more
+// than queueLimit bytes wait or maxEncoding senders are encoding already. So a peer that stops
+// reading holds up the senders, which hold their arguments, not encoded copies of them: a hundred
+// senders of one 5 MB string hold a frame or two, not a hundred.
+//
 // A failed write leaves the stream unusable (a frame may be half written), so its error is
-// returned to the frames of that batch and to every later write.
+// returned to the frames queued and to every later write.
 type frameWriter struct {
 	w        io.Writer
 	vectored bool         // w writes a net.Buffers with writev
@@ -28,25 +34,43 @@ type frameWriter struct {
 	// writing allocates nothing), and a buffer to gather small frames for a plain io.Writer.
 	vec     net.Buffers
 	scratch []byte
+	// maxEncoding is how many senders may be encoding at once (given room and not yet queued).
+	maxEncoding int
 
 	mu      sync.Mutex
-	writing bool        // a sender is in charge of writing
-	queue   *writeBatch // frames waiting for the write in progress to end
-	err     error       // sticky: a write failed
+	writing bool // a sender is in charge of writing
+	// queue is the batches waiting for the write in progress to end, oldest first, to tail; a
+	// batch is at most queueLimit bytes or one frame. queued is their bytes.
+	queue, tail *writeBatch
+	queued      int
+	encoding    int           // senders given room that have not queued or written their frame yet
+	roomFreed   chan struct{} // when set, closed once room may have come free (room waits for it)
+	err         error         // sticky: a write failed
 	// held is frames the read loop held back (hold), copied end to end: they go out first in the
 	// next write, whoever makes it, so that frames still leave in the order their writes returned.
 	held []byte
 }
 
-// writeBatch is the frames queued during one write.
+// writeBatch is frames queued during one write, written together.
 type writeBatch struct {
 	bufs    net.Buffers
+	size    int           // bytes of its frames that were not withdrawn
 	live    int           // frames in bufs that were not withdrawn
 	waiters int           // senders waiting for it: held frames have none, so a batch of them alone has 0
+	taken   bool          // out of the queue: being written, or written
 	lead    chan struct{} // receives once: the waiter that gets it writes the batch
 	done    chan struct{} // closed once the batch is written, or has failed
 	err     error
+	next    *writeBatch
 }
+
+// queueLimit bounds the bytes waiting to be written: a batch takes at most this much (or one larger
+// frame), and a sender waits for room while more than this waits.
+const queueLimit = 256 << 10
+
+// defaultMaxEncoding is how many senders may encode their messages at once: encoding is CPU work,
+// so more than a few gain nothing, while each may hold a frame as large as the peer accepts.
+func defaultMaxEncoding() int { return min(max(runtime.GOMAXPROCS(0), 2), 4) }
 
 // holdLimit bounds the bytes held back by hold; a frame that would go over it is written at once,
 // after what is held.
@@ -56,12 +80,16 @@ const holdLimit = 64 << 10
 // system call, and is written at once.
 const holdFrameLimit = 8 << 10
 
-// errWithdrawn is returned by writeOr when the frame was taken back out of the queue, unsent.
+// errWithdrawn is returned by writeOr when the frame was taken back out of the queue, unsent, and
+// by room when cancel closed first (nothing was encoded).
 var errWithdrawn = errors.New("withdrawn before it was written")
 
 // errWriteStarted is returned by writeOr when cancel ended the wait while the frame was being
 // written: it will be written whole, by a goroutine that releases it once it is.
 var errWriteStarted = errors.New("still being written")
+
+// errRoomClosed is returned by room when closed closed while it waited.
+var errRoomClosed = errors.New("closed while waiting for room to write")
 
 // gatherLimit bounds the copies made to gather frames into one write on a plain io.Writer;
 // larger frames are written as they are.
@@ -74,7 +102,7 @@ func newFrameWriter(w io.Writer) *frameWriter {
 		vectored = true
 	}
 	vectors, _ := w.(vectorWriter)
-	return &frameWriter{w: w, vectored: vectored, vectors: vectors}
+	return &frameWriter{w: w, vectored: vectored, vectors: vectors, maxEncoding: defaultMaxEncoding()}
 }
 
 // vectorWriter is a writer with its own writev (a blocking data connection).
@@ -82,8 +110,62 @@ type vectorWriter interface {
 	writeVectors(bufs [][]byte) (int, error)
 }
 
+// room waits until the sender may encode its frame: no more than queueLimit bytes wait and fewer
+// than maxEncoding senders are encoding. It returns nil with room reserved for the sender, which
+// it passes on with its frame (writeReserved, holdReserved) or gives back (unreserve); otherwise
+// errWithdrawn when cancel closes first, errRoomClosed when closed does, or the writer's failure.
+// Waiting, it first queues what hold holds back, which would otherwise wait with it.
+func (fw *frameWriter) room(cancel, closed <-chan struct{}) error {
+	fw.mu.Lock()
+	for {
+		if fw.err != nil {
+			err := fw.err
+			fw.mu.Unlock()
+			return err
+		}
+		if fw.queued <= queueLimit && fw.encoding < fw.maxEncoding {
+			fw.encoding++
+			fw.mu.Unlock()
+			return nil
+		}
+		if fw.held != nil && fw.writing { // else the next write, by an encoding sender, takes it
+			fw.enqueue([][]byte{fw.held})
+			fw.held = nil
+		}
+		if fw.roomFreed == nil {
+			fw.roomFreed = make(chan struct{})
+		}
+		freed := fw.roomFreed
+		fw.mu.Unlock()
+		select {
+		case <-freed:
+		case <-cancel:
+			return errWithdrawn
+		case <-closed:
+			return errRoomClosed
+		}
+		fw.mu.Lock()
+	}
+}
+
+// unreserve gives back the room a sender got and will not use (its message failed to encode).
+func (fw *frameWriter) unreserve() {
+	fw.mu.Lock()
+	fw.encoding--
+	fw.freeRoom()
+	fw.mu.Unlock()
+}
+
+// freeRoom wakes the senders waiting for room, if any, to look again; fw.mu must be held.
+func (fw *frameWriter) freeRoom() {
+	if fw.roomFreed != nil {
+		close(fw.roomFreed)
+		fw.roomFreed = nil
+	}
+}
+
 // write writes one frame given as consecutive slices, which must stay untouched until it returns.
-func (fw *frameWriter) write(frame [][]byte) error { return fw.writeOr(frame, nil, nil) }
+func (fw *frameWriter) write(frame [][]byte) error { return fw.put(frame, nil, nil, false) }
 
 // releaser frees the buffers of a frame (an *outframe.Frame: an interface rather than a method
 // value, which would be allocated on every write).
@@ -94,7 +176,24 @@ type releaser interface{ Release() }
 // (errWriteStarted) which then releases owner, for the caller no longer owns the frame's buffers.
 // Otherwise releasing is left to the caller. A nil cancel waits for the write, whatever it takes.
 func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner releaser) error {
+	return fw.put(frame, cancel, owner, false)
+}
+
+// writeReserved is writeOr for a sender that got room (room): the frame takes the room's place.
+func (fw *frameWriter) writeReserved(frame [][]byte, cancel <-chan struct{}, owner releaser) error {
+	return fw.put(frame, cancel, owner, true)
+}
+
+func (fw *frameWriter) put(frame [][]byte, cancel <-chan struct{}, owner releaser, reserved bool) error {
+	size := 0
+	for _, b := range frame {
+		size += len(b)
+	}
 	fw.mu.Lock()
+	if reserved {
+		fw.encoding--
+		fw.freeRoom()
+	}
 	if fw.err != nil {
 		err := fw.err
 		fw.mu.Unlock()
@@ -129,19 +228,12 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 			return errWriteStarted
 		}
 	}
-	b := fw.queue
-	if b == nil {
-		b = &writeBatch{lead: make(chan struct{}, 1), done: make(chan struct{})}
-		fw.queue = b
-	}
 	if held != nil { // a frame of its own, never withdrawn: its writes have returned
-		b.bufs = append(b.bufs, held)
-		b.live++
+		fw.enqueue([][]byte{held})
 	}
-	start := len(b.bufs)
+	b, start := fw.tail, 0
 	if len(frame) > 0 {
-		b.bufs = append(b.bufs, frame...)
-		b.live++
+		b, start = fw.enqueue(frame)
 	}
 	b.waiters++
 	fw.mu.Unlock()
@@ -152,10 +244,13 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 		return fw.writeBatch(b)
 	case <-cancel:
 		fw.mu.Lock()
-		if fw.queue == b { // nobody writes the batch yet: take the frame back out
+		if !b.taken { // nobody writes the batch yet: take the frame back out
 			clear(b.bufs[start : start+len(frame)]) // empty slices write nothing
 			b.live--
 			b.waiters--
+			b.size -= size
+			fw.queued -= size
+			fw.freeRoom()
 			fw.mu.Unlock()
 			return errWithdrawn
 		}
@@ -170,19 +265,53 @@ func (fw *frameWriter) writeOr(frame [][]byte, cancel <-chan struct{}, owner rel
 	}
 }
 
+// enqueue appends a frame to the queue, in its last batch unless that one is full, and returns
+// the batch and where the frame starts in it; fw.mu must be held, with a write in progress.
+func (fw *frameWriter) enqueue(frame [][]byte) (*writeBatch, int) {
+	size := 0
+	for _, b := range frame {
+		size += len(b)
+	}
+	b := fw.tail
+	if b == nil || b.size >= queueLimit {
+		b = &writeBatch{lead: make(chan struct{}, 1), done: make(chan struct{})}
+		if fw.tail == nil {
+			fw.queue = b
+		} else {
+			fw.tail.next = b
+		}
+		fw.tail = b
+	}
+	start := len(b.bufs)
+	b.bufs = append(b.bufs, frame...)
+	b.live++
+	b.size += size
+	fw.queued += size
+	return b, start
+}
+
 // hold is write for the read loop while it works through what one read brought: a small frame is
 // copied and held back, to go out with the next write (release at the end of the read's frames, or
 // any sender's write before that), so that the responses to a read's requests cost one system
 // call, not one each. It returns nil once the frame is held; a write failing later fails the
 // writer, and with it every later write, as any write does. A frame that would take what is held
 // over holdLimit is written at once, after it.
-func (fw *frameWriter) hold(frame [][]byte) error {
+func (fw *frameWriter) hold(frame [][]byte) error { return fw.keep(frame, false) }
+
+// holdReserved is hold for a sender that got room (room).
+func (fw *frameWriter) holdReserved(frame [][]byte) error { return fw.keep(frame, true) }
+
+func (fw *frameWriter) keep(frame [][]byte, reserved bool) error {
 	size := 0
 	for _, b := range frame {
 		size += len(b)
 	}
 	fw.mu.Lock()
 	if fw.err == nil && size <= holdFrameLimit && len(fw.held)+size <= holdLimit {
+		if reserved {
+			fw.encoding--
+			fw.freeRoom()
+		}
 		if fw.held == nil {
 			fw.held = make([]byte, 0, max(size, 4<<10))
 		}
@@ -193,7 +322,7 @@ func (fw *frameWriter) hold(frame [][]byte) error {
 		return nil
 	}
 	fw.mu.Unlock()
-	return fw.write(frame)
+	return fw.put(frame, nil, nil, reserved)
 }
 
 // release writes what hold held back, if anything (nil when nothing is held).
@@ -222,31 +351,44 @@ func (fw *frameWriter) handOff(err error) {
 	}
 }
 
-// passOn is handOff's step: it returns the batch the caller must write itself, or nil.
+// passOn is handOff's step: it takes the next batch out of the queue and returns it if the caller
+// must write it itself, or else hands it to one of its waiters, or gives the charge of writing up
+// when the queue is empty.
 func (fw *frameWriter) passOn(err error) *writeBatch {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if err != nil && fw.err == nil {
 		fw.err = err
+		fw.freeRoom() // the senders waiting for room fail now
 	}
-	b := fw.queue
-	fw.queue = nil
-	switch {
-	case b == nil:
-		fw.writing = false
-	case b.live == 0: // every frame of it was withdrawn
-		close(b.done)
-		fw.writing = false
-	case fw.err != nil:
-		b.err = fw.err
-		close(b.done)
-		fw.writing = false
-	case b.waiters == 0:
-		return b
-	default:
-		b.lead <- struct{}{} // never blocks: one send per batch, into a buffer of one
+	for {
+		b := fw.queue
+		if b == nil {
+			fw.writing = false
+			return nil
+		}
+		fw.queue = b.next
+		if fw.queue == nil {
+			fw.tail = nil
+		}
+		b.next = nil
+		b.taken = true
+		fw.queued -= b.size
+		fw.freeRoom()
+		switch {
+		case b.live == 0: // every frame of it was withdrawn
+			close(b.done)
+		case fw.err != nil:
+			b.err = fw.err
+			b.bufs = nil
+			close(b.done)
+		case b.waiters == 0:
+			return b
+		default:
+			b.lead <- struct{}{} // never blocks: one send per batch, into a buffer of one
+			return nil
+		}
 	}
-	return nil
 }
 
 // flush writes the slices of one or more frames.

@@ -64,8 +64,8 @@ func waitQueued(t *testing.T, fw *frameWriter, n int) {
 	for {
 		fw.mu.Lock()
 		queued := 0
-		if fw.queue != nil {
-			queued = len(fw.queue.bufs)
+		for q := fw.queue; q != nil; q = q.next {
+			queued += len(q.bufs)
 		}
 		fw.mu.Unlock()
 		if queued == n {
@@ -227,7 +227,9 @@ func TestFrameWriterKeepsEachSendersOrderOnASocket(t *testing.T) {
 }
 
 // TestChannelSlowReaderBlocksSenders: a peer that does not read makes the senders wait (nothing
-// piles up in memory); once it reads, every frame arrives whole and every sender returns.
+// piles up in memory: one frame is being written, one waits in the queue, the third sender waits
+// for room before encoding its message); once it reads, every frame arrives whole and every
+// sender returns.
 func TestChannelSlowReaderBlocksSenders(t *testing.T) {
 	t.Parallel()
 	a, peer := socketPair(t)
@@ -238,6 +240,8 @@ func TestChannelSlowReaderBlocksSenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ch.Close()
+	// One sender encodes at a time: which waits where is then certain.
+	ch.writer.maxEncoding = 1
 	const senders, size = 3, 4 << 20 // far more than a socket buffer holds
 	results := make([]<-chan error, senders)
 	for s := 0; s < senders; s++ {
@@ -246,8 +250,9 @@ func TestChannelSlowReaderBlocksSenders(t *testing.T) {
 		body := bytes.Repeat([]byte{byte('a' + s)}, size)
 		go func() { out <- ch.Notify(context.Background(), "chunk", []any{body}) }()
 	}
-	// One sender writes (blocked by the full socket), the others wait behind it.
-	for queuedFrames(ch.writer) != senders-1 {
+	// One sender writes (blocked by the full socket), one frame waits behind it, and the last
+	// sender waits for room.
+	for queuedFrames(ch.writer) != 1 || !waitingForRoom(ch.writer) {
 		runtime.Gosched()
 	}
 	if returned(results...) {
@@ -290,16 +295,22 @@ func TestChannelSlowReaderBlocksSenders(t *testing.T) {
 func queuedFrames(fw *frameWriter) int {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	if fw.queue == nil {
-		return 0
-	}
 	n := 0
-	for _, b := range fw.queue.bufs {
-		if len(b) >= outframe.RefMinSize {
-			n++
+	for q := fw.queue; q != nil; q = q.next {
+		for _, b := range q.bufs {
+			if len(b) >= outframe.RefMinSize {
+				n++
+			}
 		}
 	}
 	return n
+}
+
+// waitingForRoom reports whether a sender waits for room in the write queue (frameWriter.room).
+func waitingForRoom(fw *frameWriter) bool {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.roomFreed != nil
 }
 
 // TestChannelCloseReleasesBlockedSenders: senders blocked by a peer that does not read return an

@@ -9,9 +9,10 @@ import "time"
 
 // handlerTask is one handler to run.
 type handlerTask struct {
-	f   *inflight
-	h   Handler
-	msg Message
+	f    *inflight
+	h    Handler
+	msg  Message
+	size int // a queued notification's frame size (channel_notify.go)
 }
 
 // idleHandlers hands a task to a goroutine waiting for one; it is unbuffered, so a task is never

@@ -85,6 +85,9 @@ func helperWorkerMain() {
 	if ms, err := strconv.Atoi(os.Getenv("HELPER_HELLO_TIMEOUT_MS")); err == nil {
 		cfg.HelloTimeout = time.Duration(ms) * time.Millisecond
 	}
+	if n, err := strconv.Atoi(os.Getenv("HELPER_MAX_HANDLERS")); err == nil {
+		cfg.MaxConcurrentHandlers = n
+	}
 	err := Serve(context.Background(), cfg)
 	var startup *StartupError
 	if err != nil && !errors.As(err, &startup) { // Serve wrote a start-up refusal itself

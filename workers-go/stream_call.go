@@ -26,6 +26,7 @@ type StreamCall struct {
 	In *OutStream
 
 	c       *Channel
+	ctx     context.Context // RequestStream's
 	r       *streamReq
 	method  string
 	answer  chan outcome // the response
@@ -77,7 +78,7 @@ func (c *Channel) RequestStream(ctx context.Context, method string, params map[s
 	}
 	c.nextID++
 	id := IntID(c.nextID)
-	s := &StreamCall{c: c, method: method, answer: make(chan outcome, 1), ended: make(chan struct{})}
+	s := &StreamCall{c: c, ctx: ctx, method: method, answer: make(chan outcome, 1), ended: make(chan struct{})}
 	c.pending[id] = s.answer
 	c.mu.Unlock()
 	r, e := c.streams.openCall(id, o, ctx, s.fail)
@@ -102,6 +103,9 @@ func (s *StreamCall) Result(ctx context.Context) (Result, error) {
 	if o, ok := s.outcome(); ok { // an answer already there wins over an ended ctx
 		return o.result, o.err
 	}
+	waiter := waiterOf(ctx, s.ctx)
+	waiter.waitingForPeer()
+	defer waiter.doneWaiting()
 	select {
 	case o := <-s.answer:
 		s.answer <- o

@@ -55,14 +55,18 @@ func (c *Channel) startWithStreams(msg Message, h Handler, inline bool) {
 		c.sendError(msg.ID, &Error{Code: CodeInvalidParams, Message: "Invalid params: " + invalid})
 		return
 	}
+	if !c.placeFor(msg.ID) { // before its streams open: an input stream gets credit at once
+		return
+	}
 	r, e := c.streams.acceptFor(msg.ID, open, msg.Method)
 	if e != nil {
+		c.leavePlace()
 		c.sendError(msg.ID, e)
 		return
 	}
 	msg.Params = clean
 	c.mu.Lock()
-	f := c.startLocked(msg.ID, true)
+	f := c.startCountedLocked(msg.ID)
 	f.streams = r
 	r.bind(f)
 	c.mu.Unlock()

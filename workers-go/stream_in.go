@@ -37,13 +37,25 @@ func (s *InStream) Recv(ctx context.Context) (any, error) {
 		if wake == nil || err != nil {
 			return v, err
 		}
-		select { // wake was taken with the buffer check, so no item can slip between them
-		case <-wake:
-		case <-s.ctx.Done():
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+		if err := s.waitItem(ctx, wake); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// waitItem waits for wake (an item, or the stream's end) or the end of either context; the
+// handler waiting does not count against the dispatch bound meanwhile (channel_bound.go).
+func (s *InStream) waitItem(ctx context.Context, wake chan struct{}) error {
+	waiter := waiterOf(ctx, s.ctx)
+	waiter.waitingForPeer()
+	defer waiter.doneWaiting()
+	select { // wake was taken with the buffer check, so no item can slip between them
+	case <-wake:
+	case <-s.ctx.Done():
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
 }
 
 // next takes the next item without waiting. When none is there yet it returns the channel that

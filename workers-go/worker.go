@@ -1,6 +1,7 @@
 package aspectipc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,13 @@ type Config struct {
 	Hooks Hooks
 	// HelloTimeout bounds the wait for $/hello on a new data connection; 0 means 10 s.
 	HelloTimeout time.Duration
+	// MaxConcurrentHandlers is how many of the parent's requests each channel runs at once; 0
+	// means DefaultMaxConcurrentHandlers (256), a negative value makes Serve fail. With that many
+	// running, the channel stops reading until one ends (nothing is dropped). A handler waiting for
+	// the parent (the answer to its own Request, on either channel, or its stream's items or
+	// credit) does not count meanwhile. Inline and notification handlers are not counted
+	// (ChannelBuilder.WithMaxConcurrentHandlers).
+	MaxConcurrentHandlers int
 	// MaxLineLength is the control channel's line limit, both ways, when the parent does not set
 	// ASPECT_IPC_MAX_LINE_LENGTH (which wins, so that both sides use the same one); 0 means
 	// DefaultMaxLineLength.
@@ -164,6 +172,12 @@ func serve(ctx context.Context, cfg Config) error {
 	if err := checkHandlerOptions(cfg.HandlerOptions, cfg.Control, cfg.Data); err != nil {
 		return &StartupError{Message: err.Error(), cause: err}
 	}
+	if cfg.MaxConcurrentHandlers != 0 {
+		if err := checkMaxConcurrentHandlers(cfg.MaxConcurrentHandlers); err != nil {
+			return &StartupError{Message: err.Error(), cause: err}
+		}
+	}
+	w.cfg.MaxConcurrentHandlers = cmp.Or(cfg.MaxConcurrentHandlers, DefaultMaxConcurrentHandlers)
 	// A write to a broken stderr (the parent died) must fail with EPIPE rather than kill the
 	// worker by SIGPIPE before its clean-up.
 	survivePipeErrors()
@@ -184,6 +198,7 @@ func serve(ctx context.Context, cfg Config) error {
 		WithFraming(LineDelimitedFraming{MaxLineLength: lineLimit}).
 		WithCodec(cfg.ControlCodec).
 		WithHandlers(cfg.Control).withOptions(cfg.HandlerOptions).
+		WithMaxConcurrentHandlers(w.cfg.MaxConcurrentHandlers).
 		WithLogger(cfg.Logger).
 		Build()
 	w.control.worker = w
@@ -282,6 +297,7 @@ func (w *Worker) serveConnection(conn net.Conn) {
 		WithFraming(LengthPrefixedFraming{MaxFrameSize: w.env.maxFrameSize}).
 		WithCodec(w.cfg.DataCodec).
 		WithHandlers(w.cfg.Data).withOptions(w.cfg.HandlerOptions).
+		WithMaxConcurrentHandlers(w.cfg.MaxConcurrentHandlers).
 		WithLogger(w.cfg.Logger).
 		Build()
 	ch.worker = w

@@ -31,7 +31,7 @@ func (w *Worker) controlReserved(msg Message) bool {
 		}
 		return true
 	}
-	w.control.start(msg, func(ctx context.Context, _ Params) (any, error) {
+	w.control.startReserved(msg, func(ctx context.Context, _ Params) (any, error) {
 		self := inflightFrom(ctx)
 		w.drain(timeout, self)
 		go func() {
