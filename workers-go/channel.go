@@ -51,6 +51,7 @@ type Channel struct {
 	mu       sync.Mutex
 	handlers map[string]Handler
 	inline   map[string]bool // the methods whose handlers run on the read loop (Inline)
+	grouped  map[string]bool // and of those, the ones whose answers a read's batch shares (InlineGrouped)
 	nextID   int64
 	pending  map[ID]chan outcome
 	running  map[ID]*inflight       // requests by id, for $/cancelRequest
@@ -143,7 +144,7 @@ func (c *Channel) Handle(method string, h Handler, opts ...HandlerOption) error 
 	if err != nil {
 		return err
 	}
-	c.handle(method, h, o.inline && h != nil)
+	c.handle(method, h, o.inline && h != nil, o.grouped && h != nil)
 	c.streams.setWindow(method, o.inputWindow)
 	return nil
 }
@@ -152,7 +153,7 @@ func isReserved(method string) bool { return strings.HasPrefix(method, "$/") }
 
 func reservedError(method string) error { return fmt.Errorf("%w: %q", ErrReservedMethod, method) }
 
-func (c *Channel) handle(method string, h Handler, inline bool) {
+func (c *Channel) handle(method string, h Handler, inline, grouped bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h == nil {
@@ -164,6 +165,11 @@ func (c *Channel) handle(method string, h Handler, inline bool) {
 		c.inline[method] = true
 	} else {
 		delete(c.inline, method)
+	}
+	if grouped {
+		c.grouped[method] = true
+	} else {
+		delete(c.grouped, method)
 	}
 }
 

@@ -27,6 +27,7 @@ type ChannelBuilder struct {
 	handlers  map[string]Handler
 	windows   map[string]int64 // InputWindow of handlers, by method
 	inline    map[string]bool  // the handlers given Inline, by method
+	grouped   map[string]bool  // the handlers given InlineGrouped, by method
 	logger    *slog.Logger
 	// maxHandlers is WithMaxConcurrentHandlers' bound (0: DefaultMaxConcurrentHandlers).
 	maxHandlers int
@@ -35,7 +36,7 @@ type ChannelBuilder struct {
 
 // NewChannelBuilder returns an empty builder.
 func NewChannelBuilder() *ChannelBuilder {
-	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}, windows: map[string]int64{}, inline: map[string]bool{}}
+	return &ChannelBuilder{name: "channel", handlers: map[string]Handler{}, windows: map[string]int64{}, inline: map[string]bool{}, grouped: map[string]bool{}}
 }
 
 // WithName names the channel in errors and logs ("control", "data").
@@ -71,6 +72,10 @@ func (b *ChannelBuilder) WithHandler(method string, h Handler, opts ...HandlerOp
 	delete(b.inline, method)
 	if o.inline {
 		b.inline[method] = true
+	}
+	delete(b.grouped, method)
+	if o.grouped {
+		b.grouped[method] = true
 	}
 	return b
 }
@@ -137,6 +142,7 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 		failures:  failurePolicy{log: b.logger},
 		handlers:  make(map[string]Handler, len(b.handlers)),
 		inline:    make(map[string]bool, len(b.inline)),
+		grouped:   make(map[string]bool, len(b.grouped)),
 		pending:   map[ID]chan outcome{},
 		running:   map[ID]*inflight{},
 		active:    map[*inflight]struct{}{},
@@ -152,6 +158,9 @@ func (b *ChannelBuilder) Build() (*Channel, error) {
 	}
 	for method := range b.inline {
 		c.inline[method] = true
+	}
+	for method := range b.grouped {
+		c.grouped[method] = true
 	}
 	c.streams = newStreamTable(c.name, DefaultStreamWindow, streamHooks{notify: c.notifyStream, fail: c.failStream})
 	for method, window := range b.windows {

@@ -22,7 +22,8 @@ type inflight struct {
 	streams   *streamReq    // the streams the request opened, or nil
 	// inline is the method when the handler runs on the read loop (Inline), "" otherwise: what
 	// Request checks to refuse a wait that would never end.
-	inline string
+	inline  string
+	grouped bool // its response is held for the read's others (InlineGrouped)
 	// The dispatch bound (channel_bound.go), guarded by owner.mu: bounded for a request handler
 	// started with a place, counted while it holds one, ended once it has returned; waits counts
 	// its waits for the peer going on.
@@ -231,7 +232,7 @@ func (c *Channel) runHandler(f *inflight, h Handler, msg Message) {
 		c.sendError(f.id, e)
 		return
 	}
-	c.respond(f.id, result, f.inline != "")
+	c.respond(f.id, result, f.grouped)
 }
 
 // cancelRequest handles $/cancelRequest: cancel the handler running the request with that id.
@@ -317,7 +318,7 @@ func (c *Channel) dispatchInvalid(msg Message) {
 }
 
 // respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9);
-// held, from an inline handler on the read loop, until the read's other frames are handled.
+// held, from an InlineGrouped handler on the read loop, until the read's other frames are handled.
 func (c *Channel) respond(id ID, result any, held bool) {
 	if err := c.room(nil); err != nil { // encoded only once there is room for it (PROTOCOL.md 4.5)
 		c.log("cannot send the response to %s: %v", id, err)

@@ -3,6 +3,7 @@ package aspectipc
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -128,16 +129,27 @@ func (c *countingConn) count() int {
 	return c.writes
 }
 
-// The responses of inline handlers to the requests one read brought go out in one write; a
-// non-inline handler's response and $/ping are answered too, and every response arrives.
+// The responses of InlineGrouped handlers to the requests one read brought in go out in one
+// write (those of plain Inline ones, one write each); $/ping is answered too, and every response
+// arrives.
 func TestInlineResponsesToOneReadShareAWrite(t *testing.T) {
 	t.Parallel()
+	for _, grouped := range []bool{true, false} {
+		option, want := InlineGrouped(), 1
+		if !grouped {
+			option, want = Inline(), 50
+		}
+		t.Run(fmt.Sprint("grouped=", grouped), func(t *testing.T) { answersShareWrites(t, option, want) })
+	}
+}
+
+func answersShareWrites(t *testing.T, option HandlerOption, wantWrites int) {
 	a, peer := socketPair(t)
 	t.Cleanup(func() { peer.Close() })
 	counting := &countingConn{Conn: a}
 	ch, err := NewChannelBuilder().WithName("data").WithTransport(counting).
 		WithFraming(LengthPrefixedFraming{}).WithCodec(MessagePackCodec{}).
-		WithHandler("echo", echoHandler, Inline()).Build()
+		WithHandler("echo", echoHandler, option).Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +167,8 @@ func TestInlineResponsesToOneReadShareAWrite(t *testing.T) {
 			t.Fatalf("response %d: %v", i, r)
 		}
 	}
-	if w := counting.count(); w != 1 {
-		t.Fatalf("%d writes for the responses to one read of %d inline requests, want 1", w, n)
+	if w := counting.count(); w != wantWrites {
+		t.Fatalf("%d writes for the responses to one read of %d inline requests, want %d", w, n, wantWrites)
 	}
 	p.send(request(int64(n+1), "echo", []any{1}), request(int64(n+2), "$/ping", nil), request(int64(n+3), "echo", []any{3}))
 	for _, id := range []int64{n + 1, n + 2, n + 3} {
@@ -173,7 +185,7 @@ func TestShutdownWritesHeldResponses(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(shortTempDir(t), "w.sock")
 	w := startWorker(t, workerOptions{dataPath: path, drainStderr: true,
-		env: map[string]string{"HELPER_INLINE": "echo,announceSleep"}})
+		env: map[string]string{"HELPER_INLINE": "echo,announceSleep", "HELPER_INLINE_GROUPED": "1"}})
 	w.ready()
 	d := w.connect()
 	var both []byte

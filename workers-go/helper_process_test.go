@@ -67,8 +67,12 @@ func helperWorkerMain() {
 	}
 	if names := os.Getenv("HELPER_INLINE"); names != "" { // these methods run Inline
 		cfg.HandlerOptions = map[string][]HandlerOption{}
+		option := Inline()
+		if os.Getenv("HELPER_INLINE_GROUPED") == "1" {
+			option = InlineGrouped()
+		}
 		for _, name := range strings.Split(names, ",") {
-			cfg.HandlerOptions[name] = []HandlerOption{Inline()}
+			cfg.HandlerOptions[name] = []HandlerOption{option}
 		}
 	}
 	if os.Getenv("HELPER_CODEC_HOOKS") == "panic" { // codec hooks that panic: the SDK fails the message

@@ -11,6 +11,7 @@ type handlerOptions struct {
 	inputWindow    int64
 	hasInputWindow bool
 	inline         bool
+	grouped        bool
 }
 
 // InputWindow sets the handler's input window (PROTOCOL.md 13.3): how many items of an input
