@@ -81,23 +81,28 @@ with ProcessManager(namespace=sys.argv[1], backend=sys.argv[3]) as manager:
     )
     end = time.monotonic() + 4
     announced = False
-    while time.monotonic() < end:
+    # Every line of the loop is inside a try: a SIGINT may land on any of them (the loop's own
+    # condition included), and the program under test goes on, as a program that catches
+    # KeyboardInterrupt does.
+    while True:
         try:
-            try:
-                if not announced:  # the signals start once this is read: inside the try
-                    announced = True
-                    print("ready", flush=True)
-                for round in range(1000):  # streams left early, and small requests
-                    for item in handle.stream_via_data("countTo", {"n": 30, "size": 0}):
-                        if item == round % 31:
+            while time.monotonic() < end:
+                try:
+                    if not announced:  # the signals start once this is read: inside the try
+                        announced = True
+                        print("ready", flush=True)
+                    for round in range(1000):  # streams left early, and small requests
+                        for item in handle.stream_via_data("countTo", {"n": 30, "size": 0}):
+                            if item == round % 31:
+                                break
+                        handle.request("echo", [round], timeout=20)
+                        handle.request_via_data("echo", [round], timeout=20)
+                        if time.monotonic() > end:
                             break
-                    handle.request("echo", [round], timeout=20)
-                    handle.request_via_data("echo", [round], timeout=20)
-                    if time.monotonic() > end:
-                        break
-            except KeyboardInterrupt:
-                interrupted += 1
-        except KeyboardInterrupt:  # one more, while handling the last
+                except KeyboardInterrupt:
+                    interrupted += 1
+            break
+        except KeyboardInterrupt:  # one more, between two of the above
             interrupted += 1
     try:
         time.sleep(1.5)  # the signals stop; what they interrupted settles
