@@ -447,3 +447,32 @@ def test_a_second_ctrl_c_while_stopping_changes_nothing(namespace: str) -> None:
     assert "aspect-ipc: still stopping the worker" in stderr
     assert "Traceback" not in stderr
     assert not alive(worker)
+
+
+_UNDECODABLE = """
+import json, os, sys
+out = sys.stdout.buffer
+ready = {"protocol": 1, "sdk": "raw", "sdkVersion": "0", "language": "python",
+         "pid": os.getpid(), "dataPath": None}
+out.write(json.dumps({"jsonrpc": "2.0", "method": "$/ready", "params": ready}).encode() + b"\\n")
+out.flush()
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if msg.get("method") == "$/shutdown":
+        out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": None}).encode() + b"\\n")
+        out.flush()
+        sys.exit(0)
+    if "id" in msg:  # an integer no SDK may send (spec 3.1)
+        out.write(b'{"jsonrpc":"2.0","id":%d,"result":[18446744073709551616]}\\n' % msg["id"])
+        out.flush()
+"""
+
+
+def test_an_answer_that_does_not_decode_is_said_once(tmp_path: Path) -> None:
+    # It was printed twice: a log line of the channel's, then "error:" with the same text.
+    worker = tmp_path / "undecodable.py"
+    worker.write_text(_UNDECODABLE)
+    result = run(script(), "call", "--", sys.executable, str(worker), "anything")
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.count("does not decode") == 1, result.stderr
+    assert result.stderr.startswith("error: 'anything' failed: "), result.stderr

@@ -203,7 +203,8 @@ class Dispatch(Answering):
                 # The answer to a request of ours that does not decode (spec 4.8): that request
                 # fails now, with why, instead of waiting for its timeout.
                 text = f"{self.name}: the answer to request {answer_id!r} does not decode: {error}"
-                self._log.warning("%s", text)
+                # Its caller gets this error: a warning would say it twice (the CLI printed both).
+                self._log.debug("%s", text)
                 self._complete(answer_id, None, ProtocolError(text))
                 return
         if self.bad_input_hook is not None and self.bad_input_hook(frame, error):
