@@ -134,3 +134,19 @@ func waiterOf(ctx, fallback context.Context) *inflight {
 	}
 	return nil
 }
+
+// waitStream waits for wake (a stream's item or credit, or its end), the end of the stream's
+// context, or the end of ctx (its cause returned); the handler waiting does not count against the
+// dispatch bound meanwhile.
+func waitStream(ctx, stream context.Context, wake chan struct{}) error {
+	waiter := waiterOf(ctx, stream)
+	waiter.waitingForPeer()
+	defer waiter.doneWaiting()
+	select {
+	case <-wake:
+	case <-stream.Done():
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
+}

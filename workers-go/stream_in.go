@@ -43,19 +43,10 @@ func (s *InStream) Recv(ctx context.Context) (any, error) {
 	}
 }
 
-// waitItem waits for wake (an item, or the stream's end) or the end of either context; the
-// handler waiting does not count against the dispatch bound meanwhile (channel_bound.go).
+// waitItem waits for wake (an item, or the stream's end) or the end of either context (wake was
+// taken with the buffer check, so no item can slip between them).
 func (s *InStream) waitItem(ctx context.Context, wake chan struct{}) error {
-	waiter := waiterOf(ctx, s.ctx)
-	waiter.waitingForPeer()
-	defer waiter.doneWaiting()
-	select { // wake was taken with the buffer check, so no item can slip between them
-	case <-wake:
-	case <-s.ctx.Done():
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	return nil
+	return waitStream(ctx, s.ctx, wake)
 }
 
 // next takes the next item without waiting. When none is there yet it returns the channel that

@@ -56,19 +56,10 @@ func (s *OutStream) Send(ctx context.Context, v any) error {
 	}
 }
 
-// waitCredit waits for wake (credit, or the stream's end) or the end of either context; the
-// handler waiting does not count against the dispatch bound meanwhile (channel_bound.go).
+// waitCredit waits for wake (credit, or the stream's end) or the end of either context (wake was
+// taken with the credit check, so no credit can slip between them).
 func (s *OutStream) waitCredit(ctx context.Context, wake chan struct{}) error {
-	waiter := waiterOf(ctx, s.ctx)
-	waiter.waitingForPeer()
-	defer waiter.doneWaiting()
-	select { // wake was taken with the credit check, so no credit can slip between them
-	case <-wake:
-	case <-s.ctx.Done():
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	return nil
+	return waitStream(ctx, s.ctx, wake)
 }
 
 // take reserves one credit and the next seq. With no credit it returns the channel that closes
