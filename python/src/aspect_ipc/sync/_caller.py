@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
+import anyio
 from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
@@ -31,8 +32,10 @@ the loop ends would otherwise wait for ever."""
 class Caller:
     """Runs coroutine functions on the loop thread for a blocking caller.
 
-    On asyncio, a call is one ``run_coroutine_threadsafe``: one crossing each way (the portal's
-    ``call`` makes two, which doubles the cost of a small request). On trio, the portal.
+    On asyncio, a call is one task started with ``call_soon_threadsafe``: one crossing each way
+    (the portal's ``call`` makes two, which doubles the cost of a small request). On trio, the
+    portal starts the task. Either way the caller waits on a ``queue.SimpleQueue`` (see
+    :meth:`call`).
     """
 
     def __init__(self, portal: BlockingPortal, loop: asyncio.AbstractEventLoop | None) -> None:
@@ -104,8 +107,7 @@ class Caller:
         self.on_other_thread()
         loop = self._loop
         if loop is None:
-            with _ended_portal():
-                return self.portal.call(function, *args)
+            return self._call_trio(function, *args)
         coroutine = _coroutine(function, *args)
         outcome: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         run = _Run(loop, coroutine, outcome)
@@ -132,6 +134,67 @@ class Caller:
             with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to cancel
                 loop.call_soon_threadsafe(run.cancel)
             raise
+
+    def _call_trio(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """:meth:`call` on trio: the portal starts a task that hands its outcome over as on
+        asyncio. This thread never touches the portal's future (its lock is Python code, which
+        an interrupt may leave held); a Ctrl-C has the loop thread cancel the task."""
+        run = _TrioRun(function, args)
+        with _ended_portal():
+            self.portal.start_task_soon(run.run)
+        try:
+            while True:
+                try:
+                    ok, value = run.outcome.get(timeout=_LIVENESS)
+                except queue.Empty:
+                    if not self.call_soon(_nothing):  # the loop has ended: it never will run
+                        raise RuntimeError(_ENDED) from None
+                    continue
+                if ok:
+                    result: T = value
+                    return result
+                raise value
+        except KeyboardInterrupt:
+            self.call_soon(run.cancel)
+            raise
+
+
+def _nothing() -> None:
+    pass
+
+
+class _TrioRun:
+    """One call's task on trio (see :meth:`Caller._call_trio`)."""
+
+    def __init__(self, function: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        self._function, self._args = function, args
+        self.outcome: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._scope: anyio.CancelScope | None = None  # made on the loop thread, in run()
+        self._cancelled = False
+
+    async def run(self) -> None:
+        """On the loop thread."""
+        handed = False
+        try:
+            with anyio.CancelScope() as self._scope:
+                if self._cancelled:
+                    self._scope.cancel()
+                try:
+                    value = await self._function(*self._args)
+                except Exception as exc:
+                    self.outcome.put((False, exc))
+                else:
+                    self.outcome.put((True, value))
+                handed = True
+        finally:
+            if not handed:  # cancelled: by the caller's Ctrl-C, or the loop's end
+                self.outcome.put((False, CancelledError()))
+
+    def cancel(self) -> None:
+        """On the loop thread: the caller gave up (Ctrl-C), before or after the task began."""
+        self._cancelled = True
+        if self._scope is not None:
+            self._scope.cancel()
 
 
 class _Run:
