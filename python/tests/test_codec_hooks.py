@@ -105,6 +105,8 @@ def test_an_unencodable_value_names_its_place_its_type_and_the_conversion(
         ({"a b": {"t": {1}}}, '$.params["a b"].t', "convert it first (a set to a list)"),
         ({"d": decimal.Decimal(1)}, "$.params.d", "(a Decimal to a str)"),
         ({"a": np.zeros(3)}, "$.params.a", "numpy recipe in docs/codec-hooks.md"),
+        # numpy's bool is named "bool": "cannot encode bool" read as if True were refused
+        ({"f": np.bool_(True)}, "$.params.f", "cannot encode numpy.bool at $.params.f as"),
         ({"o": object()}, "$.params.o", "an object to a dict"),
         (None, "", None),
     ],

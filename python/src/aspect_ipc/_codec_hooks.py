@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from ._codec_path import format_path, render_at
+from ._codec_path import format_path, render_at, type_name
 from .constants import MAX_DEPTH
 from .errors import CodecError
 
@@ -153,7 +153,7 @@ class _Converter:
         return self.replaced(value, depth, applied)
 
     def replaced(self, value: Any, depth: int, applied: int) -> Any:
-        name = type(value).__name__
+        name = type_name(value)
         if applied >= MAX_APPLICATIONS:
             raise _Failure(
                 lambda at: (

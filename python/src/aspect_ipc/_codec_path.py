@@ -9,6 +9,7 @@ the type, and the conversion to make. Nothing here runs when an encode succeeds.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import re
@@ -21,6 +22,7 @@ from .constants import INT_MAX, INT_MIN, MAX_DEPTH
 from .errors import CodecError
 
 __all__ = [
+    "type_name",
     "Segments",
     "advice",
     "encode_error",
@@ -38,6 +40,16 @@ Render = Callable[[str], str]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_JSON = "bytes cannot be sent on a JSON channel"
+
+
+def type_name(value: Any) -> str:
+    """The name of ``value``'s type in a message: ``set``, ``Decimal``; qualified where the bare
+    name is a builtin's and the type is not that builtin (numpy's ``bool`` is ``numpy.bool``)."""
+    kind = type(value)
+    name = kind.__name__
+    if getattr(builtins, name, kind) is not kind:
+        return f"{kind.__module__}.{kind.__qualname__}"
+    return name
 
 
 def format_path(segments: Iterable[str | int]) -> str:
@@ -141,7 +153,7 @@ def _problem(item: Any, codec: str) -> Render | None:
         )
     if codec == "MessagePack" and type(item) is msgpack.ExtType:
         return None  # a large binary's placeholder (codecs.encode_parts), not a user's value
-    name = type(item).__name__
+    name = type_name(item)
     codec_class = "JsonCodec" if codec == "JSON" else "MessagePackCodec"
     return lambda at: (
         f"cannot encode {name}{at} as {codec}: {advice(item)} or pass an encode_hook to "
@@ -151,7 +163,7 @@ def _problem(item: Any, codec: str) -> Render | None:
 
 def _key_problem(key: Any) -> Render | None:
     if type(key) is not str:
-        name = type(key).__name__
+        name = type_name(key)
         return lambda at: f"map key {key!r}{at} is {name}: keys must be strings"
     if _is_text(key):
         return None
@@ -195,7 +207,7 @@ def refuse_json(value: Any) -> Any:
             "bytes cannot be sent on a JSON channel: use the data channel (MessagePack), "
             "or encode the bytes as a string first"
         )
-    raise CodecError(f"cannot encode {type(value).__name__} as JSON: {_CONVERT}")
+    raise CodecError(f"cannot encode {type_name(value)} as JSON: {_CONVERT}")
 
 
 def refuse_msgpack(value: Any) -> Any:
@@ -204,7 +216,7 @@ def refuse_msgpack(value: Any) -> Any:
         raise CodecError(
             f"cannot encode as MessagePack: integer {value} is outside [-2**63, 2**64 - 1]"
         )
-    raise CodecError(f"cannot encode {type(value).__name__} as MessagePack: {_CONVERT}")
+    raise CodecError(f"cannot encode {type_name(value)} as MessagePack: {_CONVERT}")
 
 
 _CONVERT = (
