@@ -1,8 +1,9 @@
 """A Python worker whose handler calls ``sys.exit(code)`` ends as a script would (real worker
 processes): it exits with that code and writes nothing to stderr, whether the handler is a
-plain function or a coroutine function, on either channel, for a request or a notification, on
-asyncio or on trio. It used to exit with the task groups' traceback on stderr (which the parent
-put in the crash's message), and on trio with code 1 whatever the code asked."""
+plain function or a coroutine function, or an encode hook exits while its answer is encoded, on
+either channel, for a request or a notification, on asyncio or on trio. It used to exit with the
+task groups' traceback on stderr (which the parent put in the crash's message), and on trio with
+code 1 whatever the code asked."""
 
 from __future__ import annotations
 
@@ -32,9 +33,24 @@ pytestmark = [
 _WORKER = """
 import sys
 
+from aspect_ipc import JsonCodec, MessagePackCodec
 from aspect_ipc.worker import Worker
 
-worker = Worker()
+
+class Leave:
+    def __init__(self, code):
+        self.code = code
+
+
+def leave(value):  # an encode hook that ends the program
+    if isinstance(value, Leave):
+        sys.exit(value.code)
+    return value
+
+
+worker = Worker(
+    control_codec=JsonCodec(encode_hook=leave), data_codec=MessagePackCodec(encode_hook=leave)
+)
 
 
 def plain_exit(params):
@@ -45,9 +61,14 @@ async def async_exit(params):
     sys.exit(params["code"])
 
 
+async def hook_exit(params):
+    return {"leaving": Leave(params["code"])}  # the hook exits while the answer is encoded
+
+
 for register in (worker.control, worker.data):
     register("plainExit")(plain_exit)
     register("asyncExit")(async_exit)
+    register("hookExit")(hook_exit)
 worker.control_notification("exit")(async_exit)
 worker.run(backend=sys.argv[1])
 """
@@ -67,7 +88,7 @@ async def _spawn(
     )
 
 
-@pytest.mark.parametrize("method", ["plainExit", "asyncExit"])
+@pytest.mark.parametrize("method", ["plainExit", "asyncExit", "hookExit"])
 @pytest.mark.parametrize("via", ["control", "data"])
 async def test_a_handler_calling_sys_exit_ends_the_worker_with_its_code_and_no_traceback(
     tmp_path: Path, backend: str, method: str, via: str

@@ -19,6 +19,7 @@ the exit, removes a stale socket file, reaps the process and closes every descri
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -241,9 +242,19 @@ class ProcessHandle(StreamCalls, Supervision):
     _trace: str | None = None
     _running_since: float | None = None
 
-    def _observe(self, *, metrics: bool, trace: str | None) -> None:
+    _on_handler_exit: Callable[[BaseException], bool] | None = None
+
+    def _observe(
+        self,
+        *,
+        metrics: bool,
+        trace: str | None,
+        on_handler_exit: Callable[[BaseException], bool] | None = None,
+    ) -> None:
         """Made by the manager: count (``metrics``) and trace (None, ``"messages"`` or
-        ``"payloads"``) every channel of every incarnation."""
+        ``"payloads"``) every channel of every incarnation; ``on_handler_exit``: what a handler's
+        ``sys.exit()`` (or KeyboardInterrupt) is handed to."""
+        self._on_handler_exit = on_handler_exit
         if metrics:
             self._metrics = {"control": ChannelMetrics(), "data": ChannelMetrics()}
         self._trace = trace
@@ -255,6 +266,7 @@ class ProcessHandle(StreamCalls, Supervision):
         # Tracebacks flow both ways or neither: a worker not trusted with sending its stack
         # (untrusted input) is not sent the parent's either, when a handler here fails.
         channel.send_tracebacks = self.spec.remote_tracebacks
+        channel.on_handler_exit = self._on_handler_exit
         if self._metrics is not None:
             channel.metrics = self._metrics[via]
         if self._trace is not None:

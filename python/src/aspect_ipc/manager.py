@@ -112,6 +112,7 @@ class ProcessManager:
         self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
         self._closed = False
+        self._handler_exit: BaseException | None = None  # a handler's sys.exit()
         self._start_slots: anyio.Semaphore | None = None
         self._pools: list[WorkerPool] = []
         self._generation = _fork.generation  # a forked child must leave it alone
@@ -130,6 +131,7 @@ class ProcessManager:
         if self._task_group is not None:
             raise RuntimeError("this ProcessManager is already open ('async with' it once)")
         self._closed = False
+        self._handler_exit = None
         with contextlib.suppress(RuntimeError):  # trio: no asyncio loop
             _fork.watch_loop(asyncio.get_running_loop())
         self._start_slots = anyio.Semaphore(self.max_concurrent_starts)
@@ -165,9 +167,21 @@ class ProcessManager:
         try:
             # The body's own exception propagates as itself, not wrapped in an ExceptionGroup.
             await self._task_group.__aexit__(None, None, None)
-            return None
         finally:
             self._task_group = None
+        if self._handler_exit is not None:  # instead of the cancellation it caused
+            raise self._handler_exit.with_traceback(None)
+        return None
+
+    def _exit_from_handler(self, exc: BaseException) -> bool:
+        """A handler of the workers' requests called ``sys.exit()`` (or raised
+        KeyboardInterrupt): the ``async with`` block is cancelled, the workers are stopped as
+        its end stops them, and the exception is raised from it, as itself."""
+        if self._handler_exit is None:
+            self._handler_exit = exc
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+        return True
 
     @property
     def handles(self) -> dict[str, ProcessHandle]:
@@ -342,7 +356,11 @@ class ProcessManager:
             listeners=self._listeners,
             on_stopped=self._stopped,
         )
-        handle._observe(metrics=self.metrics if metrics is None else metrics, trace=tracing)
+        handle._observe(
+            metrics=self.metrics if metrics is None else metrics,
+            trace=tracing,
+            on_handler_exit=self._exit_from_handler,
+        )
         if setup is not None:
             if inspect.iscoroutinefunction(setup):
                 raise TypeError(f"setup {setup!r} is async: give a plain function")

@@ -370,13 +370,16 @@ class Worker(Stopping):
         if which == "data":
             self._data = channel
 
-    def _exit_from_handler(self, exc: SystemExit) -> None:
+    def _exit_from_handler(self, exc: BaseException) -> bool:
         """A handler called sys.exit(): the worker stops at once and exits with its code, as a
         script does (not with the task groups' traceback, nor, on trio, with code 1)."""
+        if not isinstance(exc, SystemExit):
+            return False
         if self._handler_exit is None:
             self._handler_exit = exc
         if self._task_group is not None:
             self._task_group.cancel_scope.cancel()
+        return True
 
     def _emit(self, event: str, **info: Any) -> None:
         self._hooks.emit(event, **info)

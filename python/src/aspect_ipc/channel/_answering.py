@@ -31,18 +31,6 @@ class Answering(StreamIO):
     """Called with the method and the error when a request handler fails without a JSON-RPC
     error of its own, answered ``-32000`` (a worker writes it to stderr)."""
 
-    on_handler_exit: Callable[[SystemExit], None] | None = None
-    """Called when a handler calls ``sys.exit()``, which is then not raised further (a worker
-    stops and exits with its code); None: it propagates (the parent's handlers)."""
-
-    def _handler_exited(self, exc: BaseException) -> bool:
-        """Whether ``exc``, a handler's, is its ``sys.exit()``, now in the hands of
-        :attr:`on_handler_exit`: its request is not answered (the process ends)."""
-        if isinstance(exc, SystemExit) and self.on_handler_exit is not None:
-            self.on_handler_exit(exc)
-            return True
-        return False
-
     async def _handled(
         self, request: Request, handler: Handler, is_async: bool, scope: anyio.CancelScope
     ) -> dict[str, Any] | None:
@@ -91,6 +79,9 @@ class Answering(StreamIO):
             await self._send_quietly(self._unsendable(request, exc))
         except ChannelClosed:
             pass
+        except (SystemExit, KeyboardInterrupt) as exc:  # an encode hook's sys.exit()
+            if not self._handler_exited(exc):
+                raise
 
     def _answer_now(self, request: Request, response: dict[str, Any]) -> None:
         """Send ``response`` without waiting: written now or queued (the caller looked at the
@@ -108,6 +99,9 @@ class Answering(StreamIO):
                 self._outbox.offer(parts)  # False: closed, and the answer goes nowhere
         except IpcError as exc:
             self._log.debug("%s: could not answer %r: %s", self.name, request.id, exc)
+        except (SystemExit, KeyboardInterrupt) as exc:  # as in _send_response
+            if not self._handler_exited(exc):
+                raise
 
     async def _put_borrowed(self, parts: list[Buffer]) -> None:
         with suppress(ChannelClosed):

@@ -175,6 +175,18 @@ class ChannelCore:
                 await self._outbox.done.wait()
             await self.transport.aclose()
 
+    on_handler_exit: Callable[[BaseException], bool] | None = None
+    """Called when a handler, or a codec hook run for one, calls ``sys.exit()`` or raises
+    KeyboardInterrupt; True: it is taken care of (a worker exits with its code, a parent's
+    manager raises it from its ``async with``) and not raised further. None: it propagates."""
+
+    def _handler_exited(self, exc: BaseException) -> bool:
+        """Whether ``exc`` ends the program and is now in the hands of :attr:`on_handler_exit`:
+        its request is not answered."""
+        if isinstance(exc, SystemExit | KeyboardInterrupt) and self.on_handler_exit is not None:
+            return self.on_handler_exit(exc)
+        return False
+
     def _spawn(self, function: Callable[..., Any], *args: Any) -> None:
         # Background tasks get cancel scopes of their own: close() cancels them, never the
         # code running inside the caller's ``async with channel:`` block.

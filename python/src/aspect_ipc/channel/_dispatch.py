@@ -389,7 +389,7 @@ class Dispatch(Answering):
                 result = await handler(params) if is_async else handler(params)
                 if not is_async and inspect.isawaitable(result):
                     await result
-            except SystemExit as exc:
+            except (SystemExit, KeyboardInterrupt) as exc:
                 if self._handler_exited(exc):
                     return
                 raise

@@ -103,6 +103,7 @@ class ProcessManager:
         self._caller: Caller | None = None
         self._host: Future[None] | None = None
         self._release: anyio.Event | None = None
+        self._handler_exit: BaseException | None = None  # a handler's sys.exit(): close()
         self._generation = _fork.generation
 
     def __enter__(self) -> ProcessManager:
@@ -144,12 +145,15 @@ class ProcessManager:
         self._release = anyio.Event()
         # The blocking objects' background tasks (stream pumps) are cancelled first on close,
         # which cancels their requests, before the workers stop.
-        async with self.aio, anyio.create_task_group() as tasks:
-            caller.task_group = tasks
-            task_status.started()
-            await self._release.wait()
-            caller.task_group = None
-            tasks.cancel_scope.cancel()
+        try:
+            async with self.aio, anyio.create_task_group() as tasks:
+                caller.task_group = tasks
+                task_status.started()
+                await self._release.wait()
+                caller.task_group = None
+                tasks.cancel_scope.cancel()
+        except (SystemExit, KeyboardInterrupt) as exc:  # a handler's: see close()
+            self._handler_exit = exc
 
     async def _let_go(self) -> None:
         assert self._release is not None
@@ -175,6 +179,12 @@ class ProcessManager:
             _uninterrupted(host.result, interrupted)
         finally:
             _uninterrupted(lambda: context.__exit__(None, None, None), interrupted)
+        if self._handler_exit is not None:
+            # A handler of the workers' requests called sys.exit() (or raised KeyboardInterrupt)
+            # on the loop thread: the workers are stopped, and the program exits from here,
+            # where the with block ends (the calls waiting meanwhile failed: ChannelClosed).
+            exit_, self._handler_exit = self._handler_exit, None
+            raise exit_.with_traceback(None)
         if interrupted:
             raise interrupted[0]
 
