@@ -18,7 +18,8 @@ PAYLOAD = "x" * (
     64 * 1024
 )  # each answer is as large: 38 MiB in all, far beyond kernel buffers
 # The SDKs that bound what they hold (Python: the write queue, then max_concurrent_handlers
-# slots; Node: 1 MiB of unwritten frames) stop reading; Go runs every request (4.5: MAY bound).
+# slots; Node: 256 answers, or 64 MiB of them, waiting to be written) stop reading; Go runs every
+# request (4.5: MAY bound).
 BOUNDED = {"python", "node"}
 
 

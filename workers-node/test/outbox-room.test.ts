@@ -1,7 +1,8 @@
 /**
  * The write queue is bounded in total (PROTOCOL.md 2.6, 4.5): a request or notification waits for
  * room before it is encoded, its timeout and signal counting from the call; one that finds no room
- * in time is never sent and says so. Large binaries go out as parts, written in order, whole.
+ * in time is never sent and says so, and so is one given up while its frame still waits in the
+ * queue. Large binaries go out as parts, written in order, whole.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -22,6 +23,9 @@ import {
 import { dataChannel, socketPair } from "./helpers/channels.js";
 
 const MiB = 1024 * 1024;
+
+/** What the raw peer reads, as far as these tests look. */
+type Message = { method?: string; id?: number; params?: { id?: number } };
 
 /** A channel whose peer reads nothing (its end of the socket is never opened), with the outbox past its room. */
 async function channelToDeafPeer(t: { after(fn: () => Promise<void>): void }) {
@@ -56,6 +60,83 @@ test("a request that finds no room within its timeout is never sent, and says so
   });
   assert.ok(Date.now() - started >= 190);
   assert.equal(encoded, false, "its params were never encoded");
+});
+
+/**
+ * A channel whose peer has not read yet. With `filled`, one 1 MiB notification fills the transport,
+ * so the next frames wait in the outbox (which still has room: the next request is encoded at once).
+ * `read()` starts the peer reading and resolves with the messages it got, up to a last notification `end`.
+ */
+async function channelToLatePeer(t: { after(fn: () => Promise<void>): void }, filled = true) {
+  const pair = await socketPair();
+  const channel = dataChannel(pair.server);
+  channel.start();
+  t.after(async () => {
+    await channel.close();
+    await pair.dispose();
+  });
+  if (filled) channel.notify("n", { data: new Uint8Array(MiB) }).catch(() => undefined);
+  const read = async (): Promise<Message[]> => {
+    const framing = new LengthPrefixedFraming();
+    const codec = new MessagePackCodec();
+    const decoder = framing.createDecoder();
+    const messages: Message[] = [];
+    const ended = new Promise<void>((resolve) => {
+      pair.client.open({
+        data: (chunk) => {
+          for (const event of decoder.push(chunk)) {
+            assert.ok(event.type === "frame", "frames arrive whole");
+            const message = codec.decode(event.frame) as Message;
+            messages.push(message);
+            if (message.method === "end") resolve();
+          }
+        },
+        end: () => undefined,
+        error: () => undefined,
+      });
+    });
+    await channel.notify("end");
+    await ended;
+    return messages;
+  };
+  return { channel, read };
+}
+
+test("a request that times out while its frame still waits in the queue is taken back: never written, and it says so", async (t) => {
+  const { channel, read } = await channelToLatePeer(t);
+  await assert.rejects(channel.request("m", { small: true }, { timeoutMs: 100 }), (error: unknown) => {
+    assert.ok(error instanceof RequestTimeout);
+    const queued = /^request m was not sent within 100 ms: the peer read none of the (\d+) bytes queued before it$/.exec(error.message);
+    assert.ok(queued !== null, error.message);
+    assert.ok(Number(queued[1]) > 0, "the bytes of the notification still in the transport count");
+    return true;
+  });
+  // Written later anyway, it would arrive after the notification, with its $/cancelRequest.
+  assert.deepEqual((await read()).map((message) => message.method), ["n", "end"]);
+});
+
+test("a request whose signal aborts while its frame still waits in the queue is taken back: never written", async (t) => {
+  const { channel, read } = await channelToLatePeer(t);
+  const controller = new AbortController();
+  const request = channel.request("m", {}, { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(request, (error: unknown) => {
+    assert.ok(error instanceof RequestCancelled);
+    assert.equal(error.message, "request m cancelled by the caller before it was sent");
+    return true;
+  });
+  assert.deepEqual((await read()).map((message) => message.method), ["n", "end"]);
+});
+
+test("a request that times out once the transport took its frame stays sent: $/cancelRequest follows, and it says so", async (t) => {
+  // Nothing waits before it: its 1 MiB go to the transport at once, and fill it.
+  const { channel, read } = await channelToLatePeer(t, false);
+  const outcome = await channel.request("m", { data: new Uint8Array(MiB) }, { timeoutMs: 100 }).catch((error: unknown) => error);
+  assert.ok(outcome instanceof RequestTimeout);
+  assert.equal(outcome.message, "request m timed out after 100 ms: it was sent, and the peer was sent $/cancelRequest");
+  const messages = await read();
+  assert.deepEqual(messages.map((message) => message.method), ["m", "$/cancelRequest", "end"]);
+  assert.equal(messages[1]?.params?.id, messages[0]?.id);
 });
 
 test("a request waiting for room is cancelled by its signal, and by the channel closing", async (t) => {

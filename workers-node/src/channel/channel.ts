@@ -15,10 +15,12 @@
  * an unencodable value fails before anything is written), then written in order through the
  * outbox, which waits for the transport, so frames never interleave and a slow reader slows the
  * writers down. Our requests and notifications wait for room in the outbox before they are even
- * encoded (PROTOCOL.md 2.6, 4.5). A peer that sends without reading what we answer is stopped the
- * same way: while more than OUTBOX_HIGH_WATER_MARK bytes of frames wait in the outbox, the inbox
- * is not drained and the transport is not read, so the answers cannot pile up in memory; the
- * peer's own writes block.
+ * encoded (PROTOCOL.md 2.6, 4.5), and one whose caller gives up while its frame still waits in the
+ * outbox is taken back, never sent. A peer that sends without reading what we answer is stopped
+ * the same way: while MAX_QUEUED_ANSWERS answers (or QUEUED_ANSWER_BYTES) wait in the outbox, the
+ * inbox is not drained and the transport is not read, so the answers cannot pile up in memory; the
+ * peer's own writes block. Nothing else that waits to be written stops the reader: a peer blocked
+ * on writing to us reads again only once we read what it wrote.
  */
 import { ChannelClosed, ErrorCodes, FramingError, IpcError, RemoteError, RequestCancelled, RequestTimeout, describeError } from "../errors.js";
 import type { Codec } from "../codecs/types.js";
@@ -41,7 +43,7 @@ import {
 } from "./handlers.js";
 import { decodeFrame, sizeError, type InboundFilter, type InboundItem } from "./inbound.js";
 import { IncomingRequests } from "./incoming.js";
-import { OutgoingRequests } from "./outgoing.js";
+import { OutgoingRequests, timeoutMessage } from "./outgoing.js";
 import { Outbox, WRITTEN, type Frame } from "./outbox.js";
 import { withTimeout } from "../timeouts.js";
 import { StreamCall, requestWithInput, type Caller, type StreamOptions } from "../streams/call.js";
@@ -124,7 +126,7 @@ export class Channel implements RpcPeer, HandlerTarget {
     this.dispatcher.calls = streams;
     this.caller = { send: (method, params, options) => this.send(method, params, options), streams };
     this.outbox = new Outbox(parts.transport, parts.framing, parts.codec, (full) => {
-      // A peer that does not read what we send stops being read: backpressure instead of memory.
+      // A peer that does not read our answers stops being read: backpressure instead of memory.
       this.updateReading();
       if (!full) this.drain();
     });
@@ -191,7 +193,7 @@ export class Channel implements RpcPeer, HandlerTarget {
       giveUp = new Promise<never>((_, reject) => {
         if (timeoutMs !== undefined) {
           timer = setTimeout(() => {
-            const message = `request ${method} was not sent within ${timeoutMs} ms: the peer read none of the ${this.outbox.queuedBytes} bytes queued before it`;
+            const message = timeoutMessage(method, timeoutMs, { sent: false, queuedBefore: this.outbox.unwrittenBytes });
             reject(new RequestTimeout(method, timeoutMs, message));
           }, timeoutMs);
         }
@@ -229,11 +231,16 @@ export class Channel implements RpcPeer, HandlerTarget {
     const id = this.outgoing.allocateId();
     const frame = this.outbox.encodeOutgoing(this.protocol.request(id, method, params), "request");
     if (options.signal?.aborted) throw new RequestCancelled(`request ${method} cancelled by the caller before it was sent`);
+    let written = WRITTEN;
     const answer = this.outgoing.track(id, method, options, () => {
-      // The caller stopped waiting: tell the peer (PROTOCOL.md 9.2). Best effort.
-      this.notify("$/cancelRequest", { id }).catch(() => undefined);
+      // The caller stopped waiting. Still queued: taken back, the peer never sees it. Else the
+      // peer has it, or will (a frame the transport took goes whole): tell it (PROTOCOL.md 9.2).
+      const queuedBefore = this.outbox.withdraw(written);
+      if (queuedBefore !== null) return { sent: false, queuedBefore };
+      this.notify("$/cancelRequest", { id }).catch(() => undefined); // best effort
+      return { sent: true };
     });
-    const written = this.outbox.write(frame);
+    written = this.outbox.write(frame);
     if (written !== WRITTEN) {
       written.catch((error: unknown) => {
         this.outgoing.settle(id, { error: this.closedError(error) });
@@ -346,11 +353,11 @@ export class Channel implements RpcPeer, HandlerTarget {
   }
 
   /**
-   * Reads from the transport unless the inbox is held by the filter, the outbox is full, or a
-   * notification waits for room in its handler's queue.
+   * Reads from the transport unless the inbox is held by the filter, too many answers wait in the
+   * outbox, or a notification waits for room in its handler's queue.
    */
   private updateReading(): void {
-    const pause = this.held || this.outbox.isFull || this.notificationsFull;
+    const pause = this.held || this.outbox.answersFull || this.notificationsFull;
     if (pause === this.readingPaused || this.state === "closed") return;
     this.readingPaused = pause;
     if (pause) this.transport.pause();
@@ -358,7 +365,7 @@ export class Channel implements RpcPeer, HandlerTarget {
   }
 
   private drain(): void {
-    while (!this.held && !this.outbox.isFull && !this.notificationsFull && this.inboxHead < this.inbox.length && this.state !== "closed") {
+    while (!this.held && !this.outbox.answersFull && !this.notificationsFull && this.inboxHead < this.inbox.length && this.state !== "closed") {
       const item = this.inbox[this.inboxHead] as InboundItem;
       if (item.kind === "message" && item.message.kind === "notification" && this.dispatcher.notificationMustWait(item.message.method, item.size)) {
         // Its handler's queue is full: it stays first in the inbox, and nothing more is read (4.5).
@@ -448,7 +455,7 @@ export class Channel implements RpcPeer, HandlerTarget {
       this.report(frame);
       return WRITTEN;
     }
-    const written = this.outbox.write(frame);
+    const written = this.outbox.writeAnswer(frame);
     if (written === WRITTEN) return written;
     return written.catch((error: unknown) => {
       if (this.state !== "closed") this.report(error);

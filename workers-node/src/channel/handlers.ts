@@ -8,9 +8,16 @@ import type { StreamCall, StreamItems, StreamOptions } from "../streams/call.js"
 
 /** Options of an outgoing request. */
 export interface RequestOptions {
-  /** Aborting it abandons the request: `$/cancelRequest` is sent and the promise rejects with RequestCancelled. */
+  /**
+   * Aborting it abandons the request: the promise rejects with RequestCancelled, and `$/cancelRequest`
+   * is sent, unless the request was still waiting to be written: then it is never sent.
+   */
   signal?: AbortSignal | undefined;
-  /** Abandons the request after this many milliseconds: `$/cancelRequest` is sent and the promise rejects with RequestTimeout. */
+  /**
+   * Abandons the request after this many milliseconds, counted from the call: the promise rejects
+   * with RequestTimeout, whose message says whether the request was sent. One still waiting to be
+   * written (a peer that does not read) is taken back and never sent; else `$/cancelRequest` follows.
+   */
   timeoutMs?: number | undefined;
   /**
    * Sends these items as the request's input stream (PROTOCOL.md 13), read lazily as the peer

@@ -13,7 +13,15 @@
  * The queue is bounded in total, not per sender (PROTOCOL.md 2.6, 4.5): a request or notification
  * waits for {@link Outbox.room} before it is even encoded, so that what waits for a peer that does
  * not read is its arguments, not their encoded copies (a hundred requests sharing one 5 MB string
- * queue one frame, not a hundred).
+ * queue one frame, not a hundred). A frame still in the queue can be taken back
+ * ({@link Outbox.withdraw}): a request whose caller gave up before it was written is never sent.
+ *
+ * Answers to the peer are not held back that way (a request of the peer is answered as soon as its
+ * handler is done), so they are counted instead ({@link Outbox.writeAnswer}): once
+ * {@link MAX_QUEUED_ANSWERS} of them, or {@link QUEUED_ANSWER_BYTES} bytes, wait in the queue, the
+ * channel stops reading until the transport takes them. Nothing else stops the reader here: our
+ * own requests waiting to be written must not, or two peers that both send more than their
+ * sockets hold would each stop reading while waiting for the other to read, for good.
  *
  * A binary of 64 KiB or more is not copied into its frame: the codec returns the frame as parts
  * (a {@link SplicedFrame}) and the caller's Uint8Array is written from where it is, header and
@@ -26,15 +34,25 @@ import type { Framing } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import type { Transport } from "../transports/types.js";
+import { frameSink, type FrameSink, type WriteCallback } from "./frame-sink.js";
 import { unicodeText, type WireError } from "./handlers.js";
 
 /**
- * How many bytes of frames may wait in the outbox, not yet handed to the transport, before the
- * channel stops taking in new messages. Frames wait only while the transport is full (the peer is
- * not reading), so a peer that sends requests without reading the answers stalls instead of
- * making the answers pile up here.
+ * How many answers to the peer's messages may wait in the queue before the channel stops reading
+ * (PROTOCOL.md 2.6, 4.5). They wait only while the peer does not read, so a peer that sends
+ * requests without reading the answers stalls instead of making them pile up here. The number of
+ * the other SDKs' dispatch bound (requests running or waiting to write their answers), so that a
+ * peer that does not read stops all three at the same point.
  */
-export const OUTBOX_HIGH_WATER_MARK = 1024 * 1024;
+export const MAX_QUEUED_ANSWERS = 256;
+
+/**
+ * How many bytes of answers may wait likewise (one always may, whatever its size, when none
+ * waits): the default max_frame_size. Both bounds are where two peers that call each other at once
+ * stop getting on: each stops reading once its answers reach one, and if both do, neither reads
+ * again. With 16 MiB, eight concurrent requests of 16 MiB each way hung; with 64 MiB they pass.
+ */
+export const QUEUED_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /**
  * A request or notification is encoded only while at most this many bytes of frames wait in the
@@ -66,18 +84,13 @@ export class SplicedFrame {
 /** One frame to write: its bytes, or its parts. */
 export type Frame = Uint8Array | SplicedFrame;
 
-type WriteCallback = (error?: Error | null) => void;
-
-/** Where frames go: a transport's promise-free write, or an adapter over its `write`. */
-interface FrameSink {
-  writeNow(chunk: Uint8Array, onWritten?: WriteCallback): boolean;
-  writePartsNow(parts: readonly Uint8Array[], onWritten?: WriteCallback): boolean;
-  whenDrained(): Promise<void>;
-}
-
 /** A frame waiting for the transport, and its sender's promise. */
 interface Waiting {
-  readonly frame: Frame;
+  /** Null once taken back ({@link Outbox.withdraw}): it keeps its place, so that it settles in order. */
+  frame: Frame | null;
+  /** An answer to the peer: counted while it waits (see {@link Outbox.writeAnswer}). */
+  readonly answer: boolean;
+  readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -93,6 +106,9 @@ export class Outbox {
   private blocked = false;
   /** Resolves once the last frame that waited (or blocked) was taken; never rejects. */
   private lastWait: Promise<void> = WRITTEN;
+  /** Answers waiting in the queue, and their bytes (see {@link writeAnswer}). */
+  private queuedAnswers = 0;
+  private queuedAnswerBytes = 0;
   private full = false;
   private closed = false;
   /** Senders waiting for {@link room}. */
@@ -105,8 +121,8 @@ export class Outbox {
   };
 
   /**
-   * @param onFull called with true when the frames waiting here exceed
-   *   {@link OUTBOX_HIGH_WATER_MARK}, and with false once every one of them was handed over.
+   * @param onFull called with true when the answers waiting reach {@link MAX_QUEUED_ANSWERS} or
+   *   exceed {@link QUEUED_ANSWER_BYTES}, and with false once they are back under both.
    */
   constructor(
     transport: Transport,
@@ -117,8 +133,8 @@ export class Outbox {
     this.sink = frameSink(transport);
   }
 
-  /** True while more than {@link OUTBOX_HIGH_WATER_MARK} bytes wait to be handed to the transport. */
-  get isFull(): boolean {
+  /** True while too many answers wait for the transport: the channel reads nothing more meanwhile. */
+  get answersFull(): boolean {
     return this.full;
   }
 
@@ -131,9 +147,9 @@ export class Outbox {
     return this.waitingBytes <= OUTBOX_ROOM;
   }
 
-  /** Bytes of frames waiting to be handed to the transport. */
-  get queuedBytes(): number {
-    return this.waitingBytes;
+  /** Bytes of frames waiting to be handed to the operating system: here, and in the transport. */
+  get unwrittenBytes(): number {
+    return this.waitingBytes + this.sink.bufferedBytes();
   }
 
   /** Resolves once there may be room again (see {@link hasRoom}), or the outbox was closed. */
@@ -242,6 +258,43 @@ export class Outbox {
     return this.hand(frame);
   }
 
+  /**
+   * Writes an answer to the peer, as {@link write}, counting it while it waits in the queue: too
+   * many of those make {@link answersFull} true (the channel stops reading). The transport holds
+   * at most one frame over its limit, so that those it took need no counting.
+   */
+  writeAnswer(frame: Frame): Promise<void> {
+    if (this.blocked || this.head < this.waiting.length) return this.enqueue(frame, true);
+    return this.hand(frame);
+  }
+
+  /**
+   * Takes back a frame that still waits in the queue (`written` is what {@link write} returned for
+   * it): it will not be written. Returns how many bytes wait before it, not yet handed to the
+   * operating system, or null when it is no longer here: the transport has it (partly written or
+   * not, it goes whole), or it was taken back already. Its promise still resolves, in order, once
+   * the frames before it were taken.
+   */
+  withdraw(written: Promise<void>): number | null {
+    if (written === WRITTEN) return null;
+    const waiting = this.waiting;
+    let before = this.sink.bufferedBytes();
+    for (let index = this.head; index < waiting.length; index++) {
+      const entry = waiting[index] as Waiting;
+      const frame = entry.frame;
+      if (entry.promise !== written) {
+        if (frame !== null) before += frame.byteLength;
+        continue;
+      }
+      if (frame === null) return null;
+      entry.frame = null; // not written, and not kept alive
+      this.waitingBytes -= frame.byteLength;
+      this.wakeSenders();
+      return before;
+    }
+    return null;
+  }
+
   /** Resolves once every frame queued so far was handed to the transport. */
   idle(): Promise<void> {
     return this.blocked || this.head < this.waiting.length ? this.lastWait : WRITTEN;
@@ -282,15 +335,31 @@ export class Outbox {
     return written ?? drained;
   }
 
-  private enqueue(frame: Frame): Promise<void> {
+  private enqueue(frame: Frame, answer = false): Promise<void> {
     this.waitingBytes += frame.byteLength;
-    if (!this.full && this.waitingBytes > OUTBOX_HIGH_WATER_MARK) {
-      this.full = true;
-      this.onFull(true);
+    if (answer) {
+      this.queuedAnswers++;
+      this.queuedAnswerBytes += frame.byteLength;
+      this.updateFull();
     }
-    const promise = new Promise<void>((resolve, reject) => this.waiting.push({ frame, resolve, reject }));
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<void>((resolveWait, rejectWait) => {
+      resolve = resolveWait;
+      reject = rejectWait;
+    });
+    this.waiting.push({ frame, answer, promise, resolve, reject });
     this.lastWait = promise.catch(() => undefined);
     return promise;
+  }
+
+  /** Tells the channel when the answers waiting cross the bound, either way. */
+  private updateFull(): void {
+    // Over the bytes only with more than one: one always goes, whatever its size (PROTOCOL.md 4.5).
+    const full = this.queuedAnswers >= MAX_QUEUED_ANSWERS || (this.queuedAnswers > 1 && this.queuedAnswerBytes > QUEUED_ANSWER_BYTES);
+    if (full === this.full) return;
+    this.full = full;
+    this.onFull(full);
   }
 
   /** Hands waiting frames to the transport, oldest first, until it is over its limit again. */
@@ -300,17 +369,23 @@ export class Outbox {
       const entry = waiting[this.head] as Waiting;
       waiting[this.head] = undefined as unknown as Waiting; // let the frame go once written
       this.head++;
-      this.waitingBytes -= entry.frame.byteLength;
-      this.hand(entry.frame).then(entry.resolve, entry.reject);
+      const frame = entry.frame;
+      if (frame === null) {
+        entry.resolve(); // taken back: nothing to write
+        continue;
+      }
+      this.waitingBytes -= frame.byteLength;
+      if (entry.answer) {
+        this.queuedAnswers--;
+        this.queuedAnswerBytes -= frame.byteLength;
+      }
+      this.hand(frame).then(entry.resolve, entry.reject);
     }
     if (this.head === waiting.length) {
       this.waiting = [];
       this.head = 0;
     }
-    if (this.full && this.waitingBytes === 0) {
-      this.full = false;
-      this.onFull(false);
-    }
+    if (this.full) this.updateFull(); // after the loop: the channel may read, and answer, at once
     this.wakeSenders();
   }
 
@@ -319,34 +394,6 @@ export class Outbox {
     if (this.roomWaiters.length === 0 || !(this.closed || this.hasRoom)) return;
     for (const wake of this.roomWaiters.splice(0)) wake();
   }
-}
-
-/**
- * The transport's promise-free write when it has one; else its `write`, one frame at a time. A
- * transport that cannot write parts gets them joined into one chunk (a copy).
- */
-function frameSink(transport: Transport): FrameSink {
-  if (transport.writeNow !== undefined && transport.whenDrained !== undefined) {
-    const writeNow = transport.writeNow.bind(transport);
-    return {
-      writeNow,
-      writePartsNow: transport.writePartsNow?.bind(transport) ?? ((parts, onWritten) => writeNow(Buffer.concat(parts), onWritten)),
-      whenDrained: transport.whenDrained.bind(transport),
-    };
-  }
-  // A transport of the program's own: each frame waits for the previous one's promise, as before.
-  let last: Promise<void> = WRITTEN;
-  const writeNow = (chunk: Uint8Array, onWritten?: WriteCallback): boolean => {
-    last = transport.write(chunk);
-    if (onWritten !== undefined) {
-      last.then(() => transport.flush()).then(
-        () => onWritten(),
-        (error: unknown) => onWritten(error instanceof Error ? error : new Error(describeError(error))),
-      );
-    }
-    return false;
-  };
-  return { writeNow, writePartsNow: (parts, onWritten) => writeNow(Buffer.concat(parts), onWritten), whenDrained: () => last };
 }
 
 /** The `-32005` that replaces a response over the peer's limit (PROTOCOL.md 4.9, D1, D17). */

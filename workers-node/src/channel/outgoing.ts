@@ -15,6 +15,12 @@ interface PendingRequest {
   cleanup?: () => void;
 }
 
+/**
+ * What became of a request whose caller stopped waiting: taken back before it was written (with
+ * the bytes that waited before it), or sent, and the peer told to cancel it (PROTOCOL.md 9.2).
+ */
+export type Abandoned = { readonly sent: false; readonly queuedBefore: number } | { readonly sent: true };
+
 /** How a request is watched: its caller's signal and timeout. */
 interface TrackOptions {
   readonly signal?: AbortSignal | undefined;
@@ -39,39 +45,41 @@ export class OutgoingRequests {
   }
 
   /**
-   * Tracks request `id` and returns the promise its caller awaits. `cancel` is called (once) when
-   * the caller stops waiting, by signal or timeout, so that `$/cancelRequest` can be sent.
+   * Tracks request `id` and returns the promise its caller awaits. `abandon` is called (once) when
+   * the caller stops waiting, by signal or timeout: it takes the request back if it was not written
+   * yet, else sends `$/cancelRequest`, and says which; the caller's error says it too.
    */
-  track(id: number, method: string, options: TrackOptions, cancel: () => void): Promise<unknown> {
+  track(id: number, method: string, options: TrackOptions, abandon: () => Abandoned): Promise<unknown> {
     const key = idKey(id);
     return new Promise<unknown>((resolve, reject) => {
       const request: PendingRequest = { method, resolve, reject };
       this.pending.set(key, request);
       // Most requests have neither a signal nor a timeout: no closures are made for them.
-      if (options.signal !== undefined || options.timeoutMs !== undefined) this.watch(key, request, options, cancel);
+      if (options.signal !== undefined || options.timeoutMs !== undefined) this.watch(key, request, options, abandon);
     });
   }
 
   /** Abandons `request` when `options.signal` aborts or `options.timeoutMs` passes. */
-  private watch(key: string, request: PendingRequest, options: TrackOptions, cancel: () => void): void {
+  private watch(key: string, request: PendingRequest, options: TrackOptions, abandon: () => Abandoned): void {
     let timer: NodeJS.Timeout | undefined;
     const { signal } = options;
     const method = request.method;
-    const abandon = (error: IpcError): void => {
+    const giveUp = (errorFor: (outcome: Abandoned) => IpcError): void => {
       if (this.pending.get(key) !== request) return;
       this.pending.delete(key);
       request.cleanup?.();
-      request.reject(error);
-      cancel();
+      request.reject(errorFor(abandon()));
     };
-    const onAbort = (): void => abandon(new RequestCancelled(`request ${method} cancelled by the caller`));
+    const onAbort = (): void =>
+      giveUp((outcome) => new RequestCancelled(`request ${method} cancelled by the caller${outcome.sent ? "" : " before it was sent"}`));
     request.cleanup = () => {
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     };
     if (options.timeoutMs !== undefined) {
       const timeoutMs = options.timeoutMs;
-      timer = setTimeout(() => abandon(new RequestTimeout(method, timeoutMs)), Math.max(0, timeoutMs - (options.waitedMs ?? 0)));
+      const onTimeout = (): void => giveUp((outcome) => new RequestTimeout(method, timeoutMs, timeoutMessage(method, timeoutMs, outcome)));
+      timer = setTimeout(onTimeout, Math.max(0, timeoutMs - (options.waitedMs ?? 0)));
     }
     signal?.addEventListener("abort", onAbort, { once: true });
   }
@@ -139,4 +147,15 @@ export class OutgoingRequests {
       request.reject(new ChannelClosed(reason));
     }
   }
+}
+
+/**
+ * A timed-out request's message, which says whether it was sent (the wording of the other SDKs):
+ * one still queued was taken back, and the bytes before it were what the peer had not read.
+ */
+export function timeoutMessage(method: string, timeoutMs: number, outcome: Abandoned): string {
+  if (!outcome.sent) {
+    return `request ${method} was not sent within ${timeoutMs} ms: the peer read none of the ${outcome.queuedBefore} bytes queued before it`;
+  }
+  return `request ${method} timed out after ${timeoutMs} ms: it was sent, and the peer was sent $/cancelRequest`;
 }

@@ -83,6 +83,11 @@ export class StreamTransport implements Transport {
     return this.isClosed;
   }
 
+  /** @internal Bytes written and not yet handed to the operating system (the stream's `writableLength`). */
+  get bufferedBytes(): number {
+    return this.options.writable.writableLength;
+  }
+
   /** For messages: what this transport is connected to. */
   get description(): string {
     return this.options.description;

@@ -42,6 +42,8 @@ export interface Transport {
   writePartsNow?(parts: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean;
   /** @internal Resolves once the transport is under its buffer limit again; rejects if it closes first. */
   whenDrained?(): Promise<void>;
+  /** @internal Bytes written to the transport and not yet handed to the operating system. */
+  readonly bufferedBytes?: number;
   /** Resolves once everything written so far has been handed to the operating system. */
   flush(): Promise<void>;
   /** Stops reading until {@link resume} (backpressure on the peer). */
