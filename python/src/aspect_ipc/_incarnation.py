@@ -24,7 +24,7 @@ from ._health import hung_outcome, ping_until_hung
 from ._outcome import Outcome, exit_first, outcome_of, split, with_tail
 from ._stderr import StderrPump
 from .channel import Channel
-from .constants import METHOD_READY, METHOD_SHUTDOWN
+from .constants import METHOD_PING, METHOD_READY, METHOD_SHUTDOWN
 from .errors import (
     IpcError,
     RemoteError,
@@ -257,9 +257,12 @@ class Incarnations(HandleCore):
         grace = self._stop_grace if self._stop_requested else self._settings.shutdown_grace
         if self._serving and not control.closed and not child.exited.is_set():
             with anyio.move_on_after(grace):
+                started = anyio.current_time()
+                await _data_barrier(self._data, grace / 2)
+                left = max(grace - (anyio.current_time() - started), 0.001)
                 try:
                     await control.request(
-                        METHOD_SHUTDOWN, {"timeout": shutdown_timeout_for(grace)}, timeout=grace
+                        METHOD_SHUTDOWN, {"timeout": shutdown_timeout_for(left)}, timeout=left
                     )
                 except RemoteError as exc:  # it refused: said, and the escalation goes on
                     logger.warning(
@@ -394,6 +397,15 @@ class Incarnations(HandleCore):
             if channel is not None:
                 channel.close(outcome.error)
         return outcome
+
+
+async def _data_barrier(data: Channel | None, limit: float) -> None:
+    """Before ``$/shutdown`` (spec 8.1): a ``$/ping`` on data, answered once the worker has taken
+    in every request sent on data before it, so that none is refused as arriving after the
+    ``$/shutdown`` (the channels are not ordered with each other); at most ``limit`` seconds."""
+    if data is not None and not data.closed:
+        with contextlib.suppress(IpcError):
+            await data.request(METHOD_PING, None, timeout=limit)
 
 
 async def _first_of(*waits: Callable[[], Awaitable[Any]]) -> None:
