@@ -6,7 +6,14 @@ import math
 
 from .errors import IpcError, RemoteError, RemoteTraceback, fresh
 
-__all__ = ["MAX_NAME_LENGTH", "annotated", "check_grace", "check_name", "check_timeout"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "annotated",
+    "check_grace",
+    "check_name",
+    "check_timeout",
+    "seconds_of",
+]
 
 
 MAX_NAME_LENGTH = 1024
@@ -32,27 +39,38 @@ def check_name(name: str, value: object) -> None:
         raise ValueError(f"{name} {value!r:.80} cannot be used: {problem}")
 
 
-def check_timeout(name: str, value: float | None) -> None:
-    """Refuse a timeout that is not a positive number of seconds (``math.inf``: no limit)."""
-    if value is None:
+def seconds_of(value: object) -> float | None:
+    """``value`` as a float of seconds, if it is a number (not a bool) a float can hold; None if
+    not (an int beyond float range, 10**400, included: it would fail later, deep inside)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def check_timeout(name: str, value: float | None, *, optional: bool = True) -> None:
+    """Refuse a timeout that is not a positive number of seconds (``math.inf``: no limit); None
+    is refused too unless ``optional``."""
+    if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    seconds = seconds_of(value)
+    if seconds is None or not seconds > 0:
         raise ValueError(
-            f"{name} must be a positive number of seconds (or math.inf for no limit), not {value!r}"
+            f"{name} must be a positive number of seconds (or math.inf for no limit), "
+            f"not {value!r:.80}"
         )
 
 
-def check_grace(name: str, value: float | None) -> None:
-    """Refuse a grace period that is not a finite number of seconds >= 0."""
-    if value is None:
+def check_grace(name: str, value: float | None, *, optional: bool = True) -> None:
+    """Refuse a grace period that is not a finite number of seconds >= 0; None is refused too
+    unless ``optional``."""
+    if value is None and optional:
         return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not value >= 0
-        or math.isinf(value)
-    ):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+    seconds = seconds_of(value)
+    if seconds is None or not seconds >= 0 or math.isinf(seconds):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r:.80}")
 
 
 def annotated(error: RemoteError, worker_id: str, channel: str, method: str) -> IpcError:

@@ -80,8 +80,8 @@ class ProcessManager:
     ) -> None:
         check_name("namespace", namespace)
         check_timeout("request_timeout", request_timeout)
-        check_timeout("startup_timeout", startup_timeout)
-        check_grace("shutdown_grace", shutdown_grace)
+        check_timeout("startup_timeout", startup_timeout, optional=False)
+        check_grace("shutdown_grace", shutdown_grace, optional=False)
         check_instance("restart_policy", restart_policy, RestartPolicy)
         check_flag("metrics", metrics)
         if max_concurrent_starts is None:
@@ -402,7 +402,8 @@ class ProcessManager:
         await self.get(worker_id).stop(grace=grace)
 
     async def stop_all(self, *, grace: float | None = None) -> None:
-        """Stop every worker, concurrently."""
+        """Stop every worker, concurrently (ValueError: a bad ``grace``, before any stops)."""
+        check_grace("grace", grace)
         async with anyio.create_task_group() as task_group:
             for handle in list(self._handles.values()):
                 task_group.start_soon(functools.partial(handle.stop, grace=grace))

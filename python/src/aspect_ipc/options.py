@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ._calls import seconds_of
 from .codecs import Codec, JsonCodec, MessagePackCodec
 from .constants import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -81,12 +82,16 @@ class RestartPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before restart number ``attempt`` (1-based)."""
-        return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+        # 2.0 ** 1023 is the largest power of two a float holds: past it the product is inf (or
+        # 0), never an OverflowError, however many restarts in a row (max_restarts is unbounded).
+        return float(min(self.backoff * 2.0 ** min(attempt - 1, 1023), self.max_backoff))
 
 
 def _seconds(value: object) -> bool:
-    """Whether ``value`` is a number of seconds >= 0 (not NaN, not a bool); inf included."""
-    return not isinstance(value, bool) and isinstance(value, int | float) and value >= 0
+    """Whether ``value`` is a number of seconds >= 0 (not NaN, not a bool, not beyond a float's
+    range); inf included."""
+    seconds = seconds_of(value)
+    return seconds is not None and seconds >= 0
 
 
 @dataclass(frozen=True)
@@ -111,12 +116,8 @@ class HealthCheck:
     def __post_init__(self) -> None:
         for name in ("interval", "timeout"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value <= 0
-            ):
+            seconds = seconds_of(value)
+            if seconds is None or not math.isfinite(seconds) or seconds <= 0:
                 raise ValueError(
                     f"HealthCheck {name} must be a positive, finite number of seconds, "
                     f"not {value!r}"

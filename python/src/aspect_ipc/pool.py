@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._calls import check_grace, check_timeout
 from ._handle_streams import Items
 from ._loggers import library_logger
 from ._option_checks import check_flag
@@ -207,6 +208,7 @@ class WorkerPool(Members):
             raise ValueError(f"via must be 'data' or 'control', not {via!r}")
         check_flag("ordered", ordered)
         check_flag("return_exceptions", return_exceptions)
+        check_timeout("timeout", timeout)  # here, not at the first item (none, if it is empty)
         if max_in_flight is None:
             max_in_flight = 2 * MAP_DEPTH * max(self.size, 1)
         if not isinstance(max_in_flight, int) or max_in_flight < 1:
@@ -268,7 +270,9 @@ class WorkerPool(Members):
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop every worker of the pool (see :meth:`ProcessHandle.stop`); requests and maps
-        still running fail with ``WorkerUnavailable``."""
+        still running fail with ``WorkerUnavailable`` (ValueError: a bad ``grace``, before any
+        stops)."""
+        check_grace("grace", grace)
         self._closed = True
         members = [m for m in self._members if m is not None] + list(self._retiring)
         self._notify()

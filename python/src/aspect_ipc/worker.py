@@ -34,6 +34,7 @@ from typing import Any, Literal, NoReturn, TypeVar, get_args
 import anyio
 from anyio.abc import TaskGroup
 
+from ._calls import check_grace, check_timeout
 from ._handler_errors import read_tracebacks, write_failure
 from ._stream_messages import check_input_window
 from ._worker_handshake import authenticate, hello_again, ready_params, shutdown_on_data
@@ -113,6 +114,9 @@ class Worker(Stopping):
         data_codec: Codec | None = None,
         control_codec: JsonCodec | None = None,
     ) -> None:
+        # Checked here: a bad value would end the worker later with a traceback (exit code 1).
+        check_timeout("hello_timeout", hello_timeout, optional=False)
+        check_grace("shutdown_timeout", shutdown_timeout, optional=False)
         self.max_concurrent_handlers = max_concurrent_handlers
         self.hello_timeout = hello_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -193,6 +197,7 @@ class Worker(Stopping):
         self, method: str, params: Any = None, *, timeout: float | None = None
     ) -> Any:
         """Call the parent on the control channel."""
+        check_timeout("timeout", timeout)
         return await self._channel("control").request(method, params, timeout=timeout)
 
     async def notify(self, method: str, params: Any = None) -> None:
@@ -203,6 +208,7 @@ class Worker(Stopping):
         self, method: str, params: Any = None, *, timeout: float | None = None
     ) -> Any:
         """Call the parent on the data channel."""
+        check_timeout("timeout", timeout)
         return await self._channel("data").request(method, params, timeout=timeout)
 
     async def notify_via_data(self, method: str, params: Any = None) -> None:

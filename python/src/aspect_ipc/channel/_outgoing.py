@@ -41,6 +41,7 @@ class Outgoing(ChannelCore):
         if self._closed:
             raise fresh(self._close_reason)
         limit = self.default_timeout if timeout is None else timeout
+        called = monotonic()  # the deadline counts from the call, a wait for room included
         if self._outbox.size > OUTBOX_LIMIT:  # a peer that does not read: encode nothing yet
             await self._wait_for_room(method, limit)
         message = self.protocol.request(method, params)
@@ -65,7 +66,7 @@ class Outgoing(ChannelCore):
             sent = frame is not None and self._outbox.write_frame(frame)
             # Once written, the peer is already at it: what is left here keeps nobody waiting.
             if limit is not None and not math.isinf(limit):
-                self._deadlines.add(monotonic() + limit, request_id)
+                self._deadlines.add(called + limit, request_id)
             if frame is not None and self.metrics is not None:
                 self.metrics.requests_sent += 1
             if not sent:

@@ -78,6 +78,8 @@ def direct_handle_call(
     if channel is None:
         return NOT_SENT
     limit = handle._settings.request_timeout if timeout is None else timeout
+    if limit is None:  # the manager's request_timeout=None: no limit
+        limit = math.inf
     incarnation_done = handle._incarnation_done
     answer = Answer()
     waiter = Pending(answer)  # type: ignore[arg-type]  # set() is all the channel calls
