@@ -12,6 +12,7 @@ import pytest
 from aspect_ipc import (
     DataChannelOptions,
     HealthCheck,
+    IpcError,
     ProcessManager,
     RestartPolicy,
     WorkerState,
@@ -99,3 +100,28 @@ def test_the_blocking_api_takes_request_timeout_none_as_no_limit() -> None:
         )
         assert handle.request("echo", [1]) == [1]
         assert handle.request_via_data("echo", [2]) == [2]
+
+
+class _BrokenPolicy(RestartPolicy):
+    def delay(self, attempt: int) -> float:
+        raise RuntimeError("a bug in the backoff")
+
+
+@pytest.mark.anyio
+async def test_a_failing_supervisor_gives_up_on_its_worker_not_on_the_manager() -> None:
+    # As the backoff's OverflowError did: the exception left the supervisor, ended the
+    # manager's task group, and stopped every other worker with it.
+    failures: list[Any] = []
+    async with ProcessManager(namespace=namespace()) as manager:
+        manager.on("failed", failures.append)
+        broken = await manager.spawn(
+            "broken", **python_worker(), restart_policy=_BrokenPolicy(enabled=True)
+        )
+        healthy = await manager.spawn("healthy", **python_worker())
+        with pytest.raises(IpcError, match="its supervisor failed"):
+            await broken.request("crash", {"code": 3})
+        assert await broken.wait() == 3
+        assert broken.state is WorkerState.FAILED
+        assert await healthy.request("echo", ["still here"]) == ["still here"]
+    assert [event.worker_id for event in failures] == ["broken"]
+    assert "its supervisor failed: RuntimeError('a bug in the backoff')" in str(failures[0].error)

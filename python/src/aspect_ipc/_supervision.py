@@ -73,6 +73,19 @@ class Supervision(Incarnations):
                     f"worker {self.id} was stopped during its start-up (stop() was called, or "
                     "the manager closed)"
                 )
+        except Exception as exc:
+            if status is not None or isinstance(exc, IpcError):
+                raise  # the first start's failure: spawn() raises it
+            # A bug in this worker's supervision gives up on this worker, not on the manager
+            # and its other workers (an exception here would end the manager's task group).
+            self._log.exception(
+                "worker %s: its supervisor failed (a bug in aspect-ipc: please report it)",
+                self.id,
+                extra={"worker_id": self.id},
+            )
+            self._last_error = IpcError(f"worker {self.id}: its supervisor failed: {exc!r}")
+            self._set_state(WorkerState.FAILED)
+            self._emit("failed", error=self._last_error)
         finally:
             if self._state not in (WorkerState.STOPPED, WorkerState.FAILED):
                 self._set_state(WorkerState.STOPPED)
