@@ -365,7 +365,12 @@ func (c *Channel) send(msg any) error { return c.sendOr(nil, msg) }
 // (errWithdrawn); once its frame is being written, that is left to finish in the background
 // (errWriteStarted).
 func (c *Channel) sendOr(cancel <-chan struct{}, msg any) error {
-	if err := c.room(cancel); err != nil {
+	return c.sendWaiting(cancel, cancel, msg)
+}
+
+// sendWaiting is sendOr with the wait for room ended by roomCancel, and the write's by writeCancel.
+func (c *Channel) sendWaiting(roomCancel, writeCancel <-chan struct{}, msg any) error {
+	if err := c.room(roomCancel); err != nil {
 		return err
 	}
 	f, codecErr, framingErr := c.encodeFrame(msg)
@@ -377,7 +382,7 @@ func (c *Channel) sendOr(cancel <-chan struct{}, msg any) error {
 		}
 		return framingErr
 	}
-	err := c.writeOr(cancel, f)
+	err := c.writeOr(writeCancel, f)
 	if !errors.Is(err, errWriteStarted) { // else the writer releases f once it is written
 		f.Release()
 	}

@@ -77,9 +77,16 @@ func (c *Channel) Request(ctx context.Context, method string, params any) (Resul
 }
 
 // sendCancel tells the peer to stop working on request id; its late response, if any, is dropped.
-// It is sent in the background: a peer that stops reading must not hold up the caller.
+// It is sent in the background: a peer that stops reading must not hold up the caller. It waits
+// for room in the write queue until the channel closes (the worker's shutdown closes its
+// channels), then is dropped, with a debug log.
 func (c *Channel) sendCancel(id ID) {
-	go func() { _ = c.send(c.rpc.Notification("$/cancelRequest", map[string]any{"id": id.Value()})) }()
+	go func() {
+		err := c.sendOr(c.done, c.rpc.Notification("$/cancelRequest", map[string]any{"id": id.Value()}))
+		if err != nil && !errors.Is(err, errWriteStarted) && c.logger != nil {
+			c.logger.Debug(fmt.Sprintf("%s channel: dropped $/cancelRequest for request %s: %v", c.name, id, err), "channel", c.name)
+		}
+	}()
 }
 
 // requestEnded is the error of a request whose ctx ended first.

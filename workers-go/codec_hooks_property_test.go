@@ -17,9 +17,6 @@ var pathKeys = []string{"a", "rows", "_1", "a b", "é", `q"`, "", "when"}
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// poisoned is a place of a value that no codec can encode.
-type poisoned struct{}
-
 // valueWithPoison builds a random generic value from r with leaf at one place, and that place.
 func valueWithPoison(r *rand.Rand, leaf any, depth int) (any, string) {
 	if depth == 0 || r.Intn(4) == 0 {

@@ -62,6 +62,9 @@ func (c JSONCodec) Encode(value any) ([]byte, error) {
 		if !utf8.Valid(w.buf) { // only a MarshalJSON can have written it: strings are checked
 			return nil, &CodecError{Codec: "json", Message: "cannot encode value: a MarshalJSON method returned text that is not valid UTF-8"}
 		}
+		if err := checkJSONNumbers(w.buf); err != nil { // so can a number beyond the protocol's
+			return nil, jsonEncodeError(err)
+		}
 	}
 	return w.buf, nil
 }

@@ -1,14 +1,17 @@
 package aspectipc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A type with its own encoding arrives as the same value whichever channel it is sent on
@@ -176,7 +179,7 @@ func TestMarshalerFailuresAreCodecErrors(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		value any
-		json  string // what the JSON codec says ("" when it writes the text as it is)
+		json  string // what the JSON codec says
 		mp    string // what the MessagePack codec says
 	}{
 		{"error", failingMarshaler{}, "marshal failed", "aspectipc.failingMarshaler at $.v[0]: MarshalJSON failed: marshal failed"},
@@ -188,8 +191,14 @@ func TestMarshalerFailuresAreCodecErrors(t *testing.T) {
 		{"empty", rawText(``), "error calling MarshalJSON", "MarshalJSON returned no JSON text"},
 		{"lone surrogate", rawText(`"\ud800"`), "lone surrogate", "lone surrogate"},
 		{"invalid UTF-8", rawText("\"\xff\""), "a MarshalJSON method returned text that is not valid UTF-8", "MarshalJSON returned text that is not valid UTF-8"},
-		{"integer out of range", rawText(`18446744073709551616`), "", "integer 18446744073709551616 at $.v[0] is outside [-2^63, 2^64-1]"},
-		{"float out of range", rawText(`1e400`), "", "number 1e400 at $.v[0] does not fit a 64-bit float"},
+		{"integer out of range", rawText(`18446744073709551616`),
+			"integer 18446744073709551616 at $.v[0] is outside [-2^63, 2^64-1]: send it as a string",
+			"integer 18446744073709551616 at $.v[0] is outside [-2^63, 2^64-1]: send it as a string"},
+		{"negative integer out of range, nested", rawText(`{"a b":[0,{"k":-9223372036854775809}]}`),
+			`integer -9223372036854775809 at $.v[0]["a b"][1].k is outside [-2^63, 2^64-1]: send it as a string`,
+			`integer -9223372036854775809 at $.v[0]["a b"][1].k is outside [-2^63, 2^64-1]: send it as a string`},
+		{"float out of range", rawText(`["1e400",1e400]`),
+			"number 1e400 at $.v[0][1] does not fit a 64-bit float", "number 1e400 at $.v[0][1] does not fit a 64-bit float"},
 		{"too deep", rawText(strings.Repeat("[", 600) + strings.Repeat("]", 600)), "nesting deeper than 512", "nesting deeper than 512"},
 	} {
 		for _, codec := range []Codec{JSONCodec{}, MessagePackCodec{}} {
@@ -198,9 +207,6 @@ func TestMarshalerFailuresAreCodecErrors(t *testing.T) {
 				want = c.json
 			}
 			_, err := codec.Encode(map[string]any{"v": []any{c.value}})
-			if want == "" { // the JSON codec writes the text as it is: the peer refuses it
-				continue
-			}
 			var ce *CodecError
 			if !errors.As(err, &ce) || !strings.Contains(ce.Message, want) {
 				t.Fatalf("%s, %s: %v, want a *CodecError saying %q", c.name, codec.Name(), err, want)
@@ -211,5 +217,60 @@ func TestMarshalerFailuresAreCodecErrors(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A number a MarshalJSON writes that the protocol has no form for is refused when sending, on
+// control as on data, in the same words: a Request fails with a *CodecError naming its place in
+// the message, nothing is written, and the channel goes on.
+func TestMarshaledNumberOutOfRangeIsRefusedOnBothChannels(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		framing Framing
+		codec   Codec
+	}{{LineDelimitedFraming{}, JSONCodec{}}, {LengthPrefixedFraming{}, MessagePackCodec{}}} {
+		a, peer := socketPair(t)
+		ch, err := NewChannelBuilder().WithName("test").WithTransport(a).WithFraming(c.framing).WithCodec(c.codec).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ch.Run(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // if sent, nobody answers
+		_, err = ch.Request(ctx, "m", map[string]any{"n": rawText(`[18446744073709551616]`)})
+		cancel()
+		var ce *CodecError
+		want := "integer 18446744073709551616 at $.params.n[0] is outside [-2^63, 2^64-1]: send it as a string"
+		if !errors.As(err, &ce) || ce.Message != want || ce.Path != "$.params.n[0]" || ce.Codec != c.codec.Name() {
+			t.Fatalf("%s: %v, want a *CodecError %q", c.codec.Name(), err, want)
+		}
+		if err := ch.Notify(context.Background(), "after", nil); err != nil {
+			t.Fatal(err)
+		}
+		if m := firstMessage(t, peer, c.framing, c.codec); m["method"] != "after" {
+			t.Fatalf("%s: the first message written is %v, not the notification after the refused request", c.codec.Name(), m)
+		}
+		ch.Close()
+		peer.Close()
+	}
+}
+
+// firstMessage reads the first message written on r.
+func firstMessage(t *testing.T, r io.Reader, framing Framing, codec Codec) map[string]any {
+	t.Helper()
+	dec := framing.NewDecoder()
+	buf := make([]byte, 4096)
+	for {
+		if frame, err := dec.Next(); err == nil {
+			v, err := codec.Decode(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v.(map[string]any)
+		}
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec.Feed(buf[:n])
 	}
 }

@@ -2,6 +2,7 @@ package aspectipc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -40,7 +41,8 @@ type StreamCall struct {
 // RequestStream calls method on the peer with streams (PROTOCOL.md 13): it sends the request,
 // with "$/stream" added to params (a map, or nil), and returns at once. ctx bounds the whole call:
 // when it ends first the request is cancelled ($/cancelRequest), its streams fail and later
-// items and the answer are dropped. At most 64 streams are open at a time on the channel from
+// items and the answer are dropped; a ctx that has ended already, or ends while the request waits
+// for room in the write queue, fails RequestStream as it fails Request. At most 64 streams are open at a time on the channel from
 // this side; over that RequestStream fails with -32009 and sends nothing. From an Inline handler
 // of this channel (its ctx) it fails at once, like Request.
 func (c *Channel) RequestStream(ctx context.Context, method string, params map[string]any, opts StreamOptions) (*StreamCall, error) {
@@ -87,7 +89,21 @@ func (c *Channel) RequestStream(ctx context.Context, method string, params map[s
 		return nil, e
 	}
 	s.r, s.Out, s.In = r, r.consumer, r.producer
-	if err := c.send(c.rpc.Request(id, method, full)); err != nil {
+	// Sent once there is room in the write queue, unless ctx ends first (as Request).
+	err := error(errWithdrawn)
+	if ctx.Err() == nil {
+		err = c.sendOr(ctx.Done(), c.rpc.Request(id, method, full))
+	}
+	switch {
+	case errors.Is(err, errWithdrawn), errors.Is(err, errWriteStarted):
+		ended := c.requestEnded(ctx, method)
+		c.forget(id)
+		c.streams.dropCall(r, ended)
+		if errors.Is(err, errWriteStarted) {
+			c.sendCancel(id)
+		}
+		return nil, ended
+	case err != nil:
 		c.forget(id)
 		c.streams.dropCall(r, err)
 		return nil, named(err, "request")
@@ -155,7 +171,8 @@ func (s *StreamCall) fail(e *Error) {
 }
 
 // CloseInput ends the input stream normally ($/stream/end); AbortInput ends it with an error the
-// handler's next read raises ($/stream/error). Only the first of them does anything.
+// handler's next read raises ($/stream/error). Only the first of them does anything. Either waits
+// for room in the write queue, until RequestStream's ctx ends (then its error, as Request's).
 func (s *StreamCall) CloseInput() error { return s.endInput("$/stream/end", nil) }
 
 // AbortInput ends the input stream with e (its code, message and data reach the handler).
@@ -186,7 +203,10 @@ func (s *StreamCall) endInput(method string, e map[string]any) error {
 		if e != nil {
 			params["error"] = e
 		}
-		err = s.c.streams.hooks.notify(method, params)
+		err = s.c.streams.hooks.notify(s.ctx.Done(), method, params)
+		if errors.Is(err, errWithdrawn) || errors.Is(err, errWriteStarted) {
+			err = s.c.requestEnded(s.ctx, s.method)
+		}
 	})
 	return err
 }

@@ -75,8 +75,18 @@ func (c *Channel) startWithStreams(msg Message, h Handler, inline bool) {
 
 // notifyStream writes a $/stream/* notification; one over the peer's limit is refused as a
 // notification ("notification of N bytes exceeds ...", PROTOCOL.md 12.1), which a stream item is.
-func (c *Channel) notifyStream(method string, params map[string]any) error {
-	return named(c.send(c.rpc.Notification(method, params)), "notification")
+// It gives up waiting when cancel closes. A stream's step does what needs no waiting whatever its
+// ctx says (Send with credit sends), so when cancel was closed before it began, it still takes room
+// in the write queue if there is some, and then writes its frame as one without a ctx does: only
+// waiting for room would tell it to give up.
+func (c *Channel) notifyStream(cancel <-chan struct{}, method string, params map[string]any) error {
+	msg := c.rpc.Notification(method, params)
+	select {
+	case <-cancel:
+		return named(c.sendWaiting(cancel, nil, msg), "notification")
+	default:
+		return named(c.sendOr(cancel, msg), "notification")
+	}
 }
 
 // failStream answers a request whose stream broke the protocol and cancels its handler, whose

@@ -2,6 +2,7 @@ package aspectipc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -30,10 +31,12 @@ type InStream struct {
 // Recv returns the next item, waiting for it. At the end of the stream it returns io.EOF; when
 // the caller failed the stream ($/stream/error) an *Error with the caller's code, message and
 // data; when ctx is done or the request is cancelled, the cause; on a stream protocol error an
-// *Error with code -32010.
+// *Error with code -32010. Taking an item may grant the producer credit, which waits for room in
+// the channel's write queue; if ctx ends meanwhile, Recv returns the item at once, and the credit
+// is granted with a later one.
 func (s *InStream) Recv(ctx context.Context) (any, error) {
 	for {
-		v, wake, err := s.next()
+		v, wake, err := s.next(ctx)
 		if wake == nil || err != nil {
 			return v, err
 		}
@@ -52,7 +55,7 @@ func (s *InStream) waitItem(ctx context.Context, wake chan struct{}) error {
 // next takes the next item without waiting. When none is there yet it returns the channel that
 // closes when one arrives (nil when it took one or failed).
 // Taking the ceil(window/2)-th item since the last grant grants that many again (13.3).
-func (s *InStream) next() (v any, wake chan struct{}, err error) {
+func (s *InStream) next(ctx context.Context) (v any, wake chan struct{}, err error) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil { // the request's cancellation cause first: it decides the answer
 		s.mu.Unlock()
@@ -81,9 +84,21 @@ func (s *InStream) next() (v any, wake chan struct{}, err error) {
 	}
 	s.mu.Unlock()
 	if add > 0 {
-		s.t.grant(s.id, s.dir, add)
+		stop, release := doneOfEither(ctx, s.ctx)
+		if err := s.t.grant(stop, s.id, s.dir, add); errors.Is(err, errWithdrawn) {
+			s.owe(add)
+		}
+		release()
 	}
 	return v, nil, nil
+}
+
+// owe takes back a grant of add that was never sent: the next grant carries it.
+func (s *InStream) owe(add int64) {
+	s.mu.Lock()
+	s.unused -= add
+	s.taken += add
+	s.mu.Unlock()
 }
 
 // stop fails the stream with err (the first reason wins), discarding buffered items.

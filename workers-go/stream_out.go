@@ -24,11 +24,13 @@ type OutStream struct {
 	wake   chan struct{} // closed and replaced when credit arrives or the stream stops
 }
 
-// Send sends one item, waiting while the caller has granted no credit (PROTOCOL.md 13.3). It
-// returns an error when ctx is done, when the request is cancelled (the cause, answered -32002
-// if the handler returns it), on a stream protocol error (*Error, code -32010), or when the item
-// cannot be encoded or is over the peer's size limit (the stream stays open: the item was not
-// sent and a later one may be).
+// Send sends one item, waiting while the caller has granted no credit (PROTOCOL.md 13.3), then
+// for room in the channel's write queue (a peer that does not read holds it up). It returns an
+// error when ctx is done, when the request is cancelled (the cause, answered -32002 if the handler
+// returns it), on a stream protocol error (*Error, code -32010), or when the item cannot be
+// encoded or is over the peer's size limit (the stream stays open: the item was not sent and a
+// later one may be). Ended while it waits, Send returns ctx's cause (or the request's), with the
+// item unsent, or being written if its write had begun.
 //
 // When Send returns nil the item is written: its buffers are the caller's again, so a producer
 // may refill one []byte for every item (as with io.Writer). After an error they may still be
@@ -43,9 +45,17 @@ func (s *OutStream) Send(ctx context.Context, v any) error {
 			return err
 		}
 		if ok {
-			err := s.t.hooks.notify("$/stream/item", map[string]any{"stream": s.id.Value(), "dir": s.dir, "seq": seq, "value": v})
+			stop, release := doneOfEither(ctx, s.ctx)
+			err := s.t.hooks.notify(stop, "$/stream/item", map[string]any{"stream": s.id.Value(), "dir": s.dir, "seq": seq, "value": v})
+			release()
 			var ce *CodecError
-			if errors.As(err, &ce) || tooLarge(err) != nil {
+			switch {
+			case errors.Is(err, errWithdrawn):
+				s.refund() // never sent: the next item takes its seq
+				return s.ended(ctx)
+			case errors.Is(err, errWriteStarted): // it will arrive, with its seq
+				return s.ended(ctx)
+			case errors.As(err, &ce) || tooLarge(err) != nil:
 				s.refund() // never sent: the stream stays open (13)
 			}
 			return err
@@ -54,6 +64,15 @@ func (s *OutStream) Send(ctx context.Context, v any) error {
 			return err
 		}
 	}
+}
+
+// ended is the error of a step whose wait ended with ctx or the request: the request's
+// cancellation cause first, as take says, for it decides the answer.
+func (s *OutStream) ended(ctx context.Context) error {
+	if s.ctx.Err() != nil {
+		return context.Cause(s.ctx)
+	}
+	return context.Cause(ctx)
 }
 
 // waitCredit waits for wake (credit, or the stream's end) or the end of either context (wake was

@@ -25,8 +25,10 @@ type streamTable struct {
 
 // streamHooks are how the table acts on its channel.
 type streamHooks struct {
-	// notify writes a $/stream/* notification.
-	notify func(method string, params map[string]any) error
+	// notify writes a $/stream/* notification. When cancel closes while it waits for room to
+	// write, it gives up: errWithdrawn, nothing sent; errWriteStarted, once it was being written
+	// (it will arrive whole).
+	notify func(cancel <-chan struct{}, method string, params map[string]any) error
 	// fail answers the request with e at once, unless it is answered already, and cancels its
 	// handler (a stream protocol error, 13.5).
 	fail func(id ID, e *Error)
@@ -94,13 +96,29 @@ func (t *streamTable) acceptFor(id ID, o *streamOpen, method string) (*streamReq
 	t.reqs[id] = r
 	t.mu.Unlock()
 	if r.consumer != nil {
-		t.grant(id, "in", window)
+		_ = t.grant(nil, id, "in", window)
 	}
 	return r, nil
 }
 
-func (t *streamTable) grant(id ID, dir string, add int64) {
-	_ = t.hooks.notify("$/stream/credit", map[string]any{"stream": id.Value(), "dir": dir, "add": add})
+// grant sends the producer add more credit; it gives up when cancel closes first (notify).
+func (t *streamTable) grant(cancel <-chan struct{}, id ID, dir string, add int64) error {
+	return t.hooks.notify(cancel, "$/stream/credit", map[string]any{"stream": id.Value(), "dir": dir, "add": add})
+}
+
+// doneOfEither returns a channel closed once a or b is done (a stream step waits for its caller's
+// ctx and its request's), and the function that lets it go.
+func doneOfEither(a, b context.Context) (<-chan struct{}, func()) {
+	da, db := a.Done(), b.Done()
+	switch {
+	case db == nil || da == db:
+		return da, func() {}
+	case da == nil:
+		return db, func() {}
+	}
+	either, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return either.Done(), func() { stop(); cancel() }
 }
 
 // release closes a request's streams when it is answered: they no longer count, and a later

@@ -84,7 +84,6 @@ func testEchoStream(ctx context.Context, _ Params, in *InStream, out *OutStream)
 type streamPeer struct {
 	t    *testing.T
 	conn net.Conn
-	r    *frameReader
 	msgs chan map[string]any
 }
 

@@ -54,7 +54,7 @@ func checkStreamMessage(t *testing.T, msg, expect map[string]any) {
 		m := JSONRPCProtocol{}.Classify(msg)
 		got = map[string]any{"kind": kind, "id": m.ID.Value(), "code": int64(m.Error.Code), "data": m.Error.Data}
 		if m.Error.Code == CodeTooManyStreams { // and the SDK's own answer has that shape
-			full := newStreamTable("data", DefaultStreamWindow, streamHooks{notify: func(string, map[string]any) error { return nil }})
+			full := newStreamTable("data", DefaultStreamWindow, streamHooks{notify: func(<-chan struct{}, string, map[string]any) error { return nil }})
 			full.open = MaxOpenStreams
 			_, e := full.accept(IntID(77), &streamOpen{out: true, window: 16})
 			if e == nil || !sameValue(e.Data, expect["data"]) || e.Code != CodeTooManyStreams {
@@ -119,7 +119,7 @@ func replayResponder(t *testing.T, sc map[string]any) {
 	cancel(errWouldWait)
 	x.tryCtx = ctx
 	x.table = newStreamTable("data", intOf(sc["in_window"], DefaultStreamWindow), streamHooks{
-		notify: func(method string, params map[string]any) error {
+		notify: func(_ <-chan struct{}, method string, params map[string]any) error {
 			x.emitted = append(x.emitted, map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
 			return nil
 		},

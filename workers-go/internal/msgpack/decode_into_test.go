@@ -44,7 +44,7 @@ type (
 		U     uint64         `json:"u"`
 		Embedded
 		*EmbPtr
-		hidden int //nolint:unused // unexported: never filled
+		hidden int // unexported: never filled (TestDecodeIntoLeavesUnexportedFields)
 	}
 	withTime struct {
 		When time.Time `json:"when"` // decodes itself: left to assign
@@ -232,6 +232,15 @@ func TestDecodeIntoLeavesSelfDecodingTypesToAssign(t *testing.T) {
 	var p *rec
 	if DecodeInto([]byte{0x80}, 1, p) || DecodeInto([]byte{0x80}, 1, rec{}) {
 		t.Fatal("DecodeInto needs a non-nil pointer")
+	}
+}
+
+// An unexported field is never filled, not even by a member of its name: it keeps its value.
+func TestDecodeIntoLeavesUnexportedFields(t *testing.T) {
+	data := []byte{0x82, 0xa6, 'h', 'i', 'd', 'd', 'e', 'n', 0x05, 0xa2, 'i', 'd', 0x07}
+	v := rec{hidden: 3}
+	if !DecodeInto(data, 1, &v) || v.hidden != 3 || v.ID != 7 {
+		t.Fatalf("hidden %d, id %d: want the unexported field untouched and the id filled", v.hidden, v.ID)
 	}
 }
 

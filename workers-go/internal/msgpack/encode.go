@@ -109,7 +109,7 @@ func (e *Encoder) Encode(v any, depth int) error {
 		}
 		return e.writeBig(x)
 	case json.Number:
-		n, err := jsonNumber(string(x))
+		n, err := JSONNumber(string(x))
 		if err != nil {
 			return err
 		}
@@ -135,8 +135,11 @@ func (e *Encoder) Encode(v any, depth int) error {
 // valuer is an Appender that holds a generic value (Params, Result).
 type valuer interface{ Value() any }
 
-// jsonNumber is the integer (int64, or uint64 above math.MaxInt64) or float64 a json.Number holds.
-func jsonNumber(s string) (any, error) {
+// JSONNumber is the integer (int64, or uint64 above math.MaxInt64) or float64 that s, the text of
+// a JSON number (a json.Number), holds; an *EncodeError when the protocol has no such number (an
+// integer outside [-2^63, 2^64-1], a float beyond float64). The JSON codec judges what a
+// MarshalJSON wrote with it too, so that both codecs refuse the same numbers in the same words.
+func JSONNumber(s string) (any, error) {
 	if !strings.ContainsAny(s, ".eE") {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return i, nil
