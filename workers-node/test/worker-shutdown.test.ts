@@ -110,6 +110,27 @@ test("$/shutdown params (D12): invalid ones are -32602 and nothing happens; null
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });
 
+test("$/shutdown {timeout: 3e6} (past setTimeout's 2^31-1 ms, valid per 8.1): handlers finish uncancelled, then null and exit, nothing on stderr", async (t) => {
+  const worker = startWorker(t);
+  await worker.ready();
+  const parent = await worker.openData();
+  parent.send({ jsonrpc: "2.0", id: 5, method: "sleep", params: { seconds: 0.5, tag: "data" } });
+  worker.send({ jsonrpc: "2.0", id: "c", method: "sleep", params: { seconds: 0.5, tag: "control" } });
+  await parent.request("$/ping");
+  await worker.request("$/ping");
+  worker.send({ jsonrpc: "2.0", id: "down", method: "$/shutdown", params: { timeout: 3e6 } });
+  assert.deepEqual(await worker.waitControl((m) => m.id === "down", "the $/shutdown result"), { jsonrpc: "2.0", id: "down", result: null });
+  assert.equal((await parent.waitFor((m) => m.id === 5, "the data sleep's answer")).result, "done");
+  const lines = worker.control.items;
+  const controlAnswer = lines.findIndex((m) => m.id === "c");
+  assert.equal(lines[controlAnswer]?.result, "done", "the control sleep finished on its own");
+  assert.ok(controlAnswer < lines.findIndex((m) => m.id === "down"), "and was answered before the null");
+  assert.ok(!lines.some((m) => m.method === "cancelObserved"), "nothing was cancelled");
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+  // A wait re-armed as a clamped 1 ms timer printed a TimeoutOverflowWarning every millisecond.
+  assert.equal(worker.stderr, "");
+});
+
 test("$/shutdown as a notification shuts down without an answer (D12)", async (t) => {
   const worker = startWorker(t);
   await worker.ready();

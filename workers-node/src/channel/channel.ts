@@ -31,6 +31,7 @@ import type { Transport } from "../transports/types.js";
 import { Dispatcher } from "./dispatch.js";
 import {
   HandlerTable,
+  checkRequestOptions,
   type Disposable,
   type HandlerErrorPolicy,
   type HandlerTarget,
@@ -45,7 +46,7 @@ import { decodeFrame, sizeError, type InboundFilter, type InboundItem } from "./
 import { IncomingRequests } from "./incoming.js";
 import { OutgoingRequests, timeoutMessage } from "./outgoing.js";
 import { Outbox, WRITTEN, type Frame } from "./outbox.js";
-import { withTimeout } from "../timeouts.js";
+import { startTimer, withTimeout, type CancelTimer } from "../timeouts.js";
 import { StreamCall, requestWithInput, type Caller, type StreamOptions } from "../streams/call.js";
 import { RequesterStreams } from "../streams/requester.js";
 
@@ -173,6 +174,7 @@ export class Channel implements RpcPeer, HandlerTarget {
   }
 
   async request<R = unknown>(method: string, params?: unknown, options: RequestOptions = {}): Promise<R> {
+    checkRequestOptions(options);
     if (options.input !== undefined) return (await requestWithInput(this.caller, method, params, options.input, options)) as R;
     if (!this.outbox.hasRoom) return (await this.sendWhenRoom(method, params, options)) as R;
     return (await this.send(method, params, options).answer) as R;
@@ -186,13 +188,13 @@ export class Channel implements RpcPeer, HandlerTarget {
   private async sendWhenRoom(method: string, params: unknown, options: RequestOptions): Promise<unknown> {
     const { timeoutMs, signal } = options;
     const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: CancelTimer | undefined;
     let giveUp: Promise<never> | undefined;
     let onAbort: (() => void) | undefined;
     if (timeoutMs !== undefined || signal !== undefined) {
       giveUp = new Promise<never>((_, reject) => {
         if (timeoutMs !== undefined) {
-          timer = setTimeout(() => {
+          cancelTimer = startTimer(() => {
             const message = timeoutMessage(method, timeoutMs, { sent: false, queuedBefore: this.outbox.unwrittenBytes });
             reject(new RequestTimeout(method, timeoutMs, message));
           }, timeoutMs);
@@ -211,7 +213,7 @@ export class Channel implements RpcPeer, HandlerTarget {
         this.assertOpen();
       }
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      cancelTimer?.();
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }
     const waited = Date.now() - started;

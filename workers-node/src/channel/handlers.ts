@@ -4,6 +4,7 @@
  */
 import { ErrorCodes, ProtocolError, RemoteError } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
+import { checkDuration } from "../timeouts.js";
 import type { StreamCall, StreamItems, StreamOptions } from "../streams/call.js";
 
 /** Options of an outgoing request. */
@@ -17,6 +18,9 @@ export interface RequestOptions {
    * Abandons the request after this many milliseconds, counted from the call: the promise rejects
    * with RequestTimeout, whose message says whether the request was sent. One still waiting to be
    * written (a peer that does not read) is taken back and never sent; else `$/cancelRequest` follows.
+   * A number >= 0; Infinity (or absent) is no limit, and any finite value is honoured, however
+   * large. Anything else rejects the call with a TypeError (not a number) or a RangeError (NaN,
+   * negative), and nothing is sent.
    */
   timeoutMs?: number | undefined;
   /**
@@ -25,6 +29,28 @@ export interface RequestOptions {
    * then be an object (or absent). The promise resolves with the result once the peer has answered.
    */
   input?: StreamItems | undefined;
+}
+
+/**
+ * Checks the options of a request (or stream) where they are given, before anything is sent.
+ * @throws {TypeError} or {RangeError} naming the option, for a `timeoutMs` that is not a number >= 0.
+ */
+export function checkRequestOptions(options: RequestOptions): void {
+  if (options.timeoutMs !== undefined) checkDuration("timeoutMs", options.timeoutMs);
+}
+
+/**
+ * What a call that cannot be made (no data connection) fails with: `reason`, unless an option is
+ * bad, which is raised as it would be with a connection (the caller's bug does not come and go
+ * with the parent).
+ */
+export function refusedCall(options: RequestOptions | undefined, reason: Error): Error {
+  try {
+    if (options !== undefined) checkRequestOptions(options);
+  } catch (error) {
+    return error as Error;
+  }
+  return reason;
 }
 
 /** Something that can call and notify the peer: a {@link Channel}, or the worker's `control` / `data`. */

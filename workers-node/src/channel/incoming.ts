@@ -5,6 +5,7 @@
 import { RequestCancelled } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import type { RequestStreams } from "../streams/responder.js";
+import { startTimer } from "../timeouts.js";
 import { idKey } from "./outgoing.js";
 
 /**
@@ -98,21 +99,33 @@ export class IncomingRequests {
     return count;
   }
 
-  /** Resolves true once no request (but `except`) runs, or false after `timeoutMs`. */
+  /**
+   * Resolves true once no request (but `except`) runs, or false after `timeoutMs` (never by time
+   * with Infinity). One timer for the whole wait, set through startTimer: a timeout past
+   * setTimeout's range (a `$/shutdown` timeout of 2,147,484 s or more is valid) is honoured, not
+   * turned into a 1 ms timer re-armed until the handlers end.
+   */
   async whenIdle(timeoutMs: number, except?: RequestId): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.count(except) > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
+    if (this.count(except) === 0) return true;
+    if (timeoutMs <= 0) return false;
+    let expired = false;
+    let wake = (): void => undefined;
+    const cancel = startTimer(() => {
+      expired = true;
+      wake();
+    }, timeoutMs);
+    try {
+      while (this.count(except) > 0) {
+        if (expired) return false;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.idleWaiters.push(resolve);
         });
-      });
+      }
+      return true;
+    } finally {
+      cancel();
     }
-    return true;
   }
 
   /** Every running request but `except`. */

@@ -3,6 +3,7 @@
  */
 import { ChannelClosed, ProtocolError, RemoteError, RequestCancelled, RequestTimeout, type IpcError } from "../errors.js";
 import type { ClassifiedMessage, RequestId } from "../jsonrpc/messages.js";
+import { startTimer, type CancelTimer } from "../timeouts.js";
 
 /** What the peer sends back for our requests: a result, an error, or an invalid response (not answered). */
 export type PeerResponse = Extract<ClassifiedMessage, { kind: "response" | "error_response" | "invalid" }>;
@@ -61,7 +62,7 @@ export class OutgoingRequests {
 
   /** Abandons `request` when `options.signal` aborts or `options.timeoutMs` passes. */
   private watch(key: string, request: PendingRequest, options: TrackOptions, abandon: () => Abandoned): void {
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: CancelTimer | undefined;
     const { signal } = options;
     const method = request.method;
     const giveUp = (errorFor: (outcome: Abandoned) => IpcError): void => {
@@ -73,13 +74,14 @@ export class OutgoingRequests {
     const onAbort = (): void =>
       giveUp((outcome) => new RequestCancelled(`request ${method} cancelled by the caller${outcome.sent ? "" : " before it was sent"}`));
     request.cleanup = () => {
-      if (timer !== undefined) clearTimeout(timer);
+      cancelTimer?.();
       signal?.removeEventListener("abort", onAbort);
     };
+    // Infinity is no limit (startTimer sets no timer); one past setTimeout's range is still honoured.
     if (options.timeoutMs !== undefined) {
       const timeoutMs = options.timeoutMs;
       const onTimeout = (): void => giveUp((outcome) => new RequestTimeout(method, timeoutMs, timeoutMessage(method, timeoutMs, outcome)));
-      timer = setTimeout(onTimeout, Math.max(0, timeoutMs - (options.waitedMs ?? 0)));
+      cancelTimer = startTimer(onTimeout, timeoutMs - (options.waitedMs ?? 0));
     }
     signal?.addEventListener("abort", onAbort, { once: true });
   }

@@ -5,7 +5,7 @@
  * {@link RequesterStreams}'.
  */
 import { ErrorCodes, RemoteError } from "../errors.js";
-import type { RequestOptions } from "../channel/handlers.js";
+import { checkRequestOptions, type RequestOptions } from "../channel/handlers.js";
 import type { CallStreams, RequesterStreams } from "./requester.js";
 import { DEFAULT_WINDOW, MAX_WINDOW, STREAM_MEMBER } from "./wire.js";
 
@@ -41,6 +41,7 @@ function openCall(caller: Caller, method: string, params: unknown, window: numbe
   if (window !== undefined && (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW)) {
     throw new RangeError(`${method}: window must be an integer from 1 to ${MAX_WINDOW}, not ${String(window)}`);
   }
+  checkRequestOptions(options);
   const descriptor = { ...(window === undefined ? {} : { out: { window } }), ...(items === undefined ? {} : { in: {} }) };
   // Our own abort, so that a break can cancel the request like the caller's signal would.
   const controller = new AbortController();

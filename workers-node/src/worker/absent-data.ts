@@ -1,7 +1,15 @@
 /** `worker.data` of a worker without a data channel. */
-import { HandlerTable, type Disposable, type NotificationHandler, type RequestHandler, type RequestHandlerOptions } from "../channel/handlers.js";
+import {
+  HandlerTable,
+  refusedCall,
+  type Disposable,
+  type NotificationHandler,
+  type RequestHandler,
+  type RequestHandlerOptions,
+  type RequestOptions,
+} from "../channel/handlers.js";
 import { ChannelClosed } from "../errors.js";
-import { StreamCall } from "../streams/call.js";
+import { StreamCall, type StreamOptions } from "../streams/call.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 
 /** `worker.data` of a control-only worker: handlers are kept (never called), calls reject. */
@@ -16,17 +24,21 @@ export class AbsentDataChannel implements WorkerEndpoint {
     return this.handlers.onNotification(method, handler);
   }
 
-  request<R = unknown>(): Promise<R> {
-    return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
+  request<R = unknown>(_method: string, _params?: unknown, options?: RequestOptions): Promise<R> {
+    return Promise.reject(refusedCall(options, noDataChannel()));
   }
 
-  stream(): StreamCall {
+  stream(_method: string, _params?: Record<string, unknown>, options?: StreamOptions): StreamCall {
     return new StreamCall(() => {
-      throw new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)");
+      throw refusedCall(options, noDataChannel());
     });
   }
 
   notify(): Promise<void> {
-    return Promise.reject(new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)"));
+    return Promise.reject(noDataChannel());
   }
+}
+
+function noDataChannel(): ChannelClosed {
+  return new ChannelClosed("this worker has no data channel (ASPECT_IPC_DATA_PATH is not set)");
 }

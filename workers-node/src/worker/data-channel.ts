@@ -18,6 +18,7 @@ import { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import { Channel, type InboundItem } from "../channel/channel.js";
 import {
   HandlerTable,
+  refusedCall,
   type Disposable,
   type HandlerErrorPolicy,
   type NotificationHandler,
@@ -27,6 +28,7 @@ import {
   type WireError,
 } from "../channel/handlers.js";
 import { StreamCall, type StreamOptions } from "../streams/call.js";
+import { startTimer } from "../timeouts.js";
 import { PipeServer } from "../transports/pipe-server.js";
 import type { Transport } from "../transports/types.js";
 import type { WorkerEndpoint } from "./endpoint.js";
@@ -40,6 +42,7 @@ export interface DataChannelOptions {
   readonly maxFrameSize: number;
   /** The codec of every connection (hooks given by the program), or undefined for a plain one each. */
   readonly codec: MessagePackCodec | undefined;
+  /** How long a connection may stay silent before `$/hello` (checked: >= 0; Infinity: for ever). */
   readonly helloTimeoutMs: number;
   readonly log: (message: string) => void;
   /** What a failed request handler is answered with, on every connection (PROTOCOL.md 4.10). */
@@ -75,13 +78,13 @@ export class DataChannel implements WorkerEndpoint {
 
   request<R = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<R> {
     const channel = this.active;
-    if (channel === null) return Promise.reject(notConnected());
+    if (channel === null) return Promise.reject(refusedCall(options, notConnected()));
     return channel.request<R>(method, params, options);
   }
 
   stream(method: string, params?: Record<string, unknown>, options?: StreamOptions): StreamCall {
     const channel = this.active;
-    if (channel === null) return new StreamCall(() => { throw notConnected(); });
+    if (channel === null) return new StreamCall(() => { throw refusedCall(options, notConnected()); });
     return channel.stream(method, params, options);
   }
 
@@ -158,15 +161,19 @@ export class DataChannel implements WorkerEndpoint {
     // A stranger's first frame may not make us read more than 64 KiB, and gets no -32005 (D14).
     channel.guardFirstFrame(PRE_HELLO_MAX_FRAME_SIZE);
 
-    const helloTimer = setTimeout(() => {
-      this.options.log(`data connection closed: no $/hello within ${this.options.helloTimeoutMs} ms`);
-      void channel.close();
-    }, this.options.helloTimeoutMs);
-    helloTimer.unref();
+    // Infinity: a silent connection is never closed for its silence (startTimer sets no timer).
+    const cancelHelloTimer = startTimer(
+      () => {
+        this.options.log(`data connection closed: no $/hello within ${this.options.helloTimeoutMs} ms`);
+        void channel.close();
+      },
+      this.options.helloTimeoutMs,
+      { unref: true },
+    );
 
     channel.onError((error) => this.options.log(error.message));
     channel.onClose(() => {
-      clearTimeout(helloTimer);
+      cancelHelloTimer();
       this.connections.delete(channel);
       if (this.active === channel) this.active = null;
     });
@@ -174,7 +181,7 @@ export class DataChannel implements WorkerEndpoint {
     const connected = this.options.onConnected();
     channel.setInboundFilter(async (item) => {
       await connected;
-      clearTimeout(helloTimer);
+      cancelHelloTimer();
       channel.setInboundFilter(null);
       await this.admit(channel, item);
       return false;

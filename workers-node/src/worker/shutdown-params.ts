@@ -4,7 +4,9 @@ import { isMap } from "../jsonrpc/messages.js";
 
 /**
  * The shutdown timeout in milliseconds that `params` asks for: params absent, `{}` or
- * `{"timeout": t}` with `t` absent, null (the default) or a finite number of seconds >= 0.
+ * `{"timeout": t}` with `t` absent, null (the default) or a finite number of seconds >= 0. Any
+ * such `t` is waited for as given, however long (the timers take any duration, timeouts.ts); one
+ * over about 1.8e305 s is Infinity in milliseconds, and waited for as no limit, which it is in effect.
  * @throws {RemoteError} -32602 for anything else (the shutdown does not happen).
  */
 export function shutdownTimeoutMs(params: unknown, defaultMs: number): number {

@@ -50,14 +50,21 @@ import { signalGroup, watchParent } from "./process-group.js";
 import { shutdownTimeoutMs } from "./shutdown-params.js";
 import { SignalGuard } from "./signals.js";
 import { startWatchdog } from "./watchdog.js";
-import { withTimeout } from "../timeouts.js";
+import { checkDuration, withTimeout } from "../timeouts.js";
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
   hooks?: WorkerHooks | undefined;
-  /** How long a data connection may stay silent before `$/hello`; default 10 s. */
+  /**
+   * How long a data connection may stay silent before `$/hello`, in milliseconds; default 10 s.
+   * A number >= 0; Infinity: a silent connection is never closed for its silence.
+   */
   helloTimeoutMs?: number | undefined;
-  /** How long shutdown waits for in-flight handlers when `$/shutdown` gives no timeout; default 5 s. */
+  /**
+   * How long shutdown waits for in-flight handlers when `$/shutdown` gives no timeout (and
+   * `shutdown()` when called without one), in milliseconds; default 5 s. A number >= 0; Infinity:
+   * it waits for them however long they take.
+   */
   shutdownTimeoutMs?: number | undefined;
   /** Control channel line limit, both directions; default 1 MiB. */
   maxLineLength?: number | undefined;
@@ -112,7 +119,16 @@ export class Worker {
   private exiting = false;
   private shutdownBegun = false;
 
+  /**
+   * Reads the environment and takes stdout over (see the class comment); starts nothing.
+   * @throws {TypeError} or {RangeError} naming the option, for a `helloTimeoutMs` or
+   *   `shutdownTimeoutMs` that is not a number of milliseconds >= 0 (checked before anything else
+   *   happens: nothing is taken over).
+   */
   constructor(options: WorkerOptions = {}) {
+    // Explicit undefined is absent; null is not (the types say number).
+    if (options.helloTimeoutMs !== undefined) checkDuration("helloTimeoutMs", options.helloTimeoutMs);
+    if (options.shutdownTimeoutMs !== undefined) checkDuration("shutdownTimeoutMs", options.shutdownTimeoutMs);
     this.hooks = options.hooks ?? {};
     this.log = options.log ?? ((message) => process.stderr.write(`aspect-ipc: ${message}\n`));
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -230,12 +246,16 @@ export class Worker {
 
   /**
    * Shuts down gracefully, as `$/shutdown` does: refuses new requests (-32004), lets in-flight
-   * handlers finish for up to `timeoutMs` (default: the `shutdownTimeoutMs` option), cancels the
-   * rest, closes the data channel, removes the socket file and exits with code 0. Call it from a
-   * handler without awaiting it: the handler's own response is sent before the process exits.
+   * handlers finish for up to `timeoutMs` (default: the `shutdownTimeoutMs` option; Infinity: for
+   * as long as they take), cancels the rest, closes the data channel, removes the socket file and
+   * exits with code 0. Call it from a handler without awaiting it: the handler's own response is
+   * sent before the process exits.
+   * @throws {TypeError} or {RangeError} at once (not as a rejection, which a call left unawaited
+   *   would turn into a crash), for a `timeoutMs` that is not a number >= 0; nothing is shut down.
    */
-  shutdown(timeoutMs = this.shutdownTimeoutMs): Promise<void> {
-    return this.stopGracefully("shutdown_call", timeoutMs);
+  shutdown(timeoutMs?: number): Promise<void> {
+    if (timeoutMs !== undefined) checkDuration("shutdown timeoutMs", timeoutMs);
+    return this.stopGracefully("shutdown_call", timeoutMs ?? this.shutdownTimeoutMs);
   }
 
   // ---- shutdown paths -------------------------------------------------------------------------
