@@ -69,6 +69,12 @@ def test_option_objects_refuse_fields_of_the_wrong_type() -> None:
         DataChannelOptions(enabled="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="DataChannelOptions path must be a string or None"):
         DataChannelOptions(path=5)  # type: ignore[arg-type]
+    # Over the socket path limit (107 bytes on Linux): the Node worker bound 108 bytes, the parent
+    # could not connect (DataChannelTimeout) and the socket file stayed (deployment drill).
+    too_long = "/tmp/" + "p" * (108 - len("/tmp/"))
+    with pytest.raises(ValueError, match="is 108 bytes, over the 107-byte limit"):
+        DataChannelOptions(enabled=True, path=too_long)
+    assert DataChannelOptions(enabled=True, path=too_long[:-1]).path == too_long[:-1]
     with pytest.raises(TypeError, match="DataChannelOptions codec must be a MessagePackCodec"):
         DataChannelOptions(codec=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ControlChannelOptions codec must be a JsonCodec"):

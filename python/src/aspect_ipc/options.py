@@ -17,6 +17,7 @@ from .constants import (
     MIN_SIZE_SETTING,
     WINDOWS_PIPE_PREFIX,
 )
+from .paths import _LIMITS, _platform_name
 
 __all__ = [
     "ControlChannelOptions",
@@ -191,10 +192,25 @@ class DataChannelOptions:
             path = os.fspath(self.path)
             if path and not path.startswith(WINDOWS_PIPE_PREFIX):
                 path = os.path.abspath(path)
+                _check_socket_path_length(path)
             object.__setattr__(self, "path", path)
         _check_codec("DataChannelOptions", self.codec)
         _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
         check_busy_poll(self.busy_poll)
+
+
+def _check_socket_path_length(path: str) -> None:
+    # Checked here, before a worker is started on it: one that cannot bind it exits with a
+    # message of its own (or, Node, binds the 108 bytes Linux takes without the NUL and is never
+    # reached, its socket file left behind).
+    platform = _platform_name()
+    limit = _LIMITS[platform]
+    size = len(os.fsencode(path))
+    if size > limit:
+        raise ValueError(
+            f"DataChannelOptions path {path!r} is {size} bytes, over the {limit}-byte limit of a "
+            f"socket path on {platform}: choose a shorter path"
+        )
 
 
 MAX_BUSY_POLL = 0.01

@@ -15,7 +15,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _LIMITS = {"linux": 107, "darwin": 103, "windows": 256}
 
 
-def _platform_name(platform: str | None) -> str:
+def _platform_name(platform: str | None = None) -> str:
     platform = platform or sys.platform
     if platform.startswith("linux"):
         return "linux"

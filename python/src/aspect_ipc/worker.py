@@ -236,6 +236,7 @@ class Worker(Stopping):
         self._guard.install_signals()  # before the loop: SIGINT is ours, not KeyboardInterrupt
         anyio.run(self.serve, backend=backend)
         self._guard.finish()
+        self._guard.ignore_signals_at_exit()
         sys.exit(0 if self._handler_exit is None else self._handler_exit.code)
 
     async def serve(self) -> None:

@@ -132,6 +132,18 @@ class ExitGuard:
         if self.parent_gone:
             _signal_group_members(signal.SIGKILL)
 
+    def ignore_signals_at_exit(self) -> None:
+        """From here the process only exits: a SIGTERM or SIGINT that comes now (a service
+        manager signals every process of the group, then the parent escalates) is ignored.
+        Python's finalization puts the signals it handles back to their default, and a second
+        SIGTERM within its few milliseconds killed the worker by the signal: a crash to the
+        parent, which restarted it. An ignored signal stays ignored through finalization."""
+        if not self._installed:
+            return
+        for sig, _ in _CAUGHT:
+            if signal.getsignal(sig) == self._on_signal:
+                signal.signal(sig, signal.SIG_IGN)
+
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         deadline = self._deadline
         if deadline is not None and time.monotonic() >= deadline - 0.005:
