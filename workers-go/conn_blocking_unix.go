@@ -184,6 +184,38 @@ func (c *blockingConn) writeVectors(bufs [][]byte) (int, error) {
 	return written, nil
 }
 
+// tryWriteVectors writes what the socket takes of bufs without waiting for room in it (sendNow),
+// and returns what it did not take: bufs's tail, its first slice possibly cut (bufs is modified),
+// empty when it took everything. tried is false when the connection cannot write without waiting
+// (it is still on the poller): nothing was written then. An error is the socket's failure (the
+// peer has gone, or it was shut down), never a lack of room.
+func (c *blockingConn) tryWriteVectors(bufs [][]byte) (rest [][]byte, tried bool, err error) {
+	fd, err := c.acquire()
+	if err != nil {
+		return bufs, true, opError("write", err)
+	}
+	defer c.release()
+	if fd < 0 {
+		return bufs, false, nil
+	}
+	for len(bufs) > 0 {
+		n, err := sendNow(fd, bufs)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			return bufs, true, nil
+		case err != nil:
+			return bufs, true, opError("write", os.NewSyscallError("sendmsg", err))
+		}
+		bufs = advanceVectors(bufs, n)
+		if n == 0 && len(bufs) > 0 { // took nothing without saying why: leave it to a write that waits
+			return bufs, true, nil
+		}
+	}
+	return bufs, true, nil
+}
+
 // advanceVectors drops the first n bytes of bufs, which were written, and the empty slices
 // that follow them. A blocking socket takes a whole writev unless a signal interrupts it.
 func advanceVectors(bufs [][]byte, n int) [][]byte {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // frameWriter serializes frames onto a transport with group commit. A sender that finds no write
@@ -30,6 +31,7 @@ type frameWriter struct {
 	w        io.Writer
 	vectored bool         // w writes a net.Buffers with writev
 	vectors  vectorWriter // or else w writes slices in one go itself, or nil
+	trier    vectorTrier  // w can write without waiting (a blocked data connection), or nil
 	// Used by the sender in charge of writing only: the slices being written (kept here so that
 	// writing allocates nothing), and a buffer to gather small frames for a plain io.Writer.
 	vec     net.Buffers
@@ -49,6 +51,9 @@ type frameWriter struct {
 	// held is frames the read loop held back (hold), copied end to end: they go out first in the
 	// next write, whoever makes it, so that frames still leave in the order their writes returned.
 	held []byte
+	// detached counts the writes flushOr left to a goroutine (read by tests: a frame the socket
+	// takes at once must not go there).
+	detached atomic.Int64
 }
 
 // writeBatch is frames queued during one write, written together.
@@ -102,7 +107,8 @@ func newFrameWriter(w io.Writer) *frameWriter {
 		vectored = true
 	}
 	vectors, _ := w.(vectorWriter)
-	return &frameWriter{w: w, vectored: vectored, vectors: vectors, maxEncoding: defaultMaxEncoding()}
+	trier, _ := w.(vectorTrier)
+	return &frameWriter{w: w, vectored: vectored, vectors: vectors, trier: trier, maxEncoding: defaultMaxEncoding()}
 }
 
 // vectorWriter is a writer with its own writev (a blocking data connection).
@@ -216,17 +222,7 @@ func (fw *frameWriter) put(frame [][]byte, cancel <-chan struct{}, owner release
 			fw.handOff(err)
 			return err
 		}
-		// A peer that stops reading blocks the write for good: the caller waits for it only
-		// until cancel, and a goroutine finishes it then.
-		flushed := make(chan error, 1)
-		go func() { err := fw.flush(frame); fw.handOff(err); flushed <- err }()
-		select {
-		case err := <-flushed:
-			return err
-		case <-cancel:
-			go func() { <-flushed; owner.Release() }()
-			return errWriteStarted
-		}
+		return fw.flushOr(frame, cancel, owner)
 	}
 	if held != nil { // a frame of its own, never withdrawn: its writes have returned
 		fw.enqueue([][]byte{held})
@@ -340,14 +336,18 @@ func (fw *frameWriter) writeBatch(b *writeBatch) error {
 // handOff ends a write: it records a failure, then passes the charge of writing to a waiter of the
 // batch queued meanwhile, or gives it up when there is none. A batch queued after a failure fails
 // at once.
-func (fw *frameWriter) handOff(err error) {
-	for b := fw.passOn(err); b != nil; b = fw.passOn(err) {
+func (fw *frameWriter) handOff(err error) { fw.writeLeft(fw.passOn(err)) }
+
+// writeLeft writes b, a batch passOn left to the caller (nil: none), and those it leaves after it.
+func (fw *frameWriter) writeLeft(b *writeBatch) {
+	for b != nil {
 		// A batch that only held frames are left in: its senders all withdrew, and no one else
 		// waits for it, so its writing stays with the caller.
-		err = fw.flush(b.bufs)
+		err := fw.flush(b.bufs)
 		b.err = err
 		b.bufs = nil
 		close(b.done)
+		b = fw.passOn(err)
 	}
 }
 
