@@ -116,20 +116,16 @@ class Caller:
         except RuntimeError:  # the loop is closed
             coroutine.close()  # never to run: no "never awaited" warning
             raise RuntimeError(_ENDED) from None
+
+        def running() -> bool:
+            if loop.is_running():
+                return True
+            run.abandon()  # the manager closed after this call was handed over: it never runs
+            return False
+
         try:
-            while True:
-                try:
-                    ok, value = outcome.get(timeout=_LIVENESS)
-                except queue.Empty:
-                    if not loop.is_running():
-                        # The manager closed after this call was handed over: it never runs.
-                        run.abandon()
-                        raise RuntimeError(_ENDED) from None
-                    continue
-                if ok:
-                    result: T = value
-                    return result
-                raise value
+            result: T = _handed_over(outcome, running)
+            return result
         except KeyboardInterrupt:
             with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to cancel
                 loop.call_soon_threadsafe(run.cancel)
@@ -143,20 +139,26 @@ class Caller:
         with _ended_portal():
             self.portal.start_task_soon(run.run)
         try:
-            while True:
-                try:
-                    ok, value = run.outcome.get(timeout=_LIVENESS)
-                except queue.Empty:
-                    if not self.call_soon(_nothing):  # the loop has ended: it never will run
-                        raise RuntimeError(_ENDED) from None
-                    continue
-                if ok:
-                    result: T = value
-                    return result
-                raise value
+            result: T = _handed_over(run.outcome, lambda: self.call_soon(_nothing))
+            return result
         except KeyboardInterrupt:
             self.call_soon(run.cancel)
             raise
+
+
+def _handed_over(outcome: queue.SimpleQueue[tuple[bool, Any]], running: Callable[[], bool]) -> Any:
+    """The result a call's task hands over in ``outcome`` (or its exception, raised), waited for
+    in C code; RuntimeError once ``running()`` says the loop has ended without it."""
+    while True:
+        try:
+            ok, value = outcome.get(timeout=_LIVENESS)
+        except queue.Empty:
+            if not running():
+                raise RuntimeError(_ENDED) from None
+            continue
+        if ok:
+            return value
+        raise value
 
 
 def _nothing() -> None:
