@@ -226,21 +226,23 @@ class ChildProcess:
 
 
 def _signals_inherited() -> bool:
-    """Whether a worker started from this thread would inherit SIGTERM ignored, or signals
-    blocked: both survive exec, and a worker that ignores or blocks SIGTERM without asking for
-    it does not end on it (spec 8.4: a Python worker did not; Go's and Node's runtimes undo it).
+    """Whether a worker started from this thread would inherit SIGTERM or SIGINT ignored, or
+    signals blocked: all survive exec, and a worker that ignores or blocks them without asking
+    for it does not end on them (spec 8.4: a Python worker did not end on SIGTERM, Python and Go
+    workers on SIGINT, which a parent started in the background by a shell, `cmd &`, ignores).
     Rare, so the usual start (vfork, no Python in the child) stays the rule."""
     if not hasattr(signals, "pthread_sigmask"):
         return False
-    return bool(signals.pthread_sigmask(signals.SIG_BLOCK, ())) or (
-        signals.getsignal(signals.SIGTERM) == signals.SIG_IGN
+    return bool(signals.pthread_sigmask(signals.SIG_BLOCK, ())) or any(
+        signals.getsignal(sig) == signals.SIG_IGN for sig in (signals.SIGTERM, signals.SIGINT)
     )
 
 
 def _fresh_signals() -> None:
-    # In the child, between fork and exec: SIGTERM's default action, nothing blocked, as a
-    # process started from a shell gets them.
+    # In the child, between fork and exec: SIGTERM's and SIGINT's default actions, nothing
+    # blocked, as a process started from a shell gets them.
     signals.signal(signals.SIGTERM, signals.SIG_DFL)
+    signals.signal(signals.SIGINT, signals.SIG_DFL)
     signals.pthread_sigmask(signals.SIG_SETMASK, ())
 
 
