@@ -54,6 +54,44 @@ def test_call_add_and_echo(language: str, via: str, namespace: str) -> None:
     assert json.loads(ok(by_position)) == [1, 2]
 
 
+def test_socket_dir_puts_the_data_socket_there(
+    language: str, namespace: str, tmp_path: Path
+) -> None:
+    # With /tmp read-only, the error advised ProcessManager(socket_dir=...), which a command-line
+    # user cannot pass (deployment drill).
+    directory = tmp_path / "sockets"
+    directory.mkdir(mode=0o700)
+    command = WORKERS[language]
+    options = ["--namespace", namespace, "--socket-dir", str(directory), "--data"]
+    path = ok(
+        run(
+            script(),
+            "call",
+            *options,
+            "--",
+            *command,
+            "getEnv",
+            '{"name": "ASPECT_IPC_DATA_PATH"}',
+        )
+    )
+    assert json.loads(path) == str(directory / f"{namespace}-worker.sock")
+    assert list(directory.iterdir()) == []  # removed once the worker stopped
+
+
+def test_a_socket_dir_too_long_is_a_usage_error(namespace: str) -> None:
+    too_long = "/tmp/" + "d" * 120
+    result = run(
+        script(), "call", "--socket-dir", too_long, "--data", "--", "w", "echo"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "socket_dir: socket directory" in result.stderr
+    assert (
+        "is too long: no socket name fits within the 107-byte path limit"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_binary_travels_as_bin_objects_on_data(language: str, namespace: str) -> None:
     command = WORKERS[language]
     params = '{"blob": {"$bin": "00ff10"}}'

@@ -54,6 +54,7 @@ class Common:
     env: dict[str, str]
     cwd: str | None
     startup_timeout: float
+    socket_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def _manager(common: Common, request_timeout: float = 30.0) -> ProcessManager:
         common.namespace,
         request_timeout=request_timeout,
         startup_timeout=common.startup_timeout,
+        socket_dir=common.socket_dir,
     )
     manager.on("output", _forward_output)
     return manager

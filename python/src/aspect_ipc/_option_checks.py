@@ -87,7 +87,9 @@ def checked_socket_dir(directory: str | None) -> str | None:
         raise ValueError(f"socket_dir must be a directory's path, not {directory!r}")
     absolute = os.path.abspath(directory)
     try:
-        PipePath.for_module("n", "w", directory=absolute)
+        # A name that needs its digest (any id not already a short, plain name): a directory
+        # that leaves no room for one failed only at the spawn of such an id.
+        PipePath.for_module("n", "w/", directory=absolute)
     except IpcError as exc:
-        raise ValueError(f"socket_dir {absolute!r} is too long: {exc}") from None
+        raise ValueError(f"socket_dir: {exc}") from None  # it names the directory and why
     return absolute

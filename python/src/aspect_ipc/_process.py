@@ -135,8 +135,8 @@ def _check_socket_directory(path: str) -> None:
         return
     raise StartupError(
         f"the socket directory {directory} {what}: the worker cannot create its data socket "
-        f"{path} there; create the directory, or give ProcessManager(socket_dir=...) (or the "
-        "data channel's path) a writable directory"
+        f"{path} there; create the directory, or choose a writable one: "
+        "ProcessManager(socket_dir=...), DataChannelOptions(path=...), or the CLI's --socket-dir"
     )
 
 

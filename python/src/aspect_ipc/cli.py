@@ -19,6 +19,7 @@ from . import __version__
 from ._calls import check_name
 from ._cli_run import Call, Common, Ping, decode_binary, run
 from ._compiled import compiled_core
+from ._option_checks import checked_socket_dir
 from .constants import RESERVED_PREFIX
 
 __all__ = ["EXIT_CODES", "main"]
@@ -122,6 +123,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="set an environment variable for the worker, on top of this one's (repeatable)",
     )
     parser.add_argument("--cwd", metavar="DIR", help="the worker's working directory")
+    parser.add_argument(
+        "--socket-dir",
+        metavar="DIR",
+        help="where the data channel's socket is made (default: /tmp); a directory only you "
+        "can write to, or sticky like /tmp",
+    )
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -271,11 +278,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_name("--namespace", args.namespace)
         except ValueError as exc:
             sub.error(str(exc))
+    if args.socket_dir is not None:
+        try:
+            args.socket_dir = checked_socket_dir(args.socket_dir)
+        except ValueError as exc:
+            sub.error(str(exc))
     common = Common(
         namespace=args.namespace or f"aspect-ipc-cli-{os.getpid()}",
         env=dict(args.env),
         cwd=args.cwd,
         startup_timeout=args.startup_timeout,
+        socket_dir=args.socket_dir,
     )
     if args.command == "call":
         command, method, params = split_call(rest, args.params, sub)
