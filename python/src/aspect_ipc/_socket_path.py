@@ -15,6 +15,7 @@ import sys
 
 from .constants import WINDOWS_PIPE_PREFIX
 from .errors import AddressInUse, TransportError
+from .paths import _path_limit
 
 __all__ = [
     "PeerCredentials",
@@ -52,7 +53,7 @@ def check_unix_path(path: str) -> None:
         )
     if not hasattr(socket, "AF_UNIX"):
         raise TransportError(f"Unix domain sockets are not available on {sys.platform}")
-    if len(os.fsencode(path)) > (107 if sys.platform.startswith("linux") else 103):
+    if len(os.fsencode(path)) > _path_limit()[1]:
         raise TransportError(
             f"socket path is too long for {sys.platform} ({len(os.fsencode(path))} bytes): {path}"
         )

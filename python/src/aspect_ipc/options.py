@@ -17,7 +17,7 @@ from .constants import (
     MIN_SIZE_SETTING,
     WINDOWS_PIPE_PREFIX,
 )
-from .paths import _LIMITS, _platform_name
+from .paths import _path_limit
 
 __all__ = [
     "ControlChannelOptions",
@@ -203,8 +203,7 @@ def _check_socket_path_length(path: str) -> None:
     # Checked here, before a worker is started on it: one that cannot bind it exits with a
     # message of its own (or, Node, binds the 108 bytes Linux takes without the NUL and is never
     # reached, its socket file left behind).
-    platform = _platform_name()
-    limit = _LIMITS[platform]
+    platform, limit = _path_limit()
     size = len(os.fsencode(path))
     if size > limit:
         raise ValueError(

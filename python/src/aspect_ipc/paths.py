@@ -24,6 +24,12 @@ def _platform_name(platform: str | None = None) -> str:
     return "darwin"  # macOS and the BSDs share the 104-byte sun_path
 
 
+def _path_limit(platform: str | None = None) -> tuple[str, int]:
+    """The platform's name and the longest socket path it takes, in bytes."""
+    kind = _platform_name(platform)
+    return kind, _LIMITS[kind]
+
+
 class PipePath:
     """Computes the path a worker's data channel listens on."""
 
@@ -48,13 +54,12 @@ class PipePath:
         """
         if not namespace or not worker_id:
             raise ValueError("namespace and worker id must not be empty")
-        kind = _platform_name(platform)
+        kind, limit = _path_limit(platform)
         if kind == "windows":
             base_dir, separator, suffix = directory or "\\\\.\\pipe", "\\", ""
         else:
             base_dir, separator, suffix = directory or "/tmp", "/", ".sock"
         base_dir = base_dir.rstrip(separator)  # "/run/app/" is "/run/app"; "/" becomes ""
-        limit = _LIMITS[kind]
         clean_namespace = _UNSAFE.sub("_", namespace)
         clean_id = _UNSAFE.sub("_", worker_id)
         base = f"{clean_namespace}-{clean_id}"
