@@ -12,9 +12,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promi
 
 import { RequestTimeout } from "@aspect-ipc/worker";
 
-import { channelPair, dataChannel, socketPair } from "./helpers/channels.js";
-
-const MiB = 1024 * 1024;
+import { channelPair, channelToDeafPeer, dataChannel } from "./helpers/channels.js";
 
 /** Collects the process's TimeoutOverflowWarnings while a test runs. */
 function overflowWarnings(t: { after(fn: () => void): void }): Error[] {
@@ -55,17 +53,10 @@ test("a timeoutMs past setTimeout's range, or Infinity, waits for the answer, an
 
 test("a request waiting for room with a timeoutMs past setTimeout's range goes out once there is room", async (t) => {
   const warnings = overflowWarnings(t);
-  const pair = await socketPair();
-  const channel = dataChannel(pair.server);
-  channel.start();
   // The peer reads nothing yet: the first notification fills the socket, the second the outbox.
-  for (let i = 0; i < 2; i++) channel.notify("n", { data: new Uint8Array(MiB) }).catch(() => undefined);
-  await sleep(50);
-  const peer = dataChannel(pair.client, { name: "parent" });
-  t.after(async () => {
-    await Promise.all([channel.close(), peer.close()]);
-    await pair.dispose();
-  });
+  const { channel, peer: peerEnd } = await channelToDeafPeer(t);
+  const peer = dataChannel(peerEnd, { name: "parent" });
+  t.after(() => peer.close());
   peer.onRequest("m", () => "answered");
   const outcomes: unknown[] = [];
   const answers = [3e9, Infinity].map((timeoutMs) => channel.request("m", {}, { timeoutMs }).then((result) => outcomes.push(result), (error: unknown) => outcomes.push(error)));

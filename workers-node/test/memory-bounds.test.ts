@@ -5,26 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Socket } from "node:net";
 
 import { MessagePackCodec } from "@aspect-ipc/worker";
 
-import { WorkerProcess, fixture, tempDirectory, type DataConnection } from "./helpers/parent.js";
+import { connectedWorker, fixture, type ConnectedWorkerOptions, type WorkerProcess } from "./helpers/parent.js";
 
 const MiB = 1024 * 1024;
 
-async function memoryWorker(t: { after(fn: () => void): void }, env: Record<string, string> = {}): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
-  const directory = tempDirectory();
-  const worker = new WorkerProcess(fixture("memory"), { dataPath: join(directory.path, "d.sock"), env });
-  t.after(() => {
-    worker.kill();
-    directory.remove();
-  });
-  await worker.ready();
-  return { worker, parent: await worker.openData() };
+/** The memory fixture worker, connected; killed when `t` ends. */
+function memoryWorker(t: { after(fn: () => void): void }, options: Omit<ConnectedWorkerOptions, "script"> = {}) {
+  return connectedWorker(t, { ...options, script: fixture("memory") });
 }
 
 /** What the parent still holds to write once the worker stopped reading: writableLength, once steady for 500 ms. */
@@ -86,8 +79,7 @@ test("notifications waiting for their slow handler are bounded at 1,024: the wor
 });
 
 test("requests to a parent that reads nothing wait for room before they are encoded; all go once it reads", async (t) => {
-  const { worker, parent } = await memoryWorker(t);
-  parent.socket.pause();
+  const { worker, parent } = await memoryWorker(t, { deafParent: true });
   const count = 40;
   await result(worker, "flood", { k: count, size: 1_000_000 });
   await sleep(300);
@@ -113,8 +105,7 @@ test("requests to a parent that reads nothing wait for room before they are enco
 });
 
 test("a large Buffer is sent without a copy: requests sharing one hold no copy of it while the parent reads nothing", async (t) => {
-  const { worker, parent } = await memoryWorker(t);
-  parent.socket.pause();
+  const { worker } = await memoryWorker(t, { deafParent: true });
   const size = 16 * MiB;
   // Copied into their frames, the two frames taken before the others wait for room held 32 MiB.
   const grown = (await result(worker, "floodBytes", { k: 16, size })) as number;
@@ -133,7 +124,7 @@ test("a Buffer sent without a copy is written before notify() resolves: changing
 
 test("a large frame is received into one buffer of its size: it costs the worker its size once, not twice", { skip: !existsSync("/proc/self/status") }, async (t) => {
   const size = 256 * MiB;
-  const { worker, parent } = await memoryWorker(t, { ASPECT_IPC_MAX_FRAME_SIZE: String(size + MiB) });
+  const { worker, parent } = await memoryWorker(t, { env: { ASPECT_IPC_MAX_FRAME_SIZE: String(size + MiB) } });
   const before = (await result(worker, "hwm")) as number;
   // {"jsonrpc": "2.0", "id": "big", "method": "size", "params": {"data": <bin 32 of size bytes>}},
   // written as the envelope's bytes then the payload (no copy of it here either).

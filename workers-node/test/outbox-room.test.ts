@@ -20,31 +20,16 @@ import {
   type TransportSink,
 } from "@aspect-ipc/worker";
 
-import { dataChannel, socketPair } from "./helpers/channels.js";
+import { channelToDeafPeer, dataChannel, socketPair } from "./helpers/channels.js";
 
 const MiB = 1024 * 1024;
 
 /** What the raw peer reads, as far as these tests look. */
 type Message = { method?: string; id?: number; params?: { id?: number } };
 
-/** A channel whose peer reads nothing (its end of the socket is never opened), with the outbox past its room. */
-async function channelToDeafPeer(t: { after(fn: () => Promise<void>): void }) {
-  const pair = await socketPair();
-  const channel = dataChannel(pair.server);
-  channel.start();
-  t.after(async () => {
-    await channel.close();
-    await pair.dispose();
-  });
-  // The first goes to the socket (and fills it), the second waits in the outbox: no room after it.
-  const sent = [channel.notify("n", { data: new Uint8Array(MiB) }), channel.notify("n", { data: new Uint8Array(MiB) })];
-  for (const promise of sent) promise.catch(() => undefined);
-  await sleep(50);
-  return channel;
-}
-
 test("a request that finds no room within its timeout is never sent, and says so", async (t) => {
-  const channel = await channelToDeafPeer(t);
+  // The peer never reads; the outbox is past its room.
+  const { channel } = await channelToDeafPeer(t);
   let encoded = false;
   const params = {
     get data(): string {
@@ -68,21 +53,14 @@ test("a request that finds no room within its timeout is never sent, and says so
  * `read()` starts the peer reading and resolves with the messages it got, up to a last notification `end`.
  */
 async function channelToLatePeer(t: { after(fn: () => Promise<void>): void }, filled = true) {
-  const pair = await socketPair();
-  const channel = dataChannel(pair.server);
-  channel.start();
-  t.after(async () => {
-    await channel.close();
-    await pair.dispose();
-  });
-  if (filled) channel.notify("n", { data: new Uint8Array(MiB) }).catch(() => undefined);
+  const { channel, peer } = await channelToDeafPeer(t, filled ? "socket" : "nothing");
   const read = async (): Promise<Message[]> => {
     const framing = new LengthPrefixedFraming();
     const codec = new MessagePackCodec();
     const decoder = framing.createDecoder();
     const messages: Message[] = [];
     const ended = new Promise<void>((resolve) => {
-      pair.client.open({
+      peer.open({
         data: (chunk) => {
           for (const event of decoder.push(chunk)) {
             assert.ok(event.type === "frame", "frames arrive whole");
@@ -140,7 +118,7 @@ test("a request that times out once the transport took its frame stays sent: $/c
 });
 
 test("a request waiting for room is cancelled by its signal, and by the channel closing", async (t) => {
-  const channel = await channelToDeafPeer(t);
+  const { channel } = await channelToDeafPeer(t);
   const controller = new AbortController();
   const cancelled = channel.request("m", {}, { signal: controller.signal });
   const notification = channel.notify("n", {});

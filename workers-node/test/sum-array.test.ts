@@ -5,25 +5,13 @@
  * frame limit allows it.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 
 import { ErrorCodes, MessagePackCodec } from "@aspect-ipc/worker";
 
-import { TEST_WORKER, WorkerProcess, tempDirectory, type DataConnection } from "./helpers/parent.js";
+import { connectedWorker, type DataConnection } from "./helpers/parent.js";
 
 type Message = Record<string, unknown>;
-
-async function connectedWorker(t: TestContext, env: Record<string, string> = {}): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
-  const directory = tempDirectory();
-  const worker = new WorkerProcess(TEST_WORKER, { dataPath: join(directory.path, "d.sock"), env });
-  t.after(() => {
-    worker.kill();
-    directory.remove();
-  });
-  await worker.ready();
-  return { worker, parent: await worker.openData() };
-}
 
 /** The recipe's wire shape of a float64 array (C order, little-endian: the host's order here). */
 function ndarray(values: Float64Array, shape: unknown = [values.length], dtype: unknown = "<f8"): Message {
@@ -83,7 +71,7 @@ test("sumArray refuses what is not a <f8 array with -32602 naming the member; on
 });
 
 test("a 64 MiB float64 array through the data channel (ASPECT_IPC_MAX_FRAME_SIZE raised above it)", async (t) => {
-  const { parent } = await connectedWorker(t, { ASPECT_IPC_MAX_FRAME_SIZE: String(65 * 1024 * 1024) });
+  const { parent } = await connectedWorker(t, { env: { ASPECT_IPC_MAX_FRAME_SIZE: String(65 * 1024 * 1024) } });
   const count = 8 * 1024 * 1024;
   const values = new Float64Array(count);
   for (let index = 0; index < count; index++) values[index] = (index % 1000) * 0.001 + 0.5;

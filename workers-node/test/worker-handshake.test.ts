@@ -3,7 +3,7 @@
  * one authenticated connection at a time, oversized frames from strangers, environment errors.
  */
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test, type TestContext } from "node:test";
 
@@ -304,4 +304,23 @@ test("ASPECT_IPC_MAX_LINE_LENGTH is the control limit both ways; empty size vari
   const parent = await worker.openData();
   const big = new Uint8Array(1024 * 1024);
   assert.deepEqual((await parent.request("echo", [big])).result, [big]);
+});
+
+test("environment values are UTF-8 whatever the locale (5.1): a non-ASCII worker id under a Latin-1 locale comes back whole in $/hello", async (t) => {
+  // Node encodes a child's environment strings as UTF-8, and the worker's process.env decodes
+  // them as UTF-8, the locale unread (it need not be installed): nothing for the SDK to refuse.
+  const workerId = "wörker-✓";
+  const locale = "en_US.ISO-8859-1";
+  const worker = startWorker(t, { ASPECT_IPC_WORKER_ID: workerId, LANG: locale, LC_ALL: locale, LC_CTYPE: locale });
+  await worker.ready();
+  const environ = `/proc/${worker.child.pid}/environ`;
+  if (existsSync(environ)) {
+    // The bytes the worker was given: the id's UTF-8, under a locale that names another encoding.
+    const entries = readFileSync(environ).toString("latin1").split("\0");
+    assert.ok(entries.includes(`ASPECT_IPC_WORKER_ID=${Buffer.from(workerId, "utf8").toString("latin1")}`), "the id's UTF-8 bytes");
+    assert.ok(entries.includes(`LC_ALL=${locale}`));
+  }
+  const connection = await worker.connectData();
+  const hello = await connection.request("$/hello", { token: worker.token, protocol: 1 });
+  assert.deepEqual(hello.result, { protocol: 1, workerId, pid: worker.child.pid });
 });

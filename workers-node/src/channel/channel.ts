@@ -2,29 +2,25 @@
  * A JSON-RPC 2.0 channel over one transport, framing and codec (PROTOCOL.md section 4).
  *
  * Theory of operation. Inbound: transport chunks go through the frame decoder; each frame is
- * decoded and classified, and the results are queued in the INBOX in stream order. The inbox is
- * drained in order: requests start their handler at once and run concurrently (a slow handler holds
- * nothing up), notifications queue for their handler, which runs one at a time in arrival order
- * (dispatch.ts), responses complete our pending requests. An inbound filter (the data channel's
- * `$/hello` gate) may hold the inbox while it works; the transport is paused meanwhile. After a
- * fatal framing error (a frame over the limit) nothing more is read: the connection is cut, after
- * at most one `-32005`. Notifications wait for their handler in a bounded queue (1,024 of them,
- * 16 MiB of frames: dispatch.ts); while it is full, the inbox is not drained and the transport is
- * not read either (PROTOCOL.md 4.5), so a peer that notifies faster than the handler runs is slowed
- * down instead of filling memory. Outbound: every message is encoded and framed synchronously (so
- * an unencodable value fails before anything is written), then written in order through the
- * outbox, which waits for the transport, so frames never interleave and a slow reader slows the
- * writers down. Our requests and notifications wait for room in the outbox before they are even
- * encoded (PROTOCOL.md 2.6, 4.5), and one whose caller gives up while its frame still waits in the
- * outbox is taken back, never sent. A peer that sends without reading what we answer is stopped
- * the same way: while MAX_QUEUED_ANSWERS answers (or QUEUED_ANSWER_BYTES) wait in the outbox, the
- * inbox is not drained and the transport is not read, so the answers cannot pile up in memory; the
- * peer's own writes block. Nothing else that waits to be written stops the reader: a peer blocked
- * on writing to us reads again only once we read what it wrote.
+ * decoded and classified, and the results are queued in the INBOX in stream order (inbox.ts). The
+ * inbox is drained in order: requests start their handler at once and run concurrently (a slow
+ * handler holds nothing up), notifications queue for their handler, which runs one at a time in
+ * arrival order (dispatch.ts), responses complete our pending requests. While the `$/hello` filter
+ * works, while a notification's handler queue is full, or while too many answers wait in the
+ * outbox (a peer that sends without reading what we answer), the inbox is not drained and the
+ * transport is not read (PROTOCOL.md 4.5): such a peer is slowed down instead of filling memory.
+ * After a fatal framing error (a frame over the limit) nothing more is read: the connection is
+ * cut, after at most one `-32005`. Outbound: every message is encoded and framed synchronously (so
+ * an unencodable value fails before anything is written: frame-encoder.ts), then written in order
+ * through the outbox, which waits for the transport, so frames never interleave and a slow reader
+ * slows the writers down. Our requests and notifications wait for room in the outbox before they
+ * are even encoded (PROTOCOL.md 2.6, 4.5; outbox-room.ts), and one whose caller gives up while its
+ * frame still waits in the outbox is taken back, never sent. Nothing else that waits to be written
+ * stops the reader: a peer blocked on writing to us reads again only once we read what it wrote.
  */
-import { ChannelClosed, ErrorCodes, FramingError, IpcError, RemoteError, RequestCancelled, RequestTimeout, describeError } from "../errors.js";
+import { ChannelClosed, ErrorCodes, IpcError, RemoteError, RequestCancelled, describeError } from "../errors.js";
 import type { Codec } from "../codecs/types.js";
-import type { Framing, FrameDecoder } from "../framing/types.js";
+import type { Framing } from "../framing/types.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import type { JsonRpcProtocol } from "../jsonrpc/protocol.js";
 import type { Transport } from "../transports/types.js";
@@ -42,11 +38,13 @@ import {
   type RpcPeer,
   type WireError,
 } from "./handlers.js";
-import { decodeFrame, sizeError, type InboundFilter, type InboundItem } from "./inbound.js";
+import { FrameEncoder, type Frame } from "./frame-encoder.js";
+import { Inbox, type MessageOrParseError } from "./inbox.js";
+import type { InboundFilter } from "./inbound.js";
 import { IncomingRequests } from "./incoming.js";
-import { OutgoingRequests, timeoutMessage } from "./outgoing.js";
-import { Outbox, WRITTEN, type Frame } from "./outbox.js";
-import { startTimer, withTimeout, type CancelTimer } from "../timeouts.js";
+import { OutgoingRequests } from "./outgoing.js";
+import { Outbox, WRITTEN } from "./outbox.js";
+import { sendWhenRoom, type SendOptions } from "./outbox-room.js";
 import { StreamCall, requestWithInput, type Caller, type StreamOptions } from "../streams/call.js";
 import { RequesterStreams } from "../streams/requester.js";
 
@@ -66,58 +64,37 @@ export interface ChannelParts {
   readonly handlerErrors?: HandlerErrorPolicy | undefined;
 }
 
-/** How long a courtesy `-32005` may take to leave before a connection that must close is cut. */
-const COURTESY_FLUSH_MS = 100;
-
 /** A JSON-RPC channel: register handlers, `start()`, then call and notify the peer. */
 export class Channel implements RpcPeer, HandlerTarget {
   /** For messages: "control", "data" or "channel". */
   readonly name: string;
   private readonly transport: Transport;
-  private readonly codec: Codec;
   private readonly protocol: JsonRpcProtocol;
   private readonly handlers: HandlerTable;
-  private readonly decoder: FrameDecoder;
+  private readonly frames: FrameEncoder;
   private readonly outbox: Outbox;
+  private readonly inbox: Inbox;
   private readonly outgoing = new OutgoingRequests();
   private readonly incoming = new IncomingRequests();
   private readonly dispatcher: Dispatcher;
   /** The streams of our requests (PROTOCOL.md 13), and how they send. */
   private readonly caller: Caller;
-  /** Whether a frame over the limit gets a `-32005` before the connection closes (not before `$/hello`: D14). */
-  private oversizeCourtesy = true;
   private readonly closeListeners: Array<(error?: IpcError) => void> = [];
   private readonly errorListeners: Array<(error: IpcError) => void> = [];
-  private inbox: InboundItem[] = [];
-  /** The next item of the inbox to process (taken by index: a shift per item is quadratic in a batch). */
-  private inboxHead = 0;
-  private held = false;
-  /** The next inbox item is a notification that waits for room in its handler's queue (4.5). */
-  private notificationsFull = false;
-  private readingPaused = false;
-  private filter: InboundFilter | null = null;
   private state: "new" | "open" | "closed" = "new";
   private closing: Promise<void> | null = null;
 
   constructor(parts: ChannelParts) {
     this.name = parts.name ?? "channel";
     this.transport = parts.transport;
-    this.codec = parts.codec;
     this.protocol = parts.protocol;
     this.handlers = parts.handlers ?? new HandlerTable();
-    this.decoder = parts.framing.createDecoder();
     this.dispatcher = new Dispatcher(this.name, this, this.incoming, this.handlers, {
       sendResult: (id, result) => this.sendResult(id, result),
       sendError: (id, error) => this.sendError(id, error),
       emit: (method, params) => this.emit(method, params),
       report: (error) => this.report(error),
-      notificationTaken: () => {
-        // The handler took one from its queue: the one that waited may fit now.
-        if (!this.notificationsFull) return;
-        this.notificationsFull = false;
-        this.updateReading();
-        this.drain();
-      },
+      notificationTaken: () => this.inbox.notificationTaken(),
     });
     if (parts.handlerErrors !== undefined) this.dispatcher.handlerErrors = parts.handlerErrors;
     const streams = new RequesterStreams(this.name, {
@@ -126,10 +103,17 @@ export class Channel implements RpcPeer, HandlerTarget {
     });
     this.dispatcher.calls = streams;
     this.caller = { send: (method, params, options) => this.send(method, params, options), streams };
-    this.outbox = new Outbox(parts.transport, parts.framing, parts.codec, (full) => {
+    this.frames = new FrameEncoder(parts.framing, parts.codec);
+    this.outbox = new Outbox(parts.transport, this.frames, (full) => {
       // A peer that does not read our answers stops being read: backpressure instead of memory.
-      this.updateReading();
-      if (!full) this.drain();
+      this.inbox.updateReading();
+      if (!full) this.inbox.drain();
+    });
+    this.inbox = new Inbox(parts.framing.createDecoder(), parts.transport, parts.codec, parts.protocol, this.outbox, this.dispatcher, {
+      process: (item) => this.process(item),
+      report: (error) => this.report(error),
+      sendError: (id, error) => this.sendError(id, error),
+      shutdown: (error, abort) => this.shutdown(error, abort),
     });
   }
 
@@ -164,9 +148,9 @@ export class Channel implements RpcPeer, HandlerTarget {
     if (this.state !== "new") return;
     this.state = "open";
     this.transport.open({
-      data: (chunk) => this.receive(this.decoder.push(chunk)),
+      data: (chunk) => this.inbox.read(chunk),
       end: () => {
-        this.receive(this.decoder.end());
+        this.inbox.end();
         void this.shutdown();
       },
       error: (error) => void this.shutdown(error),
@@ -180,44 +164,9 @@ export class Channel implements RpcPeer, HandlerTarget {
     return (await this.send(method, params, options).answer) as R;
   }
 
-  /**
-   * Sends a request once the outbox has room for it (PROTOCOL.md 2.6, 4.5): its params are encoded
-   * only then. Its timeout and signal count from the call: a request that finds no room in time is
-   * never sent, and fails saying so.
-   */
-  private async sendWhenRoom(method: string, params: unknown, options: RequestOptions): Promise<unknown> {
-    const { timeoutMs, signal } = options;
-    const started = Date.now();
-    let cancelTimer: CancelTimer | undefined;
-    let giveUp: Promise<never> | undefined;
-    let onAbort: (() => void) | undefined;
-    if (timeoutMs !== undefined || signal !== undefined) {
-      giveUp = new Promise<never>((_, reject) => {
-        if (timeoutMs !== undefined) {
-          cancelTimer = startTimer(() => {
-            const message = timeoutMessage(method, timeoutMs, { sent: false, queuedBefore: this.outbox.unwrittenBytes });
-            reject(new RequestTimeout(method, timeoutMs, message));
-          }, timeoutMs);
-        }
-        onAbort = () => reject(new RequestCancelled(`request ${method} cancelled by the caller before it was sent`));
-        if (signal?.aborted === true) onAbort();
-        else signal?.addEventListener("abort", onAbort, { once: true });
-      });
-      giveUp.catch(() => undefined);
-    }
-    try {
-      // Checked again right before the encode, with no await in between: every waiting sender is
-      // woken, and the first to encode may take the room.
-      while (!this.outbox.hasRoom) {
-        await (giveUp === undefined ? this.outbox.room() : Promise.race([this.outbox.room(), giveUp]));
-        this.assertOpen();
-      }
-    } finally {
-      cancelTimer?.();
-      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-    }
-    const waited = Date.now() - started;
-    return this.send(method, params, timeoutMs === undefined ? options : { ...options, timeoutMs, waitedMs: waited }).answer;
+  /** Sends a request once the outbox has room for it (outbox-room.ts): its params are encoded only then. */
+  private sendWhenRoom(method: string, params: unknown, options: RequestOptions): Promise<unknown> {
+    return sendWhenRoom(this.outbox, method, options, () => this.assertOpen(), (sendOptions) => this.send(method, params, sendOptions).answer);
   }
 
   stream(method: string, params?: Record<string, unknown>, options: StreamOptions = {}): StreamCall {
@@ -228,10 +177,10 @@ export class Channel implements RpcPeer, HandlerTarget {
    * Sends a request; its answer settles the returned promise (throws if it cannot be sent).
    * `waitedMs`: how long of its timeout it already spent waiting for room.
    */
-  private send(method: string, params: unknown, options: RequestOptions & { waitedMs?: number }): { id: number; answer: Promise<unknown> } {
+  private send(method: string, params: unknown, options: SendOptions): { id: number; answer: Promise<unknown> } {
     this.assertOpen();
     const id = this.outgoing.allocateId();
-    const frame = this.outbox.encodeOutgoing(this.protocol.request(id, method, params), "request");
+    const frame = this.frames.encodeOutgoing(this.protocol.request(id, method, params), "request");
     if (options.signal?.aborted) throw new RequestCancelled(`request ${method} cancelled by the caller before it was sent`);
     let written = WRITTEN;
     const answer = this.outgoing.track(id, method, options, () => {
@@ -254,12 +203,12 @@ export class Channel implements RpcPeer, HandlerTarget {
   async notify(method: string, params?: unknown): Promise<void> {
     this.assertOpen();
     // Encoded only once the outbox has room (PROTOCOL.md 4.5); checked again right before the
-    // encode, with no await in between (see sendWhenRoom).
+    // encode, with no await in between (see outbox-room.ts).
     while (!this.outbox.hasRoom) {
       await this.outbox.room();
       this.assertOpen();
     }
-    const frame = this.outbox.encodeOutgoing(this.protocol.notification(method, params), "notification");
+    const frame = this.frames.encodeOutgoing(this.protocol.notification(method, params), "notification");
     await this.outbox.write(frame);
   }
 
@@ -268,7 +217,7 @@ export class Channel implements RpcPeer, HandlerTarget {
    * item over the peer's limit told as the notification it is (12.1); resolves once written.
    */
   private emit(method: string, params: Record<string, unknown>): Promise<void> {
-    return this.outbox.write(this.outbox.encodeOutgoing(this.protocol.notification(method, params), "notification"));
+    return this.outbox.write(this.frames.encodeOutgoing(this.protocol.notification(method, params), "notification"));
   }
 
   /** Closes the channel: pending requests fail with ChannelClosed, running handlers are aborted. */
@@ -293,13 +242,12 @@ export class Channel implements RpcPeer, HandlerTarget {
    * frame over the limit closes the connection silently, until {@link allowOversizeCourtesy}.
    */
   guardFirstFrame(limit: number): void {
-    this.decoder.limitFirstFrame?.(limit);
-    this.oversizeCourtesy = false;
+    this.inbox.guardFirstFrame(limit);
   }
 
   /** @internal The peer is authenticated: a frame over the limit gets one `-32005` before the close (D7). */
   allowOversizeCourtesy(): void {
-    this.oversizeCourtesy = true;
+    this.inbox.allowOversizeCourtesy();
   }
 
   /** @internal Resolves once every frame written so far has been handed to the operating system. */
@@ -314,7 +262,7 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   /** @internal Installs (or removes, with null) the inbound filter. */
   setInboundFilter(filter: InboundFilter | null): void {
-    this.filter = filter;
+    this.inbox.filter = filter;
   }
 
   /** @internal From now on, answers every new request with this error (shutdown: -32004). */
@@ -337,69 +285,18 @@ export class Channel implements RpcPeer, HandlerTarget {
 
   /** @internal Sends a response. Never throws: a result that cannot be sent becomes an error response (4.9). */
   sendResult(id: RequestId, result: unknown): Promise<void> {
-    return this.writeQuietly(this.outbox.resultFrame(this.protocol, id, result));
+    return this.writeQuietly(this.frames.resultFrame(this.protocol, id, result));
   }
 
   /** @internal Sends an error response. Never throws: one that cannot be sent becomes -32005 or -32603 (4.9). */
   sendError(id: RequestId | null, error: WireError): Promise<void> {
-    return this.writeQuietly(this.outbox.errorFrame(this.protocol, id, error));
+    return this.writeQuietly(this.frames.errorFrame(this.protocol, id, error));
   }
 
   // ---- inbound --------------------------------------------------------------------------------
 
-  private receive(events: ReturnType<FrameDecoder["push"]>): void {
-    for (const event of events) {
-      this.inbox.push(event.type === "error" ? { kind: "framing_error", error: event.error } : decodeFrame(this.codec, this.protocol, event.frame));
-    }
-    this.drain();
-  }
-
-  /**
-   * Reads from the transport unless the inbox is held by the filter, too many answers wait in the
-   * outbox, or a notification waits for room in its handler's queue.
-   */
-  private updateReading(): void {
-    const pause = this.held || this.outbox.answersFull || this.notificationsFull;
-    if (pause === this.readingPaused || this.state === "closed") return;
-    this.readingPaused = pause;
-    if (pause) this.transport.pause();
-    else this.transport.resume();
-  }
-
-  private drain(): void {
-    while (!this.held && !this.outbox.answersFull && !this.notificationsFull && this.inboxHead < this.inbox.length && this.state !== "closed") {
-      const item = this.inbox[this.inboxHead] as InboundItem;
-      if (item.kind === "message" && item.message.kind === "notification" && this.dispatcher.notificationMustWait(item.message.method, item.size)) {
-        // Its handler's queue is full: it stays first in the inbox, and nothing more is read (4.5).
-        this.notificationsFull = true;
-        this.updateReading();
-        return;
-      }
-      this.inbox[this.inboxHead++] = undefined as unknown as InboundItem; // processed: not kept alive
-      if (this.inboxHead === this.inbox.length) this.inboxHead = this.inbox.length = 0;
-      // Framing errors are about the stream, not a message: no filter sees them.
-      const verdict = this.filter === null || item.kind === "framing_error" ? true : this.filter(item);
-      if (verdict === true) this.process(item);
-      else if (verdict !== false) {
-        // The filter needs time (an async hook): hold everything behind this item, in order.
-        this.held = true;
-        this.updateReading();
-        verdict
-          .then((pass) => pass && this.state !== "closed" && this.process(item), (error: unknown) => this.report(error))
-          .finally(() => {
-            this.held = false;
-            this.updateReading();
-            this.drain();
-          });
-      }
-    }
-  }
-
-  private process(item: InboundItem): void {
-    if (item.kind === "framing_error") {
-      this.onFramingError(item.error);
-      return;
-    }
+  /** Processes a message or a parse error (framing errors are the inbox's). */
+  private process(item: MessageOrParseError): void {
     if (item.kind === "parse_error") {
       // An answer to one of our requests that does not decode fails that request now, instead of
       // letting it wait for its timeout; a response is never answered (PROTOCOL.md 4.8).
@@ -434,21 +331,6 @@ export class Channel implements RpcPeer, HandlerTarget {
     if (unclaimed !== null) this.report(unclaimed);
   }
 
-  private onFramingError(error: FramingError): void {
-    this.report(error);
-    const tooLarge = error.kind === "line_too_long" || error.kind === "frame_too_large";
-    if (!this.decoder.failed) {
-      // A control line over the limit: answered, and reading goes on with the next line.
-      if (tooLarge) void this.sendError(null, sizeError(error));
-      return;
-    }
-    // A length-prefixed stream cannot be resynchronized (PROTOCOL.md 2.2, 2.3): read nothing more
-    // (D7); at most one courtesy -32005 leaves first, and never before $/hello (D14).
-    this.transport.pause();
-    const courtesy = tooLarge && this.oversizeCourtesy ? this.sendError(null, sizeError(error)).then(() => this.transport.flush()) : Promise.resolve();
-    void withTimeout(courtesy, COURTESY_FLUSH_MS).then(() => this.shutdown(error, true));
-  }
-
   // ---- outbound and lifecycle -----------------------------------------------------------------
 
   /** Writes a response; resolves (never rejects) once written, {@link WRITTEN} when that was at once. */
@@ -468,8 +350,7 @@ export class Channel implements RpcPeer, HandlerTarget {
   private shutdown(error?: IpcError, abort = false): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.state = "closed";
-    this.inbox = [];
-    this.inboxHead = 0;
+    this.inbox.close();
     this.outbox.close();
     const reason = error === undefined ? `${this.name} channel closed` : `${this.name} channel closed: ${error.message}`;
     this.outgoing.failAll(reason);

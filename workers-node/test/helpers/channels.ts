@@ -15,6 +15,8 @@ import {
 
 import { tempDirectory } from "./parent.js";
 
+const MiB = 1024 * 1024;
+
 /** A listening server and a client transport connected to it. */
 export async function socketPair(): Promise<{ server: Transport; client: Transport; dispose(): Promise<void> }> {
   const directory = tempDirectory();
@@ -44,6 +46,34 @@ export function dataChannel(transport: Transport, options: { maxFrameSize?: numb
     .withProtocol(new JsonRpcProtocol())
     .withName(options.name ?? "data")
     .build();
+}
+
+/**
+ * What a deaf peer's channel has sent before the test goes on: nothing; one 1 MiB notification,
+ * which fills the socket (frames sent next wait in the outbox, which still has room); or two,
+ * the second waiting in the outbox, past its room (a request or notification sent next waits
+ * for room before it is encoded).
+ */
+export type DeafPeerFill = "nothing" | "socket" | "outbox";
+
+/**
+ * A started data channel whose peer reads nothing yet: the peer's end of the socket, `peer`, is
+ * not opened (a test may open it later, and read). The channel is closed and the socket removed
+ * when `t` ends.
+ */
+export async function channelToDeafPeer(t: { after(fn: () => Promise<void>): void }, fill: DeafPeerFill = "outbox"): Promise<{ channel: Channel; peer: Transport }> {
+  const pair = await socketPair();
+  const channel = dataChannel(pair.server);
+  channel.start();
+  t.after(async () => {
+    await channel.close();
+    await pair.dispose();
+  });
+  const count = fill === "outbox" ? 2 : fill === "socket" ? 1 : 0;
+  for (let i = 0; i < count; i++) channel.notify("n", { data: new Uint8Array(MiB) }).catch(() => undefined);
+  // Past the outbox's room: given the time to get there (the socket takes what it can first).
+  if (fill === "outbox") await new Promise((resolve) => setTimeout(resolve, 50));
+  return { channel, peer: pair.client };
 }
 
 /** Two started channels talking to each other over a real socket. */

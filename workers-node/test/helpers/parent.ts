@@ -276,14 +276,29 @@ export class DataConnection {
   }
 }
 
-/** The test worker started with a data channel, its connection open; killed when `t` ends. */
-export async function connectedWorker(t: { after(fn: () => void): void }): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
+/** How {@link connectedWorker} starts its worker. */
+export interface ConnectedWorkerOptions {
+  /** The worker's script: the test worker unless given (a fixture, say). */
+  readonly script?: string;
+  /** Set in (or, undefined, removed from) the worker's environment. */
+  readonly env?: Record<string, string | undefined>;
+  /**
+   * A deaf parent: once `$/hello` is answered, the parent's socket is paused and reads nothing, so
+   * that what the worker writes waits in its socket and its outbox (PROTOCOL.md 2.6, 4.5).
+   */
+  readonly deafParent?: boolean;
+}
+
+/** A worker (the test worker by default) started with a data channel, its connection open; killed when `t` ends. */
+export async function connectedWorker(t: { after(fn: () => void): void }, options: ConnectedWorkerOptions = {}): Promise<{ worker: WorkerProcess; parent: DataConnection }> {
   const directory = tempDirectory();
-  const worker = new WorkerProcess(TEST_WORKER, { dataPath: join(directory.path, "d.sock") });
+  const worker = new WorkerProcess(options.script ?? TEST_WORKER, { dataPath: join(directory.path, "d.sock"), env: options.env ?? {} });
   t.after(() => {
     worker.kill();
     directory.remove();
   });
   await worker.ready();
-  return { worker, parent: await worker.openData() };
+  const parent = await worker.openData();
+  if (options.deafParent === true) parent.socket.pause();
+  return { worker, parent };
 }
