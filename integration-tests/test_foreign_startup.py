@@ -8,6 +8,7 @@ import json
 import os
 import socket
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from foreign_parent import ForeignWorker, fixtures
@@ -177,3 +178,30 @@ def test_ready_is_the_first_line_and_nothing_else_is_written(language: str) -> N
         assert worker.control.wait_closed(5.0)
         rest = [item.message for item in worker.control.items[1:]]
         assert rest == [{"jsonrpc": "2.0", "id": 1, "result": {}}], worker.control.items
+
+
+TEXT_VARIABLES = [
+    "ASPECT_IPC_WORKER_ID",
+    "ASPECT_IPC_NAMESPACE",
+    "ASPECT_IPC_DATA_PATH",
+]
+
+
+# Node is not among them: process.env has replaced invalid bytes by U+FFFD before a worker can
+# see them (spec 5.1 says so); the parent's side, all three languages, is test_locale.py.
+@pytest.mark.parametrize("name", ["python", "go"])
+@pytest.mark.parametrize("variable", TEXT_VARIABLES)
+def test_a_name_that_is_not_utf8_refuses_to_start(
+    name: str, variable: str, tmp_path: Path
+) -> None:
+    # The byte 0xF6 is 'ö' in Latin-1: what a parent encoding by its locale would have sent.
+    path = os.fsencode(tmp_path) + b"/w\xf6rker.sock"
+    value = os.fsdecode(path if variable == "ASPECT_IPC_DATA_PATH" else b"w\xf6rker")
+    with ForeignWorker(name, env={variable: value}) as worker:
+        verdict = refused(worker, variable)
+        if verdict is None and "not valid UTF-8" not in worker.stderr():
+            verdict = f"stderr does not say why: {worker.stderr()[-500:]!r}"
+        if verdict is None and "w\\xf6rker" not in worker.stderr():
+            verdict = f"stderr does not quote the value: {worker.stderr()[-500:]!r}"
+        assert verdict is None, verdict
+        assert not os.path.exists(path)

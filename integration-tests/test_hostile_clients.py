@@ -87,7 +87,9 @@ async def test_first_frames_that_are_not_a_valid_hello_are_refused(
     refusals.append(({"jsonrpc": "2.0", "id": 1, "result": "a response"}, (None, 1)))
     attempts = [{"send": frame(message)} for message, _ in refusals]
     attempts.append({"send": framing.encode(b"\xc1\xc1").hex()})  # not MessagePack
+    lines: list[str] = []
     async with ProcessManager(namespace=namespace) as manager:
+        manager.on("output", lambda event: lines.append(event.line or ""))
         handle = await manager.spawn(
             "w",
             **worker,
@@ -102,6 +104,11 @@ async def test_first_frames_that_are_not_a_valid_hello_are_refused(
             error = refused(result, -32003, request_id)
             assert wrong not in json.dumps(result) and "12345" not in error["message"]
         await assert_healthy(handle, pid)
+    # Each refusal is a line on the worker's stderr, in the parent's logs (spec 7.4); the
+    # Python worker wrote none.
+    said = [line for line in lines if "data connection refused: " in line]
+    assert len(said) == len(attempts), lines
+    assert not [line for line in said if wrong in line or wrong[:10] in line], said
 
 
 async def test_framing_violations_close_the_connection(

@@ -326,6 +326,25 @@ async def test_a_relative_socket_dir_is_the_parents_even_for_a_worker_running_el
     assert DataChannelOptions(path="here.sock").path == str(tmp_path / "here.sock")
 
 
+async def test_a_socket_dir_open_to_every_user_is_warned_about_once(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Any local user may remove or replace a socket in a world-writable directory without the
+    # sticky bit; it was accepted silently (deployment drill). A sticky one (as /tmp) is fine.
+    open_dir, sticky_dir = tmp_path / "open", tmp_path / "sticky"
+    for directory, mode in ((open_dir, 0o777), (sticky_dir, 0o1777)):
+        directory.mkdir()
+        directory.chmod(mode)
+    for directory in (open_dir, sticky_dir):
+        async with ProcessManager(namespace=namespace(), socket_dir=str(directory)) as manager:
+            for worker_id in ("a", "b"):
+                handle = await manager.spawn(worker_id, **python_worker(), data_channel=DATA)
+                assert await handle.request_via_data("echo", [1]) == [1]
+    warnings = [r.getMessage() for r in caplog.records if "not sticky" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert str(open_dir) in warnings[0] and "chmod +t" in warnings[0], warnings
+
+
 def test_a_socket_dir_too_long_for_any_socket_is_a_value_error_at_once() -> None:
     # It was a plain IpcError from the first spawn().
     match = r"socket_dir: socket directory '/tmp/x+' is too long: no socket name fits"

@@ -81,7 +81,7 @@ class ChildProcess:
         stdout: int,
         stderr: int,
         cwd: str | None,
-        env: Mapping[str, str],
+        env: Mapping[bytes, bytes],
     ) -> ChildProcess:
         """Start ``argv`` in a new session (its own process group), in a worker thread.
 

@@ -34,6 +34,7 @@ from .errors import (
 from .framing import LengthPrefixedFraming
 from .jsonrpc import ErrorCode
 from .options import DataChannelOptions
+from .paths import _wire_path
 from .transports import SocketTransport, TransportFactory
 
 __all__ = ["Startup", "handshake", "hook_failure"]
@@ -92,10 +93,11 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
                 f"worker {worker} did not open the data channel ($/ready has dataPath null): "
                 "does it read ASPECT_IPC_DATA_PATH?"
             )
-        if params["dataPath"] != startup.data_path:
+        given = _wire_path(startup.data_path)  # what ASPECT_IPC_DATA_PATH held (spec 5.1)
+        if params["dataPath"] != given:
             raise StartupError(
                 f"worker {worker} announced the data path {params['dataPath']!r} in $/ready, "
-                f"not the one it was given ({startup.data_path!r} in ASPECT_IPC_DATA_PATH)"
+                f"not the one it was given ({given!r} in ASPECT_IPC_DATA_PATH)"
             )
         transport = await _connect(startup, max(deadline - anyio.current_time(), 0.001))
         try:

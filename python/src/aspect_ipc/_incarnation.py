@@ -67,6 +67,7 @@ class Incarnations(HandleCore):
         )
         if not spec.remote_tracebacks:
             env[ENV_TRACEBACKS] = "0"  # spec 5.3: handler errors come without their stack
+        environb = _process.encode_env(env)
         executable = _process.resolve_executable(spec.executable, env, spec.cwd)
         _process.warn_if_exits_unknowable()
         if spec.data_path:
@@ -87,7 +88,7 @@ class Incarnations(HandleCore):
                 raise _process.startup_os_error(f"cannot start worker {self.id}", exc) from exc
             if not await self._take_start_slot():
                 raise StartupError(f"worker {self.id} was stopped during its start-up")
-            child = await self._start(executable, fds, env)
+            child = await self._start(executable, fds, environb)
             for fd in (fds[0], fds[3], fds[5]):  # the child's ends
                 fds.remove(fd)
                 os.close(fd)
@@ -126,7 +127,9 @@ class Incarnations(HandleCore):
             raise anyio.get_cancelled_exc_class()()
         return outcome
 
-    async def _start(self, executable: str, fds: list[int], env: dict[str, str]) -> ChildProcess:
+    async def _start(
+        self, executable: str, fds: list[int], env: dict[bytes, bytes]
+    ) -> ChildProcess:
         try:
             return await ChildProcess.start(
                 [executable, *self.spec.args],

@@ -9,7 +9,7 @@ import os
 
 from .errors import IpcError
 from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
-from .paths import PipePath
+from .paths import PipePath, _wire_path
 
 __all__ = [
     "check_callable",
@@ -86,6 +86,7 @@ def checked_socket_dir(directory: str | None) -> str | None:
     if not isinstance(directory, str) or not directory or "\0" in directory:
         raise ValueError(f"socket_dir must be a directory's path, not {directory!r}")
     absolute = os.path.abspath(directory)
+    _wire_path(absolute, "socket_dir")
     try:
         # A name that needs its digest (any id not already a short, plain name): a directory
         # that leaves no room for one failed only at the spawn of such an id.

@@ -7,6 +7,8 @@ import os
 import secrets
 import shutil
 import signal
+import stat
+import sys
 from collections.abc import Mapping
 
 from ._loggers import library_logger
@@ -24,10 +26,12 @@ from .constants import (
 )
 from .errors import AddressInUse, ExecutableNotFound, StartupError, TransportError
 from .frozen import child_environment
+from .paths import _wire_path
 
 __all__ = [
     "build_env",
     "check_data_path_free",
+    "encode_env",
     "is_descendant",
     "new_token",
     "resolve_executable",
@@ -63,10 +67,31 @@ def build_env(
     env[ENV_NAMESPACE] = namespace
     env[ENV_MAX_LINE_LENGTH] = str(max_line_length)  # control always exists (decision D15)
     if data_path is not None and token is not None:
-        env[ENV_DATA_PATH] = data_path
+        env[ENV_DATA_PATH] = _wire_path(data_path)
         env[ENV_TOKEN] = token
         env[ENV_MAX_FRAME_SIZE] = str(max_frame_size)
     return env
+
+
+def encode_env(env: Mapping[str, str]) -> dict[bytes, bytes]:
+    """``env`` as the bytes the worker gets (spec 5.1): ``ASPECT_IPC_*`` values in UTF-8 whatever
+    the locale (a Go or Node worker reads them so), the others as Python would pass them.
+
+    Raises:
+        ValueError: a variable has a character this locale cannot encode; it is named.
+    """
+    encoded: dict[bytes, bytes] = {}
+    for name, value in env.items():
+        try:
+            ours = name.startswith(ENV_PREFIX)
+            encoded[os.fsencode(name)] = value.encode("utf-8") if ours else os.fsencode(value)
+        except UnicodeError:
+            raise ValueError(
+                f"the worker's environment variable {name!r:.80} cannot be passed: it has a "
+                f"character this process's locale ({sys.getfilesystemencoding()}) cannot "
+                "encode; run Python in UTF-8 mode (PYTHONUTF8=1 or -X utf8), or leave it out"
+            ) from None
+    return encoded
 
 
 def resolve_executable(executable: str, env: Mapping[str, str], cwd: str | None) -> str:
@@ -132,11 +157,35 @@ def _check_socket_directory(path: str) -> None:
     elif not os.access(directory, os.W_OK | os.X_OK):
         what = "is not writable"
     else:
+        _warn_if_open_to_all(directory)
         return
     raise StartupError(
         f"the socket directory {directory} {what}: the worker cannot create its data socket "
         f"{path} there; create the directory, or choose a writable one: "
         "ProcessManager(socket_dir=...), DataChannelOptions(path=...), or the CLI's --socket-dir"
+    )
+
+
+_warned_directories: set[str] = set()
+
+
+def _warn_if_open_to_all(directory: str) -> None:
+    """A directory every user may write to without the sticky bit (``/tmp`` has it) lets any of
+    them remove or replace a worker's socket: the peer check refuses a replaced one, so it is a
+    denial of service, not a leak. Said once per directory, at the first spawn there."""
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError:
+        return
+    if not mode & stat.S_IWOTH or mode & stat.S_ISVTX or directory in _warned_directories:
+        return
+    _warned_directories.add(directory)
+    library_logger("aspect_ipc.manager").warning(
+        "the socket directory %s is writable by every user and not sticky: any local user can "
+        "remove or replace the workers' data sockets there (the parent then refuses to talk to "
+        "the impostor, and the spawn fails); make it sticky (chmod +t) or not world-writable "
+        "(chmod o-w), or choose another socket_dir",
+        directory,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,10 @@ async def authenticate(
     )
     if verdict.accept:
         on_accept()
+    elif verdict.reply is not None and "error" in verdict.reply:
+        # Spec 7.4: seen in the parent's logs, through our stderr. The message holds no token.
+        message = verdict.reply["error"]["message"]
+        print(f"aspect-ipc worker: data connection refused: {message}", file=sys.stderr, flush=True)
     with contextlib.suppress(IpcError):
         await transport.send_all(framing.encode_parts(codec.encode(verdict.reply)))
     if not verdict.accept:

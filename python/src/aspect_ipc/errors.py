@@ -23,6 +23,7 @@ __all__ = [
     "RequestTimeout",
     "SizeLimitError",
     "SizeSettingError",
+    "TextSettingError",
     "StartupError",
     "StartupTimeout",
     "TransportError",
@@ -288,4 +289,12 @@ class SizeSettingError(ValueError):
 
     Raised in a worker as it starts, which then exits with code 2 (not an IpcError: nothing
     was exchanged yet).
+    """
+
+
+class TextSettingError(ValueError):
+    """``ASPECT_IPC_WORKER_ID``, ``ASPECT_IPC_NAMESPACE`` or ``ASPECT_IPC_DATA_PATH`` is not valid
+    UTF-8 (spec 5.1: a parent encodes them so whatever its locale).
+
+    Raised in a worker as it starts, which then exits with code 2, like SizeSettingError.
     """

@@ -17,7 +17,7 @@ from .constants import (
     MIN_SIZE_SETTING,
     WINDOWS_PIPE_PREFIX,
 )
-from .paths import _path_limit
+from .paths import _path_limit, _wire_path
 
 __all__ = [
     "ControlChannelOptions",
@@ -203,6 +203,7 @@ def _check_socket_path_length(path: str) -> None:
     # Checked here, before a worker is started on it: one that cannot bind it exits with a
     # message of its own (or, Node, binds the 108 bytes Linux takes without the NUL and is never
     # reached, its socket file left behind).
+    _wire_path(path, "DataChannelOptions path")
     platform, limit = _path_limit()
     size = len(os.fsencode(path))
     if size > limit:

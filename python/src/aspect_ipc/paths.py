@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 
@@ -28,6 +29,25 @@ def _path_limit(platform: str | None = None) -> tuple[str, int]:
     """The platform's name and the longest socket path it takes, in bytes."""
     kind = _platform_name(platform)
     return kind, _LIMITS[kind]
+
+
+def _wire_path(path: str, what: str = "data path") -> str:
+    """``path`` as a worker is given it and names it back (spec 5.1): the UTF-8 text of the bytes
+    this system names the file by (the same string, unless the locale is not UTF-8).
+
+    Raises:
+        ValueError: those bytes are not UTF-8 (a directory ``é`` under a Latin-1 locale), or
+            the path has a character this locale cannot encode; ``what`` names the path.
+    """
+    encoding = sys.getfilesystemencoding()
+    try:
+        return os.fsencode(path).decode("utf-8")
+    except UnicodeError:
+        raise ValueError(
+            f"{what} {path!r} cannot be given to a worker: this process names files in "
+            f"{encoding} (its locale), and a worker is given its data path as UTF-8 (spec 5.1); "
+            "choose an ASCII directory, or run Python in UTF-8 mode (PYTHONUTF8=1 or -X utf8)"
+        ) from None
 
 
 class PipePath:
@@ -65,14 +85,14 @@ class PipePath:
         base = f"{clean_namespace}-{clean_id}"
         plain = f"{base_dir}{separator}{base}{suffix}"
         changed = clean_namespace != namespace or clean_id != worker_id
-        if not changed and len(plain.encode()) <= limit:
+        if not changed and len(os.fsencode(plain)) <= limit:
             return plain
         digest = hashlib.sha256(
             namespace.encode("utf-8", "surrogatepass")
             + b"\x00"
             + worker_id.encode("utf-8", "surrogatepass")
         ).hexdigest()[:16]
-        keep = limit - len((base_dir + separator).encode()) - len(f"-{digest}{suffix}")
+        keep = limit - len(os.fsencode(base_dir + separator)) - len(f"-{digest}{suffix}")
         if keep < 1:
             raise IpcError(
                 f"socket directory {base_dir!r} is too long: no socket name fits within the "

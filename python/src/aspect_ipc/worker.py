@@ -62,7 +62,7 @@ from .errors import (
 from .framing import LengthPrefixedFraming, LineDelimitedFraming
 from .shutdown import ShutdownReason
 from .transports import PipeServer, SocketTransport, TransportFactory
-from .worker_env import read_limits
+from .worker_env import environ_bytes, read_limits, read_text
 from .worker_exit import ExitGuard
 
 __all__ = ["RequestStreams", "ShutdownReason", "Worker", "WorkerEvent", "current_streams"]
@@ -124,8 +124,9 @@ class Worker(Stopping):
         self.data_codec = data_codec
         self.control_codec = control_codec
         self._send_tracebacks = True
-        self.worker_id = os.environ.get(ENV_WORKER_ID, "")
-        self.namespace = os.environ.get(ENV_NAMESPACE, "")
+        # Read again, strictly, by serve(): a worker started wrongly exits there with code 2.
+        self.worker_id = read_text(environ_bytes(), ENV_WORKER_ID, lenient=True)
+        self.namespace = read_text(environ_bytes(), ENV_NAMESPACE, lenient=True)
         self._handlers = HandlerTable()
         self._input_windows: dict[tuple[str, str], int] = {}  # (channel, method): input_window
         self._hooks = Hooks()
@@ -241,12 +242,15 @@ class Worker(Stopping):
 
     async def serve(self) -> None:
         """Serve until shut down or until stdin reaches EOF (the parent is gone)."""
-        data_path = os.environ.get(ENV_DATA_PATH, "")
         self._token = os.environ.pop(ENV_TOKEN, "")  # children must not inherit it
         try:
+            environb = environ_bytes()
+            self.worker_id = read_text(environb, ENV_WORKER_ID)
+            self.namespace = read_text(environb, ENV_NAMESPACE)
+            data_path = read_text(environb, ENV_DATA_PATH)
             limits = read_limits(os.environ)
             self._send_tracebacks = read_tracebacks(os.environ)
-        except ValueError as exc:  # SizeSettingError, TracebackSettingError
+        except ValueError as exc:  # TextSettingError, SizeSettingError, TracebackSettingError
             _die(str(exc))
         if data_path and not self._token:
             _die(
@@ -277,7 +281,8 @@ class Worker(Stopping):
             self._emit("data_setup", path=data_path)
             server = TransportFactory.create_pipe_server(unlink_on_listen=True)
             try:
-                await server.listen(data_path)
+                # The file is named by the path's UTF-8 bytes, whatever this locale's encoding.
+                await server.listen(os.fsdecode(data_path.encode("utf-8")))
             except (AddressInUse, TransportError) as exc:
                 _die(f"cannot open the data channel: {exc}")
             guard.on_hard_exit(server.remove_socket_file)

@@ -225,7 +225,7 @@ export class DataChannel implements WorkerEndpoint {
 
   private async reject(channel: Channel, id: RequestId | null, error: WireError): Promise<void> {
     // The message never contains the token, right or wrong.
-    this.options.log(`data connection rejected: ${error.message}`);
+    this.options.log(`data connection refused: ${error.message}`);
     await channel.sendError(id, error);
     await channel.close();
   }
