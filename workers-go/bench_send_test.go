@@ -62,6 +62,29 @@ func BenchmarkSendWithCtx(b *testing.B) {
 		b.StopTimer()
 		cpu.report(b)
 	})
+	// notify-concurrent is notify from several senders at once: a sender that finds a write in
+	// progress queues its frame, and one of them writes the batch (the lead's path).
+	b.Run("notify-concurrent", func(b *testing.B) {
+		ch, peer := benchBlockedChannel(b)
+		go func() { _, _ = io.Copy(io.Discard, peer) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		params := map[string]any{"stream": int64(1), "seq": int64(0), "value": benchPayload(64)}
+		b.SetParallelism(4)
+		b.ReportAllocs()
+		b.ResetTimer()
+		cpu := startCPU()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := ch.Notify(ctx, "item", params); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		cpu.report(b)
+	})
 	b.Run("request", func(b *testing.B) {
 		ch, peerConn := benchBlockedChannel(b)
 		peer, err := NewChannelBuilder().WithName("peer").WithTransport(peerConn).
@@ -87,4 +110,45 @@ func BenchmarkSendWithCtx(b *testing.B) {
 		b.StopTimer()
 		cpu.report(b)
 	})
+}
+
+// BenchmarkFrameWriterWithCancel: the write path alone, without encoding: a 64-byte frame written
+// with a cancel channel on a blocked data connection, to a peer that drains the socket (one sender:
+// no write is ever in progress), or from four senders at once (queued frames, written by a lead).
+func BenchmarkFrameWriterWithCancel(b *testing.B) {
+	for _, senders := range []int{1, 4} {
+		b.Run(map[int]string{1: "alone", 4: "concurrent"}[senders], func(b *testing.B) {
+			server, client := benchSocketPair(b)
+			conn := newDataConn(server).(*blockingConn)
+			conn.block()
+			b.Cleanup(func() { client.Close(); conn.Close() })
+			go func() { _, _ = io.Copy(io.Discard, client) }()
+			fw := newFrameWriter(conn)
+			payload := benchPayload(64)
+			cancel := make(chan struct{})
+			b.SetParallelism(senders)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := startCPU()
+			write := func() {
+				// A frame's slices of its own: a partial write cuts them.
+				if err := fw.writeOr([][]byte{payload}, cancel, nil); err != nil {
+					b.Error(err)
+				}
+			}
+			if senders == 1 {
+				for i := 0; i < b.N; i++ {
+					write()
+				}
+			} else {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						write()
+					}
+				})
+			}
+			b.StopTimer()
+			cpu.report(b)
+		})
+	}
 }

@@ -5,51 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
-
-// inflight is one running handler. It is also the handler's context: the request's cancellable
-// context, answering the lookups of ChannelFrom, WorkerFrom and inflightFrom itself, so that a
-// request costs one allocation for them rather than one per value.
-type inflight struct {
-	owner     *Channel
-	id        ID
-	isRequest bool
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
-	done      chan struct{} // closed once the handler returned and its response was written
-	answered  bool          // guarded by Channel.mu: the one response has been claimed
-	streams   *streamReq    // the streams the request opened, or nil
-	// inline is the method when the handler runs on the read loop (Inline), "" otherwise: what
-	// Request checks to refuse a wait that would never end.
-	inline  string
-	grouped bool // its response is held for the read's others (InlineGrouped)
-	// The dispatch bound (channel_bound.go), guarded by owner.mu: bounded for a request handler
-	// started with a place, counted while it holds one, ended once it has returned; waits counts
-	// its waits for the peer going on.
-	bounded, counted, ended bool
-	waits                   int
-}
-
-type contextKey int
-
-const (
-	channelKey contextKey = iota
-	inflightKey
-	workerKey
-)
-
-// ChannelFrom returns the channel a handler's request came in on (nil outside a handler). Use it
-// to call or notify the peer from inside a handler.
-func ChannelFrom(ctx context.Context) *Channel {
-	c, _ := ctx.Value(channelKey).(*Channel)
-	return c
-}
-
-func inflightFrom(ctx context.Context) *inflight {
-	f, _ := ctx.Value(inflightKey).(*inflight)
-	return f
-}
 
 func (c *Channel) dispatchRequest(msg Message) {
 	c.mu.Lock()
@@ -149,31 +105,6 @@ func (c *Channel) startLocked(id ID, isRequest bool) *inflight {
 		c.running[id] = f
 	}
 	return f
-}
-
-// Deadline implements context.Context.
-func (f *inflight) Deadline() (time.Time, bool) { return f.ctx.Deadline() }
-
-// Done implements context.Context.
-func (f *inflight) Done() <-chan struct{} { return f.ctx.Done() }
-
-// Err implements context.Context.
-func (f *inflight) Err() error { return f.ctx.Err() }
-
-// Value implements context.Context; other keys (context.Cause's among them) go to the request's
-// context.
-func (f *inflight) Value(key any) any {
-	switch key {
-	case channelKey:
-		return f.owner
-	case inflightKey:
-		return f
-	case workerKey:
-		if f.owner.worker != nil {
-			return f.owner.worker
-		}
-	}
-	return f.ctx.Value(key)
 }
 
 func (c *Channel) finish(f *inflight) {
@@ -317,127 +248,9 @@ func (c *Channel) dispatchInvalid(msg Message) {
 	c.log("dropped invalid response: %s", msg.Reason)
 }
 
-// respond sends a result, or the error that replaces it when it cannot be sent (PROTOCOL.md 4.9);
-// held, from an InlineGrouped handler on the read loop, until the read's other frames are handled.
-func (c *Channel) respond(id ID, result any, held bool) {
-	if err := c.room(nil); err != nil { // encoded only once there is room for it (PROTOCOL.md 4.5)
-		c.log("cannot send the response to %s: %v", id, err)
-		return
-	}
-	f, codecErr, framingErr := c.encodeFrame(wireResponse{id: id, result: result})
-	if codecErr != nil || framingErr != nil {
-		c.writer.unreserve()
-	}
-	if codecErr != nil {
-		f.Release()
-		c.sendError(id, &Error{Code: CodeInternalError, Message: "Internal error: the result cannot be encoded: " + codecErr.Error()})
-		return
-	}
-	if framingErr != nil {
-		f.Release()
-		if fe := tooLarge(framingErr); fe != nil {
-			c.sendReplacement(id, tooLargeError("response", fe))
-			return
-		}
-		c.log("cannot frame the response to %s: %v", id, framingErr)
-		return
-	}
-	var err error
-	if held {
-		err = c.hold(f)
-	} else {
-		err = c.write(f)
-	}
-	f.Release()
-	if err != nil {
-		c.log("cannot send the response to %s: %v", id, err)
-	}
-}
-
-// tooLarge returns err as a size FramingError, or nil.
-func tooLarge(err error) *FramingError {
-	var fe *FramingError
-	if errors.As(err, &fe) && (fe.Kind == FrameTooLarge || fe.Kind == LineTooLong) {
-		return fe
-	}
-	return nil
-}
-
-// sendError sends an error response. If it cannot be sent as is, another one is, so that the
-// request still gets its one response (PROTOCOL.md 4.9): -32603 when it cannot be encoded (its
-// data or message has no form in the codec), -32005 when it is over the size limit.
-func (c *Channel) sendError(id ID, e *Error) {
-	err := c.send(c.rpc.ErrorResponse(id, e))
-	var ce *CodecError
-	if errors.As(err, &ce) {
-		err = c.send(c.rpc.ErrorResponse(id, &Error{Code: CodeInternalError, Message: "Internal error: the error response cannot be encoded: " + ce.Error()}))
-	}
-	if fe := tooLarge(err); fe != nil {
-		c.sendReplacement(id, tooLargeError("response", fe))
-		return
-	}
-	if err != nil {
-		c.log("cannot send the error response to %s: %v", id, err)
-	}
-}
-
-// sendReplacement sends the -32005 error that replaces an oversized response. It is small by
-// construction; if even it cannot be sent (an id nearly as long as the limit), that is logged.
-func (c *Channel) sendReplacement(id ID, e *Error) {
-	if err := c.send(c.rpc.ErrorResponse(id, e)); err != nil {
-		c.log("cannot send the error response to %s: %v", id, err)
-	}
-}
-
 // refuse makes every request that arrives from now on be answered with e (shutdown).
 func (c *Channel) refuse(e *Error) {
 	c.mu.Lock()
 	c.refusing = e
 	c.mu.Unlock()
-}
-
-// runningHandlers returns the handlers running now, except skip.
-func (c *Channel) runningHandlers(skip *inflight) []*inflight {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*inflight, 0, len(c.active))
-	for f := range c.active {
-		if f != skip {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// cancelHandlers cancels handlers (of any channels) with cause, waits up to grace for them to
-// end, and answers CodeRequestCancelled for the requests still running then; their late results
-// are dropped, so each request still gets exactly one response.
-func cancelHandlers(handlers []*inflight, cause error, grace time.Duration) {
-	for _, f := range handlers {
-		f.cancel(cause)
-	}
-	waitHandlers(handlers, grace)
-	for _, f := range handlers {
-		select {
-		case <-f.done:
-		default:
-			if f.isRequest && f.owner.claim(f) {
-				f.owner.sendError(f.id, cancelledError())
-			}
-		}
-	}
-}
-
-// waitHandlers waits until every handler is done or timeout expires; it reports whether all are.
-func waitHandlers(handlers []*inflight, timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for _, f := range handlers {
-		select {
-		case <-f.done:
-		case <-timer.C:
-			return false
-		}
-	}
-	return true
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -51,8 +50,8 @@ type frameWriter struct {
 	// held is frames the read loop held back (hold), copied end to end: they go out first in the
 	// next write, whoever makes it, so that frames still leave in the order their writes returned.
 	held []byte
-	// detached counts the writes flushOr left to a goroutine (read by tests: a frame the socket
-	// takes at once must not go there).
+	// detached counts the writes flushOr and writeBatchOr left to a goroutine (read by tests: a
+	// frame the socket takes at once must not go there).
 	detached atomic.Int64
 }
 
@@ -73,18 +72,6 @@ type writeBatch struct {
 // frame), and a sender waits for room while more than this waits.
 const queueLimit = 256 << 10
 
-// defaultMaxEncoding is how many senders may encode their messages at once: encoding is CPU work,
-// so more than a few gain nothing, while each may hold a frame as large as the peer accepts.
-func defaultMaxEncoding() int { return min(max(runtime.GOMAXPROCS(0), 2), 4) }
-
-// holdLimit bounds the bytes held back by hold; a frame that would go over it is written at once,
-// after what is held.
-const holdLimit = 64 << 10
-
-// holdFrameLimit is the largest frame hold copies: a larger one gains little from sharing a
-// system call, and is written at once.
-const holdFrameLimit = 8 << 10
-
 // errWithdrawn is returned by writeOr when the frame was taken back out of the queue, unsent, and
 // by room when cancel closed first (nothing was encoded).
 var errWithdrawn = errors.New("withdrawn before it was written")
@@ -92,9 +79,6 @@ var errWithdrawn = errors.New("withdrawn before it was written")
 // errWriteStarted is returned by writeOr when cancel ended the wait while the frame was being
 // written: it will be written whole, by a goroutine that releases it once it is.
 var errWriteStarted = errors.New("still being written")
-
-// errRoomClosed is returned by room when closed closed while it waited.
-var errRoomClosed = errors.New("closed while waiting for room to write")
 
 // gatherLimit bounds the copies made to gather frames into one write on a plain io.Writer;
 // larger frames are written as they are.
@@ -114,60 +98,6 @@ func newFrameWriter(w io.Writer) *frameWriter {
 // vectorWriter is a writer with its own writev (a blocking data connection).
 type vectorWriter interface {
 	writeVectors(bufs [][]byte) (int, error)
-}
-
-// room waits until the sender may encode its frame: no more than queueLimit bytes wait and fewer
-// than maxEncoding senders are encoding. It returns nil with room reserved for the sender, which
-// it passes on with its frame (writeReserved, holdReserved) or gives back (unreserve); otherwise
-// errWithdrawn when cancel closes first, errRoomClosed when closed does, or the writer's failure.
-// Waiting, it first queues what hold holds back, which would otherwise wait with it.
-func (fw *frameWriter) room(cancel, closed <-chan struct{}) error {
-	fw.mu.Lock()
-	for {
-		if fw.err != nil {
-			err := fw.err
-			fw.mu.Unlock()
-			return err
-		}
-		if fw.queued <= queueLimit && fw.encoding < fw.maxEncoding {
-			fw.encoding++
-			fw.mu.Unlock()
-			return nil
-		}
-		if fw.held != nil && fw.writing { // else the next write, by an encoding sender, takes it
-			fw.enqueue([][]byte{fw.held})
-			fw.held = nil
-		}
-		if fw.roomFreed == nil {
-			fw.roomFreed = make(chan struct{})
-		}
-		freed := fw.roomFreed
-		fw.mu.Unlock()
-		select {
-		case <-freed:
-		case <-cancel:
-			return errWithdrawn
-		case <-closed:
-			return errRoomClosed
-		}
-		fw.mu.Lock()
-	}
-}
-
-// unreserve gives back the room a sender got and will not use (its message failed to encode).
-func (fw *frameWriter) unreserve() {
-	fw.mu.Lock()
-	fw.encoding--
-	fw.freeRoom()
-	fw.mu.Unlock()
-}
-
-// freeRoom wakes the senders waiting for room, if any, to look again; fw.mu must be held.
-func (fw *frameWriter) freeRoom() {
-	if fw.roomFreed != nil {
-		close(fw.roomFreed)
-		fw.roomFreed = nil
-	}
 }
 
 // write writes one frame given as consecutive slices, which must stay untouched until it returns.
@@ -237,7 +167,7 @@ func (fw *frameWriter) put(frame [][]byte, cancel <-chan struct{}, owner release
 	case <-b.done:
 		return b.err
 	case <-b.lead:
-		return fw.writeBatch(b)
+		return fw.writeBatchOr(b, cancel, owner)
 	case <-cancel:
 		fw.mu.Lock()
 		if !b.taken { // nobody writes the batch yet: take the frame back out
@@ -285,44 +215,6 @@ func (fw *frameWriter) enqueue(frame [][]byte) (*writeBatch, int) {
 	fw.queued += size
 	return b, start
 }
-
-// hold is write for the read loop while it works through what one read brought: a small frame is
-// copied and held back, to go out with the next write (release at the end of the read's frames, or
-// any sender's write before that), so that the responses to a read's requests cost one system
-// call, not one each. It returns nil once the frame is held; a write failing later fails the
-// writer, and with it every later write, as any write does. A frame that would take what is held
-// over holdLimit is written at once, after it.
-func (fw *frameWriter) hold(frame [][]byte) error { return fw.keep(frame, false) }
-
-// holdReserved is hold for a sender that got room (room).
-func (fw *frameWriter) holdReserved(frame [][]byte) error { return fw.keep(frame, true) }
-
-func (fw *frameWriter) keep(frame [][]byte, reserved bool) error {
-	size := 0
-	for _, b := range frame {
-		size += len(b)
-	}
-	fw.mu.Lock()
-	if fw.err == nil && size <= holdFrameLimit && len(fw.held)+size <= holdLimit {
-		if reserved {
-			fw.encoding--
-			fw.freeRoom()
-		}
-		if fw.held == nil {
-			fw.held = make([]byte, 0, max(size, 4<<10))
-		}
-		for _, b := range frame {
-			fw.held = append(fw.held, b...)
-		}
-		fw.mu.Unlock()
-		return nil
-	}
-	fw.mu.Unlock()
-	return fw.put(frame, nil, nil, reserved)
-}
-
-// release writes what hold held back, if anything (nil when nothing is held).
-func (fw *frameWriter) release() error { return fw.write(nil) }
 
 // writeBatch writes b, the caller being in charge of writing.
 func (fw *frameWriter) writeBatch(b *writeBatch) error {

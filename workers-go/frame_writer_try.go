@@ -20,29 +20,75 @@ type vectorTrier interface {
 // is out, so frames still never interleave. A writer that cannot try (a pipe, a connection on the
 // poller) writes through the goroutine from the start.
 func (fw *frameWriter) flushOr(frame [][]byte, cancel <-chan struct{}, owner releaser) error {
-	if fw.trier != nil {
-		rest, tried, err := fw.trier.tryWriteVectors(frame)
-		if tried && (err != nil || allWritten(rest)) {
-			// The frame is out (or the write failed). A batch left to write after it holds
-			// only frames hold kept back, whose writes returned long ago: writing it may wait,
-			// so a goroutine does.
-			if b := fw.passOn(err); b != nil {
-				fw.detached.Add(1)
-				go fw.writeLeft(b)
-			}
-			return err
-		}
-		frame = rest
+	rest, out, err := fw.tryFlush(frame)
+	if out {
+		fw.handOffBehind(err)
+		return err
 	}
 	fw.detached.Add(1)
 	flushed := make(chan error, 1)
-	go func() { err := fw.flush(frame); fw.handOff(err); flushed <- err }()
+	go func() { err := fw.flush(rest); fw.handOff(err); flushed <- err }()
 	select {
 	case err := <-flushed:
 		return err
 	case <-cancel:
 		go func() { <-flushed; owner.Release() }()
 		return errWriteStarted
+	}
+}
+
+// writeBatchOr is writeBatch for a waiter with a cancel channel that was handed the charge of
+// writing b (its lead), which holds its own frame and those queued with it: the same peer that
+// stops reading would hold it there past cancel, so it writes as flushOr does. What the socket
+// takes at once is written here; the rest is finished by a goroutine, which closes b.done and
+// passes the charge on once it is, and releases owner when the caller walked away meanwhile
+// (errWriteStarted). The other waiters of b wait for b.done as before.
+func (fw *frameWriter) writeBatchOr(b *writeBatch, cancel <-chan struct{}, owner releaser) error {
+	if cancel == nil {
+		return fw.writeBatch(b)
+	}
+	rest, out, err := fw.tryFlush(b.bufs)
+	if out {
+		b.err = err
+		b.bufs = nil
+		close(b.done)
+		fw.handOffBehind(err)
+		return err
+	}
+	b.bufs = rest
+	fw.detached.Add(1)
+	go func() { _ = fw.writeBatch(b) }()
+	select {
+	case <-b.done:
+		return b.err
+	case <-cancel:
+		go func() { <-b.done; owner.Release() }()
+		return errWriteStarted
+	}
+}
+
+// tryFlush writes what the socket takes of bufs without waiting, for the sender in charge of
+// writing. out reports that nothing is left to write: all of bufs went out, or the write failed
+// (err). Otherwise rest is what is left (all of bufs when the writer cannot try), for a write that
+// may wait.
+func (fw *frameWriter) tryFlush(bufs [][]byte) (rest [][]byte, out bool, err error) {
+	if fw.trier == nil {
+		return bufs, false, nil
+	}
+	rest, tried, err := fw.trier.tryWriteVectors(bufs)
+	if tried && (err != nil || allWritten(rest)) {
+		return nil, true, err
+	}
+	return rest, false, nil
+}
+
+// handOffBehind is handOff for a sender that has written without waiting and must not wait now:
+// a batch left to write after its write holds only frames hold kept back, whose writes returned
+// long ago, and writing it may wait, so a goroutine does.
+func (fw *frameWriter) handOffBehind(err error) {
+	if b := fw.passOn(err); b != nil {
+		fw.detached.Add(1)
+		go fw.writeLeft(b)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -43,10 +42,12 @@ type Config struct {
 	// ASPECT_IPC_MAX_LINE_LENGTH (which wins, so that both sides use the same one); 0 means
 	// DefaultMaxLineLength.
 	MaxLineLength int64
-	// Logger receives the SDK's diagnostics (dropped messages, refused connections, panicking
-	// hooks) and the handler failures. Nil keeps the SDK silent, so that stderr holds only what
-	// the program writes, except for the handler failures: those go to slog.Default() (stderr);
-	// and a refusal to start is always written on stderr as one line (Serve), whatever Logger is.
+	// Logger receives the SDK's diagnostics (dropped messages, closed or refused connections,
+	// panicking hooks) and the handler failures. Nil keeps the SDK silent, so that stderr holds
+	// only what the program writes, except for the handler failures and the refused data
+	// connections (one Warn record each, "data connection refused: <the error's message>", never
+	// the token; PROTOCOL.md 7.4): those go to slog.Default() (stderr); and a refusal to start is
+	// always written on stderr as one line (Serve), whatever Logger is.
 	Logger *slog.Logger
 	// LogHandlerErrors says whether each handler failure (a returned error answered
 	// CodeHandlerError, a panic with its stack, a failed notification) is logged, as an error
@@ -280,85 +281,6 @@ func checkHandlers(sets ...HandlerTable) error {
 
 func (w *Worker) ready() { w.readyOnce.Do(func() { w.hook("OnReady", w.cfg.Hooks.OnReady) }) }
 
-func (w *Worker) acceptLoop() {
-	for {
-		conn, err := w.server.Accept()
-		if err != nil {
-			return // the server was closed
-		}
-		go w.serveConnection(conn)
-	}
-}
-
-// serveConnection runs one data connection: $/hello first, then ordinary traffic.
-func (w *Worker) serveConnection(conn net.Conn) {
-	ch, _ := NewChannelBuilder().WithName("data").
-		WithTransport(newDataConn(conn)).
-		WithFraming(LengthPrefixedFraming{MaxFrameSize: w.env.maxFrameSize}).
-		WithCodec(w.cfg.DataCodec).
-		WithHandlers(w.cfg.Data).withOptions(w.cfg.HandlerOptions).
-		WithMaxConcurrentHandlers(w.cfg.MaxConcurrentHandlers).
-		WithLogger(w.cfg.Logger).
-		Build()
-	ch.worker = w
-	ch.failures = w.failurePolicy()
-	ch.onClose = func() { w.untrack(ch) }
-	ch.preGateLimit = preHelloMaxFrameSize
-	ch.reserved = func(msg Message) bool { return w.dataReserved(ch, msg) }
-	if !w.track(ch) {
-		ch.Close() // shutting down: no new connections
-		return
-	}
-	w.hook("OnDataConnected", w.cfg.Hooks.OnDataConnected)
-	var authenticated sync.Once
-	authed := make(chan struct{})
-	ch.gate = func(ev gateEvent) bool {
-		return w.hello(ch, ev, func() { authenticated.Do(func() { close(authed) }) })
-	}
-	timer := time.AfterFunc(w.cfg.HelloTimeout, func() {
-		select {
-		case <-authed:
-		default:
-			w.logf("data connection closed: no $/hello within %s", w.cfg.HelloTimeout)
-			ch.Close()
-		}
-	})
-	defer timer.Stop()
-	if err := ch.Run(context.Background()); err != nil {
-		w.logf("data connection closed: %v", err)
-	}
-}
-
-func (w *Worker) track(ch *Channel) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopping {
-		return false
-	}
-	w.conns[ch] = struct{}{}
-	return true
-}
-
-func (w *Worker) untrack(ch *Channel) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.conns, ch)
-	if w.data == ch {
-		w.data = nil // the next connection may authenticate
-	}
-}
-
-// channels returns the control channel and every open data connection.
-func (w *Worker) channels() []*Channel {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := []*Channel{w.control}
-	for ch := range w.conns {
-		out = append(out, ch)
-	}
-	return out
-}
-
 // stop ends the worker at once: handlers are cancelled with cause, the data connections and
 // server closed, the socket file removed. Used when the parent is gone or a signal arrived.
 func (w *Worker) stop(cause error, reason ShutdownReason) {
@@ -389,6 +311,16 @@ func (w *Worker) logf(format string, args ...any) {
 	if w.cfg.Logger != nil {
 		w.cfg.Logger.Warn(fmt.Sprintf(format, args...))
 	}
+}
+
+// warnf is logf for what the program's stderr must show even with no Logger (a refused data
+// connection, PROTOCOL.md 7.4): nil Logger means slog.Default(), as for the handler failures.
+func (w *Worker) warnf(format string, args ...any) {
+	logger := w.cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn(fmt.Sprintf(format, args...))
 }
 
 // failurePolicy is what the worker's channels do with a failed handler (PROTOCOL.md 4.10): send

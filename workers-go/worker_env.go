@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Environment variables set by the parent (PROTOCOL.md section 5).
@@ -46,6 +47,13 @@ func readEnvironment() (environment, error) {
 		dataPath:  os.Getenv(EnvDataPath),
 		token:     []byte(token),
 	}
+	for _, v := range [...]struct{ name, value string }{
+		{EnvWorkerID, env.workerID}, {EnvNamespace, env.namespace}, {EnvDataPath, env.dataPath},
+	} {
+		if err := utf8Text(v.name, v.value); err != nil {
+			return env, err
+		}
+	}
 	if env.dataPath != "" && token == "" {
 		return env, &StartupError{Message: EnvDataPath + " is set but " + EnvToken +
 			" is missing or empty: refusing to open a data channel anyone could connect to"}
@@ -63,6 +71,20 @@ func readEnvironment() (environment, error) {
 		return env, err
 	}
 	return env, nil
+}
+
+// utf8Text checks a variable whose value is a string of the protocol (PROTOCOL.md 5.1, Encoding):
+// the worker id and the namespace are echoed in $/hello, the data path in $/ready, and bytes that
+// are not UTF-8 would fail there, as a codec error that names neither the variable nor its value.
+// Go hands the worker the environment's bytes, whatever the locale, so they are checked here: a
+// value that is not valid UTF-8 is a start-up error naming the variable, the value (its invalid
+// bytes escaped) and the rule.
+func utf8Text(name, raw string) error {
+	if utf8.ValidString(raw) {
+		return nil
+	}
+	return &StartupError{Message: fmt.Sprintf("invalid %s %q: not valid UTF-8 (a parent passes the worker id, the namespace and the data path as UTF-8, whatever its locale)",
+		name, raw)}
 }
 
 // tracebacksOff reads ASPECT_IPC_TRACEBACKS (PROTOCOL.md 5.3): absent, empty or "1" sends

@@ -123,7 +123,7 @@ func (w *Worker) hello(ch *Channel, ev gateEvent, onAuthenticated func()) bool {
 	}
 	w.mu.Unlock()
 	if !v.accept {
-		w.logf("data connection refused: %s", v.err.Message)
+		w.warnf("data connection refused: %s", v.err.Message) // PROTOCOL.md 7.4, never the token
 		ch.sendError(v.id, v.err)
 		return false
 	}

@@ -214,6 +214,13 @@ func TestWorkerStartupRefusalLine(t *testing.T) {
 			"aspect-ipc worker: ASPECT_IPC_DATA_PATH is set but ASPECT_IPC_TOKEN is missing or empty: refusing to open a data channel anyone could connect to"},
 		{"data path not a socket", file, nil,
 			"aspect-ipc worker: path exists and is not a socket: " + file},
+		// PROTOCOL.md 5.1, Encoding: Latin-1 bytes, as a parent under such a locale would write them.
+		{"worker id not UTF-8", "", map[string]string{"ASPECT_IPC_WORKER_ID": "w\xe9-1"},
+			`aspect-ipc worker: invalid ASPECT_IPC_WORKER_ID "w\xe9-1": ` + notUTF8Rule},
+		{"namespace not UTF-8", "", map[string]string{"ASPECT_IPC_NAMESPACE": "caf\xe9"},
+			`aspect-ipc worker: invalid ASPECT_IPC_NAMESPACE "caf\xe9": ` + notUTF8Rule},
+		{"data path not UTF-8", filepath.Join(dir, "\xe9.sock"), nil,
+			`aspect-ipc worker: invalid ASPECT_IPC_DATA_PATH "` + dir + `/\xe9.sock": ` + notUTF8Rule},
 	}
 	for _, c := range cases {
 		c := c
@@ -226,6 +233,49 @@ func TestWorkerStartupRefusalLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// PROTOCOL.md 7.4: each data connection refused with an error reply is one line on stderr,
+// "data connection refused: <the error's message>", never the token, even with no Logger (the
+// README's worker), so that the parent, which logs its workers' stderr, shows a stranger's attempts.
+func TestWorkerDataRefusalLine(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(shortTempDir(t), "w.sock")
+	w := startWorker(t, workerOptions{documented: true, dataPath: path, drainStderr: true})
+	w.ready()
+	wrong := strings.Repeat("f", 64)
+	bad := dialData(t, path)
+	if r := bad.hello(wrong); errorCode(t, r) != CodeUnauthorized {
+		t.Fatalf("wrong token: %v", r)
+	}
+	bad.expectEOF()
+	w.waitStderr("data connection refused: ")
+	w.connect() // the refusal is written before the reply: nothing more is on its way
+	var refused []string
+	for _, line := range strings.Split(w.stderrText(), "\n") {
+		if strings.Contains(line, "data connection refused: ") {
+			refused = append(refused, line)
+		}
+	}
+	text := w.stderrText()
+	if len(refused) != 1 || strings.Contains(text, wrong) || strings.Contains(text, testToken) {
+		t.Fatalf("want one refusal line without the token; stderr:\n%s", text)
+	}
+}
+
+const notUTF8Rule = "not valid UTF-8 (a parent passes the worker id, the namespace and the data path as UTF-8, whatever its locale)"
+
+// Names that are UTF-8 but not ASCII are taken as they are: $/ready gives the data path back, and
+// $/hello is answered (it echoes the id and the namespace).
+func TestWorkerTakesUTF8NamesBeyondASCII(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(shortTempDir(t), "é.sock")
+	w := startWorker(t, workerOptions{dataPath: path, drainStderr: true,
+		env: map[string]string{"ASPECT_IPC_WORKER_ID": "wörker-1", "ASPECT_IPC_NAMESPACE": "café"}})
+	if ready := w.ready(); ready["dataPath"] != path {
+		t.Fatalf("$/ready: %v", ready)
+	}
+	w.connect()
 }
 
 // The line stays one line whatever the message holds.
