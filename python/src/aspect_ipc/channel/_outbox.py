@@ -110,13 +110,15 @@ class Outbox:
 
     async def put(
         self, parts: list[Buffer], answered: Waiter | None = None, *, borrowed: bool = False
-    ) -> None:
+    ) -> bool:
         """Queue one message's ``parts``; wait only while the queue is over its limit.
 
         A message whose ``answered`` event is set meanwhile (its request timed out), or whose
         sender is cancelled, is taken back out of the queue if the writer has not taken it yet.
         With ``borrowed`` (parts that are the caller's own buffers, written uncopied), wait until
         the parts are written, so that the caller may change its buffers once this returns.
+
+        Returns False for a message taken back (``answered``): the peer never gets it.
 
         Raises:
             ChannelClosed (the channel's close reason): the channel closed.
@@ -127,7 +129,7 @@ class Outbox:
         if outcome is not False:
             if isinstance(outcome, _Queued) and outcome.written is not None:
                 await outcome.written.wait()
-            return
+            return True
         entry = _Queued(parts, anyio.Event() if borrowed else None)
         self._enqueue(entry)
         queued = True
@@ -137,10 +139,11 @@ class Outbox:
                 if self.close_reason is not None:
                     raise fresh(self.close_reason)
                 if answered is not None and answered.is_set():
-                    return  # timed out while queued: never sent
+                    return False  # timed out while queued: never sent
             queued = False
             if entry.written is not None:
                 await entry.written.wait()
+            return True
         finally:
             if queued and entry.queued:
                 entry.queued = False
@@ -150,6 +153,9 @@ class Outbox:
                     pass
                 else:
                     self.size -= entry.size
+                    # Its room is free: a sender waiting for room must look again, or it waits
+                    # for a writer with nothing left to take (a $/cancelRequest did, forever).
+                    self.wake_senders()
 
     def put_nowait(self, parts: list[Buffer]) -> bool:
         """Do what :meth:`put` does for ``parts`` (not borrowed) when it need not wait: the queue

@@ -50,7 +50,7 @@ class Outgoing(ChannelCore):
         if self.metrics is not None:
             waiter.sent = perf_counter_ns()
         self._pending[request_id] = waiter
-        answered = framed = False
+        answered = framed = unsent = False
         slot = current_slot.get()  # in a handler of the peer's request: its place (spec 4.5)
         if slot is not None:
             slot.waiting()
@@ -76,7 +76,13 @@ class Outgoing(ChannelCore):
                 else:
                     parts = [frame]
                 if not self._outbox.put_nowait(parts):
-                    await self._outbox.put(parts, waiter.event)  # its answer after its last byte
+                    waiter.queued = True
+                    # Its answer may come after its last byte is written, or it times out here.
+                    put = await self._outbox.put(parts, waiter.event)
+                    waiter.queued = False
+                    if waiter.timed_out and put:  # the deadline left this to us: it went out
+                        self._cancel_remote(request_id)
+                    unsent = not put
             event = waiter.event
             # Busy polling (asyncio): it may answer the request here, and then the await below
             # does not yield, unless what the poll read woke must run first.
@@ -93,9 +99,15 @@ class Outgoing(ChannelCore):
             if not answered and self._pending.pop(request_id, None) is not None and framed:
                 self._cancel_remote(request_id)
         if waiter.timed_out:
+            told = (
+                "it was never sent: it waited for room in the write queue, which the peer did "
+                "not read"
+                if unsent
+                else "the peer was sent $/cancelRequest"
+            )
             raise RequestTimeout(
                 f"{self.name}: no response to {method!r} (id {request_id}) within {limit:g} s; "
-                "the peer was sent $/cancelRequest"
+                + told
             )
         if waiter.error is not None:
             raise fresh(waiter.error)
@@ -273,7 +285,8 @@ class Outgoing(ChannelCore):
                 self.metrics.timeouts += 1
             waiter.event.set()
             self._outbox.wake_senders()  # its request may still be waiting for room in the queue
-            self._cancel_remote(request_id)
+            if not waiter.queued:  # else its sender knows whether the peer has it (request)
+                self._cancel_remote(request_id)
 
     def _cancel_remote(self, request_id: MessageId) -> None:
         if self._closed or self._task_group is None:

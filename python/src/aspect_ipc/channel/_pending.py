@@ -69,7 +69,7 @@ class Answered(Protocol):
 class Pending:
     """One request of ours, until it is answered, fails or times out."""
 
-    __slots__ = ("error", "event", "id", "result", "sent", "stream", "timed_out")
+    __slots__ = ("error", "event", "id", "queued", "result", "sent", "stream", "timed_out")
 
     def __init__(self, event: Waiter | None = None) -> None:
         self.event: Waiter = anyio.Event() if event is None else event
@@ -79,6 +79,9 @@ class Pending:
         self.sent = 0  # perf_counter_ns() at the send, when the channel keeps metrics
         self.stream = False  # the request opened streams: its answer ends them (spec 13.2)
         self.id: MessageId = 0  # of a request sent from a thread (request_from_thread)
+        # Its frame waits for room in the write queue: if it times out there, it is taken back
+        # unsent, and its sender, not the deadline, says whether the peer must be told.
+        self.queued = False
 
 
 class Deadlines:
