@@ -46,6 +46,13 @@ def test_health_check_arguments_are_checked(name: str, value: Any) -> None:
         HealthCheck(**{name: value})
 
 
+@pytest.mark.parametrize("interval", [1e-9, 0.009])
+def test_a_health_check_interval_below_ten_milliseconds_is_refused(interval: float) -> None:
+    with pytest.raises(ValueError, match=r"interval must be at least 0.01 s, not "):
+        HealthCheck(interval=interval)
+    assert HealthCheck(interval=0.01).interval == 0.01
+
+
 async def _freeze(handle: Any) -> tuple[BaseException, float]:
     """Send ``freeze``; return the error it ends with and the seconds that took."""
     started = anyio.current_time()

@@ -95,6 +95,10 @@ def _seconds(value: object) -> bool:
     return seconds is not None and seconds >= 0
 
 
+MIN_HEALTH_INTERVAL = 0.01
+"""The shortest :class:`HealthCheck` interval allowed, in seconds."""
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     """Ping a running worker (``$/ping`` on the control channel) every ``interval`` seconds; one
@@ -106,11 +110,12 @@ class HealthCheck:
     also misses its ping: choose ``timeout`` above the longest such handler.
 
     Raises:
-        ValueError: ``interval`` or ``timeout`` is not a positive, finite number of seconds.
+        ValueError: ``interval`` or ``timeout`` is not a positive, finite number of seconds,
+            or ``interval`` is below :data:`MIN_HEALTH_INTERVAL`.
     """
 
     interval: float = 10.0
-    """Seconds between two pings of a running worker."""
+    """Seconds between two pings of a running worker (at least :data:`MIN_HEALTH_INTERVAL`)."""
     timeout: float = 5.0
     """Seconds a ping may take before the worker counts as hung."""
 
@@ -123,6 +128,13 @@ class HealthCheck:
                     f"HealthCheck {name} must be a positive, finite number of seconds, "
                     f"not {value!r}"
                 )
+        if self.interval < MIN_HEALTH_INTERVAL:
+            # 1e-9 pinged a worker thousands of times a second: the checking became the load.
+            raise ValueError(
+                f"HealthCheck interval must be at least {MIN_HEALTH_INTERVAL} s, not "
+                f"{self.interval!r}: pings more frequent than that are a load on the worker, "
+                "and detect a hung one no sooner than its timeout does"
+            )
 
 
 @dataclass(frozen=True)
