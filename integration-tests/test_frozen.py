@@ -59,9 +59,14 @@ def socket_dir() -> Iterator[str]:
 
 def bare_environment(home: str) -> dict[str, str]:
     path = [p for p in os.environ["PATH"].split(os.pathsep) if ".venv" not in p]
+    # The onefile binary unpacks itself under TMPDIR, and a SIGKILLed one leaves that (18 MB)
+    # behind (PyInstaller's behaviour, docs/frozen.md): in the test's own directory, not /tmp.
+    unpack = os.path.join(home, "unpack")
+    os.makedirs(unpack, exist_ok=True)
     return {
         "PATH": os.pathsep.join(path),
         "HOME": home,
+        "TMPDIR": unpack,
         "LD_LIBRARY_PATH": MARKER_LIBRARY_PATH,
     }
 
