@@ -10,6 +10,7 @@ others go through the loop's writer, which a Ctrl-C does not interrupt."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -149,3 +150,44 @@ def test_a_storm_of_ctrl_c_leaves_nothing_held_and_nothing_pending(
     assert child.returncode == 0, stderr[-3000:]
     assert "in flight: 0 0" in stdout, stdout + stderr[-2000:]
     assert int(stdout.rsplit(":", 1)[1]) > 10  # the signals did land
+
+
+_ENTER = """
+import json, signal, sys, threading, time
+from aspect_ipc.sync import LOOP_THREAD, ProcessManager
+
+backend, delays = sys.argv[3], [float(d) for d in sys.argv[4:]]
+signal.signal(signal.SIGALRM, signal.default_int_handler)  # Python's SIGINT handler
+outcomes = []
+for delay in delays:
+    signal.setitimer(signal.ITIMER_REAL, delay)
+    try:
+        with ProcessManager(namespace=sys.argv[2], backend=backend):
+            time.sleep(1)  # the KeyboardInterrupt lands here if the start was quicker
+        outcomes.append("no interrupt")
+    except KeyboardInterrupt:
+        outcomes.append("interrupted")
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    left = [t.name for t in threading.enumerate() if t.name == LOOP_THREAD]
+    if left:
+        outcomes.append(f"loop thread left after {delay}")
+print(json.dumps(outcomes))
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_while_the_manager_starts_leaves_no_loop_running(backend: str) -> None:
+    # A KeyboardInterrupt 8-12 ms into `with ProcessManager()` (asyncio; 8-80 ms on trio) hung
+    # the script for good: anyio's start_blocking_portal joined a loop thread it never stopped.
+    delays = [0.001 * n for n in range(1, 30, 2)] + [0.04, 0.06, 0.08, 0.1, 0.15]
+    done = subprocess.run(
+        [sys.executable, "-c", _ENTER, PYTHON_WORKER, namespace(), backend]
+        + [str(d) for d in delays],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard: it hung for good
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcomes = json.loads(done.stdout)
+    assert outcomes == ["interrupted"] * len(delays), outcomes

@@ -44,13 +44,12 @@ import functools
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 
 from .. import _fork
 from .. import manager as _manager
@@ -60,6 +59,7 @@ from ..option_types import ManagerOptions, SpawnOptions
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import ProcessHandle
+from ._loop_thread import LoopThread, uninterrupted
 from ._pool import MapIterator, WorkerPool
 from ._streams import INPUT_THREAD, StreamIterator
 
@@ -98,7 +98,7 @@ class ProcessManager:
         self.aio = _manager.ProcessManager(namespace, **options)
         """The async manager underneath (use it only on the loop thread)."""
         self._backend = backend
-        self._portal_context: AbstractContextManager[BlockingPortal] | None = None
+        self._loop_thread: LoopThread | None = None
         self._portal: BlockingPortal | None = None
         self._caller: Caller | None = None
         self._host: Future[None] | None = None
@@ -107,7 +107,7 @@ class ProcessManager:
         self._generation = _fork.generation
 
     def __enter__(self) -> ProcessManager:
-        if self._portal_context is not None:
+        if self._loop_thread is not None:
             raise RuntimeError("this ProcessManager is already open ('with' it once)")
         if self._backend == "trio" and _in_trio():
             # anyio's trio portal refuses every call from a thread that runs trio, and its
@@ -118,9 +118,9 @@ class ProcessManager:
                 "aspect_ipc.ProcessManager(...)'), or backend='asyncio' (its loop runs in a "
                 "thread of its own)"
             )
-        context = start_blocking_portal(self._backend, name=LOOP_THREAD)
-        self._portal = context.__enter__()
-        self._portal_context = context
+        loop_thread = LoopThread(self._backend, LOOP_THREAD)
+        self._portal = loop_thread.start()
+        self._loop_thread = loop_thread
         try:
             loop = self._portal.call(_asyncio_loop) if self._backend == "asyncio" else None
             caller = Caller(self._portal, loop)
@@ -128,8 +128,10 @@ class ProcessManager:
             self._host, _ = self._portal.start_task(serve, name="aspect-ipc manager")
             self._caller = caller
         except BaseException:
-            self._portal = self._portal_context = None
-            context.__exit__(None, None, None)
+            # A Ctrl-C, say, while the manager started: its task may be running, waiting for a
+            # release that will not come; it is cancelled, which stops what it started.
+            self._portal = self._loop_thread = None
+            loop_thread.stop(cancel_remaining=True)
             raise
         return self
 
@@ -161,12 +163,12 @@ class ProcessManager:
 
     def close(self) -> None:
         """Stop every worker and the loop thread (what leaving the ``with`` block does)."""
-        context, portal, host = self._portal_context, self._portal, self._host
-        if context is None or portal is None or host is None:
+        loop_thread, portal, host = self._loop_thread, self._portal, self._host
+        if loop_thread is None or portal is None or host is None:
             return
         if self._caller is not None and self._generation == _fork.generation:
             self._caller.on_other_thread()  # a callback or handler: it would wait for itself
-        self._portal = self._portal_context = self._host = self._caller = None
+        self._portal = self._loop_thread = self._host = self._caller = None
         if self._generation != _fork.generation:
             # A forked child: no loop thread here, and the workers are the parent's. The
             # portal, once collected, would ask that thread to stop and wait for ever: told it
@@ -175,10 +177,13 @@ class ProcessManager:
             return
         interrupted: list[KeyboardInterrupt] = []
         try:
-            _uninterrupted(lambda: portal.start_task_soon(self._let_go), interrupted)
-            _uninterrupted(host.result, interrupted)
+            uninterrupted(lambda: portal.start_task_soon(self._let_go), interrupted)
+            uninterrupted(host.result, interrupted)
         finally:
-            _uninterrupted(lambda: context.__exit__(None, None, None), interrupted)
+            try:
+                loop_thread.stop(cancel_remaining=False)
+            except KeyboardInterrupt as exc:
+                interrupted.append(exc)
         if self._handler_exit is not None:
             # A handler of the workers' requests called sys.exit() (or raised KeyboardInterrupt)
             # on the loop thread: the workers are stopped, and the program exits from here,
@@ -276,16 +281,6 @@ class ProcessManager:
     ) -> Any:
         """Shortcut for ``manager.get(worker_id).request(...)``."""
         return self.get(worker_id).request(method, params, timeout=timeout)
-
-
-def _uninterrupted(step: Callable[[], object], interrupted: list[KeyboardInterrupt]) -> None:
-    """Run ``step`` to its end: a Ctrl-C while it waits is kept for later, and it waits on."""
-    while True:
-        try:
-            step()
-            return
-        except KeyboardInterrupt as exc:
-            interrupted.append(exc)
 
 
 async def _asyncio_loop() -> asyncio.AbstractEventLoop:
