@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -228,8 +229,54 @@ async def test_a_logging_handler_that_raises_breaks_nothing_and_is_reported(
         library.setLevel(before)
     assert raising.seen >= 6  # spawn, ready, the stderr line, exit, stop... each one tried
     err = capsys.readouterr().err
-    assert "--- Logging error: a handler of logger 'aspect_ipc.manager' raised ---" in err
+    assert "--- Logging error: a filter or handler of logger 'aspect_ipc.manager' raised ---" in err
     assert "OSError: log shipper: connection reset" in err
+
+
+class _RaisingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        raise ValueError("a bug in the application's filter")
+
+
+async def test_a_record_factory_or_a_filter_that_raises_breaks_nothing(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A record factory that gives every record a default worker_id (so that one format serves
+    # the application's records too) made makeRecord refuse the library's extra: spawn() raised
+    # KeyError, or a worker's stderr line ended its supervision, the worker reported as gone
+    # ("exited on its own", code 0) and the manager's exit hung. A filter that raises did the
+    # same from Logger.handle (the realistic-apps drill).
+    factory = logging.getLogRecordFactory()
+
+    def with_default_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.worker_id = "-"
+        return record
+
+    raising = _RaisingFilter()
+    caplog.set_level(logging.INFO, logger="aspect_ipc")
+    logging.setLogRecordFactory(with_default_id)
+    try:
+        with anyio.fail_after(30):
+            async with ProcessManager(namespace=namespace()) as manager:
+                handle = await manager.spawn("w", **python_worker())
+                logging.getLogger("aspect_ipc.worker.w").addFilter(raising)
+                await handle.request("stderr", {"text": "a line on stderr"})
+                assert await handle.request("add", {"a": 1, "b": 2}) == 3
+                logging.getLogger("aspect_ipc.worker.w").removeFilter(raising)
+                await handle.request("stderr", {"text": "another line"})
+                assert await handle.request("add", {"a": 2, "b": 2}) == 4
+                assert (handle.state.value, handle.restarts) == ("running", 0)
+    finally:
+        logging.setLogRecordFactory(factory)
+        logging.getLogger("aspect_ipc.worker.w").removeFilter(raising)
+    lines = [r for r in caplog.records if r.name == "aspect_ipc.worker.w"]
+    assert [r.getMessage() for r in lines][-1:] == ["another line"]
+    assert {getattr(r, "worker_id", None) for r in lines} == {"w"}  # the library's id wins
+    assert "stopped" in caplog.records[-1].getMessage()
+    err = capsys.readouterr().err
+    assert "making a record of logger 'aspect_ipc.manager' raised" in err
+    assert "ValueError: a bug in the application's filter" in err
 
 
 @pytest.mark.parametrize(
@@ -253,6 +300,24 @@ async def test_a_logging_handler_that_raises_breaks_nothing_and_is_reported(
             "KeyError: 'k'",
         ),
         ("about to crash", "about to crash"),
+        # An error the worker logged and lived on after is not the crash's cause: it was
+        # quoted, and so blamed the wrong item (the realistic-apps drill).
+        (
+            "aspect-ipc worker: 'process' on the data channel failed:\nTraceback (most recent "
+            "call last):\n  File 'w.py', line 9\nValueError: item 101 is poisoned\n"
+            "py worker w: crashing on item 5",
+            "py worker w: crashing on item 5",
+        ),
+        (
+            "aspect-ipc worker: 'process' on the data channel failed:\nError: item 101 is "
+            "poisoned\n    at process (w.js:3:9)\nnode worker w: crashing on item 5",
+            "node worker w: crashing on item 5",
+        ),
+        (
+            "x.js:1\nthrow e\n^\n\nError: boom\n    at f (x.js:1:1) {\n  code: 'ERR_X'\n}\n\n"
+            "Node.js v20.20.2",
+            "Error: boom",
+        ),
     ],
 )
 def test_a_crash_summary_quotes_the_line_that_says_why(tail: str, telling: str) -> None:

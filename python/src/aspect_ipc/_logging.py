@@ -100,19 +100,28 @@ def crash_summary(error: BaseException) -> str:
 # ("ValueError: x", "TypeError [ERR_X]: y"), and Node's closing trailer ("Node.js v20.20.2").
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b[^:]{0,60}: ")
 _NODE_TRAILER = re.compile(r"^Node\.js v\d")
+# What Node prints after an exception's line: its stack, and the error's own properties in braces.
+_NODE_FRAME = re.compile(r"^\s+at |^\s*$|^\s*[{}]\s*$|^\s+\w+: ")
 
 
 def _telling_line(lines: list[str]) -> str:
     """The runtime's cause line if there is one (a Go panic or fatal error, Node's fatal
-    error), else the last exception line, else the last line but Node's version trailer."""
+    error); else the exception line of the trace that ends the tail, if it ends with one;
+    else the last line but Node's version trailer.
+
+    Only the trace at the end: an exception line further up belongs to an error the worker
+    logged and lived on after (a handler's failure, answered), and quoting it blamed the wrong
+    request for a crash (the realistic-apps drill)."""
     for line in lines:
         if line.startswith(CAUSES):
             return line
+    while lines and _NODE_TRAILER.match(lines[-1]):
+        lines = lines[:-1]
     for line in reversed(lines):
         if _EXCEPTION_LINE.match(line):
             return line
-    while lines and _NODE_TRAILER.match(lines[-1]):
-        lines = lines[:-1]
+        if not _NODE_FRAME.match(line):  # Node prints its stack after the exception line
+            break
     return lines[-1] if lines else ""
 
 
