@@ -109,6 +109,27 @@ async def test_failures_raise_or_come_in_place() -> None:
         assert out[0] == 2 and isinstance(out[1], RemoteError) and out[2] == 4
 
 
+async def test_a_failure_out_of_order_says_which_item_failed() -> None:
+    # With ordered=False its place tells nothing: the exception carried no item, index or
+    # params (the realistic-apps drill could not tie 10-20 outcomes a run to their items).
+    async with ProcessManager(namespace=namespace()) as manager:
+        pool = await manager.spawn_pool("p", 2, **python_worker())
+        items = [{"a": i, "b": 1} if i % 7 else {"a": "x", "b": i} for i in range(30)]
+        outcomes = [
+            r
+            async for r in pool.map(
+                "add", items, via="control", ordered=False, return_exceptions=True
+            )
+        ]
+        failed = sorted(r.map_index for r in outcomes if isinstance(r, RemoteError))
+        assert failed == [0, 7, 14, 21, 28]
+        with pytest.raises(RemoteError) as raised:
+            async for _ in pool.map("add", items[1:], via="control"):
+                pass
+        assert raised.value.map_index == 6  # type: ignore[attr-defined]
+        assert "(pool.map: item 6 of the input, counting from 0)" in raised.value.__notes__
+
+
 async def test_crash_mid_map_with_and_without_retries() -> None:
     policy = RestartPolicy(enabled=True, backoff=0.05, max_restarts=10)
     async with ProcessManager(namespace=namespace()) as manager:

@@ -89,6 +89,9 @@ class _Run:
             try:
                 message: Message = (index, True, await self.call(item))
             except Exception as exc:
+                # Which item failed, for a caller that gets the failures out of order.
+                exc.map_index = index  # type: ignore[attr-defined]
+                exc.add_note(f"(pool.map: item {index} of the input, counting from 0)")
                 message = (index, False, exc)
             await self.send.send(message)
 
