@@ -514,3 +514,34 @@ def test_an_answer_that_does_not_decode_is_said_once(tmp_path: Path) -> None:
     assert result.returncode == 5, result.stderr
     assert result.stderr.count("does not decode") == 1, result.stderr
     assert result.stderr.startswith("error: 'anything' failed: "), result.stderr
+
+
+def test_text_is_text_whatever_the_locale(namespace: str) -> None:
+    # Under LC_ALL=C with UTF-8 mode off Python hands non-ASCII arguments over as lone
+    # surrogates: every one was refused ("holds a lone surrogate"). And a result's text was
+    # printed as \u escapes (text drill).
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    value = {"s": "héllo 😀 עברית"}
+    done = subprocess.run(
+        [*script(), "call", "--namespace", f"{namespace}-ñ", "--", *WORKERS["go"]]
+        + ["echo", json.dumps(value, ensure_ascii=False)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    assert done.stdout.decode("utf-8") == '{"s": "héllo 😀 עברית"}\n'
+
+
+def test_a_long_stderr_line_is_passed_on_whole(namespace: str) -> None:
+    # It comes in 16 KiB pieces (output events); the command writes it back as one line.
+    text = "y" * 40_000
+    result = run(
+        script(),
+        "call", "--namespace", namespace,
+        "--", *WORKERS["go"], "stderr", json.dumps({"text": text}),
+    )  # fmt: skip
+    assert ok(result) == "null\n"
+    assert f"worker: {text}" in result.stderr.splitlines()

@@ -1,5 +1,5 @@
 """A parent whose locale is not UTF-8 still gives every worker its id, namespace and data path in
-UTF-8 (spec 5.1). Under a Latin-1 or ASCII locale, Python encodes the environment by the locale:
+UTF-8 (spec 5.1), and gets its stderr in UTF-8. Under a Latin-1 or ASCII locale, Python encodes the environment by the locale:
 a Go worker then failed `$/hello` (the id it echoed was not UTF-8), a Node worker answered as
 another id ('w\\ufffdrker'), and an id the locale cannot encode ('✓' in ASCII) made spawn() fail
 with a codec error that named the executable. A data path whose bytes are not UTF-8 cannot be
@@ -28,12 +28,20 @@ command, socket_dir = json.loads(sys.argv[1]), sys.argv[2]
 async def main() -> None:
     out = {"encoding": sys.getfilesystemencoding()}
     async with ProcessManager(namespace="nämespace", socket_dir=socket_dir) as manager:
+        lines = []
+        manager.on("output", lambda event: lines.append(event.line))
         handle = await manager.spawn(
             "wörker-✓", executable=command[0], args=command[1:],
             data_channel=DataChannelOptions(enabled=True),
         )
         out["echo"] = await handle.request_via_data("echo", ["é✓"])
         out["control"] = await handle.request("echo", ["é✓"])
+        await handle.request("stderr", {"text": "stderr é✓"})
+        await handle.request("print", {"text": "print é✓"})
+        with anyio.move_on_after(10):  # stderr is not ordered with control: wait for both
+            while len([line for line in lines if line.startswith(("stderr", "print"))]) < 2:
+                await anyio.sleep(0.01)
+        out["stderr"] = [line for line in lines if line.startswith(("stderr", "print"))]
         with open(f"/proc/{handle.pid}/environ", "rb") as f:
             env = dict(i.split(b"=", 1) for i in f.read().split(b"\0") if b"=" in i)
         for name in ("WORKER_ID", "NAMESPACE", "DATA_PATH"):
@@ -72,7 +80,6 @@ def test_names_reach_every_worker_in_utf8_whatever_the_locale(
         "LANG": "C",
         "PYTHONUTF8": "0",
         "PYTHONCOERCECLOCALE": "0",
-        "PYTHONIOENCODING": "utf-8",
     }
     done = subprocess.run(
         [sys.executable, str(script), json.dumps(command), os.fsdecode(socket_dir)],
@@ -85,6 +92,9 @@ def test_names_reach_every_worker_in_utf8_whatever_the_locale(
     out = json.loads(done.stdout)
     assert out["encoding"] == "ascii"  # the test's premise: a locale that is not UTF-8
     assert out["echo"] == out["control"] == ["é✓"]
+    # The worker's stderr is UTF-8 whatever its locale (spec, "Channels"): the Python SDK wrote
+    # it in ASCII, 'stderr \\xe9\\u2713'.
+    assert sorted(out["stderr"]) == ["print é✓", "stderr é✓"], out["stderr"]
     assert out["WORKER_ID"] == "wörker-✓"
     assert out["NAMESPACE"] == "nämespace"
     assert out["DATA_PATH"].startswith(os.fsdecode(tmp_path) + "/sockets-é/")

@@ -144,7 +144,8 @@ async def test_every_record_about_a_worker_carries_its_id(
     lines = [formatter.format(r) for r in records]  # a record without the attribute raises
     assert all(line.startswith("log-ids ") for line in lines), lines
     expected = [
-        "aspect_ipc.worker.log-ids stdout (not a protocol message): noise on stdout",
+        "aspect_ipc.worker.log-ids worker log-ids: stdout, not a protocol message (line is not "
+        "valid JSON",
         "aspect_ipc.channel worker log-ids control channel: no handler for notification "
         "'nobodyListens'",
         "aspect_ipc.manager worker log-ids: the crash event callback",

@@ -90,6 +90,9 @@ _BAD_NAMES = [
     ("a\0b", "contains a NUL character"),
     ("w\ud800", "not valid Unicode"),
     ("w" * 200_000, "200,000 characters, more than 1,024"),
+    # In every log record and error about the worker: forged lines, a rewritten terminal.
+    ("evil\nCRITICAL fake record", r"control character \('\\n'\)"),
+    ("w\x1b[2J", r"control character \('\\x1b'\)"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 from .errors import IpcError, RemoteError, RemoteTraceback, fresh
 
@@ -30,13 +31,20 @@ def check_name(name: str, value: object) -> None:
         problem = f"it has {len(value):,} characters, more than {MAX_NAME_LENGTH:,}"
     elif "\0" in value:
         problem = "it contains a NUL character"
+    elif (control := next((c for c in value if unicodedata.category(c) == "Cc"), None)) is not None:
+        # An id is in every log record and error about its worker: a newline or an escape
+        # sequence there forges log lines or rewrites the terminal (text drill).
+        problem = f"it contains a control character ({control!r}); ids are printed in logs"
     else:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             problem = "it is not valid Unicode (a lone surrogate)"
     if problem is not None:
-        raise ValueError(f"{name} {value!r:.80} cannot be used: {problem}")
+        shown = (
+            repr(value[:60]) + "..." if isinstance(value, str) and len(value) > 60 else repr(value)
+        )
+        raise ValueError(f"{name} {shown:.200} cannot be used: {problem}")
 
 
 def seconds_of(value: object) -> float | None:

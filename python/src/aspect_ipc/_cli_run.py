@@ -122,21 +122,43 @@ def _say(text: str, stream: TextIO | None) -> None:
 
 
 def _output(text: str) -> None:
-    """Write a result to stdout; a stdout closed, or that fails, is an error (exit 6): the
-    result would be lost without a word. A reader that went away (``| head``) is not."""
+    """Write a result to stdout, as UTF-8 whatever the locale (JSON's encoding, RFC 8259); a
+    stdout closed, or that fails, is an error (exit 6): the result would be lost without a
+    word. A reader that went away (``| head``) is not."""
     if sys.stdout is None:
         raise _Exit(6, "the result cannot be written: stdout is closed")
     try:
-        _say(text, sys.stdout)
+        binary = getattr(sys.stdout, "buffer", None)
+        if binary is None:
+            _say(text, sys.stdout)
+            return
+        with contextlib.suppress(BrokenPipeError):
+            sys.stdout.flush()
+            binary.write(text.encode("utf-8", "backslashreplace") + b"\n")
+            binary.flush()
     except OSError as exc:
         raise _Exit(6, f"the result cannot be written to stdout: {exc.strerror or exc}") from None
 
 
+_continued: set[str] = set()  # the streams whose last piece was not a line's end
+
+
 def _forward_output(event: ProcessEvent) -> None:
     # The worker's stderr (and stray stdout) is its diagnostics: pass it on, marked as its own,
-    # and a line on its stdout as such (it is not where a worker writes its diagnostics).
-    prefix = "worker stdout" if event.stream == "stdout" else "worker"
-    _say(f"{prefix}: {event.line}", sys.stderr)
+    # and a line on its stdout as such (it is not where a worker writes its diagnostics). A
+    # line that came in pieces (over 16 KiB) is written back as one.
+    stream = event.stream or "stderr"
+    prefix = "" if stream in _continued else f"{_PREFIXES.get(stream, 'worker')}: "
+    if event.info.get("continues"):
+        _continued.add(stream)
+        with contextlib.suppress(BrokenPipeError):
+            sys.stderr.write(f"{prefix}{event.line}")
+        return
+    _continued.discard(stream)
+    _say(f"{prefix}{event.line}", sys.stderr)
+
+
+_PREFIXES = {"stdout": "worker stdout", "stderr": "worker"}
 
 
 async def _spawn(manager: ProcessManager, command: list[str], common: Common, data: bool) -> Any:
@@ -181,7 +203,14 @@ async def _call(job: Call) -> int:
             raise _Exit(5, str(exc)) from None
         except IpcError as exc:
             raise _Exit(5, f"{job.method!r} failed: {exc}") from None
-        _output(json.dumps(result, default=encode_binary, indent=2 if job.pretty else None))
+        _output(
+            json.dumps(
+                result,
+                default=encode_binary,
+                indent=2 if job.pretty else None,
+                ensure_ascii=False,  # text as text: JSON is UTF-8 (lone surrogates are escaped)
+            )
+        )
         await handle.stop()
     return 0
 

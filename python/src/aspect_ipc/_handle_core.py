@@ -14,7 +14,7 @@ from ._child import ChildProcess
 from ._events import Listeners
 from ._loggers import library_logger
 from ._logging import log_event, log_stderr_line
-from ._stderr import CONTINUED
+from ._stderr import CONTINUED, stray_pieces
 from .channel import Channel, HandlerTable
 from .errors import IpcError
 from .options import (
@@ -155,14 +155,27 @@ class HandleCore:
         self._listeners.emit(event, also=self._manager_listeners)
 
     def _stderr_line(self, line: str, continues: bool) -> None:
-        text = line + CONTINUED if continues else line
-        log_stderr_line(self._log, self.id, text)
+        # The log shows that a piece goes on; the event carries the worker's text alone, so
+        # that the pieces join back into the line (info["continues"] says one follows).
+        log_stderr_line(self._log, self.id, line + CONTINUED if continues else line)
         self._emit(
-            "output", stream="stderr", line=text, info={"continues": True} if continues else {}
+            "output", stream="stderr", line=line, info={"continues": True} if continues else {}
         )
 
     def _stray_output(self, frame: bytes | bytearray | memoryview | None, error: IpcError) -> bool:
-        line = f"<{error}>" if frame is None else bytes(frame).decode("utf-8", "replace")
-        self._log.warning("stdout (not a protocol message): %s", line, extra={"worker_id": self.id})
-        self._emit("output", stream="stdout", line=line)
+        extra = {"worker_id": self.id}
+        if frame is None:  # a line over the limit, skipped: nothing of it to show as output
+            self._log.warning("worker %s: stdout: %s", self.id, error, extra=extra)
+            return True
+        # In pieces, as stderr lines are: a 1 MiB line was one record and one event.
+        for piece, continues in stray_pieces(bytes(frame)):
+            self._log.warning(
+                "worker %s: stdout, not a protocol message (%s): %s",
+                self.id,
+                error,
+                piece + CONTINUED if continues else piece,
+                extra=extra,
+            )
+            info = {"continues": True} if continues else {}
+            self._emit("output", stream="stdout", line=piece, info=info)
         return True

@@ -20,7 +20,7 @@ import anyio.lowlevel
 from .errors import TransportError
 from .transports import FdTransport
 
-__all__ = ["CONTINUED", "MAX_LINE_BYTES", "LineSplitter", "StderrPump"]
+__all__ = ["CONTINUED", "MAX_LINE_BYTES", "LineSplitter", "StderrPump", "stray_pieces"]
 
 MAX_LINE_BYTES = 16 * 1024
 """Longest stderr line forwarded as one; longer lines are split into pieces of this size."""
@@ -76,6 +76,13 @@ class LineSplitter:
         self._buffer.clear()
         self._scanned = 0
         return [(line, False)]
+
+
+def stray_pieces(line: bytes) -> list[tuple[str, bool]]:
+    """A line of the worker's stdout that is not a protocol message, as stderr lines are cut:
+    pieces of at most :data:`MAX_LINE_BYTES`, each but the last with ``continues``."""
+    splitter = LineSplitter()
+    return splitter.feed(line) + splitter.finish()
 
 
 def _text(raw: bytes | bytearray) -> str:

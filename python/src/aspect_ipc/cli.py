@@ -241,15 +241,15 @@ def split_call(
     words = list(rest)
     params: Any = None
     if params_option is not None:
-        params = _params(params_option, parser, "--params")
+        params = _params(_typed_text(params_option), parser, "--params")
     elif words and words[-1].lstrip()[:1] in ("{", "["):
-        params = _params(words.pop(), parser, "json-params")
+        params = _params(_typed_text(words.pop()), parser, "json-params")
     if len(words) < 2:
         parser.error(
             "expected '-- <command...> <method> [json-params]': "
             + ("no worker command before the method" if words else "no method")
         )
-    method = words[-1]
+    method = _typed_text(words[-1])
     if not method:
         parser.error("the method is empty: name the worker's method after the worker command")
     if method.startswith(RESERVED_PREFIX):
@@ -258,6 +258,19 @@ def split_call(
             "(PROTOCOL.md 4.3); ping checks that a worker starts"
         )
     return words[:-1], method, params
+
+
+def _typed_text(argument: str) -> str:
+    """An argument that is protocol text (a method, params, a namespace) as the UTF-8 typed.
+
+    Under a locale that is not UTF-8 (LC_ALL=C with UTF-8 mode off), Python hands non-ASCII
+    arguments over as lone surrogates, their bytes escaped; refused then as not Unicode, they
+    are read back as the UTF-8 they are. Bytes that are not UTF-8 stay as Python read them.
+    """
+    try:
+        return os.fsencode(argument).decode("utf-8")
+    except UnicodeError:
+        return argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not rest:
         sub.error("the worker command must follow '--'")
     if args.namespace:  # empty: the default, as --help says
+        args.namespace = _typed_text(args.namespace)
         try:
             check_name("--namespace", args.namespace)
         except ValueError as exc:

@@ -281,8 +281,10 @@ class EventKind(StrEnum):
     """Both channels are ready (``pid``; ``info``: the worker's ``$/ready`` params)."""
     OUTPUT = "output"
     """A line the worker wrote outside the protocol (``stream``: ``"stderr"`` or ``"stdout"``,
-    ``line``). A stderr line longer than 16 KiB comes in pieces: each but the last ends with
-    ``" [line continues]"`` and has ``info == {"continues": True}``."""
+    ``line``). A line longer than 16 KiB comes in pieces, each but the last with
+    ``info == {"continues": True}``: joined, they are the line (the log records of the pieces
+    end with ``" [line continues]"``). A stdout line over the control channel's
+    ``max_line_length`` is skipped, and only logged."""
     EXIT = "exit"
     """The process exited without crashing: a stop, or a clean exit (``exit_code``, ``signal``)."""
     STOP = "stop"

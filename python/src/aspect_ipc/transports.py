@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import socket
 import stat
@@ -179,6 +180,15 @@ class PipeServer:
         self._inode = None
 
 
+def _stderr_in_utf8() -> None:
+    # The parent reads a worker's stderr as UTF-8 (spec, "Channels"): under a locale that is
+    # not UTF-8, Python's own encoding lost the text of every log line and traceback that was
+    # not ASCII (U+FFFD, or backslash escapes for what the locale cannot hold).
+    stderr = sys.stderr
+    if isinstance(stderr, io.TextIOWrapper) and stderr.encoding.lower() not in ("utf-8", "utf8"):
+        stderr.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
 class TransportFactory:
     """Constructors for every transport (the design's ``TransportFactory``)."""
 
@@ -195,6 +205,7 @@ class TransportFactory:
         messages. The duplicates are not inherited by child processes (PEP 446).
         """
         out_fd = os.dup(1)
+        _stderr_in_utf8()
         if protect_stdout:
             sys.stdout.flush()
             os.dup2(2, 1)
