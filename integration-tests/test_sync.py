@@ -18,6 +18,7 @@ from typing import Any
 from _procfs import alive
 from aspect_ipc import DataChannelOptions, RemoteError, WorkerCrashed
 from aspect_ipc.sync import LOOP_THREAD, ProcessManager
+from conftest import WORKERS
 
 DATA = DataChannelOptions(enabled=True)
 
@@ -130,3 +131,58 @@ def test_eight_threads_share_one_handle_and_one_pool(
         except RemoteError as exc:
             assert exc.code == -32602
     assert seen == [LOOP_THREAD] * 3
+
+
+CYCLES = """
+import json, os, random, signal, sys, threading, time
+from aspect_ipc import DataChannelOptions
+from aspect_ipc.sync import LOOP_THREAD, ProcessManager
+
+namespace, worker, backend = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+rng = random.Random(7)
+signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+outcomes = {"done": 0, "interrupted": 0}
+for cycle in range(int(sys.argv[4])):
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0001, 0.05))
+            with ProcessManager(namespace, backend=backend) as manager:
+                handle = manager.spawn("w", **worker, data_channel=DataChannelOptions(enabled=True))
+                handle.request("echo", [cycle])
+            outcomes["done"] += 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except KeyboardInterrupt:
+        outcomes["interrupted"] += 1
+    for _ in range(500):  # a loop thread is gone once the block is left (5 s: a hang guard)
+        if not any(t.name == LOOP_THREAD for t in threading.enumerate()):
+            break
+        time.sleep(0.01)
+    else:
+        outcomes["loop thread left"] = cycle
+        break
+print(json.dumps(outcomes), flush=True)
+"""
+
+
+def test_a_ctrl_c_at_any_moment_of_many_managers_never_hangs(namespace: str) -> None:
+    # One SIGINT per cycle, at a random moment of `with ProcessManager()`, spawn, a request and
+    # the exit. The leaks drill hung within a few hundred cycles: a KeyboardInterrupt that lands
+    # in a threading.Event or a Future's wait can leave its lock held, and the loop thread then
+    # blocks on it as it hands over the portal; one that lands as SimpleQueue.get() returns
+    # loses what it returned.
+    worker = json.dumps({"executable": WORKERS["go"][0], "args": WORKERS["go"][1:]})
+    for backend in ("asyncio", "trio"):
+        done = subprocess.run(
+            [sys.executable, "-c", CYCLES, namespace, worker, backend, "300"],
+            capture_output=True,
+            text=True,
+            timeout=400,  # a hang guard: it hung for good
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        outcomes = json.loads(done.stdout)
+        assert "loop thread left" not in outcomes, outcomes
+        assert outcomes["interrupted"] > 0 and outcomes["done"] > 0, (
+            outcomes
+        )  # both happened

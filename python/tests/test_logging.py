@@ -329,3 +329,30 @@ def test_a_crash_summary_quotes_the_line_that_says_why(tail: str, telling: str) 
     assert (
         crash_summary(error) == f"worker w crashed (exit code 2); its stderr ended with: {telling}"
     )
+
+
+async def test_a_worker_id_leaves_no_logger_behind_unless_configured() -> None:
+    # logging never drops a logger: a parent giving each job a worker of its own kept one per
+    # id for ever, about 1.2 KB each (the leaks drill), pools recycling workers likewise.
+    registry = logging.Logger.manager.loggerDict
+    prefix = f"aspect_ipc.worker.{namespace()}"
+    configured = logging.getLogger(f"{prefix}-kept")
+    configured.setLevel(logging.WARNING)  # the application's: it stays, with its level
+    try:
+        async with ProcessManager(namespace=namespace()) as manager:
+            for n in range(5):
+                handle = await manager.spawn(f"{prefix[18:]}-{n}", **python_worker())
+                await handle.request("stderr", {"text": f"job {n}"})
+                await handle.stop()
+                assert handle.logger_name not in registry  # gone with its worker
+            kept = await manager.spawn(f"{prefix[18:]}-kept", **python_worker())
+            await kept.stop()
+            pool = await manager.spawn_pool(
+                f"{prefix[18:]}-pool", 2, **python_worker(), max_requests_per_worker=2
+            )
+            for n in range(8):  # about four workers recycled
+                await pool.request("add", {"a": n, "b": 1})
+        assert {name for name in registry if name.startswith(prefix)} == {f"{prefix}-kept"}
+        assert logging.getLogger(f"{prefix}-kept").level == logging.WARNING
+    finally:
+        registry.pop(f"{prefix}-kept", None)

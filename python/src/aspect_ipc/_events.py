@@ -173,6 +173,21 @@ class Listeners:
             raise TypeError(f"an event callback must be callable, not {callback!r}")
         self._callbacks.setdefault(kind, []).append(callback)
 
+    def remove(self, kind: str, callback: Listener) -> None:
+        """Stop calling ``callback`` for ``kind`` (one registration of it; none: nothing).
+
+        Raises:
+            ValueError: ``kind`` is not an event kind.
+        """
+        check_kind(kind)
+        callbacks = self._callbacks.get(kind, [])
+        for index in range(len(callbacks) - 1, -1, -1):  # the latest registration first
+            if callbacks[index] == callback:
+                del callbacks[index]
+                break
+        if not callbacks:
+            self._callbacks.pop(kind, None)
+
     def subscribe(self, kinds: Iterable[str], buffer: int) -> EventStream:
         """A new :class:`EventStream` of ``kinds`` (all if empty)."""
         if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1:

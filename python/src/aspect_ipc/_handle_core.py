@@ -120,7 +120,9 @@ class HandleCore:
         self._done = anyio.Event()
         self._handlers = HandlerTable()
         self._listeners = Listeners()
-        self._log = library_logger(f"aspect_ipc.worker.{worker_id}")
+        self.logger_name = f"aspect_ipc.worker.{worker_id}"
+        """The logger of this worker's stderr lines (see the parent guide's Logging)."""
+        self._log = library_logger(self.logger_name)
         self._generation = _fork.generation  # see _fork: a forked child must leave it alone
 
     def __repr__(self) -> str:

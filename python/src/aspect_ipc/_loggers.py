@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["library_logger"]
+__all__ = ["library_logger", "release_logger"]
 
 _reported_factories: set[tuple[str, object]] = set()  # (logger name, record factory)
 
@@ -96,3 +96,29 @@ def _report(name: str, record: logging.LogRecord) -> None:
         sys.stderr.write(f"Message: {record.msg!r}\nArguments: {record.args!r}\n")
     except Exception:  # stderr itself is broken: nothing left to tell
         pass
+
+
+def release_logger(name: str) -> bool:
+    """Drop logger ``name`` from logging's registry if the application never configured it (no
+    level, handler or filter, propagating, no child logger): logging never drops a logger, and
+    a parent that gives each job a worker id of its own kept one per id for ever (about 1.2 KB;
+    the leaks drill). A configured one stays, with its configuration, for the next worker of
+    that id. False: it stays because of a child logger (a worker whose id extends this one's
+    with a dot, such as a pool's next worker of a slot), to be tried again once that is gone."""
+    registry = logging.Logger.manager.loggerDict
+    lock = getattr(logging, "_lock", None)  # logging's own: getLogger() holds it too
+    with lock if lock is not None else contextlib.nullcontext():
+        logger = registry.get(name)
+        if (
+            not isinstance(logger, logging.Logger)
+            or logger.level != logging.NOTSET
+            or logger.handlers
+            or logger.filters
+            or not logger.propagate
+            or logger.disabled
+        ):
+            return True  # gone already, or the application's
+        if any(getattr(other, "parent", None) is logger for other in registry.values()):
+            return False
+        del registry[name]
+        return True

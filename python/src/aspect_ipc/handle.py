@@ -151,6 +151,11 @@ class ProcessHandle(StreamCalls, Supervision):
         """
         self._listeners.add(kind, callback)
 
+    def off(self, kind: str, callback: Listener) -> None:
+        """Stop calling ``callback`` for this worker's ``kind`` events (see
+        :meth:`ProcessManager.off`)."""
+        self._listeners.remove(kind, callback)
+
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop the worker for good, whatever it is doing, and wait until it is stopped.
 

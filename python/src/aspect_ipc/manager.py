@@ -18,7 +18,7 @@ from . import _fork
 from ._calls import check_grace, check_name, check_timeout
 from ._command import checked_command
 from ._events import CallbackRunner, EventStream, Listener, Listeners, in_event_callback
-from ._loggers import library_logger
+from ._loggers import library_logger, release_logger
 from ._option_checks import (
     check_flag,
     check_instance,
@@ -109,6 +109,7 @@ class ProcessManager:
         a worker may run in another directory (``cwd=``) than the parent."""
         self._handles: dict[str, ProcessHandle] = {}
         self._retired: WorkerStats | None = None  # the counters of workers dropped (_forget)
+        self._held_loggers: set[str] = set()  # gone workers' loggers a child logger holds
         self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -169,6 +170,8 @@ class ProcessManager:
             await self._task_group.__aexit__(None, None, None)
         finally:
             self._task_group = None
+            for handle in self._handles.values():  # stopped: no line of theirs is to come
+                self._release_logger(handle.logger_name)
         if self._handler_exit is not None:  # instead of the cancellation it caused
             raise self._handler_exit.with_traceback(None)
         return None
@@ -210,6 +213,11 @@ class ProcessManager:
             ValueError: ``kind`` is not an event kind.
         """
         self._listeners.add(kind, callback)
+
+    def off(self, kind: str, callback: Listener) -> None:
+        """Stop calling ``callback`` for ``kind`` (what :meth:`on` registered; a callback
+        registered twice is removed once; one never registered: nothing happens)."""
+        self._listeners.remove(kind, callback)
 
     def events(self, *kinds: str, buffer: int = 1024) -> EventStream:
         """``async for event in manager.events():`` every worker's events from now on (of
@@ -374,6 +382,7 @@ class ProcessManager:
             handle._done.set()
             if self._handles.get(worker_id) is handle:
                 del self._handles[worker_id]
+            self._release_logger(handle.logger_name)
             raise
         return handle
 
@@ -396,6 +405,15 @@ class ProcessManager:
         if self._handles.get(handle.id) is handle and handle.state.value in ("stopped", "failed"):
             del self._handles[handle.id]
             self._retired = retire(self._retired, handle.stats())
+            self._release_logger(handle.logger_name)
+
+    def _release_logger(self, name: str) -> None:
+        """Drop a gone worker's logger (see release_logger); one a dotted child holds is tried
+        again as each later one goes, children first."""
+        self._held_loggers.add(name)
+        for held in sorted(self._held_loggers, key=lambda n: -n.count(".")):
+            if release_logger(held):
+                self._held_loggers.discard(held)
 
     async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker (see :meth:`ProcessHandle.stop`)."""

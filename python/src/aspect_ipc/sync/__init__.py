@@ -43,7 +43,6 @@ import asyncio
 import functools
 import sys
 from collections.abc import Callable
-from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -59,7 +58,7 @@ from ..option_types import ManagerOptions, SpawnOptions
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import ProcessHandle
-from ._loop_thread import LoopThread, uninterrupted
+from ._loop_thread import LoopThread
 from ._pool import MapIterator, WorkerPool
 from ._streams import INPUT_THREAD, StreamIterator
 
@@ -101,8 +100,6 @@ class ProcessManager:
         self._loop_thread: LoopThread | None = None
         self._portal: BlockingPortal | None = None
         self._caller: Caller | None = None
-        self._host: Future[None] | None = None
-        self._release: anyio.Event | None = None
         self._handler_exit: BaseException | None = None  # a handler's sys.exit(): close()
         self._generation = _fork.generation
 
@@ -119,20 +116,8 @@ class ProcessManager:
                 "thread of its own)"
             )
         loop_thread = LoopThread(self._backend, LOOP_THREAD)
-        self._portal = loop_thread.start()
+        self._portal, self._caller = loop_thread.start(self._host)
         self._loop_thread = loop_thread
-        try:
-            loop = self._portal.call(_asyncio_loop) if self._backend == "asyncio" else None
-            caller = Caller(self._portal, loop)
-            serve = functools.partial(self._serve, caller)
-            self._host, _ = self._portal.start_task(serve, name="aspect-ipc manager")
-            self._caller = caller
-        except BaseException:
-            # A Ctrl-C, say, while the manager started: its task may be running, waiting for a
-            # release that will not come; it is cancelled, which stops what it started.
-            self._portal = self._loop_thread = None
-            loop_thread.stop(cancel_remaining=True)
-            raise
         return self
 
     def __exit__(
@@ -143,53 +128,57 @@ class ProcessManager:
     ) -> None:
         self.close()
 
-    async def _serve(self, caller: Caller, *, task_status: TaskStatus[None]) -> None:
-        self._release = anyio.Event()
+    async def _host(
+        self, portal: BlockingPortal, stopping: anyio.Event, *, task_status: TaskStatus[Caller]
+    ) -> None:
+        """The async manager, open from the start of the block until ``stopping`` (the loop
+        thread's :class:`LoopThread` runs it)."""
+        loop = asyncio.get_running_loop() if self._backend == "asyncio" else None
+        caller = Caller(portal, loop)
         # The blocking objects' background tasks (stream pumps) are cancelled first on close,
         # which cancels their requests, before the workers stop.
         try:
             async with self.aio, anyio.create_task_group() as tasks:
                 caller.task_group = tasks
-                task_status.started()
-                await self._release.wait()
+                task_status.started(caller)
+                await stopping.wait()
                 caller.task_group = None
                 tasks.cancel_scope.cancel()
         except (SystemExit, KeyboardInterrupt) as exc:  # a handler's: see close()
             self._handler_exit = exc
 
-    async def _let_go(self) -> None:
-        assert self._release is not None
-        self._release.set()
-
     def close(self) -> None:
         """Stop every worker and the loop thread (what leaving the ``with`` block does)."""
-        loop_thread, portal, host = self._loop_thread, self._portal, self._host
-        if loop_thread is None or portal is None or host is None:
+        loop_thread, portal = self._loop_thread, self._portal
+        if loop_thread is None or portal is None:
             return
-        if self._caller is not None and self._generation == _fork.generation:
-            self._caller.on_other_thread()  # a callback or handler: it would wait for itself
-        self._portal = self._loop_thread = self._host = self._caller = None
+        # Until the loop thread is told to stop, a KeyboardInterrupt is held: raised out of a
+        # call here, it would leave the loop and the workers running with nobody to stop them.
+        interrupted: list[KeyboardInterrupt] = []
+        try:
+            if self._caller is not None and self._generation == _fork.generation:
+                self._caller.on_other_thread()  # a callback or handler: would wait for itself
+        except KeyboardInterrupt as exc:
+            interrupted.append(exc)
+        self._portal = self._loop_thread = self._caller = None
         if self._generation != _fork.generation:
             # A forked child: no loop thread here, and the workers are the parent's. The
             # portal, once collected, would ask that thread to stop and wait for ever: told it
             # is not running, it skips that (anyio keeps the loop thread's id in this field).
             portal._event_loop_thread_id = None
             return
-        interrupted: list[KeyboardInterrupt] = []
         try:
-            uninterrupted(lambda: portal.start_task_soon(self._let_go), interrupted)
-            uninterrupted(host.result, interrupted)
-        finally:
-            try:
-                loop_thread.stop(cancel_remaining=False)
-            except KeyboardInterrupt as exc:
-                interrupted.append(exc)
+            loop_thread.stop(cancel_remaining=False)  # the host stops the workers first
+        except KeyboardInterrupt as exc:
+            interrupted.append(exc)
         if self._handler_exit is not None:
             # A handler of the workers' requests called sys.exit() (or raised KeyboardInterrupt)
             # on the loop thread: the workers are stopped, and the program exits from here,
             # where the with block ends (the calls waiting meanwhile failed: ChannelClosed).
             exit_, self._handler_exit = self._handler_exit, None
             raise exit_.with_traceback(None)
+        if loop_thread.host_error is not None:
+            raise loop_thread.host_error
         if interrupted:
             raise interrupted[0]
 
@@ -249,6 +238,10 @@ class ProcessManager:
         """Call ``callback(event)`` for every worker's events of ``kind``, on the loop thread."""
         self.portal.call(self.aio.on, kind, callback)
 
+    def off(self, kind: str, callback: Listener) -> None:
+        """Stop calling ``callback`` for ``kind`` (see :meth:`aspect_ipc.ProcessManager.off`)."""
+        self.portal.call(self.aio.off, kind, callback)
+
     def events(self, *kinds: str, buffer: int = 1024) -> EventIterator:
         """``for event in manager.events():`` every worker's events from now on (of ``kinds``
         only, if given), each ``next()`` waiting for the next one, until the manager closes or
@@ -258,11 +251,11 @@ class ProcessManager:
         Raises:
             ValueError: a kind is not an event kind, or ``buffer`` is not positive.
         """
-        caller, host = self._open(), self._host
-        assert host is not None
+        caller, loop_thread = self._open(), self._loop_thread
+        assert loop_thread is not None
         stream = caller.portal.call(functools.partial(self.aio.events, *kinds, buffer=buffer))
         # Open while the async manager runs; its stream has ended by the time it stops.
-        return EventIterator(caller, stream, lambda: not host.done())
+        return EventIterator(caller, stream, lambda: not loop_thread.host_done)
 
     def stats(self) -> ManagerStats:
         """:meth:`aspect_ipc.ProcessManager.stats`, taken on the loop thread."""
@@ -281,10 +274,6 @@ class ProcessManager:
     ) -> Any:
         """Shortcut for ``manager.get(worker_id).request(...)``."""
         return self.get(worker_id).request(method, params, timeout=timeout)
-
-
-async def _asyncio_loop() -> asyncio.AbstractEventLoop:
-    return asyncio.get_running_loop()
 
 
 async def _snapshot(function: Callable[[], ManagerStats]) -> ManagerStats:

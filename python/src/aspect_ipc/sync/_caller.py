@@ -39,16 +39,17 @@ class Caller:
     """
 
     def __init__(self, portal: BlockingPortal, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Made on the loop thread, whose loop ``loop`` is (None: trio's)."""
         self.portal = portal
         self._loop = loop
         self._generation = _fork.generation
-        self._loop_thread = portal.call(threading.get_ident)
-        # How any thread (the loop thread too) schedules a plain callable on the loop.
+        self._loop_thread = threading.get_ident()
         self.task_group: TaskGroup | None = None
         """Where the blocking manager runs the background tasks of the blocking objects (the
         pumps of streams); None once it closes. Used on the loop thread only."""
+        # How any thread (the loop thread too) schedules a plain callable on the loop.
         self._soon: Callable[[Callable[[], object]], object] = (
-            loop.call_soon_threadsafe if loop is not None else portal.call(_trio_soon)
+            loop.call_soon_threadsafe if loop is not None else _trio_soon()
         )
 
     def call_soon(self, function: Callable[[], object]) -> bool:
@@ -254,7 +255,7 @@ def _ended_portal() -> Iterator[None]:
         raise
 
 
-async def _trio_soon() -> Callable[[Callable[[], object]], object]:
+def _trio_soon() -> Callable[[Callable[[], object]], object]:
     import trio  # only with backend="trio", which needs it
 
     return trio.lowlevel.current_trio_token().run_sync_soon

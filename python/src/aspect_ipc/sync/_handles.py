@@ -189,6 +189,10 @@ class ProcessHandle:
         """Call ``callback(event)`` on the loop thread for this worker's events of ``kind``."""
         self._portal.call(self.aio.on, kind, callback)
 
+    def off(self, kind: str, callback: Listener) -> None:
+        """Stop calling ``callback`` for this worker's ``kind`` events."""
+        self._portal.call(self.aio.off, kind, callback)
+
     def on_request(self, method: str, handler: Handler, *, via: str = "control") -> None:
         """Answer the worker's requests of ``method`` (the handler runs on the loop thread)."""
         self._portal.call(functools.partial(self.aio.on_request, method, handler, via=via))

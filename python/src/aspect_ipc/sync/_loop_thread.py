@@ -1,67 +1,114 @@
-"""The blocking API's event loop: a thread of its own, and the anyio portal into it.
+"""The blocking API's event loop: a thread of its own, the anyio portal into it, and the task that
+hosts the async manager there.
 
-anyio's ``start_blocking_portal``, which this replaces, waits for the loop to start in a call a
-KeyboardInterrupt can cut short; its clean-up then joins a loop thread nobody asked to stop, for
-ever (the realistic-apps drill: Ctrl-C 8-12 ms after ``with ProcessManager()`` began hung 5 of 5
-scripts on asyncio, and 18 of 18 from 8 to 80 ms on trio). Here a Ctrl-C while the loop starts or
-stops is held until it has (milliseconds), then raised.
+Starting and stopping it are the two moments a Ctrl-C in the main thread must not break, and
+neither waits on anything a KeyboardInterrupt can leave broken:
+
+- anyio's ``start_blocking_portal``, which this replaces, waited for the loop in a call a
+  KeyboardInterrupt cuts short, and its clean-up then joined a loop thread nobody asked to stop,
+  for ever (the realistic-apps drill: Ctrl-C 8-12 ms after ``with ProcessManager()`` began hung
+  5 of 5 scripts on asyncio, 18 of 18 from 8 to 80 ms on trio);
+- a ``threading.Event``, a ``Condition`` or a ``concurrent.futures.Future`` (the portal's calls)
+  waited on in the main thread can be left with its lock held by a KeyboardInterrupt that lands
+  between taking the lock and the ``with`` block around it; the loop thread then blocks for
+  ever on that lock as it sets the result (the leaks drill: a SIGINT per cycle, hung within a
+  few hundred cycles).
+
+So the loop thread starts the host itself and hands over what the starter needs in a list, with
+a wake-up through a :class:`queue.SimpleQueue` (written in C: an interrupted ``get`` leaves it
+whole); the stop is a byte written to a socket the loop watches, and its end is a flag the loop
+thread sets last, with a wake-up through another queue (``is_alive()`` and ``join()``, interrupted,
+can mark the thread ended while it runs, or raise RuntimeError: see :func:`_join`). A Ctrl-C
+meanwhile is held until the loop has started or stopped (milliseconds; the workers' stop takes
+its grace), then raised.
 """
 
 from __future__ import annotations
 
-import contextlib
+import queue
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
+from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal
 
-__all__ = ["LoopThread", "uninterrupted"]
+__all__ = ["Host", "LoopThread"]
 
+Host = Callable[..., Awaitable[None]]
+"""``host(portal, stopping, *, task_status)``: runs until ``stopping`` is set; what it gives
+``task_status.started(value)`` is what :meth:`LoopThread.start` returns with the portal."""
 
-def uninterrupted(step: Callable[[], object], interrupted: list[KeyboardInterrupt]) -> None:
-    """Run ``step`` to its end: a Ctrl-C while it waits is kept for later, and it waits on."""
-    while True:
-        try:
-            step()
-            return
-        except KeyboardInterrupt as exc:
-            interrupted.append(exc)
+_WAIT, _CANCEL = b"w", b"c"  # stop: let the portal's tasks end, or cancel them
+_LOOK_AGAIN = 0.05  # seconds between two looks at what the loop thread handed over
 
 
 class LoopThread:
-    """An event loop of ``backend`` running a :class:`BlockingPortal` in a daemon thread."""
+    """An event loop of ``backend`` in a daemon thread, with a portal and a host task."""
 
     def __init__(self, backend: str, name: str) -> None:
         self._backend = backend
         self._name = name
         self._thread: threading.Thread | None = None
-        self.portal: BlockingPortal | None = None
+        self._stop_reader, self._stop_writer = socket.socketpair()
+        self.host_error: BaseException | None = None
+        """What the host raised after it started (its start's failure is raised by start)."""
+        self.host_done = False
+        """Whether the host has returned (or failed)."""
+        # Set by the loop thread as it ends: an interrupted join() can leave the thread marked
+        # stopped while it runs on (the main thread then went on with the workers still
+        # stopping), so the end is waited for here, join() only after it.
+        self._ended: list[bool] = []
+        self._end: queue.SimpleQueue[None] = queue.SimpleQueue()
 
-    def start(self) -> BlockingPortal:
-        """Start the thread and return its portal once the loop runs.
+    def start(self, host: Host) -> tuple[BlockingPortal, Any]:
+        """Start the thread; return the portal and what ``host`` started with, once it has.
 
         Raises:
             KeyboardInterrupt: a Ctrl-C came while it started; the loop is stopped again.
-            BaseException: whatever ended the loop before it ran (an unknown backend...).
+            BaseException: what the host raised before it started, or whatever ended the loop
+                (an unknown backend...).
         """
-        ready = threading.Event()
-        started: list[BlockingPortal] = []
+        # What the loop thread hands over goes in a list, ``ready`` or ``failed``; ``handed`` only
+        # wakes the starter: a KeyboardInterrupt as get() returns loses what it returns (raised
+        # before the assignment), and a wake-up lost is found again by the next look, an item
+        # would not be. Once the host has started, the starter makes no call until it returns:
+        # a call is where a KeyboardInterrupt is raised, and one there would leave the loop and
+        # its workers running with nobody to stop them.
+        ready: list[tuple[BlockingPortal, Any]] = []
         failed: list[BaseException] = []
+        handed: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+        def hand_over(outcome: tuple[BlockingPortal, Any] | BaseException) -> None:
+            (failed if isinstance(outcome, BaseException) else ready).append(outcome)  # type: ignore[arg-type]
+            handed.put(None)
 
         async def serve() -> None:
             async with BlockingPortal() as portal:
-                started.append(portal)
-                ready.set()
-                await portal.sleep_until_stopped()
+                stopping = anyio.Event()
+                try:
+                    async with anyio.create_task_group() as task_group:
+                        started = await task_group.start(self._host, host, portal, stopping)
+                        hand_over((portal, started))
+                        await anyio.wait_readable(self._stop_reader)
+                        how = self._stop_reader.recv(1)
+                        stopping.set()
+                except BaseException as exc:
+                    hand_over(exc)  # read only if the host had not started
+                    raise
+                if how == _CANCEL:
+                    await portal.stop(cancel_remaining=True)
 
         def run() -> None:
             try:
                 anyio.run(serve, backend=self._backend)
-            except BaseException as exc:  # reported to the starter, which raises it
-                failed.append(exc)
+            except BaseException as exc:  # the host's failure or the loop's: for the starter
+                hand_over(exc)
             finally:
-                ready.set()
+                self._ended.append(True)
+                self._end.put(None)
 
         thread = threading.Thread(target=run, name=self._name, daemon=True)
         interrupted: list[KeyboardInterrupt] = []
@@ -71,41 +118,115 @@ class LoopThread:
             # Thread.start() waits for the thread to run: a Ctrl-C there may come before the
             # thread is launched (then nothing is to be stopped) or after.
             if not _launched(thread):
+                self._close_sockets()
                 raise
             interrupted.append(exc)
         self._thread = thread
-        while True:  # written out: a Ctrl-C as uninterrupted() is entered would escape it
+        while not (ready or failed):  # written out: a Ctrl-C entering a call would escape
             try:
-                ready.wait()
-                break
+                handed.get(timeout=_LOOK_AGAIN)
+            except queue.Empty:
+                if not (ready or failed) and self._ended:  # not is_alive(): see _join
+                    failed.append(RuntimeError("the event loop thread ended before it started"))
             except KeyboardInterrupt as exc:
                 interrupted.append(exc)
-        if not started:
-            uninterrupted(thread.join, interrupted)
-            raise failed[0] if failed else RuntimeError("the event loop thread did not start")
-        self.portal = started[0]
+        if not ready:
+            self._wait_for_the_end(thread, interrupted)
+            self._close_sockets()
+            raise failed[0]
         if interrupted:
             self.stop(cancel_remaining=True)
             raise interrupted[0]
-        return self.portal
+        return ready[0]
+
+    async def _host(
+        self,
+        host: Host,
+        portal: BlockingPortal,
+        stopping: anyio.Event,
+        *,
+        task_status: TaskStatus[Any],
+    ) -> None:
+        started = False
+
+        def started_with(value: Any = None) -> None:
+            nonlocal started
+            started = True
+            task_status.started(value)
+
+        status = _Status(started_with)
+        try:
+            await host(portal, stopping, task_status=status)
+        except BaseException as exc:
+            if not started:
+                raise
+            self.host_error = exc
+        finally:
+            self.host_done = True
 
     def stop(self, *, cancel_remaining: bool) -> None:
-        """Stop the portal (cancelling the tasks it still runs if ``cancel_remaining``, else
-        waiting for them) and join the thread; a Ctrl-C meanwhile is raised once it is done."""
-        portal, thread = self.portal, self._thread
-        self.portal = self._thread = None
+        """Stop the host (it sees ``stopping``), then the portal (cancelling the tasks it still
+        runs if ``cancel_remaining``, else waiting for them), and join the thread; a Ctrl-C
+        meanwhile is raised once it is done."""
+        thread = self._thread
+        if thread is None:
+            return
         interrupted: list[KeyboardInterrupt] = []
-        if portal is not None:
-
-            def stop_portal() -> None:
-                with contextlib.suppress(RuntimeError):  # not running any more
-                    portal.call(portal.stop, cancel_remaining)
-
-            uninterrupted(stop_portal, interrupted)
-        if thread is not None:
-            uninterrupted(thread.join, interrupted)
+        sent = False
+        while not sent:  # written out, as the join below: no call between a Ctrl-C and its try
+            try:
+                self._stop_writer.send(_CANCEL if cancel_remaining else _WAIT)  # a second: unread
+                sent = True
+            except OSError:  # the loop is gone already: the join says so
+                sent = True
+            except KeyboardInterrupt as exc:
+                interrupted.append(exc)
+        self._wait_for_the_end(thread, interrupted)
+        self._thread = None
+        self._close_sockets()
         if interrupted:
             raise interrupted[0]
+
+    def _wait_for_the_end(
+        self, thread: threading.Thread, interrupted: list[KeyboardInterrupt]
+    ) -> None:
+        while not self._ended:  # written out, as in start()
+            try:
+                self._end.get(timeout=_LOOK_AGAIN)
+            except queue.Empty:
+                pass
+            except KeyboardInterrupt as exc:
+                interrupted.append(exc)
+        _join(thread, interrupted)  # it is past its last line of ours
+
+    def _close_sockets(self) -> None:
+        self._stop_reader.close()
+        self._stop_writer.close()
+
+
+def _join(thread: threading.Thread, interrupted: list[KeyboardInterrupt]) -> None:
+    """``thread.join()``, to its end. Interrupted, CPython 3.11's join may release the thread's
+    lock itself, racing the thread that releases it as it ends: "RuntimeError: release unlocked
+    lock", raised instead of the KeyboardInterrupt (the leaks drill saw it leave a loop thread
+    running); the thread has ended then, and the interrupt is kept."""
+    while True:
+        try:
+            thread.join()
+            return
+        except KeyboardInterrupt as exc:
+            interrupted.append(exc)
+        except RuntimeError as exc:
+            if not isinstance(exc.__context__, KeyboardInterrupt):
+                raise
+            interrupted.append(exc.__context__)
+            return
+
+
+class _Status:
+    """The ``task_status`` the host gets: anyio's, and a note that it was used."""
+
+    def __init__(self, started: Callable[[Any], None]) -> None:
+        self.started = started
 
 
 def _launched(thread: threading.Thread) -> bool:
