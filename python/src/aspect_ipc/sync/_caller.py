@@ -109,14 +109,22 @@ class Caller:
         loop = self._loop
         if loop is None:
             return self._call_trio(function, *args)
-        coroutine = _coroutine(function, *args)
         outcome: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-        run = _Run(loop, coroutine, outcome)
+        run: _Run | None = None
         try:
+            run = _Run(loop, _coroutine(function, *args), outcome)
             loop.call_soon_threadsafe(run.start)
         except RuntimeError:  # the loop is closed
-            coroutine.close()  # never to run: no "never awaited" warning
+            if run is not None:
+                run.abandon()  # never to run: no "never awaited" warning
             raise RuntimeError(_ENDED) from None
+        except KeyboardInterrupt:
+            # Before or after the start was handed over: a cancel after it, run in order on
+            # the loop, cancels the task or closes the coroutine never started.
+            if run is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(run.cancel)
+            raise
 
         def running() -> bool:
             if loop.is_running():
@@ -232,10 +240,13 @@ class _Run:
             self._outcome.put((True, task.result()))
 
     def cancel(self) -> None:
-        """On the loop thread: the caller gave up (Ctrl-C)."""
+        """On the loop thread: the caller gave up (Ctrl-C). Not started by now, it never will
+        be (a start is handed over before the cancel that follows it)."""
         self._cancelled = True
         if self._task is not None:
             self._task.cancel()
+        else:
+            self._coroutine.close()  # no "never awaited" warning
 
     def abandon(self) -> None:
         """The loop ended before the call ran: its coroutine never will."""
