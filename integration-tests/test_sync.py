@@ -186,3 +186,50 @@ def test_a_ctrl_c_at_any_moment_of_many_managers_never_hangs(namespace: str) -> 
         assert outcomes["interrupted"] > 0 and outcomes["done"] > 0, (
             outcomes
         )  # both happened
+
+
+STORM = """
+import json, os, signal, sys, threading, time
+from aspect_ipc import DataChannelOptions
+from aspect_ipc.sync import LOOP_THREAD, ProcessManager
+
+namespace, worker, backend = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+armed = True
+signal.signal(signal.SIGALRM, lambda *_: armed and os.kill(os.getpid(), signal.SIGINT))
+report = {}
+try:
+    with ProcessManager(namespace, backend=backend) as manager:
+        handle = manager.spawn("w", **worker, data_channel=DataChannelOptions(enabled=True))
+        pool = manager.spawn_pool("p", 2, **worker)
+        pids = [handle.pid] + [h.pid for h in pool.handles]
+        signal.setitimer(signal.ITIMER_REAL, 0.01, 0.001)  # a SIGINT every millisecond
+        time.sleep(30)
+except KeyboardInterrupt as exc:
+    report["chained"] = exc.__context__ is not None  # a traceback printed for each
+armed = False
+signal.setitimer(signal.ITIMER_REAL, 0)
+report["loop threads"] = [t.name for t in threading.enumerate() if t.name == LOOP_THREAD]
+report["alive"] = [pid for pid in pids if os.path.exists(f"/proc/{pid}/cmdline")
+                   and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+print(json.dumps(report), flush=True)
+"""
+
+
+def test_a_storm_of_ctrl_c_while_leaving_cuts_nothing_short(namespace: str) -> None:
+    # docs/pools.md: a second Ctrl-C during the clean-up does not cut it short. One that landed
+    # in the clean-up's own handler escaped it (the workers and the loop thread were still
+    # running as the block was left), and each further one chained a traceback.
+    worker = json.dumps({"executable": WORKERS["go"][0], "args": WORKERS["go"][1:]})
+    reports = []
+    for run in range(8):
+        backend = ("asyncio", "trio")[run % 2]
+        done = subprocess.run(
+            [sys.executable, "-c", STORM, f"{namespace}{run}", worker, backend],
+            capture_output=True,
+            text=True,
+            timeout=120,  # a hang guard
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        reports.append(json.loads(done.stdout))
+    assert reports == [{"chained": False, "loop threads": [], "alive": []}] * 8, reports

@@ -126,7 +126,13 @@ class ProcessManager:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        try:
+            self.close()
+        except KeyboardInterrupt:
+            # Leaving because of one already: more Ctrl-Cs during the clean-up would only
+            # chain their tracebacks to it (the user pressed it twice; one is what they meant).
+            if exc_type is not KeyboardInterrupt:
+                raise
 
     async def _host(
         self, portal: BlockingPortal, stopping: anyio.Event, *, task_status: TaskStatus[Caller]

@@ -25,7 +25,9 @@ its grace), then raised.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -124,12 +126,15 @@ class LoopThread:
         self._thread = thread
         while not (ready or failed):  # written out: a Ctrl-C entering a call would escape
             try:
+                _hold_sigint()  # as stop() does: a storm is noted, not raised
                 handed.get(timeout=_LOOK_AGAIN)
             except queue.Empty:
                 if not (ready or failed) and self._ended:  # not is_alive(): see _join
                     failed.append(RuntimeError("the event loop thread ended before it started"))
             except KeyboardInterrupt as exc:
-                interrupted.append(exc)
+                if not interrupted:
+                    interrupted.append(exc)
+        self._release_sigint(interrupted)
         if not ready:
             self._wait_for_the_end(thread, interrupted)
             self._close_sockets()
@@ -166,26 +171,47 @@ class LoopThread:
 
     def stop(self, *, cancel_remaining: bool) -> None:
         """Stop the host (it sees ``stopping``), then the portal (cancelling the tasks it still
-        runs if ``cancel_remaining``, else waiting for them), and join the thread; a Ctrl-C
-        meanwhile is raised once it is done."""
+        runs if ``cancel_remaining``, else waiting for them), and wait for the thread's end; a
+        Ctrl-C meanwhile is raised once it is done (one, however many came)."""
         thread = self._thread
         if thread is None:
             return
         interrupted: list[KeyboardInterrupt] = []
         sent = False
-        while not sent:  # written out, as the join below: no call between a Ctrl-C and its try
+        while not (sent and self._ended):
+            # Python raises a KeyboardInterrupt at any call, a handler's included, and a storm
+            # of Ctrl-Cs (the last drill's) met one there: it escaped, the workers still
+            # running. While the stop runs, SIGINT is only noted (Python's own handler in the
+            # main thread: see _hold_sigint); what lands before that is caught here, and the
+            # loop goes on.
             try:
-                self._stop_writer.send(_CANCEL if cancel_remaining else _WAIT)  # a second: unread
-                sent = True
-            except OSError:  # the loop is gone already: the join says so
-                sent = True
+                _hold_sigint()
+                if not sent:
+                    with contextlib.suppress(OSError):  # the loop is gone already: its end says
+                        self._stop_writer.send(_CANCEL if cancel_remaining else _WAIT)
+                    sent = True
+                self._wait_for_the_end(thread, interrupted)
             except KeyboardInterrupt as exc:
-                interrupted.append(exc)
-        self._wait_for_the_end(thread, interrupted)
+                if not interrupted:
+                    interrupted.append(exc)
+        self._release_sigint(interrupted)
         self._thread = None
         self._close_sockets()
         if interrupted:
             raise interrupted[0]
+
+    @staticmethod
+    def _release_sigint(interrupted: list[KeyboardInterrupt]) -> None:
+        """:func:`_release_sigint`, with what it noted, or what lands as it returns (a call is
+        where a KeyboardInterrupt is raised), kept in ``interrupted``."""
+        try:
+            came = _release_sigint()
+        except KeyboardInterrupt as exc:
+            came = False
+            if not interrupted:
+                interrupted.append(exc)
+        if came and not interrupted:
+            interrupted.append(KeyboardInterrupt())
 
     def _wait_for_the_end(
         self, thread: threading.Thread, interrupted: list[KeyboardInterrupt]
@@ -196,12 +222,40 @@ class LoopThread:
             except queue.Empty:
                 pass
             except KeyboardInterrupt as exc:
-                interrupted.append(exc)
+                if not interrupted:
+                    interrupted.append(exc)
         _join(thread, interrupted)  # it is past its last line of ours
 
     def _close_sockets(self) -> None:
         self._stop_reader.close()
         self._stop_writer.close()
+
+
+_sigints_held: list[int] = []  # the SIGINTs noted while a stop held them (main thread only)
+
+
+def _note_sigint(signum: int, frame: object) -> None:
+    _sigints_held.append(signum)
+
+
+def _hold_sigint() -> None:
+    """In the main thread, while Python's own SIGINT handler is in place: note SIGINTs instead
+    of raising KeyboardInterrupt, until :func:`_release_sigint`. A program's own handler, or a
+    SIGINT ignored, is left as it is; so is any other thread (it gets no KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _note_sigint)
+
+
+def _release_sigint() -> bool:
+    """Python's handler back, if :func:`_hold_sigint` had put ours; whether a SIGINT came."""
+    if signal.getsignal(signal.SIGINT) is not _note_sigint:
+        return False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    came = bool(_sigints_held)
+    _sigints_held.clear()
+    return came
 
 
 def _join(thread: threading.Thread, interrupted: list[KeyboardInterrupt]) -> None:
@@ -214,11 +268,13 @@ def _join(thread: threading.Thread, interrupted: list[KeyboardInterrupt]) -> Non
             thread.join()
             return
         except KeyboardInterrupt as exc:
-            interrupted.append(exc)
+            if not interrupted:
+                interrupted.append(exc)
         except RuntimeError as exc:
             if not isinstance(exc.__context__, KeyboardInterrupt):
                 raise
-            interrupted.append(exc.__context__)
+            if not interrupted:
+                interrupted.append(exc.__context__)
             return
 
 
