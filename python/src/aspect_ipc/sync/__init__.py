@@ -173,10 +173,12 @@ class ProcessManager:
             # is not running, it skips that (anyio keeps the loop thread's id in this field).
             portal._event_loop_thread_id = None
             return
-        try:
-            loop_thread.stop(cancel_remaining=False)  # the host stops the workers first
-        except KeyboardInterrupt as exc:
-            interrupted.append(exc)
+        while loop_thread.running:
+            try:
+                loop_thread.stop(cancel_remaining=False)  # the host stops the workers first
+            except KeyboardInterrupt as exc:  # held by stop(), or landed before it began
+                if not interrupted:
+                    interrupted.append(exc)
         if self._handler_exit is not None:
             # A handler of the workers' requests called sys.exit() (or raised KeyboardInterrupt)
             # on the loop thread: the workers are stopped, and the program exits from here,

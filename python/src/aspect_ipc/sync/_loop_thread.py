@@ -59,6 +59,9 @@ class LoopThread:
         """What the host raised after it started (its start's failure is raised by start)."""
         self.host_done = False
         """Whether the host has returned (or failed)."""
+        self.running = False
+        """Whether the thread is started and not yet stopped by :meth:`stop` (an attribute, not
+        a property: reading it is no call, where a KeyboardInterrupt could be raised)."""
         # Set by the loop thread as it ends: an interrupted join() can leave the thread marked
         # stopped while it runs on (the main thread then went on with the workers still
         # stopping), so the end is waited for here, join() only after it.
@@ -124,6 +127,7 @@ class LoopThread:
                 raise
             interrupted.append(exc)
         self._thread = thread
+        self.running = True
         while not (ready or failed):  # written out: a Ctrl-C entering a call would escape
             try:
                 _hold_sigint()  # as stop() does: a storm is noted, not raised
@@ -134,12 +138,18 @@ class LoopThread:
             except KeyboardInterrupt as exc:
                 if not interrupted:
                     interrupted.append(exc)
-        self._release_sigint(interrupted)
         if not ready:
+            self._release_sigint(interrupted)
             self._wait_for_the_end(thread, interrupted)
+            self.running = False
             self._close_sockets()
             raise failed[0]
-        if interrupted:
+        if interrupted or _sigints_held:
+            # Still held: the stop starts with no SIGINT able to raise at its first line.
+            self.stop(cancel_remaining=True)
+            raise interrupted[0] if interrupted else KeyboardInterrupt()
+        self._release_sigint(interrupted)
+        if interrupted:  # one came as Python's handler came back
             self.stop(cancel_remaining=True)
             raise interrupted[0]
         return ready[0]
@@ -196,6 +206,7 @@ class LoopThread:
                     interrupted.append(exc)
         self._release_sigint(interrupted)
         self._thread = None
+        self.running = False
         self._close_sockets()
         if interrupted:
             raise interrupted[0]
