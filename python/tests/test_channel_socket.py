@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import msgpack
@@ -44,6 +45,29 @@ def _frames(data: bytes) -> list[object]:
         offset += 4 + length
     assert offset == len(data)
     return frames
+
+
+async def _read_requests(sock: socket.socket, count: int) -> list[dict[str, Any]]:
+    """Read ``count`` frames from ``sock`` (made non-blocking), without blocking the loop."""
+    sock.setblocking(False)
+    received = b""
+    requests: list[dict[str, Any]] = []
+    with anyio.fail_after(10):
+        while len(requests) < count:
+            try:
+                received += sock.recv(1 << 20)
+            except BlockingIOError:
+                await anyio.sleep(0.001)
+                continue
+            whole = 0
+            while len(received) - whole >= 4:
+                length = int.from_bytes(received[whole : whole + 4], "big")
+                if len(received) - whole - 4 < length:
+                    break
+                whole += 4 + length
+            requests += _frames(received[:whole])  # type: ignore[arg-type]
+            received = received[whole:]
+    return requests
 
 
 async def test_large_binary_payloads_round_trip_byte_exact() -> None:
@@ -328,29 +352,12 @@ async def test_requests_the_socket_takes_only_part_of_arrive_whole_and_in_order(
             for n in range(6):
                 tasks.start_soon(ask, n)
                 await anyio.wait_all_tasks_blocked()  # each one written or queued in turn
-            theirs.setblocking(False)
-            received = b""
-            requests: list[dict[str, object]] = []
-            with anyio.fail_after(10):
-                while len(requests) < 6:
-                    try:
-                        received += theirs.recv(1 << 20)
-                    except BlockingIOError:
-                        await anyio.sleep(0.001)
-                        continue
-                    whole = 0
-                    while len(received) - whole >= 4:
-                        length = int.from_bytes(received[whole : whole + 4], "big")
-                        if len(received) - whole - 4 < length:
-                            break
-                        whole += 4 + length
-                    requests += _frames(received[:whole])  # type: ignore[arg-type]
-                    received = received[whole:]
-            assert [r["params"]["n"] for r in requests] == list(range(6))  # type: ignore[index]
-            assert all(r["params"]["text"] == text for r in requests)  # type: ignore[index]
+            requests = await _read_requests(theirs, 6)
+            assert [r["params"]["n"] for r in requests] == list(range(6))
+            assert all(r["params"]["text"] == text for r in requests)
             theirs.setblocking(True)
             for r in requests:
-                result = r["params"]["n"]  # type: ignore[index]
+                result = r["params"]["n"]
                 body = msgpack.packb({"jsonrpc": "2.0", "id": r["id"], "result": result})
                 theirs.sendall(len(body).to_bytes(4, "big") + body)
         assert answers == {n: n for n in range(6)}
@@ -372,5 +379,55 @@ async def test_a_request_that_cannot_be_encoded_sends_nothing() -> None:
             header = theirs.recv(4, socket.MSG_WAITALL)
             first = msgpack.unpackb(theirs.recv(int.from_bytes(header, "big"), socket.MSG_WAITALL))
             assert first == {"jsonrpc": "2.0", "method": "after", "params": {"n": 1}}
+    finally:
+        theirs.close()
+
+
+async def test_requests_queued_one_after_another_arrive_whole_in_order_and_once() -> None:
+    # While the peer reads nothing, what is sent queues: small requests queued one after another
+    # share one buffer (Outbox.write_frame), up to a limit; larger ones, a request partly written,
+    # and one that times out waiting for room (taken back out of the queue) are among them.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sizes = [0, 7, 300, 4_000, 8_100, 9_000, 20, 60_000, 1, 2_000, 100, 8_192, 3]
+    try:
+        async with _channel(ours, "left") as left, anyio.create_task_group() as tasks:
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            answers: dict[int, object] = {}
+            timed_out: list[int] = []
+
+            async def ask(n: int, pad: bytes, timeout: float | None = None) -> None:
+                try:
+                    answers[n] = await left.request("echo", {"n": n, "pad": pad}, timeout=timeout)
+                except RequestTimeout:
+                    timed_out.append(n)
+
+            sent: list[int] = []
+            for n in range(150):
+                if n == 100:  # over the queue's limit: it waits for room, and times out there
+                    tasks.start_soon(ask, n, bytes(OUTBOX_LIMIT), 0.2)
+                else:
+                    tasks.start_soon(ask, n, bytes(sizes[n % len(sizes)]))
+                    sent.append(n)
+                await anyio.wait_all_tasks_blocked()  # each one written or queued in turn
+            with anyio.fail_after(10):
+                while not timed_out:
+                    await anyio.sleep(0.01)
+            assert timed_out == [100]
+            requests = await _read_requests(theirs, len(sent))
+            ns = [r["params"]["n"] for r in requests if r["method"] == "echo"]
+            # Once each, and not the one taken back. In order, those sent before the queue was
+            # ever over its limit (about 190 KB for the first 30): the senders that wait for room
+            # go on in the order the backend wakes them (trio: any order).
+            assert sorted(ns) == sent
+            assert ns[:30] == sent[:30]
+            for r in requests:
+                if r["method"] != "echo":
+                    continue
+                n = r["params"]["n"]
+                assert r["params"]["pad"] == bytes(sizes[n % len(sizes)])
+                body = msgpack.packb({"jsonrpc": "2.0", "id": r["id"], "result": n})
+                theirs.setblocking(True)
+                theirs.sendall(len(body).to_bytes(4, "big") + body)
+        assert answers == {n: n for n in sent}
     finally:
         theirs.close()

@@ -43,6 +43,8 @@ from .errors import (
 from .metrics import ChannelMetrics, WorkerStats
 from .options import WorkerState
 
+_RUNNING = WorkerState.RUNNING  # a module global: reading an enum member off its class is slow
+
 __all__ = ["TERM_WAIT", "ProcessHandle", "Settings", "SpawnSpec"]
 
 
@@ -287,21 +289,17 @@ class ProcessHandle(StreamCalls, Supervision):
         else:
             check_timeout("timeout", timeout)
             limit = timeout
-        finite = limit is not None and not math.isinf(limit)
-        remaining = limit if finite else math.inf
-        channel = self._running_channel(via)
-        if channel is None:
-            started = anyio.current_time()
-            try:
-                with anyio.fail_after(remaining if finite else None):
-                    channel = await self._channel_when_running(via)
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"worker {self.id}: {method!r} was not sent on the {via} channel: the worker "
-                    f"was not running within {limit:g} s (it is {self._state.value})"
-                ) from None
-            if finite:
-                remaining = max(remaining - (anyio.current_time() - started), 0.0)
+        remaining = limit
+        # What _running_channel() says, inline: a small request's whole path through the
+        # handle costs about as much as its way through the channel, and most of it was here.
+        channel = self._control if via == "control" else self._data
+        if (
+            self._state is not _RUNNING
+            or channel is None
+            or channel.closed
+            or self._generation != _fork.generation
+        ):
+            channel, remaining = await self._when_running(via, method, limit)
         incarnation_done = self._incarnation_done
         try:
             return await channel.request(method, params, timeout=remaining)
@@ -314,6 +312,25 @@ class ProcessHandle(StreamCalls, Supervision):
             if error is exc:
                 raise
             raise error from error.__cause__  # a remote stack, or nothing
+
+    async def _when_running(self, via: str, method: str, limit: float) -> tuple[Channel, float]:
+        """The channel ``via`` once the worker runs, and what is left of ``limit`` then."""
+        channel = self._running_channel(via)
+        if channel is not None:
+            return channel, limit
+        finite = not math.isinf(limit)
+        started = anyio.current_time()
+        try:
+            with anyio.fail_after(limit if finite else None):
+                channel = await self._channel_when_running(via)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"worker {self.id}: {method!r} was not sent on the {via} channel: the worker "
+                f"was not running within {limit:g} s (it is {self._state.value})"
+            ) from None
+        if finite:
+            limit = max(limit - (anyio.current_time() - started), 0.0)
+        return channel, limit
 
     def _timeout_error(self, via: str, method: str, limit: float) -> RequestTimeout:
         """What a call that got no answer within ``limit`` seconds raises."""

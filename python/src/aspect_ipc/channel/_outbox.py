@@ -42,16 +42,25 @@ OUTBOX_LIMIT = 256 * 1024
 """Senders wait while more than this many bytes are queued and not yet taken by the writer."""
 
 
+JOIN_LIMIT = 8192
+"""Small whole frames queued one after another (:meth:`Outbox.write_frame`) are copied into one
+buffer, up to this many bytes: the writer then sends one buffer, not one per frame."""
+
+
 class _Queued:
-    """One message's buffers in the write queue (compared by identity: ``list.remove``)."""
+    """One message's buffers in the write queue (compared by identity: ``list.remove``), or,
+    if ``joins``, small whole frames in one buffer, that nobody takes back."""
 
-    __slots__ = ("parts", "queued", "size", "written")
+    __slots__ = ("joins", "parts", "queued", "size", "written")
 
-    def __init__(self, parts: list[Buffer], written: anyio.Event | None = None) -> None:
+    def __init__(
+        self, parts: list[Buffer], written: anyio.Event | None = None, size: int = -1
+    ) -> None:
         self.parts = parts
-        self.size = sum(map(len, parts))
+        self.size = sum(map(len, parts)) if size < 0 else size
         self.queued = True  # until the writer takes it
         self.written = written  # set once the writer has written it (or given up): see put()
+        self.joins = False
 
     def __eq__(self, other: object) -> bool:
         return self is other
@@ -196,7 +205,24 @@ class Outbox:
             if written:
                 self._ready.set()
                 return True
-        self._enqueue(_Queued([frame]))
+        size = len(frame)
+        entries = self._entries
+        if size <= JOIN_LIMIT:
+            # The writer takes whole entries out of the queue: the last one is still queued.
+            last = entries[-1] if entries else None
+            if last is not None and last.joins and last.size + size <= JOIN_LIMIT:
+                parts = last.parts
+                if type(parts[0]) is bytes:  # its first frame alone until now
+                    parts[0] = bytearray(parts[0])
+                parts[0] += frame  # type: ignore[operator]  # a bytearray, made above
+                last.size += size
+                self.size += size
+                return True
+            entry = _Queued([frame], None, size)
+            entry.joins = True
+        else:
+            entry = _Queued([frame], None, size)
+        self._enqueue(entry)
         return True
 
     def offer(self, parts: list[Buffer]) -> bool:
