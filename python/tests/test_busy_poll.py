@@ -72,15 +72,18 @@ def test_busy_poll_accepts_zero_to_ten_milliseconds() -> None:
         assert DataChannelOptions(busy_poll=value).busy_poll == value
 
 
+@pytest.mark.parametrize("option", ["busy_poll", "receive_wait"])
 async def test_requests_answered_while_polling_still_give_the_loop_a_turn(
-    anyio_backend: str,
+    anyio_backend: str, option: str
 ) -> None:
     # Each answer takes at least 2 ms and comes within the 10 ms poll: each request is answered
     # while it polls, so without a turn given back the loop never ran its timers (a drill saw a
     # 1 ms ticker 394 ms late, and a move_on_after never fire). Once busy_poll has passed since
     # the loop's last turn the caller yields: at least every fifth request here, and each turn
     # runs the ticker, whose timer is long due by then.
-    data_channel = DataChannelOptions(enabled=True, busy_poll=0.01)
+    # The same for a wait in the receive call (test_receive_wait.py), which also never waits
+    # with a timer due soon.
+    data_channel = DataChannelOptions(enabled=True, **{option: 0.01})
     ticks = 0
 
     async def ticker() -> None:

@@ -114,6 +114,7 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
             log_extra={"worker_id": worker},
         )
         data.busy_poll = startup.data.busy_poll
+        data.receive_wait = startup.data.receive_wait
         startup.handlers.install(data, "data")
         await task_group.start(_run_channel, data)
         await _hello(startup, data)

@@ -45,6 +45,9 @@ SEND_BUFFER = 1024 * 1024
 # a worker's crash must then be an error, not the parent's death: sockets send with
 # MSG_NOSIGNAL, and pipes, which have no such flag, block the signal around the write.
 _NOSIGNAL: int = getattr(socket, "MSG_NOSIGNAL", 0)
+# And never block: the data channel's reader puts its socket in blocking mode for a moment, to
+# wait for an answer in the receive call (FastReader.wait), while a thread may be writing.
+_SEND_FLAGS: int = _NOSIGNAL | getattr(socket, "MSG_DONTWAIT", 0)
 _SIGPIPE: int | None = getattr(signal, "SIGPIPE", None)
 
 
@@ -141,7 +144,7 @@ class SocketTransport:
         self._close_callbacks: list[Callable[[], None]] = []
         sendmsg = sock.sendmsg
         self._sendmsg: Callable[[list[Buffer]], int] = (
-            (lambda parts: sendmsg(parts, (), _NOSIGNAL)) if _NOSIGNAL else sendmsg
+            (lambda parts: sendmsg(parts, (), _SEND_FLAGS)) if _SEND_FLAGS else sendmsg
         )
 
     @property
@@ -306,13 +309,14 @@ def socket_of(transport: object) -> socket.socket | None:
 
 
 def frame_sender(sock: socket.socket) -> Callable[[bytes], int]:
-    """``sock.send`` for one whole frame on a hot path, that raises EPIPE instead of SIGPIPE."""
+    """``sock.send`` for one whole frame on a hot path, that raises EPIPE instead of SIGPIPE,
+    and never blocks."""
     send = sock.send
-    if not _NOSIGNAL:
+    if not _SEND_FLAGS:
         return send
 
     def send_frame(frame: bytes) -> int:
-        return send(frame, _NOSIGNAL)
+        return send(frame, _SEND_FLAGS)
 
     return send_frame
 

@@ -19,6 +19,11 @@ from .constants import (
 )
 from .paths import _path_limit, _wire_path
 
+DEFAULT_RECEIVE_WAIT = 200e-6
+"""How long a lone request on the data channel may wait for its answer in the socket's receive
+call by default (DataChannelOptions.receive_wait): longer than most small answers take from a
+compiled worker, short against what any one loop callback may take."""
+
 __all__ = [
     "ControlChannelOptions",
     "DataChannelOptions",
@@ -190,6 +195,15 @@ class DataChannelOptions:
     parent guide, "Busy polling"). Only on asyncio, only when the request is the channel's only
     one in flight and nothing else is ready to run in the loop; the loop runs nothing else
     meanwhile. The blocking API's calls, written by the calling thread, do not poll."""
+    receive_wait: float = DEFAULT_RECEIVE_WAIT
+    """Seconds (0 to 0.01) a request may wait for its answer asleep in the socket's receive
+    call, before it waits in the event loop as usual; 200 µs by default, 0: never. A thread that
+    sleeps in a receive call is woken by the answer sooner than one in ``epoll_wait``, and uses
+    no CPU meanwhile (see the parent guide, "Waiting in the receive call"). On asyncio's own
+    loop only, only for a request that is the channel's only one in flight, and only when
+    nothing else is ready to run and no timer is due within that time; the loop runs nothing
+    else meanwhile. After a wait that runs out, the next requests wait less often. With
+    ``busy_poll`` set, requests poll instead."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -209,6 +223,7 @@ class DataChannelOptions:
         _check_codec("DataChannelOptions", self.codec)
         _check_size("max_frame_size", "ASPECT_IPC_MAX_FRAME_SIZE", self.max_frame_size)
         check_busy_poll(self.busy_poll)
+        check_busy_poll(self.receive_wait, "receive_wait")
 
 
 def _check_socket_path_length(path: str) -> None:
@@ -226,10 +241,11 @@ def _check_socket_path_length(path: str) -> None:
 
 
 MAX_BUSY_POLL = 0.01
-"""The longest busy poll allowed, in seconds: beyond it, sleeping costs little in comparison."""
+"""The longest busy poll (or receive wait) allowed, in seconds: beyond it, the event loop's
+own wait costs little in comparison."""
 
 
-def check_busy_poll(value: object) -> None:
+def check_busy_poll(value: object, name: str = "busy_poll") -> None:
     """Raise ValueError unless ``value`` is a number of seconds from 0 to MAX_BUSY_POLL."""
     if (
         isinstance(value, bool)
@@ -237,7 +253,7 @@ def check_busy_poll(value: object) -> None:
         or not 0 <= value <= MAX_BUSY_POLL
     ):
         raise ValueError(
-            f"busy_poll must be a number of seconds from 0 (off) to {MAX_BUSY_POLL:g}, such as "
+            f"{name} must be a number of seconds from 0 (off) to {MAX_BUSY_POLL:g}, such as "
             f"0.00005 (50 µs), not {value!r}"
         )
 

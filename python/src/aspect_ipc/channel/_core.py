@@ -75,7 +75,9 @@ class ChannelCore:
         # Busy polling (seconds): a lone request reads for its answer without sleeping for up
         # to this long before it waits on the loop (asyncio only: see FastReader.spin). 0: off.
         self.busy_poll = 0.0
-        self._spin: Callable[[Any, float], bool] | None = None  # FastReader.spin, while it runs
+        # Or it waits for it asleep in the socket's receive call (FastReader.wait). 0: off.
+        self.receive_wait = 0.0
+        self._poll: Callable[[Any], bool] | None = None  # FastReader.poll, while it runs
         self._frame_overhead = _frame_overhead(framing)  # bytes a frame adds to its payload
         # Large binaries go out uncopied where the codec and the framing both allow it.
         self._encode_parts: Callable[[Any], list[Buffer]] | None = None

@@ -84,10 +84,10 @@ class Outgoing(ChannelCore):
                         self._cancel_remote(request_id)
                     unsent = not put
             event = waiter.event
-            # Busy polling (asyncio): it may answer the request here, and then the await below
-            # does not yield, unless what the poll read woke must run first.
-            spin = self._spin if self.busy_poll and len(self._pending) == 1 else None
-            if spin is not None and spin(event, self.busy_poll):
+            # Alone in flight (asyncio): a busy poll or a wait in the receive call may answer
+            # the request here, and then the await below does not yield, unless what was read
+            # woke something that must run first.
+            if len(self._pending) == 1 and self._poll is not None and self._poll(event):
                 await asyncio.sleep(0)
             await (event if type(event) is FutureWaiter else event.wait())  # a future: itself
             answered = True
