@@ -94,7 +94,7 @@ class AspectDriver:
                 kind == "latency"
                 and self._contender.backend == "asyncio"
                 and not self._contender.busy_poll
-                and self._contender.receive_wait is None
+                and not self._contender.receive_wait
             ):
                 figures |= (await _floor_latency(self._contender, budget)).figures("floor_")
             return figures
@@ -107,12 +107,13 @@ class AspectDriver:
     async def _spawn(self) -> ProcessHandle:
         self._spawned += 1
         contender = self._contender
-        wait = {} if contender.receive_wait is None else {"receive_wait": contender.receive_wait}
         return await self._manager.spawn(
             f"{contender.key}-{self._spawned}",
             executable=contender.executable,
             args=contender.args,
-            data_channel=DataChannelOptions(enabled=True, busy_poll=contender.busy_poll, **wait),
+            data_channel=DataChannelOptions(
+                enabled=True, busy_poll=contender.busy_poll, receive_wait=contender.receive_wait
+            ),
             startup_timeout=60,  # a loaded machine: the spawn cell measures, it does not judge
         )
 

@@ -48,8 +48,8 @@ class Contender:
     args: tuple[str, ...] = ()
     busy_poll: float = 0.0
     """The data channel's ``busy_poll`` (seconds): 0 for the plain rows."""
-    receive_wait: float | None = None
-    """The data channel's ``receive_wait`` (seconds); None: the default (the plain rows)."""
+    receive_wait: float = 0.0
+    """The data channel's ``receive_wait`` (seconds): 0 for the plain rows."""
 
     @property
     def is_aspect(self) -> bool:
@@ -105,22 +105,24 @@ def baselines() -> list[Contender | str]:
 
 BUSY_POLL = 50e-6
 """The busy rows' ``DataChannelOptions.busy_poll``: 50 µs, a few small round trips."""
+RECEIVE_WAIT = 200e-6
+"""The waiting rows' ``DataChannelOptions.receive_wait``: 200 µs."""
 
 
 def find_worker(
-    name: str, backend: str = "asyncio", busy_poll: float = 0.0, receive_wait: float | None = None
+    name: str, backend: str = "asyncio", busy_poll: float = 0.0, receive_wait: float = 0.0
 ) -> Contender | str:
     """aspect-ipc with the test worker ``name`` and the parent on ``backend`` (the data channel
-    busy polling for ``busy_poll`` seconds, waiting in the receive call for ``receive_wait``
-    seconds or the default), or why it cannot run (a note to print)."""
+    busy polling for ``busy_poll`` seconds, or waiting in the receive call for ``receive_wait``
+    seconds), or why it cannot run (a note to print)."""
     key = name if backend == "asyncio" else f"{name}_{backend}"
     label = f"{name} worker" + ("" if backend == "asyncio" else f" ({backend})")
     if busy_poll:
         key += "_busy"
         label += f" (busy poll {busy_poll * 1e6:g} µs)"
-    if receive_wait == 0:
-        key += "_nowait"
-        label += " (receive_wait 0)"
+    if receive_wait:
+        key += "_wait"
+        label += f" (receive wait {receive_wait * 1e6:g} µs)"
 
     def contender(executable: str, *args: str) -> Contender:
         return Contender(
@@ -153,20 +155,18 @@ def available(
     workers: list[str],
     trio_workers: list[str],
     busy_workers: Sequence[str] = (),
-    no_wait_workers: Sequence[str] = (),
+    wait_workers: Sequence[str] = (),
 ) -> tuple[list[Contender], list[str]]:
     """The contenders of a run (baselines first), and a note for each one that was skipped.
     ``busy_workers``: also measured on asyncio with the data channel busy polling;
-    ``no_wait_workers``: also with ``receive_wait=0`` (requests never wait in the receive call).
+    ``wait_workers``: also with it waiting in the receive call (``receive_wait``).
     """
     contenders: list[Contender] = []
     notes: list[str] = []
-    wanted: list[tuple[str, str, float, float | None]] = [
-        (name, "asyncio", 0.0, None) for name in workers
-    ]
-    wanted += [(name, "trio", 0.0, None) for name in trio_workers if name in workers]
-    wanted += [(name, "asyncio", 0.0, 0.0) for name in no_wait_workers if name in workers]
-    wanted += [(name, "asyncio", BUSY_POLL, None) for name in busy_workers if name in workers]
+    wanted: list[tuple[str, str, float, float]] = [(name, "asyncio", 0.0, 0.0) for name in workers]
+    wanted += [(name, "trio", 0.0, 0.0) for name in trio_workers if name in workers]
+    wanted += [(name, "asyncio", 0.0, RECEIVE_WAIT) for name in wait_workers if name in workers]
+    wanted += [(name, "asyncio", BUSY_POLL, 0.0) for name in busy_workers if name in workers]
     found_workers = [
         (name, find_worker(name, backend, poll, wait)) for name, backend, poll, wait in wanted
     ]

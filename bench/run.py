@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     memory_echoes = options.memory_echoes if options.memory_echoes is not None else (
         5 if quick else 10_000
     )  # fmt: skip
-    contenders, notes = available(options.workers, options.trio, options.busy_poll, options.no_wait)
+    contenders, notes = available(
+        options.workers, options.trio, options.busy_poll, options.receive_wait
+    )
     for note in notes:
         print(f"note: skipping {note}", flush=True)
     run = RunResults(contenders, seed.seed_payloads(), rounds, options.fresh, skipped=notes)
@@ -158,11 +160,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "(DataChannelOptions.busy_poll; default go; '' for none)",
     )
     parser.add_argument(
-        "--no-wait",
+        "--receive-wait",
         type=names,
         default=["go"],
-        help="worker languages also measured with DataChannelOptions(receive_wait=0): requests "
-        "never wait for their answer in the receive call (default go; '' for none)",
+        help="worker languages also measured with the data channel waiting for answers in the "
+        "receive call for 200 µs (DataChannelOptions.receive_wait; default go; '' for none)",
     )
     parser.add_argument(
         "--budget",

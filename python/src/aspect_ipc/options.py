@@ -19,11 +19,6 @@ from .constants import (
 )
 from .paths import _path_limit, _wire_path
 
-DEFAULT_RECEIVE_WAIT = 200e-6
-"""How long a lone request on the data channel may wait for its answer in the socket's receive
-call by default (DataChannelOptions.receive_wait): longer than most small answers take from a
-compiled worker, short against what any one loop callback may take."""
-
 __all__ = [
     "ControlChannelOptions",
     "DataChannelOptions",
@@ -195,15 +190,16 @@ class DataChannelOptions:
     parent guide, "Busy polling"). Only on asyncio, only when the request is the channel's only
     one in flight and nothing else is ready to run in the loop; the loop runs nothing else
     meanwhile. The blocking API's calls, written by the calling thread, do not poll."""
-    receive_wait: float = DEFAULT_RECEIVE_WAIT
-    """Seconds (0 to 0.01) a request may wait for its answer asleep in the socket's receive
-    call, before it waits in the event loop as usual; 200 µs by default, 0: never. A thread that
-    sleeps in a receive call is woken by the answer sooner than one in ``epoll_wait``, and uses
-    no CPU meanwhile (see the parent guide, "Waiting in the receive call"). On asyncio's own
-    loop only, only for a request that is the channel's only one in flight, and only when
-    nothing else is ready to run and no timer is due within that time; the loop runs nothing
-    else meanwhile. After a wait that runs out, the next requests wait less often. With
-    ``busy_poll`` set, requests poll instead."""
+    receive_wait: float = 0.0
+    """Seconds (0 to 0.01, such as 200e-6) a request may wait for its answer asleep in the
+    socket's receive call, before it waits in the event loop as usual; 0 (the default): never.
+    A thread asleep in a receive call is woken by the answer sooner than one in ``epoll_wait``
+    on many machines, and uses no CPU meanwhile; but the loop runs nothing else until bytes
+    come, or for one or two scheduler ticks (milliseconds) if none do, however short the value
+    (see the parent guide, "Waiting in the receive call"). On asyncio's own loop only, only for
+    a request that is the channel's only one in flight, with nothing else ready to run and no
+    timer due within 10 ms. After a wait that runs out, or outlasts the value, the next
+    requests skip theirs for a while. With ``busy_poll`` set, requests poll instead."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):

@@ -172,11 +172,12 @@ class FastReader:
         on it says MSG_DONTWAIT, so a thread's write never blocks meanwhile.
 
         The kernel counts that timeout in scheduler ticks: a receive that gets nothing returns
-        after one or two ticks (6-8 ms at 250 Hz), however short the timeout asked. So the
-        wait goes on only while bytes come within ``seconds``; one that gets nothing for a tick
-        holds the loop that long, and then the next requests skip their waits (1, then 2, 4...
-        up to 64 in a row): a worker whose answers take longer costs the loop one such wait in
-        65 requests at most. Returns what :meth:`spin` returns.
+        after one or two ticks (6-8 ms at 250 Hz), however short the timeout asked, and the
+        loop runs nothing until then. So a wait that runs out, or outlasts ``seconds`` (the
+        answer came, but late), makes the next requests skip their waits (1, then 2, 4... up to
+        64 in a row): a worker whose answers take longer holds the loop once in 65 requests at
+        most. Opt-in for that (DataChannelOptions.receive_wait). Returns what :meth:`spin`
+        returns.
         """
         if self._skip_waits:
             self._skip_waits -= 1
@@ -211,9 +212,9 @@ class FastReader:
         finally:
             with contextlib.suppress(OSError):  # closed meanwhile: nothing left to restore
                 sock.setblocking(False)
-        if answered.done():
+        if answered.done() and perf_counter() <= end:
             self._wait_backoff = 0
-        else:
+        else:  # it ran out, or outlasted ``seconds`` (the loop ran nothing meanwhile)
             self._wait_backoff = min(max(self._wait_backoff * 2, 1), _MAX_SKIPPED_WAITS)
             self._skip_waits = self._wait_backoff
         return self._polled(answered, seconds, bool(ready))
