@@ -344,7 +344,7 @@ func (c *Channel) dispatchPayload(payload []byte) bool {
 	}
 	switch msg.Kind {
 	case KindRequest:
-		c.dispatchRequest(msg)
+		c.dispatchRequest(msg, len(payload))
 	case KindNotification:
 		c.dispatchNotification(msg, len(payload))
 	case KindResponse, KindErrorResponse:

@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-func (c *Channel) dispatchRequest(msg Message) {
+// dispatchRequest dispatches a request whose frame (or line) had size bytes.
+func (c *Channel) dispatchRequest(msg Message, size int) {
 	c.mu.Lock()
 	if refusing := c.refusing; refusing != nil {
 		c.mu.Unlock()
@@ -20,7 +21,7 @@ func (c *Channel) dispatchRequest(msg Message) {
 		return
 	}
 	h := c.handlers[msg.Method]
-	inline := c.inline[msg.Method]
+	inline := c.inline[msg.Method] && size <= inlineRequestLimit
 	c.mu.Unlock()
 	if isReserved(msg.Method) && c.reserved != nil && c.reserved(msg) {
 		return

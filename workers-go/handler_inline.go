@@ -14,6 +14,12 @@ import (
 // frame writer. What the read loop cannot do is wait for something only it delivers: the peer's
 // responses and stream items, hence the guard in Request and RequestStream.
 
+// inlineRequestLimit is the largest request frame an Inline handler runs on the read loop for.
+// Past it the hand-over to a goroutine costs little beside the bytes themselves, and the read
+// loop, free again, reads the next request while this one's response is written: a Go worker's
+// echo of 1 MiB with 8 in flight went from 2,355 to 3,188 MB/s (median of 6 interleaved rounds).
+const inlineRequestLimit = 64 * 1024
+
 // Inline makes the handler run on the channel's read loop, in arrival order, instead of on a
 // goroutine of its own: for handlers that are short and never block. It saves the hand-over to
 // another goroutine, which is most of the cost of a small request. While an inline handler runs,
@@ -23,8 +29,9 @@ import (
 // its ctx, fail at once with an *Error (wrapping ErrInlineWait) rather than hang forever.
 //
 // Only requests and notifications that open no stream run inline; a request that opens streams
-// ("$/stream" in its params) runs on a goroutine as usual, and a notification runs inline only
-// when no notification handler is queued or running (notifications keep their arrival order).
+// ("$/stream" in its params), or whose frame is over 64 KiB, runs on a goroutine as usual, and a
+// notification runs inline only when no notification handler is queued or running
+// (notifications keep their arrival order).
 // Otherwise an inline handler is like any other: the same ctx (cancelled on shutdown and when the
 // channel closes; ChannelFrom and WorkerFrom work), a panic or error answered and logged the same
 // way, its response written by the same writer, and shutdown waits for it.

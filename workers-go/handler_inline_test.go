@@ -338,3 +338,40 @@ func TestInlineHandlersAreDrainedAndCancelled(t *testing.T) {
 		t.Fatalf("second cancelled request: %v", r)
 	}
 }
+
+// A request whose frame is over 64 KiB runs on a goroutine of its own even when its method is
+// Inline: its handler may wait for the peer (here it asks the caller a question), where the same
+// handler given a small request runs inline and may not.
+func TestInlineMethodWithALargeRequestRunsOnItsOwnGoroutine(t *testing.T) {
+	t.Parallel()
+	asks := func(ctx context.Context, _ Params) (any, error) {
+		r, err := ChannelFrom(ctx).Request(ctx, "question", nil)
+		if err != nil {
+			return nil, err
+		}
+		return r.Value(), nil
+	}
+	a, b := socketPair(t)
+	server, err := NewChannelBuilder().WithName("data").WithTransport(a).WithFraming(LengthPrefixedFraming{}).
+		WithCodec(MessagePackCodec{}).WithHandler("asks", asks, Inline()).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(context.Context, Params) (any, error) { return "forty-two", nil }
+	client, _ := NewChannelBuilder().WithName("data").WithTransport(b).WithFraming(LengthPrefixedFraming{}).
+		WithCodec(MessagePackCodec{}).WithHandler("question", answer).Build()
+	for _, ch := range []*Channel{server, client} {
+		go ch.Run(context.Background())
+		t.Cleanup(func() { ch.Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.Request(ctx, "asks", []any{make([]byte, 1000)}); err == nil ||
+		!strings.Contains(err.Error(), "runs inline") {
+		t.Fatalf("a small request: want the inline refusal, got %v", err)
+	}
+	r, err := client.Request(ctx, "asks", []any{make([]byte, 100*1024)})
+	if err != nil || r.Value() != "forty-two" {
+		t.Fatalf("a large request: %v, %v", r, err)
+	}
+}
