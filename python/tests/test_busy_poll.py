@@ -17,10 +17,12 @@ from workers import namespace, python_worker
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.parametrize("option", ["busy_poll", "receive_wait"])
 async def test_lone_data_requests_poll_on_asyncio_only_and_control_requests_never(
-    anyio_backend: str,
+    anyio_backend: str, option: str
 ) -> None:
-    data_channel = DataChannelOptions(enabled=True, busy_poll=0.01)
+    # The same for a wait in the receive call (test_receive_wait.py): counted alike.
+    data_channel = DataChannelOptions(enabled=True, **{option: 0.01})
     async with ProcessManager(namespace=namespace()) as manager:
         handle = await manager.spawn("w", **python_worker(), data_channel=data_channel)
         for n in range(10):

@@ -1,6 +1,7 @@
-"""``DataChannelOptions.receive_wait`` (opt-in) with a real worker, on asyncio and trio:
-which requests wait in the receive call (the metrics count them with the busy polls), what a
-wait that runs out does to the next ones, and what ends a wait early.
+"""``DataChannelOptions.receive_wait`` (opt-in) with a real worker, on asyncio and trio: off by
+default, what a wait that runs out does to the next ones, and what ends a wait early. Which
+requests wait (counted with the busy polls), and the loop's turn between requests answered
+while waiting, are in test_busy_poll.py, for both options.
 
 Timings are never asserted; what the wait buys is measured by the bench (bench/README.md).
 """
@@ -18,23 +19,6 @@ from aspect_ipc import DataChannelOptions, ProcessManager, SocketTransport, Work
 from workers import namespace, python_worker
 
 pytestmark = pytest.mark.anyio
-
-
-async def test_lone_data_requests_wait_on_asyncio_only(anyio_backend: str) -> None:
-    data_channel = DataChannelOptions(enabled=True, receive_wait=0.01)
-    async with ProcessManager(namespace=namespace()) as manager:
-        handle = await manager.spawn("w", **python_worker(), data_channel=data_channel)
-        for n in range(20):
-            assert await handle.request_via_data("add", {"a": n, "b": 1}) == n + 1
-            assert await handle.request("add", {"a": n, "b": 2}) == n + 2
-        stats = handle.stats()
-        assert stats.data is not None
-        assert stats.control.busy_polls == 0  # the option is the data channel's
-        if anyio_backend == "asyncio":  # each, unless something else was due meanwhile
-            assert 1 <= stats.data.busy_polls <= 20
-            assert 0 < stats.data.busy_poll_answered <= stats.data.busy_polls
-        else:  # trio: nothing waits (the docs say so)
-            assert stats.data.busy_polls == 0 and stats.data.busy_poll_answered == 0
 
 
 async def test_nothing_waits_by_default() -> None:

@@ -290,15 +290,8 @@ class ProcessHandle(StreamCalls, Supervision):
             check_timeout("timeout", timeout)
             limit = timeout
         remaining = limit
-        # What _running_channel() says, inline: a small request's whole path through the
-        # handle costs about as much as its way through the channel, and most of it was here.
-        channel = self._control if via == "control" else self._data
-        if (
-            self._state is not _RUNNING
-            or channel is None
-            or channel.closed
-            or self._generation != _fork.generation
-        ):
+        channel = self._running_channel(via)
+        if channel is None:
             channel, remaining = await self._when_running(via, method, limit)
         incarnation_done = self._incarnation_done
         try:
@@ -315,9 +308,6 @@ class ProcessHandle(StreamCalls, Supervision):
 
     async def _when_running(self, via: str, method: str, limit: float) -> tuple[Channel, float]:
         """The channel ``via`` once the worker runs, and what is left of ``limit`` then."""
-        channel = self._running_channel(via)
-        if channel is not None:
-            return channel, limit
         finite = not math.isinf(limit)
         started = anyio.current_time()
         try:
@@ -348,7 +338,7 @@ class ProcessHandle(StreamCalls, Supervision):
         if self._generation != _fork.generation:
             raise _fork.forked_error(f"worker {self.id}")
         channel = self._control if via == "control" else self._data
-        if self._state is not WorkerState.RUNNING or channel is None or channel.closed:
+        if self._state is not _RUNNING or channel is None or channel.closed:
             return None
         return channel
 

@@ -76,8 +76,10 @@ class ChannelCore:
         # to this long before it waits on the loop (asyncio only: see FastReader.spin). 0: off.
         self.busy_poll = 0.0
         # Or it waits for it asleep in the socket's receive call (FastReader.wait). 0: off.
+        # Both are set before the channel runs.
         self.receive_wait = 0.0
-        self._poll: Callable[[Any], bool] | None = None  # FastReader.poll, while it runs
+        # FastReader.poll, while it runs, if either is set.
+        self._poll: Callable[[Any], bool] | None = None
         self._frame_overhead = _frame_overhead(framing)  # bytes a frame adds to its payload
         # Large binaries go out uncopied where the codec and the framing both allow it.
         self._encode_parts: Callable[[Any], list[Buffer]] | None = None

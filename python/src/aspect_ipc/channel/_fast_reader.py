@@ -122,7 +122,9 @@ class FastReader:
         self._fd = self._transport.readable_fd()
         self._transport.add_close_callback(self._on_close)
         channel._outbox.waves = True  # this reader clears burst at each read: see Outbox
-        channel._poll = self.poll
+        # Set before the channel runs (the handshake does): a lone request without either
+        # option then costs no call at all.
+        channel._poll = self.poll if channel.busy_poll or channel.receive_wait else None
         try:
             while True:
                 # The slow lane: what the callback handed over, then every frame left.
