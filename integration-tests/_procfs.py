@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["alive", "child_processes", "children_of"]
+__all__ = ["alive", "child_processes", "children_of", "stopped"]
 
 
 def _stat_fields(pid: int | str) -> list[bytes] | None:
@@ -37,3 +37,17 @@ def alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     fields = _stat_fields(pid)
     return fields is not None and fields[0] != b"Z"
+
+
+def stopped(pid: int) -> bool:
+    """True once every thread of ``pid`` has stopped (SIGSTOP's state ``T``).
+
+    ``kill(pid, SIGSTOP)`` returns before the threads stop: one running on another CPU runs
+    on until it next enters the kernel, long enough to answer a request.
+    """
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    states = [_stat_fields(f"{pid}/task/{tid}") for tid in threads]
+    return bool(states) and all(s is not None and s[0] == b"T" for s in states)

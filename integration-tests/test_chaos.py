@@ -35,6 +35,7 @@ from _load_kit import (
     spawn_fleet,
     volume,
 )
+from _procfs import stopped
 from aspect_ipc import (
     ProcessEvent,
     ProcessHandle,
@@ -333,6 +334,9 @@ async def test_a_paused_worker_resumes_with_both_channels_intact(
         assert handle.pid is not None
         os.kill(handle.pid, signal.SIGSTOP)
         try:
+            with anyio.fail_after(10):  # a hang guard
+                while not stopped(handle.pid):
+                    await anyio.sleep(0.001)
             await ledger.guard(30, functools.partial(_flood, handle, ledger, 0.3, 2))
         finally:
             os.kill(handle.pid, signal.SIGCONT)
