@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from concurrent.futures import CancelledError, Future
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import CancelledError
+from typing import Any, Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -16,7 +16,7 @@ from anyio.from_thread import BlockingPortal
 
 from .. import _fork
 
-__all__ = ["Caller"]
+__all__ = ["LIVENESS", "Caller", "Started"]
 
 T = TypeVar("T")
 
@@ -24,9 +24,9 @@ _ENDED = (
     "the blocking manager's event loop has ended (its with block was left): nothing can be "
     "called any more"
 )
-_LIVENESS = 1.0
-"""A waiting call looks this often (seconds) whether the loop still runs: a call handed over as
-the loop ends would otherwise wait for ever."""
+LIVENESS = 1.0
+"""A thread waiting for a call, or asleep on a stream's pipe, looks this often (seconds) whether
+the loop still runs: a call handed over as the loop ends would otherwise wait for ever."""
 
 
 class Caller:
@@ -64,21 +64,40 @@ class Caller:
             return False
         return True
 
-    def start(self, function: Callable[..., Awaitable[T]], *args: Any) -> Future[T]:
-        """Start ``function(*args)`` on the loop thread; its future, not waited for."""
+    def start(self, function: Callable[..., Awaitable[T]], *args: Any) -> Started[T]:
+        """Start ``function(*args)`` on the loop thread, not waiting for it: wait with
+        :meth:`Started.result`, or cancel it. Its coroutine is made on the loop thread when it
+        starts: a call the loop never ran (it ended first) leaves nothing behind."""
         self.on_other_thread()
-        if self._loop is None:
+        loop = self._loop
+        if loop is None:
+            trio_run = _TrioRun(function, args)
             with _ended_portal():
-                return self.portal.start_task_soon(function, *args)
-        return self._submit(_coroutine(function, *args))
-
-    def _submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
-        assert self._loop is not None
+                self.portal.start_task_soon(trio_run.run)
+            return Started(trio_run.outcome, self.running, lambda: self.call_soon(trio_run.cancel))
+        run = _Run(loop, function, args)
         try:
-            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+            loop.call_soon_threadsafe(run.start)
+            return Started(run.outcome, self.running, lambda: self.call_soon(run.cancel))
         except RuntimeError:  # the loop is closed
-            coroutine.close()  # never to run: no "never awaited" warning
             raise RuntimeError(_ENDED) from None
+        except KeyboardInterrupt:
+            # Before or after the start was handed over: a cancel after it, run in order on
+            # the loop, cancels the task or keeps it from starting.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(run.cancel)
+            raise
+
+    def running(self) -> bool:
+        """Whether the loop still runs (from any thread): False once it has ended, when a call
+        handed over and not yet started never will be."""
+        if self._loop is None:
+            return self.call_soon(_nothing)
+        return self._loop.is_running()
+
+    def ended(self) -> RuntimeError | None:
+        """The error a blocking call raises once the loop has ended; None while it runs."""
+        return None if self.running() else RuntimeError(_ENDED)
 
     def on_loop_thread(self) -> bool:
         """Whether the calling thread is the loop thread."""
@@ -99,60 +118,51 @@ class Caller:
         """``await function(*args)`` on the loop thread; its result, or its exception.
 
         A KeyboardInterrupt while waiting cancels the call, then propagates.
-
-        The calling thread waits on a ``queue.SimpleQueue`` (C code, which an interrupt leaves
-        cleanly), not on a ``concurrent.futures.Future``: an interrupt at the start of the
-        future's ``Condition.__exit__`` (Python code) left its lock held, and the loop thread,
-        setting the result, blocked on it for good.
         """
-        self.on_other_thread()
-        loop = self._loop
-        if loop is None:
-            return self._call_trio(function, *args)
-        outcome: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-        run: _Run | None = None
+        started = None
         try:
-            run = _Run(loop, _coroutine(function, *args), outcome)
-            loop.call_soon_threadsafe(run.start)
-        except RuntimeError:  # the loop is closed
-            if run is not None:
-                run.abandon()  # never to run: no "never awaited" warning
-            raise RuntimeError(_ENDED) from None
-        except KeyboardInterrupt:
-            # Before or after the start was handed over: a cancel after it, run in order on
-            # the loop, cancels the task or closes the coroutine never started.
-            if run is not None:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(run.cancel)
+            started = self.start(function, *args)
+            return started.result()
+        except KeyboardInterrupt:  # result() cancels, but it may land before that
+            if started is not None:
+                started.cancel()
             raise
 
-        def running() -> bool:
-            if loop.is_running():
-                return True
-            run.abandon()  # the manager closed after this call was handed over: it never runs
-            return False
 
+class Started(Generic[T]):
+    """A call handed to the loop thread (:meth:`Caller.start`): its outcome, waited for, or its
+    cancellation, from any thread but the loop's.
+
+    The waiting thread sleeps on a ``queue.SimpleQueue`` (C code, which an interrupt leaves
+    cleanly), not on a ``concurrent.futures.Future``: an interrupt at the start of the future's
+    ``Condition.__exit__`` (Python code) left its lock held, and the loop thread, setting the
+    result, blocked on it for good.
+    """
+
+    __slots__ = ("_cancel", "_outcome", "_running")
+
+    def __init__(
+        self,
+        outcome: queue.SimpleQueue[tuple[bool, Any]],
+        running: Callable[[], bool],
+        cancel: Callable[[], object],
+    ) -> None:
+        self._outcome, self._running, self._cancel = outcome, running, cancel
+
+    def result(self) -> T:
+        """The call's result, or its exception raised; RuntimeError if the loop ended without
+        running it. A KeyboardInterrupt while waiting cancels the call, then propagates."""
         try:
-            result: T = _handed_over(outcome, running)
+            result: T = _handed_over(self._outcome, self._running)
             return result
         except KeyboardInterrupt:
-            with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to cancel
-                loop.call_soon_threadsafe(run.cancel)
+            self.cancel()
             raise
 
-    def _call_trio(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """:meth:`call` on trio: the portal starts a task that hands its outcome over as on
-        asyncio. This thread never touches the portal's future (its lock is Python code, which
-        an interrupt may leave held); a Ctrl-C has the loop thread cancel the task."""
-        run = _TrioRun(function, args)
-        with _ended_portal():
-            self.portal.start_task_soon(run.run)
-        try:
-            result: T = _handed_over(run.outcome, lambda: self.call_soon(_nothing))
-            return result
-        except KeyboardInterrupt:
-            self.call_soon(run.cancel)
-            raise
+    def cancel(self) -> None:
+        """Cancel the call (its task, or its start if it has not started); nothing once the
+        loop has ended. Idempotent."""
+        self._cancel()
 
 
 def _handed_over(outcome: queue.SimpleQueue[tuple[bool, Any]], running: Callable[[], bool]) -> Any:
@@ -160,7 +170,7 @@ def _handed_over(outcome: queue.SimpleQueue[tuple[bool, Any]], running: Callable
     in C code; RuntimeError once ``running()`` says the loop has ended without it."""
     while True:
         try:
-            ok, value = outcome.get(timeout=_LIVENESS)
+            ok, value = outcome.get(timeout=LIVENESS)
         except queue.Empty:
             if not running():
                 raise RuntimeError(_ENDED) from None
@@ -209,35 +219,36 @@ class _TrioRun:
 
 
 class _Run:
-    """One call's coroutine on the loop thread: started, cancelled, its outcome handed back."""
+    """One call on the asyncio loop thread: started (its coroutine made there), cancelled, its
+    outcome handed back."""
 
-    __slots__ = ("_cancelled", "_coroutine", "_loop", "_outcome", "_task")
+    __slots__ = ("_args", "_cancelled", "_function", "_loop", "_task", "outcome")
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        coroutine: Coroutine[Any, Any, Any],
-        outcome: queue.SimpleQueue[tuple[bool, Any]],
+        function: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
     ) -> None:
-        self._loop, self._coroutine, self._outcome = loop, coroutine, outcome
+        self._loop, self._function, self._args = loop, function, args
+        self.outcome: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         self._task: asyncio.Task[Any] | None = None
         self._cancelled = False
 
     def start(self) -> None:
         """On the loop thread."""
         if self._cancelled:
-            self._coroutine.close()
             return
-        self._task = self._loop.create_task(self._coroutine)
+        self._task = self._loop.create_task(_coroutine(self._function, *self._args))
         self._task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled():
-            self._outcome.put((False, CancelledError()))
+            self.outcome.put((False, CancelledError()))
         elif task.exception() is not None:
-            self._outcome.put((False, task.exception()))
+            self.outcome.put((False, task.exception()))
         else:
-            self._outcome.put((True, task.result()))
+            self.outcome.put((True, task.result()))
 
     def cancel(self) -> None:
         """On the loop thread: the caller gave up (Ctrl-C). Not started by now, it never will
@@ -245,13 +256,6 @@ class _Run:
         self._cancelled = True
         if self._task is not None:
             self._task.cancel()
-        else:
-            self._coroutine.close()  # no "never awaited" warning
-
-    def abandon(self) -> None:
-        """The loop ended before the call ran: its coroutine never will."""
-        if self._task is None:
-            self._coroutine.close()  # never to run: no "never awaited" warning
 
 
 @contextlib.contextmanager

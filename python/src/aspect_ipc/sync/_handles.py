@@ -216,7 +216,7 @@ def open_stream(
     # The async stream object is inert until its first step (on the loop): made here, it
     # checks its arguments in the caller's thread.
     check_input(input)
-    pipe = None if input is None else Pipe(DEFAULT_WINDOW, caller.call_soon)
+    pipe = None if input is None else Pipe(DEFAULT_WINDOW, caller.call_soon, caller.ended)
     items = None if pipe is None else PipeItems(pipe)
     stream = opener(method, params, window=window, input=items)
     return kind(caller, stream, window, pipe, input)

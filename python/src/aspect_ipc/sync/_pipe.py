@@ -30,6 +30,8 @@ from typing import Any
 
 import anyio
 
+from ._caller import LIVENESS
+
 __all__ = ["Pipe", "PipeClosed"]
 
 
@@ -40,9 +42,18 @@ class PipeClosed(Exception):
 class Pipe:
     """``capacity`` items at most between a producer and a consumer on different threads."""
 
-    def __init__(self, capacity: int, call_soon: Callable[[Callable[[], object]], bool]) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        call_soon: Callable[[Callable[[], object]], bool],
+        ended: Callable[[], BaseException | None] = lambda: None,
+    ) -> None:
         self._capacity = capacity
         self._call_soon = call_soon  # runs a callable on the loop thread, from any thread
+        # The error to end with once the loop has ended (else None), asked by a thread that
+        # has slept for LIVENESS seconds: the loop side may never come (a call handed over as
+        # the loop ended never starts), and nothing else would wake it.
+        self._ended = ended
         # Reentrant: a finalizer (an abandoned iterator's, run by the garbage collector in the
         # middle of a step here on the same thread) may close the pipe.
         self._lock = threading.RLock()
@@ -177,10 +188,27 @@ class Pipe:
         leaves nothing held; its count may stay, which only costs a later sleeper a spurious
         wake-up, after which it looks again."""
         try:
-            self._tokens.get()
+            while True:
+                try:
+                    self._tokens.get(timeout=LIVENESS)
+                    break
+                except queue.Empty:
+                    error = self._ended()
+                    if error is not None:
+                        self._end_for_good(error)
+                        break
         finally:
             with self._lock:
                 self._sleepers -= 1
+
+    def _end_for_good(self, error: BaseException) -> None:
+        """The loop has ended: a consumer takes what is queued, then raises ``error``; a
+        producer stops (``put`` returns False)."""
+        with self._lock:
+            if self._end is None:
+                self._end = (False, error)
+            self.closed = True
+            self._wake_threads()
 
     def _wake_threads(self) -> None:
         """Under the lock: wake every thread asleep (each looks again). Tokens not yet taken

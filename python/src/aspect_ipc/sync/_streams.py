@@ -104,7 +104,7 @@ def request_with_input(
     caller: Caller, call: Callable[[PipeItems], Awaitable[T]], input: Iterable[Any]
 ) -> T:
     """Run ``call(items)`` on the loop while this thread reads ``input`` into ``items``."""
-    pipe = Pipe(DEFAULT_WINDOW, caller.call_soon)
+    pipe = Pipe(DEFAULT_WINDOW, caller.call_soon, caller.ended)
 
     async def run() -> T:
         try:
@@ -112,12 +112,12 @@ def request_with_input(
         finally:
             pipe.close()  # answered, failed or timed out: the reading below stops
 
-    future = caller.start(run)
+    started = caller.start(run)
     try:
         feed(input, pipe)
-        return future.result()
+        return started.result()
     except BaseException:  # KeyboardInterrupt: cancel the request, as a blocking call does
-        future.cancel()
+        started.cancel()
         pipe.close()
         raise
 
@@ -144,7 +144,7 @@ class StreamIterator(Iterator[Any]):
         self.aio = stream
         """The async stream underneath (use it only on the loop thread)."""
         self._stream: AsyncStream | None = stream  # handed to the pump at the first step
-        self._pipe = Pipe(window, caller.call_soon)
+        self._pipe = Pipe(window, caller.call_soon, caller.ended)
         self._input_pipe, self._input = input_pipe, input
         self._finished = threading.Event()  # set when the pump has ended
         self._lock = threading.Lock()
