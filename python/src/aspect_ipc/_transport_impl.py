@@ -46,7 +46,7 @@ SEND_BUFFER = 1024 * 1024
 # MSG_NOSIGNAL, and pipes, which have no such flag, block the signal around the write.
 _NOSIGNAL: int = getattr(socket, "MSG_NOSIGNAL", 0)
 # And never block: the data channel's reader puts its socket in blocking mode for a moment, to
-# wait for an answer in the receive call (FastReader.wait), while a thread may be writing.
+# wait for an answer in the receive call (AnswerPoll.wait), while a thread may be writing.
 _SEND_FLAGS: int = _NOSIGNAL | getattr(socket, "MSG_DONTWAIT", 0)
 _SIGPIPE: int | None = getattr(signal, "SIGPIPE", None)
 

@@ -18,17 +18,18 @@ from . import _fork
 from ._calls import check_grace, check_name, check_timeout
 from ._command import checked_command
 from ._events import CallbackRunner, EventStream, Listener, Listeners, in_event_callback
-from ._loggers import library_logger, release_logger
+from ._loggers import library_logger
 from ._option_checks import (
     check_flag,
     check_instance,
     check_spawn_options,
     checked_socket_dir,
 )
+from ._registry import WorkerRegistry
 from ._trace import trace_mode
 from .errors import WorkerIdInUse
 from .handle import ProcessHandle, SpawnSpec
-from .metrics import ManagerStats, WorkerStats, retire
+from .metrics import ManagerStats
 from .option_types import SpawnOptions
 from .options import ControlChannelOptions, DataChannelOptions, HealthCheck, RestartPolicy
 from .paths import PipePath
@@ -107,9 +108,8 @@ class ProcessManager:
         self.socket_dir = checked_socket_dir(socket_dir)
         """Where data sockets are made (None: the platform default, ``/tmp``), made absolute:
         a worker may run in another directory (``cwd=``) than the parent."""
-        self._handles: dict[str, ProcessHandle] = {}
-        self._retired: WorkerStats | None = None  # the counters of workers dropped (_forget)
-        self._held_loggers: set[str] = set()  # gone workers' loggers a child logger holds
+        self._workers = WorkerRegistry()
+        self._handles = self._workers.handles  # the same dict: read here, changed there
         self._listeners = Listeners()
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -171,7 +171,7 @@ class ProcessManager:
         finally:
             self._task_group = None
             for handle in self._handles.values():  # stopped: no line of theirs is to come
-                self._release_logger(handle.logger_name)
+                self._workers.release_logger(handle.logger_name)
         if self._handler_exit is not None:  # instead of the cancellation it caused
             raise self._handler_exit.with_traceback(None)
         return None
@@ -321,27 +321,13 @@ class ProcessManager:
             setup=setup,
         )
         tracing = trace_mode(trace)
-        existing = self._handles.get(worker_id)
-        if existing is not None and existing.state.value not in ("stopped", "failed"):
-            raise WorkerIdInUse(
-                f"worker id {worker_id!r} is already in use (state "
-                f"{existing.state.value}); stop it first or pick another id"
-            )
-        if existing is not None:  # its counters stay in the totals, which never go down
-            self._forget(existing)
         data = data_channel or DataChannelOptions()
         data_path = None
         if data.enabled:
             data_path = data.path or PipePath.for_module(
                 self.namespace, worker_id, directory=self.socket_dir
             )
-            taken = {
-                h.spec.data_path
-                for h in self._handles.values()
-                if h.state.value not in ("stopped", "failed")
-            }
-            if data_path in taken:
-                raise WorkerIdInUse(f"data path {data_path} is already used by another worker")
+        self._workers.claim(worker_id, data_path)
         spec = SpawnSpec(
             executable=executable,
             args=args,
@@ -373,47 +359,27 @@ class ProcessManager:
             if inspect.iscoroutinefunction(setup):
                 raise TypeError(f"setup {setup!r} is async: give a plain function")
             setup(handle)  # what it raises, spawn raises: nothing has started
-        self._handles[worker_id] = handle
+        self._workers.add(handle)
         try:
             await self._task_group.start(handle._supervise, name=f"supervisor of {worker_id}")
         except BaseException:
             # The supervisor has ended (or never ran, if cancelled before it started): either
             # way nothing of this worker is left, and a concurrent stop() must not wait on it.
             handle._done.set()
-            if self._handles.get(worker_id) is handle:
-                del self._handles[worker_id]
-            self._release_logger(handle.logger_name)
+            self._workers.discard(handle)
             raise
         return handle
 
     def stats(self) -> ManagerStats:
         """Every worker's :meth:`ProcessHandle.stats` by id (``.workers``), and their totals."""
-        workers = {worker_id: h.stats() for worker_id, h in self._handles.items()}
-        return ManagerStats.of(workers, self._retired)
+        return self._workers.stats()
 
     def _stopped(self, handle: ProcessHandle) -> None:
         """``handle`` is stopped for good: while the manager is open it leaves ``handles`` (a
         parent that gives each job a worker of its own must not keep them all), its counters
         staying in the totals. A failed worker stays, for its verdict, until its id is reused."""
         if not self._closed:
-            self._forget(handle)
-
-    def _forget(self, handle: ProcessHandle) -> None:
-        """Drop ``handle``, stopped for good (a pool's recycled or removed worker), so that a
-        long-lived pool does not keep every worker it ever had; its counters stay in the
-        totals of :meth:`stats`."""
-        if self._handles.get(handle.id) is handle and handle.state.value in ("stopped", "failed"):
-            del self._handles[handle.id]
-            self._retired = retire(self._retired, handle.stats())
-            self._release_logger(handle.logger_name)
-
-    def _release_logger(self, name: str) -> None:
-        """Drop a gone worker's logger (see release_logger); one a dotted child holds is tried
-        again as each later one goes, children first."""
-        self._held_loggers.add(name)
-        for held in sorted(self._held_loggers, key=lambda n: -n.count(".")):
-            if release_logger(held):
-                self._held_loggers.discard(held)
+            self._workers.forget(handle)
 
     async def stop(self, worker_id: str, *, grace: float | None = None) -> None:
         """Stop one worker (see :meth:`ProcessHandle.stop`)."""

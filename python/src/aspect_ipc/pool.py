@@ -254,7 +254,7 @@ class WorkerPool(Members):
                     for member in leaving:
                         task_group.start_soon(self._retire, member, False)
                     for member in failed:
-                        self._manager._forget(member.handle)
+                        self._manager._workers.forget(member.handle)
                     for slot in slots:
                         task_group.start_soon(self._fill, slot)
             except BaseExceptionGroup as group:
@@ -354,7 +354,7 @@ class WorkerPool(Members):
             while member.in_flight and member.handle.state in LIVE:
                 await self._changed.wait()
             await member.handle.stop()
-            self._manager._forget(member.handle)
+            self._manager._workers.forget(member.handle)
         finally:
             self._retiring.discard(member)
             if recycled:

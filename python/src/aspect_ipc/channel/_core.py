@@ -73,12 +73,12 @@ class ChannelCore:
         self.metrics: ChannelMetrics | None = None
         self.tracer: Tracer | None = None
         # Busy polling (seconds): a lone request reads for its answer without sleeping for up
-        # to this long before it waits on the loop (asyncio only: see FastReader.spin). 0: off.
+        # to this long before it waits on the loop (asyncio only: see AnswerPoll.spin). 0: off.
         self.busy_poll = 0.0
-        # Or it waits for it asleep in the socket's receive call (FastReader.wait). 0: off.
+        # Or it waits for it asleep in the socket's receive call (AnswerPoll.wait). 0: off.
         # Both are set before the channel runs.
         self.receive_wait = 0.0
-        # FastReader.poll, while it runs, if either is set.
+        # AnswerPoll.poll, while it runs, if either is set.
         self._poll: Callable[[Any], bool] | None = None
         self._frame_overhead = _frame_overhead(framing)  # bytes a frame adds to its payload
         # Large binaries go out uncopied where the codec and the framing both allow it.

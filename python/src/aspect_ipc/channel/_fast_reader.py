@@ -18,14 +18,9 @@ pool) holds the peer back through the socket, exactly as the portable loop does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import struct
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .._compiled import DECLINED, take_answers
@@ -35,6 +30,7 @@ from ..codecs import MessagePackCodec, decodes_split_frames
 from ..errors import ChannelClosed, CodecError, FramingError, IpcError, TransportError
 from ..framing import SMALL_FRAME, InPlaceDecoder, LengthPrefixedDecoder
 from ..jsonrpc import InvalidMessage, JsonRpcProtocol, Notification, Request
+from ._answer_poll import AnswerPoll
 from ._outbox import Buffer
 
 if TYPE_CHECKING:
@@ -49,14 +45,6 @@ except ImportError:  # anyio then finds asyncio by its running loop, in callback
     _LIBRARY = None  # type: ignore[assignment]
 
 _RECEIVE_SIZE = 256 * 1024
-_MAX_SKIPPED_WAITS = 64  # requests that skip their wait after waits that ran out (see wait)
-_TICK_BOUND = 0.01  # how long a receive timeout of a few µs may take: 2 ticks at 200 Hz
-
-
-def _timeval(seconds: float) -> bytes:
-    """``seconds`` as a ``struct timeval``, for SO_RCVTIMEO (never 0: that means for ever)."""
-    micros = max(round(seconds * 1e6), 1)
-    return struct.pack("ll", micros // 1_000_000, micros % 1_000_000)
 
 
 class FastReader:
@@ -77,10 +65,9 @@ class FastReader:
             if split_binaries is not None and decodes_split_frames(channel.codec):
                 split_binaries()  # a large binary goes straight into the bytes decoded
         self._fd = -1
-        self._watching = False
-        # When the loop last had a turn, if requests answered while polling have run since
-        # without yielding (see spin); None: it has had one since.
-        self._polling_since: float | None = None
+        self.watching = False
+        """Whether the descriptor is registered with the loop: the callback reads, not the
+        task."""
         # For the task: (frame, message) to act on first, then whatever the decoder holds.
         self._handed: deque[tuple[Buffer, Any]] = deque()
         self._failure: FramingError | None = None  # a framing error met by the callback
@@ -102,15 +89,10 @@ class FastReader:
             self._take_answers = partial(take_answers, self._answers, DECLINED)
             self._small = decoder
         # With them, over a socket, a read of answers only is one call to the socket and one to
-        # the core (see _on_readable): the socket's own recv_into, no transport between.
+        # the core (see on_readable): the socket's own recv_into, no transport between.
         sock = socket_of(transport) if self._small is not None else None
         self._recv_into: Callable[[memoryview], int] | None = sock.recv_into if sock else None
-        self._socket = sock  # for the waits in the receive call (see wait)
-        self._receive_timeout = 0.0  # the socket's SO_RCVTIMEO, as last set
-        # After a wait that ran out, the next requests skip theirs: how many are left to skip,
-        # and how many the last miss made them skip (doubled by each miss in a row).
-        self._skip_waits = 0
-        self._wait_backoff = 0
+        self._answer_poll = AnswerPoll(self, channel, sock)
         self._transport_name: str = getattr(transport, "name", channel.name)
         # Whether the decoder holds nothing (LengthPrefixedDecoder.idle), as last seen: then
         # the next read's bytes start a frame, and the core may take them where they lie.
@@ -124,7 +106,8 @@ class FastReader:
         channel._outbox.waves = True  # this reader clears burst at each read: see Outbox
         # Set before the channel runs (the handshake does): a lone request without either
         # option then costs no call at all.
-        channel._poll = self.poll if channel.busy_poll or channel.receive_wait else None
+        polls = channel.busy_poll or channel.receive_wait
+        channel._poll = self._answer_poll.poll if polls else None
         try:
             while True:
                 # The slow lane: what the callback handed over, then every frame left.
@@ -151,125 +134,6 @@ class FastReader:
             channel._poll = None
             self._unwatch()
 
-    def poll(self, answered: asyncio.Future[None]) -> bool:
-        """For the channel's only request in flight, just sent: a busy poll (:meth:`spin`) or
-        a wait in the receive call (:meth:`wait`), as the channel is set. True: it was
-        answered, and the caller must yield once before it goes on (see :meth:`spin`)."""
-        channel = self._channel
-        if channel.busy_poll:
-            return self.spin(answered, channel.busy_poll)
-        if channel.receive_wait:
-            return self.wait(answered, channel.receive_wait)
-        return False
-
-    def wait(self, answered: asyncio.Future[None], seconds: float) -> bool:
-        """Wait for ``answered`` asleep in the socket's receive call, for about ``seconds``;
-        only while the loop has nothing else to run and no timer due within ``_TICK_BOUND``.
-
-        On the development machine (a virtual one, two CPUs) a small round trip whose answer
-        is awaited in ``recv`` took 18-28 µs, against 26-93 in ``epoll_wait`` (as any asyncio
-        loop does, run to run), and 40-66 for mp.Pipe in the same runs; ``select``, ``poll``
-        and ``epoll`` with a short timeout were no faster than the loop. So the socket is put in
-        blocking mode with a receive timeout (SO_RCVTIMEO) for the wait, and back; every send
-        on it says MSG_DONTWAIT, so a thread's write never blocks meanwhile.
-
-        The kernel counts that timeout in scheduler ticks: a receive that gets nothing returns
-        after one or two ticks (6-8 ms at 250 Hz), however short the timeout asked, and the
-        loop runs nothing until then. So a wait that runs out, or outlasts ``seconds`` (the
-        answer came, but late), makes the next requests skip their waits (1, then 2, 4... up to
-        64 in a row): a worker whose answers take longer holds the loop once in 65 requests at
-        most. Opt-in for that (DataChannelOptions.receive_wait). Returns what :meth:`spin`
-        returns.
-        """
-        if self._skip_waits:
-            self._skip_waits -= 1
-            return False
-        loop = self._loop
-        ready = getattr(loop, "_ready", None)  # asyncio's run queue and timers (not uvloop's)
-        timers = getattr(loop, "_scheduled", None)
-        sock = self._socket
-        if ready is None or ready or timers is None or sock is None or not self._watching:
-            return False
-        if timers and timers[0].when() - loop.time() < _TICK_BOUND:
-            return False  # a timer is due before a wait that runs out ends: it fires on time
-        metrics = self._channel.metrics
-        if metrics is not None:
-            metrics.busy_polls += 1
-        start = perf_counter()
-        if self._polling_since is None:
-            self._polling_since = start
-        end = start + seconds
-        try:
-            if self._receive_timeout != seconds:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
-                self._receive_timeout = seconds
-            sock.setblocking(True)
-            on_readable = self._on_readable
-            while self._watching and not answered.done() and not ready:
-                on_readable()  # asleep in recv until bytes come, or the timeout
-                if perf_counter() >= end:
-                    break
-        except OSError:  # the socket closed meanwhile: the reader meets it, and says so
-            pass
-        finally:
-            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to restore
-                sock.setblocking(False)
-        if answered.done() and perf_counter() <= end:
-            self._wait_backoff = 0
-        else:  # it ran out, or outlasted ``seconds`` (the loop ran nothing meanwhile)
-            self._wait_backoff = min(max(self._wait_backoff * 2, 1), _MAX_SKIPPED_WAITS)
-            self._skip_waits = self._wait_backoff
-        return self._polled(answered, seconds, bool(ready))
-
-    def spin(self, answered: asyncio.Future[None], seconds: float) -> bool:
-        """Busy polling: read without sleeping until ``answered`` is done, ``seconds`` have
-        passed, or the slow lane has the input; only while the loop has nothing else to run.
-
-        Waking a thread that sleeps in ``epoll_wait`` costs tens of microseconds on many
-        machines (more than a small round trip's CPU); a reader that never sleeps sees the
-        answer as it lands, and completes it in this call, so the caller's ``await`` does not
-        even yield. The price: this CPU stays busy meanwhile, and the loop runs nothing else.
-
-        True: the caller must yield once before it goes on, for two reasons. What this read
-        woke (a handler of a notification that came before the answer, another caller) would
-        have run before the caller without the poll, the loop running callbacks in the order
-        they are made; so it still does. And the loop must get its turn (timers, cancel scopes'
-        deadlines, other descriptors, none of which shows in the run queue): a caller making
-        request after request, each answered while it polled, would never give it one. So once
-        ``seconds`` have passed since the loop last had a turn, the caller yields.
-        """
-        ready = getattr(self._loop, "_ready", None)  # asyncio's run queue (not on uvloop)
-        if ready is None or ready:
-            return False  # something else is waiting to run (or it cannot be told): sleep
-        metrics = self._channel.metrics
-        if metrics is not None:
-            metrics.busy_polls += 1
-        start = perf_counter()
-        if self._polling_since is None:
-            self._polling_since = start  # the loop's last turn: before this poll
-        end = start + seconds
-        on_readable, yield_cpu = self._on_readable, os.sched_yield
-        while self._watching and not answered.done():
-            on_readable()
-            if perf_counter() >= end or ready:
-                break
-            yield_cpu()  # a peer on this same CPU runs now, not when the time is up
-        return self._polled(answered, seconds, bool(ready))
-
-    def _polled(self, answered: asyncio.Future[None], seconds: float, woke: bool) -> bool:
-        """After a poll or a wait: whether the caller must yield once (see :meth:`spin`)."""
-        if not answered.done():
-            self._polling_since = None  # the caller waits: the loop has its turn
-            return False
-        metrics = self._channel.metrics
-        if metrics is not None:
-            metrics.busy_poll_answered += 1
-        since = self._polling_since
-        if woke or since is None or perf_counter() - since >= seconds:
-            self._polling_since = None  # the caller yields: the loop has its turn
-            return True
-        return False
-
     async def _drain(self) -> IpcError | None:
         """Dispatch every whole frame in the decoder; a fatal framing error ends the read."""
         channel = self._channel
@@ -287,13 +151,13 @@ class FastReader:
             await channel._dispatch(frame)
 
     def _watch(self) -> None:
-        if not self._watching and self._fd >= 0:
-            self._loop.add_reader(self._fd, self._on_readable)
-            self._watching = True
+        if not self.watching and self._fd >= 0:
+            self._loop.add_reader(self._fd, self.on_readable)
+            self.watching = True
 
     def _unwatch(self) -> None:
-        if self._watching:
-            self._watching = False
+        if self.watching:
+            self.watching = False
             self._loop.remove_reader(self._fd)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
@@ -309,7 +173,7 @@ class FastReader:
         """Give the rest to the task: stop reading until it has done its part."""
         self._unwatch()
 
-    def _on_readable(self) -> None:
+    def on_readable(self) -> None:
         # Most reads of a parent's data channel bring answers only, and find the decoder idle
         # (nothing buffered): the core takes the answers from the bytes received, where they
         # lie, and their callers are woken, in a handful of calls. What is left (anything else,
