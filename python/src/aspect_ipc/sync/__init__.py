@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from types import TracebackType
@@ -58,7 +59,7 @@ from ..option_types import ManagerOptions, SpawnOptions
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import ProcessHandle
-from ._loop_thread import LoopThread
+from ._loop_thread import LoopThread, keep_sigint, note_sigint, release_sigint
 from ._pool import MapIterator, WorkerPool
 from ._streams import INPUT_THREAD, StreamIterator
 
@@ -116,9 +117,19 @@ class ProcessManager:
                 "thread of its own)"
             )
         loop_thread = LoopThread(self._backend, LOOP_THREAD)
-        self._portal, self._caller = loop_thread.start(self._host)
+        self._portal, self._caller = loop_thread.start(self._host)  # Ctrl-C still held
         self._loop_thread = loop_thread
-        return self
+        # Released only now that close() finds the loop: a KeyboardInterrupt out of __enter__
+        # skips __exit__, so one that lands from here on stops the loop before it is raised.
+        interrupted: list[KeyboardInterrupt] = []
+        try:
+            release_sigint(interrupted)
+            if not interrupted:
+                return self
+        except KeyboardInterrupt as exc:
+            interrupted.append(exc)
+        self.close()
+        raise interrupted[0]
 
     def __exit__(
         self,
@@ -126,7 +137,14 @@ class ProcessManager:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        # The Ctrl-C hold first, written out (see close()): a KeyboardInterrupt that lands before
+        # close() holds it would skip the clean-up.
         try:
+            previous = signal.signal(signal.SIGINT, note_sigint)
+        except ValueError:  # not the main thread, which alone gets KeyboardInterrupt
+            previous = None
+        try:
+            keep_sigint(previous)
             self.close()
         except KeyboardInterrupt:
             # Leaving because of one already: more Ctrl-Cs during the clean-up would only
@@ -155,16 +173,42 @@ class ProcessManager:
 
     def close(self) -> None:
         """Stop every worker and the loop thread (what leaving the ``with`` block does)."""
+        # First of all: from here on a Ctrl-C in the main thread is noted, not raised, until
+        # the loop thread has stopped; then one is raised. One that landed in the lines before
+        # the stop began escaped the clean-up, the workers and the loop thread left running (a
+        # storm of Ctrl-Cs, one a millisecond, about once in a hundred runs). Written out, not
+        # a call to a function of ours: a KeyboardInterrupt lands as such a call begins.
+        try:
+            previous = signal.signal(signal.SIGINT, note_sigint)
+        except ValueError:  # not the main thread, which alone gets KeyboardInterrupt
+            previous = None
+        interrupted: list[KeyboardInterrupt] = []
+        try:
+            keep_sigint(previous)
+            loop_thread = self._leave(interrupted)
+        finally:
+            release_sigint(interrupted)  # stop() has, unless nothing was running
+        if loop_thread is not None and self._handler_exit is not None:
+            # A handler of the workers' requests called sys.exit() (or raised KeyboardInterrupt)
+            # on the loop thread: the workers are stopped, and the program exits from here,
+            # where the with block ends (the calls waiting meanwhile failed: ChannelClosed).
+            exit_, self._handler_exit = self._handler_exit, None
+            raise exit_.with_traceback(None)
+        if loop_thread is not None and loop_thread.host_error is not None:
+            raise loop_thread.host_error
+        if interrupted:
+            raise interrupted[0]
+
+    def _leave(self, interrupted: list[KeyboardInterrupt]) -> LoopThread | None:
+        """:meth:`close`'s stop, a Ctrl-C held (kept in ``interrupted``): the loop thread,
+        stopped; None if nothing was open, or in a forked child."""
         loop_thread, portal = self._loop_thread, self._portal
         if loop_thread is None or portal is None:
-            return
-        # Until the loop thread is told to stop, a KeyboardInterrupt is held: raised out of a
-        # call here, it would leave the loop and the workers running with nobody to stop them.
-        interrupted: list[KeyboardInterrupt] = []
+            return None
         try:
             if self._caller is not None and self._generation == _fork.generation:
                 self._caller.on_other_thread()  # a callback or handler: would wait for itself
-        except KeyboardInterrupt as exc:
+        except KeyboardInterrupt as exc:  # a program's own SIGINT handler raised it
             interrupted.append(exc)
         self._portal = self._loop_thread = self._caller = None
         if self._generation != _fork.generation:
@@ -172,23 +216,14 @@ class ProcessManager:
             # portal, once collected, would ask that thread to stop and wait for ever: told it
             # is not running, it skips that (anyio keeps the loop thread's id in this field).
             portal._event_loop_thread_id = None
-            return
+            return None
         while loop_thread.running:
             try:
                 loop_thread.stop(cancel_remaining=False)  # the host stops the workers first
             except KeyboardInterrupt as exc:  # held by stop(), or landed before it began
                 if not interrupted:
                     interrupted.append(exc)
-        if self._handler_exit is not None:
-            # A handler of the workers' requests called sys.exit() (or raised KeyboardInterrupt)
-            # on the loop thread: the workers are stopped, and the program exits from here,
-            # where the with block ends (the calls waiting meanwhile failed: ChannelClosed).
-            exit_, self._handler_exit = self._handler_exit, None
-            raise exit_.with_traceback(None)
-        if loop_thread.host_error is not None:
-            raise loop_thread.host_error
-        if interrupted:
-            raise interrupted[0]
+        return loop_thread
 
     # -- the API ------------------------------------------------------------------------------
 

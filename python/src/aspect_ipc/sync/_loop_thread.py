@@ -37,7 +37,7 @@ import anyio
 from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal
 
-__all__ = ["Host", "LoopThread"]
+__all__ = ["Host", "LoopThread", "hold_sigint", "keep_sigint", "note_sigint", "release_sigint"]
 
 Host = Callable[..., Awaitable[None]]
 """``host(portal, stopping, *, task_status)``: runs until ``stopping`` is set; what it gives
@@ -71,6 +71,11 @@ class LoopThread:
     def start(self, host: Host) -> tuple[BlockingPortal, Any]:
         """Start the thread; return the portal and what ``host`` started with, once it has.
 
+        Ctrl-C is held from the first line (noted, not raised) and still held on return: the
+        caller keeps this object where its clean-up finds it, then calls :func:`release_sigint`
+        and raises a Ctrl-C that came meanwhile once it has stopped the loop. Held until then,
+        no KeyboardInterrupt can land between the start and the moment the caller owns it.
+
         Raises:
             KeyboardInterrupt: a Ctrl-C came while it started; the loop is stopped again.
             BaseException: what the host raised before it started, or whatever ended the loop
@@ -82,6 +87,13 @@ class LoopThread:
         # would not be. Once the host has started, the starter makes no call until it returns:
         # a call is where a KeyboardInterrupt is raised, and one there would leave the loop and
         # its workers running with nobody to stop them.
+        # Ctrl-C is held from here until the caller releases it (see the docstring), written
+        # out, not a call: a KeyboardInterrupt lands as a call to a function of ours begins.
+        try:
+            previous = signal.signal(signal.SIGINT, note_sigint)
+        except ValueError:  # not the main thread, which alone gets KeyboardInterrupt
+            previous = None
+        keep_sigint(previous)
         ready: list[tuple[BlockingPortal, Any]] = []
         failed: list[BaseException] = []
         handed: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -124,13 +136,14 @@ class LoopThread:
             # thread is launched (then nothing is to be stopped) or after.
             if not _launched(thread):
                 self._close_sockets()
+                release_sigint([])  # a program's own handler raised it: nothing was held
                 raise
             interrupted.append(exc)
         self._thread = thread
         self.running = True
         while not (ready or failed):  # written out: a Ctrl-C entering a call would escape
             try:
-                _hold_sigint()  # as stop() does: a storm is noted, not raised
+                hold_sigint()  # as stop() does: a storm is noted, not raised
                 handed.get(timeout=_LOOK_AGAIN)
             except queue.Empty:
                 if not (ready or failed) and self._ended:  # not is_alive(): see _join
@@ -139,20 +152,16 @@ class LoopThread:
                 if not interrupted:
                     interrupted.append(exc)
         if not ready:
-            self._release_sigint(interrupted)
             self._wait_for_the_end(thread, interrupted)
             self.running = False
             self._close_sockets()
+            release_sigint(interrupted)
             raise failed[0]
         if interrupted or _sigints_held:
             # Still held: the stop starts with no SIGINT able to raise at its first line.
             self.stop(cancel_remaining=True)
             raise interrupted[0] if interrupted else KeyboardInterrupt()
-        self._release_sigint(interrupted)
-        if interrupted:  # one came as Python's handler came back
-            self.stop(cancel_remaining=True)
-            raise interrupted[0]
-        return ready[0]
+        return ready[0]  # Ctrl-C still held: the caller releases it once it holds the thread
 
     async def _host(
         self,
@@ -185,6 +194,7 @@ class LoopThread:
         Ctrl-C meanwhile is raised once it is done (one, however many came)."""
         thread = self._thread
         if thread is None:
+            self.running = False
             return
         interrupted: list[KeyboardInterrupt] = []
         sent = False
@@ -192,10 +202,10 @@ class LoopThread:
             # Python raises a KeyboardInterrupt at any call, a handler's included, and a storm
             # of Ctrl-Cs (the last drill's) met one there: it escaped, the workers still
             # running. While the stop runs, SIGINT is only noted (Python's own handler in the
-            # main thread: see _hold_sigint); what lands before that is caught here, and the
+            # main thread: see hold_sigint); what lands before that is caught here, and the
             # loop goes on.
             try:
-                _hold_sigint()
+                hold_sigint()
                 if not sent:
                     with contextlib.suppress(OSError):  # the loop is gone already: its end says
                         self._stop_writer.send(_CANCEL if cancel_remaining else _WAIT)
@@ -204,25 +214,15 @@ class LoopThread:
             except KeyboardInterrupt as exc:
                 if not interrupted:
                     interrupted.append(exc)
-        self._release_sigint(interrupted)
+        # Everything that says "stopped" is set before Python's SIGINT handler is back: a
+        # KeyboardInterrupt that lands after it must find the stop done (one that landed here,
+        # before, left the thread looking alive, and close() calling stop() for ever).
         self._thread = None
         self.running = False
         self._close_sockets()
+        release_sigint(interrupted)
         if interrupted:
             raise interrupted[0]
-
-    @staticmethod
-    def _release_sigint(interrupted: list[KeyboardInterrupt]) -> None:
-        """:func:`_release_sigint`, with what it noted, or what lands as it returns (a call is
-        where a KeyboardInterrupt is raised), kept in ``interrupted``."""
-        try:
-            came = _release_sigint()
-        except KeyboardInterrupt as exc:
-            came = False
-            if not interrupted:
-                interrupted.append(exc)
-        if came and not interrupted:
-            interrupted.append(KeyboardInterrupt())
 
     def _wait_for_the_end(
         self, thread: threading.Thread, interrupted: list[KeyboardInterrupt]
@@ -245,23 +245,53 @@ class LoopThread:
 _sigints_held: list[int] = []  # the SIGINTs noted while a stop held them (main thread only)
 
 
-def _note_sigint(signum: int, frame: object) -> None:
+def note_sigint(signum: int, frame: object) -> None:
+    """The SIGINT handler while a stop holds Ctrl-C: the signal is noted, not raised."""
     _sigints_held.append(signum)
 
 
-def _hold_sigint() -> None:
+def keep_sigint(previous: Any) -> None:
+    """After ``previous = signal.signal(signal.SIGINT, note_sigint)``, written out as the first
+    statement where a stop begins (a call to any function of ours is itself a point where a
+    KeyboardInterrupt lands, before its first line): the hold stays over Python's own handler
+    only. A program's own handler, or SIGINT ignored, is put back, and a SIGINT noted meanwhile
+    raised again for it. (None: not the main thread, where nothing was swapped; or a handler
+    not set from Python, which cannot be put back: the hold stays, as for Python's.)"""
+    if previous is None or previous is signal.default_int_handler or previous is note_sigint:
+        return
+    signal.signal(signal.SIGINT, previous)
+    if _sigints_held:
+        _sigints_held.clear()
+        signal.raise_signal(signal.SIGINT)
+
+
+def hold_sigint() -> None:
     """In the main thread, while Python's own SIGINT handler is in place: note SIGINTs instead
     of raising KeyboardInterrupt, until :func:`_release_sigint`. A program's own handler, or a
     SIGINT ignored, is left as it is; so is any other thread (it gets no KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _note_sigint)
+        signal.signal(signal.SIGINT, note_sigint)
 
 
-def _release_sigint() -> bool:
-    """Python's handler back, if :func:`_hold_sigint` had put ours; whether a SIGINT came."""
-    if signal.getsignal(signal.SIGINT) is not _note_sigint:
+def release_sigint(interrupted: list[KeyboardInterrupt]) -> None:
+    """Python's SIGINT handler back (see :func:`hold_sigint`); a SIGINT noted meanwhile, or a
+    KeyboardInterrupt that lands as this returns (a call is where one is raised), is kept in
+    ``interrupted``, to be raised once the caller is done."""
+    try:
+        came = _restore_sigint()
+    except KeyboardInterrupt as exc:
+        came = False
+        if not interrupted:
+            interrupted.append(exc)
+    if came and not interrupted:
+        interrupted.append(KeyboardInterrupt())
+
+
+def _restore_sigint() -> bool:
+    """Python's handler back, if :func:`hold_sigint` had put ours; whether a SIGINT came."""
+    if signal.getsignal(signal.SIGINT) is not note_sigint:
         return False
     signal.signal(signal.SIGINT, signal.default_int_handler)
     came = bool(_sigints_held)
