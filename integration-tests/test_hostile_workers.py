@@ -98,7 +98,23 @@ START_UP_LIES = {
     "hello-other-worker": (Unauthorized, "answered $/hello as worker 'somebody-else'"),
     "hello-protocol-2": (ProtocolVersionMismatch, "w's data channel speaks 2"),
     "ready-no-data-path": (StartupError, "did not open the data channel"),
-    "ready-parent-pid": (Unauthorized, "unauthorized peer on {path}"),
+    "ready-parent-pid": (
+        Unauthorized,
+        "on {path}: worker w announced pid {parent} in $/ready, which is neither",
+    ),
+    "ready-no-pid": (
+        Unauthorized,
+        "unauthorized peer on {path}: worker w announced no pid",
+    ),
+    "ready-as-request": (StartupError, "sent $/ready as a request (with an id)"),
+    "ready-no-protocol": (
+        StartupError,
+        "sent $/ready without a protocol: it must be the integer 1",
+    ),
+    "ready-protocol-string": (
+        StartupError,
+        "sent $/ready with protocol '1': it must be the integer",
+    ),
     "hello-refuse": (Unauthorized, "refused $/hello"),
     "hello-version": (ProtocolVersionMismatch, "worker w"),
     "hello-close": (StartupError, "closed the data channel during $/hello"),
@@ -123,7 +139,7 @@ async def test_lies_at_start_up_fail_the_spawn(namespace: str, start: str) -> No
                     "w", **liar(start), data_channel=DATA, startup_timeout=1
                 )
             assert type(info.value) is error_type, info.value
-            assert text.format(path=path) in str(info.value)
+            assert text.format(path=path, parent=os.getpid()) in str(info.value)
             # Whatever went wrong, a StartupError with the worker's stderr (parent guide).
             assert isinstance(info.value, StartupError)
             assert f"liar: starting as {start!r}" in info.value.stderr_tail

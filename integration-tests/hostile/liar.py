@@ -17,6 +17,9 @@ START says how start-up goes (default ``honest``):
 | ``ready-other-path`` | listens on ``<ASPECT_IPC_DATA_PATH>.x`` instead, and announces that |
 | ``ready-not-listening`` | announces the data path it was given, but never listens on it |
 | ``ready-parent-pid`` | announces its parent's pid instead of its own |
+| ``ready-no-pid`` | announces no pid |
+| ``ready-as-request`` | sends ``$/ready`` as a request (with an id) |
+| ``ready-no-protocol`` / ``ready-protocol-string`` | ``$/ready`` without ``protocol`` / with ``"1"`` |
 | ``squatted`` | does not listen: waits until someone else listens on the data path, then |
 |  | sends ``$/ready`` with its own pid |
 | ``hello-refuse`` / ``hello-version`` | answers ``$/hello`` with -32003 / -32007 |
@@ -138,7 +141,11 @@ class Liar:
             self.listen(DATA_PATH)
         if START == "ready-parent-pid":
             pid = os.getppid()
-        protocols = {"ready-protocol-2": 2, "ready-protocol-float": 1.0}
+        protocols = {
+            "ready-protocol-2": 2,
+            "ready-protocol-float": 1.0,
+            "ready-protocol-string": "1",
+        }
         params: Any = {
             "protocol": protocols.get(START, 1),
             "sdk": "liar",
@@ -147,9 +154,16 @@ class Liar:
             "pid": pid,
             "dataPath": announced,
         }
+        if START == "ready-no-protocol":
+            del params["protocol"]
+        if START == "ready-no-pid":
+            del params["pid"]
         if START == "ready-not-a-map":
             params = [1, 2]
-        self.send("control", {"jsonrpc": "2.0", "method": "$/ready", "params": params})
+        ready = {"jsonrpc": "2.0", "method": "$/ready", "params": params}
+        if START == "ready-as-request":
+            ready["id"] = 1
+        self.send("control", ready)
         if START == "ready-twice":
             again = {**params, "dataPath": "/tmp/elsewhere.sock"}
             self.send(

@@ -147,3 +147,27 @@ def test_a_large_binary_in_a_column_is_sent_uncopied() -> None:
     rows = [{"id": 1, "blob": b"x"}, {"id": 2, "blob": LARGE}]
     parts = MessagePackCodec().encode_parts({"jsonrpc": "2.0", "method": "put", "params": rows})
     assert any(part is LARGE for part in parts)
+
+
+@pytest.mark.parametrize(
+    ("frame", "says"),
+    [
+        (b"\x81\x01\x02", "map keys must be strings, got int key"),  # {1: 2}
+        (b"\x81\xc0\x02", "map keys must be strings, got nil key"),  # {nil: 2}
+        (b"\x81\x92\x01\x02\x01", "map keys must be strings, got list key"),  # {[1, 2]: 1}
+        (b"\xa2\xed\xa0", "a string is not valid UTF-8"),  # a lone surrogate's bytes in a str
+    ],
+)
+def test_a_frame_outside_the_spec_mapping_is_named_for_the_rule_it_breaks(
+    frame: bytes, says: str
+) -> None:
+    # Valid MessagePack that breaks the mapping (spec 3.2): it read "frame is not valid
+    # MessagePack: 'utf-8' codec can't decode ... (do both sides use MessagePackCodec?)" and
+    # "int is not allowed for map key when strict_map_key=True", words of msgpack's, sent back
+    # to the peer in the -32700 too.
+    with pytest.raises(CodecError) as info:
+        MessagePackCodec().decode(frame)
+    message = str(info.value)
+    assert message.startswith("frame is not valid MessagePack for aspect-ipc: ")
+    assert says in message
+    assert "strict_map_key" not in message and "MessagePackCodec?" not in message

@@ -247,3 +247,39 @@ async def test_a_worker_that_refuses_shutdown_is_told_about_and_still_stopped(
     assert handle.state.value == "stopped"
     told = [r for r in caplog.records if "answered $/shutdown with an error" in r.getMessage()]
     assert len(told) == 1 and told[0].levelname == "WARNING" and "I refuse" in told[0].getMessage()
+
+
+# A worker without an SDK that announces a protocol this parent does not speak (a start-up
+# failure found in its first line), and writes down each signal it gets.
+_WRONG_PROTOCOL = """
+import json, os, signal, sys, time
+log = open(os.environ["SIGNAL_LOG"], "a", buffering=1)
+def on_term(number, frame):
+    log.write("SIGTERM\\n")
+    if os.environ["ON_SIGTERM"] == "exit":
+        os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+sys.stdout.write(json.dumps({"jsonrpc": "2.0", "method": "$/ready", "params": {
+    "protocol": 2, "pid": os.getpid(), "dataPath": None}}) + "\\n")
+sys.stdout.flush()
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.parametrize("on_sigterm", ["exit", "ignore"])
+async def test_a_failed_start_up_stops_the_worker_with_sigterm_first(
+    tmp_path: Path, on_sigterm: str
+) -> None:
+    """Spec 7.6 and 8.2: after a start-up failure the worker is stopped as one not yet serving
+    is: SIGTERM at once (it may clean up and say why), SIGKILL after the grace period."""
+    log = tmp_path / "signals"
+    log.touch()
+    env = {"SIGNAL_LOG": str(log), "ON_SIGTERM": on_sigterm}
+    async with ProcessManager(namespace=namespace(), shutdown_grace=GRACE) as manager:
+        with pytest.raises(StartupError, match="protocol version mismatch"):
+            await manager.spawn(
+                "w", executable=sys.executable, args=["-c", _WRONG_PROTOCOL], env=env
+            )
+        assert children() == (set(), set())  # gone and reaped when spawn() raised
+    assert log.read_text() == "SIGTERM\n"

@@ -61,6 +61,24 @@ class Startup:
     # A line of the worker's stdout that the control codec's decode hook failed on, before
     # $/ready: the parent cannot read what the worker says, $/ready included (it ends the wait).
     unreadable: IpcError | None = None
+    # Why the start-up failed before $/ready was seen (it ends the wait): $/ready sent as a
+    # request, say.
+    failure: IpcError | None = None
+
+    def ready_as_request(self, params: Any) -> None:
+        """The control channel's handler of a ``$/ready`` request. A worker without an SDK
+        that gives ``$/ready`` an id would wait for an answer, and the parent for a ``$/ready``
+        it never sees: both are told at once."""
+        if not self.ready.is_set():
+            self.failure = StartupError(
+                f"worker {self.worker_id} sent $/ready as a request (with an id): it is a "
+                "notification, sent without one (spec 7.2)"
+            )
+            self.ready.set()
+        raise RemoteError(
+            ErrorCode.INVALID_REQUEST,
+            "Invalid Request: $/ready is a notification: send it without an id (spec 7.2)",
+        )
 
 
 async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
@@ -80,6 +98,8 @@ async def handshake(startup: Startup, task_group: TaskGroup) -> Channel | None:
         if not startup.ready.is_set():
             scope.cancel()  # no $/ready in time: the timeout error below
             await anyio.lowlevel.checkpoint()
+        if startup.failure is not None:
+            raise startup.failure
         if startup.unreadable is not None:
             raise StartupError(
                 f"worker {worker}: a message on its control channel cannot be read, so its "
@@ -149,6 +169,14 @@ def _ready_params(startup: Startup) -> dict[str, Any]:
         )
     startup.ready_params.update(params)
     protocol = params.get("protocol")
+    if type(protocol) not in (int, float):  # missing, a string...: not a version at all
+        shown = (
+            "without a protocol" if "protocol" not in params else f"with protocol {protocol!r:.40}"
+        )
+        raise StartupError(
+            f"worker {worker} sent $/ready {shown}: it must be the integer "
+            f"{PROTOCOL_VERSION} (spec 7.2). Does it use an aspect-ipc SDK?"
+        )
     if type(protocol) is not int or protocol != PROTOCOL_VERSION:  # 1.0 is a float (3.1)
         raise ProtocolVersionMismatch(
             f"protocol version mismatch: parent speaks {PROTOCOL_VERSION}, "

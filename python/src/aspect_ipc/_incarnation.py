@@ -113,8 +113,11 @@ class Incarnations(HandleCore):
             # host cancelled every task, as asyncio.run does at its end), with no stop asked
             # for. The worker still gets SIGTERM and a moment to exit cleanly (spec 8.4).
             cut_short = child is not None and failure is None and outcome is None
+            # A start-up that failed stops the worker as spec 8.2 stops one not yet serving
+            # (7.6): SIGTERM at once, SIGKILL after the grace period, so that it can say why.
+            term_wait = TERM_WAIT if cut_short else self._grace() if failure is not None else None
             with anyio.CancelScope(shield=True):
-                await self._end(child, stderr, transports, fds, gently=cut_short)
+                await self._end(child, stderr, transports, fds, term_wait=term_wait)
             if cut_short:
                 self._emit("exit", exit_code=self.exit_code, signal=self.signal)
         if failure is not None:
@@ -196,6 +199,7 @@ class Incarnations(HandleCore):
             startup.ready.set()
 
         control._on_reserved_notification(METHOD_READY, on_ready)
+        control._on_reserved_request(METHOD_READY, startup.ready_as_request)
         self._handlers.install(control, "control")
         failure: IpcError | None = None
         outcome: Outcome | None = None
@@ -253,11 +257,15 @@ class Incarnations(HandleCore):
         if self._startup_scope is not None:
             self._startup_scope.cancel()  # a worker that died during its start-up: say so now
 
+    def _grace(self) -> float:
+        """The grace period of this stop: stop(grace=...)'s, else the manager's."""
+        return self._stop_grace if self._stop_requested else self._settings.shutdown_grace
+
     async def _stopper(self, child: ChildProcess, control: Channel) -> None:
         """Once a stop (or a restart()) is requested: the escalation of spec 8.2, on this
         incarnation."""
         await _first_of(self._stop_event.wait, self._restart_event.wait)
-        grace = self._stop_grace if self._stop_requested else self._settings.shutdown_grace
+        grace = self._grace()
         if self._serving and not control.closed and not child.exited.is_set():
             with anyio.move_on_after(grace):
                 started = anyio.current_time()
@@ -295,16 +303,16 @@ class Incarnations(HandleCore):
         transports: list[FdTransport],
         fds: list[int],
         *,
-        gently: bool = False,
+        term_wait: float | None = None,
     ) -> None:
         """Leave nothing behind: the group killed, the exit awaited, the socket file, the reap.
-        ``gently``: a worker still running gets SIGTERM and ``TERM_WAIT`` to exit first."""
+        ``term_wait``: a worker still running gets SIGTERM and that long to exit first."""
         self._startup_scope = None
         self._give_back_start_slot()
         if child is not None:
-            if gently and not child.exited.is_set():
+            if term_wait is not None and not child.exited.is_set():
                 child.signal_group(signals.SIGTERM)
-                with anyio.move_on_after(TERM_WAIT):
+                with anyio.move_on_after(term_wait):
                     await child.watch()
             child.signal_group(signals.SIGKILL)  # stragglers in its group, or the worker itself
             with anyio.move_on_after(_KILL_WAIT):

@@ -27,14 +27,24 @@ def check_peer(
     credentials = transport.peer_credentials()
     if credentials is None:
         return
-    if (
-        credentials.uid != os.getuid()
-        or credentials.pid != announced
-        or not (isinstance(announced, int) and is_descendant(announced, child_pid))
-    ):
-        raise Unauthorized(
-            ErrorCode.UNAUTHORIZED,
-            f"unauthorized peer on {path}: pid {credentials.pid} uid "
-            f"{credentials.uid} is not worker {worker_id} (pid {announced}, child of "
-            f"{child_pid})",
+    peer = f"the socket's peer is pid {credentials.pid} (uid {credentials.uid})"
+    if credentials.uid != os.getuid():
+        why = f"{peer}, another user than this process's (uid {os.getuid()})"
+    elif type(announced) is not int:
+        why = (
+            f"worker {worker_id} announced no pid in $/ready ({announced!r:.40}), which the check "
+            f"needs (spec 7.2, 7.5); {peer}"
         )
+    elif not is_descendant(announced, child_pid):
+        why = (
+            f"worker {worker_id} announced pid {announced} in $/ready, which is neither the "
+            f"process started (pid {child_pid}) nor one of its descendants; {peer}"
+        )
+    elif credentials.pid != announced:
+        why = (
+            f"{peer}, not worker {worker_id} (pid {announced}, as announced in $/ready): "
+            "another process listens on the worker's path"
+        )
+    else:
+        return
+    raise Unauthorized(ErrorCode.UNAUTHORIZED, f"unauthorized peer on {path}: {why}")

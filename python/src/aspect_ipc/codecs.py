@@ -283,7 +283,18 @@ class MessagePackCodec:
             ) from None
         except CodecError:
             raise
-        except Exception as exc:  # ValueError, UnicodeDecodeError, msgpack's FormatError, ...
+        except UnicodeDecodeError as exc:  # MessagePack, but not the spec's mapping (3.2)
+            raise CodecError(
+                f"frame is not valid MessagePack for aspect-ipc: a string is not valid UTF-8 "
+                f"({exc.reason} at byte {exc.start} of the string); binary data goes as bin"
+            ) from None
+        except Exception as exc:  # ValueError, msgpack's FormatError, ...
+            key_type = _refused_key_type(exc)
+            if key_type is not None:  # MessagePack, but not the spec's mapping (3.2)
+                raise CodecError(
+                    "frame is not valid MessagePack for aspect-ipc: map keys must be strings, "
+                    f"got {key_type} key"
+                ) from None
             raise CodecError(
                 f"frame is not valid MessagePack: {str(exc) or type(exc).__name__} "
                 "(do both sides use MessagePackCodec?)"
@@ -352,6 +363,16 @@ def _placeholder(frame: SplitFrame) -> Any:
         return _no_ext(code, data) if blob is None else blob
 
     return ext_hook
+
+
+def _refused_key_type(exc: Exception) -> str | None:
+    """The type msgpack's ``strict_map_key`` refused as a map key, if that is what ``exc`` says
+    (its words: "int is not allowed for map key when strict_map_key=True")."""
+    text = str(exc)
+    if type(exc) is not ValueError or "is not allowed for map key" not in text:
+        return None
+    name = text.split(" ", 1)[0]
+    return "nil" if name == "NoneType" else name
 
 
 def _no_ext(code: int, data: bytes) -> Any:

@@ -277,7 +277,8 @@ class ProcessManager:
         ``on``). A pool calls it for each worker it starts, replacements included.
 
         Cancelling the caller stops the worker being started and leaves nothing behind (no
-        process, socket file or descriptor).
+        process, socket file or descriptor). A start-up error is raised once the worker is
+        gone: it gets SIGTERM at once, SIGKILL after the manager's ``shutdown_grace``.
 
         Raises:
             WorkerIdInUse: a live worker already has ``worker_id``.
