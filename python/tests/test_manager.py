@@ -374,6 +374,13 @@ def test_a_socket_dir_too_long_for_any_socket_is_a_value_error_at_once() -> None
         ({"env": {"A": "x\0"}}, ValueError, "env: the value of 'A' contains a NUL"),
         ({"env": ["A=1"]}, TypeError, "env must be a mapping of names to strings, not list"),
         ({"cwd": b"/tmp"}, TypeError, "cwd must be a string, not bytes"),
+        (
+            {"env": {"ASPECT_IPC_MAX_LINE_LENGTH": "2048"}},
+            ValueError,
+            "ASPECT_IPC_MAX_LINE_LENGTH is set by the parent for each worker (spec 5.1), so "
+            "'2048' would be replaced; its value comes from ControlChannelOptions(max_line",
+        ),
+        ({"env": {"ASPECT_IPC_TOKEN": "x"}}, ValueError, "comes from a fresh secret the parent"),
     ],
 )
 async def test_a_command_the_os_would_refuse_or_misread_is_refused_before_anything_starts(
@@ -386,6 +393,21 @@ async def test_a_command_the_os_would_refuse_or_misread_is_refused_before_anythi
             await manager.spawn("w", **{**python_worker(), **command})
         assert words in str(caught.value)
         assert manager.handles == {} and child_pids() == set()
+
+
+async def test_env_may_repeat_this_processs_own_variables_theirs_included(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # env={**os.environ, ...} is common; in a worker that spawns workers its environment holds
+    # the spec's variables, which are dropped as inherited (spec 5.1), not refused.
+    monkeypatch.setenv("ASPECT_IPC_NAMESPACE", "outer")
+    monkeypatch.setenv("ASPECT_IPC_BAR", "inherited")
+    async with ProcessManager(namespace=namespace()) as manager:
+        handle = await manager.spawn("w", **python_worker(), env={**os.environ, "MINE": "1"})
+        assert await handle.request("getEnv", {"name": "ASPECT_IPC_NAMESPACE"}) == manager.namespace
+        assert await handle.request("getEnv", {"name": "MINE"}) == "1"
+        # One the parent does not set passes as the user gave it.
+        assert await handle.request("getEnv", {"name": "ASPECT_IPC_BAR"}) == "inherited"
 
 
 async def test_paths_may_be_path_objects(tmp_path: Any) -> None:

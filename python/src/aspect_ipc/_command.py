@@ -8,6 +8,16 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .constants import (
+    ENV_DATA_PATH,
+    ENV_MAX_FRAME_SIZE,
+    ENV_MAX_LINE_LENGTH,
+    ENV_NAMESPACE,
+    ENV_PROTOCOL,
+    ENV_TOKEN,
+    ENV_WORKER_ID,
+)
+
 __all__ = ["checked_command"]
 
 
@@ -19,8 +29,8 @@ def checked_command(
 
     Raises:
         TypeError: a value of the wrong type (``args`` given as one string, say).
-        ValueError: an empty executable, a NUL character, or a variable name that is empty or
-            holds ``=``.
+        ValueError: an empty executable, a NUL character, a variable name that is empty or
+            holds ``=``, or a variable the parent sets itself (spec 5.1) with another value.
     """
     program = _path("executable", executable)
     if not program:
@@ -50,8 +60,33 @@ def checked_command(
                 )
             if "\0" in value:
                 raise ValueError(f"env: the value of {name!r:.80} contains a NUL character")
+            _check_not_the_parents(name, value)
             variables[name] = value
     return program, arguments, directory, variables or None
+
+
+# The variables the parent sets for each worker (spec 5.1), and where a user sets what they say.
+_SET_BY_THE_PARENT = {
+    ENV_PROTOCOL: "the protocol version, which the parent sets",
+    ENV_WORKER_ID: "spawn()'s worker_id",
+    ENV_NAMESPACE: "the manager's namespace",
+    ENV_DATA_PATH: "DataChannelOptions(path=...)",
+    ENV_TOKEN: "a fresh secret the parent makes for each spawn",
+    ENV_MAX_FRAME_SIZE: "DataChannelOptions(max_frame_size=...)",
+    ENV_MAX_LINE_LENGTH: "ControlChannelOptions(max_line_length=...)",
+}
+
+
+def _check_not_the_parents(name: str, value: str) -> None:
+    """A variable of spec 5.1 in ``env`` would be replaced by the parent's own value without a
+    word: refused, saying where its value comes from. One equal to this process's own is let
+    through (``env={**os.environ, ...}``): inherited, it is dropped as any inherited one is."""
+    source = _SET_BY_THE_PARENT.get(name)
+    if source is not None and os.environ.get(name) != value:
+        raise ValueError(
+            f"env: {name} is set by the parent for each worker (spec 5.1), so {value!r:.40} "
+            f"would be replaced; its value comes from {source}"
+        )
 
 
 def _path(name: str, value: Any) -> str:
