@@ -38,6 +38,9 @@ export { RequesterStreams, CallStreams } from "./streams/requester.js";
 export type { RequesterOutput } from "./streams/requester.js";
 export type { Emit } from "./streams/endpoints.js";
 export { DEFAULT_WINDOW, MAX_OPEN_STREAMS, MAX_WINDOW, isStreamMethod, parseOpening, parseStreamMessage } from "./streams/wire.js";
+// Which of the protocol's integer members a decoder saw written as floats (3.1): parseOpening and
+// parseStreamMessage take these bits.
+export { FloatMember } from "./codecs/float-members.js";
 export type { Opening, StreamDir, StreamMessage } from "./streams/wire.js";
 
 // Transports.

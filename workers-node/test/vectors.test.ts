@@ -15,12 +15,14 @@ import {
   MessagePackCodec,
   PathError,
   PipePath,
+  type ClassifiedMessage,
   type Codec,
   type Framing,
   type PathPlatform,
 } from "@aspect-ipc/worker";
 
-import { VECTORS_DIRECTORY, asVector, fromHex, isFloatTag, loadVectors, sameValue, show, toHex, untag } from "./helpers/vectors.js";
+import { TAGGED_CHANNELS } from "./helpers/tagged-wire.js";
+import { VECTORS_DIRECTORY, asVector, fromHex, loadVectors, sameValue, show, toHex, untag } from "./helpers/vectors.js";
 
 interface FramingFile {
   max_frame_size?: number;
@@ -153,18 +155,36 @@ runCodecFile("codec-json.json", new JsonCodec());
 
 // ---- JSON-RPC ----------------------------------------------------------------------------------------
 
-test("jsonrpc.json: classification cases", async (t) => {
+interface InboundModule {
+  decodeFrame(codec: Codec, protocol: JsonRpcProtocol, frame: Uint8Array): { kind: "message"; message: ClassifiedMessage } | { kind: "parse_error"; error: CodecError };
+}
+
+/**
+ * Each message is written as a peer that keeps the kind of its numbers sends it (a `$float` is a
+ * float on the wire: `1.0`, MessagePack float 64), on data and on control, and goes through what
+ * the channel does with a frame: the codec, then the classifier, told what the decoder noted that
+ * the value cannot show (a float `id`, a float `error.code`).
+ */
+test("jsonrpc.json: classification cases, as bytes on data and on control through the channel's decoding", async (t) => {
+  const { decodeFrame } = (await import(new URL("../channel/inbound.js", import.meta.url).href)) as InboundModule;
   const vectors = loadVectors<{ cases: Array<{ id: string; message: unknown; expect: unknown }> }>("jsonrpc.json");
   const protocol = new JsonRpcProtocol();
+  const codecs: Record<"data" | "control", Codec> = { data: new MessagePackCodec(), control: new JsonCodec() };
   assert.ok(vectors.cases.length > 0);
   for (const vector of vectors.cases) {
     await t.test(vector.id, () => {
       const expected = untag(vector.expect);
-      // A tagged float id is the number 1 once untagged: the decoder would have said it was a float.
-      const message = vector.message as Record<string, unknown> | null;
-      const floatId = message !== null && typeof message === "object" && isFloatTag(message.id);
-      const actual = asVector(protocol.classify(untag(vector.message), { floatId }));
-      assert.ok(sameValue(actual, expected), `classified ${show(actual)}, expected ${show(expected)}`);
+      let sent = 0;
+      for (const { name, write } of TAGGED_CHANNELS) {
+        const bytes = write(vector.message);
+        if (bytes === null) continue;
+        const item = decodeFrame(codecs[name], protocol, bytes);
+        assert.equal(item.kind, "message", `on ${name}: ${item.kind === "parse_error" ? item.error.message : ""}`);
+        const actual = asVector((item as { message: ClassifiedMessage }).message);
+        assert.ok(sameValue(actual, expected), `on ${name}: classified ${show(actual)}, expected ${show(expected)}`);
+        sent++;
+      }
+      assert.ok(sent > 0, "the case has a form on some channel");
     });
   }
 });

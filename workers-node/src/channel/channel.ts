@@ -310,10 +310,10 @@ export class Channel implements RpcPeer, HandlerTarget {
     const message = item.message;
     switch (message.kind) {
       case "request":
-        this.dispatcher.request(message.id, message.method, message.params);
+        this.dispatcher.request(message.id, message.method, message.params, item.floatMembers);
         return;
       case "notification":
-        this.dispatcher.notification(message.method, message.params, item.size);
+        this.dispatcher.notification(message.method, message.params, item.size, item.floatMembers);
         return;
       case "invalid":
         if (message.reply) {

@@ -17,6 +17,7 @@
  * one over, and stops reading until the handler takes the next one (`notificationTaken`): never a
  * notification dropped.
  */
+import { FloatMember } from "../codecs/float-members.js";
 import { ErrorCodes, IpcError, RequestCancelled, describeError } from "../errors.js";
 import type { RequestId } from "../jsonrpc/messages.js";
 import {
@@ -80,7 +81,7 @@ export class Dispatcher {
   /** The streams the peer opened on this channel (PROTOCOL.md 13). */
   readonly streams: ResponderStreams;
   /** The streams of this side's requests, which take the messages addressed to a requester (13.2). */
-  calls: { receive(method: string, params: unknown): void } | null = null;
+  calls: { receive(method: string, params: unknown, floatMembers?: number): void } | null = null;
   /** What a failed request handler is answered with, and who hears of it (PROTOCOL.md 4.10). */
   handlerErrors: HandlerErrorPolicy = { sendTraceback: true };
 
@@ -127,8 +128,11 @@ export class Dispatcher {
     this.refusal = error;
   }
 
-  /** A request from the peer: refused while shutting down, `-32601` without a handler, else run. */
-  request(id: RequestId, method: string, params: unknown): void {
+  /**
+   * A request from the peer: refused while shutting down, `-32601` without a handler, else run.
+   * `floatMembers`: the watched members its decoder saw written as floats (float-members.ts).
+   */
+  request(id: RequestId, method: string, params: unknown, floatMembers = 0): void {
     if (this.refusal !== null) {
       void this.target.sendError(id, this.refusal);
       return;
@@ -140,7 +144,7 @@ export class Dispatcher {
       return;
     }
     // An id already running is refused by runRequest (-32600) before any stream of it opens.
-    const opened = this.target.incoming.get(id) === undefined ? this.streams.openRequest(id, method, params, this.handlers.inputWindow(method)) : ({ kind: "plain" } as const);
+    const opened = this.target.incoming.get(id) === undefined ? this.streams.openRequest(id, method, params, this.handlers.inputWindow(method), floatMembers) : ({ kind: "plain" } as const);
     if (opened.kind === "refused") {
       void this.target.sendError(id, opened.error);
       return;
@@ -164,17 +168,19 @@ export class Dispatcher {
 
   /**
    * A notification from the peer: `$/cancelRequest` aborts a running request; others run their
-   * handler, if any, once the handlers of those before them have finished. `size`: its frame's.
+   * handler, if any, once the handlers of those before them have finished. `size`: its frame's;
+   * `floatMembers`: the watched members its decoder saw written as floats (float-members.ts).
    */
-  notification(method: string, params: unknown, size = 0): void {
+  notification(method: string, params: unknown, size = 0, floatMembers = 0): void {
     if (isStreamMethod(method)) {
       // At once, in arrival order, never behind a notification handler (PROTOCOL.md 13.4).
-      this.streams.receive(method, params);
-      this.calls?.receive(method, params);
+      this.streams.receive(method, params, floatMembers);
+      this.calls?.receive(method, params, floatMembers);
       return;
     }
     if (method === "$/cancelRequest") {
-      const id = (params as { id?: unknown } | undefined)?.id;
+      // `{"id": 7.0}` cancels nothing: a float is never an id (4.2, 9.1), though it decodes to 7.
+      const id = (floatMembers & FloatMember.cancelId) === 0 ? (params as { id?: unknown } | undefined)?.id : undefined;
       if (typeof id === "string" || typeof id === "number" || typeof id === "bigint") this.target.incoming.cancel(id);
       return;
     }

@@ -13,9 +13,11 @@
  * remembered, and parsing goes on to the end, so that the message's `id` can be recovered when
  * the top level is a map with a string `method` (D10): the caller answers `-32700` with that id.
  * The same pass notes an answer's id (a map without `method`, with `result` or `error`): its
- * caller fails the request it names instead of letting it wait for its timeout (4.8).
+ * caller fails the request it names instead of letting it wait for its timeout (4.8), and which of
+ * the watched members of float-members.ts were float tokens, from the keys on its stack.
  */
 import { MAX_NESTING_DEPTH } from "../constants.js";
+import { noteMember, watchedErrorMember, watchedMember } from "./float-members.js";
 
 /**
  * Why a line could not be decoded; `syntax` false means valid JSON whose content is refused. Then
@@ -36,6 +38,8 @@ export class JsonParseError extends Error {
 export interface ParsedJson {
   readonly value: unknown;
   readonly floatId: boolean;
+  /** Which watched members were float tokens: bits of `FloatMember` (float-members.ts). */
+  readonly floatMembers: number;
 }
 
 const INT64_MIN = -(2n ** 63n);
@@ -45,10 +49,12 @@ const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 /**
  * Whether `JSON.parse` could get `text` wrong: a run of 16+ digits (an integer beyond 2^53), an
  * exponent of 3+ digits (a float that may overflow to Infinity), a surrogate escape, an escaped printable ASCII character (a key spelled `"\u0069d"`), a float
- * token as the value of an `"id"` member, or `-0` as an integer. False positives only cost speed.
+ * token as the value of an `"id"` member or of a member named like a watched member of
+ * float-members.ts (wherever it is: the exact parser looks where), or `-0` as an integer. False
+ * positives only cost speed.
  */
 export function needsExactParser(text: string): boolean {
-  return /[0-9]{16}|[eE][+-]?[0-9]{3}|\\u[dD][89a-fA-F]|\\u00[2-7]|"id"\s*:\s*-?[0-9]+[.eE]|-0(?![.eE0-9])/.test(text);
+  return /[0-9]{16}|[eE][+-]?[0-9]{3}|\\u[dD][89a-fA-F]|\\u00[2-7]|"(?:id|code|stream|seq|add|window)"\s*:\s*-?[0-9]+[.eE]|-0(?![.eE0-9])/.test(text);
 }
 
 /** How deep `value` nests, counting containers (a container at the top is 1); stops past `limit`. */
@@ -88,6 +94,7 @@ class Parser {
   /** Whether the last string held a refused (lone surrogate) escape: such an id or method recovers nothing. */
   private lastStringRefused = false;
   private floatId = false;
+  private floatMembers = 0;
   private topId: { valid: boolean; value?: string | number | bigint } = { valid: false };
   private topMethod = false;
   /** Whether the top level has a `method` member at all, and a `result` or `error` member (an answer). */
@@ -133,7 +140,7 @@ class Parser {
         if (Array.isArray(container.value)) {
           container.value.push(value);
         } else {
-          this.setMember(container, value, stack.length === 1);
+          this.setMember(container, value, stack);
         }
         this.space();
         const next = this.text.charCodeAt(this.pos);
@@ -154,7 +161,7 @@ class Parser {
   }
 
   private finish(value: unknown): ParsedJson {
-    if (this.problem === null) return { value, floatId: this.floatId };
+    if (this.problem === null) return { value, floatId: this.floatId, floatMembers: this.floatMembers };
     const isMap = value !== null && typeof value === "object" && !Array.isArray(value);
     const id = isMap && this.topId.valid ? this.topId.value : undefined;
     const recovered = this.topMethod ? id : undefined;
@@ -172,10 +179,12 @@ class Parser {
     this.space();
   }
 
-  private setMember(container: Container, value: unknown, top: boolean): void {
+  /** Sets the member of `container`, the innermost map on `stack`, whose value was just read. */
+  private setMember(container: Container, value: unknown, stack: readonly Container[]): void {
     const map = container.value as Record<string, unknown>;
     const key = container.key as string;
-    if (top) {
+    const depth = stack.length;
+    if (depth === 1) {
       const clean = !(this.lastKind === "string" && this.lastStringRefused);
       if (key === "id") {
         this.floatId = this.lastKind === "float";
@@ -187,6 +196,13 @@ class Parser {
       } else if (key === "result" || key === "error") {
         this.topAnswer = true; // present is enough: its value is not looked at
       }
+    } else if (depth <= 4 && (this.lastKind === "float" || this.floatMembers !== 0)) {
+      // Names compared only at a float, or once one was noted (a repeated key: its last occurrence
+      // counts). Each open map's key on the stack is the member being read: the way to this one.
+      const top = stack[0]?.key;
+      const bit =
+        top === "params" ? watchedMember(key, depth - 1, stack[1]?.key ?? null, stack[2]?.key ?? null) : top === "error" ? watchedErrorMember(key, depth - 1) : 0;
+      this.floatMembers = noteMember(this.floatMembers, bit, this.lastKind === "float");
     }
     if (key === "__proto__") {
       Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });

@@ -9,9 +9,9 @@
  * as `-0.0` (decision D9).
  *
  * Decoding: valid UTF-8, exactly one JSON text. `JSON.parse` reads the lines it cannot get wrong;
- * the others (big integers, surrogate escapes, a float `id`, `-0`, deep nesting) go through the
- * exact parser of json-parse.ts, which also recovers the id of a refused message (D10), or of a
- * refused answer (4.8).
+ * the others (big integers, surrogate escapes, a float `id` or watched member (float-members.ts), `-0`, deep nesting)
+ * go through the exact parser of json-parse.ts, which also recovers the id of a refused message
+ * (D10), or of a refused answer (4.8).
  *
  * Hooks (types.ts): the encode hook is called by `prepareValue` for what JSON cannot carry; the
  * decode hook runs over the parsed value (hooks.ts). Without hooks nothing of theirs runs.
@@ -59,7 +59,7 @@ export class JsonCodec implements Codec {
     return this.decodeMessage(bytes).value;
   }
 
-  /** @internal Decodes a line, telling whether its top-level `id` was a float token (D6). */
+  /** @internal Decodes a line, telling whether its top-level `id` (D6) and its watched members (float-members.ts) were float tokens. */
   decodeMessage(bytes: Uint8Array): DecodedMessage {
     const decoded = this.parse(bytes);
     return this.decodeHook === undefined ? decoded : withDecodeHook(decoded, this.decodeHook);
@@ -86,7 +86,8 @@ export class JsonCodec implements Codec {
         // A syntax error, or a stack exhausted by nesting: the exact parser says which, exactly.
         return exactly(text);
       }
-      if (text.length < SHORTEST_TOO_DEEP || nestingDepth(value) <= MAX_NESTING_DEPTH) return { value, floatId: false };
+      // No float token at an `id` nor at a watched member's key (needsExactParser): nothing to note.
+      if (text.length < SHORTEST_TOO_DEEP || nestingDepth(value) <= MAX_NESTING_DEPTH) return { value, floatId: false, floatMembers: 0 };
     }
     return exactly(text);
   }
@@ -94,7 +95,7 @@ export class JsonCodec implements Codec {
 
 function withDecodeHook(decoded: DecodedMessage, hook: DecodeHook): DecodedMessage {
   try {
-    return { value: applyDecodeHook(decoded.value, hook), floatId: decoded.floatId };
+    return { value: applyDecodeHook(decoded.value, hook), floatId: decoded.floatId, floatMembers: decoded.floatMembers };
   } catch (error) {
     if (!(error instanceof DecodeHookError)) throw error;
     const codecError = new CodecError(error.message, { cause: error.hookError, path: error.path });

@@ -16,11 +16,17 @@
  *
  * A decode hook (types.ts) gets each map as soon as it is built and checked, so innermost first;
  * what it returns takes the map's place.
+ *
+ * Floats where the protocol needs integers (`id`, `params.protocol`, float-members.ts) are noted
+ * by the head byte of their value as their key is read, wherever the method is. Inside `params`
+ * and the top map's `error` a key is compared with those names only when its value is a float (or
+ * one was): a byte test per key.
  */
 import { constants } from "node:buffer";
 
 import { MAX_NESTING_DEPTH } from "../constants.js";
 import { describeHookError } from "./advice.js";
+import { noteMember, watchedErrorMember, watchedMember } from "./float-members.js";
 import { messagePackPath } from "./msgpack-path.js";
 import { recoverMessagePackIds } from "./msgpack-recover.js";
 import type { DecodeHook } from "./types.js";
@@ -76,6 +82,8 @@ export interface DecodedEnvelope {
   readonly floatId: boolean;
   /** Whether `params.protocol` was a float (a `$/hello` with protocol 1.0 is refused: D14). */
   readonly floatProtocol: boolean;
+  /** Which of the watched members of float-members.ts were floats: bits of `FloatMember`. */
+  readonly floatMembers: number;
 }
 
 /** Strings up to this many bytes are decoded in JavaScript when they are ASCII; longer ones natively. */
@@ -121,7 +129,7 @@ export function decodeMessagePackEnvelope(bytes: Uint8Array, decodeHook?: Decode
   if (reader.pos !== bytes.byteLength) {
     throw new MessagePackDecodeError(`trailing bytes: one object ends at offset ${reader.pos}, the payload has ${bytes.byteLength} bytes`);
   }
-  return { value, floatId: reader.floatId, floatProtocol: reader.floatProtocol };
+  return { value, floatId: reader.floatId, floatProtocol: reader.floatProtocol, floatMembers: reader.floatMembers };
 }
 
 class Reader {
@@ -130,7 +138,13 @@ class Reader {
   floatId = false;
   /** Whether `params.protocol` (of a `$/hello`) was a float 32/64. */
   floatProtocol = false;
-  private topKey = "";
+  /** Bits of `FloatMember`: the watched members (float-members.ts) written as float 32/64. */
+  floatMembers = 0;
+  /** In the top map's `params`, or in its `error`; the last keys read at depth 1 and 2 of `params` (the way to depth 3). */
+  private inParams = false;
+  private inError = false;
+  private paramsKey = "";
+  private descriptorKey = "";
   private readonly view: DataView;
   private readonly end: number;
 
@@ -249,10 +263,24 @@ class Reader {
     for (let index = 0; index < count; index++) {
       const key = this.key();
       if (depth === 0) {
-        this.topKey = key;
+        this.inParams = key === "params";
+        this.inError = key === "error";
+        this.paramsKey = "";
+        this.descriptorKey = "";
         if (key === "id") this.floatId = this.atFloat();
-      } else if (depth === 1 && key === "protocol" && this.topKey === "params") {
-        this.floatProtocol = this.atFloat();
+      } else if (this.inParams && depth <= 3) {
+        if (depth === 1) {
+          this.paramsKey = key;
+          this.descriptorKey = "";
+        } else if (depth === 2) {
+          this.descriptorKey = key;
+        }
+        // Once a float was noted, every watched key is looked at again: a repeated one is judged
+        // by its last occurrence, as its value is.
+        if (this.atFloat() || this.floatMembers !== 0 || this.floatProtocol) this.noteParamsMember(key, depth);
+      } else if (this.inError && depth === 1) {
+        // An error response's `error.code` (4.2), judged likewise.
+        if (this.atFloat() || this.floatMembers !== 0) this.floatMembers = noteMember(this.floatMembers, watchedErrorMember(key, depth), this.atFloat());
       }
       if (key === "__proto__") {
         Object.defineProperty(map, key, { value: this.value(depth + 1), writable: true, enumerable: true, configurable: true });
@@ -261,6 +289,18 @@ class Reader {
       }
     }
     return this.decodeHook === undefined ? map : this.hooked(map, start);
+  }
+
+  /**
+   * A key at `depth` 1 to 3 inside the top map's `params`, its value not read yet: notes whether
+   * that value is a float when the key is `protocol` or a watched member. A depth-3 map is the
+   * value of the last depth-2 key, in the value of the last depth-1 key (an array in between adds
+   * a depth; the depth-2 key is cleared at each depth-1 key).
+   */
+  private noteParamsMember(key: string, depth: number): void {
+    const isFloat = this.atFloat();
+    if (depth === 1 && key === "protocol") this.floatProtocol = isFloat;
+    else this.floatMembers = noteMember(this.floatMembers, watchedMember(key, depth, this.paramsKey, this.descriptorKey), isFloat);
   }
 
   private hooked(map: Record<string, unknown>, start: number): unknown {

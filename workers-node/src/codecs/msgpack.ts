@@ -61,7 +61,7 @@ export class MessagePackCodec implements Codec {
     return this.decodeMessage(input).value;
   }
 
-  /** @internal Decodes a message, telling whether its `id` was a float (D6). */
+  /** @internal Decodes a message, telling whether its `id` (D6), `params.protocol` (D14) and its watched members (float-members.ts) were floats. */
   decodeMessage(input: Uint8Array): DecodedMessage {
     // A plain view of the same memory: binary values are views of it, and they must arrive as
     // Uint8Array, not as the Buffer subclass Node's streams hand out.

@@ -1,11 +1,16 @@
 /** Serialization: values to bytes and back. Pure code, no I/O. */
 
-/** @internal A decoded message, and whether its top-level `id` member was a float (never an id: D6). */
+/**
+ * @internal A decoded message, and what its value cannot show: whether its top-level `id` member
+ * was a float (never an id: D6), and which other integer members of the protocol were.
+ */
 export interface DecodedMessage {
   readonly value: unknown;
   readonly floatId: boolean;
   /** Whether `params.protocol` was a float (MessagePack only; `$/hello` refuses it, D14). */
   readonly floatProtocol?: boolean;
+  /** Which watched members were floats: bits of `FloatMember` (float-members.ts), 0 for none. */
+  readonly floatMembers: number;
 }
 
 /** A codec for one channel: {@link JsonCodec} (control) or {@link MessagePackCodec} (data). */

@@ -53,7 +53,7 @@ function isPlainMap(value: unknown): value is Record<string, unknown> {
 
 /**
  * An integer in [-2^63, 2^64 - 1]. A decoded value cannot tell `1.0` from `1`: the decoders say
- * when a message's `id` was a float ({@link ClassifyOptions}).
+ * when a message's `id` or `error.code` was a float ({@link ClassifyOptions}).
  */
 export function isInteger(value: unknown): value is number | bigint {
   if (typeof value === "number") return Number.isInteger(value) && value >= -(2 ** 63) && value <= 2 ** 64 - 1;
@@ -74,6 +74,8 @@ function has(message: Record<string, unknown>, member: string): boolean {
 export interface ClassifyOptions {
   /** The top-level `id` member was a float (`1.0` on the wire): never an id (D6). */
   readonly floatId?: boolean | undefined;
+  /** The `code` of the top-level `error` member was a float (`-32000.0` on the wire): never a code (4.2). */
+  readonly floatErrorCode?: boolean | undefined;
 }
 
 /** Stands for a float id: not a string, not an integer. */
@@ -133,7 +135,7 @@ export function classifyMessage(value: unknown, options?: ClassifyOptions): Clas
     }
     const error = value.error;
     if (!isPlainMap(error)) return invalid(id, 'member "error" must be a map', false);
-    if (!isInteger(error.code)) return invalid(id, 'member "error.code" must be an integer', false);
+    if (options?.floatErrorCode === true || !isInteger(error.code)) return invalid(id, 'member "error.code" must be an integer', false);
     if (typeof error.message !== "string") return invalid(id, 'member "error.message" must be a string', false);
     const hasData = has(error, "data");
     return {

@@ -78,9 +78,12 @@ export class RequesterStreams {
     return call;
   }
 
-  /** A `$/stream/*` notification from the responder, handled at once, in arrival order (13.4). */
-  receive(method: string, params: unknown): void {
-    const message = parseStreamMessage(method, params);
+  /**
+   * A `$/stream/*` notification from the responder, handled at once, in arrival order (13.4).
+   * `floatMembers`: what the decoder saw written as floats (bits of `FloatMember`, float-members.ts).
+   */
+  receive(method: string, params: unknown, floatMembers = 0): void {
+    const message = parseStreamMessage(method, params, floatMembers);
     if (message.kind === "unnamed") return;
     // Credit of input streams, items (and the misdirected ends) of output streams: the rest is the
     // responder side's (13.2).

@@ -71,9 +71,10 @@ export class ResponderStreams {
   /**
    * Opens the streams of a request whose method exists (13.1): the descriptor is checked
    * (-32602), then the limit (-32009); an input stream gets its window of credit at once.
+   * `floatMembers`: what the decoder saw written as floats (bits of `FloatMember`, float-members.ts).
    */
-  openRequest(id: RequestId, method: string, params: unknown, inWindow = DEFAULT_WINDOW): OpenResult {
-    const opening = parseOpening(params);
+  openRequest(id: RequestId, method: string, params: unknown, inWindow = DEFAULT_WINDOW, floatMembers = 0): OpenResult {
+    const opening = parseOpening(params, floatMembers);
     if (opening.kind === "not_stream") return PLAIN;
     if (opening.kind === "invalid_open") {
       return { kind: "refused", error: { code: ErrorCodes.InvalidParams, message: `Invalid params: ${method}: ${opening.reason} (PROTOCOL.md 13.1)` } };
@@ -89,9 +90,12 @@ export class ResponderStreams {
     return { kind: "open", params: opening.params, streams };
   }
 
-  /** A `$/stream/*` notification from the requester, handled at once, in arrival order (13.4). */
-  receive(method: string, params: unknown): void {
-    const message = parseStreamMessage(method, params);
+  /**
+   * A `$/stream/*` notification from the requester, handled at once, in arrival order (13.4).
+   * `floatMembers`: what the decoder saw written as floats (bits of `FloatMember`, float-members.ts).
+   */
+  receive(method: string, params: unknown, floatMembers = 0): void {
+    const message = parseStreamMessage(method, params, floatMembers);
     if (message.kind === "unnamed") return;
     // Items and ends of input streams, credit of output streams: the rest names no stream of ours
     // (by the method, so that a malformed credit reaches its output stream too).

@@ -1,7 +1,15 @@
 /**
  * The shapes of streams on the wire (PROTOCOL.md 13.1, 13.2): the `$/stream` descriptor of an
  * opening request and the `$/stream/*` notifications. Pure code: values in, verdicts out.
+ *
+ * `window`, `stream`, `seq`, `add` and an error's `code` are integers, and `4.0` is a float (3.1),
+ * though a decoded JavaScript number cannot show it: the decoders note which of them were floats
+ * on the wire (`floatMembers`, bits of `FloatMember`), and such a member is read here as `FLOAT`,
+ * a wrong type like any other: `seq: 0.0` is malformed as `seq: "0"` is, `window: 4.0` refused as
+ * `window: "4"` is, `code: -32000.0` in a `$/stream/error` malformed, and `stream: 7.0` names no
+ * stream, as `stream: null` does.
  */
+import { FloatMember } from "../codecs/float-members.js";
 import { ErrorCodes } from "../errors.js";
 import { isInteger, isMap, isRequestId, type RequestId } from "../jsonrpc/messages.js";
 
@@ -25,8 +33,15 @@ export type Opening =
 
 const NOT_STREAM: Opening = { kind: "not_stream" };
 
-/** Reads the `$/stream` descriptor of a request's params (13.1). */
-export function parseOpening(params: unknown): Opening {
+/** Stands for a member written as a float: neither an integer nor a string. */
+const FLOAT = Symbol("float");
+
+/**
+ * Reads the `$/stream` descriptor of a request's params (13.1).
+ * @param floatMembers bits of `FloatMember`: whether the decoder saw `window` written as a float
+ *   (0, the default, for params that did not come from the wire).
+ */
+export function parseOpening(params: unknown, floatMembers = 0): Opening {
   if (!isMap(params) || !Object.prototype.hasOwnProperty.call(params, STREAM_MEMBER)) return NOT_STREAM;
   const { [STREAM_MEMBER]: descriptor, ...rest } = params;
   const invalid = (reason: string): Opening => ({ kind: "invalid_open", reason });
@@ -38,7 +53,7 @@ export function parseOpening(params: unknown): Opening {
   let out: { window: number } | undefined;
   if ("out" in descriptor) {
     const spec = descriptor.out;
-    const window = isMap(spec) ? spec.window : undefined;
+    const window = !isMap(spec) ? undefined : (floatMembers & FloatMember.window) === 0 ? spec.window : FLOAT;
     if (!isMap(spec) || typeof window !== "number" || !Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
       return invalid(`$/stream.out.window must be an integer from 1 to ${MAX_WINDOW}`);
     }
@@ -64,21 +79,26 @@ export function isStreamMethod(method: string): boolean {
   return method.startsWith("$/stream/");
 }
 
-/** Classifies a `$/stream/*` notification's params. */
-export function parseStreamMessage(method: string, params: unknown): StreamMessage {
+/**
+ * Classifies a `$/stream/*` notification's params.
+ * @param floatMembers bits of `FloatMember`: which of `stream`, `seq`, `add` and `error.code` the
+ *   decoder saw written as floats (0, the default, for params that did not come from the wire).
+ */
+export function parseStreamMessage(method: string, params: unknown, floatMembers = 0): StreamMessage {
   if (!isMap(params)) return { kind: "unnamed" };
-  const { stream, dir } = params;
+  const stream = (floatMembers & FloatMember.stream) === 0 ? params.stream : FLOAT;
+  const dir = params.dir;
   if (!isRequestId(stream) || (dir !== "out" && dir !== "in")) return { kind: "unnamed" };
   // No closures here (one per message would be made): every item and credit passes through.
   switch (method) {
     case "$/stream/item": {
-      const seq = params.seq;
+      const seq = (floatMembers & FloatMember.seq) === 0 ? params.seq : FLOAT;
       if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) return malformed(stream, dir, "seq must be an integer ≥ 0");
       if (!Object.prototype.hasOwnProperty.call(params, "value")) return malformed(stream, dir, "an item needs a value");
       return { kind: "item", stream, dir, seq, value: params.value };
     }
     case "$/stream/credit": {
-      const add = params.add;
+      const add = (floatMembers & FloatMember.add) === 0 ? params.add : FLOAT;
       if (typeof add !== "number" || !Number.isInteger(add) || add < 1) return malformed(stream, dir, "add must be an integer ≥ 1");
       return { kind: "credit", stream, dir, add };
     }
@@ -88,10 +108,12 @@ export function parseStreamMessage(method: string, params: unknown): StreamMessa
     case "$/stream/error": {
       if (dir !== "in") return malformed(stream, dir, "$/stream/error is sent for input streams only");
       const error = params.error;
-      if (!isMap(error) || !isInteger(error.code) || typeof error.message !== "string") {
+      if (!isMap(error)) return malformed(stream, dir, "error must be a map with an integer code and a string message");
+      const wireCode = (floatMembers & FloatMember.streamErrorCode) === 0 ? error.code : FLOAT;
+      if (!isInteger(wireCode) || typeof error.message !== "string") {
         return malformed(stream, dir, "error must be a map with an integer code and a string message");
       }
-      const code = Number(error.code);
+      const code = Number(wireCode);
       return !Object.prototype.hasOwnProperty.call(error, "data")
         ? { kind: "error", stream, dir, code, message: error.message }
         : { kind: "error", stream, dir, code, message: error.message, data: error.data };
