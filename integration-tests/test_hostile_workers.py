@@ -510,3 +510,24 @@ async def test_a_notification_flood_is_delivered_in_order_in_bounded_memory(
         assert peak - baseline < 32 * 1024 * 1024
         assert handle.restarts == 0
         await assert_sibling_works(sibling)
+
+
+async def test_an_answer_over_the_line_limit_fails_its_request_at_once(
+    namespace: str,
+) -> None:
+    """Spec 4.9: a responder answers -32005 instead of a line over the limit. A worker without
+    an SDK that sends the line anyway: it is skipped (1.3), and the request it answered fails at
+    once, saying so. It waited out its timeout, then read RequestTimeout: "no response"."""
+    async with ProcessManager(namespace=namespace) as manager:
+        handle = await manager.spawn("w", **liar(), data_channel=DATA)
+        with anyio.fail_after(30), pytest.raises(ProtocolError) as info:  # a hang guard
+            await handle.request("oversizeAnswer", timeout=120)
+        message = str(info.value)
+        assert "the answer to request" in message
+        assert (
+            "bytes, over max_line_length of 1048576 bytes, and was skipped" in message
+        )
+        assert "spec 4.9" in message
+        assert await handle.request("echo", ["after"]) == [
+            "after"
+        ]  # the channel goes on

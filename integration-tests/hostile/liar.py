@@ -37,6 +37,7 @@ Once running, requests on either channel are answered by method:
 | ``badResponse`` | ``{"shape": s}``: one malformed response with this id (see ``_bad_response``) |
 | ``garbage`` | undecodable and invalid messages on that channel, then how many it sent |
 | ``oversize`` | control: a line over 1 MiB, then the params; data: a header above the limit |
+| ``oversizeAnswer`` | control: answers with a result line over the limit (spec 4.9 says -32005) |
 | ``flood`` | ``{"count": n, "size": s}``: n notifications ``tick`` ``{"i", "pad"}``, then n |
 | ``hugeNumber`` | control: a notification ``tick`` with a 5000-digit integer, then the params |
 | ``loneSurrogate`` | control: calls the parent's ``echo`` with ``["\\ud800"]``, then the params |
@@ -244,6 +245,9 @@ class Liar:
                 answer(params)
             else:
                 self.send_data((MAX_FRAME + 1).to_bytes(4, "big") + b"\x00" * 64)
+        elif method == "oversizeAnswer" and channel == "control":
+            pad = "x" * (MAX_LINE + 16)
+            self.send(channel, {"jsonrpc": "2.0", "id": request_id, "result": pad})
         elif method == "hugeNumber" and channel == "control":
             digits = b"1" * 5000  # legal JSON; Python refuses to convert it by default
             self.write_stdout(

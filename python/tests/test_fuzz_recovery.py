@@ -6,6 +6,7 @@ Short by default; ``ASPECT_IPC_FUZZ=long`` (``make fuzz``) runs many more exampl
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aspect_ipc import CodecError, JsonCodec, MessagePackCodec
-from aspect_ipc.recovery import recover_id
+from aspect_ipc.recovery import recover_answer_id_from_head, recover_id
 
 settings.register_profile("recovery-short", max_examples=80, deadline=None)
 settings.register_profile(
@@ -66,3 +67,32 @@ def test_a_request_broken_inside_its_params_is_recovered(
         assert recover_id(codec, data) == request_id
     else:
         raise AssertionError("the poisoned message decoded")
+
+
+@fuzz
+@given(ids, values, st.sampled_from(["result", "error"]), st.booleans(), st.data())
+def test_the_head_of_an_answer_over_the_limit_names_its_request_or_nothing(
+    request_id: Any, value: Any, kind: str, id_first: bool, data: st.DataObject
+) -> None:
+    # Spec 4.9: an answer's line over the limit is skipped; from its first bytes the receiver
+    # fails the request it answered. Cut anywhere, the head gives that id or None: never the id
+    # of another request (digits cut short), never one read from inside the result.
+    member = value if kind == "result" else {"code": -32000, "message": "m", "data": value}
+    pairs = [("id", request_id), (kind, member)]
+    answer = dict([("jsonrpc", "2.0"), *(pairs if id_first else pairs[::-1])])
+    line = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+    cut = data.draw(st.integers(0, len(line)))
+    found = recover_answer_id_from_head(line[:cut])
+    assert found is None or (found == request_id and type(found) is type(request_id))
+    # Once the head holds both members' names and the id whole (a byte after it), it is found.
+    rest = json.dumps(member, separators=(",", ":"), ensure_ascii=False).encode()
+    shown = len(line) - len(rest) if id_first else len(line) - 1
+    if cut > shown:
+        assert found == request_id
+
+
+@fuzz
+@given(st.binary(max_size=200))
+def test_any_head_gives_an_id_or_none(data: bytes) -> None:
+    found = recover_answer_id_from_head(data)
+    assert found is None or type(found) in (int, str)

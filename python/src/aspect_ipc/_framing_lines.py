@@ -5,13 +5,15 @@ from __future__ import annotations
 from .constants import DEFAULT_MAX_LINE_LENGTH
 from .errors import FramingError, SizeLimitError
 
-__all__ = ["LineDelimitedDecoder", "LineDelimitedFraming"]
+__all__ = ["HEAD_SIZE", "LineDelimitedDecoder", "LineDelimitedFraming"]
 
 Buffer = bytes | bytearray | memoryview
 
 # Consumed bytes are dropped from the front of the buffer once they are this many, so that a long
 # stream of small lines neither grows the buffer nor memmoves it on every line.
 _COMPACT_AT = 64 * 1024
+HEAD_SIZE = 4096
+"""How much of an over-long line is kept with its error (:attr:`SizeLimitError.head`)."""
 
 
 class LineDelimitedFraming:
@@ -82,16 +84,17 @@ class LineDelimitedDecoder:
                         self._discarding = False
                     return None
                 if pending > limit + 1:
+                    head = bytes(buffer[start : start + HEAD_SIZE])
                     self._reset()
                     self._discarding = not self._eof
-                    raise self._too_long(None if self._discarding else pending)
+                    raise self._too_long(None if self._discarding else pending, head)
                 if self._eof and pending:
                     tail = bytes(buffer[start:])
                     self._reset()
                     if not tail.strip(b" \t\r"):
                         return None
                     if len(tail) > limit:
-                        raise self._too_long(len(tail))
+                        raise self._too_long(len(tail), tail[:HEAD_SIZE])
                     raise FramingError(
                         "truncated",
                         f"the stream ended inside a line ({len(tail)} bytes without a newline)",
@@ -103,6 +106,11 @@ class LineDelimitedDecoder:
             if end > start and buffer[end - 1] == 0x0D:
                 end -= 1
             line = None if self._discarding or end - start > limit else bytes(buffer[start:end])
+            head = (
+                b""
+                if line is not None or self._discarding
+                else bytes(buffer[start : start + HEAD_SIZE])
+            )
             self._start = newline + 1
             self._scanned = 0
             if self._start >= _COMPACT_AT:
@@ -112,7 +120,7 @@ class LineDelimitedDecoder:
                 self._discarding = False
                 continue
             if line is None:
-                raise self._too_long(end - start)
+                raise self._too_long(end - start, head)
             if not line.strip(b" \t\r"):
                 continue
             return line
@@ -122,11 +130,12 @@ class LineDelimitedDecoder:
         self._start = 0
         self._scanned = 0
 
-    def _too_long(self, length: int | None) -> SizeLimitError:
-        """``length`` is the line's exact size, or None while its end has not been seen."""
+    def _too_long(self, length: int | None, head: bytes) -> SizeLimitError:
+        """``length`` is the line's exact size, or None while its end has not been seen;
+        ``head`` its first bytes (see :attr:`SizeLimitError.head`)."""
         limit = self.max_line_length
         size = f"more than {limit}" if length is None else str(length)
-        return SizeLimitError(
+        error = SizeLimitError(
             "line_too_long",
             f"line of {size} bytes exceeds max_line_length of {limit} bytes; skipped up to "
             "the next newline",
@@ -134,3 +143,5 @@ class LineDelimitedDecoder:
             size=length,
             limit=limit,
         )
+        error.head = head
+        return error

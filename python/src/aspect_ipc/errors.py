@@ -269,6 +269,10 @@ class SizeLimitError(FramingError):
     still without its newline); ``data`` is what a ``-32005`` error carries (spec 12).
     """
 
+    head: bytes = b""
+    """The first bytes (up to 4 KiB) of a line over its limit, as read: what tells the answer to
+    a pending request apart (spec 4.9); empty where not kept."""
+
     def __init__(
         self, kind: str, message: str, *, fatal: bool, size: int | None, limit: int
     ) -> None:

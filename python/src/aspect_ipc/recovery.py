@@ -23,7 +23,7 @@ import msgpack
 
 from .constants import INT_MAX, INT_MIN
 
-__all__ = ["PURE_SCAN_LIMIT", "recover_answer_id", "recover_id"]
+__all__ = ["PURE_SCAN_LIMIT", "recover_answer_id", "recover_answer_id_from_head", "recover_id"]
 
 PURE_SCAN_LIMIT = 1024 * 1024
 """The largest message (bytes) the pure-Python readers scan: about 0.1 s of CPU at worst."""
@@ -49,6 +49,30 @@ def recover_answer_id(codec_name: str, data: Buffer) -> int | str | None:
     """The id of an undecodable answer (spec 4.8): ``data`` is well-formed, and its top level a
     map with ``result`` or ``error``, no ``method``, and a valid ``id``; else None."""
     members = _members(codec_name, data)
+    if members is None or "method" in members:
+        return None
+    if "result" not in members and "error" not in members:
+        return None
+    return _valid_id(members.get("id"))
+
+
+def recover_answer_id_from_head(head: bytes) -> int | str | None:
+    """The id of an answer whose JSON line was over the limit and skipped (spec 4.9), from the
+    line's first bytes: a map whose top level shows, before the bytes run out, an ``id`` and a
+    ``result`` or ``error`` member, and no ``method``; else None. A value cut by the end of
+    ``head`` is not read: the digits of an id cut short would name another request."""
+    cut = len(head)
+    while cut > 0:  # the end may cut a character in two
+        try:
+            text = head[:cut].decode("utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            if exc.start < cut - 3:
+                return None  # not UTF-8 before the end: not a message
+            cut -= 1
+    else:
+        return None
+    members = _json_members_of(text, prefix=True)
     if members is None or "method" in members:
         return None
     if "result" not in members and "error" not in members:
@@ -107,7 +131,12 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 def _json_members(data: Buffer) -> dict[str, Any] | None:
     """The scalar ``id`` and ``method`` members of the top-level map of a syntactically valid JSON
     text, and whether it has ``result`` and ``error``; else None."""
-    text = bytes(data).decode("utf-8")
+    return _json_members_of(bytes(data).decode("utf-8"), prefix=False)
+
+
+def _json_members_of(text: str, *, prefix: bool) -> dict[str, Any] | None:
+    """:func:`_json_members` of ``text``; with ``prefix``, of the start of a JSON text: what it
+    shows before it ends (a token the end cuts, or may cut, is not read)."""
     position, end = 0, len(text)
     stack: list[str] = []  # "{" or "[" per open container
     expect = "value"  # what may come next: value, key, colon, comma, value_or_close...
@@ -117,6 +146,8 @@ def _json_members(data: Buffer) -> dict[str, Any] | None:
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
             break
+        if prefix and match.end() == end:
+            break  # the last token may be cut short (digits, a literal): not read
         kind, token, position = match.lastgroup, match.group(match.lastgroup or 0), match.end()
         top_level_value = len(stack) == 1 and stack[0] == "{" and expect == "value"
         if kind == "punct":
@@ -140,6 +171,8 @@ def _json_members(data: Buffer) -> dict[str, Any] | None:
         elif not stack:
             return None  # a scalar at the top level: not a message
         expect = "comma"
+    if prefix:
+        return members  # a top level that is not a map returned None above
     if stack or _SPACE.match(text, position).end() != end:  # type: ignore[union-attr]
         return None
     return members

@@ -35,7 +35,7 @@ from ..jsonrpc import (
     Response,
 )
 from ..metrics import BUCKET_SHIFT, BUCKETS
-from ..recovery import recover_answer_id, recover_id
+from ..recovery import recover_answer_id, recover_answer_id_from_head, recover_id
 from ._answering import Answering
 from ._handlers import Handler
 from ._outbox import OUTBOX_LIMIT, Buffer
@@ -204,6 +204,21 @@ class Dispatch(Answering):
                 # fails now, with why, instead of waiting for its timeout.
                 text = f"{self.name}: the answer to request {answer_id!r} does not decode: {error}"
                 # Its caller gets this error: a warning would say it twice (the CLI printed both).
+                self._log.debug("%s", text)
+                self._complete(answer_id, None, ProtocolError(text))
+                return
+        if isinstance(error, SizeLimitError) and error.head and self._pending:
+            answer_id = recover_answer_id_from_head(error.head)
+            if answer_id is not None and answer_id in self._pending:
+                # An answer of ours over the line limit (a worker without an SDK: spec 4.9 has
+                # the responder send -32005 instead): its request fails now, saying so, instead
+                # of waiting for its timeout.
+                size = f"more than {error.limit}" if error.size is None else str(error.size)
+                text = (
+                    f"{self.name}: the answer to request {answer_id!r} is a line of {size} bytes, "
+                    f"over max_line_length of {error.limit} bytes, and was skipped (a responder "
+                    "answers -32005 instead, spec 4.9: large results go on the data channel)"
+                )
                 self._log.debug("%s", text)
                 self._complete(answer_id, None, ProtocolError(text))
                 return
