@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -182,47 +181,3 @@ def test_a_request_with_input_handed_over_as_the_loop_ends_fails_not_hangs(
     assert isinstance(outcome, RuntimeError), outcome
     assert ENDED in str(outcome)
     assert read == []  # nothing asked for an item: none was read (and lost)
-
-
-def test_a_manager_in_another_thread_leaves_the_main_threads_ctrl_c_hold_alone() -> None:
-    """The main thread's blocking manager holds Ctrl-C while it starts or closes (SIGINT only
-    noted); a manager in another thread, starting or closing meanwhile, releases nothing: the
-    release put Python's handler back with signal.signal, a ValueError outside the main thread,
-    which came out of that thread's with block."""
-    import signal
-
-    from aspect_ipc.sync._loop_thread import note_sigint, release_sigint
-
-    previous = signal.signal(signal.SIGINT, note_sigint)  # the main thread's hold
-    try:
-        outcome = _in_thread(lambda: release_sigint([]))
-        assert outcome == [None]
-        assert signal.getsignal(signal.SIGINT) is note_sigint  # still held
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def test_ctrl_cs_close_together_in_a_block_raise_one_keyboard_interrupt() -> None:
-    """Inside a blocking manager's block, a SIGINT within 0.1 s of one that raised is the same
-    Ctrl-C (a storm, a double press): raised, the second could land as the first travels to
-    __exit__, before it holds Ctrl-C, and skip the clean-up. Later ones raise again; after the
-    block, Python's own handler is back."""
-    import signal
-
-    from aspect_ipc.sync import ProcessManager
-    from workers import namespace
-
-    raised = 0
-    with ProcessManager(namespace()):
-        try:
-            signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            raised += 1
-        signal.raise_signal(signal.SIGINT)  # at once: the same Ctrl-C, dropped
-        time.sleep(0.2)
-        try:
-            signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            raised += 1
-    assert raised == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -59,7 +59,7 @@ from ..option_types import ManagerOptions, SpawnOptions
 from ._caller import Caller
 from ._events import EventIterator
 from ._handles import ProcessHandle
-from ._loop_thread import LoopThread, block_begins, keep_sigint, note_sigint, release_sigint
+from ._loop_thread import LoopThread, keep_sigint, note_sigint, release_sigint
 from ._pool import MapIterator, WorkerPool
 from ._streams import INPUT_THREAD, StreamIterator
 
@@ -125,7 +125,6 @@ class ProcessManager:
         try:
             release_sigint(interrupted)
             if not interrupted:
-                block_begins()  # a storm of Ctrl-Cs raises one KeyboardInterrupt: see there
                 return self
         except KeyboardInterrupt as exc:
             interrupted.append(exc)

@@ -30,7 +30,6 @@ import queue
 import signal
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,16 +37,7 @@ import anyio
 from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal
 
-__all__ = [
-    "Host",
-    "LoopThread",
-    "block_begins",
-    "block_sigint",
-    "hold_sigint",
-    "keep_sigint",
-    "note_sigint",
-    "release_sigint",
-]
+__all__ = ["Host", "LoopThread", "hold_sigint", "keep_sigint", "note_sigint", "release_sigint"]
 
 Host = Callable[..., Awaitable[None]]
 """``host(portal, stopping, *, task_status)``: runs until ``stopping`` is set; what it gives
@@ -267,7 +257,7 @@ def keep_sigint(previous: Any) -> None:
     only. A program's own handler, or SIGINT ignored, is put back, and a SIGINT noted meanwhile
     raised again for it. (None: not the main thread, where nothing was swapped; or a handler
     not set from Python, which cannot be put back: the hold stays, as for Python's.)"""
-    if previous is None or previous in (signal.default_int_handler, note_sigint, block_sigint):
+    if previous is None or previous is signal.default_int_handler or previous is note_sigint:
         return
     signal.signal(signal.SIGINT, previous)
     if _sigints_held:
@@ -281,35 +271,8 @@ def hold_sigint() -> None:
     SIGINT ignored, is left as it is; so is any other thread (it gets no KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, block_sigint):
-        signal.signal(signal.SIGINT, note_sigint)
-
-
-_DEBOUNCE = 0.1  # seconds after a KeyboardInterrupt in which another SIGINT is the same Ctrl-C
-_last_raised = [-_DEBOUNCE]  # when block_sigint last raised (time.monotonic())
-
-
-def block_sigint(signum: int, frame: object) -> None:
-    """The SIGINT handler inside a blocking manager's ``with`` block: Python's own (raises
-    KeyboardInterrupt), except that a SIGINT within 0.1 s of one it raised is the same Ctrl-C (a
-    storm, a key held down, a double press) and dropped. One raised while the first is on its
-    way to ``__exit__``, before that holds Ctrl-C, would skip the clean-up (the storm test: the
-    loop thread and the workers left running)."""
-    now = time.monotonic()
-    if now - _last_raised[0] < _DEBOUNCE:
-        return
-    _last_raised[0] = now
-    raise KeyboardInterrupt
-
-
-def block_begins() -> None:
-    """In the main thread, with Python's own SIGINT handler in place: :func:`block_sigint`
-    instead, until the block's clean-up holds and releases Ctrl-C (which puts Python's back)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        _last_raised[0] = -_DEBOUNCE  # a new block: no Ctrl-C of an earlier one counts here
-        signal.signal(signal.SIGINT, block_sigint)
+        signal.signal(signal.SIGINT, note_sigint)
 
 
 def release_sigint(interrupted: list[KeyboardInterrupt]) -> None:
@@ -327,12 +290,7 @@ def release_sigint(interrupted: list[KeyboardInterrupt]) -> None:
 
 
 def _restore_sigint() -> bool:
-    """Python's handler back, if :func:`hold_sigint` had put ours; whether a SIGINT came. Only
-    in the main thread, which alone holds: another thread's manager finds the main thread's hold
-    in place (its manager starting or closing) and must leave it (``signal.signal`` would raise
-    ValueError there)."""
-    if threading.current_thread() is not threading.main_thread():
-        return False
+    """Python's handler back, if :func:`hold_sigint` had put ours; whether a SIGINT came."""
     if signal.getsignal(signal.SIGINT) is not note_sigint:
         return False
     signal.signal(signal.SIGINT, signal.default_int_handler)
